@@ -1,0 +1,3 @@
+from irqsim.cli import main
+
+main()
