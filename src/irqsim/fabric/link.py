@@ -1,0 +1,40 @@
+"""A PCIe link: FIFO per direction, per-hop latency plus serialization.
+
+Posted writes never pass each other on a link (PCIe ordering rules, table 2-40,
+"posted request must not pass posted request"): the link starts a TLP only
+when the previous one has left, so arrivals are in send order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from irqsim.fabric.tlp import Tlp
+from irqsim.sim.context import SimContext
+
+Receiver = Callable[[Tlp], None]
+
+
+class Link:
+    """Upstream direction of one link, from a device (or switch port) to its parent port."""
+
+    __slots__ = ("_engine", "_free_at", "_hop", "_per64", "name", "receiver", "sent")
+
+    def __init__(self, ctx: SimContext, receiver: Receiver, name: str) -> None:
+        self._engine = ctx.engine
+        self._hop = ctx.timing.pcie_hop
+        self._per64 = ctx.timing.pcie_ns_per_64_bytes
+        self._free_at = 0
+        self.receiver = receiver
+        self.name = name
+        self.sent = 0
+
+    def send(self, tlp: Tlp, ready: int) -> int:
+        """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream."""
+        start = ready if ready > self._free_at else self._free_at
+        ser = (tlp.wire_bytes * self._per64 + 63) >> 6
+        self._free_at = start + ser
+        arrival = start + ser + self._hop
+        self.sent += 1
+        self._engine.at(arrival, self.receiver, tlp)
+        return arrival

@@ -1,0 +1,47 @@
+"""System memory: sparse 4 KiB pages, little-endian accesses."""
+
+from __future__ import annotations
+
+PAGE = 4096
+
+
+class SystemMemory:
+    """RAM below ``size``; pages are allocated on first write."""
+
+    __slots__ = ("_pages", "size")
+
+    def __init__(self, size: int = 2 << 30) -> None:
+        self.size = size
+        self._pages: dict[int, bytearray] = {}
+
+    def contains(self, addr: int) -> bool:
+        return 0 <= addr < self.size
+
+    def write_bytes(self, addr: int, data: bytes) -> None:
+        i = 0
+        n = len(data)
+        while i < n:
+            page = self._pages.get((addr + i) >> 12)
+            if page is None:
+                page = self._pages[(addr + i) >> 12] = bytearray(PAGE)
+            off = (addr + i) & (PAGE - 1)
+            k = min(PAGE - off, n - i)
+            page[off:off + k] = data[i:i + k]
+            i += k
+
+    def read_bytes(self, addr: int, n: int) -> bytes:
+        out = bytearray()
+        i = 0
+        while i < n:
+            off = (addr + i) & (PAGE - 1)
+            k = min(PAGE - off, n - i)
+            page = self._pages.get((addr + i) >> 12)
+            out += page[off:off + k] if page is not None else bytes(k)
+            i += k
+        return bytes(out)
+
+    def write(self, addr: int, size: int, value: int) -> None:
+        self.write_bytes(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+
+    def read(self, addr: int, size: int) -> int:
+        return int.from_bytes(self.read_bytes(addr, size), "little")

@@ -1,0 +1,64 @@
+"""Transaction Layer Packets (PCIe Base spec 2.2): only what irqsim routes."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+
+
+class TlpType(IntEnum):
+    MWR = 0x40       # Memory Write (3DW header, with data; 0x60 for 4DW)
+    MSG = 0x30       # Message (Assert_INTx / Deassert_INTx, routed "local")
+
+
+# Message codes (PCIe Base 2.2.8.1)
+ASSERT_INTA, ASSERT_INTB, ASSERT_INTC, ASSERT_INTD = 0x20, 0x21, 0x22, 0x23
+DEASSERT_INTA, DEASSERT_INTB, DEASSERT_INTC, DEASSERT_INTD = 0x24, 0x25, 0x26, 0x27
+
+FRAMING_BYTES = 8  # STP/sequence number/LCRC overhead on the link
+
+
+class Tlp:
+    """A posted TLP: memory write (address, payload) or INTx message (code)."""
+
+    __slots__ = ("address", "code", "data", "kind", "length", "requester", "source", "t_event",
+                 "t_lapic", "t_rc", "t_sample", "t_send")
+
+    def __init__(self, kind: TlpType, requester: int, address: int = 0, data: int = 0,
+                 length: int = 4, code: int = 0, t_event: int = 0) -> None:
+        self.kind = kind
+        self.requester = requester
+        self.address = address
+        self.data = data
+        self.length = length
+        self.code = code
+        # Instrumentation, not architectural state: when the device event happened and
+        # when the message passed each stage (for latency statistics).
+        self.t_event = t_event
+        self.t_sample = t_event
+        self.t_send = t_event
+        self.t_rc = 0
+        self.t_lapic = 0
+        self.source = ""
+
+    @property
+    def is_interrupt(self) -> bool:
+        """A memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X message)."""
+        return self.kind == TlpType.MWR and self.address >> 20 == 0xFEE
+
+    @property
+    def wire_bytes(self) -> int:
+        """Header (3 or 4 DW), payload and framing."""
+        hdr = 16 if self.address >> 32 else 12
+        payload = self.length if self.kind == TlpType.MWR else 0
+        return hdr + payload + FRAMING_BYTES
+
+    def __repr__(self) -> str:
+        if self.kind == TlpType.MWR:
+            return (f"MWr(req={bdf_str(self.requester)}, addr={self.address:#x}, "
+                    f"len={self.length}, data={self.data:#x})")
+        return f"Msg(req={bdf_str(self.requester)}, code={self.code:#04x})"
+
+
+def bdf_str(rid: int) -> str:
+    """Requester ID as bus:device.function."""
+    return f"{rid >> 8:02x}:{(rid >> 3) & 0x1F:02x}.{rid & 7}"

@@ -1,0 +1,270 @@
+"""The simulated operating system: boot, PCI enumeration, IRQ management, drivers.
+
+It touches hardware only the way a kernel does: configuration reads/writes
+through ECAM, MMIO reads/writes (readl/writel), LAPIC registers, memory. Each
+access runs on a simulated CPU and is charged to it from the timing model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
+from irqsim.os.msix import msix_setup, msix_table_size, write_entry
+from irqsim.os.pci import Enumerator, PciDev
+from irqsim.os.vectors import VectorAllocator, VectorSpaceExhausted
+from irqsim.sim.context import SimContext
+
+if TYPE_CHECKING:
+    from irqsim.cpu.cpu import Cpu
+
+PCI_IRQ_INTX = 1 << 0
+PCI_IRQ_MSI = 1 << 1
+PCI_IRQ_MSIX = 1 << 2
+PCI_IRQ_ALL_TYPES = PCI_IRQ_INTX | PCI_IRQ_MSI | PCI_IRQ_MSIX
+FIRST_DYNAMIC_IRQ = 24
+
+
+@dataclass(slots=True)
+class Firmware:
+    """What ACPI (MCFG, MADT) and the memory map tell the OS."""
+
+    ecam_base: int = 0xB0000000
+    apic_base: int = 0xFEE00000
+    mmio32_base: int = 0xC0000000
+    mmio32_limit: int = 0xFEBFFFFF
+    mmio64_base: int = 0x8_0000_0000
+    dma_base: int = 0x0100_0000
+
+
+class PciDriver(Protocol):
+    """A driver: matched by (vendor, device), probed with the PciDev."""
+
+    name: str
+    ids: tuple[tuple[int, int], ...]
+
+    def probe(self, kernel: Kernel, pdev: PciDev) -> None: ...
+
+
+class Kernel:
+    """The OS instance running on the simulated CPUs."""
+
+    def __init__(self, ctx: SimContext, cpus: list[Cpu], firmware: Firmware | None = None,
+                 first_vector: int = 0x20, last_vector: int = 0xDF) -> None:
+        self.ctx = ctx
+        self.timing = ctx.timing
+        self.cpus = cpus
+        self.firmware = firmware or Firmware()
+        self.vectors = VectorAllocator(len(cpus), first_vector, last_vector)
+        self.irqs: dict[int, IrqDesc] = {}
+        self.next_irq = FIRST_DYNAMIC_IRQ
+        self.gates = [IrqGate(self) for _ in cpus]
+        self.current_cpu: Cpu = cpus[0]
+        self.apic_ids: list[int] = [0] * len(cpus)
+        self.devices: list[PciDev] = []
+        self.drivers: list[PciDriver] = []
+        self.bound: dict[str, Any] = {}
+        self.spurious = [0] * len(cpus)
+        self.unexpected = [0] * len(cpus)
+        self._dma_cursor = self.firmware.dma_base
+        self.boot_ns = 0
+        self._sw_clock = 0
+
+    # -- tracing of software steps ----------------------------------------------
+    def trace_sw(self, src: str, dst: str, label: str, reply: bool = False) -> None:
+        """Record a software step (for sequence diagrams)."""
+        tr = self.ctx.tracer
+        if tr.on:
+            t = self.ctx.engine.now + self.current_cpu.sw_cost
+            tr.emit(t, src, dst, "sw", label=label, reply=reply)
+
+    # -- accessors (run on current_cpu, cost charged to it) ------------------------
+    def cfg_read(self, bus: int, devfn: int, offset: int, size: int) -> int:
+        addr = self.firmware.ecam_base + (bus << 20 | devfn << 12 | offset)
+        return self.current_cpu.read(addr, size)
+
+    def cfg_write(self, bus: int, devfn: int, offset: int, size: int, value: int) -> None:
+        addr = self.firmware.ecam_base + (bus << 20 | devfn << 12 | offset)
+        self.current_cpu.write(addr, size, value)
+
+    def readl(self, addr: int) -> int:
+        return self.current_cpu.read(addr, 4)
+
+    def writel(self, addr: int, value: int) -> None:
+        self.current_cpu.write(addr, 4, value)
+
+    def readw(self, addr: int) -> int:
+        return self.current_cpu.read(addr, 2)
+
+    def writew(self, addr: int, value: int) -> None:
+        self.current_cpu.write(addr, 2, value)
+
+    def readb(self, addr: int) -> int:
+        return self.current_cpu.read(addr, 1)
+
+    def writeb(self, addr: int, value: int) -> None:
+        self.current_cpu.write(addr, 1, value)
+
+    def writeq(self, addr: int, value: int) -> None:
+        self.current_cpu.write(addr, 4, value & 0xFFFFFFFF)
+        self.current_cpu.write(addr + 4, 4, value >> 32)
+
+    def read_mem(self, addr: int, size: int) -> int:
+        return self.current_cpu.read(addr, size)
+
+    def dma_alloc(self, size: int, align: int = 4096) -> int:
+        """Physical memory for rings and buffers (a bump allocator)."""
+        addr = (self._dma_cursor + align - 1) // align * align
+        self._dma_cursor = addr + size
+        return addr
+
+    # -- boot ---------------------------------------------------------------------
+    def run_on(self, cpu: Cpu, fn: Callable[[], None]) -> int:
+        """Run a software section on ``cpu``; returns its cost in ns."""
+        prev = self.current_cpu
+        self.current_cpu = cpu
+        cpu.sw_cost = 0
+        try:
+            fn()
+        finally:
+            self.current_cpu = prev
+        cost = cpu.sw_cost
+        cpu.busy_ns += cost
+        return cost
+
+    def boot(self) -> int:
+        """Bring up the LAPICs, enumerate PCI, probe drivers. Returns boot time in ns."""
+        total = 0
+        for i, cpu in enumerate(self.cpus):
+            total += self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
+        total += self.run_on(self.cpus[0], self._pci_init)
+        self.boot_ns = total
+        return total
+
+    def _lapic_init(self, i: int, cpu: Cpu) -> None:
+        base = cpu.apic_base
+        self.apic_ids[i] = cpu.read(base + 0x20) >> 24
+        cpu.write(base + 0xF0, 4, 0x100 | 0xFF)     # SVR: software enable, spurious 0xFF
+        cpu.write(base + 0x80, 4, 0)                # TPR 0
+        for v in range(0xE0, 0x100):                # system vectors
+            self.vectors.reserve(i, v)
+        for v in range(0, self.vectors.first):
+            self.vectors.reserve(i, v)
+        for v in range(256):
+            cpu.idt[v] = self.gates[i]
+
+    def _pci_init(self) -> None:
+        self.devices = Enumerator(self).run()
+        for pdev in self.devices:
+            if pdev.is_bridge:
+                continue
+            for drv in self.drivers:
+                if (pdev.vendor, pdev.device) in drv.ids:
+                    pdev.driver = drv
+                    drv.probe(self, pdev)
+                    break
+
+    def register_driver(self, driver: PciDriver) -> None:
+        self.drivers.append(driver)
+
+    # -- Linux-shaped PCI API -----------------------------------------------------
+    def pci_enable_device(self, pdev: PciDev) -> None:
+        cmd = self.cfg_read(pdev.bus, pdev.devfn, 0x04, 2)
+        self.cfg_write(pdev.bus, pdev.devfn, 0x04, 2, cmd | 0x2)
+
+    def pci_set_master(self, pdev: PciDev) -> None:
+        cmd = self.cfg_read(pdev.bus, pdev.devfn, 0x04, 2)
+        self.cfg_write(pdev.bus, pdev.devfn, 0x04, 2, cmd | 0x4)
+
+    def pci_alloc_irq_vectors(self, pdev: PciDev, min_vecs: int, max_vecs: int,
+                              flags: int = PCI_IRQ_ALL_TYPES,
+                              cpus: list[int] | None = None) -> int:
+        """Allocate between ``min_vecs`` and ``max_vecs`` vectors; returns the count.
+
+        MSI-X is tried first when ``flags`` allows. Raises OSError (like -ENOSPC /
+        -EINVAL) when no mechanism can satisfy ``min_vecs``.
+        """
+        if min_vecs < 1 or max_vecs < min_vecs:
+            raise OSError(f"pci_alloc_irq_vectors: invalid range min={min_vecs} "
+                          f"max={max_vecs}")
+        if flags & PCI_IRQ_MSIX and pdev.msix_cap is not None:
+            self.trace_sw("OS", "PCI Config Space", "Read MSI-X capability structure")
+            n = msix_table_size(self, pdev)
+            self.trace_sw("PCI Config Space", "OS", f"Capability details (table size {n})",
+                          reply=True)
+            count = min(max_vecs, n)
+            if count >= min_vecs:
+                self.trace_sw("Driver", "OS", f"Request {count} interrupt vector(s)")
+                entries = self._alloc_vectors(pdev, count, "PCI-MSIX", cpus)
+                self.trace_sw("OS", "Driver", "Return allocated vectors", reply=True)
+                msix_setup(self, pdev, entries)
+                return count
+        raise OSError(f"{pdev.slot}: no interrupt mechanism allowed by flags {flags:#x} "
+                      f"can provide {min_vecs} vector(s)")
+
+    def _alloc_vectors(self, pdev: PciDev, count: int, chip: str,
+                       cpus: list[int] | None) -> list[tuple[int, int, int]]:
+        online = list(range(len(self.cpus)))
+        entries = []
+        for i in range(count):
+            allowed = [cpus[i % len(cpus)]] if cpus else online
+            try:
+                cpu, vector = self.vectors.alloc(allowed)
+            except VectorSpaceExhausted as e:
+                raise OSError(f"{pdev.slot}: {e}") from None
+            irq = self.next_irq
+            self.next_irq += 1
+            self.trace_sw("OS", "OS", f"Allocate vector {vector:#x} on CPU{cpu} (IRQ {irq})")
+            desc = IrqDesc(irq, f"{chip}-{pdev.slot}", i, cpu, vector, [0] * len(self.cpus),
+                           device=pdev.slot)
+            self.irqs[irq] = desc
+            self.gates[cpu].per_vector[vector] = desc
+            pdev.irqs.append(irq)
+            entries.append((i, cpu, vector))
+        return entries
+
+    def pci_irq_vector(self, pdev: PciDev, nr: int) -> int:
+        """Linux IRQ number of the device's ``nr``-th vector."""
+        if not 0 <= nr < len(pdev.irqs):
+            raise OSError(f"{pdev.slot}: no vector {nr} (has {len(pdev.irqs)})")
+        return pdev.irqs[nr]
+
+    def msix_share_entry(self, pdev: PciDev, entry: int, irq: int) -> None:
+        """Program MSI-X ``entry`` with the same message as ``irq`` (seed 002's kernel)."""
+        desc = self.irqs[irq]
+        n = msix_table_size(self, pdev)
+        if entry >= n:
+            raise OSError(f"{pdev.slot}: MSI-X entry {entry} beyond table size {n}")
+        from irqsim.os.msix import MSIX_FLAGS_MASKALL, msix_table_base
+        cap = pdev.msix_cap
+        assert cap is not None
+        ctrl = self.cfg_read(pdev.bus, pdev.devfn, cap + 2, 2)
+        self.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl | MSIX_FLAGS_MASKALL)
+        write_entry(self, msix_table_base(self, pdev), entry, self.apic_ids[desc.cpu],
+                    desc.vector)
+        self.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl)
+
+    def request_irq(self, irq: int, handler: Handler, flags: int, name: str,
+                    dev_id: Any = None) -> None:
+        """Attach ``handler`` to ``irq`` (shared lines need IRQF_SHARED on every action)."""
+        desc = self.irqs.get(irq)
+        if desc is None:
+            raise OSError(f"request_irq: IRQ {irq} does not exist")
+        if desc.actions and not (flags & IRQF_SHARED and
+                                 all(a.flags & IRQF_SHARED for a in desc.actions)):
+            raise OSError(f"request_irq: IRQ {irq} is busy and not shared")
+        self.trace_sw("Driver", "Driver", f"Register ISR handler for IRQ {irq}")
+        desc.actions.append(IrqAction(handler, flags, name, dev_id))
+
+    # -- views ----------------------------------------------------------------------
+    def interrupt_rows(self) -> list[dict[str, Any]]:
+        """Rows for /proc/interrupts: one per IRQ with per-CPU counts."""
+        rows = []
+        for irq in sorted(self.irqs):
+            d = self.irqs[irq]
+            rows.append({"irq": irq, "counts": list(d.counts), "chip": d.chip,
+                         "hwirq": d.hwirq, "name": d.name, "vector": d.vector, "cpu": d.cpu,
+                         "device": d.device, "unhandled": d.unhandled})
+        return rows

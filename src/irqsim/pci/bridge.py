@@ -1,0 +1,110 @@
+"""PCI-to-PCI bridges (type-1 header): root ports and switch ports.
+
+A bridge forwards configuration requests for buses in [secondary, subordinate],
+memory requests downstream inside its memory windows (when Memory Space Enable
+is set), and memory requests upstream only when Bus Master Enable is set
+(PCI-to-PCI Bridge spec 1.2, 3.2.2 and 4.1).
+"""
+
+from __future__ import annotations
+
+from irqsim.fabric.tlp import Tlp
+from irqsim.pci.config import CMD_BUS_MASTER, CMD_MEMORY_SPACE, TYPE1_HEADER, install_header
+from irqsim.pci.function import MmioRegion, PciFunction
+from irqsim.sim.context import SimContext
+
+
+class PciBridge(PciFunction):
+    """A type-1 function with a secondary bus holding ``children``."""
+
+    def __init__(self, ctx: SimContext, name: str, vendor: int = 0x8086, device: int = 0x7000,
+                 class_code: int = 0x060400) -> None:
+        super().__init__(ctx, name, vendor, device, class_code, header_type=1)
+        self.children: list[PciFunction] = []
+        self.upstream_receiver: object | None = None
+
+    def _init_header(self, header_type: int) -> None:
+        install_header(self.config, TYPE1_HEADER)
+
+    @property
+    def secondary_bus(self) -> int:
+        return self.config.data[0x19]
+
+    @property
+    def subordinate_bus(self) -> int:
+        return self.config.data[0x1A]
+
+    def attach(self, child: PciFunction, devfn: int = 0) -> None:
+        """Put ``child`` on the secondary bus at ``devfn``."""
+        child.parent = self
+        child.devfn = devfn
+        child.on_decode_change = self.on_decode_change
+        self.children.append(child)
+
+    # -- windows ----------------------------------------------------------
+    def memory_window(self) -> tuple[int, int]:
+        """Non-prefetchable window [base, limit] (1 MiB granular, 32-bit)."""
+        cs = self.config
+        base = (cs.read(0x20, 2) & 0xFFF0) << 16
+        limit = ((cs.read(0x22, 2) & 0xFFF0) << 16) | 0xFFFFF
+        return base, limit
+
+    def prefetch_window(self) -> tuple[int, int]:
+        """Prefetchable window [base, limit] (64-bit)."""
+        cs = self.config
+        base = ((cs.read(0x24, 2) & 0xFFF0) << 16) | (cs.read(0x28, 4) << 32)
+        limit = ((cs.read(0x26, 2) & 0xFFF0) << 16) | 0xFFFFF | (cs.read(0x2C, 4) << 32)
+        return base, limit
+
+    def forwards_memory(self, addr: int) -> bool:
+        if not self.config.data[0x04] & CMD_MEMORY_SPACE:
+            return False
+        b, lim = self.memory_window()
+        if b <= addr <= lim:
+            return True
+        b, lim = self.prefetch_window()
+        return b <= addr <= lim
+
+    # -- routing ----------------------------------------------------------
+    def route_config(self, bus: int, devfn: int) -> PciFunction | None:
+        """The function that claims a configuration request for (bus, devfn) below us."""
+        if bus == self.secondary_bus:
+            for child in self.children:
+                if child.devfn == devfn:
+                    return child
+            return None
+        if self.secondary_bus < bus <= self.subordinate_bus:
+            for child in self.children:
+                if isinstance(child, PciBridge) and (
+                        child.secondary_bus <= bus <= child.subordinate_bus):
+                    return child.route_config(bus, devfn)
+        return None
+
+    def route_memory(self, addr: int) -> tuple[MmioRegion, int] | None:
+        """Decode a downstream memory request inside our windows."""
+        if not self.forwards_memory(addr):
+            return None
+        for child in self.children:
+            if isinstance(child, PciBridge):
+                hit = child.route_memory(addr)
+            else:
+                hit = child.decode(addr)
+            if hit is not None:
+                return hit
+        return None
+
+    def receive_upstream(self, tlp: Tlp) -> None:
+        """A TLP from below: forward it up if Bus Master Enable allows."""
+        if not self.config.data[0x04] & CMD_BUS_MASTER:
+            ctx = self.ctx
+            if tlp.is_interrupt:
+                ctx.ledger.in_flight -= 1
+                ctx.ledger.drop("bridge bus master disabled")
+            ctx.diag(self.name, "PCI-PCI Bridge 1.2 3.2.2.3.3 Bus Master Enable",
+                     f"upstream {tlp!r} dropped: the bridge's Bus Master Enable is clear")
+            return
+        self.forward_up(tlp)
+
+    def forward_up(self, tlp: Tlp) -> None:
+        """Send a TLP towards the root (root ports hand it to the root complex)."""
+        raise NotImplementedError

@@ -1,0 +1,195 @@
+"""A PCIe function: configuration space, BARs with MMIO regions, and an upstream link.
+
+Software reaches a function only through configuration accesses (routed by
+the root complex) and memory reads/writes that one of its BARs decodes. The
+function reaches the system only by sending TLPs upstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from irqsim.fabric.tlp import Tlp, TlpType
+from irqsim.pci.config import (
+    CMD_BUS_MASTER,
+    CMD_MEMORY_SPACE,
+    TYPE0_HEADER,
+    BarSpec,
+    ConfigSpace,
+    install_header,
+)
+from irqsim.sim.context import SimContext
+
+if TYPE_CHECKING:
+    from irqsim.fabric.link import Link
+
+
+class MmioRegion(Protocol):
+    """A block of device registers inside a BAR."""
+
+    def mmio_read(self, offset: int, size: int) -> int: ...
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None: ...
+
+
+ConfigListener = Callable[[int, int, bytes], None]
+
+
+class PciFunction:
+    """A type-0 PCIe function (endpoint)."""
+
+    def __init__(self, ctx: SimContext, name: str, vendor: int, device: int,
+                 class_code: int, bars: tuple[BarSpec, ...] = (), revision: int = 0,
+                 subsystem_vendor: int = 0, subsystem: int = 0, interrupt_pin: int = 0,
+                 header_type: int = 0) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.config = ConfigSpace()
+        self._init_header(header_type)
+        cs = self.config
+        cs.hw_write(0x00, 2, vendor)
+        cs.hw_write(0x02, 2, device)
+        cs.hw_write(0x08, 1, revision)
+        cs.hw_write(0x09, 3, class_code)
+        cs.hw_write(0x0E, 1, header_type)
+        if header_type == 0:
+            cs.hw_write(0x2C, 2, subsystem_vendor)
+            cs.hw_write(0x2E, 2, subsystem)
+        cs.hw_write(0x3D, 1, interrupt_pin)
+        self.bars: dict[int, BarSpec] = {}
+        self.regions: dict[int, list[tuple[int, int, MmioRegion]]] = {}
+        for spec in bars:
+            self.add_bar(spec)
+        self.listeners: list[tuple[int, int, ConfigListener]] = []
+        cs.hook = self._config_written
+        self.link: Link | None = None
+        self.parent: object | None = None  # the port whose secondary bus we sit on
+        self.devfn = 0
+        self.on_decode_change: Callable[[], None] | None = None
+
+    def _init_header(self, header_type: int) -> None:
+        install_header(self.config, TYPE0_HEADER)
+
+    # -- identity --------------------------------------------------------
+    @property
+    def bus(self) -> int:
+        """Bus number: the secondary bus of the parent port (0 on the root complex)."""
+        parent = self.parent
+        return parent.secondary_bus if parent is not None else 0  # type: ignore[attr-defined]
+
+    @property
+    def requester_id(self) -> int:
+        return (self.bus << 8) | self.devfn
+
+    @property
+    def bdf(self) -> str:
+        return f"{self.bus:02x}:{self.devfn >> 3:02x}.{self.devfn & 7}"
+
+    # -- BARs and MMIO --------------------------------------------------
+    def add_bar(self, spec: BarSpec) -> None:
+        self.bars[spec.index] = spec
+        self.regions[spec.index] = []
+        self.config.bar(spec)
+
+    def map_region(self, bar: int, offset: int, size: int, region: MmioRegion) -> None:
+        """Place ``region`` at ``offset`` in BAR ``bar``."""
+        spec = self.bars.get(bar)
+        if spec is None or offset + size > spec.size:
+            raise ValueError(f"{self.name}: region {offset:#x}+{size:#x} does not fit BAR{bar}")
+        self.regions[bar].append((offset, size, region))
+
+    def bar_address(self, index: int) -> int:
+        """Current base address programmed in BAR ``index``."""
+        spec = self.bars[index]
+        cs = self.config
+        lo = cs.read(0x10 + 4 * index, 4) & 0xFFFFFFF0
+        if spec.is64:
+            lo |= cs.read(0x14 + 4 * index, 4) << 32
+        return lo
+
+    def decode(self, addr: int) -> tuple[MmioRegion, int] | None:
+        """The register block and offset that claim memory address ``addr``, if any."""
+        if not self.config.data[0x04] & CMD_MEMORY_SPACE:
+            return None
+        for index, spec in self.bars.items():
+            base = self.bar_address(index)
+            if base and base <= addr < base + spec.size:
+                off = addr - base
+                for start, size, region in self.regions[index]:
+                    if start <= off < start + size:
+                        return region, off - start
+                return None
+        return None
+
+    # -- configuration ---------------------------------------------------
+    def listen(self, start: int, size: int, fn: ConfigListener) -> None:
+        """Call ``fn(offset, size, old_bytes)`` after writes overlapping [start, start+size)."""
+        self.listeners.append((start, size, fn))
+
+    def _config_written(self, offset: int, size: int, old: bytes) -> None:
+        for start, n, fn in self.listeners:
+            if offset < start + n and start < offset + size:
+                fn(offset, size, old)
+        if (offset < 0x28 and offset + size > 0x10) or (offset <= 0x04 < offset + size):
+            if self.on_decode_change is not None:
+                self.on_decode_change()
+
+    def config_read(self, offset: int, size: int) -> int:
+        return self.config.read(offset, size)
+
+    def config_write(self, offset: int, size: int, value: int) -> None:
+        self.config.write(offset, size, value)
+
+    # -- upstream --------------------------------------------------------
+    @property
+    def bus_master(self) -> bool:
+        return bool(self.config.data[0x04] & CMD_BUS_MASTER)
+
+    def send_upstream(self, tlp: Tlp, ready: int) -> int | None:
+        """Put a TLP on the link at time ``ready``; returns arrival time or None if dropped."""
+        link = self.link
+        if link is None:
+            return None
+        return link.send(tlp, ready)
+
+    def dma_write(self, address: int, payload: bytes, ready: int | None = None) -> int | None:
+        """Posted memory write of ``payload`` (DMA). Needs Bus Master Enable."""
+        ctx = self.ctx
+        if not self.bus_master:
+            ctx.diag(self.name, "PCI 6.2.2 Command.Bus Master Enable",
+                     "DMA write dropped: Bus Master Enable is clear")
+            return None
+        t = ctx.engine.now if ready is None else ready
+        tlp = Tlp(TlpType.MWR, self.requester_id, address, int.from_bytes(payload, "little"),
+                  len(payload))
+        if ctx.tracer.on:
+            ctx.tracer.emit(t, self.name, "PCIe Bus", "MWr", address=address,
+                            length=len(payload))
+        return self.send_upstream(tlp, t)
+
+    def send_interrupt(self, address: int, data: int, t_event: int, t_sample: int,
+                       source: str) -> None:
+        """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``."""
+        ctx = self.ctx
+        if not self.bus_master:
+            ctx.ledger.drop("bus master disabled")
+            ctx.diag(self.name, "PCI 6.8 MSI needs Bus Master Enable",
+                     "interrupt message not sent: Bus Master Enable is clear")
+            return
+        ready = t_sample + ctx.timing.tlp_generation
+        tlp = Tlp(TlpType.MWR, self.requester_id, address, data & 0xFFFFFFFF, 4,
+                  t_event=t_event)
+        tlp.t_sample = t_sample
+        tlp.t_send = ready
+        tlp.source = source
+        ctx.ledger.in_flight += 1
+        if ctx.tracer.on:
+            ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
+                            requester=self.bdf, source=source)
+        if self.send_upstream(tlp, ready) is None:
+            ctx.ledger.in_flight -= 1
+            ctx.ledger.drop("no link")
+
+    def msix_enabled_changed(self, enabled: bool) -> None:
+        """Hook: MSI-X Enable changed (a function with INTx deasserts it here)."""

@@ -1,0 +1,223 @@
+"""MSI-X (capability ID 11h), PCI Local Bus 3.0 6.8.2 / PCIe Base 7.7.2.
+
+The capability lives in configuration space; the table (16 bytes per vector)
+and the Pending Bit Array live in BAR memory. Effective mask of vector k =
+MSI-X disabled OR Function Mask OR the entry's Mask bit (semantics.md C.2).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irqsim.pci.config import CAP_ID_MSIX
+from irqsim.regs import RO, RSVD, RW, F, Register
+
+if TYPE_CHECKING:
+    from irqsim.pci.function import PciFunction
+
+MSIX_MESSAGE_CONTROL = Register("MSI-X Message Control", 0x02, 2, (
+    F("table_size", (10, 0), RO, "N-1"),
+    F("reserved", (13, 11), RSVD),
+    F("function_mask", 14, RW),
+    F("enable", 15, RW),
+))
+MSIX_TABLE_OFFSET = Register("MSI-X Table Offset/Table BIR", 0x04, 4, (
+    F("bir", (2, 0), RO), F("offset", (31, 3), RO, "QWORD-aligned offset")))
+MSIX_PBA_OFFSET = Register("MSI-X PBA Offset/PBA BIR", 0x08, 4, (
+    F("bir", (2, 0), RO), F("offset", (31, 3), RO)))
+MSIX_CAP_SIZE = 12
+
+# Table entry (16 bytes), PCIe Base 7.7.2.x
+MSIX_ENTRY_ADDR_LO = Register("Message Address", 0x0, 4, (
+    F("zero", (1, 0), RO, "DWORD aligned"), F("address", (31, 2), RW)))
+MSIX_ENTRY_ADDR_HI = Register("Message Upper Address", 0x4, 4, (F("address", (31, 0), RW),))
+MSIX_ENTRY_DATA = Register("Message Data", 0x8, 4, (F("data", (31, 0), RW),))
+MSIX_ENTRY_CTRL = Register("Vector Control", 0xC, 4, (
+    F("mask", 0, RW), F("reserved", (31, 1), RSVD)), reset=1)
+MSIX_ENTRY = (MSIX_ENTRY_ADDR_LO, MSIX_ENTRY_ADDR_HI, MSIX_ENTRY_DATA, MSIX_ENTRY_CTRL)
+_ENTRY_WMASK = tuple(r.wmask for r in MSIX_ENTRY)
+
+CTRL_ENABLE = 0x80       # bit 15 of Message Control, as seen in its high byte
+CTRL_FUNCTION_MASK = 0x40
+
+
+class MsixTable:
+    """The MSI-X table region of a BAR: DWORD accesses only (as QEMU)."""
+
+    __slots__ = ("cap",)
+
+    def __init__(self, cap: MsixCapability) -> None:
+        self.cap = cap
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        t = self.cap.table
+        if size == 8 and not offset & 7:
+            return t[offset >> 2] | (t[(offset >> 2) + 1] << 32)
+        if size != 4 or offset & 3:
+            self.cap.fn.ctx.diag(self.cap.fn.name, "PCIe 7.7.2 MSI-X table access size",
+                                 f"MSI-X table read of {size} bytes at {offset:#x} ignored")
+            return 0xFFFFFFFF
+        return t[offset >> 2]
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        if size == 8 and not offset & 7:
+            self.mmio_write(offset, 4, value & 0xFFFFFFFF)
+            self.mmio_write(offset + 4, 4, value >> 32)
+            return
+        cap = self.cap
+        if size != 4 or offset & 3:
+            cap.fn.ctx.diag(cap.fn.name, "PCIe 7.7.2 MSI-X table access size",
+                            f"MSI-X table write of {size} bytes at {offset:#x} ignored")
+            return
+        i = offset >> 2
+        k, dw = i >> 2, i & 3
+        t = cap.table
+        old = t[i]
+        new = value & _ENTRY_WMASK[dw]
+        if dw < 3 and old != new and not cap.masked(k):
+            cap.fn.ctx.diag(
+                cap.fn.name, "PCIe 6.1.4.5 MSI-X entry modified while unmasked",
+                f"table entry {k} {MSIX_ENTRY[dw].name} written while the entry and the "
+                "function are unmasked: result undefined; irqsim applies it")
+        t[i] = new
+        if dw == 3 and old & 1 and not new & 1:
+            cap.unmasked(k)
+
+
+class MsixPba:
+    """The Pending Bit Array region: read-only, writes ignored."""
+
+    __slots__ = ("cap",)
+
+    def __init__(self, cap: MsixCapability) -> None:
+        self.cap = cap
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        return (self.cap.pba >> (8 * offset)) & ((1 << (8 * size)) - 1)
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        self.cap.fn.ctx.diag(self.cap.fn.name, "PCIe 7.7.2 PBA is read-only",
+                             f"write of {value:#x} to the Pending Bit Array ignored")
+
+
+class MsixCapability:
+    """MSI-X state of one function: config registers, table and PBA."""
+
+    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "table")
+
+    def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
+                 table_offset: int, pba_bar: int, pba_offset: int) -> None:
+        if not 1 <= n <= 2048:
+            raise ValueError(f"MSI-X table size {n} outside 1-2048")
+        if table_offset & 7 or pba_offset & 7:
+            raise ValueError("MSI-X table and PBA offsets must be QWORD aligned")
+        self.fn = fn
+        self.n = n
+        self.offset = offset
+        cs = fn.config
+        cs.add_capability(CAP_ID_MSIX, offset, MSIX_CAP_SIZE)
+        cs.declare(MSIX_MESSAGE_CONTROL, offset, reset=n - 1)
+        cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
+        cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
+        self.ctl_hi = offset + 3
+        # Each entry: address low, address high, data, vector control (mask set at reset).
+        self.table: list[int] = [0, 0, 0, 1] * n
+        self.pba = 0
+        fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
+        fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
+        fn.listen(offset + 2, 2, self._control_written)
+
+    # -- state -----------------------------------------------------------
+    @property
+    def enabled(self) -> bool:
+        return bool(self.fn.config.data[self.ctl_hi] & CTRL_ENABLE)
+
+    @property
+    def function_masked(self) -> bool:
+        return bool(self.fn.config.data[self.ctl_hi] & CTRL_FUNCTION_MASK)
+
+    def masked(self, k: int) -> bool:
+        """Effective mask of vector ``k``."""
+        b = self.fn.config.data[self.ctl_hi]
+        return (not b & CTRL_ENABLE) or bool(b & CTRL_FUNCTION_MASK) or bool(
+            self.table[4 * k + 3] & 1)
+
+    def pending(self, k: int) -> bool:
+        return bool(self.pba >> k & 1)
+
+    # -- device side -----------------------------------------------------
+    def signal(self, k: int, t_event: int | None = None) -> None:
+        """The device raises vector ``k`` now: detection and table read, then send or pend."""
+        fn = self.fn
+        ctx = fn.ctx
+        ctx.ledger.raised += 1
+        now = ctx.engine.now
+        if k >= self.n:
+            ctx.ledger.drop("vector beyond table")
+            ctx.diag(fn.name, "PCIe 7.7.2 MSI-X Table Size",
+                     f"device raised MSI-X vector {k} but the table has {self.n} entries")
+            return
+        tm = ctx.timing
+        ctx.engine.at(now + tm.device_event_detect + tm.msix_table_read, self._sample,
+                      (k, now if t_event is None else t_event))
+
+    def _sample(self, arg: tuple[int, int]) -> None:
+        k, t_event = arg
+        fn = self.fn
+        ctx = fn.ctx
+        if self.masked(k):
+            bit = 1 << k
+            if self.pba & bit:
+                ctx.ledger.merged += 1
+                what = "merged"
+            else:
+                self.pba |= bit
+                what = "pending"
+            if ctx.tracer.on:
+                ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-masked", entry=k,
+                                pba=what)
+            return
+        self._send(k, t_event, ctx.engine.now)
+
+    def _send(self, k: int, t_event: int, t_sample: int) -> None:
+        fn = self.fn
+        ctx = fn.ctx
+        t = self.table
+        i = 4 * k
+        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, t_sample,
+                          f"{fn.name}/msix{k}")
+
+    def unmasked(self, k: int) -> None:
+        """Vector ``k`` may have become unmasked: deliver its pending message once."""
+        if self.pba >> k & 1 and not self.masked(k):
+            self.pba &= ~(1 << k)
+            now = self.fn.ctx.engine.now
+            if self.fn.ctx.tracer.on:
+                self.fn.ctx.tracer.emit(now, self.fn.name, self.fn.name, "msix-unmask-send",
+                                        entry=k)
+            self._send(k, now, now + self.fn.ctx.timing.msix_table_read)
+
+    def _control_written(self, offset: int, size: int, old: bytes) -> None:
+        was = old[self.ctl_hi - offset] if offset <= self.ctl_hi < offset + size else None
+        if was is None:
+            return
+        now_b = self.fn.config.data[self.ctl_hi]
+        fn = self.fn
+        if now_b & CTRL_ENABLE and not was & CTRL_ENABLE:
+            if not fn.config.data[0x04] & 0x02:
+                fn.ctx.diag(fn.name, "PCIe 7.7.2 MSI-X table in Memory Space",
+                            "MSI-X enabled while Memory Space Enable is clear: the table and "
+                            "PBA cannot be reached by software")
+            fn.msix_enabled_changed(True)
+        elif was & CTRL_ENABLE and not now_b & CTRL_ENABLE:
+            fn.msix_enabled_changed(False)
+        was_masked = (not was & CTRL_ENABLE) or bool(was & CTRL_FUNCTION_MASK)
+        is_masked = (not now_b & CTRL_ENABLE) or bool(now_b & CTRL_FUNCTION_MASK)
+        if was_masked and not is_masked:
+            pba = self.pba
+            k = 0
+            while pba:
+                if pba & 1:
+                    self.unmasked(k)
+                pba >>= 1
+                k += 1
