@@ -131,9 +131,9 @@ class PciFunction:
         for start, n, fn in self.listeners:
             if offset < start + n and start < offset + size:
                 fn(offset, size, old)
-        if (offset < 0x28 and offset + size > 0x10) or (offset <= 0x04 < offset + size):
-            if self.on_decode_change is not None:
-                self.on_decode_change()
+        decode_touched = (offset < 0x28 and offset + size > 0x10) or offset <= 0x04 < offset + size
+        if decode_touched and self.on_decode_change is not None:
+            self.on_decode_change()
 
     def config_read(self, offset: int, size: int) -> int:
         return self.config.read(offset, size)

@@ -181,7 +181,6 @@ class MsixCapability:
 
     def _send(self, k: int, t_event: int, t_sample: int) -> None:
         fn = self.fn
-        ctx = fn.ctx
         t = self.table
         i = 4 * k
         fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, t_sample,

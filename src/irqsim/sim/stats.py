@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from typing import TYPE_CHECKING
 
@@ -22,7 +23,7 @@ def percentile(sorted_vals: list[int], p: float) -> int:
     """Nearest-rank percentile of a sorted list."""
     if not sorted_vals:
         return 0
-    k = max(0, min(len(sorted_vals) - 1, int(round(p / 100 * len(sorted_vals) + 0.5)) - 1))
+    k = max(0, min(len(sorted_vals) - 1, math.ceil(p / 100 * len(sorted_vals)) - 1))
     return sorted_vals[k]
 
 
