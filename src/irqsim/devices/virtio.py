@@ -264,6 +264,9 @@ class VirtioPciDevice(PciFunction):
         """Finish a request on ``queue``: used ring element and index by DMA, then interrupt."""
         q = self.queues[queue]
         now = self.ctx.engine.now
+        if self.ctx.tracer.on:
+            self.ctx.tracer.emit(now, self.name, self.name, "device-event",
+                                 what=f"{self.QUEUE_NAMES[queue]} completion")
         if q.device and self.bus_master:
             slot = q.used_idx % q.size
             elem = ((desc_id if desc_id is not None else q.used_idx) & 0xFFFFFFFF) | (

@@ -185,7 +185,7 @@ class RootComplex:
             self.memory.write(addr, tlp.length, tlp.data)
             if ctx.tracer.on:
                 ctx.tracer.emit(now, "PCIe Bus", "Memory", "dma-write", address=addr,
-                                length=tlp.length)
+                                length=tlp.length, source=tlp.source)
         else:
             ctx.diag("Root Complex", "PCIe 2.3.1 Unsupported Request",
                      f"upstream write to unclaimed address {addr:#x} dropped")

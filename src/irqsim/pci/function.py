@@ -163,9 +163,10 @@ class PciFunction:
         t = ctx.engine.now if ready is None else ready
         tlp = Tlp(TlpType.MWR, self.requester_id, address, int.from_bytes(payload, "little"),
                   len(payload))
+        tlp.source = f"{self.name}/dma"
         if ctx.tracer.on:
             ctx.tracer.emit(t, self.name, "PCIe Bus", "MWr", address=address,
-                            length=len(payload))
+                            length=len(payload), source=tlp.source)
         return self.send_upstream(tlp, t)
 
     def send_interrupt(self, address: int, data: int, t_event: int, t_sample: int,

@@ -165,7 +165,11 @@ class MsixCapability:
         k, t_event = arg
         fn = self.fn
         ctx = fn.ctx
-        if self.masked(k):
+        masked = self.masked(k)
+        if ctx.tracer.on:
+            ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-sample", entry=k,
+                            masked=masked)
+        if masked:
             bit = 1 << k
             if self.pba & bit:
                 ctx.ledger.merged += 1

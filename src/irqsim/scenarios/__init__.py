@@ -1,0 +1,52 @@
+"""Built-in scenarios for ``irqsim demo --scenario NAME``.
+
+A scenario is a function ``run(options) -> ScenarioResult``; register it in
+``SCENARIOS`` with a one-line description.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from irqsim.machine import Machine
+
+
+@dataclass
+class ScenarioOptions:
+    """Options every scenario understands."""
+
+    requests: int = 200
+    mean_gap_ns: float = 20_000.0
+    seed: int = 1
+    trace: bool = True
+
+
+@dataclass
+class ScenarioResult:
+    """A finished run and what the views need to present it."""
+
+    machine: Machine
+    title: str
+    focus_device: str
+    notes: list[str] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+Runner = Callable[[ScenarioOptions], ScenarioResult]
+SCENARIOS: dict[str, tuple[str, Runner]] = {}
+
+
+def register(name: str, description: str) -> Callable[[Runner], Runner]:
+    """Decorator adding a scenario to the registry."""
+    def deco(fn: Runner) -> Runner:
+        SCENARIOS[name] = (description, fn)
+        return fn
+    return deco
+
+
+def load_all() -> dict[str, tuple[str, Runner]]:
+    """Import the modules that register scenarios."""
+    from irqsim.scenarios import builtin  # noqa: F401
+    return SCENARIOS

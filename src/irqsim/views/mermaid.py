@@ -1,0 +1,125 @@
+"""Mermaid sequence diagrams drawn from the trace, with the seeds' participants."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from irqsim.sim.trace import TraceEvent
+
+PARTICIPANTS = (
+    ("OS", "Operating System"), ("Driver", "Device Driver"), ("PCI", "PCI Config Space"),
+    ("Device", "PCIe Device"), ("PCIe", "PCIe Bus"), ("IOMMU", "IOMMU/VT-d"),
+    ("LAPIC", "Local APIC"), ("CPU", "CPU"),
+)
+_FIXED = {"OS": "OS", "Driver": "Driver", "PCI Config Space": "PCI", "PCIe Device": "Device",
+          "PCIe Bus": "PCIe", "IOMMU": "IOMMU", "Memory": "PCIe", "LAPIC": "LAPIC",
+          "CPU": "CPU", "APIC bus": "LAPIC", "Root Complex": "PCIe"}
+
+
+def participant(name: str) -> str:
+    """Map a trace endpoint to one of the seeds' participants."""
+    if name in _FIXED:
+        return _FIXED[name]
+    if name.startswith("LAPIC"):
+        return "LAPIC"
+    if name.startswith("CPU"):
+        return "CPU"
+    if name.startswith("IOAPIC"):
+        return "IOAPIC"
+    return "Device"
+
+
+def _label(e: TraceEvent) -> str:
+    f = e.fields
+    k = e.kind
+    if k == "sw":
+        return str(f.get("label", ""))
+    if k == "device-event":
+        return f"Hardware event occurs ({f.get('what', '')})"
+    if k == "msix-sample":
+        return (f"Read table entry {f.get('entry')}, check mask: "
+                f"{'masked' if f.get('masked') else 'not masked'}")
+    if k == "msix-masked":
+        return f"Vector masked: set Pending bit {f.get('entry')} ({f.get('pba')})"
+    if k == "msix-unmask-send":
+        return f"Entry {f.get('entry')} unmasked with Pending bit set: send and clear it"
+    if k == "MWr":
+        if "data" in f:
+            return (f"Post Memory Write (fire-and-forget) Addr={f['address']:#x} "
+                    f"Data={f['data']:#x}")
+        return f"Post Memory Write (DMA) Addr={f['address']:#x} len={f.get('length')}"
+    if k == "dma-write":
+        return f"Memory write lands at {f['address']:#x}"
+    if k == "interrupt-write":
+        return f"Memory write to {f['address']:#x} arrives (interrupt window)"
+    if k == "msi-deliver":
+        return f"Forward interrupt message: vector {f['vector']:#x} to APIC ID {f['dest']}"
+    if k == "irr-set":
+        return f"Decode message, place vector {f['vector']:#x} in IRR"
+    if k == "irr-merged":
+        return f"Vector {f['vector']:#x} already pending in IRR: merged"
+    if k == "inta":
+        return f"Assert INTR; INTA: IRR->ISR, vector {f['vector']:#x}"
+    if k == "handler-entry":
+        return f"Save context, clear IF, IDT[{f['vector']:#x}]: jump to ISR handler"
+    if k == "eoi":
+        return f"Clear ISR bit {f['vector']:#x}"
+    if k == "iret":
+        return "IRET: restore context (IF restored)"
+    if k == "diagnostic":
+        return f"Diagnostic: {f.get('message')}"
+    extra = ", ".join(f"{a}={b}" for a, b in f.items())
+    return f"{k} {extra}".strip()
+
+
+def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
+                     times: bool = True) -> str:
+    """A ``sequenceDiagram`` block with one arrow (or self-call) per trace event."""
+    lines = ["```mermaid", "sequenceDiagram"]
+    used = list(PARTICIPANTS)
+    lines += [f"    participant {alias} as {name}" if alias != name else
+              f"    participant {alias}" for alias, name in used]
+    if title:
+        lines.append(f"    Note over OS,CPU: {title}")
+    for e in events:
+        a, b = participant(e.src), participant(e.dst)
+        arrow = "-->>" if e.fields.get("reply") else "->>"
+        text = _label(e).replace(";", ",").replace("#", "")
+        if times:
+            text = f"[{e.time} ns] {text}"
+        lines.append(f"    {a}{arrow}{b}: {text}")
+    lines.append("```")
+    return "\n".join(lines)
+
+
+def setup_and_one_delivery(events: list[TraceEvent], device: str) -> tuple[list[TraceEvent],
+                                                                          list[TraceEvent]]:
+    """The set-up steps before the first device event, and one undisturbed delivery from
+    ``device`` (its event up to the IRET that ends its handler)."""
+    setup: list[TraceEvent] = []
+    for e in events:
+        if e.kind == "device-event":
+            break
+        setup.append(e)
+    n = len(events)
+    for start in range(len(setup), n):
+        e = events[start]
+        if e.kind != "device-event" or e.src != device:
+            continue
+        chunk: list[TraceEvent] = []
+        clean = True
+        entered = False
+        for e2 in events[start:]:
+            src_field = str(e2.fields.get("source", ""))
+            if (e2.kind == "device-event" and e2 is not e) or (
+                    src_field and not src_field.startswith(device)):
+                clean = False
+                break
+            chunk.append(e2)
+            if e2.kind == "handler-entry":
+                entered = True
+            if e2.kind == "iret" and entered:
+                break
+        if clean and entered:
+            return setup, chunk
+    return setup, []

@@ -1,0 +1,113 @@
+"""The demo's outputs (text, mermaid, json), all views of one finished run."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from irqsim.scenarios import ScenarioResult
+from irqsim.sim.stats import STAGE_DOCS, STAGES
+from irqsim.views.mermaid import sequence_diagram, setup_and_one_delivery
+from irqsim.views.procfs import proc_interrupts
+
+
+def system_rows(res: ScenarioResult) -> list[tuple[str, list[int], str]]:
+    k = res.machine.kernel
+    return [("SPU", list(k.spurious), "Spurious interrupts")]
+
+
+def interrupts_json(res: ScenarioResult) -> list[dict[str, Any]]:
+    rows = []
+    for r in res.machine.kernel.interrupt_rows():
+        for cpu, count in enumerate(r["counts"]):
+            if count or cpu == r["cpu"]:
+                rows.append({"irq": r["irq"], "device": r["name"], "slot": r["device"],
+                             "chip": r["chip"], "vector": r["vector"], "cpu": cpu,
+                             "count": count})
+    return rows
+
+
+def as_json(res: ScenarioResult) -> dict[str, Any]:
+    m = res.machine
+    rec = m.recorder.summary() if m.recorder else {}
+    return {
+        "scenario": res.title,
+        "simulated_ns": m.now,
+        "interrupts": interrupts_json(res),
+        "latency_ns": {src: {"count": s["count"], "min": s["min"], "median": s["median"],
+                             "p99": s["p99"], "max": s["max"], "stages": s["stages"]}
+                       for src, s in rec.items()},
+        "accounting": m.accounting(),
+        "diagnostics": [str(d) for d in m.ctx.diagnostics],
+        "timing_model": m.ctx.timing.as_dict(),
+        **res.extra,
+    }
+
+
+def as_mermaid(res: ScenarioResult) -> str:
+    events = res.machine.ctx.tracer.events
+    setup, delivery = setup_and_one_delivery(events, res.focus_device)
+    parts = [sequence_diagram(setup, "Initialization (enumeration and MSI-X set-up)")]
+    if delivery:
+        parts.append(sequence_diagram(delivery, f"One interrupt from {res.focus_device}"))
+    return "\n\n".join(parts)
+
+
+def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
+    m = res.machine
+    buf = io.StringIO()
+    con = Console(file=buf, width=110, no_color=True, highlight=False)
+    con.print(f"irqsim demo: {res.title}")
+    con.print(f"simulated time {m.now} ns, {m.engine.events_run} events\n")
+    if mermaid:
+        con.print(as_mermaid(res), markup=False)
+        con.print()
+    con.print("/proc/interrupts", markup=False)
+    con.print(proc_interrupts(m.kernel.interrupt_rows(), len(m.cpus), system_rows(res)),
+              markup=False)
+    con.print()
+    rec = m.recorder.summary() if m.recorder else {}
+    t = Table(title="Latency: device event to handler entry (ns)", title_justify="left")
+    for col in ("device", "count", "min", "median", "p99", "max"):
+        t.add_column(col, justify="left" if col == "device" else "right")
+    for src, s in rec.items():
+        t.add_row(src, *(str(s[c]) for c in ("count", "min", "median", "p99", "max")))
+    con.print(t)
+    b = Table(title="Per-stage breakdown (median ns)", title_justify="left")
+    b.add_column("stage")
+    for src in rec:
+        b.add_column(src, justify="right")
+    b.add_column("what it covers")
+    for st in STAGES:
+        b.add_row(st, *(str(rec[src]["stages"][st]) for src in rec), STAGE_DOCS[st])
+    con.print(b)
+    acc = m.accounting()
+    con.print(f"accounting: raised {acc['raised']} = delivered {acc['delivered']} + merged "
+              f"{acc['merged']} + dropped {sum(acc['dropped'].values())} + pending "
+              f"(PBA {acc['pending']['pba']}, IRR {acc['pending']['irr']}) + in flight "
+              f"{acc['in_flight']}: {'balanced' if acc['balanced'] else 'NOT BALANCED'}",
+              markup=False)
+    if acc["dropped"]:
+        con.print("dropped: " + ", ".join(f"{k}={v}" for k, v in acc["dropped"].items()),
+                  markup=False)
+    for note in res.notes:
+        con.print(note, markup=False)
+    if m.ctx.diagnostics:
+        con.print(f"\ndiagnostics ({len(m.ctx.diagnostics)}):", markup=False)
+        for d in m.ctx.diagnostics[:50]:
+            con.print(f"  {d}", markup=False)
+    else:
+        con.print("diagnostics: none (no rule broken)", markup=False)
+    return buf.getvalue()
+
+
+def render(res: ScenarioResult, fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps(as_json(res), indent=2)
+    if fmt == "mermaid":
+        return as_mermaid(res)
+    return as_text(res)
