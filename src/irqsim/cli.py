@@ -86,3 +86,19 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
         click.echo(f"wrote {out}")
     else:
         click.echo(text)
+
+
+def _add_plugin_commands() -> None:
+    """Add the commands defined in ``irqsim.commands.*`` (each module exports ``command``)."""
+    import importlib
+    import pkgutil
+
+    import irqsim.commands as pkg
+    for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda i: i.name):
+        mod = importlib.import_module(f"irqsim.commands.{info.name}")
+        cmd = getattr(mod, "command", None)
+        if isinstance(cmd, click.Command):
+            main.add_command(cmd)
+
+
+_add_plugin_commands()

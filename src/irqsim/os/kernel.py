@@ -68,6 +68,10 @@ class Kernel:
         self.bound: dict[str, Any] = {}
         self.spurious = [0] * len(cpus)
         self.unexpected = [0] * len(cpus)
+        # Per-CPU counts of system interrupts, named as Linux's /proc/interrupts names them
+        # (LOC, RES, CAL, TLB, NMI, SPU, ...): name -> (counts, description).
+        self.system_counters: dict[str, tuple[list[int], str]] = {
+            "SPU": (self.spurious, "Spurious interrupts")}
         self._dma_cursor = self.firmware.dma_base
         self.boot_ns = 0
         self._sw_clock = 0
@@ -257,6 +261,13 @@ class Kernel:
             raise OSError(f"request_irq: IRQ {irq} is busy and not shared")
         self.trace_sw("Driver", "Driver", f"Register ISR handler for IRQ {irq}")
         desc.actions.append(IrqAction(handler, flags, name, dev_id))
+
+    def count_system(self, name: str, cpu: int, description: str = "") -> None:
+        """Count one system interrupt ``name`` (e.g. "LOC") on ``cpu``."""
+        entry = self.system_counters.get(name)
+        if entry is None:
+            entry = self.system_counters[name] = ([0] * len(self.cpus), description or name)
+        entry[0][cpu] += 1
 
     # -- views ----------------------------------------------------------------------
     def interrupt_rows(self) -> list[dict[str, Any]]:

@@ -47,6 +47,11 @@ def register(name: str, description: str) -> Callable[[Runner], Runner]:
 
 
 def load_all() -> dict[str, tuple[str, Runner]]:
-    """Import the modules that register scenarios."""
-    from irqsim.scenarios import builtin  # noqa: F401
+    """Import every module of this package so their scenarios register themselves."""
+    import importlib
+    import pkgutil
+
+    import irqsim.scenarios as pkg
+    for info in pkgutil.iter_modules(pkg.__path__):
+        importlib.import_module(f"irqsim.scenarios.{info.name}")
     return SCENARIOS

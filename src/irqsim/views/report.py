@@ -17,7 +17,7 @@ from irqsim.views.procfs import proc_interrupts
 
 def system_rows(res: ScenarioResult) -> list[tuple[str, list[int], str]]:
     k = res.machine.kernel
-    return [("SPU", list(k.spurious), "Spurious interrupts")]
+    return [(name, list(counts), desc) for name, (counts, desc) in k.system_counters.items()]
 
 
 def interrupts_json(res: ScenarioResult) -> list[dict[str, Any]]:
