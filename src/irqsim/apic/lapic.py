@@ -131,39 +131,46 @@ class LocalApic:
         if not irr or not self.svr & SVR_ENABLE:
             return -1
         v = irr.bit_length() - 1
-        return v if (v & 0xF0) > (self.ppr & 0xF0) else -1
+        isr = self.isr
+        pcls = self.tpr & 0xF0
+        if isr:
+            icls = (isr.bit_length() - 1) & 0xF0
+            if icls > pcls:
+                pcls = icls
+        return v if (v & 0xF0) > pcls else -1
 
     # -- message side ------------------------------------------------------
     def accept_fixed(self, vector: int, level: bool, meta: Tlp | None = None) -> bool:
         """Accept a fixed/lowest-priority interrupt into IRR (A.4). False if not accepted."""
         ctx = self.ctx
-        if not self.svr & SVR_ENABLE:
-            ctx.ledger.drop("apic software-disabled")
-            return False
-        if vector < 16:
-            self._error(ESR_RECV_ILLEGAL_VECTOR)
-            ctx.ledger.drop("illegal vector")
-            ctx.diag(self.name, "SDM 11.5.3 ESR Receive Illegal Vector",
-                     f"vector {vector} (0-15 are reserved) dropped")
+        if not self.svr & SVR_ENABLE or vector < 16:
+            if vector < 16:
+                self._error(ESR_RECV_ILLEGAL_VECTOR)
+                ctx.ledger.drop("illegal vector")
+                ctx.diag(self.name, "SDM 11.5.3 ESR Receive Illegal Vector",
+                         f"vector {vector} (0-15 are reserved) dropped")
+            else:
+                ctx.ledger.drop("apic software-disabled")
             return False
         bit = 1 << vector
+        tracer = ctx.tracer
         if self.irr & bit:
             ctx.ledger.merged += 1
-            if ctx.tracer.on:
-                ctx.tracer.emit(ctx.engine.now, self.name, self.name, "irr-merged",
-                                vector=vector)
+            if tracer.on:
+                tracer.emit(ctx.engine.now, self.name, self.name, "irr-merged", vector=vector)
             return True
         self.irr |= bit
         if level:
             self.tmr |= bit
-        else:
+        elif self.tmr:
             self.tmr &= ~bit
         self.irr_meta[vector] = meta
-        if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
-                            ppr=self.ppr, level=level)
-        if self.cpu is not None and (vector & 0xF0) > (self.ppr & 0xF0):
-            self.cpu.intr()
+        if tracer.on:
+            tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
+                        ppr=self.ppr, level=level)
+        cpu = self.cpu
+        if cpu is not None and (vector & 0xF0) > (self.ppr & 0xF0):
+            cpu.intr()
         return True
 
     def inta(self) -> int:
@@ -189,9 +196,10 @@ class LocalApic:
         ctx = self.ctx
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, self.name, self.name, "eoi", vector=v)
-        if self.tmr >> v & 1 and not self.svr & SVR_SUPPRESS_EOI_BROADCAST and self.bus:
+        if self.tmr and self.tmr >> v & 1 and not self.svr & SVR_SUPPRESS_EOI_BROADCAST \
+                and self.bus:
             self.bus.eoi_broadcast(v)
-        if self.cpu is not None and self.deliverable() >= 0:
+        if self.irr and self.cpu is not None and self.deliverable() >= 0:
             self.cpu.intr()
         return v
 

@@ -8,7 +8,7 @@ higher priority class (the LAPIC's PPR decides which vectors may nest).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
 from irqsim.sim.context import SimContext
@@ -45,7 +45,8 @@ class Platform(Protocol):
 class Frame:
     """One interrupt in service on this CPU (the stack frame the gate pushed)."""
 
-    __slots__ = ("done", "meta", "remaining", "saved_if", "spurious", "t_accept", "vector")
+    __slots__ = ("done", "end", "meta", "remaining", "saved_if", "spurious", "t_accept",
+                 "vector")
 
     def __init__(self, vector: int, saved_if: bool, spurious: bool, t_accept: int,
                  meta: Tlp | None) -> None:
@@ -54,7 +55,8 @@ class Frame:
         self.spurious = spurious
         self.t_accept = t_accept
         self.meta = meta
-        self.done: list[Any] | None = None
+        self.done: int | None = None
+        self.end = 0
         self.remaining = -1
 
 
@@ -78,17 +80,21 @@ class Cpu:
         self.accepted = 0
         self.nesting_allowed = False
         self.recorder: LatencyRecorder | None = None
-        self._accept_entry: list[Any] | None = None
+        self._accept_entry: int | None = None
+        self._engine = ctx.engine
+        self._tracer = ctx.tracer
+        self._ledger = ctx.ledger
         t = ctx.timing
         self._entry_delay = t.cpu_acceptance + t.context_save + t.handler_dispatch
         self._restore = t.context_restore
         self._lapic_delivery = t.lapic_delivery
+        self._lapic_access = t.lapic_mmio_access
 
     # -- INTR / acceptance -------------------------------------------------
     def intr(self) -> None:
         """The LAPIC asserts INTR; the core samples it at the next instruction boundary."""
         if self.if_flag and self._accept_entry is None:
-            self._accept_entry = self.ctx.engine.after(self._lapic_delivery, self._accept)
+            self._accept_entry = self._engine.after(self._lapic_delivery, self._accept)
 
     def _accept(self, _: object) -> None:
         self._accept_entry = None
@@ -96,51 +102,53 @@ class Cpu:
             return
         lapic = self.lapic
         v = lapic.inta()
-        ctx = self.ctx
-        now = ctx.engine.now
-        spurious = bool(v & 0x100)
+        engine = self._engine
+        tracer = self._tracer
+        now = engine.now
+        spurious = v > 0xFF
         v &= 0xFF
         if spurious:
-            if ctx.tracer.on:
-                ctx.tracer.emit(now, lapic.name, self.name, "spurious", vector=v)
+            if tracer.on:
+                tracer.emit(now, lapic.name, self.name, "spurious", vector=v)
             meta = None
         else:
-            ctx.ledger.delivered += 1
+            self._ledger.delivered += 1
             self.accepted += 1
             meta = lapic.isr_meta[v]
-            if ctx.tracer.on:
-                ctx.tracer.emit(now, lapic.name, self.name, "inta", vector=v,
-                                ppr=lapic.ppr)
+            if tracer.on:
+                tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
         frames = self.frames
         if frames:
             top = frames[-1]
             if top.done is not None:
-                top.remaining = top.done[0] - now
-                ctx.engine.cancel(top.done)
+                top.remaining = top.end - now
+                engine.cancel(top.done)
                 top.done = None
-                if ctx.tracer.on:
-                    ctx.tracer.emit(now, self.name, self.name, "preempted",
-                                    vector=top.vector, by=v)
+                if tracer.on:
+                    tracer.emit(now, self.name, self.name, "preempted", vector=top.vector, by=v)
         frame = Frame(v, self.if_flag, spurious, now, meta)
         frames.append(frame)
         self.if_flag = False
-        ctx.engine.at(now + self._entry_delay, self._enter, frame)
+        engine.after(self._entry_delay, self._enter, frame)
 
     def _enter(self, frame: Frame) -> None:
-        ctx = self.ctx
-        now = ctx.engine.now
+        engine = self._engine
+        now = engine.now
         if self.recorder is not None and frame.meta is not None:
             self.recorder.record(frame.meta, frame.t_accept, now, self.index, frame.vector)
-        if ctx.tracer.on:
-            ctx.tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
+        if self._tracer.on:
+            self._tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
         gate = self.idt[frame.vector]
         self.sw_cost = 0
-        cost = gate.enter(self, frame.vector, frame.spurious) if gate is not None else 0
-        if gate is None:
-            ctx.diag(self.name, "SDM 6.12 IDT gate not present",
-                     f"vector {frame.vector:#x} has no IDT entry (#NP)")
+        if gate is not None:
+            cost = gate.enter(self, frame.vector, frame.spurious)
+        else:
+            cost = 0
+            self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
+                          f"vector {frame.vector:#x} has no IDT entry (#NP)")
         self.busy_ns += cost
-        frame.done = ctx.engine.at(now + cost, self._handler_done, frame)
+        frame.end = now + cost
+        frame.done = engine.after(cost, self._handler_done, frame)
         if self.nesting_allowed:
             self.if_flag = True
             if self.lapic.deliverable() >= 0:
@@ -148,26 +156,27 @@ class Cpu:
 
     def _handler_done(self, frame: Frame) -> None:
         frame.done = None
-        ctx = self.ctx
         gate = self.idt[frame.vector]
         self.sw_cost = 0
         cost = gate.exit(self, frame.vector, frame.spurious) if gate is not None else 0
-        self.busy_ns += cost + self._restore
+        cost += self._restore
+        self.busy_ns += cost
         self.if_flag = False
-        ctx.engine.at(ctx.engine.now + cost + self._restore, self._iret, frame)
+        self._engine.after(cost, self._iret, frame)
 
     def _iret(self, frame: Frame) -> None:
-        ctx = self.ctx
         frames = self.frames
         frames.pop()
         self.if_flag = frame.saved_if
-        if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "iret", vector=frame.vector,
-                            IF=int(self.if_flag))
+        engine = self._engine
+        if self._tracer.on:
+            self._tracer.emit(engine.now, self.name, self.name, "iret", vector=frame.vector,
+                              IF=int(self.if_flag))
         if frames:
             top = frames[-1]
             if top.remaining >= 0 and top.done is None:
-                top.done = ctx.engine.after(top.remaining, self._handler_done, top)
+                top.end = engine.now + top.remaining
+                top.done = engine.after(top.remaining, self._handler_done, top)
                 top.remaining = -1
         if self.if_flag and self.lapic.deliverable() >= 0:
             self.intr()
@@ -217,8 +226,8 @@ class Cpu:
 
     def write(self, addr: int, size: int, value: int) -> None:
         """Memory write by software on this CPU."""
-        if self._is_apic(addr):
-            self.sw_cost += self.ctx.timing.lapic_mmio_access
+        if (addr & ~0xFFF) == self.apic_base:
+            self.sw_cost += self._lapic_access
             self.lapic.mmio_write(addr & 0xFFF, size, value)
             return
         assert self.platform is not None

@@ -103,7 +103,7 @@ class MsixPba:
 class MsixCapability:
     """MSI-X state of one function: config registers, table and PBA."""
 
-    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "table")
+    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "sample_delay", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
                  table_offset: int, pba_bar: int, pba_offset: int) -> None:
@@ -120,6 +120,7 @@ class MsixCapability:
         cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
         cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
         self.ctl_hi = offset + 3
+        self.sample_delay = fn.ctx.timing.device_event_detect + fn.ctx.timing.msix_table_read
         # Each entry: address low, address high, data, vector control (mask set at reset).
         self.table: list[int] = [0, 0, 0, 1] * n
         self.pba = 0
@@ -148,24 +149,24 @@ class MsixCapability:
     # -- device side -----------------------------------------------------
     def signal(self, k: int, t_event: int | None = None) -> None:
         """The device raises vector ``k`` now: detection and table read, then send or pend."""
-        fn = self.fn
-        ctx = fn.ctx
+        ctx = self.fn.ctx
         ctx.ledger.raised += 1
         now = ctx.engine.now
         if k >= self.n:
+            fn = self.fn
             ctx.ledger.drop("vector beyond table")
             ctx.diag(fn.name, "PCIe 7.7.2 MSI-X Table Size",
                      f"device raised MSI-X vector {k} but the table has {self.n} entries")
             return
-        tm = ctx.timing
-        ctx.engine.at(now + tm.device_event_detect + tm.msix_table_read, self._sample,
-                      (k, now if t_event is None else t_event))
+        ctx.engine.after(self.sample_delay, self._sample, (k, now if t_event is None else t_event))
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, t_event = arg
         fn = self.fn
         ctx = fn.ctx
-        masked = self.masked(k)
+        b = fn.config.data[self.ctl_hi]
+        masked = (not b & CTRL_ENABLE) or bool(b & CTRL_FUNCTION_MASK) or bool(
+            self.table[4 * k + 3] & 1)
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-sample", entry=k,
                             masked=masked)

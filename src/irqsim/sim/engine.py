@@ -1,7 +1,8 @@
 """The event engine: one heap, integer nanoseconds, deterministic ties.
 
-A scheduled entry is a list ``[time, seq, fn, arg]``; cancelling sets ``fn`` to
-``None`` and the loop skips it when popped (lazy cancellation, as SimPy does).
+Entries are tuples ``(time, seq, fn, arg)``; ``seq`` breaks ties in scheduling
+order, so a run is deterministic. Cancellation is lazy (as in SimPy): the
+sequence number goes into a set and the loop skips the entry when popped.
 """
 
 from __future__ import annotations
@@ -16,47 +17,46 @@ Callback = Callable[[Any], None]
 class Engine:
     """Discrete-event scheduler with integer time in nanoseconds."""
 
-    __slots__ = ("_heap", "_seq", "events_run", "now", "stopped")
+    __slots__ = ("_cancelled", "_heap", "_seq", "events_run", "now", "stopped")
 
     def __init__(self) -> None:
         self.now: int = 0
-        self._heap: list[list[Any]] = []
+        self._heap: list[tuple[int, int, Callback, Any]] = []
         self._seq: int = 0
+        self._cancelled: set[int] = set()
         self.events_run: int = 0
         self.stopped: bool = False
 
-    def at(self, time: int, fn: Callback, arg: Any = None) -> list[Any]:
-        """Schedule ``fn(arg)`` at absolute ``time``; returns a cancellable handle."""
+    def at(self, time: int, fn: Callback, arg: Any = None) -> int:
+        """Schedule ``fn(arg)`` at absolute ``time``; returns a handle for :meth:`cancel`."""
         if time < self.now:
             raise ValueError(f"cannot schedule in the past: {time} < now {self.now}")
-        self._seq += 1
-        entry = [time, self._seq, fn, arg]
-        heappush(self._heap, entry)
-        return entry
+        seq = self._seq = self._seq + 1
+        heappush(self._heap, (time, seq, fn, arg))
+        return seq
 
-    def after(self, delay: int, fn: Callback, arg: Any = None) -> list[Any]:
+    def after(self, delay: int, fn: Callback, arg: Any = None) -> int:
         """Schedule ``fn(arg)`` ``delay`` ns from now."""
-        self._seq += 1
-        entry = [self.now + delay, self._seq, fn, arg]
-        heappush(self._heap, entry)
-        return entry
+        seq = self._seq = self._seq + 1
+        heappush(self._heap, (self.now + delay, seq, fn, arg))
+        return seq
 
-    @staticmethod
-    def cancel(entry: list[Any] | None) -> None:
+    def cancel(self, handle: int | None) -> None:
         """Cancel a scheduled entry (no effect if it already ran)."""
-        if entry is not None:
-            entry[2] = None
+        if handle is not None:
+            self._cancelled.add(handle)
 
     @property
     def pending(self) -> int:
         """Number of live entries still in the heap."""
-        return sum(1 for e in self._heap if e[2] is not None)
+        c = self._cancelled
+        return sum(1 for e in self._heap if e[1] not in c)
 
     def peek(self) -> int | None:
         """Time of the next live entry, or None."""
-        heap = self._heap
-        while heap and heap[0][2] is None:
-            heappop(heap)
+        heap, c = self._heap, self._cancelled
+        while heap and heap[0][1] in c:
+            c.discard(heappop(heap)[1])
         return heap[0][0] if heap else None
 
     def run(self, until: int | None = None, max_events: int | None = None) -> int:
@@ -65,21 +65,21 @@ class Engine:
         With ``until`` the clock ends exactly at ``until``. Returns events run.
         """
         heap = self._heap
+        cancelled = self._cancelled
         pop = heappop
         n = 0
         limit = -1 if max_events is None else max_events
+        horizon = until if until is not None else 1 << 62
         self.stopped = False
         while heap:
-            entry = heap[0]
-            t = entry[0]
-            if until is not None and t > until:
+            if heap[0][0] > horizon:
                 break
-            pop(heap)
-            fn = entry[2]
-            if fn is None:
+            t, seq, fn, arg = pop(heap)
+            if cancelled and seq in cancelled:
+                cancelled.discard(seq)
                 continue
             self.now = t
-            fn(entry[3])
+            fn(arg)
             n += 1
             if n == limit or self.stopped:
                 break

@@ -41,25 +41,38 @@ def _fmt(v: Any) -> str:
 
 
 class Tracer:
-    """Append-only list of :class:`TraceEvent`; ``on`` gates recording."""
+    """Append-only record of events; ``on`` gates recording.
 
-    __slots__ = ("events", "limit", "on")
+    Events are stored as plain tuples and turned into :class:`TraceEvent` objects
+    when read, so recording costs one tuple per hop.
+    """
+
+    __slots__ = ("_raw", "_views", "limit", "on")
 
     def __init__(self, on: bool = False, limit: int | None = None) -> None:
         self.on = on
         self.limit = limit
-        self.events: list[TraceEvent] = []
+        self._raw: list[tuple[int, str, str, str, dict[str, Any]]] = []
+        self._views: list[TraceEvent] = []
 
     def emit(self, time: int, src: str, dst: str, kind: str, **fields: Any) -> None:
         """Record one event (callers check ``on`` first on hot paths)."""
-        if self.on and (self.limit is None or len(self.events) < self.limit):
-            self.events.append(TraceEvent(time, src, dst, kind, fields))
+        if self.on and (self.limit is None or len(self._raw) < self.limit):
+            self._raw.append((time, src, dst, kind, fields))
+
+    @property
+    def events(self) -> list[TraceEvent]:
+        """The recorded events, in emission order."""
+        views, raw = self._views, self._raw
+        if len(views) < len(raw):
+            views.extend(TraceEvent(*r) for r in raw[len(views):])
+        return views
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self.events)
+        return len(self._raw)
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         return [e for e in self.events if e.kind in kinds]
@@ -68,4 +81,5 @@ class Tracer:
         return "\n".join(json.dumps(e.as_dict()) for e in self.events)
 
     def clear(self) -> None:
-        self.events.clear()
+        self._raw.clear()
+        self._views.clear()

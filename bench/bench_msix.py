@@ -1,0 +1,143 @@
+"""End-to-end MSI-X interrupts simulated per wall-clock second, beside the reference models.
+
+Same arrival process as ../shared/bench/anchors (its Workload: 4 sources per CPU, load 0.95,
+exponential gaps), measured in the same process run; prints a table and ratios. The
+references are much simpler pipelines (see their README); irqsim runs the whole register
+path (MSI-X table, TLPs, root port, root complex, IOMMU, LAPIC IRR/ISR/PPR, CPU, OS gate, EOI).
+
+    python bench/bench_msix.py [--n 100000] [--cpus 1 64]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import sys
+import time
+from pathlib import Path
+
+from irqsim.devices.nic import MultiQueueNic
+from irqsim.machine import Machine
+from irqsim.os.irq import IRQ_HANDLED
+from irqsim.os.kernel import PCI_IRQ_MSIX
+
+ANCHORS = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "anchors"
+
+
+class BenchDriver:
+    """Allocates one MSI-X vector per queue on the anchor's CPU and handles them."""
+
+    name = "bench-nic"
+    ids = ((0x8086, 0x1572),)
+
+    def __init__(self, queue_cpu: list[int], handler_ns: int) -> None:
+        self.queue_cpu = queue_cpu
+        self.handler_ns = handler_ns
+        self.k = None
+
+    def probe(self, k, pdev) -> None:  # type: ignore[no-untyped-def]
+        self.k = k
+        k.pci_enable_device(pdev)
+        k.pci_set_master(pdev)
+        n = len(self.queue_cpu)
+        k.pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX, cpus=self.queue_cpu)
+        for i in range(n):
+            k.request_irq(k.pci_irq_vector(pdev, i), self.handler, 0, f"nic-q{i}", None)
+
+    def handler(self, irq: int, dev_id: object) -> int:
+        self.k.current_cpu.sw_cost += self.handler_ns  # type: ignore[union-attr]
+        return IRQ_HANDLED
+
+
+def run_irqsim(wl, trace: bool) -> tuple[float, int, int, dict]:  # type: ignore[no-untyped-def]
+    m = Machine(ncpus=wl.n_cpus, trace=trace, latency=False)
+    nic = MultiQueueNic(m.ctx, wl.n_devices)
+    m.add_device(nic)
+    m.kernel.register_driver(BenchDriver(wl.dev_cpu, 850))
+    m.boot()
+    eng = m.engine
+    for d in range(wl.n_devices):
+        Arrivals(eng, nic, d, wl.gaps[d])
+    gc.collect()
+    ev0 = eng.events_run
+    start = time.perf_counter()
+    m.run()
+    wall = time.perf_counter() - start
+    acc = m.accounting()
+    assert acc["balanced"], acc
+    return wall, eng.events_run - ev0, len(m.ctx.tracer), acc
+
+
+class Arrivals:
+    """One device queue's arrival stream, chained like the reference models."""
+
+    __slots__ = ("eng", "gaps", "i", "nic", "q", "t")
+
+    def __init__(self, eng, nic, q: int, gaps: list[float]) -> None:  # type: ignore[no-untyped-def]
+        self.eng, self.nic, self.q, self.gaps, self.i = eng, nic, q, gaps, 0
+        self.t = float(eng.now)
+        self._next()
+
+    def _next(self) -> None:
+        if self.i < len(self.gaps):
+            self.t += self.gaps[self.i]
+            self.i += 1
+            self.eng.at(int(self.t), self._fire)
+
+    def _fire(self, _: object) -> None:
+        self._next()
+        self.nic.msix.signal(self.q)
+
+
+def run_anchor(mod, wl) -> float:  # type: ignore[no-untyped-def]
+    gc.collect()
+    start = time.perf_counter()
+    mod.run(wl)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=float, default=1e5, help="interrupts per run")
+    ap.add_argument("--cpus", type=int, nargs="+", default=[1, 64])
+    a = ap.parse_args()
+    anchors_ok = ANCHORS.is_dir()
+    if anchors_ok:
+        sys.path.insert(0, str(ANCHORS))
+        import sim_heapq  # type: ignore[import-not-found]
+        from workload import Workload  # type: ignore[import-not-found]
+        try:
+            import sim_simpy  # type: ignore[import-not-found]
+        except ImportError:
+            sim_simpy = None
+    else:
+        print(f"anchors not found at {ANCHORS}: only irqsim is measured")
+        sim_heapq = sim_simpy = None
+        from irqsim_bench_workload import Workload  # type: ignore[import-not-found]
+    rows = []
+    for cpus in a.cpus:
+        wl = Workload(n_total=int(a.n), n_cpus=cpus, load=0.95, seed=1, iommu=True)
+        off, ev, _, acc = run_irqsim(wl, trace=False)
+        on, _, nev, _ = run_irqsim(wl, trace=True)
+        heap = run_anchor(sim_heapq, wl) if sim_heapq else float("nan")
+        simpy = run_anchor(sim_simpy, wl) if sim_simpy else float("nan")
+        n = wl.n_total
+        rows.append((cpus, n / off, n / on, n / heap, n / simpy, ev / off, ev / n, nev / n,
+                     on / off, heap / off, simpy / off, acc["delivered"], acc["merged"]))
+    print(f"MSI-X end to end, {int(a.n)} interrupts per run, load 0.95 "
+          f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)")
+    hdr = ("cpus", "irqsim off/s", "irqsim on/s", "heapq/s", "simpy/s", "events/s",
+           "ev/irq", "trace/irq", "on/off cost", "vs heapq", "vs simpy", "delivered",
+           "merged")
+    print(" | ".join(f"{h:>12}" for h in hdr))
+    for r in rows:
+        cells = [f"{r[0]:>12d}"] + [f"{x:>12,.0f}" for x in r[1:6]] + [
+            f"{r[6]:>12.2f}", f"{r[7]:>12.1f}", f"{r[8]:>11.2f}x", f"{r[9]:>11.2f}x",
+            f"{r[10]:>11.2f}x", f"{r[11]:>12d}", f"{r[12]:>12d}"]
+        print(" | ".join(cells))
+    print("vs heapq / vs simpy: irqsim (tracing off) speed divided by the reference's speed")
+
+
+if __name__ == "__main__":
+    main()
