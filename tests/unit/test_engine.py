@@ -1,0 +1,62 @@
+"""The event engine: integer time, deterministic ties, lazy cancellation."""
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from irqsim.sim.engine import Engine
+
+
+def test_events_run_in_time_order_and_ties_in_scheduling_order() -> None:
+    """One clock: entries run by time, equal times in the order they were scheduled."""
+    e = Engine()
+    seen: list[tuple[int, str]] = []
+    e.at(30, lambda a: seen.append((e.now, a)), "c")
+    e.at(10, lambda a: seen.append((e.now, a)), "a")
+    e.at(10, lambda a: seen.append((e.now, a)), "b")
+    e.run()
+    assert seen == [(10, "a"), (10, "b"), (30, "c")]
+
+
+def test_cancelled_entry_does_not_run() -> None:
+    """Lazy cancellation: a cancelled handle is skipped when popped."""
+    e = Engine()
+    seen: list[str] = []
+    h = e.at(5, seen.append, "x")
+    e.at(6, seen.append, "y")
+    e.cancel(h)
+    assert e.pending == 1
+    e.run()
+    assert seen == ["y"]
+
+
+def test_run_until_stops_the_clock_exactly() -> None:
+    """run(until=T) leaves later entries queued and the clock at T."""
+    e = Engine()
+    seen: list[int] = []
+    e.at(5, seen.append, 5)
+    e.at(50, seen.append, 50)
+    e.run(until=20)
+    assert seen == [5] and e.now == 20 and e.peek() == 50
+
+
+def test_scheduling_in_the_past_is_refused() -> None:
+    """Time only moves forward."""
+    e = Engine()
+    e.run(until=100)
+    try:
+        e.at(10, print)
+    except ValueError as err:
+        assert "past" in str(err)
+    else:
+        raise AssertionError("expected ValueError")
+
+
+@given(st.lists(st.integers(min_value=0, max_value=1000), min_size=1, max_size=50))
+def test_any_schedule_runs_sorted_and_deterministically(times: list[int]) -> None:
+    """Determinism: the run order is the sorted (time, scheduling order) order."""
+    e = Engine()
+    seen: list[tuple[int, int]] = []
+    for i, t in enumerate(times):
+        e.at(t, lambda a: seen.append(a), (t, i))
+    e.run()
+    assert seen == sorted((t, i) for i, t in enumerate(times))
