@@ -22,4 +22,7 @@ class MultiQueueNic(PciFunction):
 
     def rx(self, queue: int) -> None:
         """A packet arrived on ``queue``: signal its vector."""
+        if self.ctx.tracer.on:
+            self.ctx.tracer.emit(self.ctx.engine.now, self.name, self.name, "device-event",
+                                 what=f"packet on queue {queue}")
         self.msix.signal(queue)

@@ -106,7 +106,8 @@ class MsixCapability:
     __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "sample_delay", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
-                 table_offset: int, pba_bar: int, pba_offset: int) -> None:
+                 table_offset: int, pba_bar: int, pba_offset: int,
+                 existing: bool = False) -> None:
         if not 1 <= n <= 2048:
             raise ValueError(f"MSI-X table size {n} outside 1-2048")
         if table_offset & 7 or pba_offset & 7:
@@ -115,10 +116,16 @@ class MsixCapability:
         self.n = n
         self.offset = offset
         cs = fn.config
-        cs.add_capability(CAP_ID_MSIX, offset, MSIX_CAP_SIZE)
-        cs.declare(MSIX_MESSAGE_CONTROL, offset, reset=n - 1)
-        cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
-        cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
+        if existing:       # the capability bytes are already there (a real dump): masks only
+            ctrl = cs.read(offset + 2, 2)
+            cs.declare(MSIX_MESSAGE_CONTROL, offset, reset=ctrl)
+            cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
+            cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
+        else:
+            cs.add_capability(CAP_ID_MSIX, offset, MSIX_CAP_SIZE)
+            cs.declare(MSIX_MESSAGE_CONTROL, offset, reset=n - 1)
+            cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
+            cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
         self.ctl_hi = offset + 3
         self.sample_delay = fn.ctx.timing.device_event_detect + fn.ctx.timing.msix_table_read
         # Each entry: address low, address high, data, vector control (mask set at reset).

@@ -61,7 +61,7 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
     m = res.machine
     buf = io.StringIO()
     con = Console(file=buf, width=110, no_color=True, highlight=False)
-    con.print(f"irqsim demo: {res.title}")
+    con.print(f"irqsim: {res.title}", markup=False)
     con.print(f"simulated time {m.now} ns, {m.engine.events_run} events\n")
     if mermaid:
         con.print(as_mermaid(res), markup=False)
