@@ -31,7 +31,7 @@ def test_msi_waits_behind_a_large_dma_write_and_the_handler_sees_the_data() -> N
 
 def test_without_dma_the_msi_is_not_delayed() -> None:
     """Control: with no DMA ahead of it the MSI arrives after serialization and one hop."""
-    m, nics, drv = nic_machine(trace=True)
+    m, nics, _drv = nic_machine(trace=True)
     nics[0].rx(0)
     m.run()
     ev = m.ctx.tracer.events
@@ -46,6 +46,6 @@ def test_virtio_used_ring_is_visible_when_the_handler_runs() -> None:
     """virtio: used element and index are DMA-written before the MSI-X; the driver never sees
     the index move ahead of the element (order_errors stays 0)."""
     from irqsim.scenarios.seed002 import WorkloadSpec, run_seed002
-    m, drv = run_seed002(WorkloadSpec(requests=50, mean_gap_ns=1_000), trace=False)
+    _m, drv = run_seed002(WorkloadSpec(requests=50, mean_gap_ns=1_000), trace=False)
     assert sum(q.order_errors for st in drv.devices for q in st.queues) == 0
     assert sum(q.processed for st in drv.devices for q in st.queues) == 200

@@ -8,7 +8,7 @@ CF8, CFC = 0xCF8, 0xCFC
 
 def test_ecam_and_cf8_read_the_same_registers() -> None:
     """Both mechanisms reach the same function's configuration space."""
-    m, nics, drv = nic_machine()
+    m, _nics, drv = nic_machine()
     pd = drv.pdevs[0]
     cpu = m.cpus[0]
     for off in (0x00, 0x04, 0x08, 0x10, 0x34):
@@ -28,14 +28,14 @@ def test_cf8_write_reaches_config_space() -> None:
 
 def test_cf8_without_enable_bit_reads_all_ones() -> None:
     """CONFIG_ADDRESS bit 31 clear: no configuration cycle."""
-    m, nics, drv = nic_machine()
+    m, _nics, _drv = nic_machine()
     m.cpus[0].outl(CF8, 0x00000000)
     assert m.cpus[0].inl(CFC) == 0xFFFFFFFF
 
 
 def test_absent_function_reads_all_ones() -> None:
     """Master abort on a configuration read returns all ones (vendor 0xFFFF = empty slot)."""
-    m, nics, drv = nic_machine()
+    m, _nics, _drv = nic_machine()
     assert m.kernel.cfg_read(7, 0, 0, 2) == 0xFFFF
     assert m.kernel.cfg_read(0, 0x1F << 3, 0, 4) == 0xFFFFFFFF
 

@@ -7,6 +7,7 @@ PCIe Base 7.5.1.
 from hypothesis import given
 from hypothesis import strategies as st
 
+from irqsim.devices.nic import MultiQueueNic
 from irqsim.pci.config import (
     COMMAND,
     STATUS,
@@ -17,7 +18,6 @@ from irqsim.pci.config import (
 )
 from irqsim.regs import Access
 from irqsim.sim.context import SimContext
-from irqsim.devices.nic import MultiQueueNic
 
 
 def fresh() -> ConfigSpace:

@@ -142,7 +142,7 @@ def test_message_is_sampled_at_send_time() -> None:
 
 def test_pba_writes_are_ignored_with_a_diagnostic() -> None:
     """The PBA is read-only: writes are ignored (semantics.md C.2, F) and named."""
-    m, nic, drv, k = setup()
+    m, nic, _drv, k = setup()
     k.writel(table_addr(m, nic, 0, 3), 1)
     nic.rx(0)
     m.run()
@@ -153,7 +153,7 @@ def test_pba_writes_are_ignored_with_a_diagnostic() -> None:
 
 def test_writing_an_unmasked_entry_is_flagged() -> None:
     """Changing Address/Data of an unmasked entry is undefined (PCIe 6.1.4.5): diagnostic."""
-    m, nic, drv, k = setup()
+    m, nic, _drv, k = setup()
     k.writel(table_addr(m, nic, 0, 2), msi_data(0x55))
     assert any("modified while unmasked" in d.rule for d in m.ctx.diagnostics)
 
@@ -173,7 +173,7 @@ def test_enabling_msix_with_memory_space_clear_is_flagged() -> None:
 
 def test_table_accepts_only_dword_accesses() -> None:
     """QEMU-like: sub-DWORD table writes are ignored (semantics.md C.2)."""
-    m, nic, drv, k = setup()
+    m, nic, _drv, k = setup()
     before = k.readl(table_addr(m, nic, 0, 2))
     k.writew(table_addr(m, nic, 0, 2), 0x77)
     assert k.readl(table_addr(m, nic, 0, 2)) == before
@@ -194,7 +194,7 @@ def test_bus_master_disabled_drops_with_a_reason() -> None:
 @pytest.mark.parametrize("entry", [2, 3])
 def test_entry_beyond_table_is_not_decoded(entry: int) -> None:
     """Table Size is N-1: a write past entry N-1 reaches no register (Unsupported Request)."""
-    m, nic, drv, k = setup(queues=2)
+    m, nic, _drv, k = setup(queues=2)
     before = list(nic.msix.table)
     k.writel(table_addr(m, nic, entry, 0), 0x1234)
     assert nic.msix.table == before
