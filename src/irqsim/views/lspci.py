@@ -121,7 +121,9 @@ class Listing:
 
     @property
     def lines(self) -> list[str]:
-        return self.text.splitlines()
+        """Lines split at ``\n`` only (a pin letter past ``Z`` may be any byte, as in lspci)."""
+        lines = self.text.split("\n")
+        return lines[:-1] if lines[-1] == "" else lines
 
 
 class _Dev:
@@ -137,10 +139,16 @@ class _Dev:
         return self.data[off] if 0 <= off < self.n else 0xFF
 
     def word(self, off: int) -> int:
-        return self.byte(off) | self.byte(off + 1) << 8
+        """A 16-bit read: all ones unless both bytes are in the dump (as libpci reads)."""
+        if not self.fetch(off, 2):
+            return 0xFFFF
+        return self.data[off] | self.data[off + 1] << 8
 
     def long(self, off: int) -> int:
-        return self.word(off) | self.word(off + 2) << 16
+        """A 32-bit read: all ones unless all four bytes are in the dump."""
+        if not self.fetch(off, 4):
+            return 0xFFFFFFFF
+        return int.from_bytes(self.data[off:off + 4], "little")
 
     def fetch(self, off: int, length: int) -> bool:
         """True when ``length`` bytes at ``off`` are in the dump (lspci's config_fetch)."""
@@ -209,6 +217,7 @@ def _show_verbose(d: _Dev, slot_text: str) -> None:
     cls = d.word(0x0A)
     unknown = False
     min_gnt = max_lat = bist = 0
+    _show_subsystem(d, lib_htype)
     if not no_config:
         if htype == 0:
             if cls == 0x0604:
@@ -222,26 +231,26 @@ def _show_verbose(d: _Dev, slot_text: str) -> None:
             d.w(f"\t!!! Unknown header type {htype:02x}\n")
             d.problem(f"unknown header type {htype:02x}: header not decoded")
             unknown = True
-    _show_subsystem(d, lib_htype)
     if not unknown and not no_config:
         _show_control_status(d, min_gnt, max_lat)
     pin = 0 if (unknown or no_config) else d.byte(INTERRUPT_PIN.offset)
     irq = d.byte(INTERRUPT_LINE.offset)
     if pin or irq:
-        pin_c = chr(ord("A") + pin - 1) if pin else "?"
+        pin_c = chr((ord("A") + pin - 1) & 0xFF) if pin else "?"  # a C char, as lspci
         d.w(f"\tInterrupt: pin {pin_c} routed to IRQ {irq}\n")
     if unknown:
         return
     if bist & 0x80:
         d.w("\tBIST is running\n" if bist & 0x40 else f"\tBIST result: {bist & 0x0F:02x}\n")
     if no_config:
-        _show_bases(d, _bar_count(lib_htype), lib_htype, without_config=True)
-        if lib_htype == 0:
-            _show_rom(d, EXPANSION_ROM.offset, lib_htype, without_config=True)
+        _show_bases(d, _bar_count(lib_htype), without_config=True)
+        if lib_htype in (0, 1):
+            rom_reg = EXPANSION_ROM.offset if lib_htype == 0 else 0x38
+            _show_rom(d, rom_reg, without_config=True)
         return
     if htype == 0:
-        _show_bases(d, 6, htype)
-        _show_rom(d, EXPANSION_ROM.offset, htype)
+        _show_bases(d, 6)
+        _show_rom(d, EXPANSION_ROM.offset)
         _show_caps(d, CAPABILITIES_POINTER.offset)
     elif htype == 1:
         _show_htype1(d)
@@ -335,7 +344,7 @@ def _lib_bases(d: _Dev, cnt: int) -> list[int]:
     return base
 
 
-def _show_bases(d: _Dev, cnt: int, htype: int, without_config: bool = False) -> None:
+def _show_bases(d: _Dev, cnt: int, without_config: bool = False) -> None:
     """Region lines; the upper half of a 64-bit BAR is listed again when non-zero (as lspci)."""
     bases = _lib_bases(d, cnt)
     cmd = (CMD_IO | CMD_MEM) if without_config else d.word(COMMAND.offset)
@@ -364,7 +373,7 @@ def _show_bases(d: _Dev, cnt: int, htype: int, without_config: bool = False) -> 
         d.w("\n")
 
 
-def _show_rom(d: _Dev, reg: int, htype: int, without_config: bool = False) -> None:
+def _show_rom(d: _Dev, reg: int, without_config: bool = False) -> None:
     raw = d.long(reg)
     rom = 0 if raw == 0xFFFFFFFF else raw
     flg = 0 if without_config else raw
@@ -374,6 +383,8 @@ def _show_rom(d: _Dev, reg: int, htype: int, without_config: bool = False) -> No
     d.w("\tExpansion ROM at ")
     if rom & ROM_ADDRESS_MASK:
         d.w(f"{rom & ROM_ADDRESS_MASK:08x}")
+    elif flg & ROM_ADDRESS_MASK:
+        d.w("<ignored>")
     else:
         d.w("<unassigned>")
     if not flg & 1:
@@ -409,7 +420,7 @@ def _show_htype1(d: _Dev) -> None:
     mem_type = mem_base & 0x0F
     pref_base, pref_limit = d.word(0x24), d.word(0x26)
     pref_type = pref_base & 0x0F
-    _show_bases(d, 2, 1)
+    _show_bases(d, 2)
     d.w(f"\tBus: primary={d.byte(0x18):02x}, secondary={d.byte(0x19):02x}, "
         f"subordinate={d.byte(0x1A):02x}, sec-latency={d.byte(0x1B)}\n")
     if io_type != io_limit & 0x0F or io_type not in (0, 1):
@@ -438,12 +449,13 @@ def _show_htype1(d: _Dev) -> None:
                     64 if pref_type else 32)
     sec = d.word(SECONDARY_STATUS.offset)
     devsel = _DEVSEL[SECONDARY_STATUS.field("devsel_timing").get(sec)]
-    d.w(f"\tSecondary status: 66MHz{_flag(sec, 1 << 5)} FastB2B{_flag(sec, 1 << 7)} "
-        f"ParErr{_flag(sec, 1 << 8)} DEVSEL={devsel} " + _flags(sec, SECONDARY_STATUS, (
+    d.w("\tSecondary status: " + _flags(sec, SECONDARY_STATUS, (
+        ("66MHz", "mhz66"), ("FastB2B", "fast_b2b"), ("ParErr", "master_data_parity_error")))
+        + f" DEVSEL={devsel} " + _flags(sec, SECONDARY_STATUS, (
             (">TAbort", "signaled_target_abort"), ("<TAbort", "received_target_abort"),
             ("<MAbort", "received_master_abort"), ("<SERR", "received_system_error"),
             ("<PERR", "detected_parity_error"))) + "\n")
-    _show_rom(d, 0x38, 1)
+    _show_rom(d, 0x38)
     brc = d.word(BRIDGE_CONTROL.offset)
     d.w("\tBridgeCtl: " + _flags(brc, BRIDGE_CONTROL, (
         ("Parity", "parity_error_response"), ("SERR", "serr"), ("NoISA", "isa"), ("VGA", "vga"),
@@ -458,7 +470,7 @@ def _show_htype1(d: _Dev) -> None:
 def _show_htype2(d: _Dev) -> None:
     cmd = d.word(COMMAND.offset)
     brc = d.word(CB_BRIDGE_CONTROL.offset)
-    _show_bases(d, 1, 2)
+    _show_bases(d, 1)
     d.w(f"\tBus: primary={d.byte(0x18):02x}, secondary={d.byte(0x19):02x}, "
         f"subordinate={d.byte(0x1A):02x}, sec-latency={d.byte(0x1B)}\n")
     for i in range(2):
@@ -557,6 +569,9 @@ def _show_caps(d: _Dev, ptr_reg: int) -> None:
                 if d.n > HEADER_END:
                     d.problem(f"capability pointer {where:02x} points past the end of the "
                               f"dump ({d.n} bytes)")
+                else:
+                    d.problem(f"capabilities (first at {where:02x}) are not in a {d.n}-byte "
+                              "dump: not decoded")
                 break
             cid, nxt, cap = d.byte(where), d.byte(where + 1) & ~3, d.word(where + 2)
             d.w(f"[{where:02x}] ")
@@ -706,7 +721,7 @@ def _cap_sata(d: _Dev, where: int, cap: int) -> None:
     if 4 <= bar <= 9:
         d.w(f" BAR{bar - 4} Offset={(bars >> 4) & 0xFFFFF:08x}\n")
     elif bar == 15:
-        d.w(" InCapability\n")
+        d.w(" InCfgSpace\n")
     else:
         d.w(f" BAR??{bar}\n")
 
