@@ -61,8 +61,11 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
               help="Mean gap between requests on one queue, in simulated ns (exponential).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Random seed: the same seed gives the same run.")
+@click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Also write every trace event (time, src, dst, kind, fields) to FILE as "
+                   "JSON lines.")
 def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, requests: int,
-         gap_ns: float, seed: int) -> None:
+         gap_ns: float, seed: int, trace_out: Path | None) -> None:
     """Build a machine, boot its OS, run a workload, and show what happened."""
     scenarios = load_all()
     if list_scenarios:
@@ -78,14 +81,22 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
     from irqsim.views.report import render
     res = scenarios[scenario][1](ScenarioOptions(requests, gap_ns, seed, trace=True))
     text = render(res, fmt)
+    if trace_out is not None:
+        _write(trace_out, res.machine.ctx.tracer.to_jsonl() + "\n", "--trace")
     if out is not None:
-        try:
-            out.write_text(text + "\n")
-        except OSError as e:
-            raise click.ClickException(f"cannot write --out {out}: {e.strerror}") from None
+        _write(out, text + "\n", "--out")
         click.echo(f"wrote {out}")
     else:
         click.echo(text)
+
+
+def _write(path: Path, text: str, option: str) -> None:
+    try:
+        path.write_text(text)
+    except OSError as e:
+        err = click.ClickException(f"cannot write {option} {path}: {e.strerror}")
+        err.exit_code = 2
+        raise err from None
 
 
 def _add_plugin_commands() -> None:
