@@ -34,6 +34,7 @@ _HEADER_RE = re.compile(
     r"^(?P<slot>(?:[0-9a-fA-F]{1,8}:)?[0-9a-fA-F]{1,2}:[0-9a-fA-F]{1,2}\.[0-7])(?:\s+(?P<text>.*))?$")
 _ROW_RE = re.compile(r"^(?P<off>[0-9a-fA-F]{1,4}):(?:\s+(?P<rest>.*))?$")
 _HEX2_RE = re.compile(r"^[0-9a-fA-F]{2}$")
+_CONTROL_RE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 
 class DumpError(ValueError):
@@ -243,7 +244,7 @@ def _read_row(dev: _HexDevice, lineno: int, off: int, rest: str) -> None:
         dev.problem(lineno, f"row {off:02x} has {len(values)} bytes, expected 16; extra ignored")
         values = values[:ROW_BYTES]
     elif len(values) < ROW_BYTES and not any(p.line == lineno for p in dev.problems[-1:]):
-        dev.problem(lineno, f"row {off:02x} has {len(values)} bytes, expected 16")
+        dev.problem(lineno, f"row {off:02x} has {len(values)} of 16 bytes")
     dev.put(off, values)
     dev.next_off = off + ROW_BYTES
     dev.rows += 1
@@ -280,14 +281,19 @@ def _slot_from_path(file: str) -> Slot | None:
 
 
 # -- detection and files ----------------------------------------------------------------------
-_TEXT_BYTES = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+def _as_text(raw: bytes) -> str | None:
+    """``raw`` as text when it is UTF-8 without control characters other than tab/CR/LF."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if _CONTROL_RE.search(text):
+        return None
+    return text
 
 
-def looks_like_text(raw: bytes) -> bool:
-    """True when ``raw`` is printable ASCII whose first non-blank line is a header or hex row."""
-    if not raw or not set(raw) <= _TEXT_BYTES:
-        return False
-    for line in raw.decode("ascii").splitlines():
+def _first_line_is_dump(text: str) -> bool:
+    for line in text.splitlines():
         s = line.rstrip()
         if not s.strip():
             continue
@@ -296,13 +302,21 @@ def looks_like_text(raw: bytes) -> bool:
     return False
 
 
+def looks_like_text(raw: bytes) -> bool:
+    """True when ``raw`` is text whose first non-blank line is a device header or a hex row."""
+    text = _as_text(raw)
+    return text is not None and _first_line_is_dump(text)
+
+
 def parse_bytes(raw: bytes, file: str = "<bytes>") -> tuple[list[ConfigDump], list[DumpProblem]]:
     """Auto-detect hex text or binary and decode: (devices, problems not tied to a device)."""
-    if looks_like_text(raw):
-        return parse_hex_text(raw.decode("ascii"), file)
-    if raw and set(raw) <= _TEXT_BYTES and b"\n" in raw:
-        return [], [DumpProblem(file, 1, "text file with no device header or hex row on its "
-                                "first non-blank line; not an lspci -x dump")]
+    text = _as_text(raw) if raw else None
+    if text is not None:
+        if _first_line_is_dump(text):
+            return parse_hex_text(text, file)
+        if "\n" in text:
+            return [], [DumpProblem(file, 1, "text file whose first non-blank line is neither a "
+                                    "device header nor a hex row: not an lspci -x dump")]
     dump = parse_binary(raw, file)
     if not dump.data:
         return [], list(dump.problems)
