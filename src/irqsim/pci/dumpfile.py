@@ -190,7 +190,7 @@ def parse_hex_text(text: str, file: str = "<text>") -> tuple[list[ConfigDump], l
             devices.append(cur.finish())
             cur = None
 
-    for lineno, raw in enumerate(text.splitlines(), start=1):
+    for lineno, raw in enumerate(text.split("\n"), start=1):
         line = raw.rstrip()
         if not line.strip():
             close()
@@ -293,7 +293,7 @@ def _as_text(raw: bytes) -> str | None:
 
 
 def _first_line_is_dump(text: str) -> bool:
-    for line in text.splitlines():
+    for line in text.split("\n"):
         s = line.rstrip()
         if not s.strip():
             continue
