@@ -7,6 +7,7 @@ from typing import Any
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.lapic import LocalApic
 from irqsim.cpu.cpu import Cpu
+from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import RootComplex, RootPort
 from irqsim.iommu.vtd import Iommu
@@ -22,15 +23,27 @@ from irqsim.sim.trace import Tracer
 class Machine:
     """CPUs with Local APICs, a root complex with root ports, an IOMMU, memory, an OS."""
 
-    def __init__(self, ncpus: int = 1, apic_ids: list[int] | None = None,
+    def __init__(self, ncpus: int | None = None, apic_ids: list[int] | None = None,
                  timing: TimingModel | None = None, trace: bool = False,
                  latency: bool = True, first_vector: int = 0x20,
-                 last_vector: int = 0xDF) -> None:
-        if ncpus < 1:
-            raise ValueError(f"ncpus must be >= 1, got {ncpus}")
-        ids = apic_ids if apic_ids is not None else list(range(ncpus))
-        if len(ids) != ncpus or len(set(ids)) != ncpus:
-            raise ValueError(f"apic_ids must be {ncpus} distinct IDs, got {ids}")
+                 last_vector: int = 0xDF, topology: Topology | None = None,
+                 x2apic: bool | None = None, tick_hz: int = 0,
+                 timer_mode: str = "periodic", cmci: bool = False) -> None:
+        """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
+        ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
+        of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits)."""
+        if topology is None:
+            n = 1 if ncpus is None else ncpus
+            topology = Topology.flat(max(n, 1))
+        n = topology.ncpus if ncpus is None else ncpus
+        if n < 1:
+            raise ValueError(f"ncpus must be >= 1, got {n}")
+        if n > topology.ncpus:
+            raise ValueError(f"ncpus {n} exceeds the topology's {topology.ncpus} CPUs")
+        ids = apic_ids if apic_ids is not None else topology.ids()[:n]
+        if len(ids) != n or len(set(ids)) != n:
+            raise ValueError(f"apic_ids must be {n} distinct IDs, got {ids}")
+        self.topology = topology
         self.ctx = ctx = SimContext(timing=timing or TimingModel(), tracer=Tracer(on=trace))
         self.memory = SystemMemory()
         self.apic_bus = ApicBus(ctx)
@@ -39,14 +52,21 @@ class Machine:
         self.recorder = LatencyRecorder() if latency else None
         self.lapics: list[LocalApic] = []
         self.cpus: list[Cpu] = []
+        idt: list[Any] = [None] * 256      # until the OS loads its own table
+        core_key = topology.core_key
+        socket_key = topology.socket_key
         for i, aid in enumerate(ids):
-            lapic = LocalApic(ctx, aid)
+            lapic = LocalApic(ctx, aid, bsp=i == 0, cmci=cmci)
+            lapic.core_key = core_key(aid)
+            lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
-            cpu = Cpu(ctx, i, lapic, self.rc)
+            cpu = Cpu(ctx, i, lapic, self.rc, idt)
             cpu.recorder = self.recorder
             self.lapics.append(lapic)
             self.cpus.append(cpu)
-        self.kernel = Kernel(ctx, self.cpus, first_vector=first_vector, last_vector=last_vector)
+        self.kernel = Kernel(ctx, self.cpus, first_vector=first_vector, last_vector=last_vector,
+                             x2apic=x2apic, tick_hz=tick_hz, timer_mode=timer_mode,
+                             madt_ids=list(ids))
         self.devices: list[PciFunction] = []
         self._next_port = 1
 
@@ -77,10 +97,16 @@ class Machine:
                 return d
         raise KeyError(f"no device named {name!r}")
 
+    def nmi_button(self, cpu: int = 0) -> None:
+        """Assert the LINT1 pin of ``cpu``'s LAPIC (the board's NMI line)."""
+        self.lapics[cpu].lint(1)
+
     # -- running --------------------------------------------------------------------
     def boot(self) -> int:
         """Run the OS's boot on the CPUs and advance time by its cost."""
         cost = self.kernel.boot()
+        for c in self.cpus:
+            c.sw_cost = 0           # boot's software sections are over
         self.ctx.engine.run(until=self.ctx.engine.now + cost)
         return cost
 
@@ -95,8 +121,9 @@ class Machine:
             cap = getattr(d, "msix", None)
             if isinstance(cap, MsixCapability):
                 pba += bin(cap.pba).count("1")
-        irr = sum(bin(a.irr).count("1") for a in self.lapics)
-        return {"pba": pba, "irr": irr}
+        irr = sum(a.irr.bit_count() for a in self.lapics)
+        nmi = sum(1 for c in self.cpus if c.nmi_latched)
+        return {"pba": pba, "irr": irr, "nmi": nmi}
 
     def accounting(self) -> dict[str, Any]:
         """The ledger plus pending state; ``balanced`` proves nothing was lost."""
@@ -104,6 +131,7 @@ class Machine:
         pend = self.pending()
         dropped = sum(led.dropped.values())
         in_service = sum(1 for c in self.cpus for f in c.frames if not f.spurious)
-        total = led.delivered + led.merged + dropped + pend["pba"] + pend["irr"] + led.in_flight
+        total = (led.delivered + led.merged + dropped + pend["pba"] + pend["irr"] + pend["nmi"]
+                 + led.in_flight)
         return {**led.as_dict(), "pending": pend, "in_service": in_service,
                 "accounted": total, "balanced": total == led.raised}

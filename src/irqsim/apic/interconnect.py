@@ -1,7 +1,10 @@
 """The interrupt interconnect between the root complex, I/O APICs and Local APICs.
 
-Decodes MSI-format messages (address/data, SDM 11.11) into destinations and
-delivers them; carries IPIs and EOI broadcasts.
+Decodes MSI-format messages (address/data, SDM 10.11) into destinations and delivers them;
+carries IPIs written to an ICR (SDM 10.6) and EOI broadcasts. An IPI costs the sender's
+message generation (``ipi_send``) and one hop whose length depends on where the target sits
+relative to the sender: the same core (SMT sibling), the same socket, or another socket
+(``ipi_hop_*``, seed 003's IPI latency rows). Destination decoding follows semantics.md A.11.
 """
 
 from __future__ import annotations
@@ -9,14 +12,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from irqsim.apic.lapic import ESR_SEND_ACCEPT, ESR_SEND_ILLEGAL_VECTOR, LocalApic
-from irqsim.apic.msi_format import DM_FIXED, DM_LOWEST, DM_NMI
+from irqsim.apic.lapic import (
+    ESR_SEND_ACCEPT,
+    ESR_SEND_ILLEGAL_VECTOR,
+    SVR_ENABLE,
+    LocalApic,
+)
+from irqsim.apic.msi_format import (
+    DELIVERY_MODE_NAMES,
+    DM_EXTINT,
+    DM_FIXED,
+    DM_INIT,
+    DM_LOWEST,
+    DM_NMI,
+    DM_SMI,
+    DM_STARTUP,
+)
 from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
 
 LowestPriorityPolicy = Callable[[list[LocalApic]], LocalApic]
+SHORTHAND_NAMES = ("none", "self", "all-including-self", "all-excluding-self")
+_COUNTED = (DM_FIXED, DM_LOWEST, DM_NMI)   # delivery modes the interrupt ledger counts
 
 
 def lowest_tpr_then_id(candidates: list[LocalApic]) -> LocalApic:
@@ -30,27 +49,91 @@ class ApicBus:
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
         self.lapics: list[LocalApic] = []
-        self.by_id: dict[int, LocalApic] = {}
+        self.by_id: dict[int, LocalApic] = {}        # IDs held by exactly one APIC
+        self._aliased: dict[int, list[LocalApic]] = {}  # IDs held by several APICs
+        self._clusters: dict[int, list[LocalApic]] | None = None
         self.eoi_listeners: list[Callable[[int], None]] = []
         self.lowest_priority: LowestPriorityPolicy = lowest_tpr_then_id
         self.messages = 0
+        self.ipis = 0
+        t = ctx.timing
+        self._hops = (t.ipi_hop_same_core, t.ipi_hop_same_socket, t.ipi_hop_cross_socket)
 
+    # -- membership and the ID index ----------------------------------------------
     def add(self, lapic: LocalApic) -> None:
         lapic.bus = self
         self.lapics.append(lapic)
-        self.by_id[lapic.apic_id] = lapic
+        self._index_add(lapic, lapic.apic_id)
+        self._clusters = None
 
-    def targets(self, dest: int, logical: bool) -> list[LocalApic]:
-        """APICs addressed by an 8-bit destination (physical or logical)."""
-        if logical:
-            return [a for a in self.lapics if a.matches_logical(dest)]
-        if dest == 0xFF:
+    def _index_add(self, a: LocalApic, aid: int) -> None:
+        al = self._aliased.get(aid)
+        if al is not None:
+            al.append(a)
+        elif aid in self.by_id:
+            self._aliased[aid] = [self.by_id.pop(aid), a]
+        else:
+            self.by_id[aid] = a
+
+    def _index_remove(self, a: LocalApic, aid: int) -> None:
+        al = self._aliased.get(aid)
+        if al is not None:
+            if a in al:
+                al.remove(a)
+            if len(al) == 1:
+                self.by_id[aid] = al[0]
+                del self._aliased[aid]
+        elif self.by_id.get(aid) is a:
+            del self.by_id[aid]
+
+    def apic_changed(self, lapic: LocalApic, old_id: int) -> None:
+        """An APIC's ID, mode or logical ID changed: update the destination indexes."""
+        if old_id != lapic.apic_id:
+            self._index_remove(lapic, old_id)
+            self._index_add(lapic, lapic.apic_id)
+        self._clusters = None
+
+    def hop_ns(self, src: LocalApic, dst: LocalApic) -> int:
+        """Interconnect cost from ``src`` to ``dst`` (0 for a self-IPI)."""
+        if src is dst:
+            return 0
+        if src.core_key == dst.core_key:
+            return self._hops[0]
+        if src.socket_key == dst.socket_key:
+            return self._hops[1]
+        return self._hops[2]
+
+    # -- destination decoding ---------------------------------------------------------
+    def targets(self, dest: int, logical: bool, wide: bool = False) -> list[LocalApic]:
+        """APICs addressed by ``dest``: 8-bit (xAPIC/MSI) or 32-bit (``wide``, x2APIC ICR).
+
+        Physical: every APIC whose ID equals ``dest``; 0xFF (0xFFFFFFFF when wide) is a
+        broadcast. Logical: each APIC's own model (flat, cluster, x2APIC cluster).
+        """
+        bcast = 0xFFFFFFFF if wide else 0xFF
+        if dest == bcast:
             return list(self.lapics)
-        a = self.by_id.get(dest)
-        if a is not None and a.apic_id == dest:
-            return [a]
-        return [a for a in self.lapics if a.apic_id == dest]
+        if not logical:
+            a = self.by_id.get(dest)
+            if a is not None:
+                return [a]
+            return list(self._aliased.get(dest, ()))
+        if wide:
+            bits = dest & 0xFFFF
+            return [a for a in self._x2_cluster(dest >> 16) if a.ldr & bits]
+        return [a for a in self.lapics if a.matches_logical(dest)]
 
+    def _x2_cluster(self, cluster: int) -> list[LocalApic]:
+        """x2APIC-mode APICs of one logical cluster (index rebuilt after any change)."""
+        if self._clusters is None:
+            idx: dict[int, list[LocalApic]] = {}
+            for a in self.lapics:
+                if a.x2apic:
+                    idx.setdefault(a.ldr >> 16, []).append(a)
+            self._clusters = idx
+        return self._clusters.get(cluster, [])
+
+    # -- MSI-format messages from devices / I/O APICs ---------------------------------
     def deliver_msi(self, tlp: Tlp) -> None:
         """An interrupt message arrives from the root complex (event callback)."""
         ctx = self.ctx
@@ -62,6 +145,8 @@ class ApicBus:
         vector = data & 0xFF
         mode = (data >> 8) & 7
         dest = (addr >> 12) & 0xFF
+        if addr >> 32:
+            dest |= (addr >> 32) & 0xFFFFFF00    # extended destination (remapped x2APIC ID)
         logical = bool(addr & 4)
         if mode == DM_FIXED and not logical and dest != 0xFF:
             # Fast path: one physical destination, fixed delivery.
@@ -72,35 +157,74 @@ class ApicBus:
                                     vector=vector, dest=dest, source=tlp.source)
                 a.accept_fixed(vector, bool(data & 0x8000), tlp)
                 return
+        # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0
+        # (semantics.md A.11, kvm-unit-tests' I/O APIC logical test): matches_logical does it.
         targets = self.targets(dest, logical)
         if not targets:
             ctx.ledger.drop("no destination APIC")
-            ctx.diag("APIC bus", "SDM 11.11.1 MSI destination ID",
+            ctx.diag("APIC bus", "SDM 10.11.1 MSI destination ID",
                      f"interrupt message to {'logical' if logical else 'physical'} "
                      f"destination {dest:#x} matched no Local APIC")
             return
-        if mode == DM_LOWEST or addr & 8:
-            targets = [self.lowest_priority(targets)]
+        if mode == DM_LOWEST or (addr & 8 and logical and mode == DM_FIXED):
+            targets = [self._lowest(targets)]
         ctx.ledger.raised += len(targets) - 1
         for a in targets:
             if ctx.tracer.on:
                 ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver", vector=vector,
-                                dest=dest, source=tlp.source)
-            if mode in (DM_FIXED, DM_LOWEST):
+                                dest=dest, source=tlp.source,
+                                mode=DELIVERY_MODE_NAMES.get(mode, str(mode)))
+            if not a.hw_enabled:
+                ctx.ledger.drop("apic hardware-disabled")
+            elif mode in (DM_FIXED, DM_LOWEST):
                 a.accept_fixed(vector, bool(data & 0x8000), tlp)
-            elif mode == DM_NMI and a.cpu is not None and hasattr(a.cpu, "nmi"):
-                a.cpu.nmi()
             else:
-                ctx.ledger.drop("unsupported delivery mode")
-                ctx.diag(a.name, "SDM 11.11.2 delivery mode",
-                         f"delivery mode {mode:#o} not modelled for MSI yet")
+                self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode")
 
+    def _lowest(self, targets: list[LocalApic]) -> LocalApic:
+        """Lowest-priority choice among the software-enabled candidates (A.11 [SIM])."""
+        if len(targets) == 1:
+            return targets[0]
+        enabled = [a for a in targets if a.svr & SVR_ENABLE and a.hw_enabled]
+        return self.lowest_priority(enabled or targets)
+
+    def _special(self, a: LocalApic, mode: int, vector: int, rule: str) -> None:
+        """NMI, SMI, INIT, start-up at one target (the ledger counted NMIs as interrupts)."""
+        ctx = self.ctx
+        cpu = a.cpu
+        if mode == DM_NMI:
+            if cpu is not None and hasattr(cpu, "nmi"):
+                cpu.nmi()
+            else:
+                ctx.ledger.drop("NMI: no CPU")
+        elif mode == DM_SMI and cpu is not None and hasattr(cpu, "smi"):
+            cpu.smi()
+        elif mode == DM_INIT and cpu is not None and hasattr(cpu, "init_signal"):
+            cpu.init_signal()
+        elif mode == DM_STARTUP and cpu is not None and hasattr(cpu, "sipi"):
+            cpu.sipi(vector)
+        else:
+            ctx.diag(a.name, rule, f"delivery mode {mode:03b} "
+                     f"({DELIVERY_MODE_NAMES.get(mode, 'reserved')}) not deliverable here")
+
+    # -- IPIs ---------------------------------------------------------------------------
     def send_ipi(self, src: LocalApic, icr_lo: int, dest: int) -> None:
-        """A fixed IPI written to ICR (shorthand, physical and logical destinations)."""
+        """An IPI written to ``src``'s ICR (``dest``: 8-bit xAPIC or 32-bit x2APIC field)."""
         ctx = self.ctx
         vector = icr_lo & 0xFF
         mode = (icr_lo >> 8) & 7
         shorthand = (icr_lo >> 18) & 3
+        logical = bool(icr_lo & 0x800)
+        tracer = ctx.tracer
+        if mode in (3, DM_EXTINT) or (mode == DM_LOWEST and shorthand == 1):
+            ctx.diag(src.name, "SDM 10.6.1 ICR delivery mode",
+                     f"{DELIVERY_MODE_NAMES.get(mode, 'reserved')} mode {mode:03b} with "
+                     f"shorthand {SHORTHAND_NAMES[shorthand]} is not a valid IPI; not sent")
+            return
+        if mode == DM_INIT and not icr_lo & 0x4000 and icr_lo & 0x8000:
+            if tracer.on:       # INIT level de-assert: no effect on P4 and later (A.11)
+                tracer.emit(ctx.engine.now, src.name, src.name, "ipi-init-deassert")
+            return
         if shorthand == 1:
             targets = [src]
         elif shorthand == 2:
@@ -108,31 +232,57 @@ class ApicBus:
         elif shorthand == 3:
             targets = [a for a in self.lapics if a is not src]
         else:
-            targets = self.targets(dest, bool(icr_lo & 0x800))
-        ctx.ledger.raised += len(targets)
+            targets = self.targets(dest, logical, wide=src.x2apic)
         if mode in (DM_FIXED, DM_LOWEST) and vector < 16:
             src._error(ESR_SEND_ILLEGAL_VECTOR)
+            ctx.diag(src.name, "SDM 10.5.3 ESR Send Illegal Vector",
+                     f"IPI with vector {vector} (0-15 are reserved)")
         if not targets:
             src._error(ESR_SEND_ACCEPT)
+            ctx.diag(src.name, "SDM 10.5.3 ESR Send Accept Error",
+                     f"IPI to {'logical' if logical else 'physical'} destination {dest:#x} "
+                     f"accepted by no APIC")
             return
         if mode == DM_LOWEST:
-            targets = [self.lowest_priority(targets)]
-        delay = ctx.timing.msg_to_lapic
+            targets = [self._lowest(targets)]
+        self.ipis += 1
+        counted = mode in _COUNTED
+        cpu = src.cpu
+        t0 = ctx.engine.now + (cpu.sw_cost if cpu is not None else 0) + ctx.timing.ipi_send
+        src._ipi_pending += len(targets)
+        ledger = ctx.ledger
+        at = ctx.engine.at
+        hop = self.hop_ns
+        arrive = self._ipi_arrive
+        if tracer.on:
+            tracer.emit(t0, src.name, "APIC bus", "ipi-send", vector=vector,
+                        mode=DELIVERY_MODE_NAMES[mode], shorthand=SHORTHAND_NAMES[shorthand],
+                        dest=dest, logical=logical, targets=len(targets))
         for a in targets:
-            ctx.ledger.in_flight += 1
-            ctx.engine.after(delay, self._ipi_arrive, (a, vector, mode))
+            if counted:
+                ledger.raised += 1
+                ledger.in_flight += 1
+            at(t0 + hop(src, a), arrive, (src, a, vector, mode))
 
-    def _ipi_arrive(self, arg: tuple[LocalApic, int, int]) -> None:
-        a, vector, mode = arg
-        self.ctx.ledger.in_flight -= 1
-        if mode in (DM_FIXED, DM_LOWEST):
+    def _ipi_arrive(self, arg: tuple[LocalApic, LocalApic, int, int]) -> None:
+        src, a, vector, mode = arg
+        ctx = self.ctx
+        src._ipi_pending -= 1
+        counted = mode in _COUNTED
+        if counted:
+            ctx.ledger.in_flight -= 1
+        if ctx.tracer.on:
+            ctx.tracer.emit(ctx.engine.now, src.name, a.name, "ipi-deliver", vector=vector,
+                            mode=DELIVERY_MODE_NAMES[mode])
+        if not a.hw_enabled:
+            if counted:
+                ctx.ledger.drop("apic hardware-disabled")
+        elif mode in (DM_FIXED, DM_LOWEST):
             a.accept_fixed(vector, False)
-        elif mode == DM_NMI and a.cpu is not None and hasattr(a.cpu, "nmi"):
-            a.cpu.nmi()
         else:
-            self.ctx.ledger.drop("unsupported delivery mode")
+            self._special(a, mode, vector, "SDM 10.6.1 ICR delivery mode")
 
     def eoi_broadcast(self, vector: int) -> None:
-        """Level-triggered EOI message to every I/O APIC (SDM 11.8.5)."""
+        """Level-triggered EOI message to every I/O APIC (SDM 10.8.5)."""
         for fn in self.eoi_listeners:
             fn(vector)

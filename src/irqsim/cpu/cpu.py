@@ -4,13 +4,27 @@ RFLAGS.IF, acceptance at an instruction boundary (INTA to the LAPIC), IDT
 dispatch through an interrupt gate (IF cleared), handler execution, EOI by the
 OS and IRET restoring IF. A handler that re-enables IF can be preempted by a
 higher priority class (the LAPIC's PPR decides which vectors may nest).
+
+Also: NMI (not blocked by IF or TPR; blocked from delivery until the IRET of the NMI
+handler, one more latched meanwhile, SDM 6.7.1), INIT / start-up IPIs (wait-for-SIPI,
+SDM 8.4.4), SMI (counted), RDMSR/WRMSR (IA32_APIC_BASE, x2APIC MSRs, IA32_TSC_DEADLINE,
+IA32_TSC) and architectural faults: a #GP is delivered through IDT vector 13 as a fault
+event, never as a Python exception.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
+from irqsim.apic.lapic import (
+    APIC_DEFAULT_BASE,
+    GP,
+    MSR_APIC_BASE,
+    MSR_TSC_DEADLINE,
+    LocalApic,
+)
 from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:
@@ -27,6 +41,14 @@ class Gate(Protocol):
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         """Run the epilogue (EOI); return its cost in ns."""
+        ...
+
+
+class ExceptionGate(Protocol):
+    """An IDT entry for an exception vector: runs synchronously inside the faulting code."""
+
+    def exception(self, cpu: Cpu, fault: Fault) -> int:
+        """Handle ``fault``; return the handler's cost in ns."""
         ...
 
 
@@ -60,22 +82,61 @@ class Frame:
         self.remaining = -1
 
 
+EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
+VEC_NMI = 2
+VEC_GP = 13
+MSR_TSC = 0x10
+RUNNING = "running"
+WAIT_FOR_SIPI = "wait-for-SIPI"
+
+
+@dataclass(frozen=True, slots=True)
+class Fault:
+    """An architectural fault raised by an instruction (e.g. #GP from WRMSR)."""
+
+    time: int
+    vector: int
+    name: str
+    error_code: int
+    rule: str
+    message: str
+
+
 class Cpu:
     """One logical processor with its Local APIC."""
 
+    __slots__ = ("_accept_entry", "_dead", "_engine", "_entry_delay", "_lapic_access",
+                 "_lapic_delivery", "_ledger", "_msr_access", "_nmi_delay", "_nmi_entry",
+                 "_restore", "_tracer", "accepted", "apic_base", "busy_ns", "ctx", "faults",
+                 "frames", "idt", "if_flag", "index", "lapic", "name", "nesting_allowed",
+                 "nmi_blocked", "nmi_count", "nmi_latched", "on_startup", "platform",
+                 "recorder", "smi_count", "startup_vector", "state", "sw_cost", "tsc_offset")
+
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
-                 platform: Platform | None = None) -> None:
+                 platform: Platform | None = None,
+                 idt: list[Gate | None] | None = None) -> None:
         self.ctx = ctx
         self.index = index
         self.name = f"CPU{index}"
         self.lapic = lapic
         lapic.cpu = self
         self.platform = platform
-        self.apic_base = APIC_DEFAULT_BASE
+        self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag = True
         self.frames: list[Frame] = []
-        self.idt: list[Gate | None] = [None] * 256
+        self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.sw_cost = 0
+        self.state = RUNNING
+        self.startup_vector = -1
+        self.on_startup: Callable[[Cpu], None] | None = None
+        self.nmi_blocked = False
+        self.nmi_latched = False
+        self.nmi_count = 0
+        self.smi_count = 0
+        self.faults: list[Fault] = []
+        self.tsc_offset = 0
+        self._nmi_entry: int | None = None
+        self._dead: set[Frame] = set()
         self.busy_ns = 0
         self.accepted = 0
         self.nesting_allowed = False
@@ -89,6 +150,8 @@ class Cpu:
         self._restore = t.context_restore
         self._lapic_delivery = t.lapic_delivery
         self._lapic_access = t.lapic_mmio_access
+        self._msr_access = t.lapic_msr_access
+        self._nmi_delay = t.nmi_delivery
 
     # -- INTR / acceptance -------------------------------------------------
     def intr(self) -> None:
@@ -114,7 +177,7 @@ class Cpu:
         else:
             self._ledger.delivered += 1
             self.accepted += 1
-            meta = lapic.isr_meta[v]
+            meta = lapic.isr_meta.get(v)
             if tracer.on:
                 tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
         frames = self.frames
@@ -132,6 +195,9 @@ class Cpu:
         engine.after(self._entry_delay, self._enter, frame)
 
     def _enter(self, frame: Frame) -> None:
+        if self._dead and frame in self._dead:
+            self._dead.discard(frame)
+            return
         engine = self._engine
         now = engine.now
         if self.recorder is not None and frame.meta is not None:
@@ -146,6 +212,7 @@ class Cpu:
             cost = 0
             self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
                           f"vector {frame.vector:#x} has no IDT entry (#NP)")
+        self.sw_cost = 0
         self.busy_ns += cost
         frame.end = now + cost
         frame.done = engine.after(cost, self._handler_done, frame)
@@ -159,12 +226,16 @@ class Cpu:
         gate = self.idt[frame.vector]
         self.sw_cost = 0
         cost = gate.exit(self, frame.vector, frame.spurious) if gate is not None else 0
+        self.sw_cost = 0
         cost += self._restore
         self.busy_ns += cost
         self.if_flag = False
         self._engine.after(cost, self._iret, frame)
 
     def _iret(self, frame: Frame) -> None:
+        if self._dead and frame in self._dead:
+            self._dead.discard(frame)
+            return
         frames = self.frames
         frames.pop()
         self.if_flag = frame.saved_if
@@ -172,6 +243,8 @@ class Cpu:
         if self._tracer.on:
             self._tracer.emit(engine.now, self.name, self.name, "iret", vector=frame.vector,
                               IF=int(self.if_flag))
+        if frame.vector == VEC_NMI:
+            self._nmi_iret()
         if frames:
             top = frames[-1]
             if top.remaining >= 0 and top.done is None:
@@ -180,6 +253,188 @@ class Cpu:
                 top.remaining = -1
         if self.if_flag and self.lapic.deliverable() >= 0:
             self.intr()
+
+    # -- NMI, SMI, INIT, start-up --------------------------------------------------
+    def nmi(self) -> None:
+        """The NMI input fires: taken regardless of IF and TPR, one latched while blocked."""
+        ledger = self._ledger
+        if self.state != RUNNING:
+            ledger.drop("NMI to a CPU in wait-for-SIPI")
+            return
+        if not self.nmi_blocked:
+            self.nmi_blocked = True
+            ledger.in_flight += 1
+            self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
+        elif not self.nmi_latched:
+            self.nmi_latched = True
+            if self._tracer.on:
+                self._tracer.emit(self._engine.now, self.lapic.name, self.name, "nmi-latched")
+        else:
+            ledger.drop("NMI while one is already latched")
+            self.ctx.diag(self.name, "SDM 6.7.1 NMIs blocked until IRET; one more is latched",
+                          "a third NMI while the handler runs is lost")
+
+    def _nmi_enter(self, _: object) -> None:
+        self._nmi_entry = None
+        engine = self._engine
+        now = engine.now
+        frames = self.frames
+        if frames and frames[-1].end == 0 and frames[-1].done is None \
+                and frames[-1].remaining < 0:
+            # An interrupt is being dispatched: the NMI is taken after its first instruction.
+            self._nmi_entry = engine.after(self._entry_delay, self._nmi_enter)
+            return
+        self._ledger.in_flight -= 1
+        self._ledger.delivered += 1
+        self.nmi_count += 1
+        if self._tracer.on:
+            self._tracer.emit(now, self.lapic.name, self.name, "nmi", IF=int(self.if_flag))
+        if frames:
+            top = frames[-1]
+            if top.done is not None:
+                top.remaining = top.end - now
+                engine.cancel(top.done)
+                top.done = None
+        frame = Frame(VEC_NMI, self.if_flag, False, now, None)
+        frames.append(frame)
+        self.if_flag = False
+        self._enter(frame)
+
+    def _nmi_iret(self) -> None:
+        """IRET from the NMI handler unblocks NMIs; a latched one is delivered now."""
+        self.nmi_blocked = False
+        if self.nmi_latched:
+            self.nmi_latched = False
+            self._ledger.in_flight += 1
+            self.nmi_blocked = True
+            self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
+
+    def smi(self) -> None:
+        """An SMI reaches the core (SMM is not modelled: counted and traced)."""
+        self.smi_count += 1
+        if self._tracer.on:
+            self._tracer.emit(self._engine.now, self.lapic.name, self.name, "smi")
+
+    def init_signal(self) -> None:
+        """INIT: the core stops whatever it ran and waits for a start-up IPI (SDM 8.4.4)."""
+        engine = self._engine
+        if self._accept_entry is not None:
+            engine.cancel(self._accept_entry)
+            self._accept_entry = None
+        for f in self.frames:
+            if f.done is not None:
+                engine.cancel(f.done)
+                f.done = None
+            elif f.remaining < 0:
+                self._dead.add(f)       # its _enter or _iret event is still queued
+        self.frames.clear()
+        if self._nmi_entry is not None:
+            engine.cancel(self._nmi_entry)
+            self._nmi_entry = None
+            self._ledger.in_flight -= 1
+            self._ledger.drop("INIT reset")
+        if self.nmi_latched:
+            self._ledger.drop("INIT reset")
+        self.nmi_blocked = self.nmi_latched = False
+        self.if_flag = False
+        self.state = WAIT_FOR_SIPI
+        self.lapic.init_reset()
+        if self._tracer.on:
+            self._tracer.emit(engine.now, self.lapic.name, self.name, "init",
+                              state=WAIT_FOR_SIPI)
+
+    def sipi(self, vector: int) -> None:
+        """Start-up IPI: honoured only in wait-for-SIPI; execution starts at vector << 12."""
+        tracer = self._tracer
+        if self.state != WAIT_FOR_SIPI:
+            if tracer.on:
+                tracer.emit(self._engine.now, self.lapic.name, self.name, "sipi-ignored",
+                            vector=vector)
+            return
+        self.state = RUNNING
+        self.startup_vector = vector
+        if tracer.on:
+            tracer.emit(self._engine.now, self.lapic.name, self.name, "startup",
+                        vector=vector, ip=vector << 12)
+        if self.on_startup is not None:
+            self.on_startup(self)
+
+    @property
+    def startup_ip(self) -> int:
+        """Physical address the last start-up IPI sent this CPU to (-1: none)."""
+        return self.startup_vector << 12 if self.startup_vector >= 0 else -1
+
+    # -- faults ---------------------------------------------------------------------
+    def fault(self, vector: int, rule: str, message: str, error_code: int = 0) -> Fault:
+        """Raise an exception in the code running now: recorded, traced, sent to the IDT."""
+        name = EXCEPTION_NAMES.get(vector, f"#{vector}")
+        f = Fault(self._engine.now + self.sw_cost, vector, name, error_code, rule, message)
+        self.faults.append(f)
+        self.ctx.diag(self.name, rule, f"{name}: {message}")
+        if self._tracer.on:
+            self._tracer.emit(f.time, self.name, self.name, "fault", vector=vector, name=name,
+                              rule=rule)
+        gate = self.idt[vector]
+        handler = getattr(gate, "exception", None)
+        if handler is not None:
+            self.sw_cost += handler(self, f)
+        else:
+            self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
+                          f"{name} (vector {vector}) has no exception handler")
+        return f
+
+    # -- MSRs ---------------------------------------------------------------------------
+    def rdtsc(self) -> int:
+        """Time-stamp counter now (software time) at the timing model's tsc_khz."""
+        return (self._engine.now + self.sw_cost) * self.ctx.timing.tsc_khz // 1_000_000 \
+            + self.tsc_offset
+
+    def rdmsr(self, msr: int) -> int:
+        """RDMSR: returns the value; an illegal read raises #GP and returns 0."""
+        self.sw_cost += self._msr_access
+        lapic = self.lapic
+        if 0x800 <= msr <= 0x8FF:
+            v = lapic.msr_read(msr)
+            if v == GP:
+                self.fault(VEC_GP, lapic.last_gp, f"RDMSR {msr:#x}")
+                return 0
+            return v
+        if msr == MSR_APIC_BASE:
+            return lapic.base_msr
+        if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
+            return lapic.timer.deadline_read()
+        if msr == MSR_TSC:
+            return self.rdtsc()
+        self.fault(VEC_GP, "SDM RDMSR: unimplemented MSR raises #GP", f"RDMSR {msr:#x}")
+        return 0
+
+    def wrmsr(self, msr: int, value: int) -> bool:
+        """WRMSR: False when the write raised #GP (delivered to the IDT)."""
+        self.sw_cost += self._msr_access
+        lapic = self.lapic
+        if 0x800 <= msr <= 0x8FF:
+            if lapic.msr_write(msr, value):
+                return True
+            self.fault(VEC_GP, lapic.last_gp, f"WRMSR {msr:#x} <- {value:#x}")
+            return False
+        if msr == MSR_APIC_BASE:
+            if lapic.set_base(value):
+                self.apic_base = lapic.base_address
+                return True
+            self.fault(VEC_GP, lapic.last_gp, f"WRMSR IA32_APIC_BASE <- {value:#x}")
+            return False
+        if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
+            if value < 0 or value >> 64:
+                self.fault(VEC_GP, "SDM WRMSR: value wider than 64 bits", f"{value:#x}")
+                return False
+            lapic.timer.deadline_write(value, self._engine.now + self.sw_cost)
+            return True
+        if msr == MSR_TSC:
+            self.tsc_offset += value - self.rdtsc()
+            return True
+        self.fault(VEC_GP, "SDM WRMSR: unimplemented MSR raises #GP",
+                   f"WRMSR {msr:#x} <- {value:#x}")
+        return False
 
     # -- instructions software runs -------------------------------------------
     def cli(self) -> None:
@@ -217,7 +472,7 @@ class Cpu:
     def read(self, addr: int, size: int = 4) -> int:
         """Memory read by software on this CPU."""
         if self._is_apic(addr):
-            self.sw_cost += self.ctx.timing.lapic_mmio_access
+            self.sw_cost += self._lapic_access
             return self.lapic.mmio_read(addr & 0xFFF, size)
         assert self.platform is not None
         value, cost = self.platform.cpu_read(addr, size)

@@ -89,7 +89,10 @@ class IrqGate:
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         if spurious:
             return 0
-        cpu.write(cpu.apic_base + 0xB0, 4, 0)   # EOI
+        if self.kernel.x2apic_mode:
+            cpu.wrmsr(0x80B, 0)                     # EOI (x2APIC MSR)
+        else:
+            cpu.write(cpu.apic_base + 0xB0, 4, 0)   # EOI
         if self.kernel.ctx.tracer.on:
             self.kernel.ctx.tracer.emit(self.kernel.ctx.engine.now, "Driver", "LAPIC",
                                         "sw", label="Write EOI register")

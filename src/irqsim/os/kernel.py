@@ -11,6 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
+from irqsim.os.idt import DeviceGates, ExceptionGate, NmiGate, SpuriousGate, SystemGate
+from irqsim.os.ipi import (
+    CALL_FUNCTION_SINGLE_VECTOR,
+    CALL_FUNCTION_VECTOR,
+    ERROR_APIC_VECTOR,
+    LOCAL_TIMER_VECTOR,
+    RESCHEDULE_VECTOR,
+    SPURIOUS_APIC_VECTOR,
+    SmpOps,
+)
 from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
 from irqsim.os.msix import msix_setup, msix_table_size, write_entry
 from irqsim.os.pci import Enumerator, PciDev
@@ -18,13 +28,21 @@ from irqsim.os.vectors import VectorAllocator, VectorSpaceExhausted
 from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:
-    from irqsim.cpu.cpu import Cpu
+    from irqsim.cpu.cpu import Cpu, Fault
 
 PCI_IRQ_INTX = 1 << 0
 PCI_IRQ_MSI = 1 << 1
 PCI_IRQ_MSIX = 1 << 2
 PCI_IRQ_ALL_TYPES = PCI_IRQ_INTX | PCI_IRQ_MSI | PCI_IRQ_MSIX
 FIRST_DYNAMIC_IRQ = 24
+MSR_APIC_BASE = 0x1B
+MSR_TSC_DEADLINE = 0x6E0
+APIC_BASE_EXTD = 1 << 10
+APIC_BASE_EN = 1 << 11
+APIC_DIVISOR = 16                 # Linux programs TDCR for divide-by-16 (TDCR = 0x3)
+SYSTEM_ROWS = (("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"),
+               ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),
+               ("TLB", "TLB shootdowns"))
 
 
 @dataclass(slots=True)
@@ -52,7 +70,17 @@ class Kernel:
     """The OS instance running on the simulated CPUs."""
 
     def __init__(self, ctx: SimContext, cpus: list[Cpu], firmware: Firmware | None = None,
-                 first_vector: int = 0x20, last_vector: int = 0xDF) -> None:
+                 first_vector: int = 0x20, last_vector: int = 0xDF,
+                 x2apic: bool | None = None, tick_hz: int = 0,
+                 timer_mode: str = "periodic", madt_ids: list[int] | None = None) -> None:
+        """Boot options: ``x2apic`` (None: only when a MADT APIC ID needs more than 8 bits),
+        ``tick_hz`` (0: no local timer tick) with ``timer_mode`` "periodic" or
+        "tsc-deadline"."""
+        if timer_mode not in ("periodic", "tsc-deadline"):
+            raise ValueError(f"timer_mode must be 'periodic' or 'tsc-deadline', got "
+                             f"{timer_mode!r}")
+        if tick_hz < 0:
+            raise ValueError(f"tick_hz must be >= 0, got {tick_hz}")
         self.ctx = ctx
         self.timing = ctx.timing
         self.cpus = cpus
@@ -75,6 +103,17 @@ class Kernel:
         self._dma_cursor = self.firmware.dma_base
         self.boot_ns = 0
         self._sw_clock = 0
+        # Local APIC mode, timer tick and the IPI layer (docs/lapic.md, docs/ipi.md).
+        self.madt_ids = list(madt_ids) if madt_ids is not None else list(range(len(cpus)))
+        self.x2apic_option = x2apic
+        self.x2apic_mode = False
+        self.tick_hz = tick_hz
+        self.timer_mode = timer_mode
+        self.ticks = [0] * len(cpus)
+        self.exceptions: list[tuple[int, Fault]] = []
+        self.apic_errors: list[tuple[int, int, int]] = []
+        self.smp = SmpOps(self)
+        self.idt = self._build_idt()
 
     # -- tracing of software steps ----------------------------------------------
     def trace_sw(self, src: str, dst: str, label: str, reply: bool = False) -> None:
@@ -148,16 +187,33 @@ class Kernel:
         return total
 
     def _lapic_init(self, i: int, cpu: Cpu) -> None:
-        base = cpu.apic_base
-        self.apic_ids[i] = cpu.read(base + 0x20) >> 24
-        cpu.write(base + 0xF0, 4, 0x100 | 0xFF)     # SVR: software enable, spurious 0xFF
-        cpu.write(base + 0x80, 4, 0)                # TPR 0
+        """Per-CPU APIC bring-up, in Linux's order (setup_local_APIC, x2apic_enable)."""
+        if i == 0:
+            self.x2apic_mode = (self.x2apic_option if self.x2apic_option is not None
+                                else any(x > 0xFE for x in self.madt_ids))
+            if len(self.cpus) > 1 or self.tick_hz:
+                for name, text in SYSTEM_ROWS:
+                    self.system_counters.setdefault(name, ([0] * len(self.cpus), text))
+        if self.x2apic_mode:
+            base = cpu.rdmsr(MSR_APIC_BASE)
+            if not base & APIC_BASE_EXTD:
+                cpu.wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD)
+            self.apic_ids[i] = cpu.rdmsr(0x802)
+        else:
+            self.apic_ids[i] = cpu.read(cpu.apic_base + 0x20) >> 24
+        self.apic_write(cpu, 0x80, 0)                               # TPR 0
+        self.apic_write(cpu, 0xF0, 0x100 | SPURIOUS_APIC_VECTOR)    # SVR: software enable
+        self.apic_write(cpu, 0x350, 0x10700)                        # LINT0: ExtINT, masked
+        self.apic_write(cpu, 0x360, 0x400 | (0 if i == 0 else 0x10000))  # LINT1: NMI (BSP)
+        self.apic_write(cpu, 0x370, ERROR_APIC_VECTOR)              # LVT Error
+        self.apic_write(cpu, 0x280, 0)                              # clear ESR
         for v in range(0xE0, 0x100):                # system vectors
             self.vectors.reserve(i, v)
         for v in range(0, self.vectors.first):
             self.vectors.reserve(i, v)
-        for v in range(256):
-            cpu.idt[v] = self.gates[i]
+        cpu.idt = self.idt                          # lidt: one table for every CPU
+        if self.tick_hz:
+            self._timer_init(cpu)
 
     def _pci_init(self) -> None:
         self.devices = Enumerator(self).run()
@@ -268,6 +324,73 @@ class Kernel:
         if entry is None:
             entry = self.system_counters[name] = ([0] * len(self.cpus), description or name)
         entry[0][cpu] += 1
+
+    # -- Local APIC access, IDT, timer tick (docs/lapic.md) -------------------------------
+    def apic_read(self, cpu: Cpu, reg: int) -> int:
+        """Read LAPIC register ``reg`` (xAPIC offset): MMIO, or RDMSR in x2APIC mode."""
+        if self.x2apic_mode:
+            return cpu.rdmsr(0x800 + (reg >> 4))
+        return cpu.read(cpu.apic_base + reg)
+
+    def apic_write(self, cpu: Cpu, reg: int, value: int) -> None:
+        """Write LAPIC register ``reg`` (xAPIC offset): MMIO, or WRMSR in x2APIC mode."""
+        if self.x2apic_mode:
+            cpu.wrmsr(0x800 + (reg >> 4), value)
+        else:
+            cpu.write(cpu.apic_base + reg, 4, value)
+
+    def apic_eoi(self, cpu: Cpu) -> None:
+        """Acknowledge the LAPIC (EOI register write)."""
+        if self.x2apic_mode:
+            cpu.wrmsr(0x80B, 0)
+        else:
+            cpu.write(cpu.apic_base + 0xB0, 4, 0)
+
+    def run_section(self, cpu: Cpu, fn: Callable[[], None]) -> int:
+        """``run_on`` that leaves the CPU's software-time offset at 0 afterwards."""
+        cost = self.run_on(cpu, fn)
+        cpu.sw_cost = 0
+        return cost
+
+    def _build_idt(self) -> list[Any]:
+        """The shared IDT: exceptions, device vectors, Linux's system vectors."""
+        exc = ExceptionGate(self)
+        dev = DeviceGates(self.gates)
+        idt: list[Any] = [exc] * 32 + [dev] * 224
+        self.nmi_gate = NmiGate(self)
+        idt[2] = self.nmi_gate
+        smp = self.smp
+        idt[LOCAL_TIMER_VECTOR] = SystemGate(self, "LOC", "Local timer interrupts",
+                                             smp.on_local_timer)
+        idt[RESCHEDULE_VECTOR] = SystemGate(self, "RES", "Rescheduling interrupts",
+                                            smp.on_reschedule)
+        idt[CALL_FUNCTION_VECTOR] = SystemGate(self, "CAL", "Function call interrupts",
+                                               smp.on_call_function)
+        idt[CALL_FUNCTION_SINGLE_VECTOR] = SystemGate(self, "CAL", "Function call interrupts",
+                                                      smp.on_call_function)
+        idt[ERROR_APIC_VECTOR] = SystemGate(self, "ERR", "APIC errors", smp.on_error)
+        idt[SPURIOUS_APIC_VECTOR] = SpuriousGate(self)
+        return idt
+
+    def _timer_init(self, cpu: Cpu) -> None:
+        """Program the LAPIC timer for a ``tick_hz`` tick on LOCAL_TIMER_VECTOR."""
+        period_ns = 1_000_000_000 // self.tick_hz
+        if self.timer_mode == "tsc-deadline":
+            self.apic_write(cpu, 0x320, LOCAL_TIMER_VECTOR | 2 << 17)
+            cpu.wrmsr(MSR_TSC_DEADLINE, cpu.rdtsc() + period_ns * self.timing.tsc_khz
+                      // 1_000_000)
+            return
+        self.apic_write(cpu, 0x3E0, 0x3)                            # divide by 16
+        self.apic_write(cpu, 0x320, LOCAL_TIMER_VECTOR | 1 << 17)   # periodic
+        count = max(1, period_ns // (self.timing.apic_bus_cycle_ns * APIC_DIVISOR))
+        self.apic_write(cpu, 0x380, count)
+
+    def timer_tick(self, cpu: Cpu) -> None:
+        """The local timer interrupt's work: count the tick, re-arm a TSC deadline."""
+        self.ticks[cpu.index] += 1
+        if self.timer_mode == "tsc-deadline" and self.tick_hz:
+            period = 1_000_000_000 // self.tick_hz * self.timing.tsc_khz // 1_000_000
+            cpu.wrmsr(MSR_TSC_DEADLINE, cpu.rdtsc() + period)
 
     # -- views ----------------------------------------------------------------------
     def interrupt_rows(self) -> list[dict[str, Any]]:

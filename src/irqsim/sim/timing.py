@@ -3,7 +3,8 @@
 Defaults come from seed 003 (``shared/seeds/003_*.txt``); the ``SOURCES`` table
 names the line each figure is taken from. Latencies are never stored as totals:
 they emerge from the stages the simulated hardware and software go through.
-All values are integer nanoseconds.
+All values are integer nanoseconds, except ``tsc_khz`` (a frequency, as Linux's
+``tsc_khz``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,21 @@ class TimingModel:
     config_access: int = 200
     memory_read: int = 80
     memory_write: int = 40
+    # Inter-processor interrupts (seed 003 "IPI Latency"): the sender's APIC builds the message,
+    # the interconnect carries it one hop whose cost depends on where the target sits.
+    ipi_send: int = 17
+    ipi_icr_idle_wait: int = 17
+    ipi_hop_same_core: int = 150
+    ipi_hop_same_socket: int = 600
+    ipi_hop_cross_socket: int = 4200
+    ipi_receiver_overhead: int = 115
+    tlb_flush_local: int = 100
+    # NMI (seed 003 "NMI Performance Impact")
+    nmi_delivery: int = 300
+    nmi_handler: int = 1000
+    # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
+    apic_bus_cycle_ns: int = 10
+    tsc_khz: int = 3_000_000
 
     def with_(self, **changes: int) -> TimingModel:
         """A copy with some costs changed; unknown names raise ValueError."""
@@ -81,4 +97,20 @@ SOURCES: dict[str, str] = {
     "config_access": "ECAM configuration access (irqsim choice)",
     "memory_read": "DRAM read (irqsim choice)",
     "memory_write": "DRAM write (irqsim choice)",
+    "ipi_send": "003 IPI transmission: Local APIC message generation ~50 cycles (3 GHz)",
+    "ipi_icr_idle_wait": "003 IPI sender overhead: wait for delivery status ~50 cycles (xAPIC)",
+    "ipi_hop_same_core": "003 IPI latency by topology: same core (SMT) 0.5-1 us end to end; hop ="
+                         " ~0.74 us minus the modelled sender and receiver stages (docs/ipi.md)",
+    "ipi_hop_same_socket": "003 IPI real measurement: same socket 1.2 us (table 1-2 us); hop = "
+                           "total minus the modelled sender and receiver stages (docs/ipi.md)",
+    "ipi_hop_cross_socket": "003 IPI real measurement: cross-socket 4.8 us (table 3-6 us); hop = "
+                            "total minus the modelled sender and receiver stages (docs/ipi.md)",
+    "ipi_receiver_overhead": "003 IPI receiver: kernel entry/exit overhead (PTI, mitigations) "
+                             "~200-500 cycles, charged by the OS's system-vector handlers",
+    "tlb_flush_local": "flush_tlb_func: INVLPG / CR3 reload (irqsim choice, ~300 cycles)",
+    "nmi_delivery": "003 NMI Performance Impact: NMI delivery ~300-500 ns (LAPIC to handler)",
+    "nmi_handler": "003 NMI Performance Impact: handler execution ~1-10 us",
+    "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
+                         "KVM's default is 1 ns)",
+    "tsc_khz": "003 cycle figures are quoted at 3 GHz",
 }
