@@ -55,7 +55,9 @@ class SystemGate:
             k.spurious[cpu.index] += 1
             return k.timing.handler_base
         k.count_system(self.name, cpu.index, self.description)
+        cpu.spend(k.timing.ipi_receiver_overhead)       # kernel entry (PTI, mitigations)
         k.apic_eoi(cpu)
+        cpu.spend(k.timing.handler_base)                # generic handler code
         if self.body is not None:
             prev = k.current_cpu
             k.current_cpu = cpu
@@ -63,7 +65,7 @@ class SystemGate:
                 self.body(cpu)
             finally:
                 k.current_cpu = prev
-        return k.timing.handler_base + k.timing.ipi_receiver_overhead + cpu.sw_cost
+        return cpu.sw_cost
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         return 0

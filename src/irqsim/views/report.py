@@ -51,7 +51,8 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
 def as_mermaid(res: ScenarioResult) -> str:
     events = res.machine.ctx.tracer.events
     setup, delivery = setup_and_one_delivery(events, res.focus_device)
-    parts = [sequence_diagram(setup, "Initialization (enumeration and MSI-X set-up)")]
+    title = res.extra.get("mermaid_title", "Initialization (enumeration and MSI-X set-up)")
+    parts = [sequence_diagram(setup, title)]
     if delivery:
         parts.append(sequence_diagram(delivery, f"One interrupt from {res.focus_device}"))
     return "\n\n".join(parts)
@@ -68,7 +69,7 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
         con.print()
     con.print("/proc/interrupts", markup=False)
     con.print(proc_interrupts(m.kernel.interrupt_rows(), len(m.cpus), system_rows(res)),
-              markup=False)
+              markup=False, soft_wrap=True)
     con.print()
     rec = m.recorder.summary() if m.recorder else {}
     t = Table(title="Latency: device event to handler entry (ns)", title_justify="left")
@@ -95,7 +96,7 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
         con.print("dropped: " + ", ".join(f"{k}={v}" for k, v in acc["dropped"].items()),
                   markup=False)
     for note in res.notes:
-        con.print(note, markup=False)
+        con.print(note, markup=False, soft_wrap=True)
     if m.ctx.diagnostics:
         con.print(f"\ndiagnostics ({len(m.ctx.diagnostics)}):", markup=False)
         for d in m.ctx.diagnostics[:50]:
