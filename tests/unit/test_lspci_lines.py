@@ -377,6 +377,17 @@ def test_pci_bridge_lines(tmp_path: Path) -> None:
     ], tmp_path)
 
 
+def test_bridge_subsystem_from_first_ssvid_capability(tmp_path: Path) -> None:
+    """Type 1 has no subsystem registers: libpci takes the first Subsystem ID capability (0Dh)
+    in chain order; each such capability is also listed."""
+    c = Cfg(htype=1, cls=0x0604)
+    c.cap(0x40, 0x0D, bytes(2) + (0x11112222).to_bytes(4, "little"))
+    c.cap(0x50, 0x0D, bytes(2) + (0x44440002).to_bytes(4, "little"))
+    got = check(c.data, ["\tCapabilities: [40] Subsystem: Device 2222:1111"], tmp_path)
+    assert got[1] == "\tSubsystem: Device 2222:1111"
+    assert got[-1] == "\tCapabilities: [50] Subsystem: Device 0002:4444"
+
+
 def test_cardbus_bridge_lines(tmp_path: Path) -> None:
     """Type 2 header: memory and I/O windows, BridgeCtl with CardBus bits."""
     c = Cfg(htype=2, cls=0x0607).w(0x04, 2, 0x0003)

@@ -270,8 +270,8 @@ def _show_subsystem(d: _Dev, htype: int) -> None:
         sv, sd = d.word(0x40), d.word(0x42)
     elif htype == 1:
         found = [off for off, cid in _lib_caps(d) if cid == 0x0D]
-        if found:  # libpci keeps its capability list newest-first: the last one in chain order
-            sv, sd = d.word(found[-1] + 4), d.word(found[-1] + 6)
+        if found:  # libpci uses the first one in chain order
+            sv, sd = d.word(found[0] + 4), d.word(found[0] + 6)
     if sv and sv != 0xFFFF:
         d.w(f"\tSubsystem: {device_name(sv, sd)}\n")
 
