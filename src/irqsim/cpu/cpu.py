@@ -295,6 +295,9 @@ class Cpu:
                 top.remaining = top.end - now
                 engine.cancel(top.done)
                 top.done = None
+                if self._tracer.on:
+                    self._tracer.emit(now, self.name, self.name, "preempted",
+                                      vector=top.vector, by=VEC_NMI)
         frame = Frame(VEC_NMI, self.if_flag, False, now, None)
         frames.append(frame)
         self.if_flag = False
