@@ -5,14 +5,19 @@ from __future__ import annotations
 from typing import Any
 
 from irqsim.apic.interconnect import ApicBus
+from irqsim.apic.ioapic import IoApic
 from irqsim.apic.lapic import LocalApic
 from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import RootComplex, RootPort
+from irqsim.fabric.switch import Switch
+from irqsim.fabric.tlp import Tlp
 from irqsim.iommu.vtd import Iommu
 from irqsim.os.kernel import Kernel
+from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
+from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
 from irqsim.sim.stats import LatencyRecorder
@@ -49,7 +54,13 @@ class Machine:
         self.apic_bus = ApicBus(ctx)
         self.iommu = Iommu(ctx)
         self.rc = RootComplex(ctx, self.memory, self.iommu, self.apic_bus)
+        # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23).
+        self.ioapic = IoApic(ctx, self.apic_bus)
+        self.rc.attach_ioapic(self.ioapic)
         self.recorder = LatencyRecorder() if latency else None
+        if self.recorder is not None:
+            self.recorder.origin = self._intx_origin
+        self._by_bdf: dict[str, PciFunction] = {}
         self.lapics: list[LocalApic] = []
         self.cpus: list[Cpu] = []
         idt: list[Any] = [None] * 256      # until the OS loads its own table
@@ -68,6 +79,7 @@ class Machine:
                              x2apic=x2apic, tick_hz=tick_hz, timer_mode=timer_mode,
                              madt_ids=list(ids))
         self.devices: list[PciFunction] = []
+        self.switches: list[Switch] = []
         self._next_port = 1
 
     @property
@@ -80,18 +92,44 @@ class Machine:
 
     # -- building -----------------------------------------------------------------
     def add_root_port(self) -> RootPort:
+        """A root port on bus 0; its INTA-INTD wires are routed to GSIs 16-23."""
         port = self.rc.add_root_port(self._next_port)
+        for pin in range(1, 5):
+            self.route_intx(0, self._next_port, pin, intx_gsi(self._next_port, pin))
         self._next_port += 1
         return port
 
-    def add_device(self, fn: PciFunction, port: RootPort | None = None) -> PciFunction:
-        """Attach an endpoint below ``port`` (a new root port if None)."""
+    def route_intx(self, bus: int, device: int, pin: int, gsi: int) -> None:
+        """Wire (bus, device, pin) to I/O APIC input ``gsi`` and tell the OS (its _PRT)."""
+        self.rc.route_intx(bus, device, pin, gsi)
+        self.kernel.firmware.prt[(bus, device, pin)] = gsi
+
+    def add_switch(self, ports: int = 4, port: PciBridge | None = None,
+                   name: str | None = None) -> Switch:
+        """A switch with ``ports`` downstream ports below ``port`` (a new root port if None)."""
+        port = port or self.add_root_port()
+        sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports)
+        self.rc.connect(port, sw.upstream)
+        self.switches.append(sw)
+        return sw
+
+    def add_device(self, fn: PciFunction, port: PciBridge | None = None) -> PciFunction:
+        """Attach an endpoint below ``port`` (a root or switch downstream port; a new root
+        port if None)."""
         port = port or self.add_root_port()
         self.rc.connect(port, fn)
         self.devices.append(fn)
         return fn
 
+    def use_directed_eoi(self) -> None:
+        """Advertise suppress-EOI-broadcast (LVR bit 24) and have the OS use it: level EOIs
+        then go to the I/O APIC's EOI register instead of the broadcast (SDM 10.8.5)."""
+        for a in self.lapics:
+            a.version |= 1 << 24
+        self.kernel.firmware.directed_eoi = True
+
     def device(self, name: str) -> PciFunction:
+        """The endpoint called ``name``."""
         for d in self.devices:
             if d.name == name:
                 return d
@@ -114,6 +152,29 @@ class Machine:
         return self.ctx.engine.run(until=until)
 
     # -- accounting -------------------------------------------------------------------
+    def mechanism_pending(self) -> dict[str, int]:
+        """Pending MSI bits, held INTx conditions, held I/O APIC level requests."""
+        msi = intx = 0
+        for fn in self.rc.functions():
+            cap = getattr(fn, "msi", None)
+            if isinstance(cap, MsiCapability):
+                msi += cap.pending_bits.bit_count()
+            if fn.intx_held:
+                intx += 1
+        return {"msi": msi, "intx": intx, "ioapic": self.ioapic.pending()}
+
+    def _intx_origin(self, slot: str) -> tuple[str, Tlp] | None:
+        """Instrumentation: the device at ``slot`` and its last serviced INTx stamps."""
+        fn = self._by_bdf.get(slot)
+        if fn is None or fn.bdf != slot[-7:]:
+            self._by_bdf = {f"0000:{f.bdf}": f for f in self.rc.functions()}
+            fn = self._by_bdf.get(slot)
+        if fn is None:
+            return None
+        stamp = fn.intx_serviced or fn.intx_stamp
+        fn.intx_serviced = None
+        return (fn.name, stamp) if stamp is not None else None
+
     def pending(self) -> dict[str, int]:
         """Interrupts held pending in architectural state: PBA bits and IRR bits."""
         pba = 0
@@ -123,7 +184,7 @@ class Machine:
                 pba += bin(cap.pba).count("1")
         irr = sum(a.irr.bit_count() for a in self.lapics)
         nmi = sum(1 for c in self.cpus if c.nmi_latched)
-        return {"pba": pba, "irr": irr, "nmi": nmi}
+        return {"pba": pba, "irr": irr, "nmi": nmi, **self.mechanism_pending()}
 
     def accounting(self) -> dict[str, Any]:
         """The ledger plus pending state; ``balanced`` proves nothing was lost."""
@@ -131,7 +192,11 @@ class Machine:
         pend = self.pending()
         dropped = sum(led.dropped.values())
         in_service = sum(1 for c in self.cpus for f in c.frames if not f.spurious)
-        total = (led.delivered + led.merged + dropped + pend["pba"] + pend["irr"] + pend["nmi"]
-                 + led.in_flight)
+        total = led.delivered + led.merged + dropped + sum(pend.values()) + led.in_flight
         return {**led.as_dict(), "pending": pend, "in_service": in_service,
                 "accounted": total, "balanced": total == led.raised}
+
+
+def intx_gsi(device: int, pin: int) -> int:
+    """Board INTx routing: root port ``device``'s pin 1-4 -> GSI 16-23, rotated by device."""
+    return 16 + (device - 1 + pin - 1) % 8

@@ -4,13 +4,18 @@ Layout as in seed 002: BAR0+BAR1 a 64-bit BAR holding the MSI-X table and PBA,
 BAR4+BAR5 a 64-bit prefetchable BAR holding the virtio structures (common
 config, ISR, device config, notify) that vendor-specific capabilities point to.
 Completing a request writes the used ring by DMA, then signals the queue's
-MSI-X vector (or none if the vector is NO_VECTOR, 0xFFFF).
+MSI-X vector (or none if the vector is NO_VECTOR, 0xFFFF). Without MSI-X the
+device sets ISR bit 0 and asserts INTx (virtio 1.2 4.1.4.5); reading ISR clears
+it and deasserts the wire. ``msi_vectors`` adds an MSI capability (an irqsim
+extension: virtio-pci defines only MSI-X and INTx): with MSI enabled the queue
+vector registers name MSI message numbers.
 """
 
 from __future__ import annotations
 
 from irqsim.pci.config import CAP_ID_VENDOR, BarSpec
 from irqsim.pci.function import PciFunction
+from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.regs import RO, RW, F, Register
 from irqsim.sim.context import SimContext
@@ -199,7 +204,10 @@ class VirtioPciDevice(PciFunction):
     QUEUE_NAMES: tuple[str, ...] = ("requestq",)
 
     def __init__(self, ctx: SimContext, name: str | None = None, queue_size: int = 256,
-                 msix_vectors: int | None = None) -> None:
+                 msix_vectors: int | None = None, msi_vectors: int | None = None) -> None:
+        """``msix_vectors``: MSI-X table size (default queues + 1; 0: no MSI-X);
+        ``msi_vectors``: add an MSI capability (64-bit, per-vector masking) with that many
+        messages (a power of two)."""
         n_vec = msix_vectors if msix_vectors is not None else len(self.QUEUE_NAMES) + 1
         super().__init__(
             ctx, name or self.KIND, VIRTIO_VENDOR, 0x1040 + self.VIRTIO_ID, self.CLASS,
@@ -224,7 +232,8 @@ class VirtioPciDevice(PciFunction):
             size = 20 if cfg_type == CFG_NOTIFY else 16
             self._virtio_cap(off, cfg_type, 4, region_off, length, size)
             off += size
-        self.msix = MsixCapability(self, 0x98, n_vec, 0, 0x000, 0, 0x800)
+        self.msix = MsixCapability(self, 0x98, n_vec, 0, 0x000, 0, 0x800) if n_vec else None
+        self.msi = MsiCapability(self, 0xA4, msi_vectors) if msi_vectors else None
         self.completed = 0
 
     def _virtio_cap(self, off: int, cfg_type: int, bar: int, offset: int, length: int,
@@ -240,10 +249,13 @@ class VirtioPciDevice(PciFunction):
             cs.hw_write(off + 16, 4, NOTIFY_MULTIPLIER)
 
     def map_vector(self, vector: int, what: str) -> int:
-        """Accept an MSI-X entry index for a config or queue vector, or NO_VECTOR."""
-        if vector != NO_VECTOR and vector >= self.msix.n:
+        """Accept an MSI-X entry (or MSI message) index for a config or queue vector, or
+        NO_VECTOR."""
+        n = max(self.msix.n if self.msix is not None else 0,
+                self.msi.capable if self.msi is not None else 0)
+        if vector != NO_VECTOR and vector >= n:
             self.ctx.diag(self.name, f"virtio 1.2 4.1.5.1.2 {what}",
-                          f"MSI-X entry {vector} does not exist (table size {self.msix.n}); "
+                          f"MSI-X entry {vector} does not exist (table size {n}); "
                           "the device reads back NO_VECTOR")
             return NO_VECTOR
         return vector
@@ -255,9 +267,12 @@ class VirtioPciDevice(PciFunction):
             q.msix_vector = NO_VECTOR
             q.enable = 0
             q.used_idx = 0
+        self.isr = 0
+        self.intx_clear()
 
     def isr_read_cleared(self) -> None:
-        """Hook for INTx: reading ISR deasserts the line."""
+        """Reading ISR (read-to-clear) deasserts INTx (virtio 1.2 4.1.4.5.1)."""
+        self.intx_clear()
 
     # -- device behaviour ------------------------------------------------------
     def complete(self, queue: int, desc_id: int | None = None, length: int = 0) -> None:
@@ -276,16 +291,19 @@ class VirtioPciDevice(PciFunction):
             self.dma_write(q.device + 2, q.used_idx.to_bytes(2, "little"), now)
         self.completed += 1
         self.isr |= 1
-        if self.msix.enabled:
+        msix, msi = self.msix, self.msi
+        if msix is not None and msix.enabled:
             if q.msix_vector != NO_VECTOR:
-                self.msix.signal(q.msix_vector, now)
+                msix.signal(q.msix_vector, now)
+        elif msi is not None and msi.enabled:
+            if q.msix_vector != NO_VECTOR:
+                msi.signal(min(q.msix_vector, msi.allocated - 1), now)
         else:
             self.raise_intx()
 
     def raise_intx(self) -> None:
-        """Without MSI-X the device would assert INTx (the INTx issue models the wire)."""
-        self.ctx.ledger.raised += 1
-        self.ctx.ledger.drop("INTx not modelled")
+        """Without MSI-X (or MSI): ISR bit 0 is set; assert INTx (virtio 1.2 4.1.4.5)."""
+        self.intx_raise(self.ctx.engine.now)
 
 
 class VirtioRng(VirtioPciDevice):

@@ -2,7 +2,9 @@
 
 Finds the virtio structures through vendor capabilities, negotiates features,
 sets up split virtqueues in memory, maps queues to MSI-X entries (config vector
-NO_VECTOR as in seed 002), and handles used-ring completions.
+NO_VECTOR as in seed 002), and handles used-ring completions. Without enough MSI-X
+vectors it falls back, as Linux's vp_find_vqs does, to fewer vectors, then (an
+irqsim extension) to MSI, then to INTx with one shared handler that reads ISR.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
-from irqsim.os.kernel import PCI_IRQ_MSIX
+from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -42,8 +44,10 @@ class VirtioDevState:
     pdev: PciDev
     kind: str
     common: int = 0
+    isr: int = 0
     queues: list[VirtioQueueState] = field(default_factory=list)
     irq: int = -1
+    mode: str = "none"
     handled: int = 0
     spurious: int = 0
 
@@ -59,11 +63,14 @@ class VirtioPciDriver:
     name = "virtio-pci"
     ids = tuple((0x1AF4, d) for d in VIRTIO_IDS)
 
-    def __init__(self, vectors: str = "per-device", process_ns: int = 100) -> None:
+    def __init__(self, vectors: str = "per-device", process_ns: int = 100,
+                 irq_flags: int = PCI_IRQ_ALL_TYPES) -> None:
+        """``irq_flags``: the PCI_IRQ_* mechanisms the driver accepts (MSI-X preferred)."""
         if vectors not in ("per-device", "per-queue"):
             raise ValueError(f"vectors must be 'per-device' or 'per-queue', got {vectors!r}")
         self.vectors = vectors
         self.process_ns = process_ns
+        self.irq_flags = irq_flags
         self.devices: list[VirtioDevState] = []
         self.kernel: Kernel | None = None
 
@@ -80,6 +87,9 @@ class VirtioPciDriver:
             return
         bar, off = caps[1]
         c = st.common = pdev.bars[bar].address + off
+        if 3 in caps:
+            ibar, ioff = caps[3]
+            st.isr = pdev.bars[ibar].address + ioff
         k.writeb(c + 0x14, 0)                                   # reset
         k.writeb(c + 0x14, STATUS_ACKNOWLEDGE)
         k.writeb(c + 0x14, STATUS_ACKNOWLEDGE | STATUS_DRIVER)
@@ -91,11 +101,14 @@ class VirtioPciDriver:
         nq = k.readw(c + 0x12)
         names = QUEUES[kind][:nq]
         want = 1 if self.vectors == "per-device" else len(names)
-        k.pci_alloc_irq_vectors(pdev, want, want, PCI_IRQ_MSIX)
-        if self.vectors == "per-device":
+        got = k.pci_alloc_irq_vectors(pdev, 1, want, self.irq_flags)
+        st.mode = pdev.irq_mode
+        per_queue = self.vectors == "per-queue" and got >= len(names)
+        if not per_queue:
             st.irq = k.pci_irq_vector(pdev, 0)
-            for q in range(1, len(names)):
-                k.msix_share_entry(pdev, q, st.irq)
+            if st.mode == "msix":
+                for q in range(1, len(names)):
+                    k.msix_share_entry(pdev, q, st.irq)
         k.writew(c + 0x10, NO_VECTOR)                           # no config interrupts
         for qi, qname in enumerate(names):
             k.writew(c + 0x16, qi)
@@ -106,22 +119,23 @@ class VirtioPciDriver:
             k.writeq(c + 0x20, desc)
             k.writeq(c + 0x28, avail)
             k.writeq(c + 0x30, used)
-            entry = qi
-            k.writew(c + 0x1A, entry)
-            got = k.readw(c + 0x1A)
-            if got == NO_VECTOR:
-                k.ctx.diag(pdev.slot, "virtio 1.2 4.1.5.1.2 queue_msix_vector",
-                           f"queue {qi} vector {entry} refused by the device (NO_VECTOR)")
+            if st.mode != "intx":
+                entry = qi if st.mode == "msix" or per_queue else 0
+                k.writew(c + 0x1A, entry)
+                if k.readw(c + 0x1A) == NO_VECTOR:
+                    k.ctx.diag(pdev.slot, "virtio 1.2 4.1.5.1.2 queue_msix_vector",
+                               f"queue {qi} vector {entry} refused by the device (NO_VECTOR)")
             k.writew(c + 0x1C, 1)
             st.queues.append(VirtioQueueState(qi, qname, size, used))
         k.writeb(c + 0x14, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK
                  | STATUS_DRIVER_OK)
-        if self.vectors == "per-device":
-            k.request_irq(st.irq, self.interrupt, 0, f"{kind}", st)
+        if st.mode == "intx":
+            k.pci_request_irq(pdev, 0, self.intx_interrupt, f"{kind}", st)
+        elif not per_queue:
+            k.pci_request_irq(pdev, 0, self.interrupt, f"{kind}", st)
         else:
             for qi, qname in enumerate(names):
-                k.request_irq(k.pci_irq_vector(pdev, qi), self.queue_interrupt, 0,
-                              f"{kind}-{qname}", (st, qi))
+                k.pci_request_irq(pdev, qi, self.queue_interrupt, f"{kind}-{qname}", (st, qi))
         k.trace_sw("Driver", "PCIe Device", "Enable device interrupts (DRIVER_OK)")
         self.devices.append(st)
 
@@ -146,6 +160,19 @@ class VirtioPciDriver:
             return IRQ_HANDLED
         st.spurious += 1
         return IRQ_NONE
+
+    def intx_interrupt(self, irq: int, st: Any) -> IrqReturn:
+        """INTx (Linux vp_interrupt): read ISR (read-to-clear deasserts); 0 means not ours."""
+        k = self.kernel
+        assert k is not None
+        isr = k.readb(st.isr)
+        if not isr:
+            st.spurious += 1
+            return IRQ_NONE
+        for q in st.queues:
+            self._drain(st, q)
+        st.handled += 1
+        return IRQ_HANDLED
 
     def queue_interrupt(self, irq: int, arg: Any) -> IrqReturn:
         st, qi = arg

@@ -1,14 +1,20 @@
 """The root complex: root ports, configuration access (ECAM and 0xCF8/0xCFC),
-CPU memory routing, and the upstream path that steers 0xFEExxxxx writes to
-the interrupt path through the IOMMU (seed 003 "Root Complex Processing").
+CPU memory routing, the upstream path that steers 0xFEExxxxx writes to the
+interrupt path through the IOMMU (seed 003 "Root Complex Processing"), and the
+INTx router: each root port's four (collapsed, swizzled) virtual wires map to
+I/O APIC inputs through a routing table keyed (bus, device, pin) -- the role
+ACPI _PRT plays -- and every input is the OR of the wires routed to it
+(seed 004 "The Root Complex tracks the assertion state of all four virtual
+wires for each downstream port").
 """
 
 from __future__ import annotations
 
 from irqsim.apic.interconnect import ApicBus
+from irqsim.apic.ioapic import IOAPIC_MMIO_SIZE, IoApic
 from irqsim.fabric.link import Link
 from irqsim.fabric.memory import SystemMemory
-from irqsim.fabric.tlp import Tlp, TlpType
+from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import VTD_BASE, Iommu
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
@@ -45,6 +51,13 @@ class RootComplex:
         self.extra_mmio: list[tuple[int, int, MmioRegion]] = [(VTD_BASE, 0x1000, iommu)]
         self.interrupt_writes = 0
         self.memory_writes = 0
+        self.intx_messages = 0
+        self.ioapic: IoApic | None = None
+        # INTx routing (the _PRT role): (bus, device, pin 1-4) -> global system interrupt.
+        self.intx_routes: dict[tuple[int, int, int], int] = {}
+        # PCI interrupt lines are active low (PCI 2.2.6): an idle input sits at 1.
+        self.intx_active_low = True
+        self._gsi_sources: dict[int, set[tuple[int, int, int]]] = {}
         self._lapic_delay = (ctx.timing.root_complex + ctx.timing.iommu_passthrough
                              + ctx.timing.msg_to_lapic)
 
@@ -73,6 +86,28 @@ class RootComplex:
         for devfn in sorted(self.bus0):
             walk(self.bus0[devfn])
         return out
+
+    def attach_ioapic(self, ioapic: IoApic) -> None:
+        """Map ``ioapic`` at its base address and put its messages through the IOMMU."""
+        self.ioapic = ioapic
+        self.extra_mmio.append((ioapic.base, IOAPIC_MMIO_SIZE, ioapic))
+        ioapic.remap = self.iommu.interrupt_request
+
+    def route_intx(self, bus: int, device: int, pin: int, gsi: int) -> None:
+        """Route virtual wire ``pin`` (1-4) of the port at (``bus``, ``device``) to ``gsi``."""
+        if not 1 <= pin <= 4:
+            raise ValueError(f"INTx pin must be 1-4 (INTA-INTD), got {pin}")
+        io = self.ioapic
+        if io is None or not io.gsi_base <= gsi < io.gsi_base + io.pins:
+            raise ValueError(f"GSI {gsi} is not an input of the I/O APIC")
+        self.intx_routes[(bus, device, pin)] = gsi
+        if gsi not in self._gsi_sources:
+            self._gsi_sources[gsi] = set()
+            io.line[gsi - io.gsi_base] = int(self.intx_active_low)   # idle level
+
+    def gsi_asserted(self, gsi: int) -> bool:
+        """Whether any virtual wire routed to ``gsi`` is asserted."""
+        return bool(self._gsi_sources.get(gsi))
 
     # -- configuration ------------------------------------------------------
     def config_target(self, bus: int, devfn: int) -> PciFunction | None:
@@ -191,6 +226,46 @@ class RootComplex:
                      f"upstream write to unclaimed address {addr:#x} dropped")
 
     def receive_message(self, tlp: Tlp) -> None:
-        """INTx messages (the INTx issue routes them to the I/O APIC)."""
-        self.ctx.diag("Root Complex", "PCIe 2.2.8.1 INTx messages",
-                      f"message {tlp.code:#04x} from {tlp.requester:#06x} has no INTx router")
+        """An INTx message from a root port: route its wire to an I/O APIC input."""
+        ctx = self.ctx
+        if not tlp.is_intx:
+            ctx.diag("Root Complex", "PCIe 2.2.8 message routing",
+                     f"message {tlp.code:#04x} from {tlp.requester:#06x} not modelled: dropped")
+            return
+        self.intx_messages += 1
+        pin, is_assert = intx_decode(tlp.code)
+        key = (tlp.requester >> 8, (tlp.requester >> 3) & 0x1F, pin)
+        gsi = self.intx_routes.get(key)
+        now = ctx.engine.now
+        if gsi is None or self.ioapic is None:
+            if is_assert:
+                ctx.ledger.in_flight -= 1
+                ctx.ledger.drop("INTx not routed")
+            ctx.diag("Root Complex", "ACPI _PRT INTx routing",
+                     f"{INTX_NAMES[tlp.code]} from {key[0]:02x}:{key[1]:02x} has no route to "
+                     "an I/O APIC input")
+            return
+        sources = self._gsi_sources[gsi]
+        was = bool(sources)
+        if is_assert:
+            sources.add(key)
+        else:
+            sources.discard(key)
+        now_on = bool(sources)
+        if ctx.tracer.on:
+            ctx.tracer.emit(now, "PCIe Bus", "Root Complex", INTX_NAMES[tlp.code], gsi=gsi,
+                            shared=len(sources), source=tlp.source)
+        if was == now_on:
+            if is_assert:
+                ctx.ledger.in_flight -= 1
+                ctx.ledger.merged += 1           # the input is already asserted
+            return
+        level = int(now_on) ^ int(self.intx_active_low)
+        t = ctx.timing
+        ctx.engine.at(now + t.root_complex + t.rc_to_ioapic, self._drive_ioapic,
+                      (gsi - self.ioapic.gsi_base, level, tlp if is_assert else None))
+
+    def _drive_ioapic(self, arg: tuple[int, int, Tlp | None]) -> None:
+        pin, level, meta = arg
+        assert self.ioapic is not None
+        self.ioapic.set_pin(pin, level, meta, unit=meta is not None)

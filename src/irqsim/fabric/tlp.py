@@ -20,8 +20,8 @@ FRAMING_BYTES = 8  # STP/sequence number/LCRC overhead on the link
 class Tlp:
     """A posted TLP: memory write (address, payload) or INTx message (code)."""
 
-    __slots__ = ("address", "code", "data", "kind", "length", "requester", "source", "t_event",
-                 "t_lapic", "t_rc", "t_sample", "t_send")
+    __slots__ = ("address", "claim", "code", "data", "kind", "length", "requester", "source",
+                 "t_event", "t_ioapic", "t_ioapic_out", "t_lapic", "t_rc", "t_sample", "t_send")
 
     def __init__(self, kind: TlpType, requester: int, address: int = 0, data: int = 0,
                  length: int = 4, code: int = 0, t_event: int = 0) -> None:
@@ -37,13 +37,23 @@ class Tlp:
         self.t_sample = t_event
         self.t_send = t_event
         self.t_rc = 0
+        self.t_ioapic = 0        # an I/O APIC input saw the assertion (INTx only)
+        self.t_ioapic_out = 0    # the I/O APIC sent its message (INTx only)
         self.t_lapic = 0
         self.source = ""
+        # Latency is recorded at the handler that claims the interrupt (shared INTx lines)
+        # rather than at the first handler's entry.
+        self.claim = False
 
     @property
     def is_interrupt(self) -> bool:
         """A memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X message)."""
         return self.kind == TlpType.MWR and self.address >> 20 == 0xFEE
+
+    @property
+    def is_intx(self) -> bool:
+        """An Assert_INTx or Deassert_INTx message (codes 20h-27h)."""
+        return self.kind == TlpType.MSG and ASSERT_INTA <= self.code <= DEASSERT_INTD
 
     @property
     def wire_bytes(self) -> int:
@@ -56,7 +66,22 @@ class Tlp:
         if self.kind == TlpType.MWR:
             return (f"MWr(req={bdf_str(self.requester)}, addr={self.address:#x}, "
                     f"len={self.length}, data={self.data:#x})")
-        return f"Msg(req={bdf_str(self.requester)}, code={self.code:#04x})"
+        name = INTX_NAMES.get(self.code, "Msg")
+        return f"{name}(req={bdf_str(self.requester)}, code={self.code:#04x})"
+
+
+def intx_code(pin: int, assert_: bool) -> int:
+    """Message code for INTx pin 1-4 (INTA-INTD): 20h-23h assert, 24h-27h deassert."""
+    return (ASSERT_INTA if assert_ else DEASSERT_INTA) + pin - 1
+
+
+def intx_decode(code: int) -> tuple[int, bool]:
+    """(pin 1-4, assert?) of an INTx message code."""
+    return (code & 3) + 1, code < DEASSERT_INTA
+
+
+INTX_NAMES = {c: f"{'Assert' if c < DEASSERT_INTA else 'Deassert'}_INT{'ABCD'[c & 3]}"
+              for c in range(ASSERT_INTA, DEASSERT_INTD + 1)}
 
 
 def bdf_str(rid: int) -> str:

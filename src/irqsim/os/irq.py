@@ -3,6 +3,14 @@
 An IRQ number names one interrupt source (a device vector, an INTx line). Its
 descriptor holds the CPU vector it is routed to, the handler chain, and the
 per-CPU counts /proc/interrupts prints.
+
+A shared line runs its handlers in registration order until one returns
+IRQ_HANDLED (seed 004: "every driver sharing the line runs in sequence until one
+of them claims the interrupt"); ``Kernel.irq_chain = "all"`` runs every handler
+whatever they return, as Linux's ``__handle_irq_event_percpu`` does. Each
+handler run costs ``handler_base`` plus its own accesses. A line whose
+interrupts nobody claims is reported and disabled as Linux's ``note_interrupt``
+does (thresholds scaled down: docs/intx.md).
 """
 
 from __future__ import annotations
@@ -33,6 +41,7 @@ class IrqAction:
     flags: int
     name: str
     dev_id: Any
+    slot: str = ""          # the PCI device (pci_request_irq), for latency attribution
 
 
 @dataclass(slots=True)
@@ -48,6 +57,18 @@ class IrqDesc:
     actions: list[IrqAction] = field(default_factory=list)
     unhandled: int = 0
     device: str = ""
+    trigger: str = "edge"           # the flow /proc/interrupts shows: edge or fasteoi
+    # Chip operations (Linux irq_chip): mask/unmask the source, and an EOI beyond the
+    # LAPIC's (the I/O APIC EOI register when EOI broadcasts are suppressed).
+    chip_mask: Callable[[bool], None] | None = None
+    chip_eoi: Callable[[], None] | None = None
+    masked: bool = True
+    disabled: str = ""              # why the kernel disabled the line, if it did
+    # note_interrupt state: interrupts seen in the current window, unhandled among them,
+    # and when the last unhandled one came.
+    window_count: int = 0
+    window_unhandled: int = 0
+    last_unhandled: int = -(1 << 62)
 
     @property
     def name(self) -> str:
@@ -74,26 +95,58 @@ class IrqGate:
             k.ctx.diag(cpu.name, "Linux do_IRQ: no irq for vector",
                        f"vector {vector:#x} has no IRQ descriptor on {cpu.name}")
             return k.timing.handler_base
-        desc.counts[cpu.index] += 1
         prev = k.current_cpu
         k.current_cpu = cpu
+        if desc.disabled:
+            # handle_fasteoi_irq on a disabled line: mask it, run nothing.
+            if desc.chip_mask is not None and not desc.masked:
+                desc.chip_mask(True)
+                desc.masked = True
+            k.current_cpu = prev
+            return k.timing.handler_base + cpu.sw_cost
+        desc.counts[cpu.index] += 1
+        base = k.timing.handler_base
+        all_actions = k.irq_chain == "all"
+        frame = cpu.frames[-1] if cpu.frames else None
+        meta = frame.meta if frame is not None else None
+        claim = meta is not None and meta.claim and cpu.recorder is not None
+        now = k.ctx.engine.now
+        tracer = k.ctx.tracer
         handled = False
+        runs = 0
         for action in desc.actions:
+            entry = now + runs * base + cpu.sw_cost
+            runs += 1
+            if tracer.on and len(desc.actions) > 1:
+                tracer.emit(entry, "Driver", "Driver", "sw",
+                            label=f"Shared IRQ {desc.irq}: run handler {action.name}")
             if action.handler(desc.irq, action.dev_id):
+                if claim and not handled:
+                    assert frame is not None and meta is not None and cpu.recorder is not None
+                    cpu.recorder.record_claim(meta, action.slot, frame.t_accept, now, entry)
                 handled = True
+                if not all_actions:
+                    break
+        k.note_interrupt(desc, handled)
         k.current_cpu = prev
-        if not handled:
-            desc.unhandled += 1
-        return k.timing.handler_base + cpu.sw_cost
+        return runs * base + cpu.sw_cost if runs else base
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         if spurious:
             return 0
-        if self.kernel.x2apic_mode:
-            cpu.wrmsr(0x80B, 0)                     # EOI (x2APIC MSR)
+        k = self.kernel
+        eoi = getattr(k, "apic_eoi", None)
+        if eoi is not None:
+            eoi(cpu)
         else:
             cpu.write(cpu.apic_base + 0xB0, 4, 0)   # EOI
-        if self.kernel.ctx.tracer.on:
-            self.kernel.ctx.tracer.emit(self.kernel.ctx.engine.now, "Driver", "LAPIC",
-                                        "sw", label="Write EOI register")
+        if k.ctx.tracer.on:
+            k.ctx.tracer.emit(k.ctx.engine.now, "Driver", "LAPIC", "sw",
+                              label="Write EOI register")
+        desc = self.per_vector.get(vector)
+        if desc is not None and desc.chip_eoi is not None:
+            prev = k.current_cpu
+            k.current_cpu = cpu
+            desc.chip_eoi()
+            k.current_cpu = prev
         return cpu.sw_cost

@@ -8,10 +8,11 @@ access runs on a simulated CPU and is charged to it from the timing model.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.os.idt import DeviceGates, ExceptionGate, NmiGate, SpuriousGate, SystemGate
+from irqsim.os.intx import IoApicInfo, enable_directed_eoi, intx_route, intx_setup
 from irqsim.os.ipi import (
     CALL_FUNCTION_SINGLE_VECTOR,
     CALL_FUNCTION_VECTOR,
@@ -22,7 +23,8 @@ from irqsim.os.ipi import (
     SmpOps,
 )
 from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
-from irqsim.os.msix import msix_setup, msix_table_size, write_entry
+from irqsim.os.msi import msi_mask, msi_setup, msi_vec_count
+from irqsim.os.msix import msix_mask_entry, msix_setup, msix_table_size, write_entry
 from irqsim.os.pci import Enumerator, PciDev
 from irqsim.os.vectors import VectorAllocator, VectorSpaceExhausted
 from irqsim.sim.context import SimContext
@@ -55,6 +57,13 @@ class Firmware:
     mmio32_limit: int = 0xFEBFFFFF
     mmio64_base: int = 0x8_0000_0000
     dma_base: int = 0x0100_0000
+    # MADT: the I/O APIC; _PRT: (bus, device, pin 1-4) -> GSI for PCI INTx, whose lines
+    # are level-triggered, active low (ACPI). directed_eoi: use suppress-EOI-broadcast.
+    ioapic_base: int | None = 0xFEC00000
+    prt: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    intx_trigger: str = "level"
+    intx_polarity: str = "low"
+    directed_eoi: bool = False
 
 
 class PciDriver(Protocol):
@@ -68,6 +77,16 @@ class PciDriver(Protocol):
 
 class Kernel:
     """The OS instance running on the simulated CPUs."""
+
+    # Shared INTx lines: "until-claimed" (seed 004) or "all" (Linux runs every handler).
+    irq_chain = "until-claimed"
+    # note_interrupt ("nobody cared"): Linux disables a line when 99,900 of 100,000
+    # interrupts went unhandled; irqsim keeps the ratio over a 1,000-interrupt window.
+    # An unhandled interrupt more than 100 ms after the previous one restarts the count.
+    spurious_window = 1000
+    spurious_threshold = 999
+    unhandled_age_ns = 100_000_000
+    ioapic_info: IoApicInfo | None = None
 
     def __init__(self, ctx: SimContext, cpus: list[Cpu], firmware: Firmware | None = None,
                  first_vector: int = 0x20, last_vector: int = 0xDF,
@@ -182,6 +201,9 @@ class Kernel:
         total = 0
         for i, cpu in enumerate(self.cpus):
             total += self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
+        if self.firmware.directed_eoi:
+            for cpu in self.cpus:
+                total += self.run_on(cpu, lambda: enable_directed_eoi(self))
         total += self.run_on(self.cpus[0], self._pci_init)
         self.boot_ns = total
         return total
@@ -231,8 +253,10 @@ class Kernel:
 
     # -- Linux-shaped PCI API -----------------------------------------------------
     def pci_enable_device(self, pdev: PciDev) -> None:
+        """Memory Space Enable, and the INTx line from the _PRT (Linux's dev->irq)."""
         cmd = self.cfg_read(pdev.bus, pdev.devfn, 0x04, 2)
         self.cfg_write(pdev.bus, pdev.devfn, 0x04, 2, cmd | 0x2)
+        pdev.irq = intx_route(self, pdev)
 
     def pci_set_master(self, pdev: PciDev) -> None:
         cmd = self.cfg_read(pdev.bus, pdev.devfn, 0x04, 2)
@@ -243,37 +267,113 @@ class Kernel:
                               cpus: list[int] | None = None) -> int:
         """Allocate between ``min_vecs`` and ``max_vecs`` vectors; returns the count.
 
-        MSI-X is tried first when ``flags`` allows. Raises OSError (like -ENOSPC /
-        -EINVAL) when no mechanism can satisfy ``min_vecs``.
+        As Linux's pci_alloc_irq_vectors: MSI-X first, then MSI, then INTx (only when
+        ``min_vecs`` is 1 and the device has a routed line), each only if ``flags``
+        allows it. MSI blocks are contiguous, power-of-two sized and aligned. Raises
+        OSError (like -EINVAL / -ENOSPC) when nothing can provide ``min_vecs``.
         """
         if min_vecs < 1 or max_vecs < min_vecs:
             raise OSError(f"pci_alloc_irq_vectors: invalid range min={min_vecs} "
                           f"max={max_vecs}")
-        if flags & PCI_IRQ_MSIX and pdev.msix_cap is not None:
-            self.trace_sw("OS", "PCI Config Space", "Read MSI-X capability structure")
-            n = msix_table_size(self, pdev)
-            self.trace_sw("PCI Config Space", "OS", f"Capability details (table size {n})",
-                          reply=True)
-            count = min(max_vecs, n)
-            if count >= min_vecs:
-                self.trace_sw("Driver", "OS", f"Request {count} interrupt vector(s)")
-                entries = self._alloc_vectors(pdev, count, "PCI-MSIX", cpus)
-                self.trace_sw("OS", "Driver", "Return allocated vectors", reply=True)
-                msix_setup(self, pdev, entries)
-                return count
+        if pdev.irq_mode != "none":
+            raise OSError(f"{pdev.slot}: interrupts already allocated ({pdev.irq_mode})")
+        why: list[str] = []
+        if flags & PCI_IRQ_MSIX:
+            if pdev.msix_cap is None:
+                why.append("no MSI-X capability")
+            else:
+                self.trace_sw("OS", "PCI Config Space", "Read MSI-X capability structure")
+                n = msix_table_size(self, pdev)
+                self.trace_sw("PCI Config Space", "OS", f"Capability details (table size {n})",
+                              reply=True)
+                count = min(max_vecs, n)
+                if count >= min_vecs:
+                    self.trace_sw("Driver", "OS", f"Request {count} interrupt vector(s)")
+                    try:
+                        entries = self._alloc_vectors(pdev, count, "PCI-MSIX", cpus)
+                    except OSError as e:
+                        why.append(f"MSI-X: {e}")
+                    else:
+                        self.trace_sw("OS", "Driver", "Return allocated vectors", reply=True)
+                        msix_setup(self, pdev, entries)
+                        for irq, (idx, _, _) in zip(pdev.irqs, entries, strict=True):
+                            d = self.irqs[irq]
+                            d.masked = False
+                            d.chip_mask = (lambda m, i=idx: msix_mask_entry(self, pdev, i, m))
+                        return count
+                else:
+                    why.append(f"MSI-X table size {n} < {min_vecs}")
+        if flags & PCI_IRQ_MSI:
+            if pdev.msi_cap is None:
+                why.append("no MSI capability")
+            else:
+                count = self._msi_alloc(pdev, min_vecs, max_vecs, cpus, why)
+                if count:
+                    return count
+        if flags & PCI_IRQ_INTX:
+            if min_vecs != 1:
+                why.append(f"INTx provides 1 vector, {min_vecs} required")
+            elif not pdev.irq:
+                why.append("no INTx line (no pin or no _PRT route)")
+            else:
+                self.trace_sw("Driver", "OS", "Request legacy INTx")
+                intx_setup(self, pdev, cpus)
+                return 1
         raise OSError(f"{pdev.slot}: no interrupt mechanism allowed by flags {flags:#x} "
-                      f"can provide {min_vecs} vector(s)")
+                      f"can provide {min_vecs} vector(s): {'; '.join(why)}")
+
+    def _msi_alloc(self, pdev: PciDev, min_vecs: int, max_vecs: int,
+                   cpus: list[int] | None, why: list[str]) -> int:
+        """MSI: a power-of-two, aligned block on one CPU (one Message Address)."""
+        self.trace_sw("OS", "PCI Config Space", "Read MSI capability")
+        cap = msi_vec_count(self, pdev)
+        count = min(max_vecs, cap)
+        if count < min_vecs:
+            why.append(f"MSI capable of {cap} < {min_vecs}")
+            return 0
+        block = 1 << (count - 1).bit_length()
+        if block != count:
+            self.ctx.diag("OS", "Linux msi_capability_init: power-of-two MSI block",
+                          f"{pdev.slot}: {count} MSI vectors requested; the block and "
+                          f"Multiple Message Enable are rounded up to {block}, messages "
+                          f"{count}-{block - 1} have no IRQ")
+        online = cpus or list(range(len(self.cpus)))
+        try:
+            cpu, first = self.vectors.alloc(online, count=block, align=block)
+        except VectorSpaceExhausted as e:
+            why.append(f"MSI: {e}")
+            return 0
+        self.trace_sw("Driver", "OS", f"Request {count} MSI vector(s): block {first:#x}-"
+                                      f"{first + block - 1:#x} on CPU{cpu}")
+        for i in range(count):
+            irq = self.next_irq
+            self.next_irq += 1
+            desc = IrqDesc(irq, f"PCI-MSI-{pdev.slot}", i, cpu, first + i,
+                           [0] * len(self.cpus), device=pdev.slot)
+            desc.chip_mask = (lambda m, i=i: self._msi_mask_irq(pdev, i, m))
+            self.irqs[irq] = desc
+            self.gates[cpu].per_vector[first + i] = desc
+            pdev.irqs.append(irq)
+        msi_setup(self, pdev, block, cpu, first)
+        return count
+
+    def _msi_mask_irq(self, pdev: PciDev, index: int, masked: bool) -> None:
+        msi_mask(self, pdev, index, masked)
 
     def _alloc_vectors(self, pdev: PciDev, count: int, chip: str,
                        cpus: list[int] | None) -> list[tuple[int, int, int]]:
         online = list(range(len(self.cpus)))
-        entries = []
+        got: list[tuple[int, int]] = []
         for i in range(count):
             allowed = [cpus[i % len(cpus)]] if cpus else online
             try:
-                cpu, vector = self.vectors.alloc(allowed)
+                got.append(self.vectors.alloc(allowed))
             except VectorSpaceExhausted as e:
+                for cpu, vector in got:
+                    self.vectors.free(cpu, vector)
                 raise OSError(f"{pdev.slot}: {e}") from None
+        entries = []
+        for i, (cpu, vector) in enumerate(got):
             irq = self.next_irq
             self.next_irq += 1
             self.trace_sw("OS", "OS", f"Allocate vector {vector:#x} on CPU{cpu} (IRQ {irq})")
@@ -307,7 +407,7 @@ class Kernel:
         self.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl)
 
     def request_irq(self, irq: int, handler: Handler, flags: int, name: str,
-                    dev_id: Any = None) -> None:
+                    dev_id: Any = None, slot: str = "") -> None:
         """Attach ``handler`` to ``irq`` (shared lines need IRQF_SHARED on every action)."""
         desc = self.irqs.get(irq)
         if desc is None:
@@ -316,7 +416,60 @@ class Kernel:
                                  all(a.flags & IRQF_SHARED for a in desc.actions)):
             raise OSError(f"request_irq: IRQ {irq} is busy and not shared")
         self.trace_sw("Driver", "Driver", f"Register ISR handler for IRQ {irq}")
-        desc.actions.append(IrqAction(handler, flags, name, dev_id))
+        desc.actions.append(IrqAction(handler, flags, name, dev_id, slot))
+        if len(desc.actions) == 1 and desc.masked and not desc.disabled:
+            if desc.chip_mask is not None:
+                desc.chip_mask(False)                   # irq_startup: unmask the source
+            desc.masked = False
+
+    def pci_request_irq(self, pdev: PciDev, nr: int, handler: Handler, name: str,
+                        dev_id: Any = None, flags: int = 0) -> int:
+        """request_irq for the device's ``nr``-th vector; INTx lines are requested shared
+        (Linux's pci_request_irq). Returns the IRQ."""
+        irq = self.pci_irq_vector(pdev, nr)
+        if pdev.irq_mode == "intx":
+            flags |= IRQF_SHARED
+        self.request_irq(irq, handler, flags, name, dev_id, slot=pdev.slot)
+        return irq
+
+    def disable_irq(self, irq: int) -> None:
+        """Mask the IRQ's source (I/O APIC entry, MSI mask bit, MSI-X entry)."""
+        desc = self.irqs[irq]
+        if desc.chip_mask is not None and not desc.masked:
+            desc.chip_mask(True)
+        desc.masked = True
+
+    def enable_irq(self, irq: int) -> None:
+        """Unmask the IRQ's source (a pending MSI/MSI-X message or a level line then fires)."""
+        desc = self.irqs[irq]
+        if desc.chip_mask is not None and desc.masked:
+            desc.chip_mask(False)
+        desc.masked = False
+
+    def note_interrupt(self, desc: IrqDesc, handled: bool) -> None:
+        """Linux's note_interrupt: count unhandled interrupts; disable a line nobody claims."""
+        now = self.ctx.engine.now
+        if not handled:
+            desc.unhandled += 1
+            if now - desc.last_unhandled > self.unhandled_age_ns:
+                desc.window_unhandled = 1
+            else:
+                desc.window_unhandled += 1
+            desc.last_unhandled = now
+        desc.window_count += 1
+        if desc.window_count < self.spurious_window:
+            return
+        desc.window_count = 0
+        if desc.window_unhandled >= self.spurious_threshold:
+            self.ctx.diag("OS", "Linux note_interrupt: nobody cared",
+                          f"irq {desc.irq}: nobody cared ({desc.window_unhandled} of the last "
+                          f"{self.spurious_window} interrupts unhandled); handlers: "
+                          f"{desc.name or 'none'}; Disabling IRQ #{desc.irq}")
+            desc.disabled = "nobody cared"
+            if desc.chip_mask is not None and not desc.masked:
+                desc.chip_mask(True)
+            desc.masked = True
+        desc.window_unhandled = 0
 
     def count_system(self, name: str, cpu: int, description: str = "") -> None:
         """Count one system interrupt ``name`` (e.g. "LOC") on ``cpu``."""
@@ -400,5 +553,6 @@ class Kernel:
             d = self.irqs[irq]
             rows.append({"irq": irq, "counts": list(d.counts), "chip": d.chip,
                          "hwirq": d.hwirq, "name": d.name, "vector": d.vector, "cpu": d.cpu,
-                         "device": d.device, "unhandled": d.unhandled})
+                         "device": d.device, "unhandled": d.unhandled, "trigger": d.trigger,
+                         "disabled": d.disabled})
         return rows

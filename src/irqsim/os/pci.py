@@ -48,6 +48,8 @@ class PciDev:
     secondary: int = 0
     subordinate: int = 0
     children: list[PciDev] = field(default_factory=list)
+    parent: PciDev | None = field(default=None, repr=False, compare=False)  # bridge above
+    irq: int = 0                      # Linux's dev->irq: the INTx line (GSI), 0 if none
 
     @property
     def slot(self) -> str:
@@ -76,7 +78,7 @@ class Enumerator:
         self.k.trace_sw("PCI Config Space", "OS", "Return device information", reply=True)
         return self.devices
 
-    def scan_bus(self, bus: int) -> list[PciDev]:
+    def scan_bus(self, bus: int, parent: PciDev | None = None) -> list[PciDev]:
         found: list[PciDev] = []
         k = self.k
         for dev in range(32):
@@ -90,7 +92,7 @@ class Enumerator:
                 header = k.cfg_read(bus, devfn, 0x0E, 1)
                 pdev = PciDev(bus, devfn, vendor, k.cfg_read(bus, devfn, 0x02, 2),
                               k.cfg_read(bus, devfn, 0x08, 4) >> 8, header,
-                              pin=k.cfg_read(bus, devfn, 0x3D, 1))
+                              pin=k.cfg_read(bus, devfn, 0x3D, 1), parent=parent)
                 self.devices.append(pdev)
                 found.append(pdev)
                 self.read_caps(pdev)
@@ -128,7 +130,7 @@ class Enumerator:
         k.cfg_write(b, d, 0x1A, 1, 0xFF)
         mem_start = self.mem_cursor = _align(self.mem_cursor, MB)
         pref_start = self.pref_cursor = _align(self.pref_cursor, MB)
-        pdev.children = self.scan_bus(sec)
+        pdev.children = self.scan_bus(sec, pdev)
         sub = self.next_bus - 1
         k.cfg_write(b, d, 0x1A, 1, sub)
         pdev.secondary, pdev.subordinate = sec, sub

@@ -4,11 +4,18 @@ A bridge forwards configuration requests for buses in [secondary, subordinate],
 memory requests downstream inside its memory windows (when Memory Space Enable
 is set), and memory requests upstream only when Bus Master Enable is set
 (PCI-to-PCI Bridge spec 1.2, 3.2.2 and 4.1).
+
+INTx messages (routing "local") end at the bridge, which keeps the four virtual
+wires of its secondary side: the wire of device D's pin P maps to its own pin
+``(P - 1 + D) mod 4 + 1`` (swizzling, PCI-to-PCI Bridge 1.2 table 9-1), and the
+wires that map to one pin are ORed (collapsing): one Assert upstream when the
+first asserts, one Deassert when the last deasserts (PCIe 2.2.8.1, seed 004).
+Bus Master Enable does not gate INTx messages (PCIe 7.5.1.1.3).
 """
 
 from __future__ import annotations
 
-from irqsim.fabric.tlp import Tlp
+from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import CMD_BUS_MASTER, CMD_MEMORY_SPACE, TYPE1_HEADER, install_header
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.context import SimContext
@@ -22,6 +29,11 @@ class PciBridge(PciFunction):
         super().__init__(ctx, name, vendor, device, class_code, header_type=1)
         self.children: list[PciFunction] = []
         self.upstream_receiver: object | None = None
+        # Collapsed virtual wires: upstream pin 1-4 -> asserting (requester ID, pin) sources.
+        self.intx_sources: dict[int, set[tuple[int, int]]] = {1: set(), 2: set(), 3: set(),
+                                                               4: set()}
+        self.intx_asserts = 0
+        self.intx_collapsed = 0
 
     def _init_header(self, header_type: int) -> None:
         install_header(self.config, TYPE1_HEADER)
@@ -93,8 +105,74 @@ class PciBridge(PciFunction):
                 return hit
         return None
 
+    @staticmethod
+    def swizzle(pin: int, device: int) -> int:
+        """The bridge pin that device ``device``'s pin ``pin`` (1-4) maps to."""
+        return (pin - 1 + device) % 4 + 1
+
+    def intx_wire(self, pin: int) -> bool:
+        """Whether the collapsed wire ``pin`` (1-4) on the primary side is asserted."""
+        return bool(self.intx_sources[pin])
+
+    def receive_intx(self, tlp: Tlp) -> None:
+        """An Assert/Deassert_INTx from a device on the secondary bus: swizzle, collapse."""
+        ctx = self.ctx
+        pin, is_assert = intx_decode(tlp.code)
+        device = (tlp.requester >> 3) & 0x1F
+        up = (pin - 1 + device) % 4 + 1
+        sources = self.intx_sources[up]
+        key = (tlp.requester, pin)
+        tracer = ctx.tracer
+        if is_assert:
+            self.intx_asserts += 1
+            if key in sources:
+                ctx.ledger.in_flight -= 1
+                ctx.ledger.merged += 1
+                ctx.diag(self.name, "PCIe 2.2.8.1 INTx Assert without Deassert",
+                         f"{INTX_NAMES[tlp.code]} from {tlp.requester >> 8:02x}:{device:02x}."
+                         f"{tlp.requester & 7} while its wire is already asserted")
+                return
+            sources.add(key)
+            if len(sources) > 1:
+                self.intx_collapsed += 1
+                ctx.ledger.in_flight -= 1
+                ctx.ledger.merged += 1
+                if tracer.on:
+                    tracer.emit(ctx.engine.now, self.name, self.name, "intx-collapse",
+                                pin="ABCD"[up - 1], sharers=len(sources), source=tlp.source)
+                return
+        else:
+            if key not in sources:
+                ctx.diag(self.name, "PCIe 2.2.8.1 INTx Deassert without Assert",
+                         f"{INTX_NAMES[tlp.code]} from {tlp.requester >> 8:02x}:{device:02x}."
+                         f"{tlp.requester & 7} for a wire that is not asserted: ignored")
+                return
+            sources.discard(key)
+            if sources:
+                if tracer.on:
+                    tracer.emit(ctx.engine.now, self.name, self.name, "intx-collapse",
+                                pin="ABCD"[up - 1], sharers=len(sources), source=tlp.source)
+                return
+        out = Tlp(TlpType.MSG, self.requester_id, code=intx_code(up, is_assert), length=0,
+                  t_event=tlp.t_event)
+        out.t_sample = tlp.t_sample
+        out.t_send = tlp.t_send
+        out.source = tlp.source
+        if tracer.on:
+            tracer.emit(ctx.engine.now, self.name, "PCIe Bus", INTX_NAMES[out.code],
+                        swizzled=f"INT{'ABCD'[pin - 1]}->INT{'ABCD'[up - 1]}",
+                        requester=self.bdf, source=tlp.source)
+        self.forward_up(out)
+
     def receive_upstream(self, tlp: Tlp) -> None:
         """A TLP from below: forward it up if Bus Master Enable allows."""
+        if tlp.kind == TlpType.MSG:
+            if tlp.is_intx:
+                self.receive_intx(tlp)
+            else:
+                self.ctx.diag(self.name, "PCIe 2.2.8 message routing",
+                              f"message {tlp.code:#04x} not modelled: dropped")
+            return
         if not self.config.data[0x04] & CMD_BUS_MASTER:
             ctx = self.ctx
             if tlp.is_interrupt:

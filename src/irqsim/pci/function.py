@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
-from irqsim.fabric.tlp import Tlp, TlpType
+from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import (
     CMD_BUS_MASTER,
     CMD_MEMORY_SPACE,
+    STATUS_INTERRUPT,
     TYPE0_HEADER,
     BarSpec,
     ConfigSpace,
@@ -67,6 +68,15 @@ class PciFunction:
         self.parent: object | None = None  # the port whose secondary bus we sit on
         self.devfn = 0
         self.on_decode_change: Callable[[], None] | None = None
+        # INTx: the state of the function's virtual wire as last signalled upstream, and
+        # whether MSI / MSI-X are enabled (either one forbids INTx, PCI 6.8.1.3 / 6.8.2.3).
+        self.intx_asserted = False
+        self.msi_on = False
+        self.msix_on = False
+        # Instrumentation only: the Assert message (with its device-event stamps) of the
+        # interrupt condition now pending, and of the one last cleared by software.
+        self.intx_stamp: Tlp | None = None
+        self.intx_serviced: Tlp | None = None
 
     def _init_header(self, header_type: int) -> None:
         install_header(self.config, TYPE0_HEADER)
@@ -131,6 +141,8 @@ class PciFunction:
         for start, n, fn in self.listeners:
             if offset < start + n and start < offset + size:
                 fn(offset, size, old)
+        if offset <= 0x05 < offset + size:
+            self.intx_update()
         decode_touched = (offset < 0x28 and offset + size > 0x10) or offset <= 0x04 < offset + size
         if decode_touched and self.on_decode_change is not None:
             self.on_decode_change()
@@ -193,4 +205,129 @@ class PciFunction:
             ctx.ledger.drop("no link")
 
     def msix_enabled_changed(self, enabled: bool) -> None:
-        """Hook: MSI-X Enable changed (a function with INTx deasserts it here)."""
+        """Hook: MSI-X Enable changed; an enabled MSI-X forbids INTx (PCIe 7.7.2.2)."""
+        if enabled and self.msi_on:
+            self.ctx.diag(self.name, "PCI 6.8.2.3 MSI and MSI-X both enabled",
+                          "MSI-X enabled while MSI is enabled: behaviour undefined; irqsim "
+                          "lets each capability act on its own")
+        self.msix_on = enabled
+        self.intx_update()
+
+    def msi_enabled_changed(self, enabled: bool) -> None:
+        """Hook: MSI Enable changed; an enabled MSI forbids INTx (PCI 6.8.1.3)."""
+        if enabled and self.msix_on:
+            self.ctx.diag(self.name, "PCI 6.8.2.3 MSI and MSI-X both enabled",
+                          "MSI enabled while MSI-X is enabled: behaviour undefined; irqsim "
+                          "lets each capability act on its own")
+        self.msi_on = enabled
+        self.intx_update()
+
+    # -- INTx virtual wire (PCIe 2.2.8.1, seed 004) ------------------------------------
+    @property
+    def interrupt_pin(self) -> int:
+        """Interrupt Pin register: 0 none, 1-4 INTA-INTD."""
+        return self.config.data[0x3D]
+
+    @property
+    def intx_status(self) -> bool:
+        """Status.Interrupt Status: the function's INTx interrupt is pending."""
+        return bool(self.config.data[0x06] & STATUS_INTERRUPT)
+
+    @property
+    def intx_allowed(self) -> bool:
+        """The wire may be asserted: a pin, Interrupt Disable clear, MSI and MSI-X off."""
+        return (0 < self.config.data[0x3D] <= 4 and not self.config.data[0x05] & 0x04
+                and not self.msi_on and not self.msix_on)
+
+    @property
+    def intx_held(self) -> bool:
+        """Interrupt Status set while the wire is deasserted: one interrupt held pending."""
+        return bool(self.config.data[0x06] & STATUS_INTERRUPT) and not self.intx_asserted
+
+    def intx_raise(self, t_event: int | None = None) -> None:
+        """The device's interrupt condition: set Interrupt Status, assert the wire if allowed.
+
+        Interrupt Status is set regardless of Command.Interrupt Disable (PCI 6.2.3); a
+        condition already pending absorbs the new event (one Assert per assertion, seed 004).
+        """
+        ctx = self.ctx
+        ctx.ledger.raised += 1
+        now = ctx.engine.now
+        t_event = now if t_event is None else t_event
+        if not 0 < self.interrupt_pin <= 4:
+            ctx.ledger.drop("no INTx pin")
+            ctx.diag(self.name, "PCI 6.2.4 Interrupt Pin",
+                     "device raised INTx but its Interrupt Pin register is 0 (no pin)")
+            return
+        if self.intx_status:
+            ctx.ledger.merged += 1
+            return
+        self.config.data[0x06] |= STATUS_INTERRUPT
+        stamp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(self.interrupt_pin, True),
+                    length=0, t_event=t_event)
+        stamp.source = f"{self.name}/intx"
+        self.intx_stamp = stamp
+        if self.intx_allowed:
+            self._intx_send(stamp, now + ctx.timing.device_event_detect
+                            + ctx.timing.intx_message)
+        elif ctx.tracer.on:
+            ctx.tracer.emit(now, self.name, self.name, "intx-held", source=stamp.source,
+                            reason="Interrupt Disable" if self.config.data[0x05] & 0x04
+                            else "MSI/MSI-X enabled")
+
+    def intx_clear(self) -> None:
+        """The condition is cleared (software acknowledged it): clear Interrupt Status and
+        deassert the wire."""
+        if not self.intx_status:
+            return
+        ctx = self.ctx
+        self.config.data[0x06] &= ~STATUS_INTERRUPT & 0xFF
+        self.intx_serviced = self.intx_stamp
+        self.intx_stamp = None
+        if self.intx_asserted:
+            self._intx_send(None, ctx.engine.now + ctx.timing.intx_message)
+        else:
+            ctx.ledger.drop("INTx condition cleared while held")
+
+    def intx_update(self) -> None:
+        """Re-evaluate the wire after Interrupt Disable, MSI Enable or MSI-X Enable changed.
+
+        Setting Interrupt Disable (or enabling MSI/MSI-X) deasserts an asserted wire; the
+        still-pending condition is then held, a new pending interrupt (the asserted one
+        already left). Clearing it re-asserts a pending condition.
+        """
+        ctx = self.ctx
+        want = self.intx_status and self.intx_allowed
+        if want and not self.intx_asserted:
+            old = self.intx_stamp
+            stamp = Tlp(TlpType.MSG, self.requester_id, length=0,
+                        code=intx_code(self.interrupt_pin, True),
+                        t_event=old.t_event if old is not None else ctx.engine.now)
+            stamp.source = f"{self.name}/intx"
+            self.intx_stamp = stamp
+            self._intx_send(stamp, ctx.engine.now + ctx.timing.intx_message)
+        elif self.intx_asserted and not want:
+            self._intx_send(None, ctx.engine.now + ctx.timing.intx_message)
+            if self.intx_status:
+                ctx.ledger.raised += 1
+
+    def _intx_send(self, stamp: Tlp | None, ready: int) -> None:
+        """Send Assert (``stamp``, it carries one interrupt) or Deassert (None) upstream."""
+        ctx = self.ctx
+        pin = self.interrupt_pin
+        if stamp is not None:
+            tlp = stamp
+            tlp.t_send = tlp.t_sample = ready
+            self.intx_asserted = True
+            ctx.ledger.in_flight += 1
+        else:
+            tlp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(pin, False), length=0,
+                      t_event=ready)
+            tlp.source = f"{self.name}/intx"
+            self.intx_asserted = False
+        if ctx.tracer.on:
+            ctx.tracer.emit(ready, self.name, "PCIe Bus", INTX_NAMES[tlp.code],
+                            requester=self.bdf, source=tlp.source)
+        if self.send_upstream(tlp, ready) is None and stamp is not None:
+            ctx.ledger.in_flight -= 1
+            ctx.ledger.drop("no link")

@@ -44,6 +44,12 @@ class TimingModel:
     config_access: int = 200
     memory_read: int = 80
     memory_write: int = 40
+    # INTx path (seed 003 "Legacy INTx Path", "INTx Limitations", "I/O APIC Latency")
+    intx_message: int = 150
+    rc_to_ioapic: int = 150
+    ioapic_processing: int = 150
+    ioapic_to_lapic: int = 75
+    ioapic_eoi: int = 150
     # Inter-processor interrupts (seed 003 "IPI Latency"): the sender's APIC builds the message,
     # the interconnect carries it one hop whose cost depends on where the target sits.
     ipi_send: int = 17
@@ -92,11 +98,19 @@ SOURCES: dict[str, str] = {
     "context_restore": "003 Contributors: context save/restore 40-80 ns",
     "lapic_mmio_access": "003 LAPIC: MMIO register access (xAPIC) ~30-40 ns",
     "lapic_msr_access": "003 LAPIC: MSR register access (x2APIC) ~10-20 ns",
-    "device_mmio_read": "non-posted read round trip across PCIe (irqsim choice)",
+    "device_mmio_read": "non-posted read round trip across PCIe (irqsim choice); each shared-line "
+                        "status read is one (003 l.2037-2041 handler polls shared devices "
+                        "100-500 ns, l.1205 polling overhead 100-500 ns)",
     "device_mmio_write": "posted write leaving the CPU (irqsim choice)",
     "config_access": "ECAM configuration access (irqsim choice)",
     "memory_read": "DRAM read (irqsim choice)",
     "memory_write": "DRAM write (irqsim choice)",
+    "intx_message": "003 l.1998-2001 Legacy INTx Path step 2: Assert INTx pin/message 100-200 ns "
+                    "(also l.1200 PCIe message to root complex 100-200 ns)",
+    "rc_to_ioapic": "003 l.1201 INTx Limitations: root complex to I/O APIC ~100-200 ns",
+    "ioapic_processing": "003 l.438 (and l.1202) I/O APIC processing ~100-200 ns",
+    "ioapic_to_lapic": "003 l.439 (and l.1203) I/O APIC to LAPIC message ~50-100 ns",
+    "ioapic_eoi": "003 l.2053-2057 Legacy INTx Path step 10: EOI to I/O APIC ~100-200 ns",
     "ipi_send": "003 IPI transmission: Local APIC message generation ~50 cycles (3 GHz)",
     "ipi_icr_idle_wait": "003 IPI sender overhead: wait for delivery status ~50 cycles (xAPIC)",
     "ipi_hop_same_core": "003 IPI latency by topology: same core (SMT) 0.5-1 us end to end; hop ="

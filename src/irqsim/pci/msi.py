@@ -1,0 +1,242 @@
+"""MSI (capability ID 05h), PCI Local Bus 3.0 6.8.1 / PCIe Base 7.7.1; semantics.md C.1.
+
+Four layouts: 32- or 64-bit Message Address, with or without per-vector
+masking (Mask Bits and Pending Bits). Everything lives in configuration space:
+
+=================  =======  =======  ======  ======  ========  =====
+layout             addr lo  addr hi  data    mask    pending   size
+=================  =======  =======  ======  ======  ========  =====
+32-bit             +4       --       +8      --      --        0x0A
+64-bit             +4       +8       +0Ch    --      --        0x0E
+32-bit + masking   +4       --       +8      +0Ch    +10h      0x14
+64-bit + masking   +4       +8       +0Ch    +10h    +14h      0x18
+=================  =======  =======  ======  ======  ========  =====
+
+With ``n = 2**MME`` messages enabled, message ``k`` is a DWORD write of
+``(Data & ~(n - 1)) | k`` to the one Message Address (the device varies the low
+bits, seed 004 figure 7). A masked message sets its Pending bit instead; clearing
+the mask sends it once and clears the bit. Enabling MSI forbids INTx.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irqsim.pci.config import CAP_ID_MSI
+from irqsim.regs import RO, RSVD, RW, F, Register
+
+if TYPE_CHECKING:
+    from irqsim.pci.function import PciFunction
+
+MSI_MESSAGE_CONTROL = Register("MSI Message Control", 0x02, 2, (
+    F("enable", 0, RW, "MSI Enable"),
+    F("multiple_message_capable", (3, 1), RO, "log2 of the vectors the function can use"),
+    F("multiple_message_enable", (6, 4), RW, "log2 of the vectors software allocated"),
+    F("addr64", 7, RO, "64-bit Address Capable"),
+    F("per_vector_masking", 8, RO, "Per-Vector Masking Capable"),
+    F("reserved", (15, 9), RSVD),
+))
+CTRL_ENABLE = 1 << 0
+CTRL_MME_SHIFT = 4
+CTRL_MME = 7 << 4
+
+
+def msi_layout(addr64: bool, per_vector_masking: bool, mmc: int) -> tuple[Register, ...]:
+    """The registers of one MSI capability layout (offsets from the capability start)."""
+    regs = [MSI_MESSAGE_CONTROL,
+            Register("MSI Message Address", 0x04, 4, (
+                F("zero", (1, 0), RO, "DWORD aligned"), F("address", (31, 2), RW)))]
+    off = 0x08
+    if addr64:
+        regs.append(Register("MSI Message Upper Address", 0x08, 4, (
+            F("address", (31, 0), RW),)))
+        off = 0x0C
+    regs.append(Register("MSI Message Data", off, 2, (F("data", (15, 0), RW),)))
+    if per_vector_masking:
+        n = 1 << mmc
+        mask_fields = [F("mask", (n - 1, 0), RW, "1 = message masked")]
+        pend_fields = [F("pending", (n - 1, 0), RO, "1 = message pending while masked")]
+        if n < 32:
+            mask_fields.append(F("reserved", (31, n), RSVD))
+            pend_fields.append(F("reserved", (31, n), RSVD))
+        regs.append(Register("MSI Mask Bits", off + 4, 4, tuple(mask_fields)))
+        regs.append(Register("MSI Pending Bits", off + 8, 4, tuple(pend_fields)))
+    return tuple(regs)
+
+
+def msi_cap_size(addr64: bool, per_vector_masking: bool) -> int:
+    """Bytes the layout occupies (semantics.md C.1 table)."""
+    return {(False, False): 0x0A, (True, False): 0x0E, (False, True): 0x14,
+            (True, True): 0x18}[(addr64, per_vector_masking)]
+
+
+class MsiCapability:
+    """MSI state of one function, all of it in configuration space."""
+
+    __slots__ = ("addr64", "data_off", "fn", "mask_off", "mmc", "offset", "pend_off", "pvm",
+                 "size")
+
+    def __init__(self, fn: PciFunction, offset: int, vectors: int = 1, addr64: bool = True,
+                 per_vector_masking: bool = True) -> None:
+        if vectors < 1 or vectors > 32 or vectors & (vectors - 1):
+            raise ValueError(f"MSI vectors must be a power of two in 1-32, got {vectors}")
+        self.fn = fn
+        self.offset = offset
+        self.mmc = vectors.bit_length() - 1
+        self.addr64 = addr64
+        self.pvm = per_vector_masking
+        self.size = msi_cap_size(addr64, per_vector_masking)
+        cs = fn.config
+        cs.add_capability(CAP_ID_MSI, offset, self.size)
+        for reg in msi_layout(addr64, per_vector_masking, self.mmc):
+            cs.declare(reg, offset)
+        cs.hw_write(offset + 2, 2, self.mmc << 1 | int(addr64) << 7 | int(per_vector_masking) << 8)
+        self.data_off = offset + (0x0C if addr64 else 0x08)
+        self.mask_off = self.data_off + 4 if per_vector_masking else 0
+        self.pend_off = self.data_off + 8 if per_vector_masking else 0
+        fn.listen(offset, self.size, self._written)
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def control(self) -> int:
+        return self.fn.config.read(self.offset + 2, 2)
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.fn.config.data[self.offset + 2] & CTRL_ENABLE)
+
+    @property
+    def capable(self) -> int:
+        """Messages the function can use (2**MMC)."""
+        return 1 << self.mmc
+
+    @property
+    def allocated(self) -> int:
+        """Messages software enabled (2**MME)."""
+        return 1 << ((self.fn.config.data[self.offset + 2] & CTRL_MME) >> CTRL_MME_SHIFT)
+
+    @property
+    def address(self) -> int:
+        cs = self.fn.config
+        a = cs.read(self.offset + 4, 4)
+        if self.addr64:
+            a |= cs.read(self.offset + 8, 4) << 32
+        return a
+
+    @property
+    def data(self) -> int:
+        return self.fn.config.read(self.data_off, 2)
+
+    @property
+    def mask_bits(self) -> int:
+        return self.fn.config.read(self.mask_off, 4) if self.pvm else 0
+
+    @property
+    def pending_bits(self) -> int:
+        return self.fn.config.read(self.pend_off, 4) if self.pvm else 0
+
+    def masked(self, k: int) -> bool:
+        """Per-vector mask of message ``k`` (always False without per-vector masking)."""
+        return self.pvm and bool(self.fn.config.read(self.mask_off, 4) >> k & 1)
+
+    def message(self, k: int) -> tuple[int, int]:
+        """(address, data) of message ``k``: the low log2(n) data bits replaced by ``k``."""
+        n = self.allocated
+        return self.address, (self.data & ~(n - 1) & 0xFFFF) | k
+
+    def _set_pending(self, bits: int) -> None:
+        self.fn.config.hw_write(self.pend_off, 4, bits)
+
+    # -- device side -------------------------------------------------------------------
+    def signal(self, k: int, t_event: int | None = None) -> None:
+        """The device raises message ``k`` now: detection and capability read, then send."""
+        fn = self.fn
+        ctx = fn.ctx
+        ctx.ledger.raised += 1
+        now = ctx.engine.now
+        tm = ctx.timing
+        ctx.engine.at(now + tm.device_event_detect + tm.msi_capability_read, self._sample,
+                      (k, now if t_event is None else t_event))
+
+    def _sample(self, arg: tuple[int, int]) -> None:
+        k, t_event = arg
+        fn = self.fn
+        ctx = fn.ctx
+        if not self.enabled:
+            ctx.ledger.drop("MSI disabled")
+            ctx.diag(fn.name, "PCI 6.8.1.3 MSI Enable",
+                     f"MSI message {k} not sent: MSI Enable is clear")
+            return
+        n = self.allocated
+        if k >= n:
+            ctx.ledger.drop("message beyond Multiple Message Enable")
+            ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable",
+                     f"device raised MSI message {k} but only {n} are enabled")
+            return
+        masked = self.masked(k)
+        if ctx.tracer.on:
+            ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msi-sample", vector=k,
+                            masked=masked)
+        if masked:
+            pend = self.pending_bits
+            if pend >> k & 1:
+                ctx.ledger.merged += 1
+                what = "merged"
+            else:
+                self._set_pending(pend | 1 << k)
+                what = "pending"
+            if ctx.tracer.on:
+                ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msi-masked", vector=k,
+                                pending=what)
+            return
+        self._send(k, t_event, ctx.engine.now)
+
+    def _send(self, k: int, t_event: int, t_sample: int) -> None:
+        addr, data = self.message(k)
+        if not self.addr64:
+            addr &= 0xFFFFFFFF
+        self.fn.send_interrupt(addr, data, t_event, t_sample, f"{self.fn.name}/msi{k}")
+
+    # -- software side ---------------------------------------------------------------------
+    def _written(self, offset: int, size: int, old: bytes) -> None:
+        """Config write inside the capability: MME clamp, enable change, unmask-send."""
+        fn = self.fn
+        ctx = fn.ctx
+        ctl = self.offset + 2
+        cs = fn.config
+        if offset <= ctl < offset + size:
+            was = old[ctl - offset]
+            b = cs.data[ctl]
+            mme = (b & CTRL_MME) >> CTRL_MME_SHIFT
+            if mme > self.mmc:
+                ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable > Capable",
+                         f"MME {mme:03b} ({1 << mme} messages) exceeds MMC {self.mmc:03b} "
+                         f"({1 << self.mmc}): clamped to {1 << self.mmc}")
+                cs.data[ctl] = (b & ~CTRL_MME) | self.mmc << CTRL_MME_SHIFT
+            if b & CTRL_ENABLE and not was & CTRL_ENABLE:
+                fn.msi_enabled_changed(True)
+            elif was & CTRL_ENABLE and not b & CTRL_ENABLE:
+                fn.msi_enabled_changed(False)
+        if not self.pvm or not self.enabled:
+            return
+        pend = self.pending_bits
+        if not pend:
+            return
+        n = self.allocated
+        beyond = pend & ~((1 << n) - 1)
+        if beyond:
+            for _ in range(bin(beyond).count("1")):
+                ctx.ledger.drop("MSI pending beyond Multiple Message Enable")
+            pend &= (1 << n) - 1
+            self._set_pending(pend)
+        ready = pend & ~self.mask_bits
+        k = 0
+        while ready:
+            if ready & 1:
+                self._set_pending(self.pending_bits & ~(1 << k))
+                now = ctx.engine.now
+                if ctx.tracer.on:
+                    ctx.tracer.emit(now, fn.name, fn.name, "msi-unmask-send", vector=k)
+                self._send(k, now, now + ctx.timing.msi_capability_read)
+            ready >>= 1
+            k += 1
