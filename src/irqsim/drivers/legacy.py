@@ -47,7 +47,7 @@ class LegacyIntxDriver:
         k.pci_enable_device(pdev)
         st = LegacyState(pdev, pdev.bars[0].address)
         k.pci_alloc_irq_vectors(pdev, 1, 1, PCI_IRQ_INTX)
-        st.irq = k.pci_request_irq(pdev, 0, self.interrupt, pdev.slot, st)
+        st.irq = k.pci_request_irq(pdev, 0, self.interrupt, f"legacy:{pdev.slot[5:]}", st)
         k.writel(st.regs + IMS.offset, CAUSE_BITS)
         self.devices.append(st)
 

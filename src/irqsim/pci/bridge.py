@@ -34,6 +34,7 @@ class PciBridge(PciFunction):
                                                                4: set()}
         self.intx_asserts = 0
         self.intx_collapsed = 0
+        self._windows: tuple[int, int, int, int] | None = None
 
     def _init_header(self, header_type: int) -> None:
         install_header(self.config, TYPE1_HEADER)
@@ -71,11 +72,15 @@ class PciBridge(PciFunction):
     def forwards_memory(self, addr: int) -> bool:
         if not self.config.data[0x04] & CMD_MEMORY_SPACE:
             return False
-        b, lim = self.memory_window()
-        if b <= addr <= lim:
-            return True
-        b, lim = self.prefetch_window()
-        return b <= addr <= lim
+        win = self._windows
+        if win is None:
+            win = self._windows = (*self.memory_window(), *self.prefetch_window())
+        return win[0] <= addr <= win[1] or win[2] <= addr <= win[3]
+
+    def _config_written(self, offset: int, size: int, old: bytes) -> None:
+        if offset < 0x30 and offset + size > 0x20:
+            self._windows = None                    # the decoded windows changed
+        super()._config_written(offset, size, old)
 
     # -- routing ----------------------------------------------------------
     def route_config(self, bus: int, devfn: int) -> PciFunction | None:

@@ -11,6 +11,8 @@ PARTICIPANTS = (
     ("Device", "PCIe Device"), ("PCIe", "PCIe Bus"), ("IOMMU", "IOMMU/VT-d"),
     ("LAPIC", "Local APIC"), ("CPU", "CPU"),
 )
+# Shown only when a diagram uses them, before the participant named second.
+OPTIONAL = (("IOAPIC", "I/O APIC", "LAPIC"),)
 _FIXED = {"OS": "OS", "Driver": "Driver", "PCI Config Space": "PCI", "PCIe Device": "Device",
           "PCIe Bus": "PCIe", "IOMMU": "IOMMU", "Memory": "PCIe", "LAPIC": "LAPIC",
           "CPU": "CPU", "APIC bus": "LAPIC", "Root Complex": "PCIe"}
@@ -26,6 +28,8 @@ def participant(name: str) -> str:
         return "CPU"
     if name.startswith("IOAPIC"):
         return "IOAPIC"
+    if name.startswith(("Switch", "RootPort")):
+        return "PCIe"
     return "Device"
 
 
@@ -68,6 +72,36 @@ def _label(e: TraceEvent) -> str:
         return "IRET: restore context (IF restored)"
     if k == "diagnostic":
         return f"Diagnostic: {f.get('message')}"
+    if k.startswith(("Assert_INT", "Deassert_INT")):
+        how = f" ({f['swizzled']})" if "swizzled" in f else ""
+        gsi = f" to GSI {f['gsi']} ({f['shared']} asserting)" if "gsi" in f else ""
+        return f"{k} message{how}{gsi}"
+    if k == "intx-collapse":
+        return (f"INT{f.get('pin')} already driven by another port: collapsed "
+                f"({f.get('sharers')} asserting)")
+    if k == "intx-held":
+        return f"Interrupt Status set, INTx not asserted ({f.get('reason')})"
+    if k == "ioapic-input":
+        return (f"Input {f['pin']} {'asserted' if f.get('asserted') else 'deasserted'} "
+                f"(level {f.get('level')})")
+    if k == "ioapic-send":
+        return (f"RTE {f['pin']} ({f.get('trigger')}): send vector {f['vector']:#x} to "
+                f"{'logical' if f.get('logical') else 'APIC ID'} {f['dest']}")
+    if k == "ioapic-masked":
+        return f"RTE {f['pin']} masked: {f.get('trigger')} request {f.get('outcome')}"
+    if k == "ioapic-eoi":
+        return (f"EOI vector {f['vector']:#x}: clear Remote IRR of RTE {f['pin']}"
+                f"{' (line still asserted: deliver again)' if f.get('asserted') else ''}")
+    if k == "ioapic-rte":
+        return (f"RTE {f['pin']} = vector {f['vector']:#x}, {f.get('trigger')}, "
+                f"{'masked' if f.get('masked') else 'unmasked'}")
+    if k == "msi-sample":
+        return (f"Read MSI capability, message {f.get('vector')}: "
+                f"{'masked' if f.get('masked') else 'not masked'}")
+    if k == "msi-masked":
+        return f"Message {f.get('vector')} masked: set Pending bit ({f.get('pending')})"
+    if k == "msi-unmask-send":
+        return f"Message {f.get('vector')} unmasked with Pending bit set: send and clear it"
     extra = ", ".join(f"{a}={b}" for a, b in f.items())
     return f"{k} {extra}".strip()
 
@@ -76,7 +110,12 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
                      times: bool = True) -> str:
     """A ``sequenceDiagram`` block with one arrow (or self-call) per trace event."""
     lines = ["```mermaid", "sequenceDiagram"]
+    events = list(events)
     used = list(PARTICIPANTS)
+    seen = {participant(x) for e in events for x in (e.src, e.dst)}
+    for alias, name, before in OPTIONAL:
+        if alias in seen:
+            used.insert([a for a, _ in used].index(before), (alias, name))
     lines += [f"    participant {alias} as {name}" if alias != name else
               f"    participant {alias}" for alias, name in used]
     if title:

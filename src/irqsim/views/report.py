@@ -84,14 +84,17 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
         b.add_column(src, justify="right")
     b.add_column("what it covers")
     for st in STAGES:
+        if st in OPTIONAL_STAGES and not any(rec[src]["stages"][st] for src in rec):
+            continue
         b.add_row(st, *(str(rec[src]["stages"][st]) for src in rec), STAGE_DOCS[st])
     con.print(b)
     acc = m.accounting()
     con.print(f"accounting: raised {acc['raised']} = delivered {acc['delivered']} + merged "
               f"{acc['merged']} + dropped {sum(acc['dropped'].values())} + pending "
-              f"(PBA {acc['pending']['pba']}, IRR {acc['pending']['irr']}) + in flight "
+              f"(PBA {acc['pending']['pba']}, IRR {acc['pending']['irr']}"
+              f"{_more_pending(acc['pending'])}) + in flight "
               f"{acc['in_flight']}: {'balanced' if acc['balanced'] else 'NOT BALANCED'}",
-              markup=False)
+              markup=False, soft_wrap=True)
     if acc["dropped"]:
         con.print("dropped: " + ", ".join(f"{k}={v}" for k, v in acc["dropped"].items()),
                   markup=False)
@@ -104,6 +107,17 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
     else:
         con.print("diagnostics: none (no rule broken)", markup=False)
     return buf.getvalue()
+
+
+OPTIONAL_STAGES = ("I/O APIC", "handler chaining")
+PENDING_NAMES = {"nmi": "NMI latched", "msi": "MSI Pending bits", "intx": "INTx held",
+                 "ioapic": "I/O APIC held"}
+
+
+def _more_pending(pending: dict[str, int]) -> str:
+    """The pending kinds beyond PBA and IRR that are non-zero."""
+    return "".join(f", {PENDING_NAMES.get(k, k)} {v}" for k, v in pending.items()
+                   if k not in ("pba", "irr") and v)
 
 
 def render(res: ScenarioResult, fmt: str) -> str:
