@@ -396,6 +396,8 @@ def _show_rom(d: _Dev, reg: int, without_config: bool = False) -> None:
 
 # -- bridges --------------------------------------------------------------------------------------
 def _show_size(x: int) -> str:
+    """`` [size=34M]`` as lspci prints a u64 size (a full 2^64 range wraps to 0: nothing)."""
+    x &= (1 << 64) - 1
     if not x:
         return ""
     suffix = ("", "K", "M", "G", "T")
