@@ -208,3 +208,20 @@ def test_init_sipi_sipi_starts_an_ap() -> None:
     m.run()
     assert ap.state == RUNNING and started == [0x9A000] and ap.startup_ip == 0x9A000
     assert m.accounting()["balanced"]
+
+
+def test_msi_init_smi_and_extint_are_accounted() -> None:
+    """MSI delivery modes SMI and INIT reach the core (counted delivered); ExtINT and the
+    reserved start-up mode are dropped with a diagnostic (SDM 10.11.2)."""
+    from irqsim.fabric.tlp import Tlp, TlpType
+
+    m = raw_machine(2)
+    led = m.ctx.ledger
+    for mode in (2, 5, 6, 7):
+        led.raised += 1
+        led.in_flight += 1
+        m.apic_bus.deliver_msi(Tlp(TlpType.MWR, 0x100, 0xFEE01000, mode << 8 | 0x30))
+    m.run()
+    assert m.cpus[1].smi_count == 1 and m.cpus[1].state == WAIT_FOR_SIPI
+    assert led.dropped["MSI delivery mode not deliverable"] == 2
+    assert m.accounting()["balanced"]

@@ -178,8 +178,16 @@ class ApicBus:
                 ctx.ledger.drop("apic hardware-disabled")
             elif mode in (DM_FIXED, DM_LOWEST):
                 a.accept_fixed(vector, bool(data & 0x8000), tlp)
-            else:
+            elif mode == DM_NMI:
                 self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode")
+            elif mode != DM_STARTUP and self._special(a, mode, vector,
+                                                      "SDM 10.11.2 MSI delivery mode"):
+                ctx.ledger.delivered += 1           # SMI / INIT consumed by the core
+            else:
+                ctx.ledger.drop("MSI delivery mode not deliverable")
+                if mode == DM_STARTUP:
+                    ctx.diag(a.name, "SDM 10.11.2 MSI delivery mode",
+                             "start-up (110b) is reserved for MSIs")
 
     def _lowest(self, targets: list[LocalApic]) -> LocalApic:
         """Lowest-priority choice among the software-enabled candidates (A.11 [SIM])."""
@@ -188,24 +196,29 @@ class ApicBus:
         enabled = [a for a in targets if a.svr & SVR_ENABLE and a.hw_enabled]
         return self.lowest_priority(enabled or targets)
 
-    def _special(self, a: LocalApic, mode: int, vector: int, rule: str) -> None:
-        """NMI, SMI, INIT, start-up at one target (the ledger counted NMIs as interrupts)."""
+    def _special(self, a: LocalApic, mode: int, vector: int, rule: str) -> bool:
+        """NMI, SMI, INIT, start-up at one target; False if it could not be delivered (an
+        NMI's ledger entry is settled by the CPU)."""
         ctx = self.ctx
         cpu = a.cpu
         if mode == DM_NMI:
             if cpu is not None and hasattr(cpu, "nmi"):
                 cpu.nmi()
-            else:
-                ctx.ledger.drop("NMI: no CPU")
-        elif mode == DM_SMI and cpu is not None and hasattr(cpu, "smi"):
+                return True
+            ctx.ledger.drop("NMI: no CPU")
+            return False
+        if mode == DM_SMI and cpu is not None and hasattr(cpu, "smi"):
             cpu.smi()
-        elif mode == DM_INIT and cpu is not None and hasattr(cpu, "init_signal"):
+            return True
+        if mode == DM_INIT and cpu is not None and hasattr(cpu, "init_signal"):
             cpu.init_signal()
-        elif mode == DM_STARTUP and cpu is not None and hasattr(cpu, "sipi"):
+            return True
+        if mode == DM_STARTUP and cpu is not None and hasattr(cpu, "sipi"):
             cpu.sipi(vector)
-        else:
-            ctx.diag(a.name, rule, f"delivery mode {mode:03b} "
-                     f"({DELIVERY_MODE_NAMES.get(mode, 'reserved')}) not deliverable here")
+            return True
+        ctx.diag(a.name, rule, f"delivery mode {mode:03b} "
+                 f"({DELIVERY_MODE_NAMES.get(mode, 'reserved')}) not deliverable here")
+        return False
 
     # -- IPIs ---------------------------------------------------------------------------
     def send_ipi(self, src: LocalApic, icr_lo: int, dest: int) -> None:
