@@ -24,10 +24,12 @@ from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
 from irqsim.pci.bridge import PciBridge
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, register
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
 
+# The default demo's scenarios are listed first whichever module is imported first.
+_ = builtin
 MECHANISMS = {"msix": PCI_IRQ_MSIX | PCI_IRQ_MSI | PCI_IRQ_INTX,
               "msi": PCI_IRQ_MSI | PCI_IRQ_INTX,
               "intx": PCI_IRQ_INTX}
