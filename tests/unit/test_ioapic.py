@@ -334,3 +334,21 @@ def test_unclaimed_level_interrupt_counts_unhandled() -> None:
     m.ioapic.set_pin(3, 1)
     m.run()
     assert desc.unhandled == 1 and balanced(m)
+
+
+def test_lowest_priority_logical_goes_to_one_cpu() -> None:
+    """B.2 delivery mode 001 with a logical destination: exactly one of the matching APICs
+    (lowest TPR, then lowest ID: semantics.md A.11 [SIM]) receives it."""
+    m = bare_machine(ncpus=2)
+    for i in range(2):
+        sw(m, lambda i=i: m.cpus[i].write(m.cpus[i].apic_base + 0xD0, 4, 1 << (24 + i)),
+           cpu=i)
+    sw(m, lambda: m.cpus[0].write(m.cpus[0].apic_base + 0x80, 4, 0x20))   # CPU0 TPR 0x20
+    got = []
+    for cpu in range(2):
+        install_handler(m, 0x50, lambda c=cpu: got.append(c) or IRQ_HANDLED, cpu=cpu,
+                        irq=200 + cpu)
+    rte_write(m, 4, 0x50 | 1 << 8 | 1 << 11 | EDGE_HIGH, 0x03 << 24)
+    m.ioapic.set_pin(4, 1)
+    m.run()
+    assert got == [1] and balanced(m)

@@ -158,7 +158,9 @@ class IoApic:
             ctx.tracer.emit(ctx.engine.now, "Root Complex", self.name, "ioapic-input", pin=pin,
                             level=level & 1, asserted=bool(after),
                             source=meta.source if meta is not None else "")
-        self._settle(pin, held0, unit, meta, "INTx deasserted while pending")
+        reason = ("INTx Assert seen as deassertion (RTE polarity)" if unit
+                  else "INTx deasserted while pending")
+        self._settle(pin, held0, unit, meta, reason)
 
     def _settle(self, pin: int, held0: bool, unit: bool, meta: Tlp | None, reason: str) -> None:
         """Give the pin the request its state calls for, balancing the ledger.
