@@ -281,3 +281,22 @@ def test_icr_read_through_software_clears_the_condition() -> None:
     assert st.causes == 1 and devs[0].icr == 0 and devs[0].reads_to_clear == 1
     assert sw(m, lambda: m.kernel.readl(st.regs + ICR.offset)) == 0
     assert balanced(m)
+
+
+def test_root_complex_ors_wires_of_two_root_ports() -> None:
+    """Seed 004: the root complex drives an interrupt-controller input from the cumulative
+    state of the virtual wires routed to it: root port 1's INTB and root port 2's INTA both
+    go to GSI 17; a second Assert on an asserted input is absorbed, both are served."""
+    m = Machine(ncpus=1)
+    a = m.add_device(LegacyIntxDevice(m.ctx, "a", pin=2))
+    b = m.add_device(LegacyIntxDevice(m.ctx, "b", pin=1))
+    drv = LegacyIntxDriver()
+    m.kernel.register_driver(drv)
+    m.boot()
+    assert [st.pdev.irq for st in drv.devices] == [17, 17]
+    at(m, 1000, lambda: a.event(0))
+    at(m, 1000, lambda: b.event(0))
+    m.run()
+    assert [st.handled for st in drv.devices] == [1, 1]
+    assert m.ioapic.messages == 2 and m.ctx.ledger.merged >= 1
+    assert balanced(m)

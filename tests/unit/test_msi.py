@@ -124,3 +124,23 @@ def test_enable_hooks_the_function() -> None:
     assert fn.msi_on and not fn.intx_allowed
     fn.config_write(CAP + 2, 2, 0)
     assert not fn.msi_on and fn.intx_allowed
+
+
+def test_pending_beyond_mme_is_discarded_and_unmask_sends() -> None:
+    """C.1 (QEMU msi_write_config): a masked message sets Pending; lowering MME discards
+    Pending bits at or beyond 2^MME; clearing a Mask bit sends its pending message once."""
+    fn, cap = fn_with_msi(4)
+    ctx = fn.ctx
+    fn.config_write(0x04, 2, 0x4)                           # Bus Master Enable
+    fn.config_write(cap.mask_off, 4, 0xF)
+    fn.config_write(CAP + 2, 2, 2 << 4 | 1)                 # 4 messages, enabled
+    for k in (1, 3, 3):
+        cap.signal(k)
+    ctx.engine.run()
+    assert cap.pending_bits == 0b1010 and ctx.ledger.merged == 1
+    fn.config_write(CAP + 2, 2, 1 << 4 | 1)                 # 2 messages: bit 3 discarded
+    assert cap.pending_bits == 0b0010
+    assert ctx.ledger.dropped["MSI pending beyond Multiple Message Enable"] == 1
+    fn.config_write(cap.mask_off, 4, 0xD)                   # unmask message 1
+    assert cap.pending_bits == 0
+    assert ctx.ledger.dropped["no link"] == 1               # sent (no link in a unit test)
