@@ -8,6 +8,7 @@ from pathlib import Path
 from irqsim.devices.dumped import DumpedFunction, DumpError
 from irqsim.drivers.generic import GenericDriver
 from irqsim.machine import Machine
+from irqsim.pci.dumpfile import DumpError as DumpFileError
 from irqsim.pci.dumpfile import read_dump_file
 from irqsim.scenarios import ScenarioResult
 from irqsim.scenarios.workload import PoissonSource
@@ -18,7 +19,11 @@ def load_devices(m: Machine, files: list[str | Path]) -> tuple[list[DumpedFuncti
     devs: list[DumpedFunction] = []
     problems: list[str] = []
     for f in files:
-        dumps, probs = read_dump_file(f)
+        try:
+            dumps, probs = read_dump_file(f)
+        except DumpFileError as e:
+            problems.append(str(e))
+            continue
         stem = Path(f).name.split(".")[0]
         problems += [str(p) for p in probs]
         for d in dumps:
