@@ -701,6 +701,12 @@ def _cap_vendor(d: _Dev, where: int, cap: int) -> None:
             and d.fetch(where, length)):
         name = {1: "CommonCfg", 2: "Notify", 3: "ISR", 4: "DeviceCfg"}.get(kind, "<unknown>")
         d.w(f"VirtIO: {name}\n")
+        # pciutils ls-caps-vendor.c show_vendor_caps_virtio, printed at -vv and above
+        d.w(f"\t\tBAR={d.byte(where + 4)} offset={d.long(where + 8):08x} "
+            f"size={d.long(where + 12):08x}")
+        if kind == 2 and length >= 20:
+            d.w(f" multiplier={d.long(where + 16):08x}")
+        d.w("\n")
     else:
         d.w(f"Len={length:02x} <?>\n")
 
