@@ -142,7 +142,7 @@ def intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> int:
     pin = gsi - info.gsi_base
     desc = k.irqs.get(gsi)
     if desc is None:
-        online = cpus or list(range(len(k.cpus)))
+        online = k.irq_target_cpus(cpus, "I/O APIC")
         cpu, vector = k.vectors.alloc(online)
         level = k.firmware.intx_trigger == "level"
         active_low = k.firmware.intx_polarity == "low"

@@ -337,7 +337,7 @@ class Kernel:
                           f"{pdev.slot}: {count} MSI vectors requested; the block and "
                           f"Multiple Message Enable are rounded up to {block}, messages "
                           f"{count}-{block - 1} have no IRQ")
-        online = cpus or list(range(len(self.cpus)))
+        online = self.irq_target_cpus(cpus, pdev.slot)
         try:
             cpu, first = self.vectors.alloc(online, count=block, align=block)
         except VectorSpaceExhausted as e:
@@ -362,10 +362,11 @@ class Kernel:
 
     def _alloc_vectors(self, pdev: PciDev, count: int, chip: str,
                        cpus: list[int] | None) -> list[tuple[int, int, int]]:
-        online = list(range(len(self.cpus)))
+        online = self.irq_target_cpus(None, pdev.slot)
+        wanted = self.irq_target_cpus(cpus, pdev.slot) if cpus else None
         got: list[tuple[int, int]] = []
         for i in range(count):
-            allowed = [cpus[i % len(cpus)]] if cpus else online
+            allowed = [wanted[i % len(wanted)]] if wanted else online
             try:
                 got.append(self.vectors.alloc(allowed))
             except VectorSpaceExhausted as e:
@@ -384,6 +385,20 @@ class Kernel:
             pdev.irqs.append(irq)
             entries.append((i, cpu, vector))
         return entries
+
+    def irq_target_cpus(self, cpus: list[int] | None, who: str = "") -> list[int]:
+        """CPUs a device interrupt can target: without interrupt remapping a message carries
+        an 8-bit APIC ID (SDM 11.11.1; 0xFF is broadcast), so CPUs with IDs above 254 are
+        left out, as Linux does without IR."""
+        wanted = list(range(len(self.cpus))) if cpus is None else list(cpus)
+        ok = [c for c in wanted if 0 <= c < len(self.cpus) and self.apic_ids[c] <= 0xFE]
+        if cpus is not None and len(ok) != len(wanted):
+            self.ctx.diag(who or "OS", "SDM 11.11.1 MSI destination ID is 8 bits",
+                          f"CPUs {sorted(set(wanted) - set(ok))} cannot be targeted by a "
+                          "compatibility-format interrupt; using the others")
+        if not ok:
+            ok = [c for c in range(len(self.cpus)) if self.apic_ids[c] <= 0xFE]
+        return ok
 
     def pci_irq_vector(self, pdev: PciDev, nr: int) -> int:
         """Linux IRQ number of the device's ``nr``-th vector."""
