@@ -128,6 +128,7 @@ class RootComplex:
     def config_write(self, bus: int, devfn: int, offset: int, size: int, value: int) -> None:
         fn = self.config_target(bus, devfn)
         if fn is not None:
+            fn.capture_bus(bus)
             fn.config_write(offset, size, value)
 
     # -- CPU side ---------------------------------------------------------------

@@ -106,18 +106,33 @@ class IrqGate:
             return k.timing.handler_base + cpu.sw_cost
         desc.counts[cpu.index] += 1
         base = k.timing.handler_base
-        all_actions = k.irq_chain == "all"
-        frame = cpu.frames[-1] if cpu.frames else None
+        actions = desc.actions
+        frames = cpu.frames
+        frame = frames[-1] if frames else None
         meta = frame.meta if frame is not None else None
+        if len(actions) == 1 and (meta is None or not meta.claim):
+            # Fast path: one handler, nothing to attribute.
+            action = actions[0]
+            handled = bool(action.handler(desc.irq, action.dev_id))
+            if not handled or desc.window_unhandled:
+                k.note_interrupt(desc, handled)
+            else:
+                desc.window_count += 1
+                if desc.window_count >= k.spurious_window:
+                    desc.window_count = 0
+            k.current_cpu = prev
+            return base + cpu.sw_cost
+        all_actions = k.irq_chain == "all"
         claim = meta is not None and meta.claim and cpu.recorder is not None
         now = k.ctx.engine.now
         tracer = k.ctx.tracer
+        trace_each = tracer.on and len(actions) > 1
         handled = False
         runs = 0
-        for action in desc.actions:
+        for action in actions:
             entry = now + runs * base + cpu.sw_cost
             runs += 1
-            if tracer.on and len(desc.actions) > 1:
+            if trace_each:
                 tracer.emit(entry, "Driver", "Driver", "sw",
                             label=f"Shared IRQ {desc.irq}: run handler {action.name}")
             if action.handler(desc.irq, action.dev_id):
@@ -135,11 +150,7 @@ class IrqGate:
         if spurious:
             return 0
         k = self.kernel
-        eoi = getattr(k, "apic_eoi", None)
-        if eoi is not None:
-            eoi(cpu)
-        else:
-            cpu.write(cpu.apic_base + 0xB0, 4, 0)   # EOI
+        k.apic_eoi(cpu)
         if k.ctx.tracer.on:
             k.ctx.tracer.emit(k.ctx.engine.now, "Driver", "LAPIC", "sw",
                               label="Write EOI register")

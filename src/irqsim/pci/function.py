@@ -64,6 +64,8 @@ class PciFunction:
             self.add_bar(spec)
         self.listeners: list[tuple[int, int, ConfigListener]] = []
         cs.hook = self._config_written
+        self._captured_rid = -1
+        self._tlp_generation = ctx.timing.tlp_generation
         self.link: Link | None = None
         self.parent: object | None = None  # the port whose secondary bus we sit on
         self.devfn = 0
@@ -90,7 +92,15 @@ class PciFunction:
 
     @property
     def requester_id(self) -> int:
-        return (self.bus << 8) | self.devfn
+        """Bus/device/function the function puts in its requests: the bus number it captured
+        from the last Type 0 configuration write (PCIe Base 2.2.6.2), else its parent's
+        secondary bus."""
+        rid = self._captured_rid
+        return rid if rid >= 0 else (self.bus << 8) | self.devfn
+
+    def capture_bus(self, bus: int) -> None:
+        """Latch the bus number of a Type 0 configuration write addressed to us."""
+        self._captured_rid = (bus << 8) | self.devfn
 
     @property
     def bdf(self) -> str:
@@ -190,16 +200,15 @@ class PciFunction:
             ctx.diag(self.name, "PCI 6.8 MSI needs Bus Master Enable",
                      "interrupt message not sent: Bus Master Enable is clear")
             return
-        ready = t_sample + ctx.timing.tlp_generation
-        tlp = Tlp(TlpType.MWR, self.requester_id, address, data & 0xFFFFFFFF, 4,
-                  t_event=t_event)
+        ready = t_sample + self._tlp_generation
+        tlp = Tlp(TlpType.MWR, self.requester_id, address, data & 0xFFFFFFFF, 4, 0, t_event)
         tlp.t_sample = t_sample
         tlp.t_send = ready
         tlp.source = source
         ctx.ledger.in_flight += 1
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
-                            requester=self.bdf, source=source)
+                            requester=tlp.requester, source=source)
         if self.send_upstream(tlp, ready) is None:
             ctx.ledger.in_flight -= 1
             ctx.ledger.drop("no link")

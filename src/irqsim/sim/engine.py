@@ -68,9 +68,23 @@ class Engine:
         cancelled = self._cancelled
         pop = heappop
         n = 0
+        self.stopped = False
+        if until is None and max_events is None:
+            # The common case, kept lean: no horizon and no event limit to test.
+            while heap:
+                t, seq, fn, arg = pop(heap)
+                if cancelled and seq in cancelled:
+                    cancelled.discard(seq)
+                    continue
+                self.now = t
+                fn(arg)
+                n += 1
+                if self.stopped:
+                    break
+            self.events_run += n
+            return n
         limit = -1 if max_events is None else max_events
         horizon = until if until is not None else 1 << 62
-        self.stopped = False
         while heap:
             if heap[0][0] > horizon:
                 break

@@ -60,6 +60,9 @@ class Tracer:
         if self.on and (self.limit is None or len(self._raw) < self.limit):
             self._raw.append((time, src, dst, kind, fields))
 
+    def __bool__(self) -> bool:
+        return True
+
     @property
     def events(self) -> list[TraceEvent]:
         """The recorded events, in emission order."""
