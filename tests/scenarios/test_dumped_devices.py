@@ -8,9 +8,9 @@ import pytest
 from irqsim.devices.dumped import DumpedFunction, DumpError
 from irqsim.machine import Machine
 from irqsim.pci.dumpfile import parse_hex_text, read_dump_file
-from irqsim.pci.export import lspci_hex
 from irqsim.scenarios.dumps import run_dumps
 from irqsim.sim.context import SimContext
+from irqsim.views.export import lspci_hex
 
 DUMPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "realworld" / "pci-dumps"
 FILES = sorted(DUMPS.glob("*.lspci-x.txt")) if DUMPS.is_dir() else []

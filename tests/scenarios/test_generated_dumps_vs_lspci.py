@@ -20,7 +20,7 @@ from irqsim.drivers.msi_device import MsiEventDriver
 from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.pci.dumpfile import parse_hex_text
-from irqsim.pci.export import lspci_hex
+from irqsim.views.export import lspci_hex
 from irqsim.views.lspci import render
 
 LSPCI = shutil.which("lspci")

@@ -17,8 +17,8 @@ import click
               help="Write to FILE (readable by `lspci -F FILE`).")
 def command(scenario: str, size: str, out: Path | None) -> None:
     """Print every function of a booted scenario machine in lspci's hex format."""
-    from irqsim.pci.export import lspci_hex
     from irqsim.scenarios import ScenarioOptions, load_all
+    from irqsim.views.export import lspci_hex
     scenarios = load_all()
     if scenario not in scenarios:
         raise click.BadParameter(f"unknown scenario {scenario!r} (choose from "

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from irqsim.pci.dumpfile import format_hex_dump
 from irqsim.pci.function import PciFunction
+from irqsim.views.lspci import class_name, device_name
 
 
 def header_line(fn: PciFunction) -> str:
     """lspci's terse line after the slot: class name and IDs (no pci.ids names)."""
-    from irqsim.views.lspci import class_name, device_name
     cs = fn.config
     cls = cs.read(0x09, 3)
     return f"{class_name(cls >> 8)}: {device_name(cs.read(0, 2), cs.read(2, 2))}"
