@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from irqsim.sim.trace import TraceEvent
@@ -70,6 +71,12 @@ def _label(e: TraceEvent) -> str:
         return f"Clear ISR bit {f['vector']:#x}"
     if k == "iret":
         return "IRET: restore context (IF restored)"
+    if k == "ipi-send":
+        return (f"Write ICR: {f.get('mode')} IPI vector {f['vector']:#x} to "
+                f"{'logical' if f.get('logical') else 'APIC ID'} {f.get('dest')} "
+                f"(shorthand {f.get('shorthand')})")
+    if k == "ipi-deliver":
+        return f"IPI arrives: {f.get('mode')} vector {f['vector']:#x}"
     if k == "diagnostic":
         return f"Diagnostic: {f.get('message')}"
     if k.startswith(("Assert_INT", "Deassert_INT")):
@@ -106,6 +113,9 @@ def _label(e: TraceEvent) -> str:
     return f"{k} {extra}".strip()
 
 
+_INSTANCE = re.compile(r"^(LAPIC|CPU)\d+$")
+
+
 def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
                      times: bool = True) -> str:
     """A ``sequenceDiagram`` block with one arrow (or self-call) per trace event."""
@@ -116,12 +126,29 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
     for alias, name, before in OPTIONAL:
         if alias in seen:
             used.insert([a for a, _ in used].index(before), (alias, name))
+    # Several CPUs or Local APICs in one diagram (IPIs): one lifeline each, e.g. CPU0/LAPIC0.
+    per_cpu = list(dict.fromkeys(x for e in events for x in (e.src, e.dst)
+                                 if _INSTANCE.match(x)))
+    instances = sum(1 for n in per_cpu if n.startswith("CPU")) > 1 or sum(
+        1 for n in per_cpu if n.startswith("LAPIC")) > 1
+    if instances:
+        used = [(a, n) for a, n in used if a not in ("LAPIC", "CPU")]
+        used += [(n, n) for n in per_cpu]
+
+    def who(name: str) -> str:
+        if instances and name in per_cpu:
+            return name
+        if instances and name == "APIC bus":
+            return per_cpu[0]
+        return participant(name)
+
     lines += [f"    participant {alias} as {name}" if alias != name else
               f"    participant {alias}" for alias, name in used]
     if title:
-        lines.append(f"    Note over OS,CPU: {title}")
+        last = used[-1][0]
+        lines.append(f"    Note over OS,{last}: {title}")
     for e in events:
-        a, b = participant(e.src), participant(e.dst)
+        a, b = who(e.src), who(e.dst)
         arrow = "-->>" if e.fields.get("reply") else "->>"
         text = _label(e).replace(";", ",").replace("#", "")
         if times:

@@ -58,20 +58,7 @@ def as_mermaid(res: ScenarioResult) -> str:
     return "\n\n".join(parts)
 
 
-def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
-    m = res.machine
-    buf = io.StringIO()
-    con = Console(file=buf, width=110, no_color=True, highlight=False)
-    con.print(f"irqsim: {res.title}", markup=False)
-    con.print(f"simulated time {m.now} ns, {m.engine.events_run} events\n")
-    if mermaid:
-        con.print(as_mermaid(res), markup=False)
-        con.print()
-    con.print("/proc/interrupts", markup=False)
-    con.print(proc_interrupts(m.kernel.interrupt_rows(), len(m.cpus), system_rows(res)),
-              markup=False, soft_wrap=True)
-    con.print()
-    rec = m.recorder.summary() if m.recorder else {}
+def _latency_tables(con: Console, rec: dict[str, dict[str, Any]]) -> None:
     t = Table(title="Latency: device event to handler entry (ns)", title_justify="left")
     for col in ("device", "count", "min", "median", "p99", "max"):
         t.add_column(col, justify="left" if col == "device" else "right")
@@ -88,6 +75,26 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
             continue
         b.add_row(st, *(str(rec[src]["stages"][st]) for src in rec), STAGE_DOCS[st])
     con.print(b)
+
+
+def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
+    m = res.machine
+    buf = io.StringIO()
+    con = Console(file=buf, width=110, no_color=True, highlight=False)
+    con.print(f"irqsim: {res.title}", markup=False)
+    con.print(f"simulated time {m.now} ns, {m.engine.events_run} events\n")
+    if mermaid:
+        con.print(as_mermaid(res), markup=False)
+        con.print()
+    con.print("/proc/interrupts", markup=False)
+    con.print(proc_interrupts(m.kernel.interrupt_rows(), len(m.cpus), system_rows(res)),
+              markup=False, soft_wrap=True)
+    con.print()
+    rec = m.recorder.summary() if m.recorder else {}
+    if rec:
+        _latency_tables(con, rec)
+    else:
+        con.print("no device interrupts: no device latency to report", markup=False)
     acc = m.accounting()
     con.print(f"accounting: raised {acc['raised']} = delivered {acc['delivered']} + merged "
               f"{acc['merged']} + dropped {sum(acc['dropped'].values())} + pending "
