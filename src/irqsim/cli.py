@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from irqsim.commands.options import finite_gap, write_output
 from irqsim.scenarios import ScenarioOptions, load_all
 
 
@@ -38,12 +39,6 @@ def main() -> None:
     """irqsim: x86 interrupt delivery from PCIe devices to CPUs, register-accurate and timed."""
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
-    if value is not None and value < 1:
-        raise click.BadParameter(f"must be >= 1, got {value}")
-    return value
-
-
 @main.command()
 @click.option("--scenario", "scenario", default="seed002", show_default=True,
               help="Which built-in scenario to run (see --list-scenarios).")
@@ -55,9 +50,9 @@ def _positive(ctx: click.Context, param: click.Parameter, value: int) -> int:
                    "with 'interrupts', 'latency_ns', 'accounting' and more.")
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the output to FILE instead of standard output.")
-@click.option("--requests", type=int, default=200, show_default=True, callback=_positive,
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
               help="Requests per device queue in the workload.")
-@click.option("--gap-ns", type=float, default=20_000.0, show_default=True,
+@click.option("--gap-ns", type=float, default=20_000.0, show_default=True, callback=finite_gap,
               help="Mean gap between requests on one queue, in simulated ns (exponential).")
 @click.option("--seed", type=int, default=1, show_default=True,
               help="Random seed: the same seed gives the same run.")
@@ -76,27 +71,16 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
         raise click.BadParameter(
             f"unknown scenario {scenario!r} (choose from {', '.join(scenarios)})",
             param_hint="'--scenario'")
-    if gap_ns <= 0:
-        raise click.BadParameter(f"must be > 0, got {gap_ns}", param_hint="'--gap-ns'")
     from irqsim.views.report import render
     res = scenarios[scenario][1](ScenarioOptions(requests, gap_ns, seed, trace=True))
     text = render(res, fmt)
     if trace_out is not None:
-        _write(trace_out, res.machine.ctx.tracer.to_jsonl() + "\n", "--trace")
+        write_output(trace_out, res.machine.ctx.tracer.to_jsonl() + "\n", "--trace")
     if out is not None:
-        _write(out, text + "\n", "--out")
+        write_output(out, text + "\n", "--out")
         click.echo(f"wrote {out}")
     else:
         click.echo(text)
-
-
-def _write(path: Path, text: str, option: str) -> None:
-    try:
-        path.write_text(text)
-    except OSError as e:
-        err = click.ClickException(f"cannot write {option} {path}: {e.strerror}")
-        err.exit_code = 2
-        raise err from None
 
 
 def _add_plugin_commands() -> None:

@@ -229,8 +229,10 @@ class ApicBus:
         shorthand = (icr_lo >> 18) & 3
         logical = bool(icr_lo & 0x800)
         tracer = ctx.tracer
-        if mode in (3, DM_EXTINT) or (mode == DM_LOWEST and shorthand == 1):
-            ctx.diag(src.name, "SDM 10.6.1 ICR delivery mode",
+        # SDM 10.6.1, table "Valid Combinations for the Local xAPIC ICR": the self and
+        # all-including-self shorthands are valid only for Fixed (edge) delivery.
+        if mode in (3, DM_EXTINT) or (shorthand in (1, 2) and mode != DM_FIXED):
+            ctx.diag(src.name, "SDM 10.6.1 valid ICR combinations",
                      f"{DELIVERY_MODE_NAMES.get(mode, 'reserved')} mode {mode:03b} with "
                      f"shorthand {SHORTHAND_NAMES[shorthand]} is not a valid IPI; not sent")
             return

@@ -196,7 +196,7 @@ class IoApic:
             if self.asserted(pin):
                 led.merged += extra                  # line already asserted / Remote IRR
             else:
-                led.drop(reason)
+                led.dropped[reason] += extra
         if not need:
             return
         if rte & (LEVEL | MASKED) == LEVEL | MASKED:

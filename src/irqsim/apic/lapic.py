@@ -366,6 +366,12 @@ class LocalApic:
         tracer = ctx.tracer
         if self.irr & bit:
             ctx.ledger.merged += 1
+            # TMR[V] := trigger mode at every acceptance, merges included (A.4), so a level
+            # message merging into a pending edge one still gets its EOI broadcast.
+            if level:
+                self.tmr |= bit
+            elif self.tmr:
+                self.tmr &= ~bit
             if tracer.on:
                 tracer.emit(ctx.engine.now, self.name, self.name, "irr-merged", vector=vector)
             return True

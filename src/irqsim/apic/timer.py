@@ -145,7 +145,9 @@ class ApicTimer:
         if self.mode == TIMER_TSC_DEADLINE:
             if self.deadline:
                 khz = lapic.ctx.timing.tsc_khz
-                t = max(now, -(-self.deadline * 1_000_000 // khz))
+                # The deadline is compared with the core's TSC (raw count + IA32_TSC offset).
+                offset = getattr(lapic.cpu, "tsc_offset", 0)
+                t = max(now, -(-(self.deadline - offset) * 1_000_000 // khz))
                 self.next_t = t
                 self.handle = engine.at(t, self._fire)
             return

@@ -18,6 +18,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from irqsim.commands.options import finite_gap
 from irqsim.sim.stats import STAGE_DOCS, STAGES
 
 if TYPE_CHECKING:
@@ -100,18 +101,12 @@ def as_text(spec: CompareSpec, res: dict[str, dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
-def _positive(ctx: click.Context, param: click.Parameter, value: float) -> float:
-    if value <= 0:
-        raise click.BadParameter(f"must be > 0, got {value:g}")
-    return value
-
-
 @click.command("compare-mechanisms")
 @click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
               show_default=True, help="text: tables; json: an object keyed msix, msi, intx.")
-@click.option("--requests", type=click.IntRange(min=1), default=400, show_default=True,
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=400, show_default=True,
               help="Requests per virtio-net queue.")
-@click.option("--gap-ns", type=float, default=10_000.0, show_default=True, callback=_positive,
+@click.option("--gap-ns", type=float, default=10_000.0, show_default=True, callback=finite_gap,
               help="Mean gap between requests on one queue (exponential), simulated ns.")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option("--sharers", type=click.IntRange(0, 7), default=2, show_default=True,

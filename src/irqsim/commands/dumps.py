@@ -6,15 +6,17 @@ from pathlib import Path
 
 import click
 
+from irqsim.commands.options import finite_gap
+
 
 @click.command("run-dump")
 @click.argument("files", nargs=-1, required=True,
                 type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--cpus", type=click.IntRange(1, 64), default=4, show_default=True,
               help="CPUs in the simulated machine.")
-@click.option("--requests", type=click.IntRange(1), default=100, show_default=True,
+@click.option("--requests", type=click.IntRange(1, 1_000_000), default=100, show_default=True,
               help="Events raised on each allocated vector.")
-@click.option("--gap-ns", type=click.FloatRange(min=1.0), default=20_000.0, show_default=True,
+@click.option("--gap-ns", type=float, callback=finite_gap, default=20_000.0, show_default=True,
               help="Mean gap between events on one vector (simulated ns).")
 @click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "json"]), default="text",

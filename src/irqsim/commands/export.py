@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from irqsim.commands.options import write_output
+
 
 @click.command("export-config")
 @click.option("--scenario", default="seed002", show_default=True,
@@ -26,7 +28,7 @@ def command(scenario: str, size: str, out: Path | None) -> None:
     res = scenarios[scenario][1](ScenarioOptions(requests=1, trace=False))
     text = "".join(lspci_hex(fn, int(size)) for fn in res.machine.rc.functions())
     if out is not None:
-        out.write_text(text)
+        write_output(out, text, "--out")
         click.echo(f"wrote {out}")
     else:
         click.echo(text, nl=False)

@@ -67,8 +67,8 @@ class Platform(Protocol):
 class Frame:
     """One interrupt in service on this CPU (the stack frame the gate pushed)."""
 
-    __slots__ = ("done", "end", "meta", "remaining", "saved_if", "spurious", "t_accept",
-                 "vector")
+    __slots__ = ("done", "end", "exiting", "meta", "remaining", "saved_if", "spurious",
+                 "t_accept", "vector")
 
     def __init__(self, vector: int, saved_if: bool, spurious: bool, t_accept: int,
                  meta: Tlp | None) -> None:
@@ -77,9 +77,10 @@ class Frame:
         self.spurious = spurious
         self.t_accept = t_accept
         self.meta = meta
-        self.done: int | None = None
-        self.end = 0
-        self.remaining = -1
+        self.done: int | None = None     # pending handler-end or IRET event
+        self.end = 0                      # when that event is due
+        self.exiting = False              # handler done: the pending event is the IRET
+        self.remaining = -1               # time left of a preempted handler or IRET
 
 
 EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
@@ -230,9 +231,14 @@ class Cpu:
         cost += self._restore
         self.busy_ns += cost
         self.if_flag = False
-        self._engine.after(cost, self._iret, frame)
+        # An NMI may still be taken before the IRET instruction (SDM 6.7.1): keep the IRET
+        # cancellable so it runs after the NMI handler returns, last in first out.
+        frame.exiting = True
+        frame.end = self._engine.now + cost
+        frame.done = self._engine.after(cost, self._iret, frame)
 
     def _iret(self, frame: Frame) -> None:
+        frame.done = None
         if self._dead and frame in self._dead:
             self._dead.discard(frame)
             return
@@ -249,7 +255,8 @@ class Cpu:
             top = frames[-1]
             if top.remaining >= 0 and top.done is None:
                 top.end = engine.now + top.remaining
-                top.done = engine.after(top.remaining, self._handler_done, top)
+                top.done = engine.after(top.remaining,
+                                        self._iret if top.exiting else self._handler_done, top)
                 top.remaining = -1
         if self.if_flag and self.lapic.deliverable() >= 0:
             self.intr()
@@ -389,8 +396,8 @@ class Cpu:
     # -- MSRs ---------------------------------------------------------------------------
     def rdtsc(self) -> int:
         """Time-stamp counter now (software time) at the timing model's tsc_khz."""
-        return (self._engine.now + self.sw_cost) * self.ctx.timing.tsc_khz // 1_000_000 \
-            + self.tsc_offset
+        raw = (self._engine.now + self.sw_cost) * self.ctx.timing.tsc_khz // 1_000_000
+        return (raw + self.tsc_offset) & 0xFFFFFFFFFFFFFFFF     # a 64-bit counter
 
     def rdmsr(self, msr: int) -> int:
         """RDMSR: returns the value; an illegal read raises #GP and returns 0."""
@@ -434,6 +441,9 @@ class Cpu:
             return True
         if msr == MSR_TSC:
             self.tsc_offset += value - self.rdtsc()
+            # The TSC-deadline comparator watches the TSC: re-aim an armed deadline.
+            if lapic.timer.deadline:
+                lapic.timer.rearm(self._engine.now + self.sw_cost)
             return True
         self.fault(VEC_GP, "SDM WRMSR: unimplemented MSR raises #GP",
                    f"WRMSR {msr:#x} <- {value:#x}")

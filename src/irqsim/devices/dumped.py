@@ -5,17 +5,24 @@ declarations (read-only parts keep the dump's values, writable parts are writabl
 come from the dump, and a present MSI-X capability is driven by the MSI-X model with its real
 table size, BIR and offsets. A dump does not record BAR sizes: irqsim gives each memory BAR the
 smallest power of two (at least 4 KiB) that holds the MSI-X structures placed in it.
+
+A dump says nothing about the device's own registers either. So that INTx (level, shared) can
+be driven honestly, irqsim adds one stand-in register: a 32-bit read-to-clear interrupt cause
+register in the last 16 bytes of the first memory BAR that has room for it. Reading it returns
+the pending event bits, clears them and deasserts INTx, as a real driver's status read does.
 """
 
 from __future__ import annotations
 
-from irqsim.pci.config import CAP_ID_MSIX, CONFIG_SPACE_SIZE, BarSpec
+from irqsim.pci.config import CAP_ID_MSI, CAP_ID_MSIX, CONFIG_SPACE_SIZE, BarSpec
 from irqsim.pci.dumpfile import ConfigDump
 from irqsim.pci.function import PciFunction
+from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
 
 MIN_BAR = 4096
+CAUSE_REGISTER_SIZE = 16   # irqsim's stand-in interrupt cause register, at the end of a BAR
 
 
 class DumpError(ValueError):
@@ -82,15 +89,59 @@ class DumpedFunction(PciFunction):
             cs.hw_write(msix_at + 2, 2, n - 1)
             self.msix = MsixCapability(self, msix_at, n, t & 7, t & ~7, p & 7, p & ~7,
                                        existing=True)
+        self.msi: MsiCapability | None = None
+        msi_at = cs.find_capability(CAP_ID_MSI)
+        if msi_at is not None:
+            ctrl = cs.read(msi_at + 2, 2)
+            self.msi = MsiCapability(self, msi_at, 1 << min(5, (ctrl >> 1) & 7),
+                                     bool(ctrl & 0x80), bool(ctrl & 0x100), existing=True)
+        self.cause = 0
+        self.cause_bar: int | None = None
+        for index in sorted(self.bars):
+            spec = self.bars[index]
+            end = spec.size - CAUSE_REGISTER_SIZE
+            if need.get(index, 0) <= end:
+                self.map_region(index, end, CAUSE_REGISTER_SIZE, _CauseRegister(self))
+                self.cause_bar = index
+                break
         cs.hw_write(0x04, 2, 0)          # reset: decoding off until the OS enables it
+        # The dump's Status may show an INTx pending on the live machine it came from; the
+        # simulated function starts from reset, with no interrupt pending.
+        cs.data[0x06] &= ~0x08 & 0xFF
 
     def raise_vector(self, k: int) -> None:
-        """The device signals MSI-X vector ``k``."""
-        if self.ctx.tracer.on:
-            self.ctx.tracer.emit(self.ctx.engine.now, self.name, self.name, "device-event",
-                                 what=f"event for vector {k}")
-        if self.msix is None:
-            self.ctx.ledger.raised += 1
-            self.ctx.ledger.drop("no MSI-X capability")
-            return
-        self.msix.signal(k)
+        """Event ``k`` happens: MSI-X vector k, MSI message k, or INTx, whichever is enabled."""
+        ctx = self.ctx
+        if ctx.tracer.on:
+            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "device-event",
+                            what=f"event {k}")
+        if self.msix is not None and self.msix.enabled:
+            self.msix.signal(k)
+        elif self.msi is not None and self.msi.enabled:
+            self.msi.signal(min(k, self.msi.allocated - 1))
+        else:
+            self.cause |= 1 << (k & 31)
+            self.intx_raise()
+
+    def read_cause(self) -> int:
+        """The stand-in cause register's read side effect: return and clear, deassert INTx."""
+        v = self.cause
+        self.cause = 0
+        if v:
+            self.intx_clear()
+        return v
+
+
+class _CauseRegister:
+    """Read-to-clear interrupt cause register (irqsim's stand-in, see the module doc)."""
+
+    __slots__ = ("dev",)
+
+    def __init__(self, dev: DumpedFunction) -> None:
+        self.dev = dev
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        return self.dev.read_cause() if offset == 0 else 0
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        return None

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from irqsim.os.irq import IRQ_HANDLED, IrqReturn
+from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
 
 if TYPE_CHECKING:
@@ -22,7 +22,8 @@ class GenericDriver:
     name = "generic"
 
     def __init__(self, ids: tuple[tuple[int, int], ...], max_vectors: int = 0,
-                 handler_ns: int = 200) -> None:
+                 handler_ns: int = 200,
+                 cause_registers: dict[tuple[int, int], tuple[int, int]] | None = None) -> None:
         self.ids = ids
         self.max_vectors = max_vectors
         self.handler_ns = handler_ns
@@ -30,6 +31,8 @@ class GenericDriver:
         self.vectors: dict[str, int] = {}
         self.failed: dict[str, str] = {}
         self.handled = 0
+        # (vendor, device) -> (BAR index, offset) of a read-to-clear cause register (INTx)
+        self.cause_registers = cause_registers or {}
 
     def probe(self, k: Kernel, pdev: PciDev) -> None:
         self.kernel = k
@@ -43,12 +46,20 @@ class GenericDriver:
             k.ctx.diag(pdev.slot, "pci_alloc_irq_vectors", f"no interrupts: {e}")
             return
         self.vectors[pdev.slot] = n
+        flags = IRQF_SHARED if pdev.irq_mode == "intx" else 0
         for i in range(n):
-            k.request_irq(k.pci_irq_vector(pdev, i), self.handler, 0,
+            k.request_irq(k.pci_irq_vector(pdev, i), self.handler, flags,
                           f"{pdev.slot}-q{i}", pdev)
 
     def handler(self, irq: int, dev_id: Any) -> IrqReturn:
-        assert self.kernel is not None
-        self.kernel.current_cpu.spend(self.handler_ns)
+        k = self.kernel
+        assert k is not None
+        pdev = dev_id
+        if pdev.irq_mode == "intx":
+            # A shared level line: claim it only if our device's cause register says so.
+            where = self.cause_registers.get((pdev.vendor, pdev.device))
+            if where is None or not k.readl(pdev.bars[where[0]].address + where[1]):
+                return IRQ_NONE
+        k.current_cpu.spend(self.handler_ns)
         self.handled += 1
         return IRQ_HANDLED

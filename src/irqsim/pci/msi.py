@@ -77,7 +77,7 @@ class MsiCapability:
                  "size")
 
     def __init__(self, fn: PciFunction, offset: int, vectors: int = 1, addr64: bool = True,
-                 per_vector_masking: bool = True) -> None:
+                 per_vector_masking: bool = True, existing: bool = False) -> None:
         if vectors < 1 or vectors > 32 or vectors & (vectors - 1):
             raise ValueError(f"MSI vectors must be a power of two in 1-32, got {vectors}")
         self.fn = fn
@@ -87,7 +87,8 @@ class MsiCapability:
         self.pvm = per_vector_masking
         self.size = msi_cap_size(addr64, per_vector_masking)
         cs = fn.config
-        cs.add_capability(CAP_ID_MSI, offset, self.size)
+        if not existing:        # else the capability bytes are a real dump's: masks only
+            cs.add_capability(CAP_ID_MSI, offset, self.size)
         for reg in msi_layout(addr64, per_vector_masking, self.mmc):
             cs.declare(reg, offset)
         cs.hw_write(offset + 2, 2, self.mmc << 1 | int(addr64) << 7 | int(per_vector_masking) << 8)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from irqsim.devices.dumped import DumpedFunction, DumpError
+from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction, DumpError
 from irqsim.drivers.generic import GenericDriver
 from irqsim.machine import Machine
 from irqsim.pci.dumpfile import DumpError as DumpFileError
@@ -46,21 +46,31 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
     m = Machine(ncpus=ncpus, trace=trace)
     devs, problems = load_devices(m, files)
     ids = tuple({(d.config.read(0, 2), d.config.read(2, 2)) for d in devs})
-    drv = GenericDriver(ids)
+    causes = {(d.config.read(0, 2), d.config.read(2, 2)):
+              (d.cause_bar, d.bars[d.cause_bar].size - CAUSE_REGISTER_SIZE)
+              for d in devs if d.cause_bar is not None}
+    drv = GenericDriver(ids, cause_registers=causes)
     m.kernel.register_driver(drv)
     m.boot()
     rng = random.Random(seed)
     by_slot = {p.slot: p for p in m.kernel.devices}
+    notes: list[str] = []
     for d in devs:
         pdev = by_slot.get(f"0000:{d.bdf}")
-        if pdev is None or d.msix is None or pdev.irq_mode != "msix":
+        if pdev is None or not pdev.irqs:
+            notes.append(f"{d.name}: no interrupt set up, no events raised")
             continue
+        if pdev.irq_mode == "intx" and d.cause_bar is None:
+            notes.append(f"{d.name}: INTx but no memory BAR for the cause register; "
+                         "no events raised")
+            continue
+        notes.append(f"{d.name}: {pdev.irq_mode} with {len(pdev.irqs)} IRQ(s)")
         for k in range(len(pdev.irqs)):
             PoissonSource(m.engine, lambda d=d, k=k: d.raise_vector(k), requests, mean_gap_ns,
                           rng)
     m.run()
     focus = next((d.name for d in devs if d.msix is not None), devs[0].name if devs else "")
-    notes = [f"dump problem: {p}" for p in problems]
+    notes += [f"dump problem: {p}" for p in problems]
     notes += [f"{slot}: {why}" for slot, why in drv.failed.items()]
     return ScenarioResult(m, f"Devices from configuration dumps: {', '.join(map(str, files))}",
                           focus, notes=notes, extra={"vectors_per_device": drv.vectors})
