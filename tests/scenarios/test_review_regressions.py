@@ -91,51 +91,55 @@ def test_tsc_deadline_follows_a_written_tsc() -> None:
     assert box["tsc"] < 1000 and fired == [-(-3_000_000 * 1_000_000 // khz)]
 
 
+OPS = ("ev1", "ev2", "ev3", "blk", "mask", "trig", "pol", "cli", "sti", "id1", "eoireg",
+       "lapiceoi")
+
+
+def _fuzz_once(seed: int) -> dict[str, object]:
+    """Random guest actions on the intx-shared machine; returns the accounting."""
+    m, legacy, blk = build_intx_shared()
+    m.boot()
+    k, cpu, io = m.kernel, m.cpus[0], m.ioapic
+    pin = k.devices[-1].irq - io.gsi_base
+
+    def wr(idx: int, val: int) -> None:
+        k.run_section(cpu, lambda: (cpu.write(0xFEC00000, 4, idx), cpu.write(0xFEC00010, 4, val)))
+
+    def do(op: str) -> None:
+        if op.startswith("ev"):
+            legacy[int(op[2]) - 1].event(0)
+        elif op == "blk":
+            blk.complete(0)
+        elif op in ("mask", "trig", "pol"):
+            bit = {"mask": 1 << 16, "trig": 1 << 15, "pol": 1 << 13}[op]
+            wr(0x10 + 2 * pin, (io.rte[pin] & 0xFFFFFFFF) ^ bit)
+        elif op == "cli":
+            cpu.cli()
+        elif op == "sti":
+            cpu.sti()
+        elif op == "id1":
+            d = legacy[0]
+            v = d.config.read(4, 2) ^ 0x400
+            k.run_section(cpu, lambda: k.cfg_write(d.bus, d.devfn, 4, 2, v))
+        elif op == "eoireg":
+            k.run_section(cpu, lambda: cpu.write(0xFEC00040, 4, io.rte[pin] & 0xFF))
+        else:
+            k.run_section(cpu, lambda: cpu.write(cpu.apic_base + 0xB0, 4, 0))
+
+    rng = random.Random(seed)
+    t = m.now
+    for _ in range(120):
+        t += rng.randrange(1, 4000)
+        m.engine.at(t, do, rng.choice(OPS))
+    m.run(until=t + 2_000_000)
+    cpu.sti()
+    m.run(until=m.now + 2_000_000)
+    return m.accounting()
+
+
 def test_intx_fuzz_keeps_the_ledger_balanced() -> None:
     """Nothing lost: random guest actions on a shared level line (polarity and mask flips,
     Interrupt Disable, EOIs, device events) never unbalance the accounting."""
-    ops = ("ev1", "ev2", "ev3", "blk", "mask", "trig", "pol", "cli", "sti", "id1", "eoireg",
-           "lapiceoi")
     for seed in range(6):
-        m, legacy, blk = build_intx_shared()
-        m.boot()
-        k, cpu, io = m.kernel, m.cpus[0], m.ioapic
-        pin = k.devices[-1].irq - io.gsi_base
-
-        def wr(idx: int, val: int) -> None:
-            k.run_section(cpu, lambda: (cpu.write(0xFEC00000, 4, idx),
-                                        cpu.write(0xFEC00010, 4, val)))
-
-        def flip(bit: int) -> None:
-            wr(0x10 + 2 * pin, (io.rte[pin] & 0xFFFFFFFF) ^ bit)
-
-        def do(op: str) -> None:
-            if op.startswith("ev"):
-                legacy[int(op[2]) - 1].event(0)
-            elif op == "blk":
-                blk.complete(0)
-            elif op in ("mask", "trig", "pol"):
-                flip({"mask": 1 << 16, "trig": 1 << 15, "pol": 1 << 13}[op])
-            elif op == "cli":
-                cpu.cli()
-            elif op == "sti":
-                cpu.sti()
-            elif op == "id1":
-                d = legacy[0]
-                v = d.config.read(4, 2) ^ 0x400
-                k.run_section(cpu, lambda: k.cfg_write(d.bus, d.devfn, 4, 2, v))
-            elif op == "eoireg":
-                k.run_section(cpu, lambda: cpu.write(0xFEC00040, 4, io.rte[pin] & 0xFF))
-            else:
-                k.run_section(cpu, lambda: cpu.write(cpu.apic_base + 0xB0, 4, 0))
-
-        rng = random.Random(seed)
-        t = m.now
-        for _ in range(120):
-            t += rng.randrange(1, 4000)
-            m.engine.at(t, lambda _, op=rng.choice(ops): do(op))
-        m.run(until=t + 2_000_000)
-        cpu.sti()
-        m.run(until=m.now + 2_000_000)
-        acc = m.accounting()
+        acc = _fuzz_once(seed)
         assert acc["balanced"], (seed, acc)
