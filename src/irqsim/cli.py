@@ -51,11 +51,13 @@ def main() -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the output to FILE instead of standard output.")
 @click.option("--requests", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
-              help="Requests per device queue in the workload.")
+              help="Requests per device queue in the workload (ipi: IPIs sent; timer: sets the "
+                   "run length in ticks).")
 @click.option("--gap-ns", type=float, default=20_000.0, show_default=True, callback=finite_gap,
               help="Mean gap between requests on one queue, in simulated ns (exponential).")
 @click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed: the same seed gives the same run.")
+              help="Random seed: the same seed gives the same run (the timer scenario is "
+                   "not random).")
 @click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every trace event (time, src, dst, kind, fields) to FILE as "
                    "JSON lines.")

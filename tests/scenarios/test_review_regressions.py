@@ -143,3 +143,25 @@ def test_intx_fuzz_keeps_the_ledger_balanced() -> None:
     for seed in range(6):
         acc = _fuzz_once(seed)
         assert acc["balanced"], (seed, acc)
+
+
+def test_peer_write_below_a_switch_stays_below_it() -> None:
+    """PCI-to-PCI Bridge 1.2, 4.1: a bridge forwards upstream only addresses outside its
+    windows; a device's write to a peer's BAR under the same switch is claimed by the
+    switch and lands in the peer's register, never reaching the root complex."""
+    from irqsim.devices.nic import MultiQueueNic
+    from irqsim.drivers.generic import GenericDriver
+    m = Machine(ncpus=1)
+    sw = m.add_switch(ports=2)
+    a, b = MultiQueueNic(m.ctx, 2, name="a"), MultiQueueNic(m.ctx, 2, name="b")
+    m.add_device(a, sw[0])
+    m.add_device(b, sw[1])
+    m.kernel.register_driver(GenericDriver(((0x8086, 0x1572),)))
+    m.boot()
+    target = b.bar_address(0) + 16 * 1 + 8          # b's table entry 1, Message Data
+    before = m.rc.memory_writes
+    a.dma_write(target, (0x77).to_bytes(4, "little"))
+    m.run()
+    assert b.msix.table[4 * 1 + 2] == 0x77
+    assert m.rc.memory_writes == before
+    assert not [d for d in m.ctx.diagnostics if "Unsupported Request" in d.rule]

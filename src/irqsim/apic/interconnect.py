@@ -151,7 +151,7 @@ class ApicBus:
         if mode == DM_FIXED and not logical and dest != 0xFF:
             # Fast path: one physical destination, fixed delivery.
             a = self.by_id.get(dest)
-            if a is not None:
+            if a is not None and a.hw_enabled:
                 if ctx.tracer.on:
                     ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver",
                                     vector=vector, dest=dest, source=tlp.source)

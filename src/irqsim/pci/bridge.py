@@ -178,6 +178,22 @@ class PciBridge(PciFunction):
                 self.ctx.diag(self.name, "PCIe 2.2.8 message routing",
                               f"message {tlp.code:#04x} not modelled: dropped")
             return
+        if not tlp.is_interrupt and self.forwards_memory(tlp.address):
+            # Inside our own windows: the target is below us (peer to peer), so the write is
+            # claimed here and never goes upstream (PCI-to-PCI Bridge 1.2, 4.1).
+            hit = self.route_memory(tlp.address)
+            if hit is None:
+                self.ctx.diag(self.name, "PCIe 2.3.1 Unsupported Request",
+                              f"peer write to {tlp.address:#x} inside the bridge window "
+                              "matches no function")
+                return
+            region, off = hit
+            region.mmio_write(off, tlp.length, tlp.data)
+            if self.ctx.tracer.on:
+                self.ctx.tracer.emit(self.ctx.engine.now, self.name, "PCIe Device",
+                                     "peer-write", address=tlp.address, length=tlp.length,
+                                     source=tlp.source)
+            return
         if not self.config.data[0x04] & CMD_BUS_MASTER:
             ctx = self.ctx
             if tlp.is_interrupt:

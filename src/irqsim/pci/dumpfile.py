@@ -323,13 +323,22 @@ def parse_bytes(raw: bytes, file: str = "<bytes>") -> tuple[list[ConfigDump], li
     return [dump], []
 
 
+MAX_FILE_BYTES = 16 << 20   # far more than any lspci dump; stops /dev/zero and the like
+
+
 def read_dump_file(path: str | Path) -> tuple[list[ConfigDump], list[DumpProblem]]:
     """Read one file (hex or binary, auto-detected). Raises :class:`DumpError` if unreadable."""
     name = str(path)
     try:
-        raw = Path(path).read_bytes()
+        with Path(path).open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
     except OSError as e:
         raise DumpError(name, e.strerror or str(e)) from None
+    if len(raw) > MAX_FILE_BYTES:
+        dumps, problems = parse_bytes(raw[:MAX_FILE_BYTES], name)
+        problems.append(DumpProblem(name, 0, f"file longer than {MAX_FILE_BYTES} bytes: only "
+                                             "the first part was read"))
+        return dumps, problems
     return parse_bytes(raw, name)
 
 
