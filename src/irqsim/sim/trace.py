@@ -61,6 +61,7 @@ class Tracer:
             self._raw.append((time, src, dst, kind, fields))
 
     def __bool__(self) -> bool:
+        """A tracer is always truthy, even with no events (``__len__`` would say otherwise)."""
         return True
 
     @property
