@@ -103,7 +103,7 @@ class MsixPba:
 class MsixCapability:
     """MSI-X state of one function: config registers, table and PBA."""
 
-    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "sample_delay", "table")
+    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "sample_delay", "sources", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
                  table_offset: int, pba_bar: int, pba_offset: int,
@@ -131,6 +131,7 @@ class MsixCapability:
         # Each entry: address low, address high, data, vector control (mask set at reset).
         self.table: list[int] = [0, 0, 0, 1] * n
         self.pba = 0
+        self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
         fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
         fn.listen(offset + 2, 2, self._control_written)
@@ -189,14 +190,16 @@ class MsixCapability:
                 ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-masked", entry=k,
                                 pba=what)
             return
-        self._send(k, t_event, ctx.engine.now)
-
-    def _send(self, k: int, t_event: int, t_sample: int) -> None:
-        fn = self.fn
         t = self.table
         i = 4 * k
-        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, t_sample,
-                          f"{fn.name}/msix{k}")
+        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, ctx.engine.now,
+                          self.sources[k])
+
+    def _send(self, k: int, t_event: int, t_sample: int) -> None:
+        t = self.table
+        i = 4 * k
+        self.fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, t_sample,
+                               self.sources[k])
 
     def unmasked(self, k: int) -> None:
         """Vector ``k`` may have become unmasked: deliver its pending message once."""
