@@ -43,22 +43,32 @@ def _fmt(v: Any) -> str:
 class Tracer:
     """Append-only record of events; ``on`` gates recording.
 
-    Events are stored as plain tuples and turned into :class:`TraceEvent` objects
-    when read, so recording costs one tuple per hop.
+    Events are stored column-wise in five lists of plain values and turned into
+    :class:`TraceEvent` objects when read. Recording allocates no object the garbage
+    collector tracks (the field dicts hold only ints and strings), so a long trace does not
+    slow the simulation down through collections.
     """
 
-    __slots__ = ("_raw", "_views", "limit", "on")
+    __slots__ = ("_dst", "_fields", "_kind", "_src", "_time", "_views", "limit", "on")
 
     def __init__(self, on: bool = False, limit: int | None = None) -> None:
         self.on = on
         self.limit = limit
-        self._raw: list[tuple[int, str, str, str, dict[str, Any]]] = []
+        self._time: list[int] = []
+        self._src: list[str] = []
+        self._dst: list[str] = []
+        self._kind: list[str] = []
+        self._fields: list[dict[str, Any]] = []
         self._views: list[TraceEvent] = []
 
     def emit(self, time: int, src: str, dst: str, kind: str, **fields: Any) -> None:
         """Record one event (callers check ``on`` first on hot paths)."""
-        if self.on and (self.limit is None or len(self._raw) < self.limit):
-            self._raw.append((time, src, dst, kind, fields))
+        if self.on and (self.limit is None or len(self._time) < self.limit):
+            self._time.append(time)
+            self._src.append(src)
+            self._dst.append(dst)
+            self._kind.append(kind)
+            self._fields.append(fields)
 
     def __bool__(self) -> bool:
         """A tracer is always truthy, even with no events (``__len__`` would say otherwise)."""
@@ -67,16 +77,18 @@ class Tracer:
     @property
     def events(self) -> list[TraceEvent]:
         """The recorded events, in emission order."""
-        views, raw = self._views, self._raw
-        if len(views) < len(raw):
-            views.extend(TraceEvent(*r) for r in raw[len(views):])
+        views = self._views
+        n = len(views)
+        if n < len(self._time):
+            views.extend(map(TraceEvent, self._time[n:], self._src[n:], self._dst[n:],
+                             self._kind[n:], self._fields[n:]))
         return views
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self._raw)
+        return len(self._time)
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         return [e for e in self.events if e.kind in kinds]
@@ -85,5 +97,5 @@ class Tracer:
         return "\n".join(json.dumps(e.as_dict()) for e in self.events)
 
     def clear(self) -> None:
-        self._raw.clear()
-        self._views.clear()
+        for col in (self._time, self._src, self._dst, self._kind, self._fields, self._views):
+            col.clear()
