@@ -8,12 +8,12 @@ import pytest
 
 from irqsim.cpu.topology import Topology
 from irqsim.machine import Machine
-from irqsim.os.ipi import (
+from irqsim.os.vectors import (
     CALL_FUNCTION_SINGLE_VECTOR,
     CALL_FUNCTION_VECTOR,
     RESCHEDULE_VECTOR,
+    SYSTEM_VECTORS,
 )
-from irqsim.os.vectors import SYSTEM_VECTORS
 from irqsim.scenarios import ScenarioOptions, load_all
 
 TWO_SOCKETS = Topology(sockets=2, cores=2, threads=2)

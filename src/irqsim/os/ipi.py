@@ -21,18 +21,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from irqsim.apic.msi_format import DM_FIXED, DM_INIT, DM_NMI, DM_STARTUP
+from irqsim.os.vectors import (
+    CALL_FUNCTION_SINGLE_VECTOR,
+    CALL_FUNCTION_VECTOR,
+    RESCHEDULE_VECTOR,
+)
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
     from irqsim.os.kernel import Kernel
 
-# Linux arch/x86/include/asm/irq_vectors.h
-LOCAL_TIMER_VECTOR = 0xEC
-CALL_FUNCTION_SINGLE_VECTOR = 0xFB
-CALL_FUNCTION_VECTOR = 0xFC
-RESCHEDULE_VECTOR = 0xFD
-ERROR_APIC_VECTOR = 0xFE
-SPURIOUS_APIC_VECTOR = 0xFF
 ICR_SHORTHAND_SELF = 1 << 18
 ICR_SHORTHAND_ALL = 2 << 18
 ICR_SHORTHAND_OTHERS = 3 << 18

@@ -13,20 +13,21 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.os.idt import DeviceGates, ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import IoApicInfo, enable_directed_eoi, intx_route, intx_setup
-from irqsim.os.ipi import (
+from irqsim.os.ipi import SmpOps
+from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
+from irqsim.os.msi import msi_mask, msi_setup, msi_vec_count
+from irqsim.os.msix import msix_mask_entry, msix_setup, msix_table_size, write_entry
+from irqsim.os.pci import Enumerator, PciDev
+from irqsim.os.vectors import (
     CALL_FUNCTION_SINGLE_VECTOR,
     CALL_FUNCTION_VECTOR,
     ERROR_APIC_VECTOR,
     LOCAL_TIMER_VECTOR,
     RESCHEDULE_VECTOR,
     SPURIOUS_APIC_VECTOR,
-    SmpOps,
+    VectorAllocator,
+    VectorSpaceExhausted,
 )
-from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
-from irqsim.os.msi import msi_mask, msi_setup, msi_vec_count
-from irqsim.os.msix import msix_mask_entry, msix_setup, msix_table_size, write_entry
-from irqsim.os.pci import Enumerator, PciDev
-from irqsim.os.vectors import VectorAllocator, VectorSpaceExhausted
 from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:

@@ -12,6 +12,14 @@ LAST_DEVICE_VECTOR = 0xDF
 # Linux's fixed system vectors (arch/x86/include/asm/irq_vectors.h), as vector -> macro name.
 # Seed 003 lists the same numbers for 0xF4-0xFF. A TLB shootdown has no vector of its own: it
 # is a call-function IPI (0xFC/0xFB) whose function counts the "TLB" row (os/ipi.py).
+# Linux arch/x86/include/asm/irq_vectors.h: the vectors the OS layer uses by name.
+LOCAL_TIMER_VECTOR = 0xEC
+CALL_FUNCTION_SINGLE_VECTOR = 0xFB
+CALL_FUNCTION_VECTOR = 0xFC
+RESCHEDULE_VECTOR = 0xFD
+ERROR_APIC_VECTOR = 0xFE
+SPURIOUS_APIC_VECTOR = 0xFF
+
 SYSTEM_VECTORS = {
     0xEC: "LOCAL_TIMER_VECTOR", 0xED: "HYPERV_STIMER0_VECTOR",
     0xEE: "HYPERV_REENLIGHTENMENT_VECTOR", 0xEF: "MANAGED_IRQ_SHUTDOWN_VECTOR",
