@@ -46,7 +46,7 @@ class BenchDriver:
             k.request_irq(k.pci_irq_vector(pdev, i), self.handler, 0, f"nic-q{i}", None)
 
     def handler(self, irq: int, dev_id: object) -> int:
-        self.k.current_cpu.sw_cost += self.handler_ns  # type: ignore[union-attr]
+        self.k.spend(self.handler_ns)
         return IRQ_HANDLED
 
 

@@ -41,7 +41,6 @@ def raw_machine(n: int = 1, x2apic: bool = False, topology: Topology | None = No
         apic_write(c, 0xF0, 0x1FF)
         if cli:
             c.cli()
-        c.sw_cost = 0
     return m
 
 
@@ -52,7 +51,6 @@ def send_ipi(cpu: Cpu, low: int, dest: int) -> None:
     else:
         cpu.write(cpu.apic_base + 0x310, 4, dest << 24)
         cpu.write(cpu.apic_base + 0x300, 4, low)
-    cpu.sw_cost = 0
 
 
 def got(m: Machine, vector: int) -> list[int]:

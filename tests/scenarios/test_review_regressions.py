@@ -81,7 +81,7 @@ def test_tsc_deadline_follows_a_written_tsc() -> None:
     def section() -> None:
         c.wrmsr(0x10, 0)
         box["tsc"] = c.rdtsc()
-        box["t"] = m.now + c.sw_cost
+        box["t"] = c.clock
         c.wrmsr(0x6E0, box["tsc"] + 3_000_000)
 
     m.kernel.run_section(c, section)

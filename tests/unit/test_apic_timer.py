@@ -22,7 +22,6 @@ def setup(lvt: int = V | ONESHOT, tdcr: int = 0x3) -> tuple[Machine, Cpu]:
     cpu = m.cpus[0]
     cpu.write(BASE + 0x3E0, 4, tdcr)
     cpu.write(BASE + 0x320, 4, lvt)
-    cpu.sw_cost = 0
     return m, cpu
 
 
@@ -34,13 +33,11 @@ def tick(m: Machine) -> int:
 def arm(cpu: Cpu, count: int) -> int:
     """Write TMICT; returns the time counting started (when the write completed)."""
     cpu.write(BASE + 0x380, 4, count)
-    cpu.sw_cost = 0
     return cpu.lapic.timer.start
 
 
 def tmcct(cpu: Cpu) -> int:
     v = cpu.read(BASE + 0x390)
-    cpu.sw_cost = 0
     return v
 
 
@@ -115,7 +112,6 @@ def test_masked_timer_keeps_counting() -> None:
     m.run(until=t0 + 40 * tick(m))
     assert tmcct(cpu) == 60
     cpu.write(BASE + 0x320, 4, V | ONESHOT)
-    cpu.sw_cost = 0
     m.run()
     assert m.now == t0 + 100 * tick(m) and taken(m)
 
@@ -136,7 +132,6 @@ def test_mode_switch_keeps_tmcct() -> None:
     t0 = arm(cpu, 100)
     m.run(until=t0 + 30 * tick(m))
     cpu.write(BASE + 0x320, 4, V | PERIODIC)
-    cpu.sw_cost = 0
     assert tmcct(cpu) == 70 and cpu.read(BASE + 0x380) == 100
     m.run(until=t0 + 100 * tick(m))
     assert taken(m) and tmcct(cpu) == 100               # reloaded from TMICT
@@ -165,9 +160,8 @@ def test_tdcr_change_rescales_remaining_count() -> None:
     m, cpu = setup(V | ONESHOT, tdcr=0x3)
     t0 = arm(cpu, 100)
     m.run(until=t0 + 40 * tick(m))
-    t1 = m.now + m.ctx.timing.lapic_mmio_access      # the TDCR write completes
+    t1 = m.now                                       # an untimed (top-level) write
     cpu.write(BASE + 0x3E0, 4, 0x8)                  # divide by 32: twice as slow
-    cpu.sw_cost = 0
     assert tmcct(cpu) == 60
     m.run()
     assert m.now == t1 + 60 * 32 * m.ctx.timing.apic_bus_cycle_ns and taken(m)
@@ -193,7 +187,6 @@ def test_tsc_deadline_fires_at_the_deadline_and_reads_zero_after() -> None:
     khz = m.ctx.timing.tsc_khz
     deadline = cpu.rdtsc() + 3000 * khz // 1_000_000 * 1000      # +3 us
     assert cpu.wrmsr(0x6E0, deadline) and cpu.rdmsr(0x6E0) == deadline
-    cpu.sw_cost = 0
     m.run()
     assert cpu.rdtsc() >= deadline and taken(m) and cpu.rdmsr(0x6E0) == 0
 
@@ -204,9 +197,8 @@ def test_tsc_deadline_past_fires_now_zero_disarms() -> None:
     m.run(until=10_000)
     t0 = m.now
     cpu.wrmsr(0x6E0, 1)
-    cpu.sw_cost = 0
     m.run()
-    assert taken(m) and m.now == t0 + m.ctx.timing.lapic_msr_access
+    assert taken(m) and m.now == t0             # an untimed (top-level) WRMSR fires now
     cpu.wrmsr(0x6E0, cpu.rdtsc() + 10_000)
     cpu.wrmsr(0x6E0, 0)
     m.run(until=m.now + 100_000)
@@ -226,7 +218,6 @@ def test_tsc_mode_ignores_tmict_and_msr_outside_mode() -> None:
     cpu.write(BASE + 0x320, 4, V | ONESHOT)
     assert cpu.rdmsr(0x6E0) == 0
     cpu.wrmsr(0x6E0, cpu.rdtsc() + 100)
-    cpu.sw_cost = 0
     m.run(until=m.now + 100_000)
     assert not taken(m)
 

@@ -91,7 +91,8 @@ def test_nmi_preempts_a_running_handler() -> None:
     m = booted()
     k = m.kernel
     cpu = m.cpus[1]
-    k.smp.call_function_single(0, 1, func=lambda c: k.cpus[c].spend(20_000))
+    m.engine.at(m.now, lambda _: k.smp.call_function_single(
+        0, 1, func=lambda c: k.cpus[c].spend(20_000)))
     m.run(until=m.now + 6_000)
     assert cpu.frames and cpu.frames[-1].vector == 0xFB
     cpu.nmi()

@@ -262,8 +262,7 @@ class ApicBus:
             targets = [self._lowest(targets)]
         self.ipis += 1
         counted = mode in _COUNTED
-        cpu = src.cpu
-        t0 = ctx.engine.now + (cpu.sw_cost if cpu is not None else 0) + ctx.timing.ipi_send
+        t0 = ctx.engine.now + ctx.timing.ipi_send
         src._ipi_pending += len(targets)
         ledger = ctx.ledger
         at = ctx.engine.at

@@ -158,9 +158,7 @@ APIC_BASE_RESERVED = IA32_APIC_BASE.reserved_mask & ~APIC_BASE_BSP
 
 
 class CpuPort(Protocol):
-    """What the LAPIC needs from its core: INTR, the NMI/INIT/SIPI/SMI pins, software time."""
-
-    sw_cost: int
+    """What the LAPIC needs from its core: INTR and the NMI/INIT/SIPI/SMI pins."""
 
     def intr(self) -> None: ...
 
@@ -480,9 +478,8 @@ class LocalApic:
 
     # -- register values -----------------------------------------------------
     def _now(self) -> int:
-        """Time as the software on this CPU sees it (its section's start + cost so far)."""
-        cpu = self.cpu
-        return self.ctx.engine.now + (cpu.sw_cost if cpu is not None else 0)
+        """Now: software accesses reach the LAPIC at their own instant (the engine's clock)."""
+        return self.ctx.engine.now
 
     def _value(self, reg: int) -> int:
         """Current value of the register at ``reg`` as the current mode shows it."""

@@ -14,9 +14,10 @@ event, never as a Python exception.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.apic.lapic import (
     APIC_DEFAULT_BASE,
@@ -26,6 +27,10 @@ from irqsim.apic.lapic import (
     LocalApic,
 )
 from irqsim.sim.context import SimContext
+from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Section
+
+IDLE = "idle"
+CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE)
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
@@ -33,14 +38,18 @@ if TYPE_CHECKING:
 
 
 class Gate(Protocol):
-    """An IDT entry: the OS code that runs for a vector."""
+    """An IDT entry: the OS code that runs for a vector.
+
+    Both methods run inside the handler's software section on ``cpu``: each access they make
+    happens at its own instant and is charged as it happens; they return only the extra
+    computation cost (ns) to charge after their last access."""
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
-        """Run the handler body at entry; return its CPU cost in ns."""
+        """Run the handler body; return the computation cost left to charge (ns)."""
         ...
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
-        """Run the epilogue (EOI); return its cost in ns."""
+        """Run the epilogue (EOI); return the computation cost left to charge (ns)."""
         ...
 
 
@@ -59,28 +68,52 @@ class Platform(Protocol):
 
     def cpu_write(self, addr: int, size: int, value: int) -> int: ...
 
+    def write_cost(self, addr: int) -> int: ...
+
     def io_read(self, port: int, size: int) -> tuple[int, int]: ...
 
     def io_write(self, port: int, size: int, value: int) -> int: ...
 
+    def io_write_cost(self, port: int) -> int: ...
 
-class Frame:
-    """One interrupt in service on this CPU (the stack frame the gate pushed)."""
 
-    __slots__ = ("done", "end", "exiting", "meta", "remaining", "saved_if", "spurious",
-                 "t_accept", "vector")
+DISPATCH, BODY = 0, 1
 
-    def __init__(self, vector: int, saved_if: bool, spurious: bool, t_accept: int,
+
+class Frame(Section):
+    """One interrupt in service on this CPU: the stack frame the gate pushed, and the
+    handler's software section (it starts at acceptance; dispatch is its first cost)."""
+
+    __slots__ = ("dispatch", "meta", "saved_if", "spurious", "state", "t_accept", "vector")
+
+    SELF_FINISHING = True       # Cpu._handler_done marks it finished (one call less)
+
+    def __init__(self, cpu: Cpu, vector: int, saved_if: bool, spurious: bool, t_accept: int,
                  meta: Tlp | None) -> None:
+        # Section's fields, set here directly (one call less on the hot path).
+        self.cpu = cpu
+        self.body = cpu._handler
+        self.arg = self
+        self.kind = HARDIRQ
+        self.start = self.clock = t_accept
+        self.busy = 0
+        self.on_done = cpu._handler_done
+        self.finished = self.preempted = self.blocked = self.ready = False
+        self.stepping = self.abandoned = False
+        self.vseq = -1
+        self.glet = self.resumer = None
+        self.handle = None
+        self.next = None
+        self.remaining = -1
+        self.posted = None
+        self.result = None
         self.vector = vector
         self.saved_if = saved_if
         self.spurious = spurious
         self.t_accept = t_accept
         self.meta = meta
-        self.done: int | None = None     # pending handler-end or IRET event
-        self.end = 0                      # when that event is due
-        self.exiting = False              # handler done: the pending event is the IRET
-        self.remaining = -1               # time left of a preempted handler or IRET
+        self.state = DISPATCH               # DISPATCH: entering the gate; BODY: handler runs
+        self.dispatch = cpu._entry_delay     # acceptance, context save, handler dispatch
 
 
 EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
@@ -104,14 +137,21 @@ class Fault:
 
 
 class Cpu:
-    """One logical processor with its Local APIC."""
+    """One logical processor with its Local APIC.
 
-    __slots__ = ("_accept_entry", "_dead", "_engine", "_entry_delay", "_lapic_access",
-                 "_lapic_delivery", "_ledger", "_msr_access", "_nmi_delay", "_nmi_entry",
-                 "_restore", "_tracer", "accepted", "apic_base", "busy_ns", "ctx", "faults",
-                 "frames", "idt", "if_flag", "index", "lapic", "name", "nesting_allowed",
-                 "nmi_blocked", "nmi_count", "nmi_latched", "on_startup", "platform",
-                 "recorder", "smi_count", "startup_vector", "state", "sw_cost", "tsc_offset")
+    Software runs on it in sections (:mod:`irqsim.sim.section`): tasks (boot code, probes,
+    a user's script) and interrupt handlers (hardirq). An access made by a section happens
+    at the section's clock; an access made outside any section of this CPU (a debugger-like
+    poke from a test or an event callback) happens at ``engine.now`` and takes no time.
+    """
+
+    __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_lapic_access",
+                 "_lapic_delivery", "_ledger", "_mark", "_mode", "_msr_access", "_nmi_delay",
+                 "_nmi_due", "_nmi_entry", "_restore", "_sw", "_tracer", "accepted",
+                 "apic_base", "ctx", "faults", "frames", "idt", "if_flag", "index", "lapic",
+                 "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
+                 "on_startup", "platform", "recorder", "runq", "smi_count", "startup_vector",
+                 "state", "task", "tsc_offset")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
@@ -126,7 +166,8 @@ class Cpu:
         self.if_flag = True
         self.frames: list[Frame] = []
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
-        self.sw_cost = 0
+        self.task: Section | None = None            # the task section on this CPU
+        self.runq: deque[Section] = deque()          # tasks waiting for the CPU
         self.state = RUNNING
         self.startup_vector = -1
         self.on_startup: Callable[[Cpu], None] | None = None
@@ -137,15 +178,18 @@ class Cpu:
         self.faults: list[Fault] = []
         self.tsc_offset = 0
         self._nmi_entry: int | None = None
-        self._dead: set[Frame] = set()
-        self.busy_ns = 0
+        self._nmi_due = 0
         self.accepted = 0
         self.nesting_allowed = False
         self.recorder: LatencyRecorder | None = None
         self._accept_entry: int | None = None
         self._engine = ctx.engine
+        self._sw = ctx.sw
         self._tracer = ctx.tracer
         self._ledger = ctx.ledger
+        self._ctx_ns = dict.fromkeys(CONTEXTS, 0)
+        self._mode = IDLE
+        self._mark = ctx.engine.now
         t = ctx.timing
         self._entry_delay = t.cpu_acceptance + t.context_save + t.handler_dispatch
         self._restore = t.context_restore
@@ -153,6 +197,130 @@ class Cpu:
         self._lapic_access = t.lapic_mmio_access
         self._msr_access = t.lapic_msr_access
         self._nmi_delay = t.nmi_delivery
+
+    # -- CPU time per context (/proc/stat, mpstat) ------------------------------------
+    def _tally(self) -> None:
+        """Close the current context's interval at ``now`` and enter the one now due."""
+        now = self._engine.now
+        self._ctx_ns[self._mode] += now - self._mark
+        self._mark = now
+        self._mode = HARDIRQ if self.frames else TASK if self.task is not None else IDLE
+
+    def cpu_time(self) -> dict[str, int]:
+        """Simulated ns spent so far in hardirq, softirq, task and idle context (they add
+        up to the simulated time)."""
+        out = dict(self._ctx_ns)
+        out[self._mode] += self._engine.now - self._mark
+        return out
+
+    @property
+    def busy_ns(self) -> int:
+        """Simulated ns this CPU was not idle."""
+        t = self.cpu_time()
+        return t[HARDIRQ] + t[SOFTIRQ] + t[TASK]
+
+    # -- software sections ------------------------------------------------------------
+    @property
+    def section(self) -> Section | None:
+        """The section of this CPU whose code runs now (None outside one)."""
+        cur = self._sw.current
+        return cur if cur is not None and cur.cpu is self else None
+
+    @property
+    def clock(self) -> int:
+        """The instant software on this CPU has reached (``engine.now`` outside a section)."""
+        cur = self._sw.current
+        if cur is not None and cur.cpu is self:
+            return cur.clock
+        return self._engine.now
+
+    def spend(self, ns: int) -> None:
+        """Charge ``ns`` of pure computation to the section running on this CPU."""
+        cur = self._sw.current
+        if cur is not None and cur.cpu is self:
+            cur.clock += ns
+            cur.busy += ns
+
+    def _sync(self) -> Section | None:
+        """Bring the engine to this CPU's software clock before an access (the fast path
+        of :meth:`Software.sync`, inlined); returns the running section, if any."""
+        cur = self._sw.current
+        if cur is None or cur.cpu is not self:
+            return None
+        t = cur.clock
+        engine = self._engine
+        if t > engine.now:
+            if engine.free_until(t):
+                engine.now = t
+            else:
+                self._sw._wait(cur, t)
+        return cur
+
+    def run(self, body: Callable[[Any], Any], arg: Any = None) -> Section:
+        """Run ``body(arg)`` as software on this CPU.
+
+        Inside a section of this CPU it runs inline (same clock). Otherwise it becomes a
+        task section: started now if the CPU is free, else queued until it is. Called from
+        outside any event (a script), it returns when the section has ended."""
+        cur = self._sw.current
+        if cur is not None and cur.cpu is self:
+            body(arg)
+            return cur
+        sec = Section(self, body, TASK, self._engine.now, self._task_done, arg)
+        if self.task is None and not self.frames:
+            self._task_start(sec)
+        else:
+            self.runq.append(sec)
+        if self._engine.running == 0 and cur is None:
+            self._sw.finish_from_top(sec)
+        return sec
+
+    def _task_start(self, sec: Section) -> None:
+        sec.start = sec.clock = self._engine.now
+        self.task = sec
+        self._tally()
+        self._sw.launch(sec)
+
+    def _task_done(self, sec: Section) -> None:
+        self.task = None
+        self._tally()
+        if self.runq and not self.frames:
+            self._engine.after(0, self._task_next)
+
+    def _task_next(self, _: object) -> None:
+        if self.task is None and not self.frames and self.runq:
+            self._task_start(self.runq.popleft())
+
+    def _preempt_top(self, now: int, by: int) -> None:
+        """An interrupt or NMI takes the CPU: the software running until now stops."""
+        frames = self.frames
+        if frames:
+            top = frames[-1]
+            if top.finished:
+                return
+            sec: Section = top
+            vector = top.vector
+        elif self.task is not None:
+            sec = self.task
+            vector = -1
+        else:
+            return
+        self._sw.preempt(sec)
+        if self._tracer.on:
+            self._tracer.emit(now, self.name, self.name, "preempted", vector=vector, by=by)
+
+    def _resume_top(self) -> None:
+        """After an IRET: the software that was interrupted continues."""
+        frames = self.frames
+        if frames:
+            top = frames[-1]
+            if top.preempted:
+                self._sw.unpreempt(top)
+        elif self.task is not None:
+            if self.task.preempted:
+                self._sw.unpreempt(self.task)
+        elif self.runq:
+            self._engine.after(0, self._task_next)
 
     # -- INTR / acceptance -------------------------------------------------
     def intr(self) -> None:
@@ -164,11 +332,15 @@ class Cpu:
         self._accept_entry = None
         if not self.if_flag:
             return
+        engine = self._engine
+        now = engine.now
+        if self._nmi_entry is not None and self._nmi_due <= now:
+            # An NMI pending at the same boundary is taken first (SDM 6.9); INTR is sampled
+            # again when its handler returns.
+            return
         lapic = self.lapic
         v = lapic.inta()
-        engine = self._engine
         tracer = self._tracer
-        now = engine.now
         spurious = v > 0xFF
         v &= 0xFF
         if spurious:
@@ -182,82 +354,97 @@ class Cpu:
             if tracer.on:
                 tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
         frames = self.frames
-        if frames:
-            top = frames[-1]
-            if top.done is not None:
-                top.remaining = top.end - now
-                engine.cancel(top.done)
-                top.done = None
-                if tracer.on:
-                    tracer.emit(now, self.name, self.name, "preempted", vector=top.vector, by=v)
-        frame = Frame(v, self.if_flag, spurious, now, meta)
+        if frames or self.task is not None:
+            self._preempt_top(now, v)
+        frame = Frame(self, v, self.if_flag, spurious, now, meta)
         frames.append(frame)
         self.if_flag = False
-        engine.after(self._entry_delay, self._enter, frame)
+        self._ctx_ns[self._mode] += now - self._mark        # _tally(), inlined
+        self._mark = now
+        self._mode = HARDIRQ
+        t = now + frame.dispatch
+        if engine.free_until(t):
+            self._sw.launch(frame)          # nothing happens during dispatch
+        else:
+            # The section would wait for its first instant: start it then instead (the same
+            # order; no section is left waiting through the dispatch).
+            frame.next = self._enter
+            frame.handle = engine.at(t, self._enter, frame)
 
     def _enter(self, frame: Frame) -> None:
-        if self._dead and frame in self._dead:
-            self._dead.discard(frame)
-            return
+        frame.handle = frame.next = None
+        self._sw.launch(frame)
+
+    def _handler(self, frame: Frame) -> None:
+        """The handler's section: dispatch through the gate (acceptance, context save,
+        handler dispatch), the gate's body, its epilogue (EOI) and context restore."""
+        t = frame.clock = frame.clock + frame.dispatch
+        frame.busy += frame.dispatch
         engine = self._engine
+        if t > engine.now:
+            if engine.free_until(t):
+                engine.now = t
+            else:
+                self._sw._wait(frame, t)
+        frame.state = BODY
         now = engine.now
         if self.recorder is not None and frame.meta is not None:
             self.recorder.record(frame.meta, frame.t_accept, now, self.index, frame.vector)
         if self._tracer.on:
             self._tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
+        if self.nesting_allowed:
+            self.if_flag = True
+            if self.lapic.deliverable() >= 0:
+                self.intr()
+        sec = frame
         gate = self.idt[frame.vector]
-        self.sw_cost = 0
         if gate is not None:
             cost = gate.enter(self, frame.vector, frame.spurious)
         else:
             cost = 0
             self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
                           f"vector {frame.vector:#x} has no IDT entry (#NP)")
-        self.sw_cost = 0
-        self.busy_ns += cost
-        frame.end = now + cost
-        frame.done = engine.after(cost, self._handler_done, frame)
+        sec.clock += cost
+        sec.busy += cost
         if self.nesting_allowed:
-            self.if_flag = True
-            if self.lapic.deliverable() >= 0:
-                self.intr()
-
-    def _handler_done(self, frame: Frame) -> None:
-        frame.done = None
-        gate = self.idt[frame.vector]
-        self.sw_cost = 0
+            self._sw.sync(sec)      # the body's last instant: IF is cleared for the epilogue
+            self.if_flag = False
         cost = gate.exit(self, frame.vector, frame.spurious) if gate is not None else 0
-        self.sw_cost = 0
         cost += self._restore
-        self.busy_ns += cost
-        self.if_flag = False
-        # An NMI may still be taken before the IRET instruction (SDM 6.7.1): keep the IRET
-        # cancellable so it runs after the NMI handler returns, last in first out.
-        frame.exiting = True
-        frame.end = self._engine.now + cost
-        frame.done = self._engine.after(cost, self._iret, frame)
+        sec.clock += cost
+        sec.busy += cost
 
-    def _iret(self, frame: Frame) -> None:
-        frame.done = None
-        if self._dead and frame in self._dead:
-            self._dead.discard(frame)
-            return
+    def _handler_done(self, frame: Frame) -> None:  # type: ignore[override]
+        """The handler's last instant: IRET."""
+        frame.finished = True
+        frame.handle = frame.next = frame.posted = None
         frames = self.frames
+        if not frames or frames[-1] is not frame:
+            return                          # INIT cleared the stack meanwhile
         frames.pop()
         self.if_flag = frame.saved_if
-        engine = self._engine
+        now = self._engine.now
         if self._tracer.on:
-            self._tracer.emit(engine.now, self.name, self.name, "iret", vector=frame.vector,
+            self._tracer.emit(now, self.name, self.name, "iret", vector=frame.vector,
                               IF=int(self.if_flag))
-        if frame.vector == VEC_NMI:
-            self._nmi_iret()
+        self._ctx_ns[HARDIRQ] += now - self._mark           # _tally(), inlined
+        self._mark = now
         if frames:
             top = frames[-1]
-            if top.remaining >= 0 and top.done is None:
-                top.end = engine.now + top.remaining
-                top.done = engine.after(top.remaining,
-                                        self._iret if top.exiting else self._handler_done, top)
-                top.remaining = -1
+            if top.preempted:
+                self._sw.unpreempt(top)
+        else:
+            task = self.task
+            if task is None:
+                self._mode = IDLE
+                if self.runq:
+                    self._engine.after(0, self._task_next)
+            else:
+                self._mode = TASK
+                if task.preempted:
+                    self._sw.unpreempt(task)
+        if frame.vector == VEC_NMI and not frame.spurious:
+            self._nmi_iret()
         if self.if_flag and self.lapic.deliverable() >= 0:
             self.intr()
 
@@ -271,6 +458,7 @@ class Cpu:
         if not self.nmi_blocked:
             self.nmi_blocked = True
             ledger.in_flight += 1
+            self._nmi_due = self._engine.now + self._nmi_delay
             self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
         elif not self.nmi_latched:
             self.nmi_latched = True
@@ -286,9 +474,9 @@ class Cpu:
         engine = self._engine
         now = engine.now
         frames = self.frames
-        if frames and frames[-1].end == 0 and frames[-1].done is None \
-                and frames[-1].remaining < 0:
+        if frames and frames[-1].state == DISPATCH:
             # An interrupt is being dispatched: the NMI is taken after its first instruction.
+            self._nmi_due = now + self._entry_delay
             self._nmi_entry = engine.after(self._entry_delay, self._nmi_enter)
             return
         self._ledger.in_flight -= 1
@@ -296,19 +484,13 @@ class Cpu:
         self.nmi_count += 1
         if self._tracer.on:
             self._tracer.emit(now, self.lapic.name, self.name, "nmi", IF=int(self.if_flag))
-        if frames:
-            top = frames[-1]
-            if top.done is not None:
-                top.remaining = top.end - now
-                engine.cancel(top.done)
-                top.done = None
-                if self._tracer.on:
-                    self._tracer.emit(now, self.name, self.name, "preempted",
-                                      vector=top.vector, by=VEC_NMI)
-        frame = Frame(VEC_NMI, self.if_flag, False, now, None)
+        self._preempt_top(now, VEC_NMI)
+        frame = Frame(self, VEC_NMI, self.if_flag, False, now, None)
+        frame.dispatch = 0                  # an NMI's delivery cost is in nmi_delivery
         frames.append(frame)
         self.if_flag = False
-        self._enter(frame)
+        self._tally()
+        self._sw.launch(frame)
 
     def _nmi_iret(self) -> None:
         """IRET from the NMI handler unblocks NMIs; a latched one is delivered now."""
@@ -317,6 +499,7 @@ class Cpu:
             self.nmi_latched = False
             self._ledger.in_flight += 1
             self.nmi_blocked = True
+            self._nmi_due = self._engine.now + self._nmi_delay
             self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
 
     def smi(self) -> None:
@@ -328,16 +511,18 @@ class Cpu:
     def init_signal(self) -> None:
         """INIT: the core stops whatever it ran and waits for a start-up IPI (SDM 8.4.4)."""
         engine = self._engine
+        sw = self._sw
         if self._accept_entry is not None:
             engine.cancel(self._accept_entry)
             self._accept_entry = None
         for f in self.frames:
-            if f.done is not None:
-                engine.cancel(f.done)
-                f.done = None
-            elif f.remaining < 0:
-                self._dead.add(f)       # its _enter or _iret event is still queued
+            if not f.finished:
+                sw.abandon(f)               # it never runs again
         self.frames.clear()
+        if self.task is not None:
+            sw.abandon(self.task)
+            self.task = None
+        self.runq.clear()
         if self._nmi_entry is not None:
             engine.cancel(self._nmi_entry)
             self._nmi_entry = None
@@ -348,6 +533,7 @@ class Cpu:
         self.nmi_blocked = self.nmi_latched = False
         self.if_flag = False
         self.state = WAIT_FOR_SIPI
+        self._tally()
         self.lapic.init_reset()
         if self._tracer.on:
             self._tracer.emit(engine.now, self.lapic.name, self.name, "init",
@@ -378,7 +564,7 @@ class Cpu:
     def fault(self, vector: int, rule: str, message: str, error_code: int = 0) -> Fault:
         """Raise an exception in the code running now: recorded, traced, sent to the IDT."""
         name = EXCEPTION_NAMES.get(vector, f"#{vector}")
-        f = Fault(self._engine.now + self.sw_cost, vector, name, error_code, rule, message)
+        f = Fault(self.clock, vector, name, error_code, rule, message)
         self.faults.append(f)
         self.ctx.diag(self.name, rule, f"{name}: {message}")
         if self._tracer.on:
@@ -387,7 +573,7 @@ class Cpu:
         gate = self.idt[vector]
         handler = getattr(gate, "exception", None)
         if handler is not None:
-            self.sw_cost += handler(self, f)
+            self.spend(handler(self, f))
         else:
             self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
                           f"{name} (vector {vector}) has no exception handler")
@@ -395,13 +581,14 @@ class Cpu:
 
     # -- MSRs ---------------------------------------------------------------------------
     def rdtsc(self) -> int:
-        """Time-stamp counter now (software time) at the timing model's tsc_khz."""
-        raw = (self._engine.now + self.sw_cost) * self.ctx.timing.tsc_khz // 1_000_000
+        """Time-stamp counter at this CPU's software clock, at the timing model's tsc_khz."""
+        raw = self.clock * self.ctx.timing.tsc_khz // 1_000_000
         return (raw + self.tsc_offset) & 0xFFFFFFFFFFFFFFFF     # a 64-bit counter
 
     def rdmsr(self, msr: int) -> int:
         """RDMSR: returns the value; an illegal read raises #GP and returns 0."""
-        self.sw_cost += self._msr_access
+        self._sync()
+        self.spend(self._msr_access)
         lapic = self.lapic
         if 0x800 <= msr <= 0x8FF:
             v = lapic.msr_read(msr)
@@ -420,47 +607,53 @@ class Cpu:
 
     def wrmsr(self, msr: int, value: int) -> bool:
         """WRMSR: False when the write raised #GP (delivered to the IDT)."""
-        self.sw_cost += self._msr_access
+        self._sync()
         lapic = self.lapic
-        if 0x800 <= msr <= 0x8FF:
-            if lapic.msr_write(msr, value):
-                return True
-            self.fault(VEC_GP, lapic.last_gp, f"WRMSR {msr:#x} <- {value:#x}")
-            return False
-        if msr == MSR_APIC_BASE:
-            if lapic.set_base(value):
-                self.apic_base = lapic.base_address
-                return True
-            self.fault(VEC_GP, lapic.last_gp, f"WRMSR IA32_APIC_BASE <- {value:#x}")
-            return False
-        if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
-            if value < 0 or value >> 64:
-                self.fault(VEC_GP, "SDM WRMSR: value wider than 64 bits", f"{value:#x}")
+        now = self._engine.now
+        try:
+            if 0x800 <= msr <= 0x8FF:
+                if lapic.msr_write(msr, value):
+                    return True
+                self.fault(VEC_GP, lapic.last_gp, f"WRMSR {msr:#x} <- {value:#x}")
                 return False
-            lapic.timer.deadline_write(value, self._engine.now + self.sw_cost)
-            return True
-        if msr == MSR_TSC:
-            self.tsc_offset += value - self.rdtsc()
-            # The TSC-deadline comparator watches the TSC: re-aim an armed deadline.
-            if lapic.timer.deadline:
-                lapic.timer.rearm(self._engine.now + self.sw_cost)
-            return True
-        self.fault(VEC_GP, "SDM WRMSR: unimplemented MSR raises #GP",
-                   f"WRMSR {msr:#x} <- {value:#x}")
-        return False
+            if msr == MSR_APIC_BASE:
+                if lapic.set_base(value):
+                    self.apic_base = lapic.base_address
+                    return True
+                self.fault(VEC_GP, lapic.last_gp, f"WRMSR IA32_APIC_BASE <- {value:#x}")
+                return False
+            if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
+                if value < 0 or value >> 64:
+                    self.fault(VEC_GP, "SDM WRMSR: value wider than 64 bits", f"{value:#x}")
+                    return False
+                lapic.timer.deadline_write(value, now)
+                return True
+            if msr == MSR_TSC:
+                self.tsc_offset += value - self.rdtsc()
+                # The TSC-deadline comparator watches the TSC: re-aim an armed deadline.
+                if lapic.timer.deadline:
+                    lapic.timer.rearm(now)
+                return True
+            self.fault(VEC_GP, "SDM WRMSR: unimplemented MSR raises #GP",
+                       f"WRMSR {msr:#x} <- {value:#x}")
+            return False
+        finally:
+            self.spend(self._msr_access)
 
     # -- instructions software runs -------------------------------------------
     def cli(self) -> None:
         """CLI: clear RFLAGS.IF."""
+        self._sync()
         self.if_flag = False
-        if self.ctx.tracer.on:
-            self.ctx.tracer.emit(self.ctx.engine.now, self.name, self.name, "cli")
+        if self._tracer.on:
+            self._tracer.emit(self._engine.now, self.name, self.name, "cli")
 
     def sti(self) -> None:
         """STI: set RFLAGS.IF; a pending deliverable interrupt is then taken."""
+        self._sync()
         self.if_flag = True
-        if self.ctx.tracer.on:
-            self.ctx.tracer.emit(self.ctx.engine.now, self.name, self.name, "sti")
+        if self._tracer.on:
+            self._tracer.emit(self._engine.now, self.name, self.name, "sti")
         if self.lapic.deliverable() >= 0:
             self.intr()
 
@@ -471,6 +664,7 @@ class Cpu:
 
     @cr8.setter
     def cr8(self, value: int) -> None:
+        self._sync()
         self.lapic.tpr = (value & 0xF) << 4
         self.lapic._priority_changed()
 
@@ -478,41 +672,92 @@ class Cpu:
     def in_service(self) -> list[int]:
         return [f.vector for f in self.frames]
 
-    # -- memory and I/O accesses (software cost accumulates in sw_cost) --------
-    def _is_apic(self, addr: int) -> bool:
-        return (addr & ~0xFFF) == self.apic_base
-
+    # -- memory and I/O accesses (each at the software's instant, then charged) --------
     def read(self, addr: int, size: int = 4) -> int:
         """Memory read by software on this CPU."""
-        if self._is_apic(addr):
-            self.sw_cost += self._lapic_access
-            return self.lapic.mmio_read(addr & 0xFFF, size)
-        assert self.platform is not None
-        value, cost = self.platform.cpu_read(addr, size)
-        self.sw_cost += cost
+        cur = self._sync()
+        if (addr & ~0xFFF) == self.apic_base:
+            cost = self._lapic_access
+            value = self.lapic.mmio_read(addr & 0xFFF, size)
+        else:
+            assert self.platform is not None
+            value, cost = self.platform.cpu_read(addr, size)
+        if cur is not None:
+            cur.clock += cost
+            cur.busy += cost
         return value
 
     def write(self, addr: int, size: int, value: int) -> None:
-        """Memory write by software on this CPU."""
+        """Memory write by software on this CPU (posted: see :mod:`irqsim.sim.section`)."""
+        cur = self._sw.current
+        if cur is not None and cur.cpu is self:
+            t = cur.clock
+            engine = self._engine
+            if t > engine.now:
+                if not engine.free_until(t):
+                    if (addr & ~0xFFF) == self.apic_base:
+                        cost = self._lapic_access
+                    else:
+                        assert self.platform is not None
+                        cost = self.platform.write_cost(addr)
+                    self._sw.post(cur, self._posted_write, (addr, size, value))
+                    cur.clock = t + cost
+                    cur.busy += cost
+                    return
+                engine.now = t
+        else:
+            cur = None
         if (addr & ~0xFFF) == self.apic_base:
-            self.sw_cost += self._lapic_access
+            cost = self._lapic_access
             self.lapic.mmio_write(addr & 0xFFF, size, value)
-            return
-        assert self.platform is not None
-        self.sw_cost += self.platform.cpu_write(addr, size, value)
+        else:
+            assert self.platform is not None
+            cost = self.platform.cpu_write(addr, size, value)
+        if cur is not None:
+            cur.clock += cost
+            cur.busy += cost
+
+    def _posted_write(self, arg: tuple[int, int, int]) -> None:
+        addr, size, value = arg
+        if (addr & ~0xFFF) == self.apic_base:
+            self.lapic.mmio_write(addr & 0xFFF, size, value)
+        else:
+            assert self.platform is not None
+            self.platform.cpu_write(addr, size, value)
 
     def inl(self, port: int, size: int = 4) -> int:
         """Port I/O read (IN)."""
+        cur = self._sync()
         assert self.platform is not None
         value, cost = self.platform.io_read(port, size)
-        self.sw_cost += cost
+        if cur is not None:
+            cur.clock += cost
+            cur.busy += cost
         return value
 
     def outl(self, port: int, value: int, size: int = 4) -> None:
-        """Port I/O write (OUT)."""
+        """Port I/O write (OUT), posted like a memory write."""
+        cur = self._sw.current
         assert self.platform is not None
-        self.sw_cost += self.platform.io_write(port, size, value)
+        if cur is not None and cur.cpu is self:
+            t = cur.clock
+            engine = self._engine
+            if t > engine.now:
+                if not engine.free_until(t):
+                    cost = self.platform.io_write_cost(port)
+                    self._sw.post(cur, self._posted_out, (port, size, value))
+                    cur.clock = t + cost
+                    cur.busy += cost
+                    return
+                engine.now = t
+        else:
+            cur = None
+        cost = self.platform.io_write(port, size, value)
+        if cur is not None:
+            cur.clock += cost
+            cur.busy += cost
 
-    def spend(self, ns: int) -> None:
-        """Charge ``ns`` of pure computation to the current software section."""
-        self.sw_cost += ns
+    def _posted_out(self, arg: tuple[int, int, int]) -> None:
+        port, size, value = arg
+        assert self.platform is not None
+        self.platform.io_write(port, size, value)

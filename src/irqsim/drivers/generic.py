@@ -60,6 +60,6 @@ class GenericDriver:
             where = self.cause_registers.get((pdev.vendor, pdev.device))
             if where is None or not k.readl(pdev.bars[where[0]].address + where[1]):
                 return IRQ_NONE
-        k.current_cpu.spend(self.handler_ns)
+        k.spend(self.handler_ns)
         self.handled += 1
         return IRQ_HANDLED

@@ -60,6 +60,6 @@ class LegacyIntxDriver:
             st.none += 1
             return IRQ_NONE
         st.causes += bin(icr).count("1")
-        k.current_cpu.spend(self.process_ns)
+        k.spend(self.process_ns)
         st.handled += 1
         return IRQ_HANDLED

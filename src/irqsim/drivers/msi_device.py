@@ -77,7 +77,7 @@ class MsiEventDriver:
         assert k is not None
         k.writel(st.regs + ISR.offset, 1 << i)
         st.handled[i] += 1
-        k.current_cpu.spend(self.process_ns)
+        k.spend(self.process_ns)
         return IRQ_HANDLED
 
     def demux_interrupt(self, irq: int, arg: Any) -> IrqReturn:
@@ -93,5 +93,5 @@ class MsiEventDriver:
         for ev in range(st.events):
             if isr >> ev & 1:
                 st.handled[ev] += 1
-                k.current_cpu.spend(self.process_ns)
+                k.spend(self.process_ns)
         return IRQ_HANDLED

@@ -189,7 +189,7 @@ class VirtioPciDriver:
             if elem_id != ((q.processed + i) & 0xFFFFFFFF):
                 q.order_errors += 1   # the index was visible before the element
         if n:
-            k.current_cpu.spend(self.process_ns * n)
+            k.spend(self.process_ns * n)
             if k.ctx.tracer.on:
                 k.trace_sw("Driver", "Driver", f"Process {n} used buffer(s) of {q.name}")
         q.last_used = idx

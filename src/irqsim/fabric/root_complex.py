@@ -148,6 +148,19 @@ class RootComplex:
         region, off = hit
         return region.mmio_read(off, size), t.device_mmio_read
 
+    def write_cost(self, addr: int) -> int:
+        """What a CPU write to ``addr`` costs the software (as ``cpu_write`` returns)."""
+        t = self.ctx.timing
+        if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:
+            return t.config_access
+        if self.memory.contains(addr):
+            return t.memory_write
+        return t.device_mmio_write
+
+    def io_write_cost(self, port: int) -> int:
+        """What a port write costs the software (as ``io_write`` returns)."""
+        return self.ctx.timing.config_access
+
     def cpu_write(self, addr: int, size: int, value: int) -> int:
         t = self.ctx.timing
         if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:

@@ -59,13 +59,8 @@ class SystemGate:
         k.apic_eoi(cpu)
         cpu.spend(k.timing.handler_base)                # generic handler code
         if self.body is not None:
-            prev = k.current_cpu
-            k.current_cpu = cpu
-            try:
-                self.body(cpu)
-            finally:
-                k.current_cpu = prev
-        return cpu.sw_cost
+            self.body(cpu)
+        return 0
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         return 0
@@ -86,7 +81,7 @@ class SpuriousGate:
         else:                       # a real 0xFF interrupt is in service: acknowledge it
             k.unexpected[cpu.index] += 1
             k.apic_eoi(cpu)
-        return k.timing.handler_base + cpu.sw_cost
+        return k.timing.handler_base
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         return 0
@@ -104,14 +99,9 @@ class NmiGate:
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
         k.count_system("NMI", cpu.index, "Non-maskable interrupts")
-        prev = k.current_cpu
-        k.current_cpu = cpu
-        try:
-            for h in self.handlers:
-                h(cpu)
-        finally:
-            k.current_cpu = prev
-        return k.timing.nmi_handler + cpu.sw_cost
+        for h in self.handlers:
+            h(cpu)
+        return k.timing.nmi_handler
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         return 0

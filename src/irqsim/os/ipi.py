@@ -30,6 +30,7 @@ from irqsim.os.vectors import (
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
     from irqsim.os.kernel import Kernel
+    from irqsim.sim.section import Section
 
 ICR_SHORTHAND_SELF = 1 << 18
 ICR_SHORTHAND_ALL = 2 << 18
@@ -56,6 +57,7 @@ class CallRequest:
     icr_writes: int = 0
     sender_ns: int = 0
     on_done: Callable[[CallRequest], None] | None = None
+    waiter: Section | None = None      # the sender's section, spinning until the acks
 
     @property
     def done(self) -> bool:
@@ -178,24 +180,31 @@ class SmpOps:
               on_done: Callable[[CallRequest], None] | None,
               local: Callable[[], None] | None = None) -> CallRequest:
         k = self.kernel
-        now = k.ctx.engine.now
-        targets = [d for d in dsts if d != src]
-        req = CallRequest(kind, src, targets, func, wait, now, on_done=on_done)
-        self.requests.append(req)
         cpu = k.cpus[src]
+        targets = [d for d in dsts if d != src]
+        req = CallRequest(kind, src, targets, func, wait, cpu.clock, on_done=on_done)
+        self.requests.append(req)
 
         def body() -> None:
+            sec = cpu.section
+            assert sec is not None
+            busy0 = sec.busy
+            req.t_start = cpu.clock
             for t in targets:
                 self.queues.setdefault(t, []).append(req)
             if targets:
                 vec = CALL_FUNCTION_SINGLE_VECTOR if len(targets) == 1 else CALL_FUNCTION_VECTOR
                 req.icr_writes = self.send_mask(cpu, targets, vec)
-            req.t_sent = k.ctx.engine.now + cpu.sw_cost
+            req.t_sent = cpu.clock
             if local is not None:
                 local()
-        req.sender_ns = k.run_section(cpu, body)
-        if not targets:
-            self._complete(req, now + req.sender_ns)
+            req.sender_ns = sec.busy - busy0
+            if not targets:
+                self._complete(req, cpu.clock)
+            elif wait and not req.done:
+                req.waiter = sec        # csd_lock_wait: spin until every target released it
+                k.ctx.sw.block(sec)
+        k.run_on(cpu, body)
         return req
 
     def _run_queue(self, cpu: Cpu) -> None:
@@ -203,11 +212,10 @@ class SmpOps:
         q = self.queues.pop(cpu.index, None)
         if not q:
             return
-        engine = self.kernel.ctx.engine
         for req in q:
             if req.func is not None:
                 req.func(cpu.index)
-            req.acks[cpu.index] = engine.now + cpu.sw_cost
+            req.acks[cpu.index] = cpu.clock
             if len(req.acks) == len(req.targets):
                 self._complete(req, max(req.acks.values()))
 
@@ -218,10 +226,9 @@ class SmpOps:
     def _finish(self, req: CallRequest) -> None:
         k = self.kernel
         req.t_done = k.ctx.engine.now
-        if req.wait:
-            # The sender spun (csd_lock_wait) from the end of its section until the acks.
-            end = req.t_start + req.sender_ns
-            k.cpus[req.src].busy_ns += max(0, req.t_done - end)
+        if req.waiter is not None:
+            k.ctx.sw.wake(req.waiter)
+            req.waiter = None
         if req.on_done is not None:
             req.on_done(req)
 

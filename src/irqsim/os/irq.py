@@ -95,15 +95,12 @@ class IrqGate:
             k.ctx.diag(cpu.name, "Linux do_IRQ: no irq for vector",
                        f"vector {vector:#x} has no IRQ descriptor on {cpu.name}")
             return k.timing.handler_base
-        prev = k.current_cpu
-        k.current_cpu = cpu
         if desc.disabled:
             # handle_fasteoi_irq on a disabled line: mask it, run nothing.
             if desc.chip_mask is not None and not desc.masked:
                 desc.chip_mask(True)
                 desc.masked = True
-            k.current_cpu = prev
-            return k.timing.handler_base + cpu.sw_cost
+            return k.timing.handler_base
         desc.counts[cpu.index] += 1
         base = k.timing.handler_base
         actions = desc.actions
@@ -120,44 +117,39 @@ class IrqGate:
                 desc.window_count += 1
                 if desc.window_count >= k.spurious_window:
                     desc.window_count = 0
-            k.current_cpu = prev
-            return base + cpu.sw_cost
+            return base
         all_actions = k.irq_chain == "all"
         claim = meta is not None and meta.claim and cpu.recorder is not None
-        now = k.ctx.engine.now
+        t_entry = cpu.clock
         tracer = k.ctx.tracer
         trace_each = tracer.on and len(actions) > 1
         handled = False
-        runs = 0
-        for action in actions:
-            entry = now + runs * base + cpu.sw_cost
-            runs += 1
+        for runs, action in enumerate(actions):
+            if runs:
+                cpu.spend(base)             # the previous handler's own code
+            entry = cpu.clock
             if trace_each:
                 tracer.emit(entry, "Driver", "Driver", "sw",
                             label=f"Shared IRQ {desc.irq}: run handler {action.name}")
             if action.handler(desc.irq, action.dev_id):
                 if claim and not handled:
                     assert frame is not None and meta is not None and cpu.recorder is not None
-                    cpu.recorder.record_claim(meta, action.slot, frame.t_accept, now, entry)
+                    cpu.recorder.record_claim(meta, action.slot, frame.t_accept, t_entry,
+                                              entry)
                 handled = True
                 if not all_actions:
                     break
         k.note_interrupt(desc, handled)
-        k.current_cpu = prev
-        return runs * base + cpu.sw_cost if runs else base
+        return base
 
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         if spurious:
             return 0
         k = self.kernel
-        k.apic_eoi(cpu)
         if k.ctx.tracer.on:
-            k.ctx.tracer.emit(k.ctx.engine.now, "Driver", "LAPIC", "sw",
-                              label="Write EOI register")
+            k.ctx.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
+        k.apic_eoi(cpu)
         desc = self.per_vector.get(vector)
         if desc is not None and desc.chip_eoi is not None:
-            prev = k.current_cpu
-            k.current_cpu = cpu
             desc.chip_eoi()
-            k.current_cpu = prev
-        return cpu.sw_cost
+        return 0

@@ -109,7 +109,6 @@ class Kernel:
         self.irqs: dict[int, IrqDesc] = {}
         self.next_irq = FIRST_DYNAMIC_IRQ
         self.gates = [IrqGate(self) for _ in cpus]
-        self.current_cpu: Cpu = cpus[0]
         self.apic_ids: list[int] = [0] * len(cpus)
         self.devices: list[PciDev] = []
         self.drivers: list[PciDriver] = []
@@ -122,7 +121,6 @@ class Kernel:
             "SPU": (self.spurious, "Spurious interrupts")}
         self._dma_cursor = self.firmware.dma_base
         self.boot_ns = 0
-        self._sw_clock = 0
         # Local APIC mode, timer tick and the IPI layer (docs/lapic.md, docs/ipi.md).
         self.madt_ids = list(madt_ids) if madt_ids is not None else list(range(len(cpus)))
         self.x2apic_option = x2apic
@@ -135,13 +133,26 @@ class Kernel:
         self.smp = SmpOps(self)
         self.idt = self._build_idt()
 
+    # -- the CPU software runs on now ---------------------------------------------
+    @property
+    def current_cpu(self) -> Cpu:
+        """The CPU whose software section runs now (the BSP outside any section)."""
+        cur = self.ctx.sw.current
+        return cur.cpu if cur is not None else self.cpus[0]  # type: ignore[no-any-return]
+
+    def spend(self, ns: int) -> None:
+        """The code running now computes for ``ns`` (charged to its section)."""
+        cur = self.ctx.sw.current
+        if cur is not None:
+            cur.clock += ns
+            cur.busy += ns
+
     # -- tracing of software steps ----------------------------------------------
     def trace_sw(self, src: str, dst: str, label: str, reply: bool = False) -> None:
-        """Record a software step (for sequence diagrams)."""
+        """Record a software step (for sequence diagrams) at the software's instant."""
         tr = self.ctx.tracer
         if tr.on:
-            t = self.ctx.engine.now + self.current_cpu.sw_cost
-            tr.emit(t, src, dst, "sw", label=label, reply=reply)
+            tr.emit(self.current_cpu.clock, src, dst, "sw", label=label, reply=reply)
 
     # -- accessors (run on current_cpu, cost charged to it) ------------------------
     def cfg_read(self, bus: int, devfn: int, offset: int, size: int) -> int:
@@ -185,29 +196,28 @@ class Kernel:
 
     # -- boot ---------------------------------------------------------------------
     def run_on(self, cpu: Cpu, fn: Callable[[], None]) -> int:
-        """Run a software section on ``cpu``; returns its cost in ns."""
-        prev = self.current_cpu
-        self.current_cpu = cpu
-        cpu.sw_cost = 0
-        try:
+        """Run ``fn`` as software on ``cpu`` (inline in its running section, else as a task
+        section: see ``Cpu.run``); returns the CPU time it has spent so far in ns (all of
+        it when the call returns with the section over)."""
+        sec = cpu.section
+        if sec is not None:
+            busy = sec.busy
             fn()
-        finally:
-            self.current_cpu = prev
-        cost = cpu.sw_cost
-        cpu.busy_ns += cost
-        return cost
+            return sec.busy - busy
+        return cpu.run(lambda _: fn()).busy
 
     def boot(self) -> int:
-        """Bring up the LAPICs, enumerate PCI, probe drivers. Returns boot time in ns."""
-        total = 0
+        """Bring up the LAPICs, enumerate PCI, probe drivers, each on its CPU's clock (called
+        from the top level: it returns with the boot over). Returns boot time in ns."""
+        t0 = self.ctx.engine.now
         for i, cpu in enumerate(self.cpus):
-            total += self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
+            self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
         if self.firmware.directed_eoi:
             for cpu in self.cpus:
-                total += self.run_on(cpu, lambda: enable_directed_eoi(self))
-        total += self.run_on(self.cpus[0], self._pci_init)
-        self.boot_ns = total
-        return total
+                self.run_on(cpu, lambda: enable_directed_eoi(self))
+        self.run_on(self.cpus[0], self._pci_init)
+        self.boot_ns = self.ctx.engine.now - t0
+        return self.boot_ns
 
     def _lapic_init(self, i: int, cpu: Cpu) -> None:
         """Per-CPU APIC bring-up, in Linux's order (setup_local_APIC, x2apic_enable)."""
@@ -516,10 +526,8 @@ class Kernel:
             cpu.write(cpu.apic_base + 0xB0, 4, 0)
 
     def run_section(self, cpu: Cpu, fn: Callable[[], None]) -> int:
-        """``run_on`` that leaves the CPU's software-time offset at 0 afterwards."""
-        cost = self.run_on(cpu, fn)
-        cpu.sw_cost = 0
-        return cost
+        """Same as ``run_on`` (kept for callers of the earlier API)."""
+        return self.run_on(cpu, fn)
 
     def _build_idt(self) -> list[Any]:
         """The shared IDT: exceptions, device vectors, Linux's system vectors."""

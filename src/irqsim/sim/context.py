@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from irqsim.sim.accounting import Ledger
 from irqsim.sim.engine import Engine
+from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
 
@@ -25,13 +26,17 @@ class Diagnostic:
 
 @dataclass(slots=True)
 class SimContext:
-    """Shared services of one simulated machine."""
+    """Shared services of one simulated machine (``sw`` runs software on the clock)."""
 
     engine: Engine = field(default_factory=Engine)
     timing: TimingModel = field(default_factory=TimingModel)
     tracer: Tracer = field(default_factory=Tracer)
     ledger: Ledger = field(default_factory=Ledger)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    sw: Software = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sw = Software(self.engine)
 
     def diag(self, block: str, rule: str, message: str) -> None:
         """Record a diagnostic naming the rule broken; it also enters the trace."""

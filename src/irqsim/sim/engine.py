@@ -2,7 +2,12 @@
 
 Entries are tuples ``(time, seq, fn, arg)``; ``seq`` breaks ties in scheduling
 order, so a run is deterministic. Cancellation is lazy (as in SimPy): the
-sequence number goes into a set and the loop skips the entry when popped.
+sequence number goes into a set and the loop skips the entry when popped; the
+set forgets handles that already ran (it never outgrows the heap).
+
+Time only moves forward: scheduling in the past or with a negative delay is an
+error. Software sections (:mod:`irqsim.sim.section`) may move ``now`` forward
+between entries, but never past the next entry or the ``until`` of the run.
 """
 
 from __future__ import annotations
@@ -12,12 +17,14 @@ from heapq import heappop, heappush
 from typing import Any
 
 Callback = Callable[[Any], None]
+FOREVER = 1 << 62
 
 
 class Engine:
     """Discrete-event scheduler with integer time in nanoseconds."""
 
-    __slots__ = ("_cancelled", "_heap", "_seq", "events_run", "now", "stopped")
+    __slots__ = ("_cancelled", "_heap", "_seq", "bounded", "events_run", "horizon", "now",
+                 "running", "stopped", "wait_t")
 
     def __init__(self) -> None:
         self.now: int = 0
@@ -26,6 +33,10 @@ class Engine:
         self._cancelled: set[int] = set()
         self.events_run: int = 0
         self.stopped: bool = False
+        self.running: int = 0          # nesting depth of run() (0: called from the top)
+        self.horizon: int = FOREVER     # the ``until`` of the run in progress
+        self.bounded = False            # the run in progress has an ``until`` or event limit
+        self.wait_t = FOREVER           # when software waiting off the heap wakes up
 
     def at(self, time: int, fn: Callback, arg: Any = None) -> int:
         """Schedule ``fn(arg)`` at absolute ``time``; returns a handle for :meth:`cancel`."""
@@ -36,7 +47,9 @@ class Engine:
         return seq
 
     def after(self, delay: int, fn: Callback, arg: Any = None) -> int:
-        """Schedule ``fn(arg)`` ``delay`` ns from now."""
+        """Schedule ``fn(arg)`` ``delay`` ns from now (a negative delay is an error)."""
+        if delay < 0:
+            raise ValueError(f"cannot schedule with a negative delay: {delay} ns")
         seq = self._seq = self._seq + 1
         heappush(self._heap, (self.now + delay, seq, fn, arg))
         return seq
@@ -44,7 +57,11 @@ class Engine:
     def cancel(self, handle: int | None) -> None:
         """Cancel a scheduled entry (no effect if it already ran)."""
         if handle is not None:
-            self._cancelled.add(handle)
+            c = self._cancelled
+            c.add(handle)
+            if len(c) > 64 and len(c) > len(self._heap):
+                # Forget handles that already ran: only queued entries can be skipped.
+                c.intersection_update([e[1] for e in self._heap])
 
     @property
     def pending(self) -> int:
@@ -59,6 +76,55 @@ class Engine:
             c.discard(heappop(heap)[1])
         return heap[0][0] if heap else None
 
+    def reserve_seq(self) -> int:
+        """Take the next tie-break number as :meth:`at` would (for a waiter kept off the
+        heap that must order exactly like a scheduled entry)."""
+        seq = self._seq = self._seq + 1
+        return seq
+
+    def free_before(self, time: int, seq: int) -> bool:
+        """True when no live entry orders before ``(time, seq)`` (an entry scheduled at
+        ``time`` with tie-break ``seq`` would run next)."""
+        heap, c = self._heap, self._cancelled
+        while heap:
+            e = heap[0]
+            if e[1] in c:
+                c.discard(heappop(heap)[1])
+                continue
+            return e[0] > time or (e[0] == time and e[1] > seq)
+        return True
+
+    def step(self) -> bool:
+        """Run the next live entry (for software that waits on the engine's stack); False
+        when there is none."""
+        heap, c = self._heap, self._cancelled
+        while heap:
+            t, seq, fn, arg = heappop(heap)
+            if c and seq in c:
+                c.discard(seq)
+                continue
+            self.now = t
+            fn(arg)
+            self.events_run += 1
+            return True
+        return False
+
+    def free_until(self, time: int) -> bool:
+        """True when no live entry is due at or before ``time`` within the run's horizon:
+        software may then move ``now`` to ``time`` without skipping anything."""
+        if time > self.horizon or time >= self.wait_t:
+            return False
+        heap = self._heap
+        if not heap:
+            return True
+        e = heap[0]
+        if e[0] > time:
+            return True
+        if e[1] not in self._cancelled:
+            return False
+        nxt = self.peek()
+        return nxt is None or nxt > time
+
     def run(self, until: int | None = None, max_events: int | None = None) -> int:
         """Run entries in time order until the heap is empty, ``until`` or ``max_events``.
 
@@ -69,9 +135,30 @@ class Engine:
         pop = heappop
         n = 0
         self.stopped = False
-        if until is None and max_events is None:
-            # The common case, kept lean: no horizon and no event limit to test.
+        saved_horizon = self.horizon
+        saved_bounded = self.bounded
+        self.running += 1
+        try:
+            if until is None and max_events is None:
+                # The common case, kept lean: no horizon and no event limit to test.
+                while heap:
+                    t, seq, fn, arg = pop(heap)
+                    if cancelled and seq in cancelled:
+                        cancelled.discard(seq)
+                        continue
+                    self.now = t
+                    fn(arg)
+                    n += 1
+                    if self.stopped:
+                        break
+                return n
+            limit = -1 if max_events is None else max_events
+            horizon = until if until is not None else FOREVER
+            self.horizon = min(horizon, saved_horizon)
+            self.bounded = True
             while heap:
+                if heap[0][0] > horizon:
+                    break
                 t, seq, fn, arg = pop(heap)
                 if cancelled and seq in cancelled:
                     cancelled.discard(seq)
@@ -79,28 +166,16 @@ class Engine:
                 self.now = t
                 fn(arg)
                 n += 1
-                if self.stopped:
+                if n == limit or self.stopped:
                     break
-            self.events_run += n
+            if until is not None and self.now < until and not self.stopped and n != limit:
+                self.now = until
             return n
-        limit = -1 if max_events is None else max_events
-        horizon = until if until is not None else 1 << 62
-        while heap:
-            if heap[0][0] > horizon:
-                break
-            t, seq, fn, arg = pop(heap)
-            if cancelled and seq in cancelled:
-                cancelled.discard(seq)
-                continue
-            self.now = t
-            fn(arg)
-            n += 1
-            if n == limit or self.stopped:
-                break
-        if until is not None and self.now < until and not self.stopped and n != limit:
-            self.now = until
-        self.events_run += n
-        return n
+        finally:
+            self.running -= 1
+            self.horizon = saved_horizon
+            self.bounded = saved_bounded
+            self.events_run += n
 
     def stop(self) -> None:
         """Make ``run`` return after the current entry."""
