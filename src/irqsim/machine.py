@@ -147,6 +147,11 @@ class Machine:
     def run(self, until: int | None = None) -> int:
         return self.ctx.engine.run(until=until)
 
+    def cpu_time(self) -> list[dict[str, int]]:
+        """Per CPU: simulated ns in hardirq, softirq, task and idle context (each CPU's
+        four add up to the simulated time), as /proc/stat splits a CPU's time."""
+        return [c.cpu_time() for c in self.cpus]
+
     # -- accounting -------------------------------------------------------------------
     def mechanism_pending(self) -> dict[str, int]:
         """Pending MSI bits, held INTx conditions, held I/O APIC level requests."""

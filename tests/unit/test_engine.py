@@ -60,3 +60,28 @@ def test_any_schedule_runs_sorted_and_deterministically(times: list[int]) -> Non
         e.at(t, lambda a: seen.append(a), (t, i))
     e.run()
     assert seen == sorted((t, i) for i, t in enumerate(times))
+
+
+def test_negative_delay_is_refused() -> None:
+    """Time travel is an error (as SimPy refuses a negative timeout)."""
+    e = Engine()
+    try:
+        e.after(-1, print)
+    except ValueError as err:
+        assert "negative" in str(err)
+    else:
+        raise AssertionError("expected ValueError")
+
+
+def test_cancelled_handles_that_already_ran_are_forgotten() -> None:
+    """Cancelling entries that already ran does not grow the engine without bound: the
+    cancelled set never keeps more handles than the heap has entries (plus a small slack)."""
+    e = Engine()
+    handles = [e.at(i, lambda _: None) for i in range(1000)]
+    e.run()
+    for h in handles:
+        e.cancel(h)
+    assert len(e._cancelled) <= 64
+    live = e.at(e.now + 5, lambda _: None)
+    e.cancel(live)
+    assert e.pending == 0

@@ -102,3 +102,65 @@ def test_nmi_preempts_a_running_handler() -> None:
     assert "preempted" in kinds
     irets = [e.fields["vector"] for e in m.ctx.tracer.of_kind("iret") if e.src == "CPU1"]
     assert irets == [2, 0xFB] and m.accounting()["balanced"]
+
+
+def _fixed_and_nmi(gap: int) -> Machine:
+    """A fixed MSI and an NMI-mode MSI for CPU1, the NMI ``gap`` ns after the fixed one;
+    nmi_delivery equals lapic_delivery so a gap of 0 makes both pending at one boundary."""
+    from irqsim.sim.timing import TimingModel
+
+    t = TimingModel(nmi_delivery=TimingModel().lapic_delivery)
+    m = booted(timing=t)
+    led = m.ctx.ledger
+
+    def send(data: int) -> None:
+        led.raised += 1
+        led.in_flight += 1
+        m.apic_bus.deliver_msi(Tlp(TlpType.MWR, 0x0100, 0xFEE01000, data))
+    v = 0x41
+    m.kernel.vectors.reserve(1, v)
+    t0 = m.now + 1000
+    m.engine.at(t0, lambda _: send(v))
+    m.engine.at(t0 + gap, lambda _: send(0x400))
+    m.run()
+    return m
+
+
+def _cpu1(m: Machine, kind: str) -> list[int]:
+    return [e.time for e in m.ctx.tracer.of_kind(kind) if "CPU1" in (e.src, e.dst)]
+
+
+def test_nmi_and_intr_pending_at_one_boundary_nmi_first() -> None:
+    """SDM 6.9 priority among simultaneous events: an NMI and a maskable interrupt pending at
+    the same instruction boundary — the NMI is taken first; INTR is sampled again after the
+    NMI handler's IRET, and the fixed handler is never preempted by that NMI."""
+    m = _fixed_and_nmi(0)
+    nmi, inta = _cpu1(m, "nmi"), _cpu1(m, "inta")
+    assert len(nmi) == len(inta) == 1 and nmi[0] < inta[0]
+    irets = [e.fields["vector"] for e in m.ctx.tracer.of_kind("iret") if e.src == "CPU1"]
+    assert irets == [2, 0x41] and not _cpu1(m, "preempted")
+    assert m.accounting()["balanced"]
+
+
+def test_nmi_during_interrupt_dispatch_is_taken_after_its_first_instruction() -> None:
+    """An NMI arriving while a maskable interrupt is being dispatched (after its boundary)
+    is recognised at the next boundary, the handler's first instruction (SDM 6.9): it
+    preempts the handler, which resumes after the NMI's IRET (LIFO)."""
+    m = _fixed_and_nmi(20)
+    t = m.ctx.timing
+    inta, nmi = _cpu1(m, "inta"), _cpu1(m, "nmi")
+    assert nmi[0] == inta[0] + t.cpu_acceptance + t.context_save + t.handler_dispatch
+    irets = [e.fields["vector"] for e in m.ctx.tracer.of_kind("iret") if e.src == "CPU1"]
+    assert irets == [2, 0x41] and _cpu1(m, "preempted")
+    assert m.accounting()["balanced"]
+
+
+def test_nmi_just_before_intr_runs_first_and_holds_it_until_iret() -> None:
+    """An NMI arriving before the maskable interrupt: its handler runs with IF=0, so the
+    fixed interrupt is accepted only after the NMI's IRET (SDM 6.7.1, 6.8.1)."""
+    m = _fixed_and_nmi(-20)
+    nmi, inta = _cpu1(m, "nmi"), _cpu1(m, "inta")
+    iret_nmi = next(e.time for e in m.ctx.tracer.of_kind("iret")
+                    if e.src == "CPU1" and e.fields["vector"] == 2)
+    assert nmi[0] < iret_nmi and inta[0] == iret_nmi + m.ctx.timing.lapic_delivery
+    assert m.accounting()["balanced"]

@@ -474,10 +474,13 @@ class Cpu:
         engine = self._engine
         now = engine.now
         frames = self.frames
-        if frames and frames[-1].state == DISPATCH:
-            # An interrupt is being dispatched: the NMI is taken after its first instruction.
-            self._nmi_due = now + self._entry_delay
-            self._nmi_entry = engine.after(self._entry_delay, self._nmi_enter)
+        if frames and frames[-1].state == DISPATCH \
+                and frames[-1].t_accept + frames[-1].dispatch > now:
+            # An interrupt is being dispatched: the NMI is taken at the next boundary, after
+            # the handler's first instruction (SDM 6.9).
+            top = frames[-1]
+            self._nmi_due = max(now, top.t_accept + top.dispatch)
+            self._nmi_entry = engine.at(self._nmi_due, self._nmi_enter)
             return
         self._ledger.in_flight -= 1
         self._ledger.delivered += 1

@@ -18,3 +18,27 @@ def proc_interrupts(rows: list[dict[str, Any]], ncpus: int,
         c = "".join(f"{x:10d} " for x in counts)
         out.append(f"{name:>{prec}s}: {c}  {text}".rstrip())
     return "\n".join(out)
+
+
+def mpstat(times: list[dict[str, int]]) -> str:
+    """CPU utilisation per CPU and for all, as ``mpstat -P ALL`` prints its Average lines.
+
+    ``times`` holds one dict per CPU with the simulated ns spent in ``hardirq``, ``softirq``,
+    ``task`` (kernel code run outside interrupts: boot, probes, scripts; shown as %sys)
+    and ``idle``. Columns irqsim never fills (%usr, %nice, %iowait, %steal, %guest,
+    %gnice) print 0.00 as mpstat does on an idle field."""
+    cols = ("%usr", "%nice", "%sys", "%iowait", "%irq", "%soft", "%steal", "%guest",
+            "%gnice", "%idle")
+    out = ["Average:     CPU" + "".join(f"{c:>8s}" for c in cols)]
+
+    def row(name: str, t: dict[str, int]) -> str:
+        total = sum(t.values()) or 1
+        pct = {"%sys": t["task"], "%irq": t["hardirq"], "%soft": t["softirq"],
+               "%idle": t["idle"]}
+        return f"Average:     {name:>3s}" + "".join(
+            f"{100 * pct.get(c, 0) / total:8.2f}" for c in cols)
+
+    keys = ("hardirq", "softirq", "task", "idle")
+    out.append(row("all", {k: sum(t[k] for t in times) for k in keys}))
+    out.extend(row(str(i), t) for i, t in enumerate(times))
+    return "\n".join(out)

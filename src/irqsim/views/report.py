@@ -12,7 +12,7 @@ from rich.table import Table
 from irqsim.scenarios import ScenarioResult
 from irqsim.sim.stats import STAGE_DOCS, STAGES
 from irqsim.views.mermaid import sequence_diagram, setup_and_one_delivery
-from irqsim.views.procfs import proc_interrupts
+from irqsim.views.procfs import mpstat, proc_interrupts
 
 
 def system_rows(res: ScenarioResult) -> list[tuple[str, list[int], str]]:
@@ -42,6 +42,7 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
                              "p99": s["p99"], "max": s["max"], "stages": s["stages"]}
                        for src, s in rec.items()},
         "accounting": m.accounting(),
+        "cpu_time_ns": [{"cpu": i, **t} for i, t in enumerate(m.cpu_time())],
         "diagnostics": [str(d) for d in m.ctx.diagnostics],
         "timing_model": m.ctx.timing.as_dict(),
         **res.extra,
@@ -95,6 +96,9 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
         _latency_tables(con, rec)
     else:
         con.print("no device interrupts: no device latency to report", markup=False)
+    con.print("\nCPU time (mpstat -P ALL; %sys is kernel code run outside interrupts)",
+              markup=False)
+    con.print(mpstat(m.cpu_time()), markup=False, soft_wrap=True)
     acc = m.accounting()
     con.print(f"accounting: raised {acc['raised']} = delivered {acc['delivered']} + merged "
               f"{acc['merged']} + dropped {sum(acc['dropped'].values())} + pending "
