@@ -123,8 +123,9 @@ def test_level_line_redelivered_when_the_deassert_loses_the_race_with_eoi(
     still asserted and delivers again (SDM/82093AA level semantics): the handler finds
     nothing, returns IRQ_NONE and Linux counts it unhandled (note_interrupt). With the
     default timing the Deassert wins and nothing is re-delivered."""
-    from irqsim.sim.timing import TimingModel
     from test_intx_flows import shared
+
+    from irqsim.sim.timing import TimingModel
 
     m, devs, drv = shared(1, timing=TimingModel(intx_message=intx_message))
     m.engine.at(m.now + 1000, lambda _: devs[0].event(0))
