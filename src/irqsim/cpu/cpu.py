@@ -414,7 +414,7 @@ class Cpu:
         sec.clock += cost
         sec.busy += cost
 
-    def _handler_done(self, frame: Frame) -> None:  # type: ignore[override]
+    def _handler_done(self, frame: Frame) -> None:
         """The handler's last instant: IRET."""
         frame.finished = True
         frame.handle = frame.next = frame.posted = None

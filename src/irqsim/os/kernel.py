@@ -195,7 +195,7 @@ class Kernel:
         return addr
 
     # -- boot ---------------------------------------------------------------------
-    def run_on(self, cpu: Cpu, fn: Callable[[], None]) -> int:
+    def run_on(self, cpu: Cpu, fn: Callable[[], object]) -> int:
         """Run ``fn`` as software on ``cpu`` (inline in its running section, else as a task
         section: see ``Cpu.run``); returns the CPU time it has spent so far in ns (all of
         it when the call returns with the section over)."""
@@ -525,7 +525,7 @@ class Kernel:
         else:
             cpu.write(cpu.apic_base + 0xB0, 4, 0)
 
-    def run_section(self, cpu: Cpu, fn: Callable[[], None]) -> int:
+    def run_section(self, cpu: Cpu, fn: Callable[[], object]) -> int:
         """Same as ``run_on`` (kept for callers of the earlier API)."""
         return self.run_on(cpu, fn)
 

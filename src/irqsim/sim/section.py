@@ -86,12 +86,12 @@ class Section:
         self.start = start
         self.clock = start              # the instant the software has reached
         self.busy = 0                   # cost spent (excludes time preempted)
-        self.on_done = on_done
+        self.on_done: Callable[[Any], None] | None = on_done
         self.finished = False
         self.glet: greenlet | None = None
         self.resumer: greenlet | None = None
         self.handle: int | None = None  # pending wake-up or tail event
-        self.next: Callable[[Section], None] | None = None  # what ``handle`` runs
+        self.next: Callable[[Any], None] | None = None  # what ``handle`` runs
         self.remaining = -1             # time left to that event when preempted
         self.preempted = False
         self.blocked = False            # waits for ``wake`` (a spin on a flag)
@@ -147,7 +147,7 @@ class Software:
                 self.inline = self.current = None
             engine = self.engine
             if sec.clock > engine.now:                  # _ended(), inlined
-                fin = sec.on_done if sec.SELF_FINISHING else self._finish
+                fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
                 sec.next = fin
                 sec.handle = engine.at(sec.clock, fin, sec)
             else:
@@ -198,7 +198,7 @@ class Software:
         """The body has returned: the rest of its clock is its tail, an event."""
         engine = self.engine
         if sec.clock > engine.now:
-            fin = sec.on_done if sec.SELF_FINISHING else self._finish
+            fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
             sec.next = fin
             sec.handle = engine.at(sec.clock, fin, sec)
         else:
