@@ -116,6 +116,15 @@ class Frame(Section):
         self.dispatch = cpu._entry_delay     # acceptance, context save, handler dispatch
 
 
+MEM_SIZES = frozenset((1, 2, 4, 8))     # what a load/store instruction can access
+IO_SIZES = frozenset((1, 2, 4))         # IN/OUT: byte, word, dword
+
+
+def _bad_size(what: str, size: object, allowed: frozenset[int]) -> ValueError:
+    return ValueError(f"{what}: access size must be one of {sorted(allowed)} bytes, "
+                      f"got {size!r}")
+
+
 EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
 VEC_NMI = 2
 VEC_GP = 13
@@ -609,7 +618,11 @@ class Cpu:
         return 0
 
     def wrmsr(self, msr: int, value: int) -> bool:
-        """WRMSR: False when the write raised #GP (delivered to the IDT)."""
+        """WRMSR: False when the write raised #GP (delivered to the IDT). ``value`` is
+        EDX:EAX: outside 0..2^64-1 it is the caller's error (ValueError), not a guest
+        access."""
+        if not 0 <= value < 1 << 64:
+            raise ValueError(f"WRMSR {msr:#x}: value {value:#x} is not a 64-bit EDX:EAX")
         self._sync()
         lapic = self.lapic
         now = self._engine.now
@@ -626,9 +639,6 @@ class Cpu:
                 self.fault(VEC_GP, lapic.last_gp, f"WRMSR IA32_APIC_BASE <- {value:#x}")
                 return False
             if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
-                if value < 0 or value >> 64:
-                    self.fault(VEC_GP, "SDM WRMSR: value wider than 64 bits", f"{value:#x}")
-                    return False
                 lapic.timer.deadline_write(value, now)
                 return True
             if msr == MSR_TSC:
@@ -677,7 +687,9 @@ class Cpu:
 
     # -- memory and I/O accesses (each at the software's instant, then charged) --------
     def read(self, addr: int, size: int = 4) -> int:
-        """Memory read by software on this CPU."""
+        """Memory read by software on this CPU (``size`` 1, 2, 4 or 8 bytes)."""
+        if size not in MEM_SIZES:
+            raise _bad_size("memory read", size, MEM_SIZES)
         cur = self._sync()
         if (addr & ~0xFFF) == self.apic_base:
             cost = self._lapic_access
@@ -691,7 +703,10 @@ class Cpu:
         return value
 
     def write(self, addr: int, size: int, value: int) -> None:
-        """Memory write by software on this CPU (posted: see :mod:`irqsim.sim.section`)."""
+        """Memory write by software on this CPU (``size`` 1, 2, 4 or 8 bytes; posted: see
+        :mod:`irqsim.sim.section`)."""
+        if size not in MEM_SIZES:
+            raise _bad_size("memory write", size, MEM_SIZES)
         cur = self._sw.current
         if cur is not None and cur.cpu is self:
             t = cur.clock
@@ -729,7 +744,9 @@ class Cpu:
             self.platform.cpu_write(addr, size, value)
 
     def inl(self, port: int, size: int = 4) -> int:
-        """Port I/O read (IN)."""
+        """Port I/O read (IN; ``size`` 1, 2 or 4 bytes)."""
+        if size not in IO_SIZES:
+            raise _bad_size("port read", size, IO_SIZES)
         cur = self._sync()
         assert self.platform is not None
         value, cost = self.platform.io_read(port, size)
@@ -739,7 +756,9 @@ class Cpu:
         return value
 
     def outl(self, port: int, value: int, size: int = 4) -> None:
-        """Port I/O write (OUT), posted like a memory write."""
+        """Port I/O write (OUT; ``size`` 1, 2 or 4 bytes), posted like a memory write."""
+        if size not in IO_SIZES:
+            raise _bad_size("port write", size, IO_SIZES)
         cur = self._sw.current
         assert self.platform is not None
         if cur is not None and cur.cpu is self:
