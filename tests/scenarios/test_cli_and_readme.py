@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from irqsim.cli import main
@@ -23,7 +24,7 @@ def test_demo_json_has_the_promised_keys() -> None:
     code, out, _ = run("demo", "--format", "json", "--requests", "20")
     assert code == 0
     data = json.loads(out)
-    vecs = {r["device"]: r["vector"] for r in data["interrupts"]}
+    vecs = {r["device"]: r["vector"] for r in data["interrupts"] if not r.get("system")}
     assert vecs == {"virtio-rng": 33, "virtio-blk": 34, "virtio-net": 35}
     assert all({"device", "vector", "cpu", "count"} <= set(r) for r in data["interrupts"])
     assert sum(r["count"] for r in data["interrupts"]) == data["accounting"]["delivered"]
@@ -31,6 +32,25 @@ def test_demo_json_has_the_promised_keys() -> None:
         lat = data["latency_ns"][dev]
         assert 0 < lat["min"] <= lat["median"] <= lat["p99"]
     assert data["accounting"]["balanced"]
+
+
+def test_demo_json_carries_the_system_rows_the_text_view_prints() -> None:
+    """Issue 9: the ipi scenario's JSON 'interrupts' carries LOC, RES, CAL, TLB, NMI, SPU...
+    with the names and per-CPU counts /proc/interrupts prints, and, with the device rows,
+    counts every interrupt the CPUs accepted."""
+    code, out, _ = run("demo", "--scenario", "ipi", "--format", "json")
+    assert code == 0
+    data = json.loads(out)
+    system = [r for r in data["interrupts"] if r.get("system")]
+    names = {r["irq"] for r in system}
+    assert {"LOC", "RES", "CAL", "TLB", "NMI", "SPU"} <= names
+    assert {r["vector"] for r in system if r["irq"] == "RES"} == {0xFD}
+    code, text, _ = run("demo", "--scenario", "ipi")
+    for name in names:
+        assert f"{name}:" in text
+    accepted = sum(r["count"] for r in data["interrupts"]
+                   if r["irq"] not in ("SPU", "TLB", "ERR"))
+    assert accepted == data["accounting"]["delivered"]
 
 
 def test_demo_text_shows_diagram_procfs_latency_and_accounting() -> None:
@@ -80,3 +100,13 @@ def test_readme_python_example_runs() -> None:
     block = re.search(r"```python\n(.*?)```", text, re.S)
     assert block is not None
     exec(compile(block.group(1), "README.md", "exec"), {})
+
+
+@pytest.mark.parametrize(("scenario", "title"), [
+    ("seed002", "MSI-X set-up"), ("intx-shared", "INTx set-up"), ("msi-multi", "MSI set-up"),
+    ("mixed", "MSI-X, MSI and INTx set-up")])
+def test_setup_diagram_title_names_the_mechanisms_used(scenario: str, title: str) -> None:
+    """Issue 9: an INTx or MSI set-up diagram is not titled "MSI-X set-up"."""
+    code, out, _ = run("demo", "--scenario", scenario, "--format", "mermaid",
+                       "--requests", "5")
+    assert code == 0 and f"Initialization (enumeration and {title})" in out

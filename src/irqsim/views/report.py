@@ -9,6 +9,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from irqsim.os.vectors import (
+    CALL_FUNCTION_VECTOR,
+    ERROR_APIC_VECTOR,
+    LOCAL_TIMER_VECTOR,
+    RESCHEDULE_VECTOR,
+    SPURIOUS_APIC_VECTOR,
+)
 from irqsim.scenarios import ScenarioResult
 from irqsim.sim.stats import STAGE_DOCS, STAGES
 from irqsim.views.mermaid import sequence_diagram, setup_and_one_delivery
@@ -20,7 +27,16 @@ def system_rows(res: ScenarioResult) -> list[tuple[str, list[int], str]]:
     return [(name, list(counts), desc) for name, (counts, desc) in k.system_counters.items()]
 
 
+# The vector behind each /proc/interrupts system row (TLB shootdowns arrive as
+# CALL_FUNCTION; ERR and SPU are the LAPIC's error and spurious vectors; NMI is vector 2).
+SYSTEM_ROW_VECTORS = {"LOC": LOCAL_TIMER_VECTOR, "RES": RESCHEDULE_VECTOR,
+                      "CAL": CALL_FUNCTION_VECTOR, "TLB": CALL_FUNCTION_VECTOR,
+                      "ERR": ERROR_APIC_VECTOR, "SPU": SPURIOUS_APIC_VECTOR, "NMI": 2}
+
+
 def interrupts_json(res: ScenarioResult) -> list[dict[str, Any]]:
+    """Every row the text /proc/interrupts shows, one entry per CPU that counted it (device
+    rows also on their target CPU; system rows such as LOC and RES on CPU 0 when all zero)."""
     rows = []
     for r in res.machine.kernel.interrupt_rows():
         for cpu, count in enumerate(r["counts"]):
@@ -28,6 +44,12 @@ def interrupts_json(res: ScenarioResult) -> list[dict[str, Any]]:
                 rows.append({"irq": r["irq"], "device": r["name"], "slot": r["device"],
                              "chip": r["chip"], "vector": r["vector"], "cpu": cpu,
                              "count": count})
+    for name, counts, text in system_rows(res):
+        for cpu, count in enumerate(counts):
+            if count or (cpu == 0 and not any(counts)):
+                rows.append({"irq": name, "device": text, "slot": "", "chip": "",
+                             "vector": SYSTEM_ROW_VECTORS.get(name), "cpu": cpu,
+                             "count": count, "system": True})
     return rows
 
 
@@ -49,10 +71,22 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
     }
 
 
+MODE_NAMES = {"msix": "MSI-X", "msi": "MSI", "intx": "INTx"}
+
+
+def setup_title(res: ScenarioResult) -> str:
+    """The set-up diagram's title, naming the mechanisms the devices were given."""
+    modes = {p.irq_mode for p in res.machine.kernel.devices}
+    used = [name for mode, name in MODE_NAMES.items() if mode in modes]
+    names = ", ".join(used[:-1]) + " and " + used[-1] if len(used) > 1 else \
+        (used[0] if used else "interrupt")
+    return f"Initialization (enumeration and {names} set-up)"
+
+
 def as_mermaid(res: ScenarioResult) -> str:
     events = res.machine.ctx.tracer.events
     setup, delivery = setup_and_one_delivery(events, res.focus_device)
-    title = res.extra.get("mermaid_title", "Initialization (enumeration and MSI-X set-up)")
+    title = res.extra.get("mermaid_title") or setup_title(res)
     parts = [sequence_diagram(setup, title)]
     if delivery:
         parts.append(sequence_diagram(delivery, f"One interrupt from {res.focus_device}"))
