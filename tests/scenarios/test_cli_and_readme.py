@@ -110,3 +110,16 @@ def test_setup_diagram_title_names_the_mechanisms_used(scenario: str, title: str
     code, out, _ = run("demo", "--scenario", scenario, "--format", "mermaid",
                        "--requests", "5")
     assert code == 0 and f"Initialization (enumeration and {title})" in out
+
+
+def test_ipi_diagram_declares_only_the_participants_it_uses() -> None:
+    """Issue 9: an IPI diagram does not declare lifelines no arrow touches."""
+    code, out, _ = run("demo", "--scenario", "ipi", "--format", "mermaid")
+    assert code == 0
+    for block in out.split("```mermaid")[1:]:
+        lines = block.splitlines()
+        declared = [ln.split()[1] for ln in lines if ln.strip().startswith("participant ")]
+        arrows = [ln for ln in lines if "->>" in ln]
+        for alias in declared:
+            assert any(f"{alias}->>" in a or f">>{alias}:" in a or f"-->>{alias}" in a
+                       for a in arrows), alias

@@ -132,7 +132,8 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
     instances = sum(1 for n in per_cpu if n.startswith("CPU")) > 1 or sum(
         1 for n in per_cpu if n.startswith("LAPIC")) > 1
     if instances:
-        used = [(a, n) for a, n in used if a not in ("LAPIC", "CPU")]
+        # An IPI diagram: one lifeline per CPU and LAPIC, and only the others it uses.
+        used = [(a, n) for a, n in used if a not in ("LAPIC", "CPU") and a in seen]
         used += [(n, n) for n in per_cpu]
 
     def who(name: str) -> str:
@@ -145,8 +146,7 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
     lines += [f"    participant {alias} as {name}" if alias != name else
               f"    participant {alias}" for alias, name in used]
     if title:
-        last = used[-1][0]
-        lines.append(f"    Note over OS,{last}: {title}")
+        lines.append(f"    Note over {used[0][0]},{used[-1][0]}: {title}")
     for e in events:
         a, b = who(e.src), who(e.dst)
         arrow = "-->>" if e.fields.get("reply") else "->>"
