@@ -109,7 +109,7 @@ def test_task_started_during_a_handler_waits_for_iret(mode: bool) -> None:
     starts at the IRET."""
     from helpers import nic_machine
 
-    m, nics, drv = nic_machine(handler_ns=2_000, trace=True)
+    m, nics, _drv = nic_machine(handler_ns=2_000, trace=True)
     cpu = m.cpus[0]
     started: list[int] = []
     nics[0].rx(0)
@@ -142,7 +142,7 @@ def test_init_abandons_the_running_handler_cleanly(mode: bool) -> None:
     escapes, the CPU waits for SIPI with no frames (SDM 8.4.4)."""
     from helpers import nic_machine
 
-    m, nics, drv = nic_machine(handler_ns=5_000)
+    m, nics, _drv = nic_machine(handler_ns=5_000)
     cpu = m.cpus[0]
     nics[0].rx(0)
     m.run(until=m.now + 1_000)
