@@ -1,0 +1,91 @@
+"""Instructions per simulated interrupt (callgrind): irqsim's MSI-X path and the heapq anchor.
+
+Wall-clock rates on a shared 2-core machine swing by 2x between runs; instruction counts do
+not. This runs bench_msix.py's workload (tracing off) and the plain-heapq reference model
+under ``valgrind --tool=callgrind`` at two sizes and prints the instructions per interrupt
+(the difference of the two runs, so start-up and imports cancel out) and their ratio, the
+deterministic counterpart of bench_msix.py's "vs heapq" column.
+
+    python bench/bench_callgrind.py [--cpus 1 64] [--small 1000] [--large 6000]
+
+Needs valgrind on the PATH and ../shared/bench/anchors; prints a note and exits 0 without.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ANCHORS = HERE.parents[0] / ".." / "shared" / "bench" / "anchors"
+
+IRQSIM = """
+import sys
+sys.path.insert(0, {bench!r}); sys.path.insert(0, {anchors!r})
+import bench_msix
+from workload import Workload
+bench_msix.run_irqsim(Workload(n_total={n}, n_cpus={cpus}, load=0.95, seed=1, iommu=True),
+                      False)
+"""
+HEAPQ = """
+import sys
+sys.path.insert(0, {anchors!r})
+import sim_heapq
+from workload import Workload
+sim_heapq.run(Workload(n_total={n}, n_cpus={cpus}, load=0.95, seed=1, iommu=True))
+"""
+
+
+def instructions(script: str) -> int:
+    """Instructions callgrind counts for running ``script`` with this Python."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(script)
+        path = f.name
+    try:
+        out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                              sys.executable, path], capture_output=True, text=True,
+                             check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
+    finally:
+        os.unlink(path)
+    m = re.search(r"Collected : (\d+)", out.stderr)
+    if m is None:
+        raise RuntimeError(f"no instruction count in valgrind's output:\n{out.stderr[-500:]}")
+    return int(m.group(1))
+
+
+def per_interrupt(template: str, cpus: int, small: int, large: int) -> float:
+    kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus}
+    a = instructions(template.format(n=small, **kw))
+    b = instructions(template.format(n=large, **kw))
+    return (b - a) / (large - small)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpus", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--small", type=int, default=1000, help="interrupts in the short run")
+    ap.add_argument("--large", type=int, default=6000, help="interrupts in the long run")
+    a = ap.parse_args()
+    if a.large <= a.small:
+        ap.error("--large must exceed --small")
+    if shutil.which("valgrind") is None or not ANCHORS.is_dir():
+        print("valgrind or ../shared/bench/anchors not found: nothing measured")
+        return
+    print("MSI-X end to end (bench_msix workload, tracing off): instructions per interrupt")
+    print(f"{'cpus':>6} | {'irqsim':>10} | {'heapq':>10} | {'vs heapq':>9}")
+    for cpus in a.cpus:
+        ours = per_interrupt(IRQSIM, cpus, a.small, a.large)
+        ref = per_interrupt(HEAPQ, cpus, a.small, a.large)
+        print(f"{cpus:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x")
+    print("vs heapq: the reference's instructions per interrupt divided by irqsim's "
+          "(higher is faster)")
+
+
+if __name__ == "__main__":
+    main()
