@@ -1,9 +1,9 @@
 """Seed 002's machine end to end: enumeration, MSI-X set-up, delivery, accounting."""
 
-from irqsim.apic.msi_format import msi_address
 from irqsim.devices.virtio import NO_VECTOR, VirtioPciDevice
 from irqsim.scenarios.seed002 import WorkloadSpec, build_seed002, run_seed002, start_workload
 from irqsim.sim.timing import TimingModel
+from irqsim.spec.msi import msi_address
 
 
 def test_vectors_33_34_35_to_apic_id_0() -> None:

@@ -8,16 +8,10 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from irqsim.devices.nic import MultiQueueNic
-from irqsim.pci.config import (
-    COMMAND,
-    STATUS,
-    TYPE0_HEADER,
-    BarSpec,
-    ConfigSpace,
-    install_header,
-)
-from irqsim.regs import Access
+from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import COMMAND, STATUS, TYPE0_HEADER
+from irqsim.spec.regs import Access
 
 
 def fresh() -> ConfigSpace:

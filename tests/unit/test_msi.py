@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irqsim.pci.config import CAP_ID_MSI
 from irqsim.pci.function import PciFunction
-from irqsim.pci.msi import MSI_MESSAGE_CONTROL, MsiCapability, msi_cap_size, msi_layout
+from irqsim.pci.msi import MsiCapability
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import CAP_ID_MSI, MSI_MESSAGE_CONTROL, msi_cap_size, msi_layout
 
 CAP = 0x50
 LAYOUTS = list(itertools.product((False, True), (False, True)))

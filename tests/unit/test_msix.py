@@ -7,7 +7,7 @@ Software touches the table only through memory writes that the BAR decodes
 import pytest
 
 from helpers import balanced, nic_machine, pba_addr, table_addr
-from irqsim.apic.msi_format import msi_address, msi_data
+from irqsim.spec.msi import msi_address, msi_data
 
 
 def setup(queues: int = 2, **kw):  # type: ignore[no-untyped-def]

@@ -4,8 +4,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irqsim.devices.nic import MultiQueueNic
-from irqsim.pci.msix import MSIX_ENTRY, MSIX_MESSAGE_CONTROL
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import MSIX_ENTRY, MSIX_MESSAGE_CONTROL
 
 
 def nic(n: int = 4) -> MultiQueueNic:

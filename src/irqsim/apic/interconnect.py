@@ -18,7 +18,8 @@ from irqsim.apic.lapic import (
     SVR_ENABLE,
     LocalApic,
 )
-from irqsim.apic.msi_format import (
+from irqsim.sim.context import SimContext
+from irqsim.spec.msi import (
     DELIVERY_MODE_NAMES,
     DM_EXTINT,
     DM_FIXED,
@@ -28,7 +29,6 @@ from irqsim.apic.msi_format import (
     DM_SMI,
     DM_STARTUP,
 )
-from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp

@@ -27,57 +27,49 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from irqsim.apic.msi_format import DELIVERY_MODE_NAMES
 from irqsim.fabric.tlp import Tlp, TlpType
-from irqsim.regs import RO, RSVD, RW, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.ioapic import (
+    IOAPIC_DEFAULT_BASE,
+    IOAPIC_VERSION_EOI,
+    IOAPICID,
+    IOAPICVER,
+    IOEOI,
+    IOREDTBL,
+    IOREGSEL,
+    IOWIN,
+    REG_ARBITRATION,
+    REG_ID,
+    REG_REDTBL,
+    REG_VERSION,
+    RESERVED_DELIVERY_MODES,
+    RTE_DELIVERY_STATUS,
+    RTE_DEST_SHIFT,
+    RTE_EXT_DEST_SHIFT,
+    RTE_LEVEL,
+    RTE_LOGICAL,
+    RTE_MASKED,
+    RTE_MODE_SHIFT,
+    RTE_POLARITY,
+    RTE_POLARITY_SHIFT,
+    RTE_REMOTE_IRR,
+    RTE_RESERVED,
+    RTE_RESET,
+    RTE_VECTOR,
+    RTE_WMASK,
+)
+from irqsim.spec.msi import DELIVERY_MODE_NAMES, msi_address, msi_data
 
 if TYPE_CHECKING:
     from irqsim.apic.interconnect import ApicBus
 
-IOAPIC_DEFAULT_BASE = 0xFEC00000
-IOAPIC_MMIO_SIZE = 0x1000
-IOREGSEL = 0x00
-IOWIN = 0x10
-IOEOI = 0x40
 # The I/O APIC's source-id for interrupt remapping: QEMU q35's pseudo device ff:00.0.
 IOAPIC_SOURCE_ID = 0xFF00
-
-IOAPICID = Register("IOAPICID", 0x00, 4, (
-    F("reserved_lo", (23, 0), RSVD),
-    F("id", (27, 24), RW, "I/O APIC ID"),
-    F("reserved_hi", (31, 28), RSVD),
-))
-IOAPICVER = Register("IOAPICVER", 0x01, 4, (
-    F("version", (7, 0), RO, "0x11 (82093AA) or 0x20 (with the EOI register)"),
-    F("max_redirection_entry", (23, 16), RO, "number of pins - 1"),
-))
-IOAPICARB = Register("IOAPICARB", 0x02, 4, (F("arbitration_id", (27, 24), RO),))
-IOREDTBL = Register("IOREDTBL", 0x10, 8, (
-    F("vector", (7, 0), RW),
-    F("delivery_mode", (10, 8), RW, "000 fixed, 001 lowest priority, 010 SMI, 100 NMI, "
-                                    "101 INIT, 111 ExtINT; 011 and 110 reserved"),
-    F("destination_mode", 11, RW, "0 physical, 1 logical"),
-    F("delivery_status", 12, RO, "1 while the message is being sent"),
-    F("polarity", 13, RW, "0 active high, 1 active low"),
-    F("remote_irr", 14, RO, "level: set on delivery, cleared by EOI"),
-    F("trigger_mode", 15, RW, "0 edge, 1 level"),
-    F("mask", 16, RW),
-    F("reserved", (47, 17), RSVD),
-    F("extended_destination", (55, 48), RW, "passed to address bits 11:4 (VT-d remappable "
-                                            "format bits, semantics.md B.4)"),
-    F("destination", (63, 56), RW, "APIC ID (physical) or logical MDA"),
-), reset=0x10000)
-REGISTERS = (IOAPICID, IOAPICVER, IOAPICARB, IOREDTBL)
-
-RTE_RESET = IOREDTBL.reset
-RTE_WMASK = IOREDTBL.wmask
-RTE_RESERVED = IOREDTBL.reserved_mask
-DELIVERY_STATUS = 1 << 12
-POLARITY = 1 << 13
-REMOTE_IRR = 1 << 14
-LEVEL = 1 << 15
-MASKED = 1 << 16
+DELIVERY_STATUS = RTE_DELIVERY_STATUS
+POLARITY = RTE_POLARITY
+REMOTE_IRR = RTE_REMOTE_IRR
+LEVEL = RTE_LEVEL
+MASKED = RTE_MASKED
 
 Remap = Callable[[Tlp], "Tlp | None"]
 
@@ -116,7 +108,7 @@ class IoApic:
     # -- state -----------------------------------------------------------------
     def asserted(self, pin: int) -> bool:
         """The pin's input is asserted (level XOR polarity)."""
-        return bool(self.line[pin] ^ (self.rte[pin] >> 13 & 1))
+        return bool(self.line[pin] ^ (self.rte[pin] >> RTE_POLARITY_SHIFT & 1))
 
     def held(self, pin: int) -> bool:
         """A level request held pending: IRR set, Remote IRR clear, masked (not in service)."""
@@ -144,7 +136,7 @@ class IoApic:
                      f"input {pin} does not exist (pins 0-{self.pins - 1})")
             return
         held0 = self.held(pin)
-        pol = self.rte[pin] >> 13 & 1
+        pol = self.rte[pin] >> RTE_POLARITY_SHIFT & 1
         before = self.line[pin] ^ pol
         self.line[pin] = level & 1
         after = (level & 1) ^ pol
@@ -249,11 +241,9 @@ class IoApic:
     def message(self, pin: int) -> tuple[int, int]:
         """The MSI-format (address, data) entry ``pin`` sends (semantics.md B.4)."""
         rte = self.rte[pin]
-        addr = (0xFEE00000 | (rte >> 56 & 0xFF) << 12 | (rte >> 48 & 0xFF) << 4
-                | (rte >> 11 & 1) << 2)
-        level = rte >> 15 & 1
-        data = (rte & 0xFF) | (rte >> 8 & 7) << 8 | level << 15 | level << 14
-        return addr, data
+        return (msi_address(rte >> RTE_DEST_SHIFT, bool(rte & RTE_LOGICAL),
+                            ext_dest=rte >> RTE_EXT_DEST_SHIFT),
+                msi_data(rte & RTE_VECTOR, rte >> RTE_MODE_SHIFT & 7, bool(rte & RTE_LEVEL)))
 
     def _send(self, pin: int, rte: int) -> None:
         ctx = self.ctx
@@ -333,7 +323,7 @@ class IoApic:
                 return
             self.write_register(self.ioregsel, value & 0xFFFFFFFF)
         elif offset == IOEOI:
-            if self.version < 0x20:
+            if self.version < IOAPIC_VERSION_EOI:
                 self.ctx.diag(self.name, "I/O APIC EOI register (version 0x20)",
                               f"EOI register write ignored: version {self.version:#x} has none")
                 return
@@ -345,13 +335,13 @@ class IoApic:
 
     def read_register(self, index: int) -> int:
         """The internal register ``index`` as IOWIN shows it."""
-        if index == 0x00:
+        if index == REG_ID:
             return self.id
-        if index == 0x01:
-            return self.version | (self.pins - 1) << 16
-        if index == 0x02:
+        if index == REG_VERSION:
+            return IOAPICVER.encode(version=self.version, max_redirection_entry=self.pins - 1)
+        if index == REG_ARBITRATION:
             return self.id
-        n = index - 0x10
+        n = index - REG_REDTBL
         if 0 <= n < 2 * self.pins:
             rte = self.rte[n >> 1]
             return rte >> 32 if n & 1 else rte & 0xFFFFFFFF
@@ -362,17 +352,17 @@ class IoApic:
     def write_register(self, index: int, value: int) -> None:
         """Write internal register ``index`` through IOWIN (access rules applied)."""
         ctx = self.ctx
-        if index == 0x00:
+        if index == REG_ID:
             if value & IOAPICID.reserved_mask:
                 ctx.diag(self.name, "82093AA 3.2.1 IOAPICID reserved bits",
                          f"ID write {value:#010x}: only bits 27:24 are writable")
             self.id = value & IOAPICID.field("id").mask
             return
-        if index in (0x01, 0x02):
+        if index in (REG_VERSION, REG_ARBITRATION):
             ctx.diag(self.name, f"82093AA 3.2 {('IOAPICVER', 'IOAPICARB')[index - 1]} is "
                      "read-only", f"write of {value:#x} ignored")
             return
-        n = index - 0x10
+        n = index - REG_REDTBL
         if not 0 <= n < 2 * self.pins:
             ctx.diag(self.name, "82093AA 3.0 register index",
                      f"write of {value:#x} to undefined register index {index:#04x} ignored")
@@ -395,7 +385,7 @@ class IoApic:
         if reserved:
             ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL reserved bits 31:17",
                      f"RTE {pin} low dword {value:#010x}: reserved bits {reserved:#x} ignored")
-        if (value >> 8 & 7) in (3, 6):
+        if (value >> RTE_MODE_SHIFT & 7) in RESERVED_DELIVERY_MODES:
             ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL delivery mode",
                      f"RTE {pin}: delivery mode {value >> 8 & 7:03b} is reserved")
         held0 = self.held(pin)
@@ -404,8 +394,8 @@ class IoApic:
         new = (old & ~lo_w) | (value & lo_w)
         if not new & LEVEL:
             new &= ~REMOTE_IRR       # writing edge clears Remote IRR (QEMU, KVM)
-        before = self.line[pin] ^ (old >> 13 & 1)
-        after = self.line[pin] ^ (new >> 13 & 1)
+        before = self.line[pin] ^ (old >> RTE_POLARITY_SHIFT & 1)
+        after = self.line[pin] ^ (new >> RTE_POLARITY_SHIFT & 1)
         self.rte[pin] = new
         bit = 1 << pin
         if new & LEVEL:

@@ -3,158 +3,119 @@ semantics.md A.1-A.12).
 
 IRR, ISR and TMR are 256-bit integers (bit v = vector v); the 32-bit registers software reads
 are slices of them. Acceptance, PPR and EOI follow A.4-A.7. The register map, with each mode's
-access rule, is declared as data (``APIC_REGISTERS``, ``X2APIC_REGISTERS``, ``APIC_ACCESS``);
-the access checks and the tests' access matrix derive from it. Guest misuse never raises: an
+access rule, is declared once in :mod:`irqsim.spec.lapic`; the MMIO/MSR dispatch
+(:func:`register_table`: offset -> :class:`ApicReg` with its masks and actions) derives from
+it at import time. Guest misuse never raises: an
 illegal xAPIC access sets ESR bit 7, an illegal x2APIC access returns #GP to the CPU (the
 ``msr_*`` methods return ``GP``/False and name the rule in ``last_gp``).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from functools import cache
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from irqsim.apic.timer import ApicTimer, divisor
-from irqsim.regs import RO, RW, WO, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.cpu import (
+    APIC_BASE_ADDR,
+    APIC_BASE_BSP,
+    APIC_BASE_EN,
+    APIC_BASE_EXTD,
+    APIC_BASE_RESERVED,
+    APIC_DEFAULT_BASE,
+    IA32_APIC_BASE,
+    MAXPHYADDR,
+    MSR_APIC_BASE,
+    MSR_TSC_DEADLINE,
+    X2APIC_MSR_BASE,
+)
+from irqsim.spec.lapic import (
+    APIC_ACCESS,
+    APIC_EOI,
+    APIC_REGISTERS,
+    ESR_ILLEGAL_REGISTER,
+    ESR_RECV_ACCEPT,
+    ESR_RECV_CHECKSUM,
+    ESR_RECV_ILLEGAL_VECTOR,
+    ESR_REDIRECTABLE_IPI,
+    ESR_SEND_ACCEPT,
+    ESR_SEND_CHECKSUM,
+    ESR_SEND_ILLEGAL_VECTOR,
+    FEATURE_BITS,
+    FEATURE_REGISTER,
+    ICR_DELIVERY_STATUS,
+    ICR_SHORTHAND_SELF,
+    ICR_WRITABLE,
+    LVT_CMCI,
+    LVT_DELIVERY_STATUS,
+    LVT_ERROR,
+    LVT_LEVEL,
+    LVT_LINT0,
+    LVT_LINT1,
+    LVT_MASK,
+    LVT_NAMES,
+    LVT_OFFSETS,
+    LVT_PERF,
+    LVT_REMOTE_IRR,
+    LVT_THERMAL,
+    LVT_TIMER,
+    LVT_TIMER_MODE_SHIFT,
+    MODE_DISABLED,
+    MODE_NAMES,
+    MODE_X2APIC,
+    MODE_XAPIC,
+    MSR_X2APIC_EOI,
+    SVR_ENABLE,
+    SVR_FOCUS_DISABLE,
+    SVR_SUPPRESS_EOI_BROADCAST,
+    X2APIC_REGISTERS,
+    X2APIC_WRITE_ZERO,
+    x2apic_msr,
+)
 
 if TYPE_CHECKING:
     from irqsim.apic.interconnect import ApicBus
     from irqsim.fabric.tlp import Tlp
 
-APIC_DEFAULT_BASE = 0xFEE00000
-MSR_APIC_BASE = 0x1B
-MSR_TSC_DEADLINE = 0x6E0
-X2APIC_MSR_BASE = 0x800
-APIC_BASE_BSP = 1 << 8
-APIC_BASE_EXTD = 1 << 10
-APIC_BASE_EN = 1 << 11
-MAXPHYADDR = 46
-MODE_DISABLED, MODE_XAPIC, MODE_X2APIC = 0, 1, 2
-MODE_NAMES = {0: "disabled", 1: "xAPIC", 2: "x2APIC"}
+__all__ = [
+    "APIC_ACCESS", "APIC_BASE_BSP", "APIC_BASE_EN", "APIC_BASE_EXTD", "APIC_BASE_RESERVED",
+    "APIC_DEFAULT_BASE", "APIC_REGISTERS", "ESR_ILLEGAL_REGISTER", "ESR_RECV_ACCEPT",
+    "ESR_RECV_CHECKSUM", "ESR_RECV_ILLEGAL_VECTOR", "ESR_REDIRECTABLE_IPI", "ESR_SEND_ACCEPT",
+    "ESR_SEND_CHECKSUM", "ESR_SEND_ILLEGAL_VECTOR", "GP", "IA32_APIC_BASE",
+    "ICR_DELIVERY_STATUS", "ICR_WRITABLE", "LVT_CMCI", "LVT_DELIVERY_STATUS", "LVT_ERROR",
+    "LVT_LEVEL", "LVT_LINT0", "LVT_LINT1", "LVT_MASK", "LVT_NAMES", "LVT_OFFSETS", "LVT_PERF",
+    "LVT_REMOTE_IRR", "LVT_THERMAL", "LVT_TIMER", "MAXPHYADDR", "MODE_DISABLED", "MODE_NAMES",
+    "MODE_X2APIC", "MODE_XAPIC", "MSR_APIC_BASE", "MSR_TSC_DEADLINE", "SVR_ENABLE",
+    "SVR_FOCUS_DISABLE", "SVR_SUPPRESS_EOI_BROADCAST", "X2APIC_MSR_BASE", "X2APIC_REGISTERS",
+    "ApicReg", "CpuPort", "LocalApic", "register_access", "x2apic_msr",
+]
+
 GP = -1                      # msr_read's "#GP" result
-
-# ESR bits (SDM 10.5.3)
-ESR_SEND_CHECKSUM = 1 << 0
-ESR_RECV_CHECKSUM = 1 << 1
-ESR_SEND_ACCEPT = 1 << 2
-ESR_RECV_ACCEPT = 1 << 3
-ESR_REDIRECTABLE_IPI = 1 << 4
-ESR_SEND_ILLEGAL_VECTOR = 1 << 5
-ESR_RECV_ILLEGAL_VECTOR = 1 << 6
-ESR_ILLEGAL_REGISTER = 1 << 7
-
-SVR_ENABLE = 1 << 8
-SVR_FOCUS_DISABLE = 1 << 9
-SVR_SUPPRESS_EOI_BROADCAST = 1 << 12
-LVT_MASK = 1 << 16
-LVT_DELIVERY_STATUS = 1 << 12
-LVT_REMOTE_IRR = 1 << 14
-LVT_LEVEL = 1 << 15
-
-LVT_NAMES = ("CMCI", "Timer", "Thermal", "PerfMon", "LINT0", "LINT1", "Error")
-LVT_OFFSETS = (0x2F0, 0x320, 0x330, 0x340, 0x350, 0x360, 0x370)
-LVT_CMCI, LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR = range(7)
-LVT_WRITE_MASKS = (0x000117FF, 0x000710FF, 0x000117FF, 0x000117FF, 0x0001F7FF, 0x0001F7FF,
-                   0x000110FF)
-_LVT_INDEX = {o: i for i, o in enumerate(LVT_OFFSETS)}
-ICR_WRITABLE = 0x000CCFFF    # vector, mode, dest mode, level, trigger, shorthand
-ICR_DELIVERY_STATUS = 1 << 12
-
-
-def _lvt(name: str, offset: int) -> Register:
-    """An LVT entry declared with the fields its kind has (semantics.md A.8 write masks)."""
-    fields = [F("vector", (7, 0), RW)]
-    if name not in ("Timer", "Error"):
-        fields.append(F("delivery_mode", (10, 8), RW))
-    fields.append(F("delivery_status", 12, RO))
-    if name in ("LINT0", "LINT1"):
-        fields += [F("polarity", 13, RW), F("remote_irr", 14, RO), F("trigger_mode", 15, RW)]
-    fields.append(F("mask", 16, RW))
-    if name == "Timer":
-        fields.append(F("timer_mode", (18, 17), RW, "00 one-shot, 01 periodic, 10 TSC-deadline"))
-    return Register(f"LVT_{name}", offset, 4, tuple(fields), reset=LVT_MASK)
-
-
-# Register map declared as data: offset -> declaration (xAPIC view, SDM Table 10-1).
-_R = Register
-APIC_REGISTERS: dict[int, Register] = {r.offset: r for r in (
-    _R("ID", 0x020, 4, (F("id", (31, 24), RW),)),
-    _R("Version", 0x030, 4, (F("version", (7, 0), RO), F("max_lvt", (23, 16), RO),
-                             F("eoi_broadcast_suppression", 24, RO))),
-    _R("TPR", 0x080, 4, (F("subclass", (3, 0), RW), F("class", (7, 4), RW))),
-    _R("APR", 0x090, 4, (F("apr", (7, 0), RO),)),
-    _R("PPR", 0x0A0, 4, (F("ppr", (7, 0), RO),)),
-    _R("EOI", 0x0B0, 4, (F("eoi", (31, 0), WO),)),
-    _R("RRD", 0x0C0, 4, (F("rrd", (31, 0), RO),)),
-    _R("LDR", 0x0D0, 4, (F("logical_id", (31, 24), RW),)),
-    _R("DFR", 0x0E0, 4, (F("model", (31, 28), RW), F("ones", (27, 0), RO)), reset=0xFFFFFFFF),
-    _R("SVR", 0x0F0, 4, (F("vector", (7, 0), RW), F("apic_enable", 8, RW),
-                         F("focus_disable", 9, RW), F("eoi_broadcast_suppression", 12, RW)),
-       reset=0xFF),
-    *(_R(f"ISR{i}", 0x100 + 0x10 * i, 4, (F("bits", (31, 0), RO),)) for i in range(8)),
-    *(_R(f"TMR{i}", 0x180 + 0x10 * i, 4, (F("bits", (31, 0), RO),)) for i in range(8)),
-    *(_R(f"IRR{i}", 0x200 + 0x10 * i, 4, (F("bits", (31, 0), RO),)) for i in range(8)),
-    _R("ESR", 0x280, 4, (F("errors", (7, 0), RW),)),
-    _R("ICR_LOW", 0x300, 4, (F("vector", (7, 0), RW), F("delivery_mode", (10, 8), RW),
-                             F("destination_mode", 11, RW), F("delivery_status", 12, RO),
-                             F("level", 14, RW), F("trigger_mode", 15, RW),
-                             F("shorthand", (19, 18), RW))),
-    _R("ICR_HIGH", 0x310, 4, (F("destination", (31, 24), RW),)),
-    *(_lvt(n, o) for n, o in zip(LVT_NAMES, LVT_OFFSETS, strict=True)),
-    _R("TMICT", 0x380, 4, (F("count", (31, 0), RW),)),
-    _R("TMCCT", 0x390, 4, (F("count", (31, 0), RO),)),
-    _R("TDCR", 0x3E0, 4, (F("divide_lo", (1, 0), RW), F("divide_hi", 3, RW))),
-    _R("SELF_IPI", 0x3F0, 4, (F("vector", (7, 0), WO),)),
-)}
-
-# Where the x2APIC view differs (SDM 10.12.1.2, Table 10-6): offset -> declaration.
-X2APIC_REGISTERS: dict[int, Register] = {**APIC_REGISTERS, **{r.offset: r for r in (
-    _R("ID", 0x020, 4, (F("x2apic_id", (31, 0), RO),)),
-    _R("LDR", 0x0D0, 4, (F("logical_id", (15, 0), RO), F("cluster", (31, 16), RO))),
-    _R("ICR", 0x300, 8, (F("vector", (7, 0), RW), F("delivery_mode", (10, 8), RW),
-                         F("destination_mode", 11, RW), F("delivery_status", 12, RO),
-                         F("level", 14, RW), F("trigger_mode", 15, RW),
-                         F("shorthand", (19, 18), RW), F("destination", (63, 32), RW))),
-)}}
-
-# Access rule per mode (semantics.md A.1 table; KUT get_x2apic_reg_semantics):
-# "RW", "RO", "WO", or "" = not a register in that mode (xAPIC: ESR bit 7; x2APIC: #GP).
-# CMCI (0x2F0) is RW in both modes only when the Version register's max LVT entry is >= 6.
-APIC_ACCESS: dict[int, tuple[str, str]] = {
-    0x020: ("RW", "RO"), 0x030: ("RO", "RO"), 0x080: ("RW", "RW"), 0x090: ("RO", ""),
-    0x0A0: ("RO", "RO"), 0x0B0: ("WO", "WO"), 0x0C0: ("RO", ""), 0x0D0: ("RW", "RO"),
-    0x0E0: ("RW", ""), 0x0F0: ("RW", "RW"),
-    **{0x100 + 0x10 * i: ("RO", "RO") for i in range(24)},
-    0x280: ("RW", "RW"), 0x2F0: ("RW", "RW"), 0x300: ("RW", "RW"), 0x310: ("RW", ""),
-    **{o: ("RW", "RW") for o in LVT_OFFSETS[1:]},
-    0x380: ("RW", "RW"), 0x390: ("RO", "RO"), 0x3E0: ("RW", "RW"), 0x3F0: ("", "WO"),
-}
-
-
-_X2_RESERVED = {o: r.reserved_mask | (((1 << 64) - 1) ^ ((1 << (8 * r.size)) - 1))
-                for o, r in X2APIC_REGISTERS.items()}
+_ALL64 = (1 << 64) - 1
 
 
 def register_access(offset: int, x2apic: bool, cmci: bool = False) -> str:
     """Access rule of the register at xAPIC ``offset`` in one mode ("" = invalid)."""
-    if offset == 0x2F0 and not cmci:
+    if offset == FEATURE_REGISTER["cmci"] and not cmci:
         return ""
     acc = APIC_ACCESS.get(offset)
     return "" if acc is None else acc[x2apic]
 
 
-def x2apic_msr(offset: int) -> int:
-    """x2APIC MSR index of the register at xAPIC ``offset`` (0x800 + offset >> 4)."""
-    return X2APIC_MSR_BASE + (offset >> 4)
+class ApicReg(NamedTuple):
+    """One register as the MMIO/MSR dispatch sees it, derived from its declaration."""
 
-
-IA32_APIC_BASE = Register("IA32_APIC_BASE", MSR_APIC_BASE, 8, (
-    F("bsp", 8, RO, "bootstrap processor"),
-    F("extd", 10, RW, "x2APIC mode enable"),
-    F("en", 11, RW, "APIC global enable"),
-    F("base", (MAXPHYADDR - 1, 12), RW, "APIC page base"),
-), reset=APIC_DEFAULT_BASE | APIC_BASE_EN)
-APIC_BASE_RESERVED = IA32_APIC_BASE.reserved_mask & ~APIC_BASE_BSP
+    name: str
+    xapic: str              # access rule in xAPIC mode ("" = not a register)
+    x2apic: str             # access rule in x2APIC mode
+    wmask: int              # xAPIC: bits a write changes (RW and WO fields)
+    x2wmask: int            # x2APIC: bits a WRMSR changes
+    x2reserved: int         # x2APIC: bits whose setting #GPs (63:size included)
+    write_zero: bool        # x2APIC: any non-zero WRMSR #GPs (EOI, ESR)
+    get: Callable[[LocalApic], int]
+    put: Callable[[LocalApic, int], None] | None    # value already masked
 
 
 class CpuPort(Protocol):
@@ -166,11 +127,12 @@ class CpuPort(Protocol):
 class LocalApic:
     """One Local APIC in disabled, xAPIC or x2APIC mode (IA32_APIC_BASE decides)."""
 
-    __slots__ = ("_ipi_pending", "_lvt", "apic_id", "base_msr", "bus", "core_key", "cpu", "ctx",
-                 "dfr", "esr", "esr_hidden", "hw_enabled", "icr_hi", "icr_lo", "initial_id",
-                 "irr", "irr_meta", "isr", "isr_meta", "last_gp", "ldr", "mmio_on", "name",
-                 "socket_key", "svr", "tdcr", "timer", "tmict", "tmr", "tpr", "tsc_deadline",
-                 "version", "x2apic", "x2apic_capable")
+    __slots__ = ("_ipi_pending", "_lvt", "_regs", "apic_id", "base_msr", "bus", "core_key",
+                 "cpu", "ctx", "dfr", "esr", "esr_hidden", "hw_enabled", "icr_hi", "icr_lo",
+                 "initial_id", "irr", "irr_meta", "isr", "isr_meta", "last_gp", "ldr", "mmio_on",
+                 "name",
+                 "socket_key", "svr", "tdcr", "timer", "tmict", "tmr", "tpr", "_tsc_deadline",
+                 "_version", "x2apic", "x2apic_capable")
 
     def __init__(self, ctx: SimContext, apic_id: int, name: str | None = None, *,
                  bsp: bool = False, cmci: bool = False, x2apic_capable: bool = True,
@@ -181,11 +143,12 @@ class LocalApic:
         self.initial_id = apic_id
         self.apic_id = apic_id & 0xFF       # xAPIC mode shows the low 8 bits (SDM 10.12.5)
         self.name = name or f"LAPIC{apic_id}"
-        self.version = 0x14 | (6 if cmci else 5) << 16 | (int(directed_eoi) << 24)
+        self._tsc_deadline = tsc_deadline
+        self.version = APIC_REGISTERS[0x030].encode(
+            version=0x14, max_lvt=6 if cmci else 5, eoi_broadcast_suppression=int(directed_eoi))
         self.cpu: CpuPort | None = None
         self.bus: ApicBus | None = None
         self.x2apic_capable = x2apic_capable
-        self.tsc_deadline = tsc_deadline
         self.irr_meta: dict[int, Tlp | None] = {}
         self.isr_meta: dict[int, Tlp | None] = {}
         self.base_msr = APIC_DEFAULT_BASE | APIC_BASE_EN | (APIC_BASE_BSP if bsp else 0)
@@ -202,7 +165,7 @@ class LocalApic:
     def reset(self) -> None:
         """Power-up register state (semantics.md A.3); ID and IA32_APIC_BASE are kept."""
         self.tpr = 0
-        self.svr = 0xFF
+        self.svr = APIC_REGISTERS[0x0F0].reset
         self.irr = 0
         self.isr = 0
         self.tmr = 0
@@ -214,7 +177,7 @@ class LocalApic:
         self.icr_hi = 0
         self.tmict = 0
         self.tdcr = 0
-        self._lvt = [LVT_MASK] * 7
+        self._lvt = [APIC_REGISTERS[o].reset for o in LVT_OFFSETS]
         self.irr_meta.clear()
         self.isr_meta.clear()
         self.timer.stop()
@@ -230,13 +193,34 @@ class LocalApic:
         return MODE_X2APIC if self.x2apic else MODE_XAPIC
 
     @property
+    def version(self) -> int:
+        """The Version register (max LVT entry and EOI-broadcast suppression are features)."""
+        return self._version
+
+    @version.setter
+    def version(self, value: int) -> None:
+        self._version = value
+        self._regs = register_table(value >> 16 & 0xFF >= 6, bool(value >> 24 & 1),
+                                    self._tsc_deadline)
+
+    @property
+    def tsc_deadline(self) -> bool:
+        """TSC-deadline timer mode supported (CPUID.01H:ECX[24]): LVT Timer bit 18 exists."""
+        return self._tsc_deadline
+
+    @tsc_deadline.setter
+    def tsc_deadline(self, value: bool) -> None:
+        self._tsc_deadline = value
+        self.version = self._version
+
+    @property
     def has_cmci(self) -> bool:
         return (self.version >> 16) & 0xFF >= 6
 
     @property
     def base_address(self) -> int:
         """Physical address of the xAPIC MMIO page."""
-        return self.base_msr & IA32_APIC_BASE.field("base").mask
+        return self.base_msr & APIC_BASE_ADDR
 
     def access(self, offset: int, x2apic: bool | None = None) -> str:
         """Access rule of a register in ``x2apic`` mode (default: the current one)."""
@@ -483,58 +467,20 @@ class LocalApic:
 
     def _value(self, reg: int) -> int:
         """Current value of the register at ``reg`` as the current mode shows it."""
-        if reg == 0x020:
-            return self.apic_id if self.x2apic else (self.apic_id & 0xFF) << 24
-        if reg == 0x030:
-            return self.version
-        if reg == 0x080:
-            return self.tpr
-        if reg == 0x090:
-            return self.apr
-        if reg == 0x0A0:
-            return self.ppr
-        if reg == 0x0D0:
-            return self.ldr
-        if reg == 0x0E0:
-            return self.dfr
-        if reg == 0x0F0:
-            return self.svr
-        if 0x100 <= reg < 0x280:
-            bank = (reg - 0x100) >> 4
-            src = (self.isr, self.tmr, self.irr)[bank >> 3]
-            return (src >> (32 * (bank & 7))) & 0xFFFFFFFF
-        if reg == 0x280:
-            return self.esr
-        if reg == 0x300:
-            if self.x2apic:
-                return self.icr_hi << 32 | self.icr_lo
-            return self.icr_lo | (ICR_DELIVERY_STATUS if self._ipi_pending else 0)
-        if reg == 0x310:
-            return self.icr_hi
-        i = _LVT_INDEX.get(reg)
-        if i is not None:
-            return self._lvt[i]
-        if reg == 0x380:
-            return self.tmict
-        if reg == 0x390:
-            return self.timer.current(self._now())
-        if reg == 0x3E0:
-            return self.tdcr
-        return 0                            # EOI, RRD, SELF_IPI
+        return self._regs[reg].get(self)
 
     # -- xAPIC MMIO ------------------------------------------------------------
     def mmio_read(self, offset: int, size: int = 4) -> int:
         """Read a register; reads inside a 16-byte slot see its low 32 bits (A.1)."""
         if not self.mmio_on:
             return self._not_decoded(offset, "read", (1 << (8 * size)) - 1)
-        reg = offset & 0xFF0
-        acc = register_access(reg, False, self.has_cmci)
-        if not acc:
+        r = self._regs.get(offset & 0xFF0)
+        if r is None or not r.xapic:
             self._illegal_register(offset, "read")
             return 0
-        val = self._value(reg) if acc != "WO" else 0
-        shift = 8 * (offset & 3)
-        return (val >> shift) & ((1 << (8 * size)) - 1) if offset & 0xC == 0 else 0
+        if offset & 0xC or r.xapic == "WO":
+            return 0
+        return (r.get(self) >> (8 * (offset & 3))) & ((1 << (8 * size)) - 1)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         """Write a register (only aligned 32-bit writes take effect, as KVM)."""
@@ -545,17 +491,17 @@ class LocalApic:
             self.ctx.diag(self.name, "SDM 10.4.1 APIC registers are 32-bit aligned",
                           f"{size}-byte write at offset {offset:#x} ignored")
             return
-        if offset == 0x0B0:
+        if offset == APIC_EOI:                 # hot path
             self.eoi()
             return
-        acc = register_access(offset, False, self.has_cmci)
-        if not acc:
+        r = self._regs.get(offset)
+        if r is None or not r.xapic:
             self._illegal_register(offset, "write")
-        elif acc == "RO":
-            self.ctx.diag(self.name, f"SDM 10.4.1 {APIC_REGISTERS[offset].name} is read-only",
+        elif r.put is None or r.xapic == "RO":
+            self.ctx.diag(self.name, f"SDM 10.4.1 {r.name} is read-only",
                           f"write of {value & 0xFFFFFFFF:#x} ignored")
         else:
-            self._write(offset, value & 0xFFFFFFFF)
+            r.put(self, value & r.wmask)
 
     def _not_decoded(self, offset: int, what: str, result: int) -> int:
         self.ctx.diag(self.name, "SDM 10.4.3/10.12.2 APIC MMIO page not decoded when the APIC "
@@ -565,119 +511,110 @@ class LocalApic:
         return result
 
     # -- x2APIC MSRs -----------------------------------------------------------
+    def _msr_reg(self, index: int) -> ApicReg | None:
+        r = self._regs.get((index - X2APIC_MSR_BASE) << 4) if index >= X2APIC_MSR_BASE else None
+        return r if r is not None and r.x2apic else None
+
     def msr_read(self, index: int) -> int:
         """RDMSR of an x2APIC MSR (0x800-0x8FF); returns GP (-1) for #GP (A.12)."""
         if not self.x2apic:
             self._gp("SDM 10.12.1.2 x2APIC MSRs #GP unless IA32_APIC_BASE.EXTD=1",
                      f"RDMSR {index:#x} in {MODE_NAMES[self.mode]} mode")
             return GP
-        off = (index - X2APIC_MSR_BASE) << 4
-        acc = register_access(off, True, self.has_cmci) if 0 <= off < 0x1000 else ""
-        if acc in ("", "WO"):
-            what = "write-only" if acc else "not an x2APIC register"
+        r = self._msr_reg(index)
+        if r is None or r.x2apic == "WO":
+            what = "write-only" if r is not None else "not an x2APIC register"
             self._gp(f"SDM 10.12.1.2 RDMSR {index:#x}: {what}", f"RDMSR {index:#x} faults")
             return GP
-        return self._value(off)
+        return r.get(self)
 
     def msr_write(self, index: int, value: int) -> bool:
         """WRMSR of an x2APIC MSR; False means #GP (A.12)."""
-        if index == 0x80B and self.x2apic and not value:
+        if index == MSR_X2APIC_EOI and self.x2apic and not value:     # hot path
             self.eoi()
             return True
         if not self.x2apic:
             return self._gp("SDM 10.12.1.2 x2APIC MSRs #GP unless IA32_APIC_BASE.EXTD=1",
                             f"WRMSR {index:#x} in {MODE_NAMES[self.mode]} mode")
-        off = (index - X2APIC_MSR_BASE) << 4
-        acc = register_access(off, True, self.has_cmci) if 0 <= off < 0x1000 else ""
-        if not acc:
+        r = self._msr_reg(index)
+        if r is None:
             return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: not an x2APIC register",
                             f"WRMSR {index:#x} faults")
-        if acc == "RO":
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: "
-                            f"{X2APIC_REGISTERS[off].name} is read-only",
+        if r.x2apic == "RO" or r.put is None:
+            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} is read-only",
                             f"WRMSR {index:#x} faults")
-        reserved = self.x2_reserved(off)
+        reserved = r.x2reserved
         if value < 0 or value & reserved:
             return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: reserved bits set",
                             f"value {value:#x} has reserved bits {value & reserved:#x}")
-        if off in (0x0B0, 0x280) and value:
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: "
-                            f"{X2APIC_REGISTERS[off].name} write must be 0",
+        if r.write_zero and value:
+            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} write must be 0",
                             f"value {value:#x}")
-        self._write(off, value)
+        r.put(self, value & r.x2wmask)
         return True
 
     def x2_reserved(self, offset: int) -> int:
         """Bits of an x2APIC write to ``offset`` that are reserved (setting any is #GP)."""
-        mask = _X2_RESERVED[offset]
-        if offset == 0x0F0 and not self.version >> 24 & 1:
-            mask |= SVR_SUPPRESS_EOI_BROADCAST
-        if offset == LVT_OFFSETS[LVT_TIMER] and not self.tsc_deadline:
-            mask |= 1 << 18
-        if offset in (0x0B0, 0x280):
-            mask = ((1 << 64) - 1) ^ 0xFFFFFFFF
-        return mask
+        return self._regs[offset].x2reserved
 
-    # -- register writes (access already checked) --------------------------------
-    def _write(self, reg: int, v: int) -> None:
-        if reg == 0x020:
-            self.set_id(v >> 24)
-        elif reg == 0x080:
-            self.tpr = v & 0xFF
-            self._priority_changed()
-        elif reg == 0x0B0:
-            self.eoi()
-        elif reg == 0x0D0:
-            self.ldr = v & 0xFF000000
-            if self.bus is not None:
-                self.bus.apic_changed(self, self.apic_id)
-        elif reg == 0x0E0:
-            self.dfr = v | 0x0FFFFFFF
-        elif reg == 0x0F0:
-            self._svr_write(v)
-        elif reg == 0x280:
-            self.esr = self.esr_hidden
-            self.esr_hidden = 0
-        elif reg == 0x300:
-            self.icr_lo = v & ICR_WRITABLE
-            if self.x2apic:
-                self.icr_hi = v >> 32
-            if self.bus is not None:
-                self.bus.send_ipi(self, self.icr_lo,
-                                  self.icr_hi if self.x2apic else self.icr_hi >> 24)
-        elif reg == 0x310:
-            self.icr_hi = v & 0xFF000000
-        elif reg in _LVT_INDEX:
-            self._lvt_write(_LVT_INDEX[reg], v)
-        elif reg == 0x380:
-            self.tmict = v
-            self.timer.on_tmict(self._now())
-        elif reg == 0x3E0:
-            self.tdcr = v & 0xB
-            self.timer.on_tdcr(self._now())
-        elif reg == 0x3F0 and self.bus is not None:
-            self.bus.send_ipi(self, (v & 0xFF) | 1 << 18, 0)
+    # -- register actions (value already masked by the declaration) --------------
+    def _put_id(self, v: int) -> None:
+        self.set_id(v >> 24)
+
+    def _put_tpr(self, v: int) -> None:
+        self.tpr = v
+        self._priority_changed()
+
+    def _put_ldr(self, v: int) -> None:
+        self.ldr = v
+        if self.bus is not None:
+            self.bus.apic_changed(self, self.apic_id)
+
+    def _put_esr(self, v: int) -> None:
+        self.esr = self.esr_hidden
+        self.esr_hidden = 0
+
+    def _put_icr(self, v: int) -> None:
+        self.icr_lo = v & 0xFFFFFFFF
+        if self.x2apic:
+            self.icr_hi = v >> 32
+        if self.bus is not None:
+            self.bus.send_ipi(self, self.icr_lo,
+                              self.icr_hi if self.x2apic else self.icr_hi >> 24)
+
+    def _put_tmict(self, v: int) -> None:
+        self.tmict = v
+        self.timer.on_tmict(self._now())
+
+    def _put_tdcr(self, v: int) -> None:
+        self.tdcr = v
+        self.timer.on_tdcr(self._now())
+
+    def _put_self_ipi(self, v: int) -> None:
+        if self.bus is not None:
+            self.bus.send_ipi(self, v | ICR_SHORTHAND_SELF, 0)
+
+    def _get_icr(self) -> int:
+        if self.x2apic:
+            return self.icr_hi << 32 | self.icr_lo
+        return self.icr_lo | (ICR_DELIVERY_STATUS if self._ipi_pending else 0)
 
     def _svr_write(self, v: int) -> None:
-        mask = 0x3FF | (SVR_SUPPRESS_EOI_BROADCAST if self.version >> 24 & 1 else 0)
-        self.svr = v & mask
-        if not self.svr & SVR_ENABLE:
+        self.svr = v
+        if not v & SVR_ENABLE:
             self._lvt = [x | LVT_MASK for x in self._lvt]
             self.timer.rearm(self._now())
         self._priority_changed()
 
     def _lvt_write(self, i: int, v: int) -> None:
         """LVT write: only the entry's writable bits; forced masked while SVR disabled (A.8)."""
-        wmask = LVT_WRITE_MASKS[i] & ~(LVT_DELIVERY_STATUS | LVT_REMOTE_IRR)
-        if i == LVT_TIMER and not self.tsc_deadline:
-            wmask &= ~(1 << 18)
         old = self._lvt[i]
-        val = (v & wmask) | (old & LVT_REMOTE_IRR)
+        val = v | (old & LVT_REMOTE_IRR)
         if not self.svr & SVR_ENABLE:
             val |= LVT_MASK
         self._lvt[i] = val
         if i == LVT_TIMER:
-            if (val >> 17) & 3 == 3:
+            if (val >> LVT_TIMER_MODE_SHIFT) & 3 == 3:
                 self.ctx.diag(self.name, "SDM 10.5.1 LVT Timer mode 11b is reserved",
                               "the timer behaves as one-shot")
             self.timer.on_lvt(old, val, self._now())
@@ -705,3 +642,75 @@ class LocalApic:
     def _priority_changed(self) -> None:
         if self.cpu is not None and self.deliverable() >= 0:
             self.cpu.intr()
+
+
+def _bank(which: str, i: int) -> Callable[[LocalApic], int]:
+    """Getter of 32-bit slice ``i`` of the 256-bit IRR, ISR or TMR."""
+    shift = 32 * i
+    return lambda a: (getattr(a, which) >> shift) & 0xFFFFFFFF
+
+
+def _lvt_get(i: int) -> Callable[[LocalApic], int]:
+    return lambda a: a._lvt[i]
+
+
+def _lvt_put(i: int) -> Callable[[LocalApic, int], None]:
+    return lambda a, v: a._lvt_write(i, v)
+
+
+def _zero(a: LocalApic) -> int:
+    return 0
+
+
+_DFR_ONES = APIC_REGISTERS[0x0E0].romask & APIC_REGISTERS[0x0E0].reset
+
+# Per-register actions, by declared name: (read, write). A write receives the value already
+# masked to the register's writable bits in the current mode.
+_ACTIONS: dict[str, tuple[Callable[[LocalApic], int],
+                          Callable[[LocalApic, int], None] | None]] = {
+    "ID": (lambda a: a.apic_id if a.x2apic else (a.apic_id & 0xFF) << 24, LocalApic._put_id),
+    "Version": (lambda a: a.version, None),
+    "TPR": (lambda a: a.tpr, LocalApic._put_tpr),
+    "APR": (lambda a: a.apr, None),
+    "PPR": (lambda a: a.ppr, None),
+    "EOI": (_zero, lambda a, v: a.eoi()),
+    "RRD": (_zero, None),
+    "LDR": (lambda a: a.ldr, LocalApic._put_ldr),
+    "DFR": (lambda a: a.dfr, lambda a, v: setattr(a, "dfr", v | _DFR_ONES)),
+    "SVR": (lambda a: a.svr, LocalApic._svr_write),
+    **{f"{w}{i}": (_bank(w.lower(), i), None) for w in ("ISR", "TMR", "IRR") for i in range(8)},
+    "ESR": (lambda a: a.esr, LocalApic._put_esr),
+    "ICR_LOW": (LocalApic._get_icr, LocalApic._put_icr),
+    "ICR": (LocalApic._get_icr, LocalApic._put_icr),
+    "ICR_HIGH": (lambda a: a.icr_hi, lambda a, v: setattr(a, "icr_hi", v)),
+    **{f"LVT_{n}": (_lvt_get(i), _lvt_put(i)) for i, n in enumerate(LVT_NAMES)},
+    "TMICT": (lambda a: a.tmict, LocalApic._put_tmict),
+    "TMCCT": (lambda a: a.timer.current(a._now()), None),
+    "TDCR": (lambda a: a.tdcr, LocalApic._put_tdcr),
+    "SELF_IPI": (_zero, LocalApic._put_self_ipi),
+}
+
+
+@cache
+def register_table(cmci: bool = False, directed_eoi: bool = False,
+                   tsc_deadline: bool = True) -> dict[int, ApicReg]:
+    """The dispatch table (xAPIC offset -> ApicReg) of a LAPIC with these features, derived
+    from the declarations in :mod:`irqsim.spec.lapic`; shared by every LAPIC alike."""
+    present = {"cmci": cmci, "directed_eoi": directed_eoi, "tsc_deadline": tsc_deadline}
+    absent_bits: dict[int, int] = {}
+    for feature, (off, bits) in FEATURE_BITS.items():
+        if not present[feature]:
+            absent_bits[off] = absent_bits.get(off, 0) | bits
+    table: dict[int, ApicReg] = {}
+    for off, (xa, x2) in APIC_ACCESS.items():
+        if off == FEATURE_REGISTER["cmci"] and not cmci:
+            xa = x2 = ""
+        xreg, x2reg = APIC_REGISTERS[off], X2APIC_REGISTERS[off]
+        gone = absent_bits.get(off, 0)
+        write_zero = off in X2APIC_WRITE_ZERO
+        x2res = (x2reg.reserved_mask | gone | (_ALL64 ^ ((1 << (8 * x2reg.size)) - 1))
+                 if not write_zero else _ALL64 ^ 0xFFFFFFFF)
+        get, put = _ACTIONS[xreg.name]              # the actions serve both modes
+        table[off] = ApicReg(xreg.name, xa, x2, xreg.wmask & ~gone, x2reg.wmask & ~gone,
+                             x2res, write_zero, get, put)
+    return table

@@ -14,12 +14,13 @@ the pending event bits, clears them and deasserts INTx, as a real driver's statu
 
 from __future__ import annotations
 
-from irqsim.pci.config import CAP_ID_MSI, CAP_ID_MSIX, CONFIG_SPACE_SIZE, BarSpec
+from irqsim.pci.config import BarSpec
 from irqsim.pci.dumpfile import ConfigDump
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX, CONFIG_SPACE_SIZE
 
 MIN_BAR = 4096
 CAUSE_REGISTER_SIZE = 16   # irqsim's stand-in interrupt cause register, at the end of a BAR

@@ -13,41 +13,54 @@ vector registers name MSI message numbers.
 
 from __future__ import annotations
 
-from irqsim.pci.config import CAP_ID_VENDOR, BarSpec
+from irqsim.pci.config import BarSpec
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
-from irqsim.regs import RO, RW, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import CAP_ID_VENDOR
+from irqsim.spec.virtio import (
+    CAP_BAR,
+    CAP_CFG_TYPE,
+    CAP_LEN,
+    CAP_LENGTH,
+    CAP_OFFSET,
+    CFG_COMMON,
+    CFG_DEVICE,
+    CFG_ISR,
+    CFG_NOTIFY,
+    COMMON_CFG_SIZE,
+    COMMON_CONFIG_GENERATION,
+    COMMON_CONFIG_MSIX_VECTOR,
+    COMMON_DEVICE_FEATURE,
+    COMMON_DEVICE_FEATURE_SELECT,
+    COMMON_DEVICE_STATUS,
+    COMMON_DRIVER_FEATURE,
+    COMMON_DRIVER_FEATURE_SELECT,
+    COMMON_NUM_QUEUES,
+    COMMON_QUEUE_DESC,
+    COMMON_QUEUE_DEVICE,
+    COMMON_QUEUE_DRIVER,
+    COMMON_QUEUE_ENABLE,
+    COMMON_QUEUE_MSIX_VECTOR,
+    COMMON_QUEUE_NOTIFY_OFF,
+    COMMON_QUEUE_SELECT,
+    COMMON_QUEUE_SIZE,
+    ISR_QUEUE,
+    NO_VECTOR,
+    VIRTIO_DEVICE_ID_BASE,
+    VIRTIO_F_VERSION_1,
+    VIRTIO_PCI_CAP_SIZE,
+    VIRTIO_PCI_NOTIFY_CAP_MULT,
+    VIRTIO_PCI_NOTIFY_CAP_SIZE,
+    VIRTIO_VENDOR,
+)
 
-VIRTIO_VENDOR = 0x1AF4
-NO_VECTOR = 0xFFFF
-VIRTIO_F_VERSION_1 = 1 << 32
-
-CFG_COMMON, CFG_NOTIFY, CFG_ISR, CFG_DEVICE = 1, 2, 3, 4
 COMMON_OFF, ISR_OFF, DEVICE_OFF, NOTIFY_OFF = 0x0000, 0x1000, 0x2000, 0x3000
 NOTIFY_MULTIPLIER = 4
-
-# virtio_pci_common_cfg (virtio 1.2, 4.1.4.3), declared as data.
-COMMON_CFG: tuple[Register, ...] = (
-    Register("device_feature_select", 0x00, 4, (F("select", (31, 0), RW),)),
-    Register("device_feature", 0x04, 4, (F("features", (31, 0), RO),)),
-    Register("driver_feature_select", 0x08, 4, (F("select", (31, 0), RW),)),
-    Register("driver_feature", 0x0C, 4, (F("features", (31, 0), RW),)),
-    Register("config_msix_vector", 0x10, 2, (F("vector", (15, 0), RW),)),
-    Register("num_queues", 0x12, 2, (F("num", (15, 0), RO),)),
-    Register("device_status", 0x14, 1, (F("status", (7, 0), RW),)),
-    Register("config_generation", 0x15, 1, (F("generation", (7, 0), RO),)),
-    Register("queue_select", 0x16, 2, (F("select", (15, 0), RW),)),
-    Register("queue_size", 0x18, 2, (F("size", (15, 0), RW),)),
-    Register("queue_msix_vector", 0x1A, 2, (F("vector", (15, 0), RW),)),
-    Register("queue_enable", 0x1C, 2, (F("enable", (15, 0), RW),)),
-    Register("queue_notify_off", 0x1E, 2, (F("off", (15, 0), RO),)),
-    Register("queue_desc", 0x20, 8, (F("addr", (63, 0), RW),)),
-    Register("queue_driver", 0x28, 8, (F("addr", (63, 0), RW),)),
-    Register("queue_device", 0x30, 8, (F("addr", (63, 0), RW),)),
-)
-COMMON_BY_OFFSET = {r.offset: r for r in COMMON_CFG}
+_QUEUE_ADDRS = {COMMON_QUEUE_DESC: "desc", COMMON_QUEUE_DRIVER: "driver",
+                COMMON_QUEUE_DEVICE: "device"}
+_QUEUE_ADDR_END = COMMON_QUEUE_DEVICE + 8
 
 
 class Virtqueue:
@@ -82,76 +95,77 @@ class CommonConfig:
         return qs[self.queue_select] if self.queue_select < len(qs) else None
 
     def mmio_read(self, offset: int, size: int) -> int:
-        base = offset & ~7 if offset >= 0x20 else offset
+        base = offset & ~7 if offset >= COMMON_QUEUE_DESC else offset
         q = self._q()
-        if offset == 0x00:
+        if offset == COMMON_DEVICE_FEATURE_SELECT:
             return self.device_feature_select
-        if offset == 0x04:
+        if offset == COMMON_DEVICE_FEATURE:
             return (self.dev.features >> (32 * self.device_feature_select)) & 0xFFFFFFFF \
                 if self.device_feature_select < 2 else 0
-        if offset == 0x08:
+        if offset == COMMON_DRIVER_FEATURE_SELECT:
             return self.driver_feature_select
-        if offset == 0x0C:
+        if offset == COMMON_DRIVER_FEATURE:
             return (self.driver_features >> (32 * self.driver_feature_select)) & 0xFFFFFFFF
-        if offset == 0x10:
+        if offset == COMMON_CONFIG_MSIX_VECTOR:
             return self.msix_config
-        if offset == 0x12:
+        if offset == COMMON_NUM_QUEUES:
             return len(self.dev.queues)
-        if offset == 0x14:
+        if offset == COMMON_DEVICE_STATUS:
             return self.status
-        if offset == 0x15:
+        if offset == COMMON_CONFIG_GENERATION:
             return 0
-        if offset == 0x16:
+        if offset == COMMON_QUEUE_SELECT:
             return self.queue_select
         if q is None:
             return 0
-        if offset == 0x18:
+        if offset == COMMON_QUEUE_SIZE:
             return q.size
-        if offset == 0x1A:
+        if offset == COMMON_QUEUE_MSIX_VECTOR:
             return q.msix_vector
-        if offset == 0x1C:
+        if offset == COMMON_QUEUE_ENABLE:
             return q.enable
-        if offset == 0x1E:
+        if offset == COMMON_QUEUE_NOTIFY_OFF:
             return self.queue_select
-        if base in (0x20, 0x28, 0x30):
-            val = {0x20: q.desc, 0x28: q.driver, 0x30: q.device}[base]
+        attr = _QUEUE_ADDRS.get(base)
+        if attr is not None:
+            val: int = getattr(q, attr)
             return (val >> (8 * (offset - base))) & ((1 << (8 * size)) - 1)
         return 0
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         dev = self.dev
         q = self._q()
-        if offset == 0x00:
+        if offset == COMMON_DEVICE_FEATURE_SELECT:
             self.device_feature_select = value
-        elif offset == 0x08:
+        elif offset == COMMON_DRIVER_FEATURE_SELECT:
             self.driver_feature_select = value
-        elif offset == 0x0C:
+        elif offset == COMMON_DRIVER_FEATURE:
             sh = 32 * self.driver_feature_select
             self.driver_features = (self.driver_features & ~(0xFFFFFFFF << sh)) | (value << sh)
-        elif offset == 0x10:
+        elif offset == COMMON_CONFIG_MSIX_VECTOR:
             self.msix_config = dev.map_vector(value, "config_msix_vector")
-        elif offset == 0x14:
+        elif offset == COMMON_DEVICE_STATUS:
             if value == 0:
                 dev.reset_virtio()
             else:
                 self.status = value & 0xFF
-        elif offset == 0x16:
+        elif offset == COMMON_QUEUE_SELECT:
             self.queue_select = value & 0xFFFF
         elif q is None:
             dev.ctx.diag(dev.name, "virtio 1.2 4.1.4.3 queue_select",
                          f"queue register write with queue_select={self.queue_select} "
                          f"beyond num_queues={len(dev.queues)} ignored")
-        elif offset == 0x18:
+        elif offset == COMMON_QUEUE_SIZE:
             q.size = value & 0xFFFF
-        elif offset == 0x1A:
+        elif offset == COMMON_QUEUE_MSIX_VECTOR:
             q.msix_vector = dev.map_vector(value & 0xFFFF, "queue_msix_vector")
-        elif offset == 0x1C:
+        elif offset == COMMON_QUEUE_ENABLE:
             q.enable = value & 1
-        elif 0x20 <= offset < 0x38:
+        elif COMMON_QUEUE_DESC <= offset < _QUEUE_ADDR_END:
             base = offset & ~7
             sh = 8 * (offset - base)
             mask = ((1 << (8 * size)) - 1) << sh
-            attr = {0x20: "desc", 0x28: "driver", 0x30: "device"}[base]
+            attr = _QUEUE_ADDRS[base]
             setattr(q, attr, (getattr(q, attr) & ~mask) | ((value << sh) & mask))
 
 
@@ -210,7 +224,8 @@ class VirtioPciDevice(PciFunction):
         messages (a power of two)."""
         n_vec = msix_vectors if msix_vectors is not None else len(self.QUEUE_NAMES) + 1
         super().__init__(
-            ctx, name or self.KIND, VIRTIO_VENDOR, 0x1040 + self.VIRTIO_ID, self.CLASS,
+            ctx, name or self.KIND, VIRTIO_VENDOR, VIRTIO_DEVICE_ID_BASE + self.VIRTIO_ID,
+            self.CLASS,
             bars=(BarSpec(0, 0x1000, is64=True), BarSpec(4, 0x4000, is64=True,
                                                          prefetchable=True)),
             revision=1, subsystem_vendor=VIRTIO_VENDOR, subsystem=0x1100, interrupt_pin=1)
@@ -219,17 +234,17 @@ class VirtioPciDevice(PciFunction):
         self.isr = 0
         self.common = CommonConfig(self)
         self.notify = Notify(self)
-        self.map_region(4, COMMON_OFF, 0x38, self.common)
+        self.map_region(4, COMMON_OFF, COMMON_CFG_SIZE, self.common)
         self.map_region(4, ISR_OFF, 1, IsrStatus(self))
         self.map_region(4, DEVICE_OFF, 0x100, DeviceConfig())
         self.map_region(4, NOTIFY_OFF, NOTIFY_MULTIPLIER * len(self.queues), self.notify)
         off = 0x40
-        for cfg_type, region_off, length in ((CFG_COMMON, COMMON_OFF, 0x38),
+        for cfg_type, region_off, length in ((CFG_COMMON, COMMON_OFF, COMMON_CFG_SIZE),
                                              (CFG_ISR, ISR_OFF, 1),
                                              (CFG_DEVICE, DEVICE_OFF, 0x100),
                                              (CFG_NOTIFY, NOTIFY_OFF,
                                               NOTIFY_MULTIPLIER * len(self.queues))):
-            size = 20 if cfg_type == CFG_NOTIFY else 16
+            size = VIRTIO_PCI_NOTIFY_CAP_SIZE if cfg_type == CFG_NOTIFY else VIRTIO_PCI_CAP_SIZE
             self._virtio_cap(off, cfg_type, 4, region_off, length, size)
             off += size
         self.msix = MsixCapability(self, 0x98, n_vec, 0, 0x000, 0, 0x800) if n_vec else None
@@ -240,13 +255,13 @@ class VirtioPciDevice(PciFunction):
                     size: int) -> None:
         cs = self.config
         cs.add_capability(CAP_ID_VENDOR, off, size)
-        cs.hw_write(off + 2, 1, size)        # cap_len
-        cs.hw_write(off + 3, 1, cfg_type)
-        cs.hw_write(off + 4, 1, bar)
-        cs.hw_write(off + 8, 4, offset)
-        cs.hw_write(off + 12, 4, length)
+        cs.hw_write(off + CAP_LEN, 1, size)
+        cs.hw_write(off + CAP_CFG_TYPE, 1, cfg_type)
+        cs.hw_write(off + CAP_BAR, 1, bar)
+        cs.hw_write(off + CAP_OFFSET, 4, offset)
+        cs.hw_write(off + CAP_LENGTH, 4, length)
         if cfg_type == CFG_NOTIFY:
-            cs.hw_write(off + 16, 4, NOTIFY_MULTIPLIER)
+            cs.hw_write(off + VIRTIO_PCI_NOTIFY_CAP_MULT.offset, 4, NOTIFY_MULTIPLIER)
 
     def map_vector(self, vector: int, what: str) -> int:
         """Accept an MSI-X entry (or MSI message) index for a config or queue vector, or
@@ -290,7 +305,7 @@ class VirtioPciDevice(PciFunction):
             q.used_idx = (q.used_idx + 1) & 0xFFFF
             self.dma_write(q.device + 2, q.used_idx.to_bytes(2, "little"), now)
         self.completed += 1
-        self.isr |= 1
+        self.isr |= ISR_QUEUE
         msix, msi = self.msix, self.msi
         if msix is not None and msix.enabled:
             if q.msix_vector != NO_VECTOR:

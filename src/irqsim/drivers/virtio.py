@@ -14,13 +14,39 @@ from typing import TYPE_CHECKING, Any
 
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
+from irqsim.spec.pci import CAP_ID_VENDOR
+from irqsim.spec.virtio import (
+    CAP_BAR,
+    CAP_CFG_TYPE,
+    CAP_OFFSET,
+    CFG_COMMON,
+    CFG_ISR,
+    COMMON_CONFIG_MSIX_VECTOR,
+    COMMON_DEVICE_FEATURE,
+    COMMON_DEVICE_FEATURE_SELECT,
+    COMMON_DEVICE_STATUS,
+    COMMON_DRIVER_FEATURE,
+    COMMON_DRIVER_FEATURE_SELECT,
+    COMMON_NUM_QUEUES,
+    COMMON_QUEUE_DESC,
+    COMMON_QUEUE_DEVICE,
+    COMMON_QUEUE_DRIVER,
+    COMMON_QUEUE_ENABLE,
+    COMMON_QUEUE_MSIX_VECTOR,
+    COMMON_QUEUE_SELECT,
+    COMMON_QUEUE_SIZE,
+    NO_VECTOR,
+    STATUS_ACKNOWLEDGE,
+    STATUS_DRIVER,
+    STATUS_DRIVER_OK,
+    STATUS_FEATURES_OK,
+    VIRTIO_VENDOR,
+)
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
-NO_VECTOR = 0xFFFF
-STATUS_ACKNOWLEDGE, STATUS_DRIVER, STATUS_DRIVER_OK, STATUS_FEATURES_OK = 1, 2, 4, 8
 VIRTIO_IDS = {0x1041: "virtio-net", 0x1042: "virtio-blk", 0x1044: "virtio-rng"}
 QUEUES = {"virtio-net": ("receiveq", "transmitq"), "virtio-blk": ("requestq",),
           "virtio-rng": ("requestq",)}
@@ -61,7 +87,7 @@ class VirtioPciDriver:
     """
 
     name = "virtio-pci"
-    ids = tuple((0x1AF4, d) for d in VIRTIO_IDS)
+    ids = tuple((VIRTIO_VENDOR, d) for d in VIRTIO_IDS)
 
     def __init__(self, vectors: str = "per-device", process_ns: int = 100,
                  irq_flags: int = PCI_IRQ_ALL_TYPES) -> None:
@@ -81,24 +107,25 @@ class VirtioPciDriver:
         k.pci_enable_device(pdev)
         k.pci_set_master(pdev)
         caps = self._virtio_caps(k, pdev)
-        if 1 not in caps:
+        if CFG_COMMON not in caps:
             k.ctx.diag(pdev.slot, "virtio 1.2 4.1.4 common configuration capability",
                        "no VIRTIO_PCI_CAP_COMMON_CFG: device not driven")
             return
-        bar, off = caps[1]
+        bar, off = caps[CFG_COMMON]
         c = st.common = pdev.bars[bar].address + off
-        if 3 in caps:
-            ibar, ioff = caps[3]
+        if CFG_ISR in caps:
+            ibar, ioff = caps[CFG_ISR]
             st.isr = pdev.bars[ibar].address + ioff
-        k.writeb(c + 0x14, 0)                                   # reset
-        k.writeb(c + 0x14, STATUS_ACKNOWLEDGE)
-        k.writeb(c + 0x14, STATUS_ACKNOWLEDGE | STATUS_DRIVER)
-        k.writel(c + 0x00, 1)
-        hi = k.readl(c + 0x04)
-        k.writel(c + 0x08, 1)
-        k.writel(c + 0x0C, hi & 1)                               # VIRTIO_F_VERSION_1
-        k.writeb(c + 0x14, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK)
-        nq = k.readw(c + 0x12)
+        k.writeb(c + COMMON_DEVICE_STATUS, 0)  # reset
+        k.writeb(c + COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE)
+        k.writeb(c + COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER)
+        k.writel(c + COMMON_DEVICE_FEATURE_SELECT, 1)
+        hi = k.readl(c + COMMON_DEVICE_FEATURE)
+        k.writel(c + COMMON_DRIVER_FEATURE_SELECT, 1)
+        k.writel(c + COMMON_DRIVER_FEATURE, hi & 1)  # VIRTIO_F_VERSION_1
+        k.writeb(c + COMMON_DEVICE_STATUS,
+                 STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK)
+        nq = k.readw(c + COMMON_NUM_QUEUES)
         names = QUEUES[kind][:nq]
         want = 1 if self.vectors == "per-device" else len(names)
         got = k.pci_alloc_irq_vectors(pdev, 1, want, self.irq_flags)
@@ -109,25 +136,25 @@ class VirtioPciDriver:
             if st.mode == "msix":
                 for q in range(1, len(names)):
                     k.msix_share_entry(pdev, q, st.irq)
-        k.writew(c + 0x10, NO_VECTOR)                           # no config interrupts
+        k.writew(c + COMMON_CONFIG_MSIX_VECTOR, NO_VECTOR)  # no config interrupts
         for qi, qname in enumerate(names):
-            k.writew(c + 0x16, qi)
-            size = k.readw(c + 0x18)
+            k.writew(c + COMMON_QUEUE_SELECT, qi)
+            size = k.readw(c + COMMON_QUEUE_SIZE)
             desc = k.dma_alloc(16 * size)
             avail = k.dma_alloc(6 + 2 * size)
             used = k.dma_alloc(6 + 8 * size)
-            k.writeq(c + 0x20, desc)
-            k.writeq(c + 0x28, avail)
-            k.writeq(c + 0x30, used)
+            k.writeq(c + COMMON_QUEUE_DESC, desc)
+            k.writeq(c + COMMON_QUEUE_DRIVER, avail)
+            k.writeq(c + COMMON_QUEUE_DEVICE, used)
             if st.mode != "intx":
                 entry = qi if st.mode == "msix" or per_queue else 0
-                k.writew(c + 0x1A, entry)
-                if k.readw(c + 0x1A) == NO_VECTOR:
+                k.writew(c + COMMON_QUEUE_MSIX_VECTOR, entry)
+                if k.readw(c + COMMON_QUEUE_MSIX_VECTOR) == NO_VECTOR:
                     k.ctx.diag(pdev.slot, "virtio 1.2 4.1.5.1.2 queue_msix_vector",
                                f"queue {qi} vector {entry} refused by the device (NO_VECTOR)")
-            k.writew(c + 0x1C, 1)
+            k.writew(c + COMMON_QUEUE_ENABLE, 1)
             st.queues.append(VirtioQueueState(qi, qname, size, used))
-        k.writeb(c + 0x14, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK
+        k.writeb(c + COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK
                  | STATUS_DRIVER_OK)
         if st.mode == "intx":
             k.pci_request_irq(pdev, 0, self.intx_interrupt, f"{kind}", st)
@@ -142,10 +169,10 @@ class VirtioPciDriver:
     def _virtio_caps(self, k: Kernel, pdev: PciDev) -> dict[int, tuple[int, int]]:
         out: dict[int, tuple[int, int]] = {}
         for off, cid in pdev.caps:
-            if cid == 0x09:
-                cfg_type = k.cfg_read(pdev.bus, pdev.devfn, off + 3, 1)
-                bar = k.cfg_read(pdev.bus, pdev.devfn, off + 4, 1)
-                offset = k.cfg_read(pdev.bus, pdev.devfn, off + 8, 4)
+            if cid == CAP_ID_VENDOR:
+                cfg_type = k.cfg_read(pdev.bus, pdev.devfn, off + CAP_CFG_TYPE, 1)
+                bar = k.cfg_read(pdev.bus, pdev.devfn, off + CAP_BAR, 1)
+                offset = k.cfg_read(pdev.bus, pdev.devfn, off + CAP_OFFSET, 4)
                 out.setdefault(cfg_type, (bar, offset))
         return out
 

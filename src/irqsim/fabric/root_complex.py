@@ -11,7 +11,7 @@ wires for each downstream port").
 from __future__ import annotations
 
 from irqsim.apic.interconnect import ApicBus
-from irqsim.apic.ioapic import IOAPIC_MMIO_SIZE, IoApic
+from irqsim.apic.ioapic import IoApic
 from irqsim.fabric.link import Link
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
@@ -19,6 +19,7 @@ from irqsim.iommu.vtd import VTD_BASE, Iommu
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.context import SimContext
+from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 
 ECAM_BASE = 0xB0000000
 ECAM_SIZE = 256 << 20

@@ -16,19 +16,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from irqsim.os.irq import IrqDesc
+from irqsim.spec.ioapic import (
+    IOEOI,
+    IOREGSEL,
+    IOWIN,
+    RTE_LEVEL,
+    RTE_LOGICAL,
+    RTE_MASKED,
+    RTE_POLARITY,
+)
+from irqsim.spec.lapic import SVR_SUPPRESS_EOI_BROADCAST as SVR_DIRECTED_EOI
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
-IOREGSEL = 0x00
-IOWIN = 0x10
-IOEOI = 0x40
-RTE_MASK = 1 << 16
-RTE_LEVEL = 1 << 15
-RTE_ACTIVE_LOW = 1 << 13
-RTE_LOGICAL = 1 << 11
-SVR_DIRECTED_EOI = 1 << 12
+RTE_MASK = RTE_MASKED
+RTE_ACTIVE_LOW = RTE_POLARITY
 
 
 @dataclass(slots=True)

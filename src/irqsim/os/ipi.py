@@ -20,12 +20,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from irqsim.apic.msi_format import DM_FIXED, DM_INIT, DM_NMI, DM_STARTUP
 from irqsim.os.vectors import (
     CALL_FUNCTION_SINGLE_VECTOR,
     CALL_FUNCTION_VECTOR,
     RESCHEDULE_VECTOR,
 )
+from irqsim.spec.msi import DM_FIXED, DM_INIT, DM_NMI, DM_STARTUP
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irqsim.apic.msi_format import msi_address, msi_data
+from irqsim.spec.msi import msi_address, msi_data
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel

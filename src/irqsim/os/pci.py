@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from irqsim.pci.config import CAP_ID_MSI, CAP_ID_MSIX
+from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel

@@ -16,9 +16,10 @@ Bus Master Enable does not gate INTx messages (PCIe 7.5.1.1.3).
 from __future__ import annotations
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
-from irqsim.pci.config import CMD_BUS_MASTER, CMD_MEMORY_SPACE, TYPE1_HEADER, install_header
+from irqsim.pci.config import install_header
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import CMD_BUS_MASTER, CMD_MEMORY_SPACE, TYPE1_HEADER
 
 
 class PciBridge(PciFunction):

@@ -1,8 +1,8 @@
 """PCI configuration space: 4 KiB per function, access rules per byte.
 
-The header registers are declared once (PCI Local Bus 3.0 ch. 6, PCIe Base
-7.5.1); write and write-1-to-clear masks derive from the declarations, as in
-QEMU's ``PCIDevice`` (config, wmask, w1cmask).
+The header registers are declared once, in :mod:`irqsim.spec.pci`; write and
+write-1-to-clear masks derive from the declarations, as in QEMU's ``PCIDevice``
+(config, wmask, w1cmask).
 """
 
 from __future__ import annotations
@@ -10,111 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from irqsim.regs import RO, RSVD, RW, RW1C, F, Register
-
-CONFIG_SPACE_SIZE = 4096
-PCI_CONFIG_SIZE = 256
-
-# Capability IDs (PCI Code and ID Assignment spec)
-CAP_ID_PM = 0x01
-CAP_ID_MSI = 0x05
-CAP_ID_VENDOR = 0x09
-CAP_ID_EXP = 0x10
-CAP_ID_MSIX = 0x11
-
-VENDOR_ID = Register("Vendor ID", 0x00, 2, (F("vendor", (15, 0), RO),))
-DEVICE_ID = Register("Device ID", 0x02, 2, (F("device", (15, 0), RO),))
-COMMAND = Register("Command", 0x04, 2, (
-    F("io_space", 0, RW, "I/O Space Enable"),
-    F("memory_space", 1, RW, "Memory Space Enable"),
-    F("bus_master", 2, RW, "Bus Master Enable"),
-    F("special_cycles", 3, RO),
-    F("mwi", 4, RO),
-    F("vga_snoop", 5, RO),
-    F("parity_error_response", 6, RW),
-    F("idsel_stepping", 7, RO),
-    F("serr", 8, RW, "SERR# Enable"),
-    F("fast_b2b", 9, RO),
-    F("interrupt_disable", 10, RW, "Interrupt Disable: the function may not assert INTx"),
-    F("reserved", (15, 11), RSVD),
-))
-STATUS = Register("Status", 0x06, 2, (
-    F("immediate_readiness", 0, RO),
-    F("interrupt_status", 3, RO, "INTx pending in the function, regardless of Interrupt Disable"),
-    F("capabilities_list", 4, RO),
-    F("mhz66", 5, RO),
-    F("fast_b2b", 7, RO),
-    F("master_data_parity_error", 8, RW1C),
-    F("devsel_timing", (10, 9), RO),
-    F("signaled_target_abort", 11, RW1C),
-    F("received_target_abort", 12, RW1C),
-    F("received_master_abort", 13, RW1C),
-    F("signaled_system_error", 14, RW1C),
-    F("detected_parity_error", 15, RW1C),
-))
-REVISION_ID = Register("Revision ID", 0x08, 1, (F("revision", (7, 0), RO),))
-CLASS_CODE = Register("Class Code", 0x09, 3, (
-    F("prog_if", (7, 0), RO), F("subclass", (15, 8), RO), F("base_class", (23, 16), RO)))
-CACHE_LINE_SIZE = Register("Cache Line Size", 0x0C, 1, (F("cls", (7, 0), RW),))
-LATENCY_TIMER = Register("Latency Timer", 0x0D, 1, (F("latency", (7, 0), RO),))
-HEADER_TYPE = Register("Header Type", 0x0E, 1, (
-    F("layout", (6, 0), RO), F("multi_function", 7, RO)))
-BIST = Register("BIST", 0x0F, 1, (F("bist", (7, 0), RO),))
-CARDBUS_CIS = Register("CardBus CIS Pointer", 0x28, 4, (F("cis", (31, 0), RO),))
-SUBSYSTEM_VENDOR_ID = Register("Subsystem Vendor ID", 0x2C, 2, (F("svid", (15, 0), RO),))
-SUBSYSTEM_ID = Register("Subsystem ID", 0x2E, 2, (F("sid", (15, 0), RO),))
-EXPANSION_ROM = Register("Expansion ROM Base Address", 0x30, 4, (F("rom", (31, 0), RO),))
-CAPABILITIES_POINTER = Register("Capabilities Pointer", 0x34, 1, (F("ptr", (7, 0), RO),))
-INTERRUPT_LINE = Register("Interrupt Line", 0x3C, 1, (
-    F("line", (7, 0), RW, "software scratch: no hardware effect"),))
-INTERRUPT_PIN = Register("Interrupt Pin", 0x3D, 1, (
-    F("pin", (7, 0), RO, "0 none, 1-4 INTA#-INTD#"),))
-MIN_GNT = Register("Min_Gnt", 0x3E, 1, (F("min_gnt", (7, 0), RO),))
-MAX_LAT = Register("Max_Lat", 0x3F, 1, (F("max_lat", (7, 0), RO),))
-
-TYPE0_HEADER: tuple[Register, ...] = (
-    VENDOR_ID, DEVICE_ID, COMMAND, STATUS, REVISION_ID, CLASS_CODE, CACHE_LINE_SIZE,
-    LATENCY_TIMER, HEADER_TYPE, BIST, CARDBUS_CIS, SUBSYSTEM_VENDOR_ID, SUBSYSTEM_ID,
-    EXPANSION_ROM, CAPABILITIES_POINTER, INTERRUPT_LINE, INTERRUPT_PIN, MIN_GNT, MAX_LAT,
-)
-
-# Type 1 (PCI-to-PCI bridge) header, PCI-to-PCI Bridge spec 1.2 ch. 3
-PRIMARY_BUS = Register("Primary Bus Number", 0x18, 1, (F("bus", (7, 0), RW),))
-SECONDARY_BUS = Register("Secondary Bus Number", 0x19, 1, (F("bus", (7, 0), RW),))
-SUBORDINATE_BUS = Register("Subordinate Bus Number", 0x1A, 1, (F("bus", (7, 0), RW),))
-SECONDARY_LATENCY = Register("Secondary Latency Timer", 0x1B, 1, (F("lat", (7, 0), RO),))
-IO_BASE = Register("I/O Base", 0x1C, 1, (F("base", (7, 0), RO),))
-IO_LIMIT = Register("I/O Limit", 0x1D, 1, (F("limit", (7, 0), RO),))
-SECONDARY_STATUS = Register("Secondary Status", 0x1E, 2, (
-    F("received_master_abort", 13, RW1C), F("received_target_abort", 12, RW1C)))
-MEMORY_BASE = Register("Memory Base", 0x20, 2, (
-    F("base", (15, 4), RW, "address bits 31:20"), F("type", (3, 0), RO)))
-MEMORY_LIMIT = Register("Memory Limit", 0x22, 2, (
-    F("limit", (15, 4), RW, "address bits 31:20"), F("type", (3, 0), RO)))
-PREF_MEMORY_BASE = Register("Prefetchable Memory Base", 0x24, 2, (
-    F("base", (15, 4), RW), F("type", (3, 0), RO)))
-PREF_MEMORY_LIMIT = Register("Prefetchable Memory Limit", 0x26, 2, (
-    F("limit", (15, 4), RW), F("type", (3, 0), RO)))
-PREF_BASE_UPPER = Register("Prefetchable Base Upper 32 Bits", 0x28, 4, (F("base", (31, 0), RW),))
-PREF_LIMIT_UPPER = Register("Prefetchable Limit Upper 32 Bits", 0x2C, 4, (
-    F("limit", (31, 0), RW),))
-BRIDGE_CONTROL = Register("Bridge Control", 0x3E, 2, (
-    F("parity_error_response", 0, RW), F("serr", 1, RW), F("isa", 2, RW), F("vga", 3, RW),
-    F("master_abort_mode", 5, RW), F("secondary_bus_reset", 6, RW)))
-
-TYPE1_HEADER: tuple[Register, ...] = (
-    VENDOR_ID, DEVICE_ID, COMMAND, STATUS, REVISION_ID, CLASS_CODE, CACHE_LINE_SIZE,
-    LATENCY_TIMER, HEADER_TYPE, BIST, PRIMARY_BUS, SECONDARY_BUS, SUBORDINATE_BUS,
-    SECONDARY_LATENCY, IO_BASE, IO_LIMIT, SECONDARY_STATUS, MEMORY_BASE, MEMORY_LIMIT,
-    PREF_MEMORY_BASE, PREF_MEMORY_LIMIT, PREF_BASE_UPPER, PREF_LIMIT_UPPER, CAPABILITIES_POINTER,
-    INTERRUPT_LINE, INTERRUPT_PIN, BRIDGE_CONTROL,
-)
-
-CMD_MEMORY_SPACE = 1 << 1
-CMD_BUS_MASTER = 1 << 2
-CMD_INTX_DISABLE = 1 << 10
-STATUS_INTERRUPT = 1 << 3
-STATUS_CAP_LIST = 1 << 4
+from irqsim.spec.pci import CONFIG_SPACE_SIZE, PCI_CONFIG_SIZE, STATUS_CAP_LIST
+from irqsim.spec.regs import Register
 
 
 @dataclass(frozen=True, slots=True)

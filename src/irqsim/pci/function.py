@@ -11,16 +11,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
-from irqsim.pci.config import (
-    CMD_BUS_MASTER,
-    CMD_MEMORY_SPACE,
-    STATUS_INTERRUPT,
-    TYPE0_HEADER,
-    BarSpec,
-    ConfigSpace,
-    install_header,
-)
+from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import CMD_BUS_MASTER, CMD_MEMORY_SPACE, STATUS_INTERRUPT, TYPE0_HEADER
 
 if TYPE_CHECKING:
     from irqsim.fabric.link import Link

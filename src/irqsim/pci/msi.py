@@ -22,53 +22,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irqsim.pci.config import CAP_ID_MSI
-from irqsim.regs import RO, RSVD, RW, F, Register
+from irqsim.spec.pci import (
+    CAP_ID_MSI,
+    MSI_CTRL_ADDR64,
+    MSI_CTRL_ENABLE,
+    MSI_CTRL_MMC_SHIFT,
+    MSI_CTRL_MME,
+    MSI_CTRL_MME_SHIFT,
+    MSI_CTRL_PVM,
+    MSI_MESSAGE_CONTROL,
+    msi_cap_size,
+    msi_layout,
+)
 
 if TYPE_CHECKING:
     from irqsim.pci.function import PciFunction
-
-MSI_MESSAGE_CONTROL = Register("MSI Message Control", 0x02, 2, (
-    F("enable", 0, RW, "MSI Enable"),
-    F("multiple_message_capable", (3, 1), RO, "log2 of the vectors the function can use"),
-    F("multiple_message_enable", (6, 4), RW, "log2 of the vectors software allocated"),
-    F("addr64", 7, RO, "64-bit Address Capable"),
-    F("per_vector_masking", 8, RO, "Per-Vector Masking Capable"),
-    F("reserved", (15, 9), RSVD),
-))
-CTRL_ENABLE = 1 << 0
-CTRL_MME_SHIFT = 4
-CTRL_MME = 7 << 4
-
-
-def msi_layout(addr64: bool, per_vector_masking: bool, mmc: int) -> tuple[Register, ...]:
-    """The registers of one MSI capability layout (offsets from the capability start)."""
-    regs = [MSI_MESSAGE_CONTROL,
-            Register("MSI Message Address", 0x04, 4, (
-                F("zero", (1, 0), RO, "DWORD aligned"), F("address", (31, 2), RW)))]
-    off = 0x08
-    if addr64:
-        regs.append(Register("MSI Message Upper Address", 0x08, 4, (
-            F("address", (31, 0), RW),)))
-        off = 0x0C
-    regs.append(Register("MSI Message Data", off, 2, (F("data", (15, 0), RW),)))
-    if per_vector_masking:
-        n = 1 << mmc
-        mask_fields = [F("mask", (n - 1, 0), RW, "1 = message masked")]
-        pend_fields = [F("pending", (n - 1, 0), RO, "1 = message pending while masked")]
-        if n < 32:
-            mask_fields.append(F("reserved", (31, n), RSVD))
-            pend_fields.append(F("reserved", (31, n), RSVD))
-        regs.append(Register("MSI Mask Bits", off + 4, 4, tuple(mask_fields)))
-        regs.append(Register("MSI Pending Bits", off + 8, 4, tuple(pend_fields)))
-    return tuple(regs)
-
-
-def msi_cap_size(addr64: bool, per_vector_masking: bool) -> int:
-    """Bytes the layout occupies (semantics.md C.1 table)."""
-    return {(False, False): 0x0A, (True, False): 0x0E, (False, True): 0x14,
-            (True, True): 0x18}[(addr64, per_vector_masking)]
-
 
 class MsiCapability:
     """MSI state of one function, all of it in configuration space."""
@@ -91,7 +59,9 @@ class MsiCapability:
             cs.add_capability(CAP_ID_MSI, offset, self.size)
         for reg in msi_layout(addr64, per_vector_masking, self.mmc):
             cs.declare(reg, offset)
-        cs.hw_write(offset + 2, 2, self.mmc << 1 | int(addr64) << 7 | int(per_vector_masking) << 8)
+        cs.hw_write(offset + MSI_MESSAGE_CONTROL.offset, 2,
+                    self.mmc << MSI_CTRL_MMC_SHIFT | (MSI_CTRL_ADDR64 if addr64 else 0)
+                    | (MSI_CTRL_PVM if per_vector_masking else 0))
         self.data_off = offset + (0x0C if addr64 else 0x08)
         self.mask_off = self.data_off + 4 if per_vector_masking else 0
         self.pend_off = self.data_off + 8 if per_vector_masking else 0
@@ -104,7 +74,7 @@ class MsiCapability:
 
     @property
     def enabled(self) -> bool:
-        return bool(self.fn.config.data[self.offset + 2] & CTRL_ENABLE)
+        return bool(self.fn.config.data[self.offset + 2] & MSI_CTRL_ENABLE)
 
     @property
     def capable(self) -> int:
@@ -114,7 +84,7 @@ class MsiCapability:
     @property
     def allocated(self) -> int:
         """Messages software enabled (2**MME)."""
-        return 1 << ((self.fn.config.data[self.offset + 2] & CTRL_MME) >> CTRL_MME_SHIFT)
+        return 1 << ((self.fn.config.data[self.offset + 2] & MSI_CTRL_MME) >> MSI_CTRL_MME_SHIFT)
 
     @property
     def address(self) -> int:
@@ -208,15 +178,15 @@ class MsiCapability:
         if offset <= ctl < offset + size:
             was = old[ctl - offset]
             b = cs.data[ctl]
-            mme = (b & CTRL_MME) >> CTRL_MME_SHIFT
+            mme = (b & MSI_CTRL_MME) >> MSI_CTRL_MME_SHIFT
             if mme > self.mmc:
                 ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable > Capable",
                          f"MME {mme:03b} ({1 << mme} messages) exceeds MMC {self.mmc:03b} "
                          f"({1 << self.mmc}): clamped to {1 << self.mmc}")
-                cs.data[ctl] = (b & ~CTRL_MME) | self.mmc << CTRL_MME_SHIFT
-            if b & CTRL_ENABLE and not was & CTRL_ENABLE:
+                cs.data[ctl] = (b & ~MSI_CTRL_MME) | self.mmc << MSI_CTRL_MME_SHIFT
+            if b & MSI_CTRL_ENABLE and not was & MSI_CTRL_ENABLE:
                 fn.msi_enabled_changed(True)
-            elif was & CTRL_ENABLE and not b & CTRL_ENABLE:
+            elif was & MSI_CTRL_ENABLE and not b & MSI_CTRL_ENABLE:
                 fn.msi_enabled_changed(False)
         if not self.pvm or not self.enabled:
             return

@@ -9,36 +9,37 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irqsim.pci.config import CAP_ID_MSIX
-from irqsim.regs import RO, RSVD, RW, F, Register
+from irqsim.spec.pci import (
+    CAP_ID_MSIX,
+    CMD_MEMORY_SPACE,
+    COMMAND,
+    MSIX_CAP_SIZE,
+    MSIX_CTRL_ENABLE,
+    MSIX_CTRL_FUNCTION_MASK,
+    MSIX_ENTRY,
+    MSIX_ENTRY_CTRL,
+    MSIX_ENTRY_SIZE,
+    MSIX_MESSAGE_CONTROL,
+    MSIX_PBA_OFFSET,
+    MSIX_TABLE_OFFSET,
+    MSIX_VECTOR_MASKED,
+)
 
 if TYPE_CHECKING:
     from irqsim.pci.function import PciFunction
 
-MSIX_MESSAGE_CONTROL = Register("MSI-X Message Control", 0x02, 2, (
-    F("table_size", (10, 0), RO, "N-1"),
-    F("reserved", (13, 11), RSVD),
-    F("function_mask", 14, RW),
-    F("enable", 15, RW),
-))
-MSIX_TABLE_OFFSET = Register("MSI-X Table Offset/Table BIR", 0x04, 4, (
-    F("bir", (2, 0), RO), F("offset", (31, 3), RO, "QWORD-aligned offset")))
-MSIX_PBA_OFFSET = Register("MSI-X PBA Offset/PBA BIR", 0x08, 4, (
-    F("bir", (2, 0), RO), F("offset", (31, 3), RO)))
-MSIX_CAP_SIZE = 12
-
-# Table entry (16 bytes), PCIe Base 7.7.2.x
-MSIX_ENTRY_ADDR_LO = Register("Message Address", 0x0, 4, (
-    F("zero", (1, 0), RO, "DWORD aligned"), F("address", (31, 2), RW)))
-MSIX_ENTRY_ADDR_HI = Register("Message Upper Address", 0x4, 4, (F("address", (31, 0), RW),))
-MSIX_ENTRY_DATA = Register("Message Data", 0x8, 4, (F("data", (31, 0), RW),))
-MSIX_ENTRY_CTRL = Register("Vector Control", 0xC, 4, (
-    F("mask", 0, RW), F("reserved", (31, 1), RSVD)), reset=1)
-MSIX_ENTRY = (MSIX_ENTRY_ADDR_LO, MSIX_ENTRY_ADDR_HI, MSIX_ENTRY_DATA, MSIX_ENTRY_CTRL)
 _ENTRY_WMASK = tuple(r.wmask for r in MSIX_ENTRY)
+_CTL_SHIFT = 8           # the control bits below are tested in Message Control's high byte
+_CTL_ENABLE = MSIX_CTRL_ENABLE >> _CTL_SHIFT
+_CTL_FUNCTION_MASK = MSIX_CTRL_FUNCTION_MASK >> _CTL_SHIFT
+_CTL_MASKED = _CTL_ENABLE | _CTL_FUNCTION_MASK
+_VC = MSIX_ENTRY_CTRL.offset >> 2                       # Vector Control's DWORD in an entry
+_ENTRY_DWORDS = MSIX_ENTRY_SIZE >> 2
 
-CTRL_ENABLE = 0x80       # bit 15 of Message Control, as seen in its high byte
-CTRL_FUNCTION_MASK = 0x40
+
+def function_masked(ctl_hi: int) -> bool:
+    """MSI-X disabled OR Function Mask, from Message Control's high byte (semantics.md C.2)."""
+    return ctl_hi & _CTL_MASKED != _CTL_ENABLE
 
 
 class MsixTable:
@@ -74,13 +75,13 @@ class MsixTable:
         t = cap.table
         old = t[i]
         new = value & _ENTRY_WMASK[dw]
-        if dw < 3 and old != new and not cap.masked(k):
+        if dw != _VC and old != new and not cap.masked(k):
             cap.fn.ctx.diag(
                 cap.fn.name, "PCIe 6.1.4.5 MSI-X entry modified while unmasked",
                 f"table entry {k} {MSIX_ENTRY[dw].name} written while the entry and the "
                 "function are unmasked: result undefined; irqsim applies it")
         t[i] = new
-        if dw == 3 and old & 1 and not new & 1:
+        if dw == _VC and old & MSIX_VECTOR_MASKED and not new & MSIX_VECTOR_MASKED:
             cap.unmasked(k)
 
 
@@ -126,10 +127,10 @@ class MsixCapability:
             cs.declare(MSIX_MESSAGE_CONTROL, offset, reset=n - 1)
             cs.declare(MSIX_TABLE_OFFSET, offset, reset=table_offset | table_bar)
             cs.declare(MSIX_PBA_OFFSET, offset, reset=pba_offset | pba_bar)
-        self.ctl_hi = offset + 3
+        self.ctl_hi = offset + MSIX_MESSAGE_CONTROL.offset + _CTL_SHIFT // 8
         self.sample_delay = fn.ctx.timing.device_event_detect + fn.ctx.timing.msix_table_read
         # Each entry: address low, address high, data, vector control (mask set at reset).
-        self.table: list[int] = [0, 0, 0, 1] * n
+        self.table: list[int] = [r.reset for r in MSIX_ENTRY] * n
         self.pba = 0
         self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
@@ -139,17 +140,17 @@ class MsixCapability:
     # -- state -----------------------------------------------------------
     @property
     def enabled(self) -> bool:
-        return bool(self.fn.config.data[self.ctl_hi] & CTRL_ENABLE)
+        return bool(self.fn.config.data[self.ctl_hi] & _CTL_ENABLE)
 
     @property
     def function_masked(self) -> bool:
-        return bool(self.fn.config.data[self.ctl_hi] & CTRL_FUNCTION_MASK)
+        return bool(self.fn.config.data[self.ctl_hi] & _CTL_FUNCTION_MASK)
 
     def masked(self, k: int) -> bool:
-        """Effective mask of vector ``k``."""
-        b = self.fn.config.data[self.ctl_hi]
-        return (not b & CTRL_ENABLE) or bool(b & CTRL_FUNCTION_MASK) or bool(
-            self.table[4 * k + 3] & 1)
+        """Effective mask of vector ``k``: MSI-X disabled OR Function Mask OR the entry's Mask
+        bit (semantics.md C.2; the one place the formula lives)."""
+        return function_masked(self.fn.config.data[self.ctl_hi]) or bool(
+            self.table[_ENTRY_DWORDS * k + _VC] & MSIX_VECTOR_MASKED)
 
     def pending(self, k: int) -> bool:
         return bool(self.pba >> k & 1)
@@ -172,9 +173,7 @@ class MsixCapability:
         k, t_event = arg
         fn = self.fn
         ctx = fn.ctx
-        b = fn.config.data[self.ctl_hi]
-        masked = (not b & CTRL_ENABLE) or bool(b & CTRL_FUNCTION_MASK) or bool(
-            self.table[4 * k + 3] & 1)
+        masked = self.masked(k)
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-sample", entry=k,
                             masked=masked)
@@ -217,17 +216,15 @@ class MsixCapability:
             return
         now_b = self.fn.config.data[self.ctl_hi]
         fn = self.fn
-        if now_b & CTRL_ENABLE and not was & CTRL_ENABLE:
-            if not fn.config.data[0x04] & 0x02:
+        if now_b & _CTL_ENABLE and not was & _CTL_ENABLE:
+            if not fn.config.read(COMMAND.offset, 2) & CMD_MEMORY_SPACE:
                 fn.ctx.diag(fn.name, "PCIe 7.7.2 MSI-X table in Memory Space",
                             "MSI-X enabled while Memory Space Enable is clear: the table and "
                             "PBA cannot be reached by software")
             fn.msix_enabled_changed(True)
-        elif was & CTRL_ENABLE and not now_b & CTRL_ENABLE:
+        elif was & _CTL_ENABLE and not now_b & _CTL_ENABLE:
             fn.msix_enabled_changed(False)
-        was_masked = (not was & CTRL_ENABLE) or bool(was & CTRL_FUNCTION_MASK)
-        is_masked = (not now_b & CTRL_ENABLE) or bool(now_b & CTRL_FUNCTION_MASK)
-        if was_masked and not is_masked:
+        if function_masked(was) and not function_masked(now_b):
             pba = self.pba
             k = 0
             while pba:

@@ -19,55 +19,30 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from irqsim.pci.config import (
+from irqsim.pci.dumpfile import ConfigDump, Slot
+from irqsim.spec.pci import (
+    BRIDGE_CONTROL,
     CAP_ID_MSI,
     CAP_ID_MSIX,
     CAPABILITIES_POINTER,
+    CB_BRIDGE_CONTROL,
     COMMAND,
     EXPANSION_ROM,
     HEADER_TYPE,
     INTERRUPT_LINE,
     INTERRUPT_PIN,
+    SECONDARY_STATUS,
     STATUS,
 )
-from irqsim.pci.dumpfile import ConfigDump, Slot
-from irqsim.regs import RO, RW, RW1C, F, Register
+from irqsim.spec.pci import MSI_MESSAGE_ADDRESS as MSI_ADDRESS
+from irqsim.spec.pci import MSI_MESSAGE_CONTROL as MSI_CONTROL
+from irqsim.spec.pci import MSIX_MESSAGE_CONTROL as MSIX_CONTROL
+from irqsim.spec.pci import MSIX_PBA_OFFSET as MSIX_PBA
+from irqsim.spec.pci import MSIX_TABLE_OFFSET as MSIX_TABLE
 
-# -- register layouts used here (PCI Local Bus 3.0 6.8, PCIe Base 6.0 7.7.1-7.7.2) -----------
-MSI_CONTROL = Register("MSI Message Control", 0x02, 2, (
-    F("enable", 0, RW),
-    F("multiple_message_capable", (3, 1), RO, "log2 of vectors requested"),
-    F("multiple_message_enable", (6, 4), RW, "log2 of vectors allocated"),
-    F("addr64", 7, RO, "64-bit Message Address"),
-    F("per_vector_masking", 8, RO),
-))
-MSI_ADDRESS = Register("MSI Message Address", 0x04, 4, (F("address", (31, 0), RW),))
-MSIX_CONTROL = Register("MSI-X Message Control", 0x02, 2, (
-    F("table_size", (10, 0), RO, "N-1"),
-    F("function_mask", 14, RW),
-    F("enable", 15, RW),
-))
-MSIX_TABLE = Register("MSI-X Table Offset/BIR", 0x04, 4, (
-    F("bir", (2, 0), RO), F("offset", (31, 3), RO, "QWORD-aligned offset")))
-MSIX_PBA = Register("MSI-X PBA Offset/BIR", 0x08, 4, (
-    F("bir", (2, 0), RO), F("offset", (31, 3), RO)))
-STATUS_UDF = F("udf", 6, RO, "User Definable Features (PCI 2.1)")
-SECONDARY_STATUS = Register("Secondary Status", 0x1E, 2, (
-    F("mhz66", 5, RO), F("fast_b2b", 7, RO), F("master_data_parity_error", 8, RW1C),
-    F("devsel_timing", (10, 9), RO), F("signaled_target_abort", 11, RW1C),
-    F("received_target_abort", 12, RW1C), F("received_master_abort", 13, RW1C),
-    F("received_system_error", 14, RW1C), F("detected_parity_error", 15, RW1C)))
-BRIDGE_CONTROL = Register("Bridge Control", 0x3E, 2, (
-    F("parity_error_response", 0, RW), F("serr", 1, RW), F("isa", 2, RW), F("vga", 3, RW),
-    F("vga16", 4, RW), F("master_abort_mode", 5, RW), F("secondary_bus_reset", 6, RW),
-    F("fast_b2b", 7, RW), F("primary_discard_timeout", 8, RW),
-    F("secondary_discard_timeout", 9, RW), F("discard_timer_status", 10, RW1C),
-    F("discard_timer_serr", 11, RW)))
-CB_BRIDGE_CONTROL = Register("CardBus Bridge Control", 0x3E, 2, (
-    F("parity", 0, RW), F("serr", 1, RW), F("isa", 2, RW), F("vga", 3, RW),
-    F("master_abort", 5, RW), F("reset", 6, RW), F("int16", 7, RW),
-    F("prefetch0", 8, RW), F("prefetch1", 9, RW), F("post_writes", 10, RW)))
-
+# The register layouts are the model's own (irqsim.spec.pci, PCI Local Bus 3.0 6.8, PCIe Base
+# 7.5.1.3 and 7.7.1-7.7.2): lspci prints every declared field whatever its access rule.
+STATUS_UDF = STATUS.field("udf")
 CMD_IO = COMMAND.field("io_space").mask
 CMD_MEM = COMMAND.field("memory_space").mask
 CMD_MASTER = COMMAND.field("bus_master").mask
