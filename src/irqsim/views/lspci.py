@@ -39,6 +39,7 @@ from irqsim.spec.pci import MSI_MESSAGE_CONTROL as MSI_CONTROL
 from irqsim.spec.pci import MSIX_MESSAGE_CONTROL as MSIX_CONTROL
 from irqsim.spec.pci import MSIX_PBA_OFFSET as MSIX_PBA
 from irqsim.spec.pci import MSIX_TABLE_OFFSET as MSIX_TABLE
+from irqsim.spec.regs import Register
 
 # The register layouts are the model's own (irqsim.spec.pci, PCI Local Bus 3.0 6.8, PCIe Base
 # 7.5.1.3 and 7.7.1-7.7.2): lspci prints every declared field whatever its access rule.
