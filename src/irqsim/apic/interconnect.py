@@ -1,10 +1,11 @@
 """The interrupt interconnect between the root complex, I/O APICs and Local APICs.
 
-Decodes MSI-format messages (address/data, SDM 10.11) into destinations and delivers them;
-carries IPIs written to an ICR (SDM 10.6) and EOI broadcasts. An IPI costs the sender's
-message generation (``ipi_send``) and one hop whose length depends on where the target sits
-relative to the sender: the same core (SMT sibling), the same socket, or another socket
-(``ipi_hop_*``, seed 003's IPI latency rows). Destination decoding follows semantics.md A.11.
+Decodes MSI-format messages (address/data, SDM 10.11; declared in :mod:`irqsim.spec.msi`)
+into destinations and delivers them; carries IPIs written to an ICR (SDM 10.6) and EOI
+broadcasts. An IPI costs the sender's message generation (``ipi_send``) and one hop whose
+length depends on where the target sits relative to the sender: the same core (SMT sibling),
+the same socket, or another socket (``ipi_hop_*``, seed 003's IPI latency rows). Destination
+decoding follows semantics.md A.11.
 """
 
 from __future__ import annotations
@@ -19,7 +20,23 @@ from irqsim.apic.lapic import (
     LocalApic,
 )
 from irqsim.sim.context import SimContext
+from irqsim.spec.lapic import (
+    ICR_LEVEL_ASSERT,
+    ICR_LOGICAL,
+    ICR_MODE_SHIFT,
+    ICR_SHORTHAND_SHIFT,
+    ICR_TRIGGER_LEVEL,
+    ICR_VECTOR,
+)
 from irqsim.spec.msi import (
+    ADDR_DEST_MAX,
+    ADDR_DEST_SHIFT,
+    ADDR_LOGICAL,
+    ADDR_REDIRECTION_HINT,
+    DATA_MODE_BITS,
+    DATA_MODE_SHIFT,
+    DATA_TRIGGER_LEVEL,
+    DATA_VECTOR,
     DELIVERY_MODE_NAMES,
     DM_EXTINT,
     DM_FIXED,
@@ -142,20 +159,20 @@ class ApicBus:
         tlp.t_lapic = ctx.engine.now
         addr = tlp.address
         data = tlp.data
-        vector = data & 0xFF
-        mode = (data >> 8) & 7
-        dest = (addr >> 12) & 0xFF
+        vector = data & DATA_VECTOR
+        mode = (data >> DATA_MODE_SHIFT) & DATA_MODE_BITS
+        dest = (addr >> ADDR_DEST_SHIFT) & ADDR_DEST_MAX
         if addr >> 32:
             dest |= (addr >> 32) & 0xFFFFFF00    # extended destination (remapped x2APIC ID)
-        logical = bool(addr & 4)
-        if mode == DM_FIXED and not logical and dest != 0xFF:
+        logical = bool(addr & ADDR_LOGICAL)
+        if mode == DM_FIXED and not logical and dest != ADDR_DEST_MAX:
             # Fast path: one physical destination, fixed delivery.
             a = self.by_id.get(dest)
             if a is not None and a.hw_enabled:
                 if ctx.tracer.on:
                     ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver",
                                     vector=vector, dest=dest, source=tlp.source)
-                a.accept_fixed(vector, bool(data & 0x8000), tlp)
+                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp)
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0
         # (semantics.md A.11, kvm-unit-tests' I/O APIC logical test): matches_logical does it.
@@ -166,7 +183,7 @@ class ApicBus:
                      f"interrupt message to {'logical' if logical else 'physical'} "
                      f"destination {dest:#x} matched no Local APIC")
             return
-        if mode == DM_LOWEST or (addr & 8 and logical and mode == DM_FIXED):
+        if mode == DM_LOWEST or (addr & ADDR_REDIRECTION_HINT and logical and mode == DM_FIXED):
             targets = [self._lowest(targets)]
         ctx.ledger.raised += len(targets) - 1
         for a in targets:
@@ -177,7 +194,7 @@ class ApicBus:
             if not a.hw_enabled:
                 ctx.ledger.drop("apic hardware-disabled")
             elif mode in (DM_FIXED, DM_LOWEST):
-                a.accept_fixed(vector, bool(data & 0x8000), tlp)
+                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp)
             elif mode == DM_NMI:
                 self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode")
             elif mode != DM_STARTUP and self._special(a, mode, vector,
@@ -224,10 +241,10 @@ class ApicBus:
     def send_ipi(self, src: LocalApic, icr_lo: int, dest: int) -> None:
         """An IPI written to ``src``'s ICR (``dest``: 8-bit xAPIC or 32-bit x2APIC field)."""
         ctx = self.ctx
-        vector = icr_lo & 0xFF
-        mode = (icr_lo >> 8) & 7
-        shorthand = (icr_lo >> 18) & 3
-        logical = bool(icr_lo & 0x800)
+        vector = icr_lo & ICR_VECTOR
+        mode = (icr_lo >> ICR_MODE_SHIFT) & 7
+        shorthand = (icr_lo >> ICR_SHORTHAND_SHIFT) & 3
+        logical = bool(icr_lo & ICR_LOGICAL)
         tracer = ctx.tracer
         # SDM 10.6.1, table "Valid Combinations for the Local xAPIC ICR": the self and
         # all-including-self shorthands are valid only for Fixed (edge) delivery.
@@ -236,7 +253,7 @@ class ApicBus:
                      f"{DELIVERY_MODE_NAMES.get(mode, 'reserved')} mode {mode:03b} with "
                      f"shorthand {SHORTHAND_NAMES[shorthand]} is not a valid IPI; not sent")
             return
-        if mode == DM_INIT and not icr_lo & 0x4000 and icr_lo & 0x8000:
+        if mode == DM_INIT and not icr_lo & ICR_LEVEL_ASSERT and icr_lo & ICR_TRIGGER_LEVEL:
             if tracer.on:       # INIT level de-assert: no effect on P4 and later (A.11)
                 tracer.emit(ctx.engine.now, src.name, src.name, "ipi-init-deassert")
             return

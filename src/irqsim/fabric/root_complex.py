@@ -15,11 +15,13 @@ from irqsim.apic.ioapic import IoApic
 from irqsim.fabric.link import Link
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
-from irqsim.iommu.vtd import VTD_BASE, Iommu
+from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.context import SimContext
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
+from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
+from irqsim.spec.vtd import VTD_BASE
 
 ECAM_BASE = 0xB0000000
 ECAM_SIZE = 256 << 20
@@ -221,7 +223,7 @@ class RootComplex:
             self.receive_message(tlp)
             return
         addr = tlp.address
-        if addr >> 20 == 0xFEE:
+        if addr >> MSI_WINDOW_SHIFT == MSI_WINDOW:
             self.interrupt_writes += 1
             if ctx.tracer.on:
                 ctx.tracer.emit(now, "PCIe Bus", "IOMMU", "interrupt-write", address=addr,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from irqsim.spec.msi import is_msi_address
+
 
 class TlpType(IntEnum):
     MWR = 0x40       # Memory Write (3DW header, with data; 0x60 for 4DW)
@@ -48,7 +50,7 @@ class Tlp:
     @property
     def is_interrupt(self) -> bool:
         """A memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X message)."""
-        return self.kind == TlpType.MWR and self.address >> 20 == 0xFEE
+        return self.kind == TlpType.MWR and is_msi_address(self.address)
 
     @property
     def is_intx(self) -> bool:

@@ -2,25 +2,18 @@
 
 Remapping is off in this model so far: every interrupt request passes through
 unchanged (semantics.md D.1 "IR disabled -> pass through"). The register block
-(GCMD/GSTS/IRTA) is where remapping will be switched on; the single call
-``interrupt_request`` is the seam the remapping hardware plugs into.
+(GCMD/GSTS/IRTA, declared in :mod:`irqsim.spec.vtd`) is where remapping will be
+switched on; the single call ``interrupt_request`` is the seam the remapping hardware plugs
+into.
 """
 
 from __future__ import annotations
 
 from irqsim.fabric.tlp import Tlp
-from irqsim.regs import RO, RW, WO, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.vtd import GCMD, GCMD_IRE, GCMD_SIRTP, GSTS, GSTS_IRES, GSTS_IRTPS, IRTA
 
-VTD_BASE = 0xFED90000
-GCMD = Register("Global Command", 0x18, 4, (
-    F("cfi", 23, WO), F("sirtp", 24, WO), F("ire", 25, WO), F("qie", 26, WO),
-    F("srtp", 30, WO), F("te", 31, WO)))
-GSTS = Register("Global Status", 0x1C, 4, (
-    F("cfis", 23, RO), F("irtps", 24, RO), F("ires", 25, RO), F("qies", 26, RO),
-    F("rtps", 30, RO), F("tes", 31, RO)))
-IRTA = Register("Interrupt Remapping Table Address", 0xB8, 8, (
-    F("s", (3, 0), RW), F("eime", 11, RW), F("ira", (63, 12), RW)))
+__all__ = ["Iommu"]
 
 
 class Iommu:
@@ -36,12 +29,12 @@ class Iommu:
 
     @property
     def remapping_enabled(self) -> bool:
-        return bool(self.gsts >> 25 & 1)
+        return bool(self.gsts & GSTS_IRES)
 
     def interrupt_request(self, tlp: Tlp) -> Tlp | None:
         """Process an interrupt write; return the message to deliver, or None if blocked."""
         self.requests += 1
-        if not self.gsts & (1 << 25):
+        if not self.gsts & GSTS_IRES:
             return tlp
         # Remapping hardware is not modelled yet: refuse rather than guess.
         self.ctx.ledger.in_flight -= 1
@@ -57,11 +50,11 @@ class Iommu:
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         if offset == GCMD.offset:
-            if value & (1 << 25):
+            if value & GCMD_IRE:
                 self.ctx.diag(self.name, "VT-d 5.1 interrupt remapping",
                               "GCMD.IRE set: interrupt remapping is not modelled yet; "
                               "interrupts stay in pass-through")
-            if value & (1 << 24):
-                self.gsts |= 1 << 24
+            if value & GCMD_SIRTP:
+                self.gsts |= GSTS_IRTPS
         elif offset == IRTA.offset:
-            self.irta = value
+            self.irta = value & IRTA.wmask

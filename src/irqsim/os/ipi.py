@@ -25,6 +25,11 @@ from irqsim.os.vectors import (
     CALL_FUNCTION_VECTOR,
     RESCHEDULE_VECTOR,
 )
+from irqsim.spec.lapic import (
+    ICR_LEVEL_ASSERT,
+    ICR_LOGICAL,
+    ICR_SHORTHAND_OTHERS,
+)
 from irqsim.spec.msi import DM_FIXED, DM_INIT, DM_NMI, DM_STARTUP
 
 if TYPE_CHECKING:
@@ -32,11 +37,6 @@ if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.sim.section import Section
 
-ICR_SHORTHAND_SELF = 1 << 18
-ICR_SHORTHAND_ALL = 2 << 18
-ICR_SHORTHAND_OTHERS = 3 << 18
-ICR_LOGICAL = 1 << 11
-ICR_LEVEL_ASSERT = 1 << 14
 
 CallFunc = Callable[[int], None]
 

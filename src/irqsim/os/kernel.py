@@ -29,6 +29,7 @@ from irqsim.os.vectors import (
     VectorSpaceExhausted,
 )
 from irqsim.sim.context import SimContext
+from irqsim.spec.cpu import APIC_BASE_EN, APIC_BASE_EXTD, MSR_APIC_BASE, MSR_TSC_DEADLINE
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu, Fault
@@ -38,10 +39,6 @@ PCI_IRQ_MSI = 1 << 1
 PCI_IRQ_MSIX = 1 << 2
 PCI_IRQ_ALL_TYPES = PCI_IRQ_INTX | PCI_IRQ_MSI | PCI_IRQ_MSIX
 FIRST_DYNAMIC_IRQ = 24
-MSR_APIC_BASE = 0x1B
-MSR_TSC_DEADLINE = 0x6E0
-APIC_BASE_EXTD = 1 << 10
-APIC_BASE_EN = 1 << 11
 APIC_DIVISOR = 16                 # Linux programs TDCR for divide-by-16 (TDCR = 0x3)
 SYSTEM_ROWS = (("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"),
                ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),

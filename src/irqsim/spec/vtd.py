@@ -1,0 +1,83 @@
+"""Intel VT-d remapping hardware registers and interrupt-remapping structures (VT-d 10.4,
+9.10-9.12; reference/vtd-posted.md sections 2-3). Offsets are from the DRHD MMIO base.
+
+The IOMMU model reads GCMD/GSTS/IRTA; the rest is declared for interrupt remapping.
+"""
+
+from __future__ import annotations
+
+from irqsim.spec.regs import RO, RSVD, RW, RW1C, WO, F, Register
+
+VTD_BASE = 0xFED90000
+VTD_MMIO_SIZE = 0x1000
+
+CAP = Register("Capability", 0x08, 8, (
+    F("fro", (33, 24), RO, "fault-recording register offset / 16"),
+    F("nfr", (47, 40), RO, "number of fault-recording registers - 1"),
+    F("pi", 59, RO, "posted interrupts supported"),
+))
+ECAP = Register("Extended Capability", 0x10, 8, (
+    F("qi", 1, RO, "queued invalidation"),
+    F("ir", 3, RO, "interrupt remapping"),
+    F("eim", 4, RO, "extended interrupt mode (x2APIC)"),
+    F("mhmv", (23, 20), RO, "maximum handle mask value"),
+))
+GCMD = Register("Global Command", 0x18, 4, (
+    F("cfi", 23, WO, "compatibility format interrupt (persistent)"),
+    F("sirtp", 24, WO, "set interrupt remap table pointer (one-shot)"),
+    F("ire", 25, WO, "interrupt remapping enable (persistent)"),
+    F("qie", 26, WO, "queued invalidation enable (persistent)"),
+    F("wbf", 27, WO, "write buffer flush (one-shot)"),
+    F("sfl", 29, WO, "set fault log (one-shot)"),
+    F("srtp", 30, WO, "set root table pointer (one-shot)"),
+    F("te", 31, WO, "translation enable (persistent)"),
+), doc="reads as 0")
+GSTS = Register("Global Status", 0x1C, 4, (
+    F("cfis", 23, RO), F("irtps", 24, RO), F("ires", 25, RO), F("qies", 26, RO),
+    F("wbfs", 27, RO), F("fls", 29, RO), F("rtps", 30, RO), F("tes", 31, RO)))
+FSTS = Register("Fault Status", 0x34, 4, (
+    F("pfo", 0, RW1C, "primary fault overflow"), F("ppf", 1, RO, "primary pending fault"),
+    F("iqe", 4, RW1C), F("ice", 5, RW1C), F("ite", 6, RW1C),
+    F("fri", (15, 8), RO, "fault record index")))
+FECTL = Register("Fault Event Control", 0x38, 4, (
+    F("ip", 30, RO, "interrupt pending"), F("im", 31, RW, "interrupt mask")), reset=1 << 31)
+FEDATA = Register("Fault Event Data", 0x3C, 4, (F("data", (15, 0), RW),))
+FEADDR = Register("Fault Event Address", 0x40, 4, (
+    F("zero", (1, 0), RO), F("address", (31, 2), RW)))
+FEUADDR = Register("Fault Event Upper Address", 0x44, 4, (F("address", (31, 0), RW),))
+IQH = Register("Invalidation Queue Head", 0x80, 8, (F("qh", (18, 4), RO),))
+IQT = Register("Invalidation Queue Tail", 0x88, 8, (F("qt", (18, 4), RW),))
+IQA = Register("Invalidation Queue Address", 0x90, 8, (
+    F("qs", (2, 0), RW), F("iqa", (63, 12), RW)))
+ICS = Register("Invalidation Completion Status", 0x9C, 4, (
+    F("iwc", 0, RW1C, "invalidation wait descriptor complete"),))
+IRTA = Register("Interrupt Remapping Table Address", 0xB8, 8, (
+    F("s", (3, 0), RW, "table size: 2^(S+1) entries"),
+    F("reserved", (10, 4), RSVD),
+    F("eime", 11, RW, "extended interrupt mode enable (x2APIC)"),
+    F("ira", (63, 12), RW, "table base"),
+))
+REGISTERS = (CAP, ECAP, GCMD, GSTS, FSTS, FECTL, FEDATA, FEADDR, FEUADDR, IQH, IQT, IQA, ICS,
+             IRTA)
+
+# Derived GCMD/GSTS bits (the status bit of each command has the same position).
+GCMD_CFI, GCMD_SIRTP, GCMD_IRE, GCMD_QIE = (GCMD.mask(n) for n in ("cfi", "sirtp", "ire",
+                                                                   "qie"))
+GSTS_CFIS, GSTS_IRTPS, GSTS_IRES, GSTS_QIES = (GSTS.mask(n) for n in ("cfis", "irtps", "ires",
+                                                                      "qies"))
+
+# Interrupt Remapping Table Entry, remapped format (IM = 0), low 64 bits (VT-d 9.10).
+IRTE_LOW = Register("IRTE (remapped) low", 0x0, 8, (
+    F("p", 0, RW, "present"), F("fpd", 1, RW, "fault processing disable"),
+    F("dm", 2, RW, "0 physical, 1 logical"), F("rh", 3, RW, "redirection hint"),
+    F("tm", 4, RW, "0 edge, 1 level"), F("dlm", (7, 5), RW, "delivery mode"),
+    F("avail", (11, 8), RW, "software use"), F("reserved", (14, 12), RSVD),
+    F("im", 15, RW, "0 remapped, 1 posted"), F("v", (23, 16), RW, "vector"),
+    F("reserved_hi", (31, 24), RSVD),
+    F("dst", (63, 32), RW, "x2APIC: APIC ID; xAPIC: APIC ID in bits 47:40"),
+))
+IRTE_HIGH = Register("IRTE high", 0x8, 8, (
+    F("sid", (15, 0), RW, "source-id"), F("sq", (17, 16), RW, "source-id qualifier"),
+    F("svt", (19, 18), RW, "source validation type"), F("reserved", (63, 20), RSVD),
+))
+IRTE_SIZE = 16
