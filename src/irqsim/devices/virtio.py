@@ -58,6 +58,7 @@ from irqsim.spec.virtio import (
 
 COMMON_OFF, ISR_OFF, DEVICE_OFF, NOTIFY_OFF = 0x0000, 0x1000, 0x2000, 0x3000
 NOTIFY_MULTIPLIER = 4
+FEATURE_WORDS = 2                       # 64 feature bits: selects 0 and 1
 _QUEUE_ADDRS = {COMMON_QUEUE_DESC: "desc", COMMON_QUEUE_DRIVER: "driver",
                 COMMON_QUEUE_DEVICE: "device"}
 _QUEUE_ADDR_END = COMMON_QUEUE_DEVICE + 8
@@ -101,11 +102,12 @@ class CommonConfig:
             return self.device_feature_select
         if offset == COMMON_DEVICE_FEATURE:
             return (self.dev.features >> (32 * self.device_feature_select)) & 0xFFFFFFFF \
-                if self.device_feature_select < 2 else 0
+                if self.device_feature_select < FEATURE_WORDS else 0
         if offset == COMMON_DRIVER_FEATURE_SELECT:
             return self.driver_feature_select
         if offset == COMMON_DRIVER_FEATURE:
-            return (self.driver_features >> (32 * self.driver_feature_select)) & 0xFFFFFFFF
+            return (self.driver_features >> (32 * self.driver_feature_select)) & 0xFFFFFFFF \
+                if self.driver_feature_select < FEATURE_WORDS else 0
         if offset == COMMON_CONFIG_MSIX_VECTOR:
             return self.msix_config
         if offset == COMMON_NUM_QUEUES:
@@ -140,6 +142,8 @@ class CommonConfig:
         elif offset == COMMON_DRIVER_FEATURE_SELECT:
             self.driver_feature_select = value
         elif offset == COMMON_DRIVER_FEATURE:
+            if self.driver_feature_select >= FEATURE_WORDS:
+                return                  # beyond the 64 feature bits the device has
             sh = 32 * self.driver_feature_select
             self.driver_features = (self.driver_features & ~(0xFFFFFFFF << sh)) | (value << sh)
         elif offset == COMMON_CONFIG_MSIX_VECTOR:
