@@ -45,7 +45,7 @@ def at(m: Machine, dt: int, fn: Any) -> None:
 
 def intx_path(t: TimingModel, hops: int) -> dict[str, int]:
     """Stage durations of an undisturbed INTx delivery, from the timing model."""
-    ser = ((12 + FRAMING_BYTES) * t.pcie_ns_per_64_bytes + 63) >> 6
+    ser = ((16 + FRAMING_BYTES) * t.pcie_ns_per_64_bytes + 63) >> 6     # 4-DW Message
     return {"device": t.device_event_detect + t.intx_message,
             "fabric": hops * (t.pcie_hop + ser),
             "root complex+IOMMU+msg": t.root_complex + t.rc_to_ioapic + t.ioapic_to_lapic

@@ -144,3 +144,17 @@ def test_pending_beyond_mme_is_discarded_and_unmask_sends() -> None:
     fn.config_write(cap.mask_off, 4, 0xD)                   # unmask message 1
     assert cap.pending_bits == 0
     assert ctx.ledger.dropped["no link"] == 1               # sent (no link in a unit test)
+
+
+def test_msi_below_4gib_uses_a_3dw_header_and_intx_a_4dw_one() -> None:
+    """PCIe 2.2.4.1: a memory write below 4 GiB (every xAPIC MSI, 0xFEExxxxx) uses the 3-DW
+    header, above it the 4-DW one; PCIe 2.2.8: a Message (Assert_INTx) always has 4 DW. Seed
+    004 draws the MSI as 4-DW and INTx as 3-DW (docs/spec-differences.md)."""
+    from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
+    from irqsim.spec.msi import msi_address
+    msi = Tlp(TlpType.MWR, 0x0100, msi_address(1), 0x41, 4)
+    assert msi.is_interrupt and msi.wire_bytes == 12 + 4 + FRAMING_BYTES
+    high = Tlp(TlpType.MWR, 0x0100, 1 << 32, 0, 4)
+    assert high.wire_bytes == 16 + 4 + FRAMING_BYTES
+    intx = Tlp(TlpType.MSG, 0x0100, code=0x20, length=0)
+    assert intx.wire_bytes == 16 + FRAMING_BYTES

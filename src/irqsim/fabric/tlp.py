@@ -5,11 +5,12 @@ from __future__ import annotations
 from enum import IntEnum
 
 from irqsim.spec.msi import is_msi_address
+from irqsim.spec.pci import TLP_HEADER_3DW, TLP_HEADER_4DW
 
 
 class TlpType(IntEnum):
     MWR = 0x40       # Memory Write (3DW header, with data; 0x60 for 4DW)
-    MSG = 0x30       # Message (Assert_INTx / Deassert_INTx, routed "local")
+    MSG = 0x30       # Message (Assert_INTx / Deassert_INTx, routed "local"; always 4DW)
 
 
 # Message codes (PCIe Base 2.2.8.1)
@@ -59,8 +60,10 @@ class Tlp:
 
     @property
     def wire_bytes(self) -> int:
-        """Header (3 or 4 DW), payload and framing."""
-        hdr = 16 if self.address >> 32 else 12
+        """Header (Messages: 4 DW; memory writes: 3 DW below 4 GiB, else 4), payload and
+        framing (PCIe 2.2.1, 2.2.4.1, 2.2.8)."""
+        hdr = TLP_HEADER_4DW if self.kind == TlpType.MSG or self.address >> 32 \
+            else TLP_HEADER_3DW
         payload = self.length if self.kind == TlpType.MWR else 0
         return hdr + payload + FRAMING_BYTES
 

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 from irqsim.spec.regs import RO, RSVD, RW, RW1C, F, Register
 
+# TLP header sizes (PCIe Base 2.2.1): every Message request (INTx included, 2.2.8) has a 4-DW
+# header; a memory request below 4 GiB must use the 3-DW header (2.2.4.1).
+TLP_HEADER_3DW = 12
+TLP_HEADER_4DW = 16
+
 CONFIG_SPACE_SIZE = 4096
 PCI_CONFIG_SIZE = 256
 
