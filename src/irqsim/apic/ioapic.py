@@ -269,7 +269,7 @@ class IoApic:
             ctx.tracer.emit(now, self.name, "APIC bus", "ioapic-send", pin=pin,
                             vector=rte & 0xFF, dest=rte >> 56 & 0xFF,
                             logical=bool(rte >> 11 & 1),
-                            mode=DELIVERY_MODE_NAMES.get(rte >> 8 & 7, "reserved"),
+                            mode=DELIVERY_MODE_NAMES.get(rte >> RTE_MODE_SHIFT & 7, "reserved"),
                             trigger="level" if rte & LEVEL else "edge", source=tlp.source)
         msg = self.remap(tlp) if self.remap is not None else tlp
         if msg is None:
@@ -387,7 +387,7 @@ class IoApic:
                      f"RTE {pin} low dword {value:#010x}: reserved bits {reserved:#x} ignored")
         if (value >> RTE_MODE_SHIFT & 7) in RESERVED_DELIVERY_MODES:
             ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL delivery mode",
-                     f"RTE {pin}: delivery mode {value >> 8 & 7:03b} is reserved")
+                     f"RTE {pin}: delivery mode {value >> RTE_MODE_SHIFT & 7:03b} is reserved")
         held0 = self.held(pin)
         old = self.rte[pin]
         lo_w = RTE_WMASK & 0xFFFFFFFF

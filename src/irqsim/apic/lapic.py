@@ -33,8 +33,11 @@ from irqsim.spec.cpu import (
 )
 from irqsim.spec.lapic import (
     APIC_ACCESS,
+    APIC_DFR,
     APIC_EOI,
     APIC_REGISTERS,
+    APIC_SVR,
+    APIC_VERSION,
     ESR_ILLEGAL_REGISTER,
     ESR_RECV_ACCEPT,
     ESR_RECV_CHECKSUM,
@@ -55,6 +58,7 @@ from irqsim.spec.lapic import (
     LVT_LINT0,
     LVT_LINT1,
     LVT_MASK,
+    LVT_MODE_SHIFT,
     LVT_NAMES,
     LVT_OFFSETS,
     LVT_PERF,
@@ -62,6 +66,7 @@ from irqsim.spec.lapic import (
     LVT_THERMAL,
     LVT_TIMER,
     LVT_TIMER_MODE_SHIFT,
+    LVT_VECTOR,
     MODE_DISABLED,
     MODE_NAMES,
     MODE_X2APIC,
@@ -70,6 +75,7 @@ from irqsim.spec.lapic import (
     SVR_ENABLE,
     SVR_FOCUS_DISABLE,
     SVR_SUPPRESS_EOI_BROADCAST,
+    SVR_VECTOR,
     X2APIC_REGISTERS,
     X2APIC_WRITE_ZERO,
     x2apic_msr,
@@ -143,7 +149,7 @@ class LocalApic:
         self.apic_id = apic_id & 0xFF       # xAPIC mode shows the low 8 bits (SDM 10.12.5)
         self.name = name or f"LAPIC{apic_id}"
         self._tsc_deadline = tsc_deadline
-        self.version = APIC_REGISTERS[0x030].encode(
+        self.version = APIC_REGISTERS[APIC_VERSION].encode(
             version=0x14, max_lvt=6 if cmci else 5, eoi_broadcast_suppression=int(directed_eoi))
         self.cpu: CpuPort | None = None
         self.bus: ApicBus | None = None
@@ -164,7 +170,7 @@ class LocalApic:
     def reset(self) -> None:
         """Power-up register state (semantics.md A.3); ID and IA32_APIC_BASE are kept."""
         self.tpr = 0
-        self.svr = APIC_REGISTERS[0x0F0].reset
+        self.svr = APIC_REGISTERS[APIC_SVR].reset
         self.irr = 0
         self.isr = 0
         self.tmr = 0
@@ -374,7 +380,7 @@ class LocalApic:
         """Interrupt acknowledge: highest deliverable IRR vector moves to ISR; else spurious."""
         v = self.deliverable()
         if v < 0:
-            return self.svr & 0xFF | 0x100  # 0x100 flags "spurious" to the core
+            return self.svr & SVR_VECTOR | 0x100  # 0x100 flags "spurious" to the core
         bit = 1 << v
         self.irr &= ~bit
         self.isr |= bit
@@ -404,11 +410,11 @@ class LocalApic:
         self.esr_hidden |= bit
         lvt = self._lvt[LVT_ERROR]
         if not lvt & LVT_MASK and self.hw_enabled:
-            if lvt & 0xFF < 16:             # an illegal error vector cannot be delivered
+            if lvt & LVT_VECTOR < 16:       # an illegal error vector cannot be delivered
                 self.esr_hidden |= ESR_RECV_ILLEGAL_VECTOR
                 return
             self.ctx.ledger.raised += 1
-            self.accept_fixed(lvt & 0xFF, False)
+            self.accept_fixed(lvt & LVT_VECTOR, False)
 
     def local_interrupt(self, index: int) -> bool:
         """A local source (timer, LINT pin, thermal, ...) fires through its LVT entry."""
@@ -417,11 +423,11 @@ class LocalApic:
             return False
         ctx = self.ctx
         ctx.ledger.raised += 1
-        mode = 0 if index in (LVT_TIMER, LVT_ERROR) else (lvt >> 8) & 7
+        mode = 0 if index in (LVT_TIMER, LVT_ERROR) else (lvt >> LVT_MODE_SHIFT) & 7
         cpu = self.cpu
         if mode == 0:
             level = index in (LVT_LINT0, LVT_LINT1) and bool(lvt & LVT_LEVEL)
-            return self.accept_fixed(lvt & 0xFF, level)
+            return self.accept_fixed(lvt & LVT_VECTOR, level)
         if mode == 4 and cpu is not None and hasattr(cpu, "nmi"):
             cpu.nmi()
             return True
@@ -661,7 +667,7 @@ def _zero(a: LocalApic) -> int:
     return 0
 
 
-_DFR_ONES = APIC_REGISTERS[0x0E0].romask & APIC_REGISTERS[0x0E0].reset
+_DFR_ONES = APIC_REGISTERS[APIC_DFR].romask & APIC_REGISTERS[APIC_DFR].reset
 
 # Per-register actions, by declared name: (read, write). A write receives the value already
 # masked to the register's writable bits in the current mode.

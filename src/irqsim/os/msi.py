@@ -14,16 +14,17 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.spec.msi import msi_address, msi_data
+from irqsim.spec.pci import MSI_CTRL_ADDR64 as PCI_MSI_FLAGS_64BIT
+from irqsim.spec.pci import MSI_CTRL_ENABLE as PCI_MSI_FLAGS_ENABLE
+from irqsim.spec.pci import MSI_CTRL_MME as PCI_MSI_FLAGS_QSIZE
+from irqsim.spec.pci import MSI_CTRL_PVM as PCI_MSI_FLAGS_MASKBIT
+from irqsim.spec.pci import MSI_MESSAGE_CONTROL
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
-PCI_MSI_FLAGS_ENABLE = 0x0001
-PCI_MSI_FLAGS_QMASK = 0x000E
-PCI_MSI_FLAGS_QSIZE = 0x0070
-PCI_MSI_FLAGS_64BIT = 0x0080
-PCI_MSI_FLAGS_MASKBIT = 0x0100
+PCI_MSI_FLAGS_QMASK = MSI_MESSAGE_CONTROL.mask("multiple_message_capable")
 
 
 def msi_control(k: Kernel, pdev: PciDev) -> int:

@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.spec.msi import msi_address, msi_data
+from irqsim.spec.pci import MSIX_CTRL_ENABLE as MSIX_FLAGS_ENABLE
+from irqsim.spec.pci import MSIX_CTRL_FUNCTION_MASK as MSIX_FLAGS_MASKALL
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
-MSIX_FLAGS_ENABLE = 1 << 15
-MSIX_FLAGS_MASKALL = 1 << 14
 
 
 def msix_table_size(k: Kernel, pdev: PciDev) -> int:
