@@ -93,8 +93,11 @@ APIC_ACCESS: dict[int, tuple[str, str]] = {
 X2APIC_WRITE_ZERO = frozenset({0x0B0, 0x280})
 # Bits (or registers) that exist only with a CPU/APIC feature: without it they are reserved.
 FEATURE_REGISTER = {"cmci": 0x2F0}      # LVT CMCI: Version max LVT entry >= 6
-FEATURE_BITS = {"directed_eoi": (0x0F0, 1 << 12),   # SVR EOI-broadcast suppression
-                "tsc_deadline": (0x320, 1 << 18)}   # LVT Timer mode 10b
+_TM = APIC_REGISTERS[0x320].field("timer_mode")
+FEATURE_BITS = {
+    "directed_eoi": (0x0F0, APIC_REGISTERS[0x0F0].mask("eoi_broadcast_suppression")),
+    "tsc_deadline": (0x320, 1 << (_TM.lsb + 1)),        # LVT Timer mode 10b (TSC-deadline)
+}
 
 
 def _offset(name: str) -> int:
