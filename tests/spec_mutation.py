@@ -64,8 +64,10 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
         "spec/virtio.py", 'F("enable", (0, 0), RW)', 'F("enable", (15, 0), RW)'),
     "model-lapic-write-unmasked": (
         "apic/lapic.py", "r.put(self, value & r.wmask)", "r.put(self, value)"),
-    "model-lvt-drops-remote-irr": (
-        "apic/lapic.py", "val = v | (old & LVT_REMOTE_IRR)", "val = v"),
+    "model-x2apic-ignores-reserved-bits": (
+        "apic/lapic.py", "if value < 0 or value & reserved:", "if value < 0:"),
+    "model-config-space-ignores-w1c": (
+        "pci/config.py", "& ~(b & w1c[j]) & 0xFF", "& 0xFF"),
     "model-msix-ignores-function-mask": (
         "pci/msix.py", "_CTL_MASKED = _CTL_ENABLE | _CTL_FUNCTION_MASK",
         "_CTL_MASKED = _CTL_ENABLE"),

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from irqsim.pci.config import BarSpec
 from irqsim.pci.function import PciFunction
-from irqsim.regs import RO, RW, WO, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.regs import RO, RW, WO, F, Register
 
 LEGACY_VENDOR = 0x1B36          # irqsim's own models use device IDs 0x00F0-0x00FF
 LEGACY_DEVICE = 0x00F0

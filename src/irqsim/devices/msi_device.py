@@ -17,8 +17,8 @@ from __future__ import annotations
 from irqsim.pci.config import BarSpec
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
-from irqsim.regs import RW, RW1C, WO, F, Register
 from irqsim.sim.context import SimContext
+from irqsim.spec.regs import RW, RW1C, WO, F, Register
 
 MSI_DEVICE_VENDOR = 0x1B36
 MSI_DEVICE_ID = 0x00F1
