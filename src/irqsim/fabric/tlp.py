@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from irqsim.spec.msi import is_msi_address
+from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import TLP_HEADER_3DW, TLP_HEADER_4DW
 
 
@@ -51,7 +51,7 @@ class Tlp:
     @property
     def is_interrupt(self) -> bool:
         """A memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X message)."""
-        return self.kind == TlpType.MWR and is_msi_address(self.address)
+        return self.kind == TlpType.MWR and self.address >> MSI_WINDOW_SHIFT == MSI_WINDOW
 
     @property
     def is_intx(self) -> bool:
