@@ -21,7 +21,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/unit/test_spec_declarations.py", "tests/unit/test_lapic_registers.py",
          "tests/unit/test_config_space.py", "tests/unit/test_msix_registers.py",
-         "tests/unit/test_msi.py", "tests/unit/test_ioapic.py"]
+         "tests/unit/test_msi.py", "tests/unit/test_msix.py", "tests/unit/test_ioapic.py"]
 
 # name -> (file under src/irqsim, text, replacement)
 MUTATIONS: dict[str, tuple[str, str, str]] = {
