@@ -566,6 +566,9 @@ class LocalApic:
     def _put_id(self, v: int) -> None:
         self.set_id(v >> 24)
 
+    def _put_eoi(self, v: int) -> None:
+        self.eoi()
+
     def _put_tpr(self, v: int) -> None:
         self.tpr = v
         self._priority_changed()
@@ -678,7 +681,7 @@ _ACTIONS: dict[str, tuple[Callable[[LocalApic], int],
     "TPR": (lambda a: a.tpr, LocalApic._put_tpr),
     "APR": (lambda a: a.apr, None),
     "PPR": (lambda a: a.ppr, None),
-    "EOI": (_zero, lambda a, v: a.eoi()),
+    "EOI": (_zero, LocalApic._put_eoi),
     "RRD": (_zero, None),
     "LDR": (lambda a: a.ldr, LocalApic._put_ldr),
     "DFR": (lambda a: a.dfr, lambda a, v: setattr(a, "dfr", v | _DFR_ONES)),
