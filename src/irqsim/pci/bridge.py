@@ -19,7 +19,24 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.context import SimContext
-from irqsim.spec.pci import CMD_BUS_MASTER, CMD_MEMORY_SPACE, TYPE1_HEADER
+from irqsim.spec.pci import (
+    CMD_BUS_MASTER,
+    CMD_MEMORY_SPACE,
+    COMMAND,
+    MEMORY_BASE,
+    MEMORY_LIMIT,
+    PREF_BASE_UPPER,
+    PREF_LIMIT_UPPER,
+    PREF_MEMORY_BASE,
+    PREF_MEMORY_LIMIT,
+    SECONDARY_BUS,
+    SUBORDINATE_BUS,
+    TYPE1_HEADER,
+)
+
+_CMD = COMMAND.offset                       # Command low byte: Memory Space, Bus Master
+_WIN = MEMORY_BASE.mask("base")             # address bits 31:20 in bits 15:4
+_WINDOWS_END = PREF_LIMIT_UPPER.offset + PREF_LIMIT_UPPER.size
 
 
 class PciBridge(PciFunction):
@@ -42,11 +59,11 @@ class PciBridge(PciFunction):
 
     @property
     def secondary_bus(self) -> int:
-        return self.config.data[0x19]
+        return self.config.data[SECONDARY_BUS.offset]
 
     @property
     def subordinate_bus(self) -> int:
-        return self.config.data[0x1A]
+        return self.config.data[SUBORDINATE_BUS.offset]
 
     def attach(self, child: PciFunction, devfn: int = 0) -> None:
         """Put ``child`` on the secondary bus at ``devfn``."""
@@ -59,19 +76,21 @@ class PciBridge(PciFunction):
     def memory_window(self) -> tuple[int, int]:
         """Non-prefetchable window [base, limit] (1 MiB granular, 32-bit)."""
         cs = self.config
-        base = (cs.read(0x20, 2) & 0xFFF0) << 16
-        limit = ((cs.read(0x22, 2) & 0xFFF0) << 16) | 0xFFFFF
+        base = (cs.read(MEMORY_BASE.offset, 2) & _WIN) << 16
+        limit = ((cs.read(MEMORY_LIMIT.offset, 2) & _WIN) << 16) | 0xFFFFF
         return base, limit
 
     def prefetch_window(self) -> tuple[int, int]:
         """Prefetchable window [base, limit] (64-bit)."""
         cs = self.config
-        base = ((cs.read(0x24, 2) & 0xFFF0) << 16) | (cs.read(0x28, 4) << 32)
-        limit = ((cs.read(0x26, 2) & 0xFFF0) << 16) | 0xFFFFF | (cs.read(0x2C, 4) << 32)
+        base = ((cs.read(PREF_MEMORY_BASE.offset, 2) & _WIN) << 16
+                | cs.read(PREF_BASE_UPPER.offset, 4) << 32)
+        limit = ((cs.read(PREF_MEMORY_LIMIT.offset, 2) & _WIN) << 16 | 0xFFFFF
+                 | cs.read(PREF_LIMIT_UPPER.offset, 4) << 32)
         return base, limit
 
     def forwards_memory(self, addr: int) -> bool:
-        if not self.config.data[0x04] & CMD_MEMORY_SPACE:
+        if not self.config.data[_CMD] & CMD_MEMORY_SPACE:
             return False
         win = self._windows
         if win is None:
@@ -79,7 +98,7 @@ class PciBridge(PciFunction):
         return win[0] <= addr <= win[1] or win[2] <= addr <= win[3]
 
     def _config_written(self, offset: int, size: int, old: bytes) -> None:
-        if offset < 0x30 and offset + size > 0x20:
+        if offset < _WINDOWS_END and offset + size > MEMORY_BASE.offset:
             self._windows = None                    # the decoded windows changed
         super()._config_written(offset, size, old)
 
@@ -195,7 +214,7 @@ class PciBridge(PciFunction):
                                      "peer-write", address=tlp.address, length=tlp.length,
                                      source=tlp.source)
             return
-        if not self.config.data[0x04] & CMD_BUS_MASTER:
+        if not self.config.data[_CMD] & CMD_BUS_MASTER:
             ctx = self.ctx
             if tlp.is_interrupt:
                 ctx.ledger.in_flight -= 1

@@ -10,7 +10,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from irqsim.spec.pci import CONFIG_SPACE_SIZE, PCI_CONFIG_SIZE, STATUS_CAP_LIST
+from irqsim.spec.pci import (
+    BAR0,
+    CAPABILITIES_POINTER,
+    CONFIG_SPACE_SIZE,
+    PCI_CONFIG_SIZE,
+    STATUS,
+    STATUS_CAP_LIST,
+)
 from irqsim.spec.regs import Register
 
 
@@ -72,13 +79,13 @@ class ConfigSpace:
         if self._last_cap:
             self.data[self._last_cap + 1] = offset
         else:
-            self.data[0x34] = offset
-            self.data[0x06] |= STATUS_CAP_LIST
+            self.data[CAPABILITIES_POINTER.offset] = offset
+            self.data[STATUS.offset] |= STATUS_CAP_LIST
         self._last_cap = offset
 
     def bar(self, spec: BarSpec) -> None:
         """Declare a memory BAR: address bits above the size are writable."""
-        off = 0x10 + 4 * spec.index
+        off = BAR0 + 4 * spec.index
         self.hw_write(off, 4, spec.type_bits)
         self.set_masks(off, 4, ~(spec.size - 1) & 0xFFFFFFF0)
         if spec.is64:
@@ -109,9 +116,9 @@ class ConfigSpace:
     def capabilities(self) -> list[tuple[int, int]]:
         """(offset, id) of each capability, following next pointers (loop-safe)."""
         out: list[tuple[int, int]] = []
-        if not self.data[0x06] & STATUS_CAP_LIST:
+        if not self.data[STATUS.offset] & STATUS_CAP_LIST:
             return out
-        ptr = self.data[0x34] & 0xFC
+        ptr = self.data[CAPABILITIES_POINTER.offset] & 0xFC
         seen: set[int] = set()
         while ptr and ptr not in seen and ptr + 1 < PCI_CONFIG_SIZE:
             seen.add(ptr)

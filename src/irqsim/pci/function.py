@@ -13,11 +13,37 @@ from typing import TYPE_CHECKING, Protocol
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.sim.context import SimContext
-from irqsim.spec.pci import CMD_BUS_MASTER, CMD_MEMORY_SPACE, STATUS_INTERRUPT, TYPE0_HEADER
+from irqsim.spec.pci import (
+    BAR0,
+    BAR_COUNT,
+    CLASS_CODE,
+    CMD_BUS_MASTER,
+    CMD_INTX_DISABLE,
+    CMD_MEMORY_SPACE,
+    COMMAND,
+    DEVICE_ID,
+    HEADER_TYPE,
+    INTERRUPT_PIN,
+    REVISION_ID,
+    STATUS,
+    STATUS_INTERRUPT,
+    SUBSYSTEM_ID,
+    SUBSYSTEM_VENDOR_ID,
+    TYPE0_HEADER,
+    VENDOR_ID,
+)
 
 if TYPE_CHECKING:
     from irqsim.fabric.link import Link
 
+
+# Byte offsets of the header fields tested on hot paths (from the declarations).
+_CMD = COMMAND.offset                   # Command low byte: Memory Space, Bus Master
+_CMD_HI = COMMAND.offset + 1            # Command high byte: Interrupt Disable (bit 10)
+_INTX_DISABLE_HI = CMD_INTX_DISABLE >> 8
+_STATUS = STATUS.offset                 # Status low byte: Interrupt Status (bit 3)
+_PIN = INTERRUPT_PIN.offset
+_BARS, _BARS_END = BAR0, BAR0 + 4 * BAR_COUNT
 
 class MmioRegion(Protocol):
     """A block of device registers inside a BAR."""
@@ -42,15 +68,13 @@ class PciFunction:
         self.config = ConfigSpace()
         self._init_header(header_type)
         cs = self.config
-        cs.hw_write(0x00, 2, vendor)
-        cs.hw_write(0x02, 2, device)
-        cs.hw_write(0x08, 1, revision)
-        cs.hw_write(0x09, 3, class_code)
-        cs.hw_write(0x0E, 1, header_type)
+        for reg, value in ((VENDOR_ID, vendor), (DEVICE_ID, device), (REVISION_ID, revision),
+                           (CLASS_CODE, class_code), (HEADER_TYPE, header_type),
+                           (INTERRUPT_PIN, interrupt_pin)):
+            cs.hw_write(reg.offset, reg.size, value)
         if header_type == 0:
-            cs.hw_write(0x2C, 2, subsystem_vendor)
-            cs.hw_write(0x2E, 2, subsystem)
-        cs.hw_write(0x3D, 1, interrupt_pin)
+            cs.hw_write(SUBSYSTEM_VENDOR_ID.offset, 2, subsystem_vendor)
+            cs.hw_write(SUBSYSTEM_ID.offset, 2, subsystem)
         self.bars: dict[int, BarSpec] = {}
         self.regions: dict[int, list[tuple[int, int, MmioRegion]]] = {}
         for spec in bars:
@@ -116,14 +140,14 @@ class PciFunction:
         """Current base address programmed in BAR ``index``."""
         spec = self.bars[index]
         cs = self.config
-        lo = cs.read(0x10 + 4 * index, 4) & 0xFFFFFFF0
+        lo = cs.read(BAR0 + 4 * index, 4) & 0xFFFFFFF0
         if spec.is64:
-            lo |= cs.read(0x14 + 4 * index, 4) << 32
+            lo |= cs.read(BAR0 + 4 * index + 4, 4) << 32
         return lo
 
     def decode(self, addr: int) -> tuple[MmioRegion, int] | None:
         """The register block and offset that claim memory address ``addr``, if any."""
-        if not self.config.data[0x04] & CMD_MEMORY_SPACE:
+        if not self.config.data[_CMD] & CMD_MEMORY_SPACE:
             return None
         for index, spec in self.bars.items():
             base = self.bar_address(index)
@@ -144,9 +168,10 @@ class PciFunction:
         for start, n, fn in self.listeners:
             if offset < start + n and start < offset + size:
                 fn(offset, size, old)
-        if offset <= 0x05 < offset + size:
+        if offset <= _CMD_HI < offset + size:          # Interrupt Disable may have changed
             self.intx_update()
-        decode_touched = (offset < 0x28 and offset + size > 0x10) or offset <= 0x04 < offset + size
+        decode_touched = ((offset < _BARS_END and offset + size > _BARS) or
+                          offset <= _CMD < offset + size)
         if decode_touched and self.on_decode_change is not None:
             self.on_decode_change()
 
@@ -159,7 +184,7 @@ class PciFunction:
     # -- upstream --------------------------------------------------------
     @property
     def bus_master(self) -> bool:
-        return bool(self.config.data[0x04] & CMD_BUS_MASTER)
+        return bool(self.config.data[_CMD] & CMD_BUS_MASTER)
 
     def send_upstream(self, tlp: Tlp, ready: int) -> int | None:
         """Put a TLP on the link at time ``ready``; returns arrival time or None if dropped."""
@@ -228,23 +253,23 @@ class PciFunction:
     @property
     def interrupt_pin(self) -> int:
         """Interrupt Pin register: 0 none, 1-4 INTA-INTD."""
-        return self.config.data[0x3D]
+        return self.config.data[_PIN]
 
     @property
     def intx_status(self) -> bool:
         """Status.Interrupt Status: the function's INTx interrupt is pending."""
-        return bool(self.config.data[0x06] & STATUS_INTERRUPT)
+        return bool(self.config.data[_STATUS] & STATUS_INTERRUPT)
 
     @property
     def intx_allowed(self) -> bool:
         """The wire may be asserted: a pin, Interrupt Disable clear, MSI and MSI-X off."""
-        return (0 < self.config.data[0x3D] <= 4 and not self.config.data[0x05] & 0x04
+        return (0 < self.config.data[_PIN] <= 4 and not self.config.data[_CMD_HI] & _INTX_DISABLE_HI
                 and not self.msi_on and not self.msix_on)
 
     @property
     def intx_held(self) -> bool:
         """Interrupt Status set while the wire is deasserted: one interrupt held pending."""
-        return bool(self.config.data[0x06] & STATUS_INTERRUPT) and not self.intx_asserted
+        return bool(self.config.data[_STATUS] & STATUS_INTERRUPT) and not self.intx_asserted
 
     def intx_raise(self, t_event: int | None = None) -> None:
         """The device's interrupt condition: set Interrupt Status, assert the wire if allowed.
@@ -264,7 +289,7 @@ class PciFunction:
         if self.intx_status:
             ctx.ledger.merged += 1
             return
-        self.config.data[0x06] |= STATUS_INTERRUPT
+        self.config.data[_STATUS] |= STATUS_INTERRUPT
         stamp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(self.interrupt_pin, True),
                     length=0, t_event=t_event)
         stamp.source = f"{self.name}/intx"
@@ -274,7 +299,8 @@ class PciFunction:
                             + ctx.timing.intx_message)
         elif ctx.tracer.on:
             ctx.tracer.emit(now, self.name, self.name, "intx-held", source=stamp.source,
-                            reason="Interrupt Disable" if self.config.data[0x05] & 0x04
+                            reason="Interrupt Disable"
+                            if self.config.data[_CMD_HI] & _INTX_DISABLE_HI
                             else "MSI/MSI-X enabled")
 
     def intx_clear(self) -> None:
@@ -283,7 +309,7 @@ class PciFunction:
         if not self.intx_status:
             return
         ctx = self.ctx
-        self.config.data[0x06] &= ~STATUS_INTERRUPT & 0xFF
+        self.config.data[_STATUS] &= ~STATUS_INTERRUPT & 0xFF
         self.intx_serviced = self.intx_stamp
         self.intx_stamp = None
         if self.intx_asserted:

@@ -15,6 +15,8 @@ TLP_HEADER_4DW = 16
 
 CONFIG_SPACE_SIZE = 4096
 PCI_CONFIG_SIZE = 256
+BAR0 = 0x10                             # Base Address Registers: BAR n at 0x10 + 4n
+BAR_COUNT = 6                           # type 0 (type 1 has BAR0-1)
 
 # Capability IDs (PCI Code and ID Assignment spec)
 CAP_ID_PM = 0x01
