@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from irqsim.spec.lapic import LVT_MASK, LVT_TIMER, LVT_TIMER_MODE_SHIFT
+
 if TYPE_CHECKING:
     from irqsim.apic.lapic import LocalApic
 
 TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE = 0, 1, 2
 TIMER_MODE_NAMES = {0: "one-shot", 1: "periodic", 2: "TSC-deadline", 3: "reserved"}
-LVT_TIMER = 1
-LVT_MASK = 1 << 16
 
 
 def divisor(tdcr: int) -> int:
@@ -51,7 +51,7 @@ class ApicTimer:
     @property
     def mode(self) -> int:
         """LVT Timer bits 18:17 (a reserved 11b counts as one-shot)."""
-        m = (self.lapic._lvt[LVT_TIMER] >> 17) & 3
+        m = (self.lapic._lvt[LVT_TIMER] >> LVT_TIMER_MODE_SHIFT) & 3
         return TIMER_ONESHOT if m == 3 else m
 
     def current(self, now: int) -> int:
@@ -91,8 +91,8 @@ class ApicTimer:
 
     def on_lvt(self, old: int, new: int, now: int) -> None:
         """LVT Timer written: mode changes keep TMCCT (A.10); mask changes re-arm."""
-        old_mode = (old >> 17) & 3
-        new_mode = (new >> 17) & 3
+        old_mode = (old >> LVT_TIMER_MODE_SHIFT) & 3
+        new_mode = (new >> LVT_TIMER_MODE_SHIFT) & 3
         if old_mode != new_mode:
             if TIMER_TSC_DEADLINE in (old_mode, new_mode):
                 self.stop()
