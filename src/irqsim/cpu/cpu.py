@@ -19,15 +19,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-from irqsim.apic.lapic import (
-    APIC_DEFAULT_BASE,
-    GP,
-    MSR_APIC_BASE,
-    MSR_TSC_DEADLINE,
-    LocalApic,
-)
+from irqsim.apic.lapic import GP, LocalApic
 from irqsim.sim.context import SimContext
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Section
+from irqsim.spec.cpu import (
+    APIC_DEFAULT_BASE,
+    MSR_APIC_BASE,
+    MSR_TSC,
+    MSR_TSC_DEADLINE,
+    X2APIC_MSR_BASE,
+    X2APIC_MSR_LAST,
+)
 
 IDLE = "idle"
 CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE)
@@ -128,7 +130,6 @@ def _bad_size(what: str, size: object, allowed: frozenset[int]) -> ValueError:
 EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
 VEC_NMI = 2
 VEC_GP = 13
-MSR_TSC = 0x10
 RUNNING = "running"
 WAIT_FOR_SIPI = "wait-for-SIPI"
 
@@ -602,7 +603,7 @@ class Cpu:
         self._sync()
         self.spend(self._msr_access)
         lapic = self.lapic
-        if 0x800 <= msr <= 0x8FF:
+        if X2APIC_MSR_BASE <= msr <= X2APIC_MSR_LAST:
             v = lapic.msr_read(msr)
             if v == GP:
                 self.fault(VEC_GP, lapic.last_gp, f"RDMSR {msr:#x}")
@@ -627,7 +628,7 @@ class Cpu:
         lapic = self.lapic
         now = self._engine.now
         try:
-            if 0x800 <= msr <= 0x8FF:
+            if X2APIC_MSR_BASE <= msr <= X2APIC_MSR_LAST:
                 if lapic.msr_write(msr, value):
                     return True
                 self.fault(VEC_GP, lapic.last_gp, f"WRMSR {msr:#x} <- {value:#x}")
