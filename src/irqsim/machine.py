@@ -6,11 +6,11 @@ from typing import Any
 
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
-from irqsim.apic.lapic import LocalApic
+from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
 from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
-from irqsim.fabric.root_complex import RootComplex, RootPort
+from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
 from irqsim.fabric.tlp import Tlp
 from irqsim.iommu.vtd import Iommu
@@ -19,6 +19,16 @@ from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
+from irqsim.platform.acpi import (
+    NMI_ALL_PROCESSORS,
+    AcpiTables,
+    HostBridgeResources,
+    Madt,
+    MadtIoApic,
+    MadtLapicNmi,
+    MadtLocalApic,
+    McfgAllocation,
+)
 from irqsim.sim.context import SimContext
 from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel
@@ -75,12 +85,28 @@ class Machine:
             cpu.recorder = self.recorder
             self.lapics.append(lapic)
             self.cpus.append(cpu)
-        self.kernel = Kernel(ctx, self.cpus, first_vector=first_vector, last_vector=last_vector,
-                             x2apic=x2apic, tick_hz=tick_hz, timer_mode=timer_mode,
-                             madt_ids=list(ids))
+        self.acpi = self._build_acpi(list(ids))
+        self.kernel = Kernel(ctx, self.cpus, self.acpi, first_vector=first_vector,
+                             last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
+                             timer_mode=timer_mode)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         self._next_port = 1
+
+    def _build_acpi(self, ids: list[int]) -> AcpiTables:
+        """The firmware tables describing what was built: MCFG (the root complex's ECAM
+        window), MADT (LAPICs with their APIC IDs, the I/O APIC, LINT1 as NMI on every
+        processor), the host bridge resources; the _PRT grows as root ports are wired."""
+        io = self.ioapic
+        madt = Madt(APIC_DEFAULT_BASE,
+                    lapics=[MadtLocalApic(i, aid) for i, aid in enumerate(ids)],
+                    ioapics=[MadtIoApic(io.id >> 24, io.base, io.gsi_base)],
+                    nmis=[MadtLapicNmi(NMI_ALL_PROCESSORS, 1)])
+        return AcpiTables(
+            mcfg=[McfgAllocation(ECAM_BASE, 0, 0, (ECAM_SIZE >> 20) - 1)],
+            madt=madt,
+            resources=HostBridgeResources(mmio32_base=0xC0000000, mmio32_limit=0xFEBFFFFF,
+                                          mmio64_base=0x8_0000_0000, dma_base=0x0100_0000))
 
     @property
     def engine(self) -> Any:
@@ -100,9 +126,9 @@ class Machine:
         return port
 
     def route_intx(self, bus: int, device: int, pin: int, gsi: int) -> None:
-        """Wire (bus, device, pin) to I/O APIC input ``gsi`` and tell the OS (its _PRT)."""
+        """Wire (bus, device, pin) to I/O APIC input ``gsi`` and describe it in the _PRT."""
         self.rc.route_intx(bus, device, pin, gsi)
-        self.kernel.firmware.prt[(bus, device, pin)] = gsi
+        self.acpi.prt[(bus, device, pin)] = gsi
 
     def add_switch(self, ports: int = 4, port: PciBridge | None = None,
                    name: str | None = None) -> Switch:
@@ -126,7 +152,7 @@ class Machine:
         then go to the I/O APIC's EOI register instead of the broadcast (SDM 10.8.5)."""
         for a in self.lapics:
             a.version |= 1 << 24
-        self.kernel.firmware.directed_eoi = True
+        self.kernel.directed_eoi = True             # boot option
 
     def device(self, name: str) -> PciFunction:
         """The endpoint called ``name``."""

@@ -19,6 +19,7 @@ from irqsim.fabric.tlp import FRAMING_BYTES
 from irqsim.machine import Machine
 from irqsim.os.irq import IRQ_NONE
 from irqsim.os.kernel import PCI_IRQ_INTX
+from irqsim.platform.acpi import INTI_TRIGGER_EDGE, MadtIntSrcOverride
 from irqsim.scenarios.mechanisms import pin_for
 from irqsim.sim.timing import TimingModel
 
@@ -137,9 +138,11 @@ def test_swizzle_end_to_end(device: int, pin: int) -> None:
 
 def test_edge_triggered_shared_line_loses_the_second_sharer() -> None:
     """Seed 003 "Edge vs Level": an edge pin sees one 0->1 transition while two sharers
-    keep the wire asserted; the second interrupt is never delivered (why PCI uses level)."""
+    keep the wire asserted; the second interrupt is never delivered (why PCI uses level).
+    The board's MADT declares the lines edge-triggered (an interrupt source override)."""
     m, devs, drv = shared(2, boot=False)
-    m.kernel.firmware.intx_trigger = "edge"
+    m.acpi.madt.overrides += [MadtIntSrcOverride(gsi, gsi, INTI_TRIGGER_EDGE)
+                              for gsi in set(m.acpi.prt.values())]
     m.boot()
     at(m, 1000, lambda: devs[0].event(0))
     at(m, 1100, lambda: devs[1].event(0))

@@ -2,7 +2,8 @@
 
 import pytest
 
-from irqsim.os.vectors import VectorAllocator, VectorSpaceExhausted
+from irqsim.os.matrix import IrqMatrix as VectorAllocator
+from irqsim.os.matrix import VectorSpaceExhausted
 
 
 def test_same_vector_on_different_cpus() -> None:

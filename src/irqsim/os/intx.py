@@ -1,13 +1,15 @@
-"""INTx set-up: the _PRT lookup with bridge swizzling, and I/O APIC programming.
+"""INTx: the _PRT lookup with bridge swizzling, and the I/O APIC register accessors.
 
-The firmware's routing table (``Firmware.prt``, the role ACPI _PRT plays) maps
+The firmware's routing table (the board's ACPI _PRT, ``AcpiTables.prt``) maps
 (bus, device, pin) to a GSI. As Linux's ``acpi_pci_irq_lookup`` does, the OS tries
 the device's own (bus, slot, pin); when there is no entry it swizzles the pin
 through the bridge above (``pci_swizzle_interrupt_pin``) and tries again, up to
 bus 0. PCI interrupts are level-triggered and active low (ACPI's default for a
-_PRT GSI). The I/O APIC is reached only through IOREGSEL/IOWIN (and its EOI
-register) with ``Kernel.readl/writel``; an entry is written high dword first,
-masked, and unmasked when its IRQ starts (Linux's ioapic_write_entry, irq_startup).
+_PRT GSI) unless a MADT interrupt source override names the GSI. The I/O APIC is
+reached only through IOREGSEL/IOWIN (and its EOI register) with
+``Kernel.readl/writel``; an entry is written high dword first, masked, and unmasked
+when its IRQ starts (Linux's ioapic_write_entry, irq_startup). The IO-APIC domain
+(os/io_apic.py) uses these accessors.
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from irqsim.os.irq import IrqDesc
+from irqsim.platform.acpi import (
+    INTI_POLARITY_HIGH,
+    INTI_POLARITY_LOW,
+    INTI_TRIGGER_EDGE,
+    INTI_TRIGGER_LEVEL,
+)
 from irqsim.spec.ioapic import (
     IOEOI,
     IOREGSEL,
@@ -37,12 +44,13 @@ RTE_ACTIVE_LOW = RTE_POLARITY
 
 @dataclass(slots=True)
 class IoApicInfo:
-    """What the OS learnt about the I/O APIC (MADT base plus its version register)."""
+    """What the OS learnt about one I/O APIC (MADT entry plus its version register)."""
 
     base: int
     version: int
     pins: int
     gsi_base: int = 0
+    id: int = 0
 
 
 def ioapic_read(k: Kernel, base: int, index: int) -> int:
@@ -57,21 +65,32 @@ def ioapic_write(k: Kernel, base: int, index: int, value: int) -> None:
     k.writel(base + IOWIN, value)
 
 
-def ioapic_probe(k: Kernel) -> IoApicInfo | None:
-    """The I/O APIC at the firmware's address (read once), or None if absent."""
-    info = k.ioapic_info
-    if info is not None:
-        return info
-    base = k.firmware.ioapic_base
-    if base is None:
-        return None
-    ver = ioapic_read(k, base, 0x01)
+def ioapic_probe(k: Kernel, address: int, gsi_base: int, apic_id: int) -> IoApicInfo | None:
+    """Read the version register of the MADT's I/O APIC at ``address`` (None if absent)."""
+    ver = ioapic_read(k, address, 0x01)
     if ver == 0xFFFFFFFF:
-        k.ctx.diag("OS", "ACPI MADT I/O APIC", f"no I/O APIC answers at {base:#x}")
+        k.ctx.diag("OS", "ACPI MADT I/O APIC", f"no I/O APIC answers at {address:#x}")
         return None
-    info = k.ioapic_info = IoApicInfo(base, ver & 0xFF, (ver >> 16 & 0xFF) + 1)
+    info = IoApicInfo(address, ver & 0xFF, (ver >> 16 & 0xFF) + 1, gsi_base, apic_id)
     k.trace_sw("OS", "IOAPIC0", f"I/O APIC version {ver & 0xFF:#x}, {info.pins} pins")
     return info
+
+
+def gsi_trigger(k: Kernel, gsi: int) -> tuple[bool, bool]:
+    """(level, active_low) of ``gsi``: a MADT override's flags, else PCI's level/low."""
+    o = k.acpi.madt.override_for(gsi)
+    level, active_low = True, True
+    if o is not None:
+        trig, pol = o.flags & 0xC, o.flags & 0x3
+        if trig == INTI_TRIGGER_EDGE:
+            level = False
+        elif trig == INTI_TRIGGER_LEVEL:
+            level = True
+        if pol == INTI_POLARITY_HIGH:
+            active_low = False
+        elif pol == INTI_POLARITY_LOW:
+            active_low = True
+    return level, active_low
 
 
 def intx_route(k: Kernel, pdev: PciDev) -> int:
@@ -80,7 +99,7 @@ def intx_route(k: Kernel, pdev: PciDev) -> int:
     if not 1 <= pin <= 4:
         return 0
     dev: PciDev | None = pdev
-    prt = k.firmware.prt
+    prt = k.acpi.prt
     while dev is not None:
         gsi = prt.get((dev.bus, dev.devfn >> 3, pin))
         if gsi is not None:
@@ -130,43 +149,3 @@ def enable_directed_eoi(k: Kernel) -> None:
     else:
         k.ctx.diag("OS", "SDM 10.8.5 suppress EOI broadcast",
                    f"CPU{cpu.index}: the LAPIC does not advertise directed EOI (LVR bit 24)")
-
-
-def intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> int:
-    """Route the device's INTx to its I/O APIC line and return the IRQ (its GSI).
-
-    The first device on a line allocates the vector and programs the entry (masked);
-    later ones share the descriptor. Interrupt Line is written with the IRQ and
-    Command.Interrupt Disable is cleared (Linux's pci_intx).
-    """
-    gsi = pdev.irq
-    info = ioapic_probe(k)
-    if not gsi or info is None or not info.gsi_base <= gsi < info.gsi_base + info.pins:
-        raise OSError(f"{pdev.slot}: INTx pin {pdev.pin} has no I/O APIC route")
-    pin = gsi - info.gsi_base
-    desc = k.irqs.get(gsi)
-    if desc is None:
-        online = k.irq_target_cpus(cpus, "I/O APIC")
-        cpu, vector = k.vectors.alloc(online)
-        level = k.firmware.intx_trigger == "level"
-        active_low = k.firmware.intx_polarity == "low"
-        k.trace_sw("OS", "OS", f"Allocate vector {vector:#x} on CPU{cpu} for GSI {gsi}")
-        ioapic_program(k, info, pin, vector, k.apic_ids[cpu], level, active_low)
-        desc = IrqDesc(gsi, "IO-APIC", pin, cpu, vector, [0] * len(k.cpus),
-                       device=pdev.slot, trigger="fasteoi" if level else "edge")
-        desc.chip_mask = lambda m: ioapic_mask(k, info, pin, m)
-        if level and k.firmware.directed_eoi:
-            desc.chip_eoi = lambda: ioapic_eoi(k, info, vector)
-        k.irqs[gsi] = desc
-        k.gates[cpu].per_vector[vector] = desc
-    else:
-        k.trace_sw("OS", "OS", f"GSI {gsi} already set up: share IRQ {gsi}")
-    b, d = pdev.bus, pdev.devfn
-    k.cfg_write(b, d, 0x3C, 1, gsi)                       # Interrupt Line: no hardware effect
-    cmd = k.cfg_read(b, d, 0x04, 2)
-    if cmd & (1 << 10):
-        k.trace_sw("OS", "PCI Config Space", "Clear Interrupt Disable (Command bit 10)")
-        k.cfg_write(b, d, 0x04, 2, cmd & ~(1 << 10))
-    pdev.irqs = [gsi]
-    pdev.irq_mode = "intx"
-    return gsi

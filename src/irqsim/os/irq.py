@@ -1,8 +1,9 @@
-"""Linux-shaped interrupt descriptors, handler registration and the IDT gate.
+"""Linux-shaped interrupt descriptors, handler actions and the IDT gate.
 
 An IRQ number names one interrupt source (a device vector, an INTx line). Its
-descriptor holds the CPU vector it is routed to, the handler chain, and the
-per-CPU counts /proc/interrupts prints.
+descriptor holds its domain stack (os/irqdomain.py), the CPU and vector the
+VECTOR domain routed it to, the handler chain, and the per-CPU counts
+/proc/interrupts prints. Registration lives in os/manage.py.
 
 A shared line runs its handlers in registration order until one returns
 IRQ_HANDLED (seed 004: "every driver sharing the line runs in sequence until one
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
+    from irqsim.os.irqdomain import IrqData
     from irqsim.os.kernel import Kernel
 
 
@@ -69,6 +71,11 @@ class IrqDesc:
     window_count: int = 0
     window_unhandled: int = 0
     last_unhandled: int = -(1 << 62)
+    # The domain stack (top level; each IrqData links its parent), the affinity mask set
+    # by irq_set_affinity (None: any CPU), and whether the stack holds a vector.
+    data: IrqData | None = None
+    affinity: list[int] | None = None
+    activated: bool = False
 
     @property
     def name(self) -> str:

@@ -1,4 +1,6 @@
-"""MSI set-up in seed 004's order (PCI 6.8.1, semantics.md C.1), through config accesses.
+"""The PCI-MSI domain (Linux drivers/pci/msi/msi.c, arch/x86/kernel/apic/msi.c), one per
+device, and MSI set-up in seed 004's order (PCI 6.8.1, semantics.md C.1), through config
+accesses.
 
 1. find capability 05h, 2. read Message Control (MMC, 64-bit, per-vector masking),
 3. allocate a power-of-two block of vectors (done by the kernel), 4. write Multiple
@@ -7,13 +9,21 @@ Message Data (base vector), 7. set Command.Interrupt Disable, 8. set MSI Enable,
 9. the driver registers its handlers. With per-vector masking every vector of the
 block is masked before MSI is enabled and unmasked when its IRQ starts (Linux's
 msi_capability_init / irq_startup).
+
+An affinity change rewrites Message Address and Data. With per-vector masking it is a masked
+update (a message raised meanwhile waits in the Pending bit). Without it, and with the VECTOR
+domain as parent, it follows Linux's msi_set_affinity: the new vector is first written with
+the OLD destination (the vector is mapped on both CPUs while the move is in progress), then
+the new destination, so a message the function sends between the two config writes still
+finds a handler. A multi-message block shares one address and cannot move one IRQ alone
+(Linux refuses multi-MSI affinity without interrupt remapping).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from irqsim.spec.msi import msi_address, msi_data
+from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
 from irqsim.spec.pci import MSI_CTRL_ADDR64 as PCI_MSI_FLAGS_64BIT
 from irqsim.spec.pci import MSI_CTRL_ENABLE as PCI_MSI_FLAGS_ENABLE
 from irqsim.spec.pci import MSI_CTRL_MME as PCI_MSI_FLAGS_QSIZE
@@ -21,6 +31,7 @@ from irqsim.spec.pci import MSI_CTRL_PVM as PCI_MSI_FLAGS_MASKBIT
 from irqsim.spec.pci import MSI_MESSAGE_CONTROL
 
 if TYPE_CHECKING:
+    from irqsim.os.irq import IrqDesc
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
@@ -45,9 +56,9 @@ def _offsets(pdev: PciDev, ctrl: int) -> tuple[int, int]:
     return data, data + 4 if ctrl & PCI_MSI_FLAGS_MASKBIT else 0
 
 
-def msi_setup(k: Kernel, pdev: PciDev, count: int, cpu: int, vector: int) -> None:
-    """Program a block of ``count`` (a power of two) messages starting at ``vector`` on
-    ``cpu`` and enable MSI."""
+def msi_setup(k: Kernel, pdev: PciDev, count: int, msg: tuple[int, int]) -> None:
+    """Program a block of ``count`` (a power of two) messages whose first is ``msg``
+    (address, data) and enable MSI."""
     assert pdev.msi_cap is not None
     b, d, cap = pdev.bus, pdev.devfn, pdev.msi_cap
     k.trace_sw("OS", "PCI Config Space", "Read MSI Message Control")
@@ -65,13 +76,13 @@ def msi_setup(k: Kernel, pdev: PciDev, count: int, cpu: int, vector: int) -> Non
     k.trace_sw("OS", "PCI Config Space", f"Write Multiple Message Enable = {mme:03b}")
     ctrl = (ctrl & ~(PCI_MSI_FLAGS_QSIZE | PCI_MSI_FLAGS_ENABLE)) | mme << 4
     k.cfg_write(b, d, cap + 2, 2, ctrl)
-    addr = msi_address(k.apic_ids[cpu])
+    addr, data = msg
     k.trace_sw("OS", "PCI Config Space", f"Write Message Address = {addr:#x}")
     k.cfg_write(b, d, cap + 4, 4, addr)
     if ctrl & PCI_MSI_FLAGS_64BIT:
         k.cfg_write(b, d, cap + 8, 4, 0)
-    k.trace_sw("OS", "PCI Config Space", f"Write Message Data = {msi_data(vector):#x}")
-    k.cfg_write(b, d, data_off, 2, msi_data(vector))
+    k.trace_sw("OS", "PCI Config Space", f"Write Message Data = {data:#x}")
+    k.cfg_write(b, d, data_off, 2, data)
     cmd = k.cfg_read(b, d, 0x04, 2)
     k.trace_sw("OS", "PCI Config Space", "Set Interrupt Disable (Command bit 10)")
     k.cfg_write(b, d, 0x04, 2, cmd | (1 << 10))
@@ -97,3 +108,106 @@ def msi_disable(k: Kernel, pdev: PciDev) -> None:
     ctrl = msi_control(k, pdev)
     assert pdev.msi_cap is not None
     k.cfg_write(pdev.bus, pdev.devfn, pdev.msi_cap + 2, 2, ctrl & ~PCI_MSI_FLAGS_ENABLE)
+
+
+def msi_write_msg(k: Kernel, pdev: PciDev, msg: tuple[int, int]) -> None:
+    """__pci_write_msi_msg: Message Address (and Upper Address), then Message Data."""
+    assert pdev.msi_cap is not None
+    ctrl = msi_control(k, pdev)
+    data_off, _ = _offsets(pdev, ctrl)
+    addr, data = msg
+    k.trace_sw("OS", "PCI Config Space", f"Write MSI message: address {addr:#x}, "
+                                         f"data {data:#x}")
+    k.cfg_write(pdev.bus, pdev.devfn, pdev.msi_cap + 4, 4, addr)
+    if ctrl & PCI_MSI_FLAGS_64BIT:
+        k.cfg_write(pdev.bus, pdev.devfn, pdev.msi_cap + 8, 4, 0)
+    k.cfg_write(pdev.bus, pdev.devfn, data_off, 2, data)
+
+
+class PciMsiDomain(IrqDomain, IrqChip):
+    """One device's MSI block; hwirq = message index. Chip name "PCI-MSI-<slot>"."""
+
+    def __init__(self, kernel: Kernel, pdev: PciDev, parent: IrqDomain) -> None:
+        super().__init__(parent)
+        self.k = kernel
+        self.pdev = pdev
+        self.name = f"PCI-MSI-{pdev.slot}"
+        self.block = 1
+        self.maskable = False
+        self.masked: set[int] = set()
+
+    def alloc(self, descs: list[IrqDesc], hwirq: int, info: AllocInfo) -> list[IrqData]:
+        assert self.parent is not None
+        self.block = info.block
+        parents = self.parent.alloc(descs, hwirq, info)
+        return [IrqData(desc.irq, hwirq + i, self, self, p)
+                for i, (desc, p) in enumerate(zip(descs, parents, strict=True))]
+
+    def setup(self, datas: list[IrqData]) -> None:
+        """Program the block (first message from the parent) and enable MSI."""
+        msi_setup(self.k, self.pdev, self.block, self.irq_compose_msi_msg(datas[0]))
+        self.maskable = bool(msi_control(self.k, self.pdev) & PCI_MSI_FLAGS_MASKBIT)
+        if self.maskable:
+            self.masked = set(range(self.block))
+
+    def shutdown(self) -> None:
+        """pci_msi_shutdown: mask the block, clear MSI Enable, allow INTx again."""
+        k, pdev = self.k, self.pdev
+        if self.maskable:
+            for i in range(self.block):
+                msi_mask(k, pdev, i, True)
+        msi_disable(k, pdev)
+        cmd = k.cfg_read(pdev.bus, pdev.devfn, 0x04, 2)
+        k.cfg_write(pdev.bus, pdev.devfn, 0x04, 2, cmd & ~(1 << 10))
+
+    def activate(self, d: IrqData) -> None:
+        super().activate(d)
+        self._write(d, self.irq_compose_msi_msg(d))
+
+    def deactivate(self, d: IrqData) -> None:
+        self.irq_mask(d)
+        super().deactivate(d)
+
+    def irq_mask(self, d: IrqData) -> None:
+        if msi_mask(self.k, self.pdev, d.hwirq, True):
+            self.masked.add(d.hwirq)
+
+    def irq_unmask(self, d: IrqData) -> None:
+        if msi_mask(self.k, self.pdev, d.hwirq, False):
+            self.masked.discard(d.hwirq)
+
+    def _write(self, d: IrqData, msg: tuple[int, int]) -> None:
+        """Masked update when the function can mask, else a plain write."""
+        was_unmasked = self.maskable and d.hwirq not in self.masked
+        if was_unmasked:
+            self.irq_mask(d)
+        msi_write_msg(self.k, self.pdev, msg)
+        if was_unmasked:
+            self.irq_unmask(d)
+
+    def irq_set_affinity(self, d: IrqData, cpus: list[int]) -> bool:
+        if self.block > 1:
+            raise OSError(f"{self.pdev.slot}: IRQ {d.irq} is one of a {self.block}-message "
+                          "MSI block sharing one address: its affinity cannot change alone")
+        parent = d.parent
+        assert parent is not None
+        move_with_transit = getattr(parent.domain, "move_with_transit", None)
+        if self.maskable or move_with_transit is None:
+            if not super().irq_set_affinity(d, cpus):
+                return False
+            self._write(d, self.irq_compose_msi_msg(d))
+            return True
+        old_addr, _ = self.irq_compose_msi_msg(d)
+        if not move_with_transit(parent, cpus):
+            if not parent.chip.irq_set_affinity(parent, cpus):
+                return False
+            self.k.ctx.diag("OS", "Linux msi_set_affinity",
+                            f"{self.pdev.slot}: no vector free on both CPUs; MSI without "
+                            "masking rewritten in one step (a message between the writes "
+                            "may be lost)")
+            msi_write_msg(self.k, self.pdev, self.irq_compose_msi_msg(d))
+            return True
+        new_addr, new_data = self.irq_compose_msi_msg(d)
+        msi_write_msg(self.k, self.pdev, (old_addr, new_data))    # new vector, old CPU
+        msi_write_msg(self.k, self.pdev, (new_addr, new_data))    # then the new CPU
+        return True

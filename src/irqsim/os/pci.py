@@ -8,7 +8,7 @@ addresses, and bridge memory windows are programmed to cover their children.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX
 
@@ -50,6 +50,7 @@ class PciDev:
     children: list[PciDev] = field(default_factory=list)
     parent: PciDev | None = field(default=None, repr=False, compare=False)  # bridge above
     irq: int = 0                      # Linux's dev->irq: the INTx line (GSI), 0 if none
+    msi_domain: Any = field(default=None, repr=False, compare=False)  # PCI-MSI(-X) domain
 
     @property
     def slot(self) -> str:
@@ -65,7 +66,7 @@ class Enumerator:
 
     def __init__(self, kernel: Kernel) -> None:
         self.k = kernel
-        fw = kernel.firmware
+        fw = kernel.acpi.resources
         self.next_bus = 1
         self.mem_cursor = fw.mmio32_base
         self.mem_limit = fw.mmio32_limit

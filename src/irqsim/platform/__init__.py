@@ -1,0 +1,1 @@
+"""Platform firmware: the tables the board publishes and the OS parses at boot."""
