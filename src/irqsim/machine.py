@@ -43,10 +43,12 @@ class Machine:
                  latency: bool = True, first_vector: int = 0x20,
                  last_vector: int = 0xDF, topology: Topology | None = None,
                  x2apic: bool | None = None, tick_hz: int = 0,
-                 timer_mode: str = "periodic", cmci: bool = False) -> None:
+                 timer_mode: str = "periodic", cmci: bool = False,
+                 directed_eoi: bool = False) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
-        of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits)."""
+        of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
+        the LAPICs advertise suppress-EOI-broadcast and the OS uses it."""
         if topology is None:
             n = 1 if ncpus is None else ncpus
             topology = Topology.flat(max(n, 1))
@@ -77,7 +79,7 @@ class Machine:
         core_key = topology.core_key
         socket_key = topology.socket_key
         for i, aid in enumerate(ids):
-            lapic = LocalApic(ctx, aid, bsp=i == 0, cmci=cmci)
+            lapic = LocalApic(ctx, aid, bsp=i == 0, cmci=cmci, directed_eoi=directed_eoi)
             lapic.core_key = core_key(aid)
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
@@ -88,7 +90,7 @@ class Machine:
         self.acpi = self._build_acpi(list(ids))
         self.kernel = Kernel(ctx, self.cpus, self.acpi, first_vector=first_vector,
                              last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
-                             timer_mode=timer_mode)
+                             timer_mode=timer_mode, directed_eoi=directed_eoi)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         self._next_port = 1
@@ -149,7 +151,8 @@ class Machine:
 
     def use_directed_eoi(self) -> None:
         """Advertise suppress-EOI-broadcast (LVR bit 24) and have the OS use it: level EOIs
-        then go to the I/O APIC's EOI register instead of the broadcast (SDM 10.8.5)."""
+        then go to the I/O APIC's EOI register instead of the broadcast (SDM 10.8.5). Same
+        as ``Machine(directed_eoi=True)``; call it before ``boot``."""
         for a in self.lapics:
             a.version |= 1 << 24
         self.kernel.directed_eoi = True             # boot option

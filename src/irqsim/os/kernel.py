@@ -87,7 +87,10 @@ class Kernel:
         self.timing = ctx.timing
         self.cpus = cpus
         self.acpi = acpi
-        self._acpi_table_init(acpi)
+        # Parsed from the tables at boot (acpi_boot_init).
+        self.ecam_base = 0
+        self.madt_ids: list[int] = []
+        self.lint_nmi: list[set[int]] = []
         self.directed_eoi = directed_eoi
         self.apic_ids: list[int] = [0] * len(cpus)
         self.devices: list[PciDev] = []
@@ -131,9 +134,10 @@ class Kernel:
             cur.clock += ns
             cur.busy += ns
 
-    def _acpi_table_init(self, acpi: AcpiTables) -> None:
-        """Parse MCFG and MADT (Linux acpi_boot_table_init, pci_mmcfg_init); the _PRT and
+    def acpi_boot_init(self) -> None:
+        """Parse MCFG and MADT (Linux acpi_boot_init, pci_mmcfg_init); the _PRT and
         interrupt source overrides are read when a device's line is looked up."""
+        acpi = self.acpi
         if not acpi.mcfg:
             raise ValueError("ACPI: no MCFG allocation (no ECAM window)")
         self.ecam_base = acpi.mcfg[0].base
@@ -208,6 +212,7 @@ class Kernel:
     def boot(self) -> int:
         """Bring up the LAPICs, enumerate PCI, probe drivers, each on its CPU's clock (called
         from the top level: it returns with the boot over). Returns boot time in ns."""
+        self.acpi_boot_init()
         t0 = self.ctx.engine.now
         for i, cpu in enumerate(self.cpus):
             self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
