@@ -56,9 +56,9 @@ def _offsets(pdev: PciDev, ctrl: int) -> tuple[int, int]:
     return data, data + 4 if ctrl & PCI_MSI_FLAGS_MASKBIT else 0
 
 
-def msi_setup(k: Kernel, pdev: PciDev, count: int, msg: tuple[int, int]) -> None:
+def msi_setup(k: Kernel, pdev: PciDev, count: int, msg: tuple[int, int]) -> int:
     """Program a block of ``count`` (a power of two) messages whose first is ``msg``
-    (address, data) and enable MSI."""
+    (address, data) and enable MSI. Returns Message Control as read."""
     assert pdev.msi_cap is not None
     b, d, cap = pdev.bus, pdev.devfn, pdev.msi_cap
     k.trace_sw("OS", "PCI Config Space", "Read MSI Message Control")
@@ -89,6 +89,7 @@ def msi_setup(k: Kernel, pdev: PciDev, count: int, msg: tuple[int, int]) -> None
     k.trace_sw("OS", "PCI Config Space", "Set MSI Enable (Message Control bit 0)")
     k.cfg_write(b, d, cap + 2, 2, ctrl | PCI_MSI_FLAGS_ENABLE)
     pdev.irq_mode = "msi"
+    return ctrl
 
 
 def msi_mask(k: Kernel, pdev: PciDev, index: int, masked: bool) -> bool:
@@ -145,8 +146,8 @@ class PciMsiDomain(IrqDomain, IrqChip):
 
     def setup(self, datas: list[IrqData]) -> None:
         """Program the block (first message from the parent) and enable MSI."""
-        msi_setup(self.k, self.pdev, self.block, self.irq_compose_msi_msg(datas[0]))
-        self.maskable = bool(msi_control(self.k, self.pdev) & PCI_MSI_FLAGS_MASKBIT)
+        ctrl = msi_setup(self.k, self.pdev, self.block, self.irq_compose_msi_msg(datas[0]))
+        self.maskable = bool(ctrl & PCI_MSI_FLAGS_MASKBIT)
         if self.maskable:
             self.masked = set(range(self.block))
 

@@ -138,7 +138,7 @@ class PciMsixDomain(IrqDomain, IrqChip):
         cap = pdev.msix_cap
         ctrl = k.cfg_read(pdev.bus, pdev.devfn, cap + 2, 2)
         k.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl | MSIX_FLAGS_MASKALL)
-        write_entry(k, self.base, entry, *self.irq_compose_msi_msg(d))
+        write_entry(k, msix_table_base(k, pdev), entry, *self.irq_compose_msi_msg(d))
         self.ctrl[entry] = 0
         k.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl)
 
