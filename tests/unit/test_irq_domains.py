@@ -340,3 +340,29 @@ def test_free_irq_on_intx_masks_the_rte_and_frees_the_vector() -> None:
     sw(m, lambda: k.free_irq(gsi, drv.devices[0]))
     assert rte_read(m, gsi) & MASKED
     assert not k.vectors.in_use(cpu, vec) and k.proc_irq(gsi)["effective_affinity"] == "0"
+
+
+def test_old_vector_still_pending_on_the_old_cpu_is_delivered_before_cleanup() -> None:
+    """Linux __vector_cleanup: while the old vector is set in the old CPU's IRR the cleanup
+    re-arms; the interrupt sent before the move is handled on the old CPU through the old
+    mapping (not lost), and only then is the vector released."""
+    m, nics, drv = nic_machine(ncpus=2)
+    k = m.kernel
+    irq = k.pci_irq_vector(drv.pdevs[0], 0)
+    old = k.irqs[irq].vector
+    cpu0 = m.cpus[0]
+    sw(m, lambda: k.apic_write(cpu0, 0x80, 0xF0))           # TPR blocks device vectors
+    at(m, m.now + 100, lambda: nics[0].rx(0))
+    m.run()
+    assert m.lapics[0].irr >> old & 1 and drv.calls == []
+    sw(m, lambda: k.irq_set_affinity(irq, [1]))
+    t1 = m.now + 100
+    at(m, t1, lambda: nics[0].rx(0))
+    at(m, t1 + 2_500_000, lambda: k.run_on(cpu0, lambda: k.apic_write(cpu0, 0x80, 0)))
+    m.run()
+    assert [c.cpu for c in drv.calls] == [1, 0]
+    assert drv.calls[1].time > t1 + 2_500_000 and not m.lapics[0].irr
+    vd = k.irq.vector_domain
+    assert vd.cleanup_retries >= 2 and vd.cleanups == 1
+    assert not k.vectors.in_use(0, old) and old not in k.gates[0].per_vector
+    assert balanced(m)

@@ -205,21 +205,20 @@ class VectorDomain(IrqDomain, IrqChip):
             self.k.ctx.engine.after(self.cleanup_delay_ns, self._cleanup, (d.irq, cpu, v))
 
     def _cleanup(self, arg: tuple[int, int, int]) -> None:
-        """__vector_cleanup on ``cpu``: release ``v`` unless that LAPIC still holds it."""
+        """__vector_cleanup, as software on the old CPU: release ``v`` unless that LAPIC
+        still holds it in IRR or ISR (then try again a jiffy later)."""
         irq, cpu_index, v = arg
         k = self.k
         cpu = k.cpus[cpu_index]
         reg = 0x10 * (v >> 5)
-        held: list[bool] = []
 
         def body() -> None:
             bits = k.apic_read(cpu, APIC_IRR + reg) | k.apic_read(cpu, APIC_ISR + reg)
-            held.append(bool(bits >> (v & 31) & 1))
+            if bits >> (v & 31) & 1:
+                self.cleanup_retries += 1
+                k.ctx.engine.after(self.cleanup_delay_ns, self._cleanup, arg)
+                return
+            self._uninstall(irq, cpu_index, v)
+            self.matrix.free(cpu_index, v)
+            self.cleanups += 1
         k.run_section(cpu, body)
-        if held[0]:
-            self.cleanup_retries += 1
-            k.ctx.engine.after(self.cleanup_delay_ns, self._cleanup, arg)
-            return
-        self._uninstall(irq, cpu_index, v)
-        self.matrix.free(cpu_index, v)
-        self.cleanups += 1
