@@ -69,9 +69,7 @@ class Machine:
         # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23).
         self.ioapic = IoApic(ctx, self.apic_bus)
         self.rc.attach_ioapic(self.ioapic)
-        self.recorder = LatencyRecorder() if latency else None
-        if self.recorder is not None:
-            self.recorder.origin = self._intx_origin
+        self.recorder = LatencyRecorder(self._intx_origin) if latency else None
         self._by_bdf: dict[str, PciFunction] = {}
         self.lapics: list[LocalApic] = []
         self.cpus: list[Cpu] = []

@@ -41,9 +41,10 @@ class LatencyRecorder:
 
     __slots__ = ("origin", "rows")
 
-    def __init__(self) -> None:
+    def __init__(self, origin: Origin | None = None) -> None:
+        """``origin``: maps a PCI slot to its device's last INTx stamps (the board's)."""
         self.rows: dict[str, list[tuple[int, ...]]] = defaultdict(list)
-        self.origin: Origin | None = None
+        self.origin = origin
 
     def record(self, tlp: Tlp, t_accept: int, t_entry: int, cpu: int, vector: int) -> None:
         """At handler entry (the CPU calls this); I/O APIC messages wait for the claim."""
