@@ -15,8 +15,10 @@ from irqsim.apic.msi_format import msi_address, msi_data
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.msi_device import MsiEventDevice
 from irqsim.devices.nic import MultiQueueNic
+from irqsim.devices.virtio import VirtioNet
 from irqsim.drivers.legacy import LegacyIntxDriver
 from irqsim.drivers.msi_device import MsiEventDriver
+from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
 from irqsim.os.vectors import SYSTEM_VECTORS
@@ -365,4 +367,22 @@ def test_old_vector_still_pending_on_the_old_cpu_is_delivered_before_cleanup() -
     vd = k.irq.vector_domain
     assert vd.cleanup_retries >= 2 and vd.cleanups == 1
     assert not k.vectors.in_use(0, old) and old not in k.gates[0].per_vector
+    assert balanced(m)
+
+
+def test_msix_entries_sharing_a_message_move_with_their_irq() -> None:
+    """Seed 002's kernel programs every virtio queue entry with the device's one message
+    (msix_share_entry); moving that IRQ rewrites each of those entries (masked updates)."""
+    m = Machine(ncpus=2)
+    net = m.add_device(VirtioNet(m.ctx))
+    m.kernel.register_driver(VirtioPciDriver())
+    m.boot()
+    k = m.kernel
+    irq = k.devices[-1].irqs[0]
+    old_cpu = k.irqs[irq].cpu
+    sw(m, lambda: k.irq_set_affinity(irq, [1 - old_cpu]))
+    want = [msi_address(k.apic_ids[1 - old_cpu]), 0, msi_data(k.irqs[irq].vector), 0]
+    t = net.msix.table
+    n = 1 + len(k.devices[-1].msi_domain.aliases[0])
+    assert n >= 2 and [t[4 * e:4 * e + 4] for e in range(n)] == [want] * n
     assert balanced(m)

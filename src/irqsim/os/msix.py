@@ -76,6 +76,7 @@ class PciMsixDomain(IrqDomain, IrqChip):
         self.name = f"PCI-MSIX-{pdev.slot}"
         self.base = 0                       # table address, found at set-up (ioremap)
         self.ctrl: dict[int, int] = {}      # cached Vector Control per entry (msix_ctrl)
+        self.aliases: dict[int, list[int]] = {}   # hwirq -> other entries sharing its message
 
     # -- domain ----------------------------------------------------------------------
     def alloc(self, descs: list[IrqDesc], hwirq: int, info: AllocInfo) -> list[IrqData]:
@@ -140,6 +141,7 @@ class PciMsixDomain(IrqDomain, IrqChip):
         k.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl | MSIX_FLAGS_MASKALL)
         write_entry(k, msix_table_base(k, pdev), entry, *self.irq_compose_msi_msg(d))
         self.ctrl[entry] = 0
+        self.aliases.setdefault(d.hwirq, []).append(entry)
         k.cfg_write(pdev.bus, pdev.devfn, cap + 2, 2, ctrl)
 
     # -- chip ------------------------------------------------------------------------
@@ -148,15 +150,21 @@ class PciMsixDomain(IrqDomain, IrqChip):
         self.k.writel(self.base + 16 * idx + MSIX_ENTRY_VECTOR_CTRL, ctrl)
 
     def irq_mask(self, d: IrqData) -> None:
-        self._write_ctrl(d.hwirq, self.ctrl.get(d.hwirq, 0) | MSIX_ENTRY_CTRL_MASKBIT)
+        for idx in (d.hwirq, *self.aliases.get(d.hwirq, ())):
+            self._write_ctrl(idx, self.ctrl.get(idx, 0) | MSIX_ENTRY_CTRL_MASKBIT)
 
     def irq_unmask(self, d: IrqData) -> None:
-        self._write_ctrl(d.hwirq, self.ctrl.get(d.hwirq, 0) & ~MSIX_ENTRY_CTRL_MASKBIT)
+        for idx in (d.hwirq, *self.aliases.get(d.hwirq, ())):
+            self._write_ctrl(idx, self.ctrl.get(idx, 0) & ~MSIX_ENTRY_CTRL_MASKBIT)
 
     def irq_write_msi_msg(self, d: IrqData, msg: tuple[int, int]) -> None:
-        """pci_msix_write_msg: mask an unmasked entry, write the message, restore, flush."""
+        """pci_msix_write_msg for ``d``'s entry and the entries sharing its message."""
+        for idx in (d.hwirq, *self.aliases.get(d.hwirq, ())):
+            self._write_entry_masked(idx, msg)
+
+    def _write_entry_masked(self, idx: int, msg: tuple[int, int]) -> None:
+        """Mask an unmasked entry, write the message, restore the mask, read back (flush)."""
         k = self.k
-        idx = d.hwirq
         e = self.base + 16 * idx
         ctrl = self.ctrl.get(idx, MSIX_ENTRY_CTRL_MASKBIT)
         unmasked = not ctrl & MSIX_ENTRY_CTRL_MASKBIT
