@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.os import pci_irq
+from irqsim.os.apic import lapic_timer_tick, setup_local_apic
 from irqsim.os.idt import DeviceGates, ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
@@ -34,19 +35,12 @@ from irqsim.os.vectors import (
     LOCAL_TIMER_VECTOR,
     RESCHEDULE_VECTOR,
     SPURIOUS_APIC_VECTOR,
-    SYSTEM_VECTORS,
 )
 from irqsim.platform.acpi import NMI_ALL_PROCESSORS, AcpiTables
 from irqsim.sim.context import SimContext
-from irqsim.spec.cpu import APIC_BASE_EN, APIC_BASE_EXTD, MSR_APIC_BASE, MSR_TSC_DEADLINE
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu, Fault
-
-APIC_DIVISOR = 16                 # Linux programs TDCR for divide-by-16 (TDCR = 0x3)
-SYSTEM_ROWS = (("NMI", "Non-maskable interrupts"), ("LOC", "Local timer interrupts"),
-               ("RES", "Rescheduling interrupts"), ("CAL", "Function call interrupts"),
-               ("TLB", "TLB shootdowns"))
 
 
 class PciDriver(Protocol):
@@ -224,37 +218,12 @@ class Kernel:
         return self.boot_ns
 
     def _lapic_init(self, i: int, cpu: Cpu) -> None:
-        """Per-CPU APIC bring-up, in Linux's order (setup_local_APIC, x2apic_enable)."""
-        if i == 0:
-            self.x2apic_mode = (self.x2apic_option if self.x2apic_option is not None
-                                else any(x > 0xFE for x in self.madt_ids))
-            if len(self.cpus) > 1 or self.tick_hz:
-                for name, text in SYSTEM_ROWS:
-                    self.system_counters.setdefault(name, ([0] * len(self.cpus), text))
-        if self.x2apic_mode:
-            base = cpu.rdmsr(MSR_APIC_BASE)
-            if not base & APIC_BASE_EXTD:
-                cpu.wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD)
-            self.apic_ids[i] = cpu.rdmsr(0x802)
-        else:
-            self.apic_ids[i] = cpu.read(cpu.apic_base + 0x20) >> 24
-        self.apic_write(cpu, 0x80, 0)                               # TPR 0
-        self.apic_write(cpu, 0xF0, 0x100 | SPURIOUS_APIC_VECTOR)    # SVR: software enable
-        # LINT1 is NMI where the MADT says so; as Linux's setup_local_APIC, only the BSP
-        # leaves it unmasked.
-        nmi_ok = i == 0 and 1 in self.lint_nmi[i]
-        self.apic_write(cpu, 0x350, 0x10700)                        # LINT0: ExtINT, masked
-        self.apic_write(cpu, 0x360, 0x400 | (0 if nmi_ok else 0x10000))  # LINT1: NMI
-        self.apic_write(cpu, 0x370, ERROR_APIC_VECTOR)              # LVT Error
-        self.apic_write(cpu, 0x280, 0)                              # clear ESR
-        if i == 0:
-            for v in SYSTEM_VECTORS:                # irq_matrix_assign_system
-                self.vectors.assign_system(v)
-        for v in range(0, self.vectors.first):
-            self.vectors.reserve(i, v)
-        cpu.idt = self.idt                          # lidt: one table for every CPU
-        if self.tick_hz:
-            self._timer_init(cpu)
+        """Per-CPU APIC bring-up (os/apic.py setup_local_apic)."""
+        setup_local_apic(self, i, cpu)
+
+    def timer_tick(self, cpu: Cpu) -> None:
+        """The local timer interrupt's work (os/apic.py)."""
+        lapic_timer_tick(self, cpu)
 
     def _pci_init(self) -> None:
         self.devices = Enumerator(self).run()
@@ -380,26 +349,6 @@ class Kernel:
         idt[ERROR_APIC_VECTOR] = SystemGate(self, "ERR", "APIC errors", smp.on_error)
         idt[SPURIOUS_APIC_VECTOR] = SpuriousGate(self)
         return idt
-
-    def _timer_init(self, cpu: Cpu) -> None:
-        """Program the LAPIC timer for a ``tick_hz`` tick on LOCAL_TIMER_VECTOR."""
-        period_ns = 1_000_000_000 // self.tick_hz
-        if self.timer_mode == "tsc-deadline":
-            self.apic_write(cpu, 0x320, LOCAL_TIMER_VECTOR | 2 << 17)
-            cpu.wrmsr(MSR_TSC_DEADLINE, cpu.rdtsc() + period_ns * self.timing.tsc_khz
-                      // 1_000_000)
-            return
-        self.apic_write(cpu, 0x3E0, 0x3)                            # divide by 16
-        self.apic_write(cpu, 0x320, LOCAL_TIMER_VECTOR | 1 << 17)   # periodic
-        count = max(1, period_ns // (self.timing.apic_bus_cycle_ns * APIC_DIVISOR))
-        self.apic_write(cpu, 0x380, count)
-
-    def timer_tick(self, cpu: Cpu) -> None:
-        """The local timer interrupt's work: count the tick, re-arm a TSC deadline."""
-        self.ticks[cpu.index] += 1
-        if self.timer_mode == "tsc-deadline" and self.tick_hz:
-            period = 1_000_000_000 // self.tick_hz * self.timing.tsc_khz // 1_000_000
-            cpu.wrmsr(MSR_TSC_DEADLINE, cpu.rdtsc() + period)
 
     # -- views ----------------------------------------------------------------------
     def interrupt_rows(self) -> list[dict[str, Any]]:
