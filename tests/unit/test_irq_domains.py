@@ -20,6 +20,7 @@ from irqsim.drivers.legacy import LegacyIntxDriver
 from irqsim.drivers.msi_device import MsiEventDriver
 from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
+from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
 from irqsim.os.vectors import SYSTEM_VECTORS
 from irqsim.pci.msix import MsixTable
@@ -386,4 +387,48 @@ def test_msix_entries_sharing_a_message_move_with_their_irq() -> None:
     t = net.msix.table
     n = 1 + len(k.devices[-1].msi_domain.aliases[0])
     assert n >= 2 and [t[4 * e:4 * e + 4] for e in range(n)] == [want] * n
+    assert balanced(m)
+
+
+class PassThroughRemap(IrqDomain, IrqChip):
+    """A test level in the interrupt-remapping slot: allocates through VECTOR and composes
+    the parent's message unchanged (what an IR domain in pass-through would do)."""
+
+    name = "IR-test"
+
+    def __init__(self, parent: IrqDomain) -> None:
+        super().__init__(parent)
+        self.allocated = 0
+
+    def alloc(self, descs: list[Any], hwirq: int, info: AllocInfo) -> list[IrqData]:
+        assert self.parent is not None
+        parents = self.parent.alloc(descs, hwirq, info)
+        self.allocated += len(descs)
+        return [IrqData(d.irq, hwirq + i, self, self, p)
+                for i, (d, p) in enumerate(zip(descs, parents, strict=True))]
+
+
+def test_remapping_slot_sits_between_the_device_domains_and_vector() -> None:
+    """Linux's hierarchy PCI-MSIX -> IR -> VECTOR: a level installed in the slot before
+    probing is every device IRQ's parent; messages, moves and delivery go through it."""
+    m = Machine(ncpus=2)
+    nic = m.add_device(MultiQueueNic(m.ctx, 2))
+    drv = RecordingDriver(queues=2)
+    m.kernel.register_driver(drv)
+    ir = PassThroughRemap(m.kernel.irq.vector_domain)
+    m.kernel.irq.set_msi_parent(ir)
+    m.boot()
+    k = m.kernel
+    irq = k.pci_irq_vector(drv.pdevs[0], 1)
+    d = k.irqs[irq].data
+    assert d is not None and d.parent is not None and d.parent.parent is not None
+    assert [d.domain.name, d.parent.domain.name, d.parent.parent.domain.name] == [
+        "PCI-MSIX-0000:01:00.0", "IR-test", "VECTOR"]
+    assert ir.allocated == 2
+    sw(m, lambda: k.irq_set_affinity(irq, [1]))
+    at(m, m.now + 1000, lambda: nic.rx(1))
+    m.run()
+    assert [c.cpu for c in drv.calls] == [1]
+    with pytest.raises(OSError, match="already allocated"):
+        k.irq.set_msi_parent(ir)
     assert balanced(m)

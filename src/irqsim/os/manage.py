@@ -59,6 +59,14 @@ class IrqCore:
         self.intx_users: dict[int, set[str]] = {}       # GSI -> PCI slots sharing it
         self.next_irq = FIRST_DYNAMIC_IRQ
 
+    def set_msi_parent(self, domain: IrqDomain) -> None:
+        """Install ``domain`` (an interrupt-remapping domain whose parent is the VECTOR
+        domain) between the PCI-MSI/MSI-X and IO-APIC domains and VECTOR. Device domains
+        take their parent when their IRQs are allocated, so this must come first."""
+        if self.irqs or self.ioapic_domains:
+            raise OSError("set_msi_parent: IRQs already allocated through the old parent")
+        self.msi_parent = domain
+
     # -- descriptors -------------------------------------------------------------------
     def alloc_desc(self, irq: int | None, chip: str, hwirq: int, device: str,
                    trigger: str = "edge", affinity: list[int] | None = None) -> IrqDesc:
