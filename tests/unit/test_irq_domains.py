@@ -277,8 +277,8 @@ def test_multi_message_msi_block_cannot_move_one_irq() -> None:
 
 
 # -- IO-APIC ----------------------------------------------------------------------------------
-def intx_machine() -> tuple[Machine, LegacyIntxDevice, LegacyIntxDriver]:
-    m = Machine(ncpus=2)
+def intx_machine(**kw: Any) -> tuple[Machine, LegacyIntxDevice, LegacyIntxDriver]:
+    m = Machine(ncpus=2, **kw)
     dev = m.add_device(LegacyIntxDevice(m.ctx))
     drv = LegacyIntxDriver()
     m.kernel.register_driver(drv)
@@ -304,16 +304,20 @@ def test_ioapic_affinity_rewrites_the_rte_masked() -> None:
     assert balanced(m)
 
 
-def test_ioapic_move_while_in_service_waits_for_the_eoi() -> None:
+@pytest.mark.parametrize("directed", [False, True])
+def test_ioapic_move_while_in_service_waits_for_the_eoi(directed: bool) -> None:
     """With Remote IRR set (a level interrupt in service) the RTE keeps its vector until
-    that interrupt's EOI, so the EOI still matches; the move happens then, and the next
-    interrupt goes to the new CPU."""
-    m, dev, _drv = intx_machine()
+    that interrupt's EOI (broadcast, or written to the I/O APIC's EOI register with
+    directed EOI, SDM 10.8.5), so the EOI still matches; the move happens then, and the
+    next interrupt goes to the new CPU."""
+    m, dev, _drv = intx_machine(directed_eoi=directed)
     k = m.kernel
     gsi = k.devices[-1].irq
     desc = k.irqs[gsi]
     old_cpu = desc.cpu
     new_cpu = 1 - old_cpu
+    k.vectors.reserve(new_cpu, desc.vector)           # the new vector differs from the old
+    old_vec = desc.vector
     seen: list[int] = []
     action = desc.actions[0]
     inner = action.handler
@@ -331,6 +335,7 @@ def test_ioapic_move_while_in_service_waits_for_the_eoi() -> None:
     at(m, m.now + 1000, lambda: dev.event(0))
     m.run()
     assert desc.counts[old_cpu] == 1 and desc.counts[new_cpu] == 1
+    assert desc.vector != old_vec and not rte_read(m, gsi) & 1 << 14   # Remote IRR clear
     assert balanced(m)
 
 

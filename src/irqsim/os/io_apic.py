@@ -8,7 +8,11 @@ register. An affinity change masks the entry, writes destination and vector, and
 the mask; a level request that arrives meanwhile is held by the I/O APIC and sent after the
 unmask. If the entry's Remote IRR is set (a level interrupt is in service at the old
 vector), the move waits until that interrupt's EOI, as Linux moves I/O APIC interrupts from
-the ack path (irq_move_masked_irq) so that the EOI still matches the entry's vector.
+the ack path (ioapic_ack_level: mask, EOI, irq_move_masked_irq, unmask). A broadcast EOI
+reaches the I/O APIC as a message some time after the LAPIC write; if Remote IRR is still
+set when the entry is rewritten, the OS ends it at the pin first (Linux eoi_ioapic_pin: the
+EOI register of a version 0x20 I/O APIC, else a switch to edge and back), so the new
+vector's entry does not wait for an EOI that names the old one.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from irqsim.os.intx import (
+    RTE_LEVEL,
     RTE_MASK,
     IoApicInfo,
     ioapic_eoi,
@@ -103,35 +108,54 @@ class IoApicDomain(IrqDomain, IrqChip):
             ioapic_eoi(self.k, self.info, self.k.irqs[d.irq].vector)
         if cfg.pending_move is not None:
             cpus, cfg.pending_move = cfg.pending_move, None
-            self._move(d, cpus)
+            self._move(d, cpus, after_eoi=True)
         super().irq_eoi(d)
 
     def irq_set_affinity(self, d: IrqData, cpus: list[int]) -> bool:
         """Rewrite the RTE now, or at the in-service interrupt's EOI (Remote IRR set)."""
-        cfg: RteConfig = d.chip_data
-        low = ioapic_read(self.k, self.info.base, 0x10 + 2 * d.hwirq)
-        if cfg.level and low & RTE_REMOTE_IRR:
-            cfg.pending_move = list(cpus)
-            self.deferred_moves += 1
-            self.k.irq.update_eoi(self.k.irqs[d.irq])
-            return False
         return self._move(d, cpus)
 
-    def _move(self, d: IrqData, cpus: list[int]) -> bool:
+    def _move(self, d: IrqData, cpus: list[int], after_eoi: bool = False) -> bool:
+        """Mask the entry; if a level interrupt is in service (Remote IRR, read with the
+        entry masked so no new one can start) defer to its EOI, or, at that EOI
+        (``after_eoi``), end it at the pin; then write destination and vector and restore
+        the mask."""
         assert d.parent is not None
-        if not d.parent.chip.irq_set_affinity(d.parent, cpus):
-            return False
         k, base, pin = self.k, self.info.base, d.hwirq
         cfg: RteConfig = d.chip_data
-        desc = k.irqs[d.irq]
-        k.trace_sw("OS", "IOAPIC0", f"Move RTE {pin}: vector {desc.vector:#x}, APIC ID "
-                                    f"{k.apic_ids[desc.cpu]} (masked while rewritten)")
         low = ioapic_read(k, base, 0x10 + 2 * pin)
         if not low & RTE_MASK:
             ioapic_write(k, base, 0x10 + 2 * pin, low | RTE_MASK)
+            low = ioapic_read(k, base, 0x10 + 2 * pin)
+        if cfg.level and not after_eoi and low & RTE_REMOTE_IRR:
+            if not cfg.masked:
+                ioapic_write(k, base, 0x10 + 2 * pin, low & ~RTE_MASK)
+            cfg.pending_move = list(cpus)
+            self.deferred_moves += 1
+            k.irq.update_eoi(k.irqs[d.irq])
+            return False
+        if not d.parent.chip.irq_set_affinity(d.parent, cpus):
+            if not cfg.masked:
+                ioapic_write(k, base, 0x10 + 2 * pin, low & ~RTE_MASK)
+            return False
+        desc = k.irqs[d.irq]
+        k.trace_sw("OS", "IOAPIC0", f"Move RTE {pin}: vector {desc.vector:#x}, APIC ID "
+                                    f"{k.apic_ids[desc.cpu]} (masked while rewritten)")
+        if after_eoi and low & RTE_REMOTE_IRR:
+            self._eoi_pin(pin, low)
         ioapic_write(k, base, 0x11 + 2 * pin, (k.apic_ids[desc.cpu] & 0xFF) << 24)
         low = (low & ~0xFF) | desc.vector | RTE_MASK
         ioapic_write(k, base, 0x10 + 2 * pin, low)
         if not cfg.masked:
             ioapic_write(k, base, 0x10 + 2 * pin, low & ~RTE_MASK)
         return True
+
+    def _eoi_pin(self, pin: int, low: int) -> None:
+        """eoi_ioapic_pin: clear Remote IRR of ``pin`` whose entry reads ``low``."""
+        k, base = self.k, self.info.base
+        if self.info.version >= 0x20:
+            ioapic_eoi(k, self.info, low & 0xFF)
+            return
+        edge = (low | RTE_MASK) & ~RTE_LEVEL
+        ioapic_write(k, base, 0x10 + 2 * pin, edge)
+        ioapic_write(k, base, 0x10 + 2 * pin, edge | RTE_LEVEL)
