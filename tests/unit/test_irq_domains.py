@@ -21,6 +21,7 @@ from irqsim.drivers.msi_device import MsiEventDriver
 from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
+from irqsim.os.manage import cpulist, cpumask_hex
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
 from irqsim.os.vectors import SYSTEM_VECTORS
 from irqsim.pci.msix import MsixTable
@@ -437,3 +438,37 @@ def test_remapping_slot_sits_between_the_device_domains_and_vector() -> None:
     with pytest.raises(OSError, match="already allocated"):
         k.irq.set_msi_parent(ir)
     assert balanced(m)
+
+
+def test_cpumask_hex_groups_of_32_bits() -> None:
+    """/proc/irq/N/smp_affinity prints ``%*pb``: 32-bit hex groups, comma-separated, the
+    first as wide as the CPUs need."""
+    assert cpumask_hex([0, 1], 2) == "3"
+    assert cpumask_hex([0, 1], 4) == "3"
+    assert cpumask_hex([3], 8) == "08"
+    assert cpumask_hex([0, 33], 40) == "02,00000001"
+    assert cpulist([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+
+
+def test_shared_intx_line_is_freed_with_its_last_user() -> None:
+    """pci_free_irq_vectors on a shared INTx line: the IRQ stays while another device uses
+    it; the last user's release masks the RTE and frees the vector."""
+    m = Machine(ncpus=1)
+    sw_ = m.add_switch(2)
+    m.add_device(LegacyIntxDevice(m.ctx, "a", pin=1), sw_[0])
+    m.add_device(LegacyIntxDevice(m.ctx, "b", pin=4), sw_[1])   # swizzles to the same line
+    drv = LegacyIntxDriver()
+    m.kernel.register_driver(drv)
+    m.boot()
+    k = m.kernel
+    a, b = drv.devices
+    gsi = a.irq
+    assert b.irq == gsi
+    vec = k.irqs[gsi].vector
+    for st in (a, b):
+        sw(m, lambda st=st: k.free_irq(gsi, st))
+    sw(m, lambda: k.pci_free_irq_vectors(a.pdev))
+    assert gsi in k.irqs and a.pdev.irq_mode == "none"
+    sw(m, lambda: k.pci_free_irq_vectors(b.pdev))
+    assert gsi not in k.irqs and not k.vectors.in_use(0, vec)
+    assert rte_read(m, gsi) & MASKED
