@@ -34,6 +34,11 @@ from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
 
+# The board's address map as its firmware reports it (host bridge _CRS windows, e820 RAM).
+MMIO32_WINDOW = (0xC0000000, 0xFEBFFFFF)      # below the I/O APIC and LAPIC pages
+MMIO64_BASE = 0x8_0000_0000
+DMA_RAM_BASE = 0x0100_0000                    # RAM the OS hands out for rings and buffers
+
 
 class Machine:
     """CPUs with Local APICs, a root complex with root ports, an IOMMU, memory, an OS."""
@@ -105,8 +110,8 @@ class Machine:
         return AcpiTables(
             mcfg=[McfgAllocation(ECAM_BASE, 0, 0, (ECAM_SIZE >> 20) - 1)],
             madt=madt,
-            resources=HostBridgeResources(mmio32_base=0xC0000000, mmio32_limit=0xFEBFFFFF,
-                                          mmio64_base=0x8_0000_0000, dma_base=0x0100_0000))
+            resources=HostBridgeResources(*MMIO32_WINDOW, mmio64_base=MMIO64_BASE,
+                                          dma_base=DMA_RAM_BASE))
 
     @property
     def engine(self) -> Any:
