@@ -201,8 +201,9 @@ class VectorDomain(IrqDomain, IrqChip):
             return
         a.move_in_progress = False
         stale, a.stale = a.stale, []
+        t = self.k.current_cpu.clock + self.cleanup_delay_ns     # a jiffy after this instant
         for cpu, v in stale:
-            self.k.ctx.engine.after(self.cleanup_delay_ns, self._cleanup, (d.irq, cpu, v))
+            self.k.ctx.engine.at(t, self._cleanup, (d.irq, cpu, v))
 
     def _cleanup(self, arg: tuple[int, int, int]) -> None:
         """__vector_cleanup, as software on the old CPU: release ``v`` unless that LAPIC
@@ -216,9 +217,9 @@ class VectorDomain(IrqDomain, IrqChip):
             bits = k.apic_read(cpu, APIC_IRR + reg) | k.apic_read(cpu, APIC_ISR + reg)
             if bits >> (v & 31) & 1:
                 self.cleanup_retries += 1
-                k.ctx.engine.after(self.cleanup_delay_ns, self._cleanup, arg)
+                k.ctx.engine.at(cpu.clock + self.cleanup_delay_ns, self._cleanup, arg)
                 return
             self._uninstall(irq, cpu_index, v)
             self.matrix.free(cpu_index, v)
             self.cleanups += 1
-        k.run_section(cpu, body)
+        k.run_on(cpu, body)
