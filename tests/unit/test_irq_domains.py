@@ -11,7 +11,6 @@ import pytest
 
 from helpers import RecordingDriver, balanced, nic_machine
 from intx_helpers import rte_read, sw
-from irqsim.apic.msi_format import msi_address, msi_data
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.msi_device import MsiEventDevice
 from irqsim.devices.nic import MultiQueueNic
@@ -25,6 +24,7 @@ from irqsim.os.manage import cpulist, cpumask_hex
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
 from irqsim.os.vectors import SYSTEM_VECTORS
 from irqsim.pci.msix import MsixTable
+from irqsim.spec.msi import msi_address, msi_data
 
 MASKED = 1 << 16
 

@@ -31,12 +31,11 @@ from irqsim.os.intx import (
     ioapic_write,
 )
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
+from irqsim.spec.ioapic import RTE_REMOTE_IRR
 
 if TYPE_CHECKING:
     from irqsim.os.irq import IrqDesc
     from irqsim.os.kernel import Kernel
-
-RTE_REMOTE_IRR = 1 << 14
 
 
 @dataclass(slots=True)

@@ -21,16 +21,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from irqsim.apic.msi_format import msi_address, msi_data
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
+from irqsim.spec.lapic import APIC_IRR, APIC_ISR
+from irqsim.spec.msi import msi_address, msi_data
 
 if TYPE_CHECKING:
     from irqsim.os.irq import IrqDesc
     from irqsim.os.kernel import Kernel
 
-APIC_ISR = 0x100
-APIC_IRR = 0x200
 JIFFY_NS = 1_000_000                # HZ=1000
 
 
