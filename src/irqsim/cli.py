@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from irqsim.commands.options import finite_gap, write_output
+from irqsim.commands.options import finite_gap, open_output, write_output
 from irqsim.scenarios import ScenarioOptions, load_all
 
 
@@ -60,7 +60,7 @@ def main() -> None:
                    "not random).")
 @click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every trace event (time, src, dst, kind, fields) to FILE as "
-                   "JSON lines.")
+                   "JSON lines (streamed as the run goes).")
 def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, requests: int,
          gap_ns: float, seed: int, trace_out: Path | None) -> None:
     """Build a machine, boot its OS, run a workload, and show what happened."""
@@ -73,11 +73,17 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
         raise click.BadParameter(
             f"unknown scenario {scenario!r} (choose from {', '.join(scenarios)})",
             param_hint="'--scenario'")
-    from irqsim.views.report import render
-    res = scenarios[scenario][1](ScenarioOptions(requests, gap_ns, seed, trace=True))
+    from irqsim.commands.progress import RunProgress
+    from irqsim.views.report import render, tracer_for
+    sink = open_output(trace_out, "--trace") if trace_out is not None else None
+    try:
+        with RunProgress(f"demo {scenario}"):
+            res = scenarios[scenario][1](ScenarioOptions(requests, gap_ns, seed,
+                                                         trace=tracer_for(fmt, sink)))
+    finally:
+        if sink is not None:
+            sink.close()
     text = render(res, fmt)
-    if trace_out is not None:
-        write_output(trace_out, res.machine.ctx.tracer.to_jsonl() + "\n", "--trace")
     if out is not None:
         write_output(out, text + "\n", "--out")
         click.echo(f"wrote {out}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from contextvars import ContextVar
 from typing import Any
 
 from irqsim.apic.interconnect import ApicBus
@@ -12,7 +14,6 @@ from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
-from irqsim.fabric.tlp import Tlp
 from irqsim.iommu.vtd import Iommu
 from irqsim.os.kernel import Kernel
 from irqsim.pci.bridge import PciBridge
@@ -29,6 +30,7 @@ from irqsim.platform.acpi import (
     MadtLocalApic,
     McfgAllocation,
 )
+from irqsim.sim.accounting import DebugLedger, Ledger
 from irqsim.sim.context import SimContext
 from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel
@@ -44,16 +46,18 @@ class Machine:
     """CPUs with Local APICs, a root complex with root ports, an IOMMU, memory, an OS."""
 
     def __init__(self, ncpus: int | None = None, apic_ids: list[int] | None = None,
-                 timing: TimingModel | None = None, trace: bool = False,
+                 timing: TimingModel | None = None, trace: bool | Tracer = False,
                  latency: bool = True, first_vector: int = 0x20,
                  last_vector: int = 0xDF, topology: Topology | None = None,
                  x2apic: bool | None = None, tick_hz: int = 0,
                  timer_mode: str = "periodic", cmci: bool = False,
-                 directed_eoi: bool = False) -> None:
+                 directed_eoi: bool = False, ledger_debug: bool = False) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
-        the LAPICs advertise suppress-EOI-broadcast and the OS uses it."""
+        the LAPICs advertise suppress-EOI-broadcast and the OS uses it. ``trace``: record
+        the trace (or this :class:`Tracer`, with its own bounds and sink). ``ledger_debug``:
+        follow every interrupt id and raise :class:`LedgerError` where the books break."""
         if topology is None:
             n = 1 if ncpus is None else ncpus
             topology = Topology.flat(max(n, 1))
@@ -66,7 +70,9 @@ class Machine:
         if len(ids) != n or len(set(ids)) != n:
             raise ValueError(f"apic_ids must be {n} distinct IDs, got {ids}")
         self.topology = topology
-        self.ctx = ctx = SimContext(timing=timing or TimingModel(), tracer=Tracer(on=trace))
+        tracer = trace if isinstance(trace, Tracer) else Tracer(on=trace)
+        self.ctx = ctx = SimContext(timing=timing or TimingModel(), tracer=tracer,
+                                    ledger=DebugLedger() if ledger_debug else Ledger())
         self.memory = SystemMemory()
         self.apic_bus = ApicBus(ctx)
         self.iommu = Iommu(ctx)
@@ -74,8 +80,8 @@ class Machine:
         # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23).
         self.ioapic = IoApic(ctx, self.apic_bus)
         self.rc.attach_ioapic(self.ioapic)
-        self.recorder = LatencyRecorder(self._intx_origin) if latency else None
-        self._by_bdf: dict[str, PciFunction] = {}
+        # A probe on the trace points, not part of the hardware.
+        self.recorder = LatencyRecorder(ctx.points) if latency else None
         self.lapics: list[LocalApic] = []
         self.cpus: list[Cpu] = []
         idt: list[Any] = [None] * 256      # until the OS loads its own table
@@ -87,7 +93,6 @@ class Machine:
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
             cpu = Cpu(ctx, i, lapic, self.rc, idt)
-            cpu.recorder = self.recorder
             self.lapics.append(lapic)
             self.cpus.append(cpu)
         self.acpi = self._build_acpi(list(ids))
@@ -96,6 +101,9 @@ class Machine:
                              timer_mode=timer_mode, directed_eoi=directed_eoi)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
+        watch = RUN_PROGRESS.get()
+        if watch is not None:
+            watch(self)
         self._next_port = 1
 
     def _build_acpi(self, ids: list[int]) -> AcpiTables:
@@ -196,18 +204,6 @@ class Machine:
                 intx += 1
         return {"msi": msi, "intx": intx, "ioapic": self.ioapic.pending()}
 
-    def _intx_origin(self, slot: str) -> tuple[str, Tlp] | None:
-        """Instrumentation: the device at ``slot`` and its last serviced INTx stamps."""
-        fn = self._by_bdf.get(slot)
-        if fn is None or fn.bdf != slot[-7:]:
-            self._by_bdf = {f"0000:{f.bdf}": f for f in self.rc.functions()}
-            fn = self._by_bdf.get(slot)
-        if fn is None:
-            return None
-        stamp = fn.intx_serviced or fn.intx_stamp
-        fn.intx_serviced = None
-        return (fn.name, stamp) if stamp is not None else None
-
     def pending(self) -> dict[str, int]:
         """Interrupts held pending in architectural state: PBA bits and IRR bits."""
         pba = 0
@@ -227,7 +223,13 @@ class Machine:
         in_service = sum(1 for c in self.cpus for f in c.frames if not f.spurious)
         total = led.delivered + led.merged + dropped + sum(pend.values()) + led.in_flight
         return {**led.as_dict(), "pending": pend, "in_service": in_service,
-                "accounted": total, "balanced": total == led.raised}
+                "accounted": total, "balanced": total == led.raised and led.counters_ok()}
+
+
+# Who wants to watch the machines built in this context (the CLI's progress line: it reads
+# their clock and ledger from another thread, so a run is the same watched or not).
+RUN_PROGRESS: ContextVar[Callable[[Machine], None] | None] = ContextVar("RUN_PROGRESS",
+                                                                      default=None)
 
 
 def intx_gsi(device: int, pin: int) -> int:

@@ -110,7 +110,7 @@ def test_disable_resets_state_and_reenable_restores_id() -> None:
     cpu, a = m.cpus[0], m.lapics[0]
     cpu.write(BASE + 0x20, 4, 0x07000000)
     a.accept_fixed(0x40, False)
-    m.ctx.ledger.raised += 1
+    m.ctx.ledger.raise_("test")
     assert cpu.wrmsr(0x1B, BASE)
     assert a.irr == 0 and a.svr == 0xFF and m.accounting()["balanced"]
     assert cpu.read(BASE + 0x20) == 0xFFFFFFFF          # page not decoded while disabled

@@ -48,7 +48,7 @@ def taken(m: Machine) -> bool:
     if hit:
         assert a.inta() == V
         a.eoi()
-        m.ctx.ledger.delivered += 1
+        m.ctx.ledger.deliver()
     return hit
 
 

@@ -219,8 +219,8 @@ def test_msi_init_smi_and_extint_are_accounted() -> None:
     m = raw_machine(2)
     led = m.ctx.ledger
     for mode in (2, 5, 6, 7):
-        led.raised += 1
-        led.in_flight += 1
+        led.raise_("test")
+        led.launch()
         m.apic_bus.deliver_msi(Tlp(TlpType.MWR, 0x100, 0xFEE01000, mode << 8 | 0x30))
     m.run()
     assert m.cpus[1].smi_count == 1 and m.cpus[1].state == WAIT_FOR_SIPI

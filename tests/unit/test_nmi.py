@@ -43,7 +43,7 @@ def test_nmi_blocked_until_iret_one_latched_third_lost() -> None:
     cpu.nmi()
     cpu.nmi()
     assert cpu.nmi_latched and m.accounting()["pending"]["nmi"] == 1
-    m.ctx.ledger.raised += 3
+    m.ctx.ledger.raise_("test", 3)
     m.run()
     assert cpu.nmi_count == 2 and not cpu.nmi_blocked
     assert m.ctx.ledger.dropped["NMI while one is already latched"] == 1
@@ -56,7 +56,7 @@ def test_nmi_handler_cost_from_timing_model() -> None:
     """The NMI handler lasts nmi_handler ns (seed 003: handler ~1-10 us), then IRET."""
     m = booted()
     m.cpus[0].nmi()
-    m.ctx.ledger.raised += 1
+    m.ctx.ledger.raise_("test")
     m.run()
     t = m.ctx.timing
     entry = m.ctx.tracer.of_kind("handler-entry")[-1].time
@@ -79,8 +79,8 @@ def test_device_msi_with_nmi_delivery_mode() -> None:
     (SDM 10.11.2)."""
     m = booted()
     led = m.ctx.ledger
-    led.raised += 1
-    led.in_flight += 1
+    led.raise_("test")
+    led.launch()
     m.apic_bus.deliver_msi(Tlp(TlpType.MWR, 0x0100, 0xFEE01000, 0x400))
     m.run()
     assert nmi_rows(m) == [0, 1] and m.accounting()["balanced"]
@@ -96,7 +96,7 @@ def test_nmi_preempts_a_running_handler() -> None:
     m.run(until=m.now + 6_000)
     assert cpu.frames and cpu.frames[-1].vector == 0xFB
     cpu.nmi()
-    m.ctx.ledger.raised += 1
+    m.ctx.ledger.raise_("test")
     m.run()
     kinds = [e.kind for e in m.ctx.tracer if e.src == "CPU1" or e.dst == "CPU1"]
     assert "preempted" in kinds

@@ -76,7 +76,7 @@ def test_bus_master_enable_does_not_gate_intx_but_gates_msi() -> None:
     ctx = fns[0].ctx
     fns[0].intx_raise()
     msi = Tlp(TlpType.MWR, 0x0300, 0xFEE00000, 0x41, 4)
-    ctx.ledger.in_flight += 1
+    ctx.ledger.launch()
     sw[0].receive_upstream(msi)
     ctx.engine.run()
     assert [INTX_NAMES[t.code] for t in up] == ["Assert_INTA"]

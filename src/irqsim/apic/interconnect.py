@@ -19,6 +19,7 @@ from irqsim.apic.lapic import (
     SVR_ENABLE,
     LocalApic,
 )
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.lapic import (
     ICR_LEVEL_ASSERT,
@@ -154,9 +155,9 @@ class ApicBus:
     def deliver_msi(self, tlp: Tlp) -> None:
         """An interrupt message arrives from the root complex (event callback)."""
         ctx = self.ctx
-        ctx.ledger.in_flight -= 1
+        led = ctx.ledger
+        led.land(tlp.iid, "APIC bus")
         self.messages += 1
-        tlp.t_lapic = ctx.engine.now
         addr = tlp.address
         data = tlp.data
         vector = data & DATA_VECTOR
@@ -178,30 +179,37 @@ class ApicBus:
         # (semantics.md A.11, kvm-unit-tests' I/O APIC logical test): matches_logical does it.
         targets = self.targets(dest, logical)
         if not targets:
-            ctx.ledger.drop("no destination APIC")
+            led.drop(Reason.NO_DESTINATION, tlp.iid, "APIC bus")
             ctx.diag("APIC bus", "SDM 10.11.1 MSI destination ID",
                      f"interrupt message to {'logical' if logical else 'physical'} "
                      f"destination {dest:#x} matched no Local APIC")
             return
         if mode == DM_LOWEST or (addr & ADDR_REDIRECTION_HINT and logical and mode == DM_FIXED):
             targets = [self._lowest(targets)]
-        ctx.ledger.raised += len(targets) - 1
-        for a in targets:
+        msgs = [tlp]
+        if len(targets) > 1:                        # one message, one interrupt per target
+            first = led.raise_("APIC bus", len(targets) - 1, tlp.iid)
+            msgs += [tlp.fork(first + i) for i in range(len(targets) - 1)]
+            if ctx.points.fork.on:
+                for msg in msgs[1:]:
+                    ctx.points.fork(msg.iid, tlp.iid)
+        for a, msg in zip(targets, msgs, strict=True):
+            iid = msg.iid
             if ctx.tracer.on:
                 ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver", vector=vector,
                                 dest=dest, source=tlp.source,
                                 mode=DELIVERY_MODE_NAMES.get(mode, str(mode)))
             if not a.hw_enabled:
-                ctx.ledger.drop("apic hardware-disabled")
+                led.drop(Reason.APIC_HW_DISABLED, iid, a.name)
             elif mode in (DM_FIXED, DM_LOWEST):
-                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp)
+                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), msg)
             elif mode == DM_NMI:
-                self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode")
+                self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode", iid)
             elif mode != DM_STARTUP and self._special(a, mode, vector,
-                                                      "SDM 10.11.2 MSI delivery mode"):
-                ctx.ledger.delivered += 1           # SMI / INIT consumed by the core
+                                                      "SDM 10.11.2 MSI delivery mode", iid):
+                led.deliver(iid, a.name)            # SMI / INIT consumed by the core
             else:
-                ctx.ledger.drop("MSI delivery mode not deliverable")
+                led.drop(Reason.MSI_MODE, iid, a.name)
                 if mode == DM_STARTUP:
                     ctx.diag(a.name, "SDM 10.11.2 MSI delivery mode",
                              "start-up (110b) is reserved for MSIs")
@@ -213,7 +221,7 @@ class ApicBus:
         enabled = [a for a in targets if a.svr & SVR_ENABLE and a.hw_enabled]
         return self.lowest_priority(enabled or targets)
 
-    def _special(self, a: LocalApic, mode: int, vector: int, rule: str) -> bool:
+    def _special(self, a: LocalApic, mode: int, vector: int, rule: str, iid: int = 0) -> bool:
         """NMI, SMI, INIT, start-up at one target; False if it could not be delivered (an
         NMI's ledger entry is settled by the CPU)."""
         ctx = self.ctx
@@ -222,7 +230,7 @@ class ApicBus:
             if cpu is not None and hasattr(cpu, "nmi"):
                 cpu.nmi()
                 return True
-            ctx.ledger.drop("NMI: no CPU")
+            ctx.ledger.drop(Reason.NMI_NO_CPU, iid, a.name)
             return False
         if mode == DM_SMI and cpu is not None and hasattr(cpu, "smi"):
             cpu.smi()
@@ -290,28 +298,29 @@ class ApicBus:
                         mode=DELIVERY_MODE_NAMES[mode], shorthand=SHORTHAND_NAMES[shorthand],
                         dest=dest, logical=logical, targets=len(targets))
         for a in targets:
+            iid = 0
             if counted:
-                ledger.raised += 1
-                ledger.in_flight += 1
-            at(t0 + hop(src, a), arrive, (src, a, vector, mode))
+                iid = ledger.raise_(src.name)
+                ledger.launch(iid, src.name)
+            at(t0 + hop(src, a), arrive, (src, a, vector, mode, iid))
 
-    def _ipi_arrive(self, arg: tuple[LocalApic, LocalApic, int, int]) -> None:
-        src, a, vector, mode = arg
+    def _ipi_arrive(self, arg: tuple[LocalApic, LocalApic, int, int, int]) -> None:
+        src, a, vector, mode, iid = arg
         ctx = self.ctx
         src._ipi_pending -= 1
         counted = mode in _COUNTED
         if counted:
-            ctx.ledger.in_flight -= 1
+            ctx.ledger.land(iid, "APIC bus")
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, src.name, a.name, "ipi-deliver", vector=vector,
                             mode=DELIVERY_MODE_NAMES[mode])
         if not a.hw_enabled:
             if counted:
-                ctx.ledger.drop("apic hardware-disabled")
+                ctx.ledger.drop(Reason.APIC_HW_DISABLED, iid, a.name)
         elif mode in (DM_FIXED, DM_LOWEST):
             a.accept_fixed(vector, False)
         else:
-            self._special(a, mode, vector, "SDM 10.6.1 ICR delivery mode")
+            self._special(a, mode, vector, "SDM 10.6.1 ICR delivery mode", iid)
 
     def eoi_broadcast(self, vector: int) -> None:
         """Level-triggered EOI message to every I/O APIC (SDM 10.8.5)."""

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from irqsim.fabric.tlp import Tlp, TlpType
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.ioapic import (
     IOAPIC_DEFAULT_BASE,
@@ -100,9 +101,10 @@ class IoApic:
         self.remap: Remap | None = None  # the IOMMU's interrupt_request, if wired
         self.messages = 0
         self.eois = 0
-        # Instrumentation: the assertion (its stamps) that made each pin's current request.
+        # Not architectural: the assertion that made each pin's current request (its trace
+        # label) and the interrupt id (Ledger.raise_) the request carries.
         self._meta: list[Tlp | None] = [None] * pins
-        self._t_in = [0] * pins
+        self._iid = [0] * pins
         bus.eoi_listeners.append(self.eoi_broadcast)
 
     # -- state -----------------------------------------------------------------
@@ -130,8 +132,8 @@ class IoApic:
         if not 0 <= pin < self.pins:
             ctx = self.ctx
             if unit:
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.drop("no such I/O APIC pin")
+                ctx.ledger.drop(Reason.IOAPIC_NO_PIN, meta.iid if meta is not None else 0,
+                                self.name, flying=True)
             ctx.diag(self.name, "82093AA 2.2 input pins",
                      f"input {pin} does not exist (pins 0-{self.pins - 1})")
             return
@@ -150,22 +152,26 @@ class IoApic:
             ctx.tracer.emit(ctx.engine.now, "Root Complex", self.name, "ioapic-input", pin=pin,
                             level=level & 1, asserted=bool(after),
                             source=meta.source if meta is not None else "")
-        reason = ("INTx Assert seen as deassertion (RTE polarity)" if unit
-                  else "INTx deasserted while pending")
+        reason = Reason.INTX_POLARITY if unit else Reason.INTX_DEASSERTED_PENDING
         self._settle(pin, held0, unit, meta, reason)
 
-    def _settle(self, pin: int, held0: bool, unit: bool, meta: Tlp | None, reason: str) -> None:
+    def _settle(self, pin: int, held0: bool, unit: bool, meta: Tlp | None,
+                reason: Reason | None) -> None:
         """Give the pin the request its state calls for, balancing the ledger.
 
         Interrupts in hand: the incoming one (``unit``) and the one held before
         (``held0``). The pin needs one if it must now be serviced or held.
         """
         led = self.ctx.ledger
+        name = self.name
         bit = 1 << pin
         rte = self.rte[pin]
+        hand: list[int] = []                         # ids of the interrupts in hand
+        if unit:
+            hand.append(meta.iid if meta is not None else 0)
         if held0:
-            led.in_flight += 1                       # leaves "pending": in hand
-        hand = int(unit) + int(held0)
+            led.launch(self._iid[pin], name)         # leaves "pending": in hand
+            hand.append(self._iid[pin])
         if self.sched & bit:
             need = 0
         elif rte & LEVEL:
@@ -173,26 +179,27 @@ class IoApic:
         else:
             need = 1 if self.irr & bit else 0
         if need and not held0:
-            if unit:
-                self._meta[pin] = meta
-                self._t_in[pin] = self.ctx.engine.now
-            else:
-                self._meta[pin] = None               # raised here: no device stamps
-                self._t_in[pin] = 0
-        if hand < need:
-            led.raised += 1
-            led.in_flight += 1
-        elif hand > need:
-            extra = hand - need
-            led.in_flight -= extra
-            if self.asserted(pin):
-                led.merged += extra                  # line already asserted / Remote IRR
-            else:
-                led.dropped[reason] += extra
+            self._meta[pin] = meta if unit else None  # None: raised here, no device event
+            tp = self.ctx.points.ioapic_in
+            if unit and meta is not None and tp.on:
+                tp(meta.iid, self.ctx.engine.now)
+        if len(hand) < need:
+            iid = led.raise_(name)                   # raised here: the level is still on
+            led.launch(iid, name)
+            hand.append(iid)
+        keep = hand.pop() if need else 0             # the held one, else the incoming one
+        if hand:
+            merged = self.asserted(pin)              # line already asserted / Remote IRR
+            for iid in hand:
+                if merged or reason is None:
+                    led.merge(iid, name, flying=True)
+                else:
+                    led.drop(reason, iid, name, flying=True)
         if not need:
             return
+        self._iid[pin] = keep
         if rte & (LEVEL | MASKED) == LEVEL | MASKED:
-            led.in_flight -= 1                       # held: pending in the registers
+            led.land(keep, name)                     # held: pending in the registers
             return
         self.sched |= bit
         self.rte[pin] = rte | DELIVERY_STATUS
@@ -206,20 +213,19 @@ class IoApic:
         self.sched &= ~bit
         rte = self.rte[pin]
         tracer = ctx.tracer
+        iid = self._iid[pin]
         if rte & LEVEL:
             if not self.irr & bit:
                 self.rte[pin] = rte & ~DELIVERY_STATUS
-                led.in_flight -= 1
-                led.drop("INTx deasserted before I/O APIC service")
+                led.drop(Reason.INTX_DEASSERTED_SERVICE, iid, self.name, flying=True)
                 return
             if rte & REMOTE_IRR:
                 self.rte[pin] = rte & ~DELIVERY_STATUS
-                led.in_flight -= 1
-                led.merged += 1
+                led.merge(iid, self.name, flying=True)
                 return
             if rte & MASKED:
                 self.rte[pin] = rte & ~DELIVERY_STATUS
-                led.in_flight -= 1                   # held until unmasked
+                led.land(iid, self.name)             # held until unmasked
                 if tracer.on:
                     tracer.emit(ctx.engine.now, self.name, self.name, "ioapic-masked", pin=pin,
                                 trigger="level", outcome="held")
@@ -230,8 +236,7 @@ class IoApic:
             self.irr &= ~bit
             if rte & MASKED:
                 self.rte[pin] = rte & ~DELIVERY_STATUS
-                led.in_flight -= 1
-                led.drop("masked edge lost")
+                led.drop(Reason.MASKED_EDGE, iid, self.name, flying=True)
                 if tracer.on:
                     tracer.emit(ctx.engine.now, self.name, self.name, "ioapic-masked", pin=pin,
                                 trigger="edge", outcome="lost")
@@ -251,18 +256,11 @@ class IoApic:
         addr, data = self.message(pin)
         tlp = Tlp(TlpType.MWR, IOAPIC_SOURCE_ID, addr, data, 4)
         meta = self._meta[pin]
-        if meta is not None:
-            tlp.t_event = meta.t_event
-            tlp.t_sample = meta.t_sample
-            tlp.t_send = meta.t_send
-            tlp.t_rc = meta.t_rc
-            tlp.source = meta.source
-        else:
-            tlp.t_event = tlp.t_sample = tlp.t_send = now
-            tlp.source = f"{self.name}/pin{pin}"
-        tlp.t_ioapic = self._t_in[pin]
-        tlp.t_ioapic_out = now
-        tlp.claim = True
+        tlp.source = meta.source if meta is not None else f"{self.name}/pin{pin}"
+        tlp.iid = self._iid[pin]
+        tp = ctx.points.ioapic_out
+        if tp.on:
+            tp(tlp.iid, now, "" if meta is not None else tlp.source)
         self._meta[pin] = None
         self.messages += 1
         if ctx.tracer.on:
@@ -299,7 +297,7 @@ class IoApic:
                 if tracer.on:
                     tracer.emit(self.ctx.engine.now, self.name, self.name, "ioapic-eoi",
                                 pin=pin, vector=vector, asserted=bool(self.irr >> pin & 1))
-                self._settle(pin, False, False, None, "")
+                self._settle(pin, False, False, None, None)
 
     # -- software interface (MMIO) -------------------------------------------------------
     def mmio_read(self, offset: int, size: int) -> int:
@@ -408,7 +406,7 @@ class IoApic:
             ctx.tracer.emit(ctx.engine.now, "OS", self.name, "ioapic-rte", pin=pin,
                             vector=new & 0xFF, masked=bool(new & MASKED),
                             trigger="level" if new & LEVEL else "edge")
-        self._settle(pin, held0, False, None, "pending INTx discarded by an RTE write")
+        self._settle(pin, held0, False, None, Reason.INTX_DISCARDED_RTE)
 
     def rte_fields(self, pin: int) -> dict[str, int]:
         """Field view of RTE ``pin`` (for tests and views)."""

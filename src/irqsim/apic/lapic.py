@@ -17,6 +17,7 @@ from functools import cache
 from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from irqsim.apic.timer import ApicTimer, divisor
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.cpu import (
     APIC_BASE_ADDR,
@@ -133,7 +134,8 @@ class CpuPort(Protocol):
 class LocalApic:
     """One Local APIC in disabled, xAPIC or x2APIC mode (IA32_APIC_BASE decides)."""
 
-    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tsc_deadline", "_version", "apic_id",
+    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline", "_version",
+                 "apic_id",
                  "base_msr", "bus", "core_key", "cpu", "ctx", "dfr", "esr", "esr_hidden",
                  "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta", "isr",
                  "isr_meta", "last_gp", "ldr", "mmio_on", "name", "socket_key", "svr", "tdcr",
@@ -145,6 +147,8 @@ class LocalApic:
         if not 0 <= apic_id <= 0xFFFFFFFF:
             raise ValueError(f"APIC ID must fit in 32 bits, got {apic_id}")
         self.ctx = ctx
+        self._tp_eoi = ctx.points.eoi
+        self._tp_irr = ctx.points.irr_set
         self.initial_id = apic_id
         self.apic_id = apic_id & 0xFF       # xAPIC mode shows the low 8 bits (SDM 10.12.5)
         self.name = name or f"LAPIC{apic_id}"
@@ -261,9 +265,7 @@ class LocalApic:
     def _mode_change(self, old: int, new: int) -> None:
         ctx = self.ctx
         if new == MODE_DISABLED:
-            pending = self.irr.bit_count()
-            for _ in range(pending):
-                ctx.ledger.drop("apic hardware-disabled")
+            self._drop_irr(Reason.APIC_HW_DISABLED)
             self.reset()
         self.hw_enabled = new != MODE_DISABLED
         self.x2apic = new == MODE_X2APIC
@@ -283,14 +285,23 @@ class LocalApic:
 
     def init_reset(self) -> None:
         """INIT: registers back to power-up values; ID and APIC base kept (SDM 10.4.7.3)."""
-        for _ in range(self.irr.bit_count()):
-            self.ctx.ledger.drop("INIT reset")
+        self._drop_irr(Reason.INIT_RESET)
         ldr = self.ldr
         self.reset()
         if self.x2apic:
             self.ldr = ldr
         if self.bus is not None:
             self.bus.apic_changed(self, self.apic_id)
+
+    def _drop_irr(self, reason: Reason) -> None:
+        """Every interrupt pending in IRR is lost for ``reason``."""
+        irr, v = self.irr, 0
+        while irr:
+            if irr & 1:
+                meta = self.irr_meta.get(v)
+                self.ctx.ledger.drop(reason, meta.iid if meta is not None else 0, self.name)
+            irr >>= 1
+            v += 1
 
     def set_id(self, new_id: int) -> None:
         """Change the APIC ID (xAPIC ID write) and re-index the bus."""
@@ -343,16 +354,18 @@ class LocalApic:
         if not self.svr & SVR_ENABLE or vector < 16:
             if vector < 16:
                 self._error(ESR_RECV_ILLEGAL_VECTOR)
-                ctx.ledger.drop("illegal vector")
+                ctx.ledger.drop(Reason.ILLEGAL_VECTOR, meta.iid if meta is not None else 0,
+                                self.name)
                 ctx.diag(self.name, "SDM 10.5.3 ESR Receive Illegal Vector",
                          f"vector {vector} (0-15 are reserved) dropped")
             else:
-                ctx.ledger.drop("apic software-disabled")
+                ctx.ledger.drop(Reason.APIC_SW_DISABLED, meta.iid if meta is not None else 0,
+                                self.name)
             return False
         bit = 1 << vector
         tracer = ctx.tracer
         if self.irr & bit:
-            ctx.ledger.merged += 1
+            ctx.ledger.merge(meta.iid if meta is not None else 0, self.name)
             # TMR[V] := trigger mode at every acceptance, merges included (A.4), so a level
             # message merging into a pending edge one still gets its EOI broadcast.
             if level:
@@ -368,6 +381,8 @@ class LocalApic:
         elif self.tmr:
             self.tmr &= ~bit
         self.irr_meta[vector] = meta
+        if meta is not None and self._tp_irr.on:
+            self._tp_irr(meta.iid, ctx.engine.now)
         if tracer.on:
             tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
                         ppr=self.ppr, level=level)
@@ -396,6 +411,8 @@ class LocalApic:
         self.isr = isr & ~(1 << v)
         self.isr_meta.pop(v, None)
         ctx = self.ctx
+        if self._tp_eoi.on:
+            self._tp_eoi(self.name, v, ctx.engine.now)
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, self.name, self.name, "eoi", vector=v)
         if self.tmr and self.tmr >> v & 1 and not self.svr & SVR_SUPPRESS_EOI_BROADCAST \
@@ -413,7 +430,7 @@ class LocalApic:
             if lvt & LVT_VECTOR < 16:       # an illegal error vector cannot be delivered
                 self.esr_hidden |= ESR_RECV_ILLEGAL_VECTOR
                 return
-            self.ctx.ledger.raised += 1
+            self.ctx.ledger.raise_(self.name)
             self.accept_fixed(lvt & LVT_VECTOR, False)
 
     def local_interrupt(self, index: int) -> bool:
@@ -422,7 +439,7 @@ class LocalApic:
         if lvt & LVT_MASK or not self.hw_enabled:
             return False
         ctx = self.ctx
-        ctx.ledger.raised += 1
+        iid = ctx.ledger.raise_(self.name)
         mode = 0 if index in (LVT_TIMER, LVT_ERROR) else (lvt >> LVT_MODE_SHIFT) & 7
         cpu = self.cpu
         if mode == 0:
@@ -432,13 +449,13 @@ class LocalApic:
             cpu.nmi()
             return True
         if mode in (2, 5) and cpu is not None and hasattr(cpu, "smi"):
-            ctx.ledger.delivered += 1
+            ctx.ledger.deliver(iid, self.name)
             if mode == 2:
                 cpu.smi()
             else:
                 cpu.init_signal()
             return True
-        ctx.ledger.drop("LVT delivery mode not modelled")
+        ctx.ledger.drop(Reason.LVT_MODE, iid, self.name)
         ctx.diag(self.name, "SDM 10.5.1 LVT delivery mode",
                  f"LVT {LVT_NAMES[index]} delivery mode {mode:03b} (ExtINT needs an 8259; "
                  f"reserved modes are invalid) not delivered")

@@ -35,11 +35,14 @@ def measure(spec: CompareSpec) -> dict[str, dict[str, Any]]:
     """Run the workload on each mechanism; summary per mechanism."""
     # Imported here: importing the scenarios at CLI start would register them before
     # the demo's own listing order.
+    from irqsim.commands.progress import RunProgress
     from irqsim.scenarios.mechanisms import run_compare
     out: dict[str, dict[str, Any]] = {}
     for mech in NAMES:
-        m = run_compare(mech, spec)
+        with RunProgress(f"compare-mechanisms {NAMES[mech]}"):
+            m = run_compare(mech, spec)
         out[mech] = summarize(m, mech)
+        del m               # one machine alive at a time
     return out
 
 

@@ -29,9 +29,12 @@ def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, se
     writable); its MSI-X capability (real table size, BIR, offsets) drives the simulated OS's
     set-up, and every allocated vector raises interrupts.
     """
+    from irqsim.commands.progress import RunProgress
     from irqsim.scenarios.dumps import run_dumps
-    from irqsim.views.report import render
-    res = run_dumps(list(files), ncpus=cpus, requests=requests, mean_gap_ns=gap_ns, seed=seed)
+    from irqsim.views.report import render, tracer_for
+    with RunProgress("run-dump"):
+        res = run_dumps(list(files), ncpus=cpus, requests=requests, mean_gap_ns=gap_ns,
+                        seed=seed, trace=tracer_for(fmt))
     if not res.machine.devices:
         err = click.ClickException("no simulatable endpoint in " + ", ".join(map(str, files))
                                    + ("; " + "; ".join(res.notes) if res.notes else ""))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.apic.lapic import GP, LocalApic
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Section
 from irqsim.spec.cpu import (
@@ -36,7 +37,6 @@ CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE)
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
-    from irqsim.sim.stats import LatencyRecorder
 
 
 class Gate(Protocol):
@@ -157,10 +157,10 @@ class Cpu:
 
     __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode", "_msr_access", "_nmi_delay",
-                 "_nmi_due", "_nmi_entry", "_restore", "_sw", "_tracer", "accepted",
-                 "apic_base", "ctx", "faults", "frames", "idt", "if_flag", "index", "lapic",
-                 "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
-                 "on_startup", "platform", "recorder", "runq", "smi_count", "startup_vector",
+                 "_nmi_due", "_nmi_entry", "_restore", "_sw", "_tp_accept", "_tp_entry",
+                 "_tracer", "accepted", "apic_base", "ctx", "faults", "frames", "idt", "if_flag",
+                 "index", "lapic", "name", "nesting_allowed", "nmi_blocked", "nmi_count",
+                 "nmi_latched", "on_startup", "platform", "runq", "smi_count", "startup_vector",
                  "state", "task", "tsc_offset")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
@@ -191,7 +191,6 @@ class Cpu:
         self._nmi_due = 0
         self.accepted = 0
         self.nesting_allowed = False
-        self.recorder: LatencyRecorder | None = None
         self._accept_entry: int | None = None
         self._engine = ctx.engine
         self._sw = ctx.sw
@@ -200,6 +199,8 @@ class Cpu:
         self._ctx_ns = dict.fromkeys(CONTEXTS, 0)
         self._mode = IDLE
         self._mark = ctx.engine.now
+        self._tp_accept = ctx.points.accept
+        self._tp_entry = ctx.points.handler_entry
         t = ctx.timing
         self._entry_delay = t.cpu_acceptance + t.context_save + t.handler_dispatch
         self._restore = t.context_restore
@@ -358,9 +359,13 @@ class Cpu:
                 tracer.emit(now, lapic.name, self.name, "spurious", vector=v)
             meta = None
         else:
-            self._ledger.delivered += 1
             self.accepted += 1
             meta = lapic.isr_meta.get(v)
+            iid = meta.iid if meta is not None else 0
+            self._ledger.deliver(iid, self.name)
+            tp = self._tp_accept
+            if tp.on and iid:
+                tp(iid, self.index, now)
             if tracer.on:
                 tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
         frames = self.frames
@@ -398,8 +403,9 @@ class Cpu:
                 self._sw._wait(frame, t)
         frame.state = BODY
         now = engine.now
-        if self.recorder is not None and frame.meta is not None:
-            self.recorder.record(frame.meta, frame.t_accept, now, self.index, frame.vector)
+        tp = self._tp_entry
+        if tp.on and frame.meta is not None:
+            tp(frame.meta.iid, self.index, now)
         if self._tracer.on:
             self._tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
         if self.nesting_allowed:
@@ -463,11 +469,11 @@ class Cpu:
         """The NMI input fires: taken regardless of IF and TPR, one latched while blocked."""
         ledger = self._ledger
         if self.state != RUNNING:
-            ledger.drop("NMI to a CPU in wait-for-SIPI")
+            ledger.drop(Reason.NMI_WAIT_SIPI, 0, self.name)
             return
         if not self.nmi_blocked:
             self.nmi_blocked = True
-            ledger.in_flight += 1
+            ledger.launch(0, self.name)
             self._nmi_due = self._engine.now + self._nmi_delay
             self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
         elif not self.nmi_latched:
@@ -475,7 +481,7 @@ class Cpu:
             if self._tracer.on:
                 self._tracer.emit(self._engine.now, self.lapic.name, self.name, "nmi-latched")
         else:
-            ledger.drop("NMI while one is already latched")
+            ledger.drop(Reason.NMI_LATCHED, 0, self.name)
             self.ctx.diag(self.name, "SDM 6.7.1 NMIs blocked until IRET; one more is latched",
                           "a third NMI while the handler runs is lost")
 
@@ -492,8 +498,8 @@ class Cpu:
             self._nmi_due = max(now, top.t_accept + top.dispatch)
             self._nmi_entry = engine.at(self._nmi_due, self._nmi_enter)
             return
-        self._ledger.in_flight -= 1
-        self._ledger.delivered += 1
+        self._ledger.land(0, self.name)
+        self._ledger.deliver(0, self.name)
         self.nmi_count += 1
         if self._tracer.on:
             self._tracer.emit(now, self.lapic.name, self.name, "nmi", IF=int(self.if_flag))
@@ -510,7 +516,7 @@ class Cpu:
         self.nmi_blocked = False
         if self.nmi_latched:
             self.nmi_latched = False
-            self._ledger.in_flight += 1
+            self._ledger.launch(0, self.name)
             self.nmi_blocked = True
             self._nmi_due = self._engine.now + self._nmi_delay
             self._nmi_entry = self._engine.after(self._nmi_delay, self._nmi_enter)
@@ -539,10 +545,9 @@ class Cpu:
         if self._nmi_entry is not None:
             engine.cancel(self._nmi_entry)
             self._nmi_entry = None
-            self._ledger.in_flight -= 1
-            self._ledger.drop("INIT reset")
+            self._ledger.drop(Reason.INIT_RESET, 0, self.name, flying=True)
         if self.nmi_latched:
-            self._ledger.drop("INIT reset")
+            self._ledger.drop(Reason.INIT_RESET, 0, self.name)
         self.nmi_blocked = self.nmi_latched = False
         self.if_flag = False
         self.state = WAIT_FOR_SIPI

@@ -18,6 +18,7 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
@@ -46,6 +47,7 @@ class RootComplex:
     def __init__(self, ctx: SimContext, memory: SystemMemory, iommu: Iommu,
                  apic_bus: ApicBus) -> None:
         self.ctx = ctx
+        self._tp_rc = ctx.points.root_complex
         self.memory = memory
         self.iommu = iommu
         self.apic_bus = apic_bus
@@ -218,7 +220,9 @@ class RootComplex:
         """A TLP reaches the root complex from a root port."""
         ctx = self.ctx
         now = ctx.engine.now
-        tlp.t_rc = now
+        tp = self._tp_rc
+        if tp.on and tlp.iid:
+            tp(tlp.iid, now)
         if tlp.kind != TlpType.MWR:
             self.receive_message(tlp)
             return
@@ -256,8 +260,7 @@ class RootComplex:
         now = ctx.engine.now
         if gsi is None or self.ioapic is None:
             if is_assert:
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.drop("INTx not routed")
+                ctx.ledger.drop(Reason.INTX_NOT_ROUTED, tlp.iid, "Root Complex", flying=True)
             ctx.diag("Root Complex", "ACPI _PRT INTx routing",
                      f"{INTX_NAMES[tlp.code]} from {key[0]:02x}:{key[1]:02x} has no route to "
                      "an I/O APIC input")
@@ -273,9 +276,8 @@ class RootComplex:
             ctx.tracer.emit(now, "PCIe Bus", "Root Complex", INTX_NAMES[tlp.code], gsi=gsi,
                             shared=len(sources), source=tlp.source)
         if was == now_on:
-            if is_assert:
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.merged += 1           # the input is already asserted
+            if is_assert:                        # the input is already asserted
+                ctx.ledger.merge(tlp.iid, "Root Complex", flying=True)
             return
         level = int(now_on) ^ int(self.intx_active_low)
         t = ctx.timing

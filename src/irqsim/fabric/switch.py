@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from irqsim.fabric.tlp import Tlp
 from irqsim.pci.bridge import PciBridge
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 
 # IDs of the Texas Instruments XIO3130 switch ports (the switch QEMU emulates).
@@ -32,8 +33,7 @@ class SwitchUpstreamPort(PciBridge):
         if self.send_upstream(tlp, ready) is None:
             ctx = self.ctx
             if tlp.is_interrupt or (tlp.is_intx and tlp.code < 0x24):
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.drop("no link")
+                ctx.ledger.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)
             ctx.diag(self.name, "PCIe 1.3.3 switch upstream port",
                      f"upstream {tlp!r} dropped: the switch is not connected")
 

@@ -23,30 +23,28 @@ FRAMING_BYTES = 8  # STP/sequence number/LCRC overhead on the link
 class Tlp:
     """A posted TLP: memory write (address, payload) or INTx message (code)."""
 
-    __slots__ = ("address", "claim", "code", "data", "kind", "length", "requester", "source",
-                 "t_event", "t_ioapic", "t_ioapic_out", "t_lapic", "t_rc", "t_sample", "t_send")
+    __slots__ = ("address", "code", "data", "iid", "kind", "length", "requester", "source")
 
     def __init__(self, kind: TlpType, requester: int, address: int = 0, data: int = 0,
-                 length: int = 4, code: int = 0, t_event: int = 0) -> None:
+                 length: int = 4, code: int = 0) -> None:
         self.kind = kind
         self.requester = requester
         self.address = address
         self.data = data
         self.length = length
         self.code = code
-        # Instrumentation, not architectural state: when the device event happened and
-        # when the message passed each stage (for latency statistics).
-        self.t_event = t_event
-        self.t_sample = t_event
-        self.t_send = t_event
-        self.t_rc = 0
-        self.t_ioapic = 0        # an I/O APIC input saw the assertion (INTx only)
-        self.t_ioapic_out = 0    # the I/O APIC sent its message (INTx only)
-        self.t_lapic = 0
+        # Not architectural: the interrupt it carries (Ledger.raise_; 0: none), the id
+        # probes key their measurements by, and the trace's label of its origin.
+        self.iid = 0
         self.source = ""
-        # Latency is recorded at the handler that claims the interrupt (shared INTx lines)
-        # rather than at the first handler's entry.
-        self.claim = False
+
+    def fork(self, iid: int) -> Tlp:
+        """A copy carrying interrupt ``iid`` (one message delivered to several APICs)."""
+        t = Tlp.__new__(Tlp)
+        for name in Tlp.__slots__:
+            setattr(t, name, getattr(self, name))
+        t.iid = iid
+        return t
 
     @property
     def is_interrupt(self) -> bool:

@@ -10,6 +10,7 @@ into.
 from __future__ import annotations
 
 from irqsim.fabric.tlp import Tlp
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.vtd import GCMD, GCMD_IRE, GCMD_SIRTP, GSTS, GSTS_IRES, GSTS_IRTPS, IRTA
 
@@ -37,8 +38,7 @@ class Iommu:
         if not self.gsts & GSTS_IRES:
             return tlp
         # Remapping hardware is not modelled yet: refuse rather than guess.
-        self.ctx.ledger.in_flight -= 1
-        self.ctx.ledger.drop("interrupt remapping not modelled")
+        self.ctx.ledger.drop(Reason.REMAPPING, tlp.iid, self.name, flying=True)
         return None
 
     def mmio_read(self, offset: int, size: int) -> int:

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
+from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
+
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
     from irqsim.os.irqdomain import IrqData
@@ -114,7 +116,8 @@ class IrqGate:
         frames = cpu.frames
         frame = frames[-1] if frames else None
         meta = frame.meta if frame is not None else None
-        if len(actions) == 1 and (meta is None or not meta.claim):
+        line = meta is not None and meta.requester == IOAPIC_SOURCE_ID
+        if len(actions) == 1 and not line:
             # Fast path: one handler, nothing to attribute.
             action = actions[0]
             handled = bool(action.handler(desc.irq, action.dev_id))
@@ -126,8 +129,8 @@ class IrqGate:
                     desc.window_count = 0
             return base
         all_actions = k.irq_chain == "all"
-        claim = meta is not None and meta.claim and cpu.recorder is not None
-        t_entry = cpu.clock
+        claim_tp = k.ctx.points.claim
+        claim = line and claim_tp.on
         tracer = k.ctx.tracer
         trace_each = tracer.on and len(actions) > 1
         handled = False
@@ -140,9 +143,8 @@ class IrqGate:
                             label=f"Shared IRQ {desc.irq}: run handler {action.name}")
             if action.handler(desc.irq, action.dev_id):
                 if claim and not handled:
-                    assert frame is not None and meta is not None and cpu.recorder is not None
-                    cpu.recorder.record_claim(meta, action.slot, frame.t_accept, t_entry,
-                                              entry)
+                    assert meta is not None
+                    claim_tp(meta.iid, cpu.index, action.slot, entry)
                 handled = True
                 if not all_actions:
                     break

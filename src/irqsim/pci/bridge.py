@@ -18,7 +18,9 @@ from __future__ import annotations
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
 from irqsim.pci.function import MmioRegion, PciFunction
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     CMD_BUS_MASTER,
     CMD_MEMORY_SPACE,
@@ -151,8 +153,7 @@ class PciBridge(PciFunction):
         if is_assert:
             self.intx_asserts += 1
             if key in sources:
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.merged += 1
+                ctx.ledger.merge(tlp.iid, self.name, flying=True)
                 ctx.diag(self.name, "PCIe 2.2.8.1 INTx Assert without Deassert",
                          f"{INTX_NAMES[tlp.code]} from {tlp.requester >> 8:02x}:{device:02x}."
                          f"{tlp.requester & 7} while its wire is already asserted")
@@ -160,8 +161,7 @@ class PciBridge(PciFunction):
             sources.add(key)
             if len(sources) > 1:
                 self.intx_collapsed += 1
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.merged += 1
+                ctx.ledger.merge(tlp.iid, self.name, flying=True)
                 if tracer.on:
                     tracer.emit(ctx.engine.now, self.name, self.name, "intx-collapse",
                                 pin="ABCD"[up - 1], sharers=len(sources), source=tlp.source)
@@ -178,11 +178,9 @@ class PciBridge(PciFunction):
                     tracer.emit(ctx.engine.now, self.name, self.name, "intx-collapse",
                                 pin="ABCD"[up - 1], sharers=len(sources), source=tlp.source)
                 return
-        out = Tlp(TlpType.MSG, self.requester_id, code=intx_code(up, is_assert), length=0,
-                  t_event=tlp.t_event)
-        out.t_sample = tlp.t_sample
-        out.t_send = tlp.t_send
+        out = Tlp(TlpType.MSG, self.requester_id, code=intx_code(up, is_assert), length=0)
         out.source = tlp.source
+        out.iid = tlp.iid
         if tracer.on:
             tracer.emit(ctx.engine.now, self.name, "PCIe Bus", INTX_NAMES[out.code],
                         swizzled=f"INT{'ABCD'[pin - 1]}->INT{'ABCD'[up - 1]}",
@@ -198,7 +196,9 @@ class PciBridge(PciFunction):
                 self.ctx.diag(self.name, "PCIe 2.2.8 message routing",
                               f"message {tlp.code:#04x} not modelled: dropped")
             return
-        if not tlp.is_interrupt and self.forwards_memory(tlp.address):
+        addr = tlp.address
+        if (addr >> MSI_WINDOW_SHIFT != MSI_WINDOW or tlp.kind != TlpType.MWR) \
+                and self.forwards_memory(addr):
             # Inside our own windows: the target is below us (peer to peer), so the write is
             # claimed here and never goes upstream (PCI-to-PCI Bridge 1.2, 4.1).
             hit = self.route_memory(tlp.address)
@@ -217,8 +217,7 @@ class PciBridge(PciFunction):
         if not self.config.data[_CMD] & CMD_BUS_MASTER:
             ctx = self.ctx
             if tlp.is_interrupt:
-                ctx.ledger.in_flight -= 1
-                ctx.ledger.drop("bridge bus master disabled")
+                ctx.ledger.drop(Reason.BRIDGE_BUS_MASTER, tlp.iid, self.name, flying=True)
             ctx.diag(self.name, "PCI-PCI Bridge 1.2 3.2.2.3.3 Bus Master Enable",
                      f"upstream {tlp!r} dropped: the bridge's Bus Master Enable is clear")
             return

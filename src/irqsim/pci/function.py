@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Protocol
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
+from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     BAR0,
     BAR_COUNT,
@@ -64,6 +66,7 @@ class PciFunction:
                  subsystem_vendor: int = 0, subsystem: int = 0, interrupt_pin: int = 0,
                  header_type: int = 0) -> None:
         self.ctx = ctx
+        self._tp_send = ctx.points.send
         self.name = name
         self.config = ConfigSpace()
         self._init_header(header_type)
@@ -92,10 +95,8 @@ class PciFunction:
         self.intx_asserted = False
         self.msi_on = False
         self.msix_on = False
-        # Instrumentation only: the Assert message (with its device-event stamps) of the
-        # interrupt condition now pending, and of the one last cleared by software.
-        self.intx_stamp: Tlp | None = None
-        self.intx_serviced: Tlp | None = None
+        # Not architectural: the interrupt id (Ledger.raise_) the INTx condition carries.
+        self.intx_iid = 0
 
     def _init_header(self, header_type: int) -> None:
         install_header(self.config, TYPE0_HEADER)
@@ -187,7 +188,22 @@ class PciFunction:
         return bool(self.config.data[_CMD] & CMD_BUS_MASTER)
 
     def send_upstream(self, tlp: Tlp, ready: int) -> int | None:
-        """Put a TLP on the link at time ``ready``; returns arrival time or None if dropped."""
+        """Put a TLP on the link at time ``ready``; returns arrival time or None if dropped.
+
+        A write to the interrupt window not yet carrying an interrupt (a forged MSI: a DMA
+        write, a spoofed requester, any delivery mode) is raised here, at its origin, so
+        every path downstream balances the books (issue 14 defect 2).
+        """
+        if not tlp.iid and tlp.kind == TlpType.MWR \
+                and tlp.address >> MSI_WINDOW_SHIFT == MSI_WINDOW:
+            led = self.ctx.ledger
+            tlp.iid = led.raise_(self.name)
+            if self.ctx.points.event.on:
+                self.ctx.points.event(tlp.iid, ready, self.name)
+            led.launch(tlp.iid, self.name)
+            if self.link is None:
+                led.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)
+                return None
         link = self.link
         if link is None:
             return None
@@ -209,27 +225,31 @@ class PciFunction:
                             length=len(payload), source=tlp.source)
         return self.send_upstream(tlp, t)
 
-    def send_interrupt(self, address: int, data: int, t_event: int, t_sample: int,
-                       source: str) -> None:
-        """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``."""
+    def send_interrupt(self, address: int, data: int, t_sample: int, source: str,
+                       iid: int = 0) -> None:
+        """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``
+        carrying interrupt ``iid`` (raised by the capability)."""
         ctx = self.ctx
-        if not self.bus_master:
-            ctx.ledger.drop("bus master disabled")
+        if not self.config.data[_CMD] & CMD_BUS_MASTER:
+            ctx.ledger.drop(Reason.BUS_MASTER, iid, self.name)
             ctx.diag(self.name, "PCI 6.8 MSI needs Bus Master Enable",
                      "interrupt message not sent: Bus Master Enable is clear")
             return
         ready = t_sample + self._tlp_generation
-        tlp = Tlp(TlpType.MWR, self.requester_id, address, data & 0xFFFFFFFF, 4, 0, t_event)
-        tlp.t_sample = t_sample
-        tlp.t_send = ready
+        rid = self._captured_rid
+        tlp = Tlp(TlpType.MWR, rid if rid >= 0 else self.requester_id, address,
+                  data & 0xFFFFFFFF, 4)
         tlp.source = source
-        ctx.ledger.in_flight += 1
+        tlp.iid = iid
+        ctx.ledger.launch(iid, self.name)
+        tp = self._tp_send
+        if tp.on:
+            tp(iid, ready)
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
                             requester=tlp.requester, source=source)
         if self.send_upstream(tlp, ready) is None:
-            ctx.ledger.in_flight -= 1
-            ctx.ledger.drop("no link")
+            ctx.ledger.drop(Reason.NO_LINK, iid, self.name, flying=True)
 
     def msix_enabled_changed(self, enabled: bool) -> None:
         """Hook: MSI-X Enable changed; an enabled MSI-X forbids INTx (PCIe 7.7.2.2)."""
@@ -278,27 +298,29 @@ class PciFunction:
         condition already pending absorbs the new event (one Assert per assertion, seed 004).
         """
         ctx = self.ctx
-        ctx.ledger.raised += 1
+        iid = ctx.ledger.raise_(self.name)
         now = ctx.engine.now
         t_event = now if t_event is None else t_event
         if not 0 < self.interrupt_pin <= 4:
-            ctx.ledger.drop("no INTx pin")
+            ctx.ledger.drop(Reason.NO_INTX_PIN, iid, self.name)
             ctx.diag(self.name, "PCI 6.2.4 Interrupt Pin",
                      "device raised INTx but its Interrupt Pin register is 0 (no pin)")
             return
         if self.intx_status:
-            ctx.ledger.merged += 1
+            ctx.ledger.merge(iid, self.name)
             return
+        self.intx_iid = iid
         self.config.data[_STATUS] |= STATUS_INTERRUPT
-        stamp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(self.interrupt_pin, True),
-                    length=0, t_event=t_event)
-        stamp.source = f"{self.name}/intx"
-        self.intx_stamp = stamp
+        points = ctx.points
+        if points.event.on:
+            points.event(iid, t_event, self.name)
+        if points.intx.on:
+            points.intx(self, iid, False)
         if self.intx_allowed:
-            self._intx_send(stamp, now + ctx.timing.device_event_detect
+            self._intx_send(True, now + ctx.timing.device_event_detect
                             + ctx.timing.intx_message)
         elif ctx.tracer.on:
-            ctx.tracer.emit(now, self.name, self.name, "intx-held", source=stamp.source,
+            ctx.tracer.emit(now, self.name, self.name, "intx-held", source=f"{self.name}/intx",
                             reason="Interrupt Disable"
                             if self.config.data[_CMD_HI] & _INTX_DISABLE_HI
                             else "MSI/MSI-X enabled")
@@ -310,12 +332,12 @@ class PciFunction:
             return
         ctx = self.ctx
         self.config.data[_STATUS] &= ~STATUS_INTERRUPT & 0xFF
-        self.intx_serviced = self.intx_stamp
-        self.intx_stamp = None
+        if ctx.points.intx.on:
+            ctx.points.intx(self, self.intx_iid, True)
         if self.intx_asserted:
-            self._intx_send(None, ctx.engine.now + ctx.timing.intx_message)
+            self._intx_send(False, ctx.engine.now + ctx.timing.intx_message)
         else:
-            ctx.ledger.drop("INTx condition cleared while held")
+            ctx.ledger.drop(Reason.INTX_CLEARED_HELD, self.intx_iid, self.name)
 
     def intx_update(self) -> None:
         """Re-evaluate the wire after Interrupt Disable, MSI Enable or MSI-X Enable changed.
@@ -327,35 +349,32 @@ class PciFunction:
         ctx = self.ctx
         want = self.intx_status and self.intx_allowed
         if want and not self.intx_asserted:
-            old = self.intx_stamp
-            stamp = Tlp(TlpType.MSG, self.requester_id, length=0,
-                        code=intx_code(self.interrupt_pin, True),
-                        t_event=old.t_event if old is not None else ctx.engine.now)
-            stamp.source = f"{self.name}/intx"
-            self.intx_stamp = stamp
-            self._intx_send(stamp, ctx.engine.now + ctx.timing.intx_message)
+            self._intx_send(True, ctx.engine.now + ctx.timing.intx_message)
         elif self.intx_asserted and not want:
-            self._intx_send(None, ctx.engine.now + ctx.timing.intx_message)
-            if self.intx_status:
-                ctx.ledger.raised += 1
+            self._intx_send(False, ctx.engine.now + ctx.timing.intx_message)
+            if self.intx_status:                    # held again: a new pending interrupt
+                old = self.intx_iid
+                self.intx_iid = iid = ctx.ledger.raise_(self.name)
+                points = ctx.points
+                if points.fork.on:                  # same condition: same device event
+                    points.fork(iid, old)
+                if points.intx.on:
+                    points.intx(self, iid, False)
 
-    def _intx_send(self, stamp: Tlp | None, ready: int) -> None:
-        """Send Assert (``stamp``, it carries one interrupt) or Deassert (None) upstream."""
+    def _intx_send(self, assert_: bool, ready: int) -> None:
+        """Send Assert (it carries the condition's interrupt) or Deassert upstream."""
         ctx = self.ctx
-        pin = self.interrupt_pin
-        if stamp is not None:
-            tlp = stamp
-            tlp.t_send = tlp.t_sample = ready
-            self.intx_asserted = True
-            ctx.ledger.in_flight += 1
-        else:
-            tlp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(pin, False), length=0,
-                      t_event=ready)
-            tlp.source = f"{self.name}/intx"
-            self.intx_asserted = False
+        tlp = Tlp(TlpType.MSG, self.requester_id, code=intx_code(self.interrupt_pin, assert_),
+                  length=0)
+        tlp.source = f"{self.name}/intx"
+        self.intx_asserted = assert_
+        if assert_:
+            tlp.iid = self.intx_iid
+            ctx.ledger.launch(tlp.iid, self.name)
+            if ctx.points.send.on:
+                ctx.points.send(tlp.iid, ready)
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", INTX_NAMES[tlp.code],
                             requester=self.bdf, source=tlp.source)
-        if self.send_upstream(tlp, ready) is None and stamp is not None:
-            ctx.ledger.in_flight -= 1
-            ctx.ledger.drop("no link")
+        if self.send_upstream(tlp, ready) is None and assert_:
+            ctx.ledger.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)

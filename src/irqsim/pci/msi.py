@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from irqsim.sim.accounting import Reason
 from irqsim.spec.pci import (
     CAP_ID_MSI,
     MSI_CTRL_ADDR64,
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
 class MsiCapability:
     """MSI state of one function, all of it in configuration space."""
 
-    __slots__ = ("addr64", "data_off", "fn", "mask_off", "mmc", "offset", "pend_off", "pvm",
-                 "size")
+    __slots__ = ("addr64", "data_off", "fn", "mask_off", "mmc", "offset", "pend_off",
+                 "pending_iid", "pvm", "size")
 
     def __init__(self, fn: PciFunction, offset: int, vectors: int = 1, addr64: bool = True,
                  per_vector_masking: bool = True, existing: bool = False) -> None:
@@ -65,6 +66,7 @@ class MsiCapability:
         self.data_off = offset + (0x0C if addr64 else 0x08)
         self.mask_off = self.data_off + 4 if per_vector_masking else 0
         self.pend_off = self.data_off + 8 if per_vector_masking else 0
+        self.pending_iid: dict[int, int] = {}   # interrupt id held by each Pending bit
         fn.listen(offset, self.size, self._written)
 
     # -- state ---------------------------------------------------------------------
@@ -123,24 +125,27 @@ class MsiCapability:
         """The device raises message ``k`` now: detection and capability read, then send."""
         fn = self.fn
         ctx = fn.ctx
-        ctx.ledger.raised += 1
+        iid = ctx.ledger.raise_(fn.name)
         now = ctx.engine.now
         tm = ctx.timing
+        t_event = now if t_event is None else t_event
+        if ctx.points.event.on:
+            ctx.points.event(iid, t_event, fn.name)
         ctx.engine.at(now + tm.device_event_detect + tm.msi_capability_read, self._sample,
-                      (k, now if t_event is None else t_event))
+                      (k, iid))
 
     def _sample(self, arg: tuple[int, int]) -> None:
-        k, t_event = arg
+        k, iid = arg
         fn = self.fn
         ctx = fn.ctx
         if not self.enabled:
-            ctx.ledger.drop("MSI disabled")
+            ctx.ledger.drop(Reason.MSI_DISABLED, iid, fn.name)
             ctx.diag(fn.name, "PCI 6.8.1.3 MSI Enable",
                      f"MSI message {k} not sent: MSI Enable is clear")
             return
         n = self.allocated
         if k >= n:
-            ctx.ledger.drop("message beyond Multiple Message Enable")
+            ctx.ledger.drop(Reason.MSI_BEYOND_MME, iid, fn.name)
             ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable",
                      f"device raised MSI message {k} but only {n} are enabled")
             return
@@ -151,22 +156,23 @@ class MsiCapability:
         if masked:
             pend = self.pending_bits
             if pend >> k & 1:
-                ctx.ledger.merged += 1
+                ctx.ledger.merge(iid, fn.name)
                 what = "merged"
             else:
                 self._set_pending(pend | 1 << k)
+                self.pending_iid[k] = iid
                 what = "pending"
             if ctx.tracer.on:
                 ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msi-masked", vector=k,
                                 pending=what)
             return
-        self._send(k, t_event, ctx.engine.now)
+        self._send(k, ctx.engine.now, iid)
 
-    def _send(self, k: int, t_event: int, t_sample: int) -> None:
+    def _send(self, k: int, t_sample: int, iid: int) -> None:
         addr, data = self.message(k)
         if not self.addr64:
             addr &= 0xFFFFFFFF
-        self.fn.send_interrupt(addr, data, t_event, t_sample, f"{self.fn.name}/msi{k}")
+        self.fn.send_interrupt(addr, data, t_sample, f"{self.fn.name}/msi{k}", iid)
 
     # -- software side ---------------------------------------------------------------------
     def _written(self, offset: int, size: int, old: bytes) -> None:
@@ -196,8 +202,13 @@ class MsiCapability:
         n = self.allocated
         beyond = pend & ~((1 << n) - 1)
         if beyond:
-            for _ in range(bin(beyond).count("1")):
-                ctx.ledger.drop("MSI pending beyond Multiple Message Enable")
+            b, j = beyond, 0
+            while b:
+                if b & 1:
+                    ctx.ledger.drop(Reason.MSI_PENDING_BEYOND_MME, self.pending_iid.pop(j, 0),
+                                    fn.name)
+                b >>= 1
+                j += 1
             pend &= (1 << n) - 1
             self._set_pending(pend)
         ready = pend & ~self.mask_bits
@@ -206,8 +217,11 @@ class MsiCapability:
             if ready & 1:
                 self._set_pending(self.pending_bits & ~(1 << k))
                 now = ctx.engine.now
+                iid = self.pending_iid.pop(k, 0)
                 if ctx.tracer.on:
                     ctx.tracer.emit(now, fn.name, fn.name, "msi-unmask-send", vector=k)
-                self._send(k, now, now + ctx.timing.msi_capability_read)
+                if ctx.points.event.on:     # latency counts from the unmask that sends it
+                    ctx.points.event(iid, now, fn.name)
+                self._send(k, now + ctx.timing.msi_capability_read, iid)
             ready >>= 1
             k += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from irqsim.sim.accounting import Reason
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
     CMD_MEMORY_SPACE,
@@ -105,7 +106,8 @@ class MsixPba:
 class MsixCapability:
     """MSI-X state of one function: config registers, table and PBA."""
 
-    __slots__ = ("ctl_hi", "fn", "n", "offset", "pba", "sample_delay", "sources", "table")
+    __slots__ = ("_tp_event", "ctl_hi", "fn", "n", "offset", "pba", "pba_iid", "sample_delay",
+                 "sources", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
                  table_offset: int, pba_bar: int, pba_offset: int,
@@ -133,6 +135,8 @@ class MsixCapability:
         # Each entry: address low, address high, data, vector control (mask set at reset).
         self.table: list[int] = [r.reset for r in MSIX_ENTRY] * n
         self.pba = 0
+        self.pba_iid: dict[int, int] = {}   # interrupt id held by each set PBA bit
+        self._tp_event = fn.ctx.points.event
         self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
         fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
@@ -161,18 +165,21 @@ class MsixCapability:
     def signal(self, k: int, t_event: int | None = None) -> None:
         """The device raises vector ``k`` now: detection and table read, then send or pend."""
         ctx = self.fn.ctx
-        ctx.ledger.raised += 1
+        iid = ctx.ledger.raise_(self.fn.name)
         now = ctx.engine.now
         if k >= self.n:
             fn = self.fn
-            ctx.ledger.drop("vector beyond table")
+            ctx.ledger.drop(Reason.MSIX_BEYOND_TABLE, iid, fn.name)
             ctx.diag(fn.name, "PCIe 7.7.2 MSI-X Table Size",
                      f"device raised MSI-X vector {k} but the table has {self.n} entries")
             return
-        ctx.engine.after(self.sample_delay, self._sample, (k, now if t_event is None else t_event))
+        tp = self._tp_event
+        if tp.on:
+            tp(iid, now if t_event is None else t_event, self.fn.name)
+        ctx.engine.after(self.sample_delay, self._sample, (k, iid))
 
     def _sample(self, arg: tuple[int, int]) -> None:
-        k, t_event = arg
+        k, iid = arg
         fn = self.fn
         ctx = fn.ctx
         masked = self.masked(k)
@@ -182,10 +189,11 @@ class MsixCapability:
         if masked:
             bit = 1 << k
             if self.pba & bit:
-                ctx.ledger.merged += 1
+                ctx.ledger.merge(iid, fn.name)
                 what = "merged"
             else:
                 self.pba |= bit
+                self.pba_iid[k] = iid
                 what = "pending"
             if ctx.tracer.on:
                 ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-masked", entry=k,
@@ -193,24 +201,27 @@ class MsixCapability:
             return
         t = self.table
         i = 4 * k
-        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, ctx.engine.now,
-                          self.sources[k])
+        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], ctx.engine.now,
+                          self.sources[k], iid)
 
-    def _send(self, k: int, t_event: int, t_sample: int) -> None:
+    def _send(self, k: int, t_sample: int, iid: int) -> None:
         t = self.table
         i = 4 * k
-        self.fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_event, t_sample,
-                               self.sources[k])
+        self.fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_sample,
+                               self.sources[k], iid)
 
     def unmasked(self, k: int) -> None:
         """Vector ``k`` may have become unmasked: deliver its pending message once."""
         if self.pba >> k & 1 and not self.masked(k):
             self.pba &= ~(1 << k)
-            now = self.fn.ctx.engine.now
-            if self.fn.ctx.tracer.on:
-                self.fn.ctx.tracer.emit(now, self.fn.name, self.fn.name, "msix-unmask-send",
-                                        entry=k)
-            self._send(k, now, now + self.fn.ctx.timing.msix_table_read)
+            ctx = self.fn.ctx
+            now = ctx.engine.now
+            iid = self.pba_iid.pop(k, 0)
+            if ctx.tracer.on:
+                ctx.tracer.emit(now, self.fn.name, self.fn.name, "msix-unmask-send", entry=k)
+            if ctx.points.event.on:         # latency counts from the unmask that sends it
+                ctx.points.event(iid, now, self.fn.name)
+            self._send(k, now + ctx.timing.msix_table_read, iid)
 
     def _control_written(self, offset: int, size: int, old: bytes) -> None:
         was = old[self.ctl_hi - offset] if offset <= self.ctl_hi < offset + size else None

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from irqsim.machine import Machine
+from irqsim.sim.trace import TraceOption
 
 
 @dataclass
@@ -20,7 +21,7 @@ class ScenarioOptions:
     requests: int = 200
     mean_gap_ns: float = 20_000.0
     seed: int = 1
-    trace: bool = True
+    trace: TraceOption = True
 
 
 @dataclass

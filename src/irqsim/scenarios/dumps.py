@@ -12,6 +12,7 @@ from irqsim.pci.dumpfile import DumpError as DumpFileError
 from irqsim.pci.dumpfile import read_dump_file
 from irqsim.scenarios import ScenarioResult
 from irqsim.scenarios.workload import PoissonSource
+from irqsim.sim.trace import TraceOption
 
 
 def load_devices(m: Machine, files: list[str | Path]) -> tuple[list[DumpedFunction], list[str]]:
@@ -41,7 +42,7 @@ def load_devices(m: Machine, files: list[str | Path]) -> tuple[list[DumpedFuncti
 
 def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
               mean_gap_ns: float = 20_000.0, seed: int = 1,
-              trace: bool = True) -> ScenarioResult:
+              trace: TraceOption = True) -> ScenarioResult:
     """Boot a machine whose devices are the dumps' functions and raise every vector."""
     m = Machine(ncpus=ncpus, trace=trace)
     devs, problems = load_devices(m, files)

@@ -27,6 +27,7 @@ from irqsim.pci.bridge import PciBridge
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, register
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
+from irqsim.sim.trace import TraceOption
 
 # The default demo's scenarios are listed first whichever module is imported first.
 _ = builtin
@@ -75,7 +76,7 @@ def irq_notes(m: Machine) -> list[str]:
 
 
 # -- intx-shared ------------------------------------------------------------------------------
-def build_intx_shared(trace: bool = False, timing: TimingModel | None = None
+def build_intx_shared(trace: TraceOption = False, timing: TimingModel | None = None
                       ) -> tuple[Machine, list[LegacyIntxDevice], VirtioBlk]:
     """virtio-blk (no MSI-X) and three legacy devices behind one switch, all on INTA."""
     m = Machine(ncpus=1, trace=trace, timing=timing)
@@ -110,7 +111,7 @@ def intx_shared(opts: ScenarioOptions) -> ScenarioResult:
 
 
 # -- msi-multi --------------------------------------------------------------------------------
-def build_msi_multi(trace: bool = False, timing: TimingModel | None = None, events: int = 4,
+def build_msi_multi(trace: TraceOption = False, timing: TimingModel | None = None, events: int = 4,
                     addr64: bool = True, masking: bool = True,
                     ) -> tuple[Machine, MsiEventDevice, MsiEventDriver]:
     """One MSI device with ``events`` event types on one CPU."""
@@ -157,7 +158,7 @@ def msi_multi(opts: ScenarioOptions) -> ScenarioResult:
 
 
 # -- mixed ------------------------------------------------------------------------------------
-def build_mixed(trace: bool = False, timing: TimingModel | None = None
+def build_mixed(trace: TraceOption = False, timing: TimingModel | None = None
                 ) -> tuple[Machine, list[VirtioPciDevice], MsiEventDevice, LegacyIntxDevice]:
     """Two CPUs: virtio-net on MSI-X, virtio-blk (MSI only) on MSI, the MSI event device,
     and virtio-rng (no MSI-X, no MSI) sharing an INTx line with a legacy device."""
@@ -217,8 +218,9 @@ class CompareSpec:
     ncpus: int = 2
 
 
-def build_compare(mechanism: str, spec: CompareSpec, trace: bool = False,
-                  timing: TimingModel | None = None) -> tuple[Machine, VirtioNet]:
+def build_compare(mechanism: str, spec: CompareSpec, trace: TraceOption = False,
+                  timing: TimingModel | None = None,
+                  ledger_debug: bool = False) -> tuple[Machine, VirtioNet]:
     """The same machine for every mechanism: ``spec.sharers`` idle legacy devices and a
     virtio-net (MSI-X table, 2 MSI messages, INTA) behind one switch, all swizzled to one
     line; the virtio driver may use only ``mechanism`` (and what comes after it)."""
@@ -226,7 +228,7 @@ def build_compare(mechanism: str, spec: CompareSpec, trace: bool = False,
         raise ValueError(f"mechanism must be one of {', '.join(MECHANISMS)}, got {mechanism!r}")
     if not 0 <= spec.sharers <= 7:
         raise ValueError(f"sharers must be 0-7, got {spec.sharers}")
-    m = Machine(ncpus=spec.ncpus, trace=trace, timing=timing)
+    m = Machine(ncpus=spec.ncpus, trace=trace, timing=timing, ledger_debug=ledger_debug)
     n = spec.sharers
     dps = swizzle_to_shared_line(m, n + 1)
     line = n % 4 + 1                                # where virtio-net's INTA lands
@@ -240,10 +242,10 @@ def build_compare(mechanism: str, spec: CompareSpec, trace: bool = False,
     return m, net
 
 
-def run_compare(mechanism: str, spec: CompareSpec, trace: bool = False,
-                timing: TimingModel | None = None) -> Machine:
+def run_compare(mechanism: str, spec: CompareSpec, trace: TraceOption = False,
+                timing: TimingModel | None = None, ledger_debug: bool = False) -> Machine:
     """Build, boot and run the comparison workload on ``mechanism``."""
-    m, net = build_compare(mechanism, spec, trace, timing)
+    m, net = build_compare(mechanism, spec, trace, timing, ledger_debug)
     m.boot()
     rng = random.Random(spec.seed)
     for qi in range(len(net.queues)):

@@ -15,6 +15,7 @@ from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
+from irqsim.sim.trace import TraceOption
 
 SEED002_FIRST_VECTOR = 33
 
@@ -27,7 +28,7 @@ class WorkloadSpec:
     mean_gap_ns: float = 20_000.0
 
 
-def build_seed002(trace: bool = False, timing: TimingModel | None = None,
+def build_seed002(trace: TraceOption = False, timing: TimingModel | None = None,
                   vectors: str = "per-device") -> tuple[Machine, VirtioPciDriver]:
     """The machine of seed 002, not yet booted."""
     m = Machine(ncpus=1, apic_ids=[0], trace=trace, timing=timing,
@@ -52,7 +53,7 @@ def start_workload(m: Machine, spec: WorkloadSpec, seed: int = 1) -> list[Poisso
     return sources
 
 
-def run_seed002(spec: WorkloadSpec | None = None, seed: int = 1, trace: bool = True,
+def run_seed002(spec: WorkloadSpec | None = None, seed: int = 1, trace: TraceOption = True,
                 timing: TimingModel | None = None) -> tuple[Machine, VirtioPciDriver]:
     """Build, boot and run the seed 002 machine to completion."""
     m, drv = build_seed002(trace=trace, timing=timing)

@@ -10,6 +10,7 @@ from irqsim.cpu.topology import Topology
 from irqsim.machine import Machine
 from irqsim.os.ipi import CallRequest
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from irqsim.sim.trace import TraceOption
 
 # Two sockets x 2 cores x 2 SMT threads, a 2-bit core field: APIC IDs 0-3 and 8-11.
 IPI_TOPOLOGY = Topology(sockets=2, cores=2, threads=2, core_bits=2)
@@ -36,7 +37,7 @@ def ipi_latency_rows(m: Machine, reqs: list[CallRequest]) -> list[dict[str, Any]
              "max_ns": max(acc[h])} for h in order if h in acc]
 
 
-def build_ipi_machine(trace: bool = False, x2apic: bool = True, tick_hz: int = 1000,
+def build_ipi_machine(trace: TraceOption = False, x2apic: bool = True, tick_hz: int = 1000,
                       topology: Topology = IPI_TOPOLOGY) -> Machine:
     """The storm's machine, booted (x2APIC, 1 kHz periodic tick)."""
     m = Machine(topology=topology, trace=trace, x2apic=x2apic, tick_hz=tick_hz, latency=False)

@@ -1,4 +1,5 @@
-"""What every hardware block shares: the engine, timing model, trace, ledger, diagnostics."""
+"""What every hardware block shares: the engine, timing model, trace, ledger, diagnostics,
+trace points."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from dataclasses import dataclass, field
 
 from irqsim.sim.accounting import Ledger
 from irqsim.sim.engine import Engine
+from irqsim.sim.probe import TracePoints
 from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
@@ -33,10 +35,12 @@ class SimContext:
     tracer: Tracer = field(default_factory=Tracer)
     ledger: Ledger = field(default_factory=Ledger)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    points: TracePoints = field(default_factory=TracePoints)
     sw: Software = field(init=False)
 
     def __post_init__(self) -> None:
         self.sw = Software(self.engine)
+        self.points.settled = self.ledger.settled      # the ledger's merge/drop intents
 
     def diag(self, block: str, rule: str, message: str) -> None:
         """Record a diagnostic naming the rule broken; it also enters the trace."""

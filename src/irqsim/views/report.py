@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
+from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -18,6 +18,7 @@ from irqsim.os.vectors import (
 )
 from irqsim.scenarios import ScenarioResult
 from irqsim.sim.stats import STAGE_DOCS, STAGES
+from irqsim.sim.trace import Tracer
 from irqsim.views.mermaid import sequence_diagram, setup_and_one_delivery
 from irqsim.views.procfs import mpstat, proc_interrupts
 
@@ -163,6 +164,23 @@ def _more_pending(pending: dict[str, int]) -> str:
     """The pending kinds beyond PBA and IRR that are non-zero."""
     return "".join(f", {PENDING_NAMES.get(k, k)} {v}" for k, v in pending.items()
                    if k not in ("pba", "irr") and v)
+
+
+# Deliveries the text and mermaid views keep in the trace (then sample for one undisturbed
+# delivery per device): the diagram shows the set-up and the first undisturbed delivery
+# from the scenario's device, found among these.
+KEEP_DELIVERIES = 100
+SAMPLE_DELIVERIES = 100_000
+
+
+def tracer_for(fmt: str, sink: IO[str] | None = None) -> Tracer | bool:
+    """The trace ``fmt`` needs: the set-up and the first deliveries for the diagrams (text,
+    mermaid), nothing for json; every event also goes to ``sink`` if given."""
+    if fmt == "json" and sink is None:
+        return False
+    keep = 0 if fmt == "json" else None
+    return Tracer(on=True, limit=keep, keep_deliveries=KEEP_DELIVERIES,
+                  sample_deliveries=SAMPLE_DELIVERIES, sink=sink)
 
 
 def render(res: ScenarioResult, fmt: str) -> str:
