@@ -134,12 +134,11 @@ class CpuPort(Protocol):
 class LocalApic:
     """One Local APIC in disabled, xAPIC or x2APIC mode (IA32_APIC_BASE decides)."""
 
-    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline", "_version",
-                 "apic_id",
-                 "base_msr", "bus", "core_key", "cpu", "ctx", "dfr", "esr", "esr_hidden",
-                 "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta", "isr",
-                 "isr_meta", "last_gp", "ldr", "mmio_on", "name", "socket_key", "svr", "tdcr",
-                 "timer", "tmict", "tmr", "tpr", "x2apic", "x2apic_capable")
+    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline",
+                 "_version", "apic_id", "base_msr", "bus", "core_key", "cpu", "ctx", "dfr", "esr",
+                 "esr_hidden", "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta",
+                 "isr", "isr_meta", "last_gp", "ldr", "mmio_on", "name", "socket_key", "svr",
+                 "tdcr", "timer", "tmict", "tmr", "tpr", "x2apic", "x2apic_capable")
 
     def __init__(self, ctx: SimContext, apic_id: int, name: str | None = None, *,
                  bsp: bool = False, cmci: bool = False, x2apic_capable: bool = True,
