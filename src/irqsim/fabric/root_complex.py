@@ -136,11 +136,24 @@ class RootComplex:
             fn.capture_bus(bus)
             fn.config_write(offset, size, value)
 
+    def _ecam_undefined(self, what: str, offset: int, size: int) -> bool:
+        """An ECAM access must be 1, 2 or 4 bytes and naturally aligned (so it never leaves
+        the function's 4 KiB, PCIe Base 7.2.2); any other is undefined: irqsim drops it
+        (a read returns all ones of its width) with a diagnostic."""
+        if size in (1, 2, 4) and not offset & (size - 1):
+            return False
+        self.ctx.diag("Root Complex", "PCIe 7.2.2 ECAM access not naturally aligned",
+                      f"{size}-byte ECAM {what} at function offset {offset:#x} is undefined: "
+                      + ("dropped, reads all ones" if what == "read" else "dropped"))
+        return True
+
     # -- CPU side ---------------------------------------------------------------
     def cpu_read(self, addr: int, size: int) -> tuple[int, int]:
         t = self.ctx.timing
         if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:
             off = addr - ECAM_BASE
+            if self._ecam_undefined("read", off & 0xFFF, size):
+                return (1 << (8 * max(size, 0))) - 1, t.config_access
             return self.config_read(off >> 20, (off >> 12) & 0xFF, off & 0xFFF, size), \
                 t.config_access
         if self.memory.contains(addr):
@@ -170,6 +183,8 @@ class RootComplex:
         t = self.ctx.timing
         if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:
             off = addr - ECAM_BASE
+            if self._ecam_undefined("write", off & 0xFFF, size):
+                return t.config_access
             self.config_write(off >> 20, (off >> 12) & 0xFF, off & 0xFFF, size, value)
             return t.config_access
         if self.memory.contains(addr):
@@ -200,7 +215,7 @@ class RootComplex:
         if port == CONFIG_ADDRESS and size == 4:
             return self.cf8, cost
         if CONFIG_DATA <= port < CONFIG_DATA + 4:
-            if not self.cf8 >> 31:
+            if not self.cf8 >> 31 or self._cfc_crossing("read", port, size):
                 return (1 << (8 * size)) - 1, cost
             bus, devfn, reg = (self.cf8 >> 16) & 0xFF, (self.cf8 >> 8) & 0xFF, self.cf8 & 0xFC
             return self.config_read(bus, devfn, reg + (port - CONFIG_DATA), size), cost
@@ -210,10 +225,20 @@ class RootComplex:
         cost = self.ctx.timing.config_access
         if port == CONFIG_ADDRESS and size == 4:
             self.cf8 = value & 0x80FFFFFC
-        elif CONFIG_DATA <= port < CONFIG_DATA + 4 and self.cf8 >> 31:
+        elif (CONFIG_DATA <= port < CONFIG_DATA + 4 and self.cf8 >> 31
+              and not self._cfc_crossing("write", port, size)):
             bus, devfn, reg = (self.cf8 >> 16) & 0xFF, (self.cf8 >> 8) & 0xFF, self.cf8 & 0xFC
             self.config_write(bus, devfn, reg + (port - CONFIG_DATA), size, value)
         return cost
+
+    def _cfc_crossing(self, what: str, port: int, size: int) -> bool:
+        """CONFIG_DATA takes byte, word or DWORD accesses within its 4 ports (byte enables of
+        one DWORD, PCI Local Bus 3.0 3.2.2.3.2); one running past 0xCFF is dropped."""
+        if size in (1, 2, 4) and port - CONFIG_DATA + size <= 4:
+            return False
+        self.ctx.diag("Root Complex", "PCI 3.2.2.3.2 CONFIG_DATA access within one DWORD",
+                      f"{size}-byte {what} at port {port:#x} runs past 0xCFF: dropped")
+        return True
 
     # -- upstream (device side) -------------------------------------------------
     def receive(self, tlp: Tlp) -> None:
@@ -228,6 +253,13 @@ class RootComplex:
             return
         addr = tlp.address
         if addr >> MSI_WINDOW_SHIFT == MSI_WINDOW:
+            if tlp.length != 4 or addr & 3:
+                # An interrupt message is one aligned DWORD write (PCI 6.8, SDM 11.11.1); the
+                # root complex does not decode another size as an interrupt: dropped.
+                ctx.diag("Root Complex", "SDM 11.11 interrupt message is a DWORD write",
+                         f"{tlp.length}-byte write to {addr:#x} from {tlp.requester:#06x} is "
+                         "not an interrupt message: dropped (Unsupported Request)")
+                return
             self.interrupt_writes += 1
             if ctx.tracer.on:
                 ctx.tracer.emit(now, "PCIe Bus", "IOMMU", "interrupt-write", address=addr,

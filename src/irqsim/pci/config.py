@@ -93,13 +93,24 @@ class ConfigSpace:
             self.set_masks(off + 4, 4, 0xFFFFFFFF & ~((spec.size - 1) >> 32))
 
     # -- access --------------------------------------------------------
+    def _check(self, offset: int, size: int) -> None:
+        if size < 1 or offset < 0 or offset + size > len(self.data):
+            raise ValueError(f"configuration access of {size} bytes at {offset:#x} is outside "
+                             f"the {len(self.data)}-byte space (the root complex screens guest "
+                             "accesses; this is a caller's error)")
+
     def read(self, offset: int, size: int) -> int:
-        """Read ``size`` (1, 2 or 4) bytes little-endian."""
+        """Read ``size`` (1, 2 or 4) bytes little-endian; ValueError outside the space."""
+        if offset + size > len(self.data) or offset < 0 or size < 1:
+            self._check(offset, size)
         return int.from_bytes(self.data[offset:offset + size], "little")
 
     def write(self, offset: int, size: int, value: int) -> None:
-        """Software write: masks applied, then the function's hook sees old bytes."""
+        """Software write: masks applied, then the function's hook sees old bytes;
+        ValueError outside the space."""
         data, wm, w1c = self.data, self.wmask, self.w1cmask
+        if offset + size > len(data) or offset < 0 or size < 1:
+            self._check(offset, size)
         old = bytes(data[offset:offset + size])
         for i in range(size):
             b = (value >> (8 * i)) & 0xFF

@@ -53,14 +53,23 @@ class MsixTable:
         self.cap = cap
 
     def mmio_read(self, offset: int, size: int) -> int:
+        """DWORD or aligned QWORD reads (PCIe 6.1.4.5); an aligned 1- or 2-byte read returns
+        those bytes of the DWORD, anything else all ones of the access width (diagnostic)."""
         t = self.cap.table
+        if size == 4 and not offset & 3:
+            return t[offset >> 2]
         if size == 8 and not offset & 7:
             return t[offset >> 2] | (t[(offset >> 2) + 1] << 32)
-        if size != 4 or offset & 3:
-            self.cap.fn.ctx.diag(self.cap.fn.name, "PCIe 7.7.2 MSI-X table access size",
-                                 f"MSI-X table read of {size} bytes at {offset:#x} ignored")
-            return 0xFFFFFFFF
-        return t[offset >> 2]
+        fn = self.cap.fn
+        if size in (1, 2) and not offset & (size - 1):
+            fn.ctx.diag(fn.name, "PCIe 6.1.4.5 MSI-X table access size",
+                        f"{size}-byte MSI-X table read at {offset:#x} is undefined: irqsim "
+                        "returns those bytes of the DWORD")
+            return (t[offset >> 2] >> (8 * (offset & 3))) & ((1 << (8 * size)) - 1)
+        fn.ctx.diag(fn.name, "PCIe 6.1.4.5 MSI-X table access size",
+                    f"{size}-byte MSI-X table read at {offset:#x} (not naturally aligned) "
+                    "reads all ones")
+        return (1 << (8 * max(size, 0))) - 1
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         if size == 8 and not offset & 7:
@@ -69,7 +78,7 @@ class MsixTable:
             return
         cap = self.cap
         if size != 4 or offset & 3:
-            cap.fn.ctx.diag(cap.fn.name, "PCIe 7.7.2 MSI-X table access size",
+            cap.fn.ctx.diag(cap.fn.name, "PCIe 6.1.4.5 MSI-X table access size",
                             f"MSI-X table write of {size} bytes at {offset:#x} ignored")
             return
         i = offset >> 2
