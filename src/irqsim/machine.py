@@ -30,6 +30,7 @@ from irqsim.platform.acpi import (
     MadtLocalApic,
     McfgAllocation,
 )
+from irqsim.sim import budget as _budget
 from irqsim.sim.accounting import DebugLedger, Ledger
 from irqsim.sim.context import SimContext
 from irqsim.sim.stats import LatencyRecorder
@@ -105,6 +106,7 @@ class Machine:
         if watch is not None:
             watch(self)
         self._next_port = 1
+        self.budget = _budget.current()      # the command's run budget (None: unbounded)
 
     def _build_acpi(self, ids: list[int]) -> AcpiTables:
         """The firmware tables describing what was built: MCFG (the root complex's ECAM
@@ -185,7 +187,24 @@ class Machine:
         return self.kernel.boot()
 
     def run(self, until: int | None = None) -> int:
-        return self.ctx.engine.run(until=until)
+        """Run the engine until idle or ``until``; within the machine's budget if it has one
+        (BudgetExceeded if the run breaks it). Returns events run."""
+        engine = self.ctx.engine
+        n = (self.budget.run(self, until) if self.budget is not None
+             else engine.run(until=until))
+        if until is None and engine.peek() is None:
+            self._idle_checks()
+        return n
+
+    def _idle_checks(self) -> None:
+        """The machine went idle: say what can now never be delivered (counted as pending)."""
+        for d in self.devices:
+            cap = getattr(d, "msix", None)
+            if isinstance(cap, MsixCapability) and cap.pba:
+                k = [i for i in range(cap.n) if cap.pba >> i & 1]
+                self.ctx.diag(d.name, "PCIe 6.1.4.5 MSI-X vector masked with its Pending bit "
+                              "set", f"the machine went idle with MSI-X entries {k} pending "
+                              "(PBA) under a mask nobody clears: never delivered")
 
     def cpu_time(self) -> list[dict[str, int]]:
         """Per CPU: simulated ns in hardirq, softirq, task and idle context (each CPU's

@@ -201,6 +201,7 @@ class ApicBus:
                                 mode=DELIVERY_MODE_NAMES.get(mode, str(mode)))
             if not a.hw_enabled:
                 led.drop(Reason.APIC_HW_DISABLED, iid, a.name)
+                self._hw_disabled_diag(a, "interrupt message", vector)
             elif mode in (DM_FIXED, DM_LOWEST):
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), msg)
             elif mode == DM_NMI:
@@ -213,6 +214,11 @@ class ApicBus:
                 if mode == DM_STARTUP:
                     ctx.diag(a.name, "SDM 10.11.2 MSI delivery mode",
                              "start-up (110b) is reserved for MSIs")
+
+    def _hw_disabled_diag(self, a: LocalApic, what: str, vector: int) -> None:
+        """Say why an interrupt reaching an APIC with IA32_APIC_BASE.EN = 0 was dropped."""
+        self.ctx.diag(a.name, "SDM 10.4.3 a hardware-disabled APIC accepts no interrupts",
+                      f"{what} with vector {vector} dropped: IA32_APIC_BASE.EN is 0")
 
     def _lowest(self, targets: list[LocalApic]) -> LocalApic:
         """Lowest-priority choice among the software-enabled candidates (A.11 [SIM])."""
@@ -317,6 +323,7 @@ class ApicBus:
         if not a.hw_enabled:
             if counted:
                 ctx.ledger.drop(Reason.APIC_HW_DISABLED, iid, a.name)
+                self._hw_disabled_diag(a, "IPI", vector)
         elif mode in (DM_FIXED, DM_LOWEST):
             a.accept_fixed(vector, False)
         else:

@@ -101,6 +101,9 @@ class IoApic:
         self.remap: Remap | None = None  # the IOMMU's interrupt_request, if wired
         self.messages = 0
         self.eois = 0
+        # Per pin: level re-deliveries at EOI since the input or a wire routed to it last
+        # changed -- a line that storms without progress (the run watchdog reads it).
+        self.redeliveries = [0] * pins
         # Not architectural: the assertion that made each pin's current request (its trace
         # label) and the interrupt id (Ledger.raise_) the request carries.
         self._meta: list[Tlp | None] = [None] * pins
@@ -138,6 +141,7 @@ class IoApic:
                      f"input {pin} does not exist (pins 0-{self.pins - 1})")
             return
         held0 = self.held(pin)
+        self.redeliveries[pin] = 0
         pol = self.rte[pin] >> RTE_POLARITY_SHIFT & 1
         before = self.line[pin] ^ pol
         self.line[pin] = level & 1
@@ -298,6 +302,8 @@ class IoApic:
                     tracer.emit(self.ctx.engine.now, self.name, self.name, "ioapic-eoi",
                                 pin=pin, vector=vector, asserted=bool(self.irr >> pin & 1))
                 self._settle(pin, False, False, None, None)
+                if self.irr >> pin & 1:
+                    self.redeliveries[pin] += 1
 
     # -- software interface (MMIO) -------------------------------------------------------
     def mmio_read(self, offset: int, size: int) -> int:

@@ -298,6 +298,7 @@ class RootComplex:
                      "an I/O APIC input")
             return
         sources = self._gsi_sources[gsi]
+        self.ioapic.redeliveries[gsi - self.ioapic.gsi_base] = 0    # a wire moved: progress
         was = bool(sources)
         if is_assert:
             sources.add(key)

@@ -3,6 +3,7 @@ trace points."""
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from irqsim.sim.accounting import Ledger
@@ -11,6 +12,8 @@ from irqsim.sim.probe import TracePoints
 from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
+
+DIAG_KEEP = 10          # diagnostics kept per (block, rule); later ones are only counted
 
 
 @dataclass(slots=True, frozen=True)
@@ -36,6 +39,9 @@ class SimContext:
     ledger: Ledger = field(default_factory=Ledger)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     points: TracePoints = field(default_factory=TracePoints)
+    # Every diagnostic counted per (block, rule), the kept ones and the suppressed ones.
+    diag_counts: dict[tuple[str, str], int] = field(default_factory=dict)
+    diag_keep: int = DIAG_KEEP
     sw: Software = field(init=False)
 
     def __post_init__(self) -> None:
@@ -43,9 +49,27 @@ class SimContext:
         self.points.settled = self.ledger.settled      # the ledger's merge/drop intents
 
     def diag(self, block: str, rule: str, message: str) -> None:
-        """Record a diagnostic naming the rule broken; it also enters the trace."""
+        """Record a diagnostic naming the rule broken; it also enters the trace.
+
+        As the kernel's printk ratelimit: the first ``diag_keep`` of each (block, rule) are
+        kept (and traced), later ones only counted, so a storm cannot grow memory.
+        """
+        key = (block, rule)
+        n = self.diag_counts.get(key, 0) + 1
+        self.diag_counts[key] = n
+        if n > self.diag_keep:
+            return
         d = Diagnostic(self.engine.now, block, rule, message)
         self.diagnostics.append(d)
         if self.tracer.on:
             self.tracer.emit(self.engine.now, block, block, "diagnostic", rule=rule,
                              message=message)
+
+    def diagnostic_counts(self) -> Counter[tuple[str, str]]:
+        """How many times each (block, rule) fired, kept or not."""
+        return Counter(self.diag_counts)
+
+    def suppressed(self) -> dict[tuple[str, str], int]:
+        """(block, rule) -> diagnostics counted but not kept (beyond the first ``diag_keep``)."""
+        keep = self.diag_keep
+        return {k: n - keep for k, n in self.diag_counts.items() if n > keep}

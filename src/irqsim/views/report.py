@@ -67,6 +67,8 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
         "accounting": m.accounting(),
         "cpu_time_ns": [{"cpu": i, **t} for i, t in enumerate(m.cpu_time())],
         "diagnostics": [str(d) for d in m.ctx.diagnostics],
+        "diagnostics_suppressed": [{"block": b, "rule": r, "count": n}
+                                   for (b, r), n in m.ctx.suppressed().items()],
         "timing_model": m.ctx.timing.as_dict(),
         **res.extra,
     }
@@ -150,6 +152,8 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
         con.print(f"\ndiagnostics ({len(m.ctx.diagnostics)}):", markup=False)
         for d in m.ctx.diagnostics[:50]:
             con.print(f"  {d}", markup=False)
+        for (block, rule), n in m.ctx.suppressed().items():
+            con.print(f"  ... {n} more from {block} ({rule}) not kept", markup=False)
     else:
         con.print("diagnostics: none (no rule broken)", markup=False)
     return buf.getvalue()
