@@ -7,17 +7,35 @@ from pathlib import Path
 
 import click
 
-from irqsim.commands.options import finite_gap, open_output, write_output
-from irqsim.scenarios import ScenarioOptions, load_all
+from irqsim.commands.options import (
+    DEFAULT_BUDGETS,
+    SEED,
+    budget_options,
+    check_span,
+    check_writable,
+    finite_gap,
+    open_output,
+    write_output,
+)
+from irqsim.scenarios import ScenarioOptions, expected_span_ns, load_all
+from irqsim.sim.budget import EXIT_BUDGET, Budget, BudgetExceeded
 
 
 class Cli(click.Group):
-    """A group whose usage errors are one line on stderr, exit status 2, no traceback."""
+    """A group whose usage errors are one line on stderr, exit status 2, no traceback; a run
+    stopped by its budget prints its report on stderr, exit status 3 (EXIT_BUDGET); with no
+    arguments, the help on stdout and exit status 0."""
 
     def main(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as e:
+            click.echo(e.ctx.get_help() if e.ctx else self.get_help(click.Context(self)))
+            sys.exit(0)
+        except BudgetExceeded as e:
+            click.echo(f"irqsim: {e.report}", err=True)
+            sys.exit(EXIT_BUDGET)
         except click.UsageError as e:
             cmd = e.ctx.command_path if e.ctx else "irqsim"
             click.echo(f"{cmd}: error: {e.format_message()}", err=True)
@@ -51,18 +69,20 @@ def main() -> None:
 @click.option("--out", "out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Write the output to FILE instead of standard output.")
 @click.option("--requests", type=click.IntRange(1, 1_000_000), default=200, show_default=True,
-              help="Requests per device queue in the workload (ipi: IPIs sent; timer: sets the "
-                   "run length in ticks).")
+              help="Requests per device queue in the workload (ipi: IPIs sent; timer: the run "
+                   "length in 1 ms periodic ticks per CPU, then 5 ms of TSC-deadline).")
 @click.option("--gap-ns", type=float, default=20_000.0, show_default=True, callback=finite_gap,
               help="Mean gap between requests on one queue, in simulated ns (exponential).")
-@click.option("--seed", type=int, default=1, show_default=True,
-              help="Random seed: the same seed gives the same run (the timer scenario is "
+@click.option("--seed", type=SEED, default=1, show_default=True,
+              help="Random seed >= 0: the same seed gives the same run (the timer scenario is "
                    "not random).")
 @click.option("--trace", "trace_out", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write every trace event (time, src, dst, kind, fields) to FILE as "
                    "JSON lines (streamed as the run goes).")
+@budget_options("demo")
 def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, requests: int,
-         gap_ns: float, seed: int, trace_out: Path | None) -> None:
+         gap_ns: float, seed: int, trace_out: Path | None, max_sim_ns: int,
+         max_events: int) -> None:
     """Build a machine, boot its OS, run a workload, and show what happened."""
     scenarios = load_all()
     if list_scenarios:
@@ -75,9 +95,14 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
             param_hint="'--scenario'")
     from irqsim.commands.progress import RunProgress
     from irqsim.views.report import render, tracer_for
+    budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["demo"].storm_limit)
+    check_span(expected_span_ns(scenario, ScenarioOptions(requests, gap_ns, seed)), budget,
+               f"--scenario {scenario} with --requests {requests} and --gap-ns {gap_ns:g}",
+               "--requests" if scenario == "timer" else "--gap-ns")
+    check_writable(out, "--out")
     sink = open_output(trace_out, "--trace") if trace_out is not None else None
     try:
-        with RunProgress(f"demo {scenario}"):
+        with RunProgress(f"demo {scenario}"), budget.active():
             res = scenarios[scenario][1](ScenarioOptions(requests, gap_ns, seed,
                                                          trace=tracer_for(fmt, sink)))
     finally:

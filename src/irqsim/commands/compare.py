@@ -18,7 +18,14 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from irqsim.commands.options import finite_gap
+from irqsim.commands.options import (
+    DEFAULT_BUDGETS,
+    SEED,
+    budget_options,
+    check_span,
+    finite_gap,
+)
+from irqsim.sim.budget import Budget
 from irqsim.sim.stats import STAGE_DOCS, STAGES
 
 if TYPE_CHECKING:
@@ -111,17 +118,22 @@ def as_text(spec: CompareSpec, res: dict[str, dict[str, Any]]) -> str:
               help="Requests per virtio-net queue.")
 @click.option("--gap-ns", type=float, default=10_000.0, show_default=True, callback=finite_gap,
               help="Mean gap between requests on one queue (exponential), simulated ns.")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="Random seed (>= 0).")
 @click.option("--sharers", type=click.IntRange(0, 7), default=2, show_default=True,
               help="Idle legacy devices sharing the INTx line (their handlers run first).")
 @click.option("--cpus", type=click.IntRange(1, 16), default=2, show_default=True,
               help="CPUs in the machine.")
+@budget_options("compare-mechanisms")
 def command(fmt: str, requests: int, gap_ns: float, seed: int, sharers: int,
-            cpus: int) -> None:
+            cpus: int, max_sim_ns: int, max_events: int) -> None:
     """Run the same device workload over MSI-X, MSI and INTx; median and p99 latency."""
     from irqsim.scenarios.mechanisms import CompareSpec
     spec = CompareSpec(requests, gap_ns, seed, sharers, cpus)
-    res = measure(spec)
+    budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["compare-mechanisms"].storm_limit)
+    check_span(requests * gap_ns, budget, f"--requests {requests} and --gap-ns {gap_ns:g}",
+               "--gap-ns")
+    with budget.active():
+        res = measure(spec)
     if fmt == "json":
         click.echo(json.dumps(res, indent=2))
     else:

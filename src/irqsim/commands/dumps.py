@@ -6,7 +6,14 @@ from pathlib import Path
 
 import click
 
-from irqsim.commands.options import finite_gap
+from irqsim.commands.options import (
+    DEFAULT_BUDGETS,
+    SEED,
+    budget_options,
+    check_span,
+    finite_gap,
+)
+from irqsim.sim.budget import Budget
 
 
 @click.command("run-dump")
@@ -18,11 +25,12 @@ from irqsim.commands.options import finite_gap
               help="Events raised on each allocated vector.")
 @click.option("--gap-ns", type=float, callback=finite_gap, default=20_000.0, show_default=True,
               help="Mean gap between events on one vector (simulated ns).")
-@click.option("--seed", type=int, default=1, show_default=True, help="Random seed.")
+@click.option("--seed", type=SEED, default=1, show_default=True, help="Random seed (>= 0).")
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "json"]), default="text",
               show_default=True, help="Output format, as for `irqsim demo`.")
+@budget_options("run-dump")
 def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, seed: int,
-            fmt: str) -> None:
+            fmt: str, max_sim_ns: int, max_events: int) -> None:
     """Build a machine from lspci -x/-xxx/-xxxx dumps or sysfs config FILES and run it.
 
     Each endpoint's configuration space is the dump's (read-only parts kept, writable parts
@@ -32,7 +40,10 @@ def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, se
     from irqsim.commands.progress import RunProgress
     from irqsim.scenarios.dumps import run_dumps
     from irqsim.views.report import render, tracer_for
-    with RunProgress("run-dump"):
+    budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["run-dump"].storm_limit)
+    check_span(requests * gap_ns, budget, f"--requests {requests} and --gap-ns {gap_ns:g}",
+               "--gap-ns")
+    with RunProgress("run-dump"), budget.active():
         res = run_dumps(list(files), ncpus=cpus, requests=requests, mean_gap_ns=gap_ns,
                         seed=seed, trace=tracer_for(fmt))
     if not res.machine.devices:

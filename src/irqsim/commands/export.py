@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from irqsim.commands.options import write_output
+from irqsim.commands.options import DEFAULT_BUDGETS, check_writable, write_output
 
 
 @click.command("export-config")
@@ -25,7 +25,9 @@ def command(scenario: str, size: str, out: Path | None) -> None:
     if scenario not in scenarios:
         raise click.BadParameter(f"unknown scenario {scenario!r} (choose from "
                                  f"{', '.join(scenarios)})", param_hint="'--scenario'")
-    res = scenarios[scenario][1](ScenarioOptions(requests=1, trace=False))
+    check_writable(out, "--out")
+    with DEFAULT_BUDGETS["export-config"].active():
+        res = scenarios[scenario][1](ScenarioOptions(requests=1, trace=False))
     text = "".join(lspci_hex(fn, int(size)) for fn in res.machine.rc.functions())
     if out is not None:
         write_output(out, text, "--out")

@@ -3,11 +3,29 @@
 from __future__ import annotations
 
 import math
-from typing import TextIO
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 import click
 
+from irqsim.sim.budget import Budget
+
 MAX_GAP_NS = 1e15
+MAX_SIM_NS = 1e15
+SEED = click.IntRange(0, 2**63 - 1)     # negative seeds are refused, not folded onto others
+
+# Each command's default run budget (simulated ns, engine events): room for the largest
+# --requests its options allow at the default gap, and a bound on wall time (~5 min).
+DEFAULT_BUDGETS = {
+    "demo": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
+    "compare-mechanisms": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
+    "run-dump": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
+    "export-config": Budget(max_sim_ns=1_000_000_000, max_events=10_000_000),
+}
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 def finite_gap(ctx: click.Context, param: click.Parameter, value: float) -> float:
@@ -20,9 +38,58 @@ def finite_gap(ctx: click.Context, param: click.Parameter, value: float) -> floa
     return value
 
 
+def _sim_ns(ctx: click.Context, param: click.Parameter, value: float) -> int:
+    if not math.isfinite(value) or not 1 <= value <= MAX_SIM_NS:
+        raise click.BadParameter(f"must be a number of simulated ns in [1, {MAX_SIM_NS:g}], "
+                                 f"got {value}")
+    return int(value)
+
+
+def budget_options(command: str) -> Callable[[F], F]:
+    """Add ``--max-sim-ns`` and ``--max-events`` with ``command``'s default budget."""
+    b = DEFAULT_BUDGETS[command]
+
+    def deco(fn: F) -> F:
+        fn = click.option(
+            "--max-events", type=click.IntRange(1, 10**12), default=b.max_events,
+            show_default=True,
+            help="Budget: stop the run (exit status 3, with a report) after this many "
+                 "simulation events per machine.")(fn)
+        return click.option(
+            "--max-sim-ns", type=float, default=float(b.max_sim_ns), callback=_sim_ns,
+            show_default=True,
+            help="Budget: stop the run (exit status 3, with a report) when it needs more "
+                 "simulated time than this; options whose run cannot fit are refused.")(fn)
+    return deco
+
+
+def check_span(span_ns: float, budget: Budget, why: str, param: str) -> None:
+    """Refuse options whose run needs more simulated time than the budget allows."""
+    if span_ns > budget.max_sim_ns:
+        raise click.BadParameter(
+            f"{why} needs about {span_ns:.3g} ns of simulated time, more than the run "
+            f"budget --max-sim-ns {budget.max_sim_ns:.3g}: the run could not finish "
+            "(lower the options or raise --max-sim-ns)", param_hint=f"'{param}'")
+
+
+def check_writable(path: Path | None, option: str) -> None:
+    """Fail before the run (usage error, exit 2) if ``path`` cannot be written."""
+    if path is None:
+        return
+    existed = path.exists()
+    try:
+        with open(path, "a"):
+            pass
+    except OSError as e:
+        err = click.ClickException(f"cannot write {option} {path}: {e.strerror or e}")
+        err.exit_code = 2
+        raise err from None
+    if not existed:
+        os.unlink(path)
+
+
 def open_output(path: object, option: str) -> TextIO:
     """Open ``path`` for writing; an unwritable path is a usage error (exit 2)."""
-    from pathlib import Path
     try:
         return Path(str(path)).open("w")
     except OSError as e:
@@ -33,7 +100,6 @@ def open_output(path: object, option: str) -> TextIO:
 
 def write_output(path: object, text: str, option: str) -> None:
     """Write ``text`` to ``path``; an unwritable path is a usage error (exit 2)."""
-    from pathlib import Path
     try:
         Path(str(path)).write_text(text)
     except OSError as e:

@@ -36,15 +36,27 @@ class ScenarioResult:
 
 
 Runner = Callable[[ScenarioOptions], ScenarioResult]
+Span = Callable[[ScenarioOptions], float]
 SCENARIOS: dict[str, tuple[str, Runner]] = {}
+SPANS: dict[str, Span] = {}
 
 
-def register(name: str, description: str) -> Callable[[Runner], Runner]:
-    """Decorator adding a scenario to the registry."""
+def register(name: str, description: str, span: Span | None = None,
+             ) -> Callable[[Runner], Runner]:
+    """Decorator adding a scenario to the registry; ``span`` estimates the simulated ns a
+    run with given options needs (default: requests x mean gap, one Poisson queue)."""
     def deco(fn: Runner) -> Runner:
         SCENARIOS[name] = (description, fn)
+        if span is not None:
+            SPANS[name] = span
         return fn
     return deco
+
+
+def expected_span_ns(name: str, opts: ScenarioOptions) -> float:
+    """About how much simulated time scenario ``name`` runs for with ``opts``."""
+    span = SPANS.get(name)
+    return span(opts) if span is not None else opts.requests * opts.mean_gap_ns
 
 
 def load_all() -> dict[str, tuple[str, Runner]]:

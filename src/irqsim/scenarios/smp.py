@@ -46,7 +46,8 @@ def build_ipi_machine(trace: TraceOption = False, x2apic: bool = True, tick_hz: 
 
 
 @register("ipi", "Two sockets x 2 cores x 2 threads (APIC IDs 0-3, 8-11), x2APIC: an IPI storm "
-                 "(reschedule, call-function, NMI) and TLB shootdowns with acknowledgements")
+                 "(reschedule, call-function, NMI) and TLB shootdowns with acknowledgements",
+          span=lambda o: o.requests * max(1.0, o.mean_gap_ns / 4) + 70_000)
 def ipi(opts: ScenarioOptions) -> ScenarioResult:
     m = build_ipi_machine(trace=opts.trace)
     k = m.kernel
@@ -109,7 +110,8 @@ def _storm_step(arg: tuple[Machine, str, int, int]) -> None:
 
 
 @register("timer", "The Local APIC timer in periodic mode driving a 1 kHz tick on 4 CPUs "
-                   "(LOC in /proc/interrupts), one CPU switched to TSC-deadline")
+                   "(LOC in /proc/interrupts), one CPU switched to TSC-deadline",
+          span=lambda o: (o.requests + 7) * 1_000_000)
 def timer(opts: ScenarioOptions) -> ScenarioResult:
     m = Machine(ncpus=4, trace=opts.trace, tick_hz=1000, latency=False)
     m.boot()
@@ -118,8 +120,7 @@ def timer(opts: ScenarioOptions) -> ScenarioResult:
     tracer.clear()
     m.run(until=m.now + 1_100_000)          # the first tick of each CPU, traced
     tracer.on = False
-    ms = max(2, min(opts.requests // 20, 50))
-    m.run(until=m.now + ms * 1_000_000)
+    m.run(until=m.now + opts.requests * 1_000_000)     # --requests ticks of 1 ms
     cpu = m.cpus[3]
     lvtt = k.apic_read(cpu, 0x320)
     k.run_section(cpu, lambda: k.apic_write(cpu, 0x320, (lvtt & ~(3 << 17)) | 2 << 17))

@@ -59,6 +59,7 @@ class Budget:
         limit = self.max_sim_ns
         n = 0
         horizon = limit if until is None else min(until, limit)
+        k = SLICE_EVENTS if until is not None else 16
         while True:
             nxt = engine.peek()
             if nxt is None or nxt > horizon:
@@ -66,12 +67,17 @@ class Budget:
             left = self.max_events - engine.events_run
             if left <= 0:
                 raise BudgetExceeded("events", self._report(m, "events", until))
+            t0 = engine.now
             if until is None:
                 # No horizon: Engine.run(until=...) would move the clock to it when the heap
-                # empties, so run by events only and test the clock between slices.
-                ran = engine.run(max_events=min(SLICE_EVENTS, left))
+                # empties, so run by events only, each slice sized (from the event rate so
+                # far) to cover about half the time left, and test the clock in between.
+                ran = engine.run(max_events=min(k, left))
+                dt = engine.now - t0
+                k = min(4 * k, SLICE_EVENTS) if dt <= 0 else max(1, min(
+                    4 * k, SLICE_EVENTS, ran * max(limit - engine.now, 0) // (2 * dt)))
             else:
-                ran = engine.run(until=horizon, max_events=min(SLICE_EVENTS, left))
+                ran = engine.run(until=horizon, max_events=min(k, left))
             n += ran
             self._watch(m, until)
             if engine.stopped:
