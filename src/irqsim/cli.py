@@ -97,7 +97,8 @@ def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, reques
     from irqsim.views.report import render, tracer_for
     budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["demo"].storm_limit)
     check_span(expected_span_ns(scenario, ScenarioOptions(requests, gap_ns, seed)), budget,
-               f"--scenario {scenario} with --requests {requests} and --gap-ns {gap_ns:g}",
+               f"--scenario {scenario} with --requests {requests}"
+               + ("" if scenario == "timer" else f" and --gap-ns {gap_ns:g}"),
                "--requests" if scenario == "timer" else "--gap-ns")
     check_writable(out, "--out")
     sink = open_output(trace_out, "--trace") if trace_out is not None else None

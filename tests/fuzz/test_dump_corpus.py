@@ -8,7 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
 from dump_target import one_input
 
 CORPUS = sorted((Path(__file__).parent / "corpus" / "dumps").iterdir())
