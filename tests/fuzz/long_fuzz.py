@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     h = GuestHarness()
     trail: list[tuple[str, list[int]]] = []     # operations on the current machine
     done = stops = checks = 0
+    reasons: Counter[str] = Counter()
     t0 = time.perf_counter()
     while done < a.ops:
         op = rng.choice(WEIGHTED)
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         done += 1
         if done % OPS_PER_MACHINE == 0:
             stops += h.budget_stops
+            reasons += h.stop_reasons
             checks += h.quiescent_checks
             h = GuestHarness()
             trail = []
@@ -70,10 +72,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {done} operations, {sum(failures.values())} failures "
                   f"({rate:.0f} ops/s)", file=sys.stderr)
     stops += h.budget_stops
+    reasons += h.stop_reasons
     checks += h.quiescent_checks
     dt = time.perf_counter() - t0
     print(f"guest fuzz (seed {a.seed}): {done} operations in {dt:.1f} s, "
-          f"{checks} quiescent ledger checks, {stops} runs stopped by their budget")
+          f"{checks} quiescent ledger checks, {stops} runs stopped by their budget "
+          f"({dict(reasons)})")
     print(f"crashes: {kinds['crash']}, invariant violations: {kinds['invariant']}, "
           f"ledger violations: {kinds['ledger']}")
     for key, n in failures.most_common():
