@@ -48,8 +48,10 @@ class Tlp:
 
     @property
     def is_interrupt(self) -> bool:
-        """A memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X message)."""
-        return self.kind == TlpType.MWR and self.address >> MSI_WINDOW_SHIFT == MSI_WINDOW
+        """An aligned DWORD memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X
+        message, SDM 11.11.1); any other size there is not an interrupt."""
+        return (self.kind == TlpType.MWR and self.address >> MSI_WINDOW_SHIFT == MSI_WINDOW
+                and self.length == 4 and not self.address & 3)
 
     @property
     def is_intx(self) -> bool:
