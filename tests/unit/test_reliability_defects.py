@@ -166,3 +166,14 @@ def test_msix_message_to_non_interrupt_address_is_dropped_not_in_flight_forever(
     assert drv.calls == [] and acc["in_flight"] == 0 and acc["balanced"]
     assert acc["dropped"] == {"MSI address outside 0xFEExxxxx": 1}
     assert "SDM 11.11.1 MSI address is 0xFEExxxxx" in rules(m)
+
+
+def test_non_dword_fee_write_dropped_by_a_bridge_is_not_an_interrupt() -> None:
+    """The same rule on every path: a bridge with Bus Master Enable clear drops a 1-byte
+    write to 0xFEExxxxx as a memory write, not as an interrupt (no ledger drop, balanced)."""
+    m, nics, _drv = nic_machine()
+    port = nics[0].parent
+    port.config.write(0x04, 2, port.config.read(0x04, 2) & ~0x4)
+    nics[0].dma_write(0xFEE00000, b"\x41")
+    m.run()
+    assert m.ctx.ledger.dropped == {} and balanced(m)
