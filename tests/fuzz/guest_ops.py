@@ -126,7 +126,9 @@ class GuestHarness:
     # -- plumbing ------------------------------------------------------------------
     def section(self, cpu: int, fn: Callable[[], object]) -> None:
         """Run ``fn`` as software on CPU ``cpu`` (its accesses charged to a section)."""
-        self.k.run_section(self.m.cpus[cpu], lambda: (fn(), None)[1])
+        def body() -> None:
+            fn()
+        self.k.run_section(self.m.cpus[cpu], body)
 
     def read_only(self) -> dict[str, Any]:
         """The identity bits no guest operation may change."""
