@@ -57,7 +57,7 @@ def budget_options(command: str) -> Callable[[F], F]:
                  "simulation events per machine.")(fn)
         return click.option(
             "--max-sim-ns", type=float, default=float(b.max_sim_ns), callback=_sim_ns,
-            show_default=True,
+            show_default=f"{b.max_sim_ns:.0e}",
             help="Budget: stop the run (exit status 3, with a report) when it needs more "
                  "simulated time than this; options whose run cannot fit are refused.")(fn)
     return deco
