@@ -20,6 +20,9 @@ from irqsim.commands.options import (
 from irqsim.scenarios import ScenarioOptions, expected_span_ns, load_all
 from irqsim.sim.budget import EXIT_BUDGET, Budget, BudgetExceeded
 
+# click >= 8.2 raises this for a group called with no arguments (8.1 prints the help itself).
+_NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
 
 class Cli(click.Group):
     """A group whose usage errors are one line on stderr, exit status 2, no traceback; a run
@@ -30,8 +33,9 @@ class Cli(click.Group):
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)
-        except click.exceptions.NoArgsIsHelpError as e:
-            click.echo(e.ctx.get_help() if e.ctx else self.get_help(click.Context(self)))
+        except _NO_ARGS as e:
+            ctx = getattr(e, "ctx", None)
+            click.echo(ctx.get_help() if ctx else self.get_help(click.Context(self)))
             sys.exit(0)
         except BudgetExceeded as e:
             click.echo(f"irqsim: {e.report}", err=True)
