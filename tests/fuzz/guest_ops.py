@@ -17,6 +17,7 @@ table. After every operation the invariants hold:
 
 from __future__ import annotations
 
+import os
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from typing import Any
 
 from irqsim.apic.ioapic import IOAPIC_DEFAULT_BASE
 from irqsim.apic.lapic import APIC_BASE_EN, APIC_BASE_EXTD, APIC_DEFAULT_BASE
+from irqsim.cpu.cpu import RUNNING
 from irqsim.fabric.root_complex import ECAM_BASE
 from irqsim.iommu.vtd import VTD_BASE
 from irqsim.pci.function import PciFunction
@@ -32,6 +34,8 @@ from irqsim.pci.msix import MsixCapability
 from irqsim.scenarios.mechanisms import build_mixed
 from irqsim.sim.budget import Budget, BudgetExceeded
 
+# IRQSIM_FUZZ_INIT=1 lets forged interrupt writes carry INIT and start-up delivery modes.
+ALLOW_INIT = os.environ.get("IRQSIM_FUZZ_INIT", "") == "1"
 # Small budget: a quiescent run of a fuzzed machine is short unless something storms.
 FUZZ_BUDGET = Budget(max_sim_ns=200_000_000, max_events=200_000, storm_limit=500)
 U64 = (1 << 64) - 1
@@ -154,6 +158,11 @@ class GuestHarness:
 
     def do(self, op: Op, *args: Any) -> None:
         self.ops += 1
+        if any(c.state != RUNNING for c in self.m.cpus):
+            # A forged INIT (an MSI with delivery mode 101b, SDM 10.11.2) left a CPU in
+            # wait-for-SIPI: it runs no software, so fuzz on with a fresh machine.
+            self.stop_reasons["INIT"] += 1
+            self._build()
         op.fn(self, *args)
         self.check()
 
@@ -163,7 +172,7 @@ class GuestHarness:
         addr = ECAM_BASE + (bus << 20 | devfn << 12 | offset)
         cpu = self.m.cpus[0]
         if size not in (1, 2, 4, 8):
-            return                      # the CPU API's own size check is the lead's (cpu.py)
+            return                      # no instruction makes it (Cpu.read: ValueError)
         if write:
             self.section(0, lambda: cpu.write(addr, size, value & ((1 << 8 * size) - 1)))
         else:
@@ -217,6 +226,11 @@ class GuestHarness:
 
     def dma(self, device: int, address: int, length: int, data: int) -> None:
         dev = self.devices[device % len(self.devices)]
+        if address >> 20 == 0xFEE and (data >> 8 & 7) in (5, 6) and not ALLOW_INIT:
+            # Open (the lead's sim/section.py): an INIT reaching a CPU whose software section
+            # waits raises RuntimeError (xfail test_init_arriving_during_a_software_section_
+            # abandons_it). Until it is fixed, forged INIT/start-up become fixed mode.
+            data &= ~0x700
         sent = dev.dma_write(address, (data & ((1 << 8 * length) - 1)).to_bytes(length,
                                                                                 "little"))
         if sent is not None and address >> 20 == 0xFEE and length == 4 and not address & 3:
