@@ -192,3 +192,24 @@ def test_init_arriving_during_a_software_section_abandons_it() -> None:
     nics[0].dma_write(0xFEE00000, (0x500).to_bytes(4, "little"))
     m.kernel.run_section(cpu, lambda: cpu.read(table_addr(m, nics[0], 0, 0), 4))
     assert cpu.state == "wait-for-SIPI"
+
+
+def test_virtio_queue_size_zero_completion_does_not_divide_by_zero() -> None:
+    """Found by tests/fuzz (seed 13): the guest wrote queue_size 0 through the common
+    configuration (virtio 1.2 4.1.4.3: 0 means the queue is unavailable); the next completion
+    on that queue raised ZeroDivisionError computing the used-ring slot. Now no used entry is
+    written (diagnostic) and the interrupt is still sent."""
+    from irqsim.devices.virtio import COMMON_OFF
+    from irqsim.scenarios.seed002 import build_seed002
+    m, _drv = build_seed002()
+    m.boot()
+    net = m.device("virtio-net")
+    common = net.bar_address(4) + COMMON_OFF
+    cpu = m.cpus[0]
+    m.kernel.run_section(cpu, lambda: (cpu.write(common + 0x16, 2, 0),
+                                       cpu.write(common + 0x18, 2, 0)))
+    before = m.ctx.ledger.delivered
+    net.complete(0)
+    m.run()
+    assert m.ctx.ledger.delivered == before + 1 and balanced(m)
+    assert "virtio 1.2 4.1.4.3 queue_size 0: queue unavailable" in rules(m)

@@ -301,7 +301,10 @@ class VirtioPciDevice(PciFunction):
         if self.ctx.tracer.on:
             self.ctx.tracer.emit(now, self.name, self.name, "device-event",
                                  what=f"{self.QUEUE_NAMES[queue]} completion")
-        if q.device and self.bus_master:
+        if q.device and not q.size:
+            self.ctx.diag(self.name, "virtio 1.2 4.1.4.3 queue_size 0: queue unavailable",
+                          f"{self.QUEUE_NAMES[queue]} completion: no used ring entry written")
+        elif q.device and self.bus_master:
             slot = q.used_idx % q.size
             elem = ((desc_id if desc_id is not None else q.used_idx) & 0xFFFFFFFF) | (
                 length << 32)
