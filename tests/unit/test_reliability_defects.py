@@ -181,16 +181,22 @@ def test_non_dword_fee_write_dropped_by_a_bridge_is_not_an_interrupt() -> None:
 
 @pytest.mark.xfail(strict=True, reason="lead: INIT arriving during a software section "
                                        "(sim/section.py) raises RuntimeError")
-def test_init_arriving_during_a_software_section_abandons_it() -> None:
-    """Found by tests/fuzz (seed 11): a device's DWORD write to 0xFEE00000 with delivery mode
-    INIT (101b, an MSI may carry it, SDM 10.11.2) reaches CPU0 while software on CPU0 waits
-    for an MMIO read; INIT puts the CPU in wait-for-SIPI (SDM 8.4), so the software is gone.
-    The section machinery raised RuntimeError ("waits for something that never happens");
-    no Python exception should escape a guest's doing."""
+@pytest.mark.parametrize("how", ["forged MSI", "INIT IPI to itself"])
+def test_init_arriving_during_a_software_section_abandons_it(how: str) -> None:
+    """Found by tests/fuzz (seeds 11 and 12): an INIT reaches CPU0 while software on CPU0
+    waits for an access -- a device's DWORD write to 0xFEE00000 with delivery mode INIT (an
+    MSI may carry it, SDM 10.11.2) or the software's own ICR write of an INIT to APIC ID 0.
+    INIT puts the CPU in wait-for-SIPI (SDM 8.4): the software is gone. The section machinery
+    raised RuntimeError ("waits for something that never happens") instead."""
     m, nics, _drv = nic_machine()
     cpu = m.cpus[0]
-    nics[0].dma_write(0xFEE00000, (0x500).to_bytes(4, "little"))
-    m.kernel.run_section(cpu, lambda: cpu.read(table_addr(m, nics[0], 0, 0), 4))
+    if how == "forged MSI":
+        nics[0].dma_write(0xFEE00000, (0x500).to_bytes(4, "little"))
+        m.kernel.run_section(cpu, lambda: cpu.read(table_addr(m, nics[0], 0, 0), 4))
+    else:
+        m.kernel.run_section(cpu, lambda: (cpu.write(cpu.apic_base + 0x310, 4, 0),
+                                           cpu.write(cpu.apic_base + 0x300, 4, 0x4500),
+                                           cpu.read(table_addr(m, nics[0], 0, 0), 4)))
     assert cpu.state == "wait-for-SIPI"
 
 
