@@ -76,8 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     checks += h.quiescent_checks
     dt = time.perf_counter() - t0
     print(f"guest fuzz (seed {a.seed}): {done} operations in {dt:.1f} s, "
-          f"{checks} quiescent ledger checks, {stops} runs stopped by their budget "
-          f"({dict(reasons)})")
+          f"{checks} quiescent ledger checks, {stops} runs stopped by their budget; fresh "
+          f"machines after: {dict(reasons)}")
     print(f"crashes: {kinds['crash']}, invariant violations: {kinds['invariant']}, "
           f"ledger violations: {kinds['ledger']}")
     for key, n in failures.most_common():
