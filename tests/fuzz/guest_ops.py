@@ -28,11 +28,11 @@ from irqsim.apic.ioapic import IOAPIC_DEFAULT_BASE
 from irqsim.apic.lapic import APIC_BASE_EN, APIC_BASE_EXTD, APIC_DEFAULT_BASE
 from irqsim.cpu.cpu import RUNNING, WAIT_FOR_SIPI
 from irqsim.fabric.root_complex import ECAM_BASE
-from irqsim.iommu.vtd import VTD_BASE
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msix import MsixCapability
 from irqsim.scenarios.mechanisms import build_mixed
 from irqsim.sim.budget import Budget, BudgetExceeded
+from irqsim.spec.vtd import VTD_BASE
 
 # IRQSIM_FUZZ_INIT=1: the known INIT-during-a-section RuntimeError counts as a crash.
 STRICT_INIT = os.environ.get("IRQSIM_FUZZ_INIT", "") == "1"

@@ -565,9 +565,10 @@ class LocalApic:
             return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} is read-only",
                             f"WRMSR {index:#x} faults")
         reserved = r.x2reserved
-        if value < 0 or value & reserved:
+        if value < 0 or value >> 64 or value & reserved:      # bits 64 and up: reserved too
             return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: reserved bits set",
-                            f"value {value:#x} has reserved bits {value & reserved:#x}")
+                            f"value {value:#x} has reserved bits "
+                            f"{(value & reserved) | (value >> 64 << 64):#x}")
         if r.write_zero and value:
             return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} write must be 0",
                             f"value {value:#x}")
