@@ -194,8 +194,7 @@ class PciFunction:
         write, a spoofed requester, any delivery mode) is raised here, at its origin, so
         every path downstream balances the books (issue 14 defect 2).
         """
-        if not tlp.iid and tlp.kind == TlpType.MWR \
-                and tlp.address >> MSI_WINDOW_SHIFT == MSI_WINDOW:
+        if not tlp.iid and tlp.is_interrupt:
             led = self.ctx.ledger
             tlp.iid = led.raise_(self.name)
             if self.ctx.points.event.on:
@@ -240,6 +239,16 @@ class PciFunction:
         tlp = Tlp(TlpType.MWR, rid if rid >= 0 else self.requester_id, address,
                   data & 0xFFFFFFFF, 4)
         tlp.source = source
+        if address >> MSI_WINDOW_SHIFT != MSI_WINDOW:
+            # Not an interrupt once it leaves: a plain posted write (to RAM or nowhere).
+            if self.send_upstream(tlp, ready) is None:
+                ctx.ledger.drop(Reason.NO_LINK, iid, self.name)
+                return
+            ctx.ledger.drop(Reason.MSI_ADDRESS, iid, self.name)
+            ctx.diag(self.name, Reason.MSI_ADDRESS.rule,
+                     f"interrupt message to {address:#x} is an ordinary memory write: "
+                     "no interrupt")
+            return
         tlp.iid = iid
         ctx.ledger.launch(iid, self.name)
         tp = self._tp_send

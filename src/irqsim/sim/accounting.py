@@ -61,6 +61,7 @@ class Reason(StrEnum):
     REMAPPING = ("interrupt remapping not modelled", "VT-d 5.1 interrupt remapping")
     NO_DESTINATION = ("no destination APIC", "SDM 10.11.1 MSI destination ID")
     MSI_MODE = ("MSI delivery mode not deliverable", "SDM 10.11.2 MSI delivery mode")
+    MSI_ADDRESS = ("MSI address outside 0xFEExxxxx", "SDM 11.11.1 MSI address is 0xFEExxxxx")
     NMI_NO_CPU = ("NMI: no CPU", "SDM 10.11.2 MSI delivery mode")
     APIC_HW_DISABLED = ("apic hardware-disabled", "SDM 10.4.3 APIC global enable")
     APIC_SW_DISABLED = ("apic software-disabled", "SDM 10.4.7.2 APIC software disable")
