@@ -17,7 +17,6 @@ table. After every operation the invariants hold:
 
 from __future__ import annotations
 
-import os
 import random
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -26,7 +25,7 @@ from typing import Any
 
 from irqsim.apic.ioapic import IOAPIC_DEFAULT_BASE
 from irqsim.apic.lapic import APIC_BASE_EN, APIC_BASE_EXTD, APIC_DEFAULT_BASE
-from irqsim.cpu.cpu import RUNNING, WAIT_FOR_SIPI
+from irqsim.cpu.cpu import RUNNING
 from irqsim.fabric.root_complex import ECAM_BASE
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msix import MsixCapability
@@ -34,8 +33,6 @@ from irqsim.scenarios.mechanisms import build_mixed
 from irqsim.sim.budget import Budget, BudgetExceeded
 from irqsim.spec.vtd import VTD_BASE
 
-# IRQSIM_FUZZ_INIT=1: the known INIT-during-a-section RuntimeError counts as a crash.
-STRICT_INIT = os.environ.get("IRQSIM_FUZZ_INIT", "") == "1"
 # Small budget: a quiescent run of a fuzzed machine is short unless something storms.
 FUZZ_BUDGET = Budget(max_sim_ns=200_000_000, max_events=200_000, storm_limit=500)
 U64 = (1 << 64) - 1
@@ -163,22 +160,8 @@ class GuestHarness:
             # wait-for-SIPI: it runs no software, so fuzz on with a fresh machine.
             self.stop_reasons["INIT"] += 1
             self._build()
-        try:
-            op.fn(self, *args)
-        except RuntimeError as e:
-            if STRICT_INIT or not self.init_race(e):
-                raise
-            self.stop_reasons["known: INIT during a section"] += 1
-            self._build()
-            return
+        op.fn(self, *args)
         self.check()
-
-    def init_race(self, e: RuntimeError) -> bool:
-        """Open (the lead's sim/section.py): an INIT reaching a CPU whose software section
-        waits raises RuntimeError (xfail test_init_arriving_during_a_software_section_
-        abandons_it). True for exactly that: the message, and a CPU left in wait-for-SIPI."""
-        return "waits for something that never happens" in str(e) and any(
-            c.state == WAIT_FOR_SIPI for c in self.m.cpus)
 
     # -- operations --------------------------------------------------------------------
     def ecam(self, target: int, offset: int, size: int, value: int, write: bool) -> None:

@@ -179,8 +179,6 @@ def test_non_dword_fee_write_dropped_by_a_bridge_is_not_an_interrupt() -> None:
     assert m.ctx.ledger.dropped == {} and balanced(m)
 
 
-@pytest.mark.xfail(strict=True, reason="lead: INIT arriving during a software section "
-                                       "(sim/section.py) raises RuntimeError")
 @pytest.mark.parametrize("how", ["forged MSI", "INIT IPI to itself"])
 def test_init_arriving_during_a_software_section_abandons_it(how: str) -> None:
     """Found by tests/fuzz (seeds 11 and 12): an INIT reaches CPU0 while software on CPU0

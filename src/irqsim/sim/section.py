@@ -384,8 +384,9 @@ class Software:
 
     # -- top level ----------------------------------------------------------------------
     def finish_from_top(self, sec: Section) -> None:
-        """Called from outside any event: run the engine until ``sec`` has ended."""
+        """Called from outside any event: run the engine until ``sec`` has ended (or its
+        CPU was reset by INIT: then it never ends)."""
         engine = self.engine
-        while not sec.finished:
+        while not sec.finished and not sec.abandoned:
             if not engine.run(max_events=1) and engine.peek() is None:
                 raise RuntimeError(f"{sec!r} waits for something that never happens")
