@@ -199,3 +199,18 @@ def test_msix_entry_masked_forever_says_so_when_idle() -> None:
     assert m.accounting()["pending"]["pba"] == 1 and balanced(m)
     assert any("masked with its Pending bit" in d.rule and "[0]" in d.message
                for d in m.ctx.diagnostics)
+
+
+def test_interrupts_pending_in_irr_when_the_apic_is_disabled_say_why() -> None:
+    """Defect 7: an APIC hardware-disabled (IA32_APIC_BASE.EN cleared) with vectors pending in
+    IRR loses them (SDM 10.4.3): counted dropped, and a diagnostic names how many."""
+    m, nics, _drv = nic_machine()
+    cpu = m.cpus[0]
+    cpu.cli()                               # keep the interrupt pending in IRR
+    nics[0].rx(0)
+    m.run()
+    assert m.lapics[0].irr
+    assert cpu.wrmsr(0x1B, cpu.rdmsr(0x1B) & ~(1 << 11))
+    assert m.ctx.ledger.dropped["apic hardware-disabled"] == 1
+    assert any("pending in IRR lost" in d.message for d in m.ctx.diagnostics)
+    assert balanced(m)

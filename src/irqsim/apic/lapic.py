@@ -264,7 +264,11 @@ class LocalApic:
     def _mode_change(self, old: int, new: int) -> None:
         ctx = self.ctx
         if new == MODE_DISABLED:
+            pending = self.irr.bit_count()
             self._drop_irr(Reason.APIC_HW_DISABLED)
+            if pending:
+                ctx.diag(self.name, "SDM 10.4.3 a hardware-disabled APIC accepts no interrupts",
+                         f"{pending} interrupt(s) pending in IRR lost: APIC hardware-disabled")
             self.reset()
         self.hw_enabled = new != MODE_DISABLED
         self.x2apic = new == MODE_X2APIC
