@@ -150,3 +150,22 @@ def test_init_abandons_the_running_handler_cleanly(mode: bool) -> None:
     m.engine.at(m.now + 10, lambda _: cpu.init_signal())
     m.run()
     assert not cpu.frames and cpu.state == "wait-for-SIPI"
+
+
+def test_init_abandons_queued_tasks_and_a_reset_cpu_runs_no_software(mode: bool) -> None:
+    """INIT while a task waits in the run queue behind a handler: the task is abandoned with
+    the rest (found by the guest fuzz, seed 21); software started on a CPU in wait-for-SIPI
+    never runs (SDM 8.4.1), with a diagnostic, and the script that started it returns."""
+    from helpers import nic_machine
+
+    m, nics, _drv = nic_machine(handler_ns=5_000)
+    cpu = m.cpus[0]
+    nics[0].rx(0)
+    m.run(until=m.now + 1_000)
+    queued = []
+    m.engine.at(m.now, lambda _: queued.append(cpu.run(lambda _a: None)))
+    m.engine.at(m.now + 10, lambda _: cpu.init_signal())
+    m.run()
+    assert queued[0].abandoned and not queued[0].finished and not cpu.runq
+    late = cpu.run(lambda _a: None)         # from the top level: returns at once
+    assert late.abandoned and any("wait-for-SIPI" in d.rule for d in m.ctx.diagnostics)

@@ -278,6 +278,12 @@ class Cpu:
             body(arg)
             return cur
         sec = Section(self, body, TASK, self._engine.now, self._task_done, arg)
+        if self.state != RUNNING:
+            # In wait-for-SIPI the core fetches nothing (SDM 8.4.1): the software never runs.
+            sec.abandoned = True
+            self.ctx.diag(self.name, "SDM 8.4.1 wait-for-SIPI runs no software",
+                          "software started on a CPU waiting for a start-up IPI never runs")
+            return sec
         if self.task is None and not self.frames:
             self._task_start(sec)
         else:
@@ -397,10 +403,9 @@ class Cpu:
         frame.busy += frame.dispatch
         engine = self._engine
         if t > engine.now:
-            if engine.free_until(t):
-                engine.now = t
-            else:
-                self._sw._wait(frame, t)
+            # _accept starts the section at acceptance only when nothing is due before its
+            # first instant (else at that instant, from _enter): the clock moves there.
+            engine.now = t
         frame.state = BODY
         now = engine.now
         tp = self._tp_entry
@@ -541,6 +546,8 @@ class Cpu:
         if self.task is not None:
             sw.abandon(self.task)
             self.task = None
+        for queued in self.runq:
+            sw.abandon(queued)
         self.runq.clear()
         if self._nmi_entry is not None:
             engine.cancel(self._nmi_entry)
