@@ -65,7 +65,7 @@ def install_handler(m: Machine, vector: int, fn: Callable[[], IrqReturn] | None 
     desc.actions.append(IrqAction(lambda i, d: fn() if fn else IRQ_HANDLED, 0, "test", None))
     desc.masked = False
     k.irqs[irq] = desc
-    k.gates[cpu].per_vector[vector] = desc
+    k.vector_irq[cpu][vector] = desc
     return desc
 
 

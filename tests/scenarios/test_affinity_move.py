@@ -30,6 +30,6 @@ def test_msix_affinity_moves_mid_stream_without_losing_interrupts() -> None:
     assert all(c.cpu == 1 for c in calls if c.time > t_move + 10_000)
     counts = k.irqs[irq].counts
     assert counts[0] > 50 and counts[1] > 50 and sum(counts) == led.delivered
-    assert not k.vectors.in_use(0, old_vec) and old_vec not in k.gates[0].per_vector
+    assert not k.vectors.in_use(0, old_vec) and old_vec not in k.vector_irq[0]
     assert k.proc_irq(irq)["effective_affinity"] == "2"
     assert balanced(m)

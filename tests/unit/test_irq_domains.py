@@ -129,12 +129,12 @@ def test_after_affinity_change_next_interrupt_runs_on_new_cpu_and_old_vector_is_
     irq = k.pci_irq_vector(drv.pdevs[0], 0)
     old = k.irqs[irq].vector
     sw(m, lambda: k.irq_set_affinity(irq, [1]))
-    assert k.vectors.in_use(0, old) and old in k.gates[0].per_vector   # until cleanup
+    assert k.vectors.in_use(0, old) and old in k.vector_irq[0]   # until cleanup
     at(m, m.now + 1000, lambda: nics[0].rx(0))
     m.run()
     assert [c.cpu for c in drv.calls] == [1]
     assert k.irqs[irq].counts == [0, 1]
-    assert not k.vectors.in_use(0, old) and old not in k.gates[0].per_vector
+    assert not k.vectors.in_use(0, old) and old not in k.vector_irq[0]
     assert k.irq.vector_domain.cleanups == 1
     assert k.irqs[irq].chip_eoi is None                  # the hot path is back to plain
     assert balanced(m)
@@ -198,7 +198,7 @@ def test_free_irq_masks_the_entry_and_frees_the_vector_request_irq_reallocates()
     vec = k.irqs[irq].vector
     assert sw(m, lambda: k.free_irq(irq, pdev)) == "q0"
     assert nics[0].msix.table[3] & 1
-    assert not k.vectors.in_use(0, vec) and vec not in k.gates[0].per_vector
+    assert not k.vectors.in_use(0, vec) and vec not in k.vector_irq[0]
     at(m, m.now + 100, lambda: nics[0].rx(0))
     m.run()
     assert drv.calls == [] and nics[0].msix.pba == 1
@@ -254,12 +254,12 @@ def test_msi_affinity_rewrites_address_and_data(masking: bool) -> None:
     assert dev.msi.address == msi_address(k.apic_ids[new_cpu])
     assert dev.msi.data == msi_data(d0.vector) and d0.cpu == new_cpu
     if not masking:
-        assert d0.vector in k.gates[old_cpu].per_vector            # the transit mapping
+        assert d0.vector in k.vector_irq[old_cpu]            # the transit mapping
     at(m, m.now + 1000, lambda: dev.event(0))
     m.run()
     assert d0.counts[new_cpu] == 1 and drv.devices[0].handled == [1]
-    assert old_vec not in k.gates[old_cpu].per_vector
-    assert d0.vector not in k.gates[old_cpu].per_vector
+    assert old_vec not in k.vector_irq[old_cpu]
+    assert d0.vector not in k.vector_irq[old_cpu]
     assert k.irq.vector_domain.cleanups == (1 if masking else 2)
     assert balanced(m)
 
@@ -374,7 +374,7 @@ def test_old_vector_still_pending_on_the_old_cpu_is_delivered_before_cleanup() -
     assert drv.calls[1].time > t1 + 2_500_000 and not m.lapics[0].irr
     vd = k.irq.vector_domain
     assert vd.cleanup_retries >= 2 and vd.cleanups == 1
-    assert not k.vectors.in_use(0, old) and old not in k.gates[0].per_vector
+    assert not k.vectors.in_use(0, old) and old not in k.vector_irq[0]
     assert balanced(m)
 
 

@@ -102,13 +102,10 @@ class Frame(Section):
         self.on_done = cpu._handler_done
         self.finished = self.preempted = self.blocked = self.ready = False
         self.stepping = self.abandoned = False
-        self.vseq = -1
-        self.glet = self.resumer = None
-        self.handle = None
-        self.next = None
+        self.handle = self.next = self.posted = None
         self.remaining = -1
-        self.posted = None
-        self.result = None
+        # glet, resumer, vseq and result are set before they are read (Software.launch,
+        # Software._wait): a handler that never waits does not pay for them.
         self.vector = vector
         self.saved_if = saved_if
         self.spurious = spurious

@@ -39,7 +39,7 @@ def setup_local_apic(k: Kernel, i: int, cpu: Cpu) -> None:
             cpu.wrmsr(MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD)
         k.apic_ids[i] = cpu.rdmsr(0x802)
     else:
-        k.apic_ids[i] = cpu.read(cpu.apic_base + 0x20) >> 24
+        k.apic_ids[i] = cpu.read(k.lapic_base + 0x20) >> 24
     k.apic_write(cpu, 0x80, 0)                                  # TPR 0
     k.apic_write(cpu, 0xF0, 0x100 | SPURIOUS_APIC_VECTOR)       # SVR: software enable
     # LINT1 is NMI where the MADT says so; as Linux's setup_local_APIC, only the BSP leaves

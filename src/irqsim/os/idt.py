@@ -1,8 +1,9 @@
 """The OS's interrupt descriptor table: one table shared by every CPU, as Linux's idt_table.
 
 Entries: exception gates for vectors 0-31 (#GP and friends run synchronously inside the
-faulting code; NMI is vector 2), the device-vector dispatcher for 32-255 (it hands the vector
-to the CPU's own ``IrqGate``, whose per-vector table the IRQ allocator fills), and the system
+faulting code; NMI is vector 2), the device-vector gate for 32-255 (``os/irq.IrqGate``,
+Linux's common_interrupt: it looks the vector up in the receiving CPU's ``vector_irq`` table,
+which the vector domain fills), and the system
 gates Linux installs at fixed vectors (local timer, reschedule, call-function, error,
 spurious). System gates acknowledge the LAPIC at entry, as Linux's DEFINE_IDTENTRY_SYSVEC
 handlers do (``apic_eoi()`` first), and count themselves in ``Kernel.system_counters`` under
@@ -16,25 +17,9 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu, Fault
-    from irqsim.os.irq import IrqGate
     from irqsim.os.kernel import Kernel
 
 SystemBody = Callable[["Cpu"], None]
-
-
-class DeviceGates:
-    """IDT entry for device vectors: dispatch to the receiving CPU's IrqGate."""
-
-    __slots__ = ("gates",)
-
-    def __init__(self, gates: list[IrqGate]) -> None:
-        self.gates = gates
-
-    def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
-        return self.gates[cpu.index].enter(cpu, vector, spurious)
-
-    def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
-        return self.gates[cpu.index].exit(cpu, vector, spurious)
 
 
 class SystemGate:

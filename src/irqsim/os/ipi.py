@@ -94,7 +94,7 @@ class SmpOps:
         if k.x2apic_mode:
             cpu.wrmsr(0x830, (dest & 0xFFFFFFFF) << 32 | low)
             return
-        base = cpu.apic_base
+        base = k.lapic_base
         if cpu.read(base + 0x300) & (1 << 12):      # __xapic_wait_icr_idle
             cpu.spend(k.timing.ipi_icr_idle_wait)
         cpu.write(base + 0x310, 4, (dest & 0xFF) << 24)

@@ -85,20 +85,21 @@ class IrqDesc:
 
 
 class IrqGate:
-    """The IDT entry the OS installs for a device vector on one CPU."""
+    """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
+    finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
 
-    __slots__ = ("kernel", "per_vector")
+    __slots__ = ("kernel", "vector_irq")
 
-    def __init__(self, kernel: Kernel) -> None:
+    def __init__(self, kernel: Kernel, vector_irq: list[dict[int, IrqDesc]]) -> None:
         self.kernel = kernel
-        self.per_vector: dict[int, IrqDesc] = {}
+        self.vector_irq = vector_irq        # per CPU: vector -> IRQ descriptor
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
         if spurious:
             k.spurious[cpu.index] += 1
             return k.timing.handler_base
-        desc = self.per_vector.get(vector)
+        desc = self.vector_irq[cpu.index].get(vector)
         if desc is None:
             k.unexpected[cpu.index] += 1
             k.ctx.diag(cpu.name, "Linux do_IRQ: no irq for vector",
@@ -158,7 +159,7 @@ class IrqGate:
         if k.ctx.tracer.on:
             k.ctx.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
         k.apic_eoi(cpu)
-        desc = self.per_vector.get(vector)
+        desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:
             desc.chip_eoi()
         return 0

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.os import pci_irq
 from irqsim.os.apic import lapic_timer_tick, setup_local_apic
-from irqsim.os.idt import DeviceGates, ExceptionGate, NmiGate, SpuriousGate, SystemGate
+from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
 from irqsim.os.irq import Handler, IrqDesc
@@ -84,6 +84,7 @@ class Kernel:
         # Parsed from the tables at boot (acpi_boot_init).
         self.ecam_base = 0
         self.madt_ids: list[int] = []
+        self.lapic_base = acpi.madt.lapic_address      # the xAPIC page, as the MADT says
         self.lint_nmi: list[set[int]] = []
         self.directed_eoi = directed_eoi
         self.apic_ids: list[int] = [0] * len(cpus)
@@ -110,7 +111,7 @@ class Kernel:
         # The IRQ core: descriptors, per-CPU dispatch tables, vector matrix, domains.
         self.irq = IrqCore(self, first_vector, last_vector)
         self.irqs: dict[int, IrqDesc] = self.irq.irqs
-        self.gates = self.irq.gates
+        self.vector_irq = self.irq.vector_irq
         self.vectors = self.irq.matrix
         self.idt = self._build_idt()
 
@@ -140,6 +141,7 @@ class Kernel:
             raise ValueError(f"ACPI MADT lists {len(lapics)} enabled processors, the board "
                              f"has {len(self.cpus)} CPUs")
         self.madt_ids = [e.apic_id for e in lapics]
+        self.lapic_base = acpi.madt.lapic_address      # register_lapic_address
         uids = [e.uid for e in lapics]
         self.lint_nmi = [{n.lint for n in acpi.madt.nmis
                           if n.uid in (uid, NMI_ALL_PROCESSORS)} for uid in uids]
@@ -310,21 +312,21 @@ class Kernel:
         """Read LAPIC register ``reg`` (xAPIC offset): MMIO, or RDMSR in x2APIC mode."""
         if self.x2apic_mode:
             return cpu.rdmsr(0x800 + (reg >> 4))
-        return cpu.read(cpu.apic_base + reg)
+        return cpu.read(self.lapic_base + reg)
 
     def apic_write(self, cpu: Cpu, reg: int, value: int) -> None:
         """Write LAPIC register ``reg`` (xAPIC offset): MMIO, or WRMSR in x2APIC mode."""
         if self.x2apic_mode:
             cpu.wrmsr(0x800 + (reg >> 4), value)
         else:
-            cpu.write(cpu.apic_base + reg, 4, value)
+            cpu.write(self.lapic_base + reg, 4, value)
 
     def apic_eoi(self, cpu: Cpu) -> None:
         """Acknowledge the LAPIC (EOI register write)."""
         if self.x2apic_mode:
             cpu.wrmsr(0x80B, 0)
         else:
-            cpu.write(cpu.apic_base + 0xB0, 4, 0)
+            cpu.write(self.lapic_base + 0xB0, 4, 0)
 
     def run_section(self, cpu: Cpu, fn: Callable[[], object]) -> int:
         """Same as ``run_on`` (kept for callers of the earlier API)."""
@@ -333,7 +335,7 @@ class Kernel:
     def _build_idt(self) -> list[Any]:
         """The shared IDT: exceptions, device vectors, Linux's system vectors."""
         exc = ExceptionGate(self)
-        dev = DeviceGates(self.gates)
+        dev = self.irq.gate
         idt: list[Any] = [exc] * 32 + [dev] * 224
         self.nmi_gate = NmiGate(self)
         idt[2] = self.nmi_gate

@@ -49,7 +49,9 @@ class IrqCore:
         self.k = kernel
         n = len(kernel.cpus)
         self.irqs: dict[int, IrqDesc] = {}
-        self.gates = [IrqGate(kernel) for _ in range(n)]
+        # Per CPU: vector -> descriptor (Linux's vector_irq); the IDT's device-vector gate.
+        self.vector_irq: list[dict[int, IrqDesc]] = [{} for _ in range(n)]
+        self.gate = IrqGate(kernel, self.vector_irq)
         self.matrix = IrqMatrix(n, first_vector, last_vector)
         self.vector_domain = VectorDomain(kernel, self.matrix)
         # The parent of the PCI-MSI(-X) and IO-APIC domains: an interrupt-remapping domain

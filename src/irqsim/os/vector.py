@@ -2,8 +2,8 @@
 
 Each IRQ's ``ApicData`` (Linux struct apic_chip_data) names the CPU and vector its messages
 target. Allocation asks the vector matrix for the CPU of the affinity mask with the most free
-vectors; the CPU's IDT dispatch table (``IrqGate.per_vector``) then maps the vector to the
-descriptor. ``irq_set_affinity`` keeps the current target if the new mask allows it;
+vectors; the CPU's dispatch table (``Kernel.vector_irq``, Linux's vector_irq) then maps the
+vector to the descriptor. ``irq_set_affinity`` keeps the current target if the new mask allows it;
 otherwise it assigns a vector on the best CPU of the new mask, and the old (CPU, vector)
 stays mapped until the first interrupt arrives on the new target (irq_complete_move). Then a
 cleanup runs on the old CPU one jiffy later (Linux 6.3+ vector_cleanup timer): if the old
@@ -134,11 +134,11 @@ class VectorDomain(IrqDomain, IrqChip):
         a.vector = 0
 
     def _install(self, desc: IrqDesc, cpu: int, vector: int) -> None:
-        self.k.gates[cpu].per_vector[vector] = desc
+        self.k.vector_irq[cpu][vector] = desc
         desc.cpu, desc.vector = cpu, vector
 
     def _uninstall(self, irq: int, cpu: int, vector: int) -> None:
-        table = self.k.gates[cpu].per_vector
+        table = self.k.vector_irq[cpu]
         desc = table.get(vector)
         if desc is not None and desc.irq == irq:
             del table[vector]
