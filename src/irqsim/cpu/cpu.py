@@ -154,8 +154,8 @@ class Cpu:
 
     __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode", "_msr_access", "_nmi_delay",
-                 "_nmi_due", "_nmi_entry", "_restore", "_sw", "_tp_accept", "_tp_entry",
-                 "_tracer", "accepted", "apic_base", "ctx", "faults", "frames", "idt", "if_flag",
+                 "_nmi_due", "_nmi_entry", "_post_write", "_restore", "_sw", "_tp_accept",
+                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx", "faults", "frames", "idt", "if_flag",
                  "index", "lapic", "name", "nesting_allowed", "nmi_blocked", "nmi_count",
                  "nmi_latched", "on_startup", "platform", "runq", "smi_count", "startup_vector",
                  "state", "task", "tsc_offset")
@@ -205,6 +205,7 @@ class Cpu:
         self._lapic_access = t.lapic_mmio_access
         self._msr_access = t.lapic_msr_access
         self._nmi_delay = t.nmi_delivery
+        self._post_write = self._posted_write       # bound once: posted on every EOI
 
     # -- CPU time per context (/proc/stat, mpstat) ------------------------------------
     def _tally(self) -> None:
@@ -728,7 +729,7 @@ class Cpu:
                     else:
                         assert self.platform is not None
                         cost = self.platform.write_cost(addr)
-                    self._sw.post(cur, self._posted_write, (addr, size, value))
+                    self._sw.post(cur, self._post_write, (addr, size, value))
                     cur.clock = t + cost
                     cur.busy += cost
                     return
