@@ -155,10 +155,10 @@ class Cpu:
     __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode", "_msr_access", "_nmi_delay",
                  "_nmi_due", "_nmi_entry", "_post_write", "_restore", "_sw", "_tp_accept",
-                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx", "faults", "frames",
-                 "idt", "if_flag", "index", "lapic", "name", "nesting_allowed", "nmi_blocked", "nmi_count",
-                 "nmi_latched", "on_startup", "platform", "runq", "smi_count", "startup_vector",
-                 "state", "task", "tsc_offset")
+                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx", "faults", "frames", "idt",
+                 "if_flag", "index", "lapic", "name", "nesting_allowed", "nmi_blocked",
+                 "nmi_count", "nmi_latched", "on_startup", "platform", "runq", "smi_count",
+                 "startup_vector", "state", "task", "tsc_offset")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
