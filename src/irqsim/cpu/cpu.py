@@ -382,7 +382,9 @@ class Cpu:
         self._mark = now
         self._mode = HARDIRQ
         t = now + frame.dispatch
-        if engine.free_until(t):
+        heap = engine._heap                 # engine.free_until(t), its common case inlined
+        if ((not heap or heap[0][0] > t) and t <= engine.horizon and t < engine.wait_t) \
+                or engine.free_until(t):
             self._sw.launch(frame)          # nothing happens during dispatch
         else:
             # The section would wait for its first instant: start it then instead (the same
