@@ -104,7 +104,7 @@ class Frame(Section):
         self.stepping = self.abandoned = False
         self.handle = self.next = self.posted = None
         self.remaining = -1
-        # glet, resumer, vseq and result are set before they are read (Software.launch,
+        # glet, resumer and vseq are set before they are read (Software.launch,
         # Software._wait): a handler that never waits does not pay for them.
         self.vector = vector
         self.saved_if = saved_if
@@ -437,8 +437,7 @@ class Cpu:
 
     def _handler_done(self, frame: Frame) -> None:
         """The handler's last instant: IRET."""
-        frame.finished = True
-        frame.handle = frame.next = frame.posted = None
+        frame.finished = True               # (its handle and posted writes are spent)
         frames = self.frames
         if not frames or frames[-1] is not frame:
             return                          # INIT cleared the stack meanwhile
@@ -725,7 +724,9 @@ class Cpu:
             t = cur.clock
             engine = self._engine
             if t > engine.now:
-                if not engine.free_until(t):
+                heap = engine._heap         # not engine.free_until(t), its common case inlined
+                if (heap and heap[0][0] <= t and heap[0][1] not in engine._cancelled) \
+                        or not engine.free_until(t):
                     if (addr & ~0xFFF) == self.apic_base:
                         cost = self._lapic_access
                     else:

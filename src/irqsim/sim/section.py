@@ -75,7 +75,7 @@ class Section:
 
     __slots__ = ("abandoned", "arg", "blocked", "body", "busy", "clock", "cpu", "finished",
                  "glet", "handle", "kind", "next", "on_done", "posted", "preempted", "ready",
-                 "remaining", "result", "resumer", "start", "stepping", "vseq")
+                 "remaining", "resumer", "start", "stepping", "vseq")
 
     def __init__(self, cpu: Any, body: Body, kind: str, start: int,
                  on_done: Callable[[Section], None] | None, arg: Any = None) -> None:
@@ -97,7 +97,6 @@ class Section:
         self.blocked = False            # waits for ``wake`` (a spin on a flag)
         self.ready = False              # woken while preempted
         self.posted: list[Posted] | None = None
-        self.result: Any = None
         self.stepping = False           # inline: runs the engine's due events to wait
         self.vseq = -1                  # inline: the tie-break of its virtual wake-up
         self.abandoned = False          # INIT took its CPU: it never continues
@@ -140,7 +139,7 @@ class Software:
                 and not self.engine.bounded:
             self.inline = self.current = sec
             try:
-                sec.result = sec.body(sec.arg)
+                sec.body(sec.arg)
             except SectionAbandoned:
                 return sec
             finally:
@@ -178,7 +177,7 @@ class Software:
         while True:
             err: BaseException | None = None
             try:
-                sec.result = sec.body(sec.arg)
+                sec.body(sec.arg)
             except GreenletExit:
                 raise
             except BaseException as e:  # surfaces where the section was (re)started
