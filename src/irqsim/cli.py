@@ -29,7 +29,7 @@ class Cli(click.Group):
     stopped by its budget prints its report on stderr, exit status 3 (EXIT_BUDGET); with no
     arguments, the help on stdout and exit status 0."""
 
-    def main(self, *args, **kwargs):  # type: ignore[no-untyped-def, override]
+    def main(self, *args, **kwargs):      # click.Group.main: overloaded, kept untyped
         kwargs["standalone_mode"] = False
         try:
             rv = super().main(*args, **kwargs)

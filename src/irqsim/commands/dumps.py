@@ -9,6 +9,7 @@ import click
 from irqsim.commands.options import (
     DEFAULT_BUDGETS,
     SEED,
+    UsageFailure,
     budget_options,
     check_span,
     finite_gap,
@@ -47,8 +48,6 @@ def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, se
         res = run_dumps(list(files), ncpus=cpus, requests=requests, mean_gap_ns=gap_ns,
                         seed=seed, trace=tracer_for(fmt))
     if not res.machine.devices:
-        err = click.ClickException("no simulatable endpoint in " + ", ".join(map(str, files))
-                                   + ("; " + "; ".join(res.notes) if res.notes else ""))
-        err.exit_code = 2
-        raise err
+        raise UsageFailure("no simulatable endpoint in " + ", ".join(map(str, files))
+                           + ("; " + "; ".join(res.notes) if res.notes else ""))
     click.echo(render(res, fmt))

@@ -28,6 +28,12 @@ DEFAULT_BUDGETS = {
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class UsageFailure(click.ClickException):
+    """A usage problem found while acting on valid-looking options (exit status 2)."""
+
+    exit_code = 2
+
+
 def finite_gap(ctx: click.Context, param: click.Parameter, value: float) -> float:
     """A mean gap in simulated ns: a finite number > 0 (NaN and infinities refused)."""
     if value is None:
@@ -81,9 +87,7 @@ def check_writable(path: Path | None, option: str) -> None:
         with open(path, "a"):
             pass
     except OSError as e:
-        err = click.ClickException(f"cannot write {option} {path}: {e.strerror or e}")
-        err.exit_code = 2
-        raise err from None
+        raise UsageFailure(f"cannot write {option} {path}: {e.strerror or e}") from None
     if not existed:
         os.unlink(path)
 
@@ -93,9 +97,7 @@ def open_output(path: object, option: str) -> TextIO:
     try:
         return Path(str(path)).open("w")
     except OSError as e:
-        err = click.ClickException(f"cannot write {option} {path}: {e.strerror or e}")
-        err.exit_code = 2
-        raise err from None
+        raise UsageFailure(f"cannot write {option} {path}: {e.strerror or e}") from None
 
 
 def write_output(path: object, text: str, option: str) -> None:
@@ -103,6 +105,4 @@ def write_output(path: object, text: str, option: str) -> None:
     try:
         Path(str(path)).write_text(text)
     except OSError as e:
-        err = click.ClickException(f"cannot write {option} {path}: {e.strerror or e}")
-        err.exit_code = 2
-        raise err from None
+        raise UsageFailure(f"cannot write {option} {path}: {e.strerror or e}") from None

@@ -12,6 +12,7 @@ from the timing model.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.os import pci_irq
@@ -46,8 +47,11 @@ if TYPE_CHECKING:
 class PciDriver(Protocol):
     """A driver: matched by (vendor, device), probed with the PciDev."""
 
-    name: str
-    ids: tuple[tuple[int, int], ...]
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def ids(self) -> tuple[tuple[int, int], ...]: ...
 
     def probe(self, kernel: Kernel, pdev: PciDev) -> None: ...
 
@@ -120,7 +124,7 @@ class Kernel:
     def current_cpu(self) -> Cpu:
         """The CPU whose software section runs now (the BSP outside any section)."""
         cur = self.ctx.sw.current
-        return cur.cpu if cur is not None else self.cpus[0]  # type: ignore[no-any-return]
+        return cur.cpu if cur is not None else self.cpus[0]
 
     def spend(self, ns: int) -> None:
         """The code running now computes for ``ns`` (charged to its section)."""
@@ -211,7 +215,7 @@ class Kernel:
         self.acpi_boot_init()
         t0 = self.ctx.engine.now
         for i, cpu in enumerate(self.cpus):
-            self.run_on(cpu, lambda i=i, cpu=cpu: self._lapic_init(i, cpu))
+            self.run_on(cpu, partial(self._lapic_init, i, cpu))
         if self.directed_eoi:
             for cpu in self.cpus:
                 self.run_on(cpu, lambda: enable_directed_eoi(self))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from functools import partial
 from pathlib import Path
 
 from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction, DumpError
@@ -67,8 +68,7 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
             continue
         notes.append(f"{d.name}: {pdev.irq_mode} with {len(pdev.irqs)} IRQ(s)")
         for k in range(len(pdev.irqs)):
-            PoissonSource(m.engine, lambda d=d, k=k: d.raise_vector(k), requests, mean_gap_ns,
-                          rng)
+            PoissonSource(m.engine, partial(d.raise_vector, k), requests, mean_gap_ns, rng)
     m.run()
     focus = next((d.name for d in devs if d.msix is not None), devs[0].name if devs else "")
     notes += [f"dump problem: {p}" for p in problems]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import partial
 
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.drivers.virtio import VirtioPciDriver
@@ -48,7 +49,7 @@ def start_workload(m: Machine, spec: WorkloadSpec, seed: int = 1) -> list[Poisso
         if not isinstance(dev, VirtioPciDevice):
             continue
         for qi in range(len(dev.queues)):
-            sources.append(PoissonSource(m.engine, lambda d=dev, q=qi: d.complete(q),
+            sources.append(PoissonSource(m.engine, partial(dev.complete, qi),
                                          spec.requests, spec.mean_gap_ns, rng))
     return sources
 

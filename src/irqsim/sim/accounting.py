@@ -179,6 +179,7 @@ class DebugLedger(Ledger):
         if path is None:
             self._fail(f"interrupt #{iid}: {intent} at {block or '?'} but it was never raised",
                        iid, [step])
+            return
         path.append(step)
         state = self.states[iid]
         if state not in allowed:

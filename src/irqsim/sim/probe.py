@@ -16,7 +16,7 @@ Probes (the :class:`~irqsim.sim.stats.LatencyRecorder`, a test) subscribe with
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 Probe = Callable[..., None]
@@ -96,5 +96,5 @@ class TracePoints:
         for name, (args, doc) in POINTS.items():
             setattr(self, name, TracePoint(name, args, doc))
 
-    def __iter__(self):  # type: ignore[no-untyped-def]
+    def __iter__(self) -> Iterator[TracePoint]:
         return (getattr(self, n) for n in POINTS)

@@ -14,8 +14,8 @@ def proc_interrupts(rows: list[dict[str, Any]], ncpus: int,
         counts = "".join(f"{c:10d} " for c in r["counts"])
         out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} "
                    f"{r['hwirq']:>4d}-{r.get('trigger', 'edge'):<9s} {r['name']}".rstrip())
-    for name, counts, text in system_rows or []:
-        c = "".join(f"{x:10d} " for x in counts)
+    for name, sys_counts, text in system_rows or []:
+        c = "".join(f"{x:10d} " for x in sys_counts)
         out.append(f"{name:>{prec}s}: {c}  {text}".rstrip())
     return "\n".join(out)
 
