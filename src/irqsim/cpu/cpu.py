@@ -94,12 +94,12 @@ class Frame(Section):
                  meta: Tlp | None) -> None:
         # Section's fields, set here directly (one call less on the hot path).
         self.cpu = cpu
-        self.body = cpu._handler
+        self.body = cpu._handler_fn
         self.arg = self
         self.kind = HARDIRQ
         self.start = self.clock = t_accept
         self.busy = 0
-        self.on_done = cpu._handler_done
+        self.on_done = cpu._handler_done_fn
         self.finished = self.preempted = self.blocked = self.ready = False
         self.stepping = self.abandoned = False
         self.handle = self.next = self.posted = None
@@ -152,13 +152,13 @@ class Cpu:
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_lapic_access",
-                 "_lapic_delivery", "_ledger", "_mark", "_mode", "_msr_access", "_nmi_delay",
-                 "_nmi_due", "_nmi_entry", "_post_write", "_restore", "_sw", "_tp_accept",
-                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx", "faults", "frames", "idt",
-                 "if_flag", "index", "lapic", "name", "nesting_allowed", "nmi_blocked",
-                 "nmi_count", "nmi_latched", "on_startup", "platform", "runq", "smi_count",
-                 "startup_vector", "state", "task", "tsc_offset")
+    __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_handler_done_fn",
+                 "_handler_fn", "_lapic_access", "_lapic_delivery", "_ledger", "_mark", "_mode",
+                 "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
+                 "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
+                 "faults", "frames", "idt", "if_flag", "index", "lapic", "name", "nesting_allowed",
+                 "nmi_blocked", "nmi_count", "nmi_latched", "on_startup", "platform", "runq",
+                 "smi_count", "startup_vector", "state", "task", "tsc_offset")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
@@ -206,6 +206,8 @@ class Cpu:
         self._msr_access = t.lapic_msr_access
         self._nmi_delay = t.nmi_delivery
         self._post_write = self._posted_write       # bound once: posted on every EOI
+        self._handler_fn = self._handler            # bound once: every Frame runs them
+        self._handler_done_fn = self._handler_done
 
     # -- CPU time per context (/proc/stat, mpstat) ------------------------------------
     def _tally(self) -> None:
