@@ -152,3 +152,26 @@ def test_tracer_stops_sampling_after_its_budget() -> None:
     for t in range(4):
         tr.emit(t, "a", "a", "device-event")
     assert not tr.on and [e.time for e in tr.events] == [0]
+
+
+def test_latency_probe_forgets_nmi_smi_init_mode_messages() -> None:
+    """Forged MSIs with delivery mode NMI, SMI or INIT (SDM 10.11.2) end at the core's pins,
+    never at a handler entry: the latency probe is told they settled and keeps no stamps, so
+    its memory stays bounded under such traffic (issue 14 defect 3)."""
+    from irqsim.devices.nic import MultiQueueNic
+    from irqsim.machine import Machine
+
+    m = Machine(ncpus=2)
+    nic = MultiQueueNic(m.ctx, 1)
+    m.add_device(nic)
+    m.boot()
+    pdev = next(d for d in m.kernel.devices if not d.is_bridge)
+    k = m.kernel
+    k.run_on(m.cpus[0], lambda: k.cfg_write(pdev.bus, pdev.devfn, 4, 2, 0x6))  # MSE, BME
+    for i in range(300):
+        mode = (4, 2)[i % 2]                       # NMI, SMI (INIT would reset the CPU)
+        m.engine.at(m.now + 1_000 * (i + 1), lambda _, d=mode << 8: nic.dma_write(
+            0xFEE01000, d.to_bytes(4, "little")))
+    m.run()
+    assert m.recorder is not None and not m.recorder.stamps
+    assert m.accounting()["balanced"]

@@ -206,14 +206,23 @@ class ApicBus:
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), msg)
             elif mode == DM_NMI:
                 self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode", iid)
+                self._ends_at_core(iid)
             elif mode != DM_STARTUP and self._special(a, mode, vector,
                                                       "SDM 10.11.2 MSI delivery mode", iid):
                 led.deliver(iid, a.name)            # SMI / INIT consumed by the core
+                self._ends_at_core(iid)
             else:
                 led.drop(Reason.MSI_MODE, iid, a.name)
                 if mode == DM_STARTUP:
                     ctx.diag(a.name, "SDM 10.11.2 MSI delivery mode",
                              "start-up (110b) is reserved for MSIs")
+
+    def _ends_at_core(self, iid: int) -> None:
+        """An NMI-, SMI- or INIT-mode message goes to the core's pin: no handler entry will
+        carry its id, so probes following it are told it goes no further."""
+        tp = self.ctx.points.settled
+        if tp.on:
+            tp(iid)
 
     def _hw_disabled_diag(self, a: LocalApic, what: str, vector: int) -> None:
         """Say why an interrupt reaching an APIC with IA32_APIC_BASE.EN = 0 was dropped."""

@@ -71,7 +71,8 @@ POINTS: dict[str, tuple[tuple[str, ...], str]] = {
     "claim": (("iid", "cpu", "slot", "t"), "a shared-line handler (device at ``slot``) claims "
                                            "the line's interrupt"),
     "eoi": (("apic", "vector", "t"), "an EOI clears ``vector`` from the Local APIC's ISR"),
-    "settled": (("iid",), "the interrupt merged or was dropped (it goes no further)"),
+    "settled": (("iid",), "the interrupt merged, was dropped or ended at a core pin (NMI, "
+                          "SMI, INIT): it goes no further"),
 }
 
 
