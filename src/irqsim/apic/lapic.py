@@ -128,6 +128,8 @@ class ApicReg(NamedTuple):
 class CpuPort(Protocol):
     """What the LAPIC needs from its core: INTR and the NMI/INIT/SIPI/SMI pins."""
 
+    if_flag: bool       # EFLAGS.IF, traced with each IRR set (can the core take INTR now)
+
     def intr(self) -> None: ...
 
     def nmi(self) -> None: ...
@@ -394,10 +396,10 @@ class LocalApic:
         self.irr_meta[vector] = meta
         if meta is not None and self._tp_irr.on:
             self._tp_irr(meta.iid, ctx.engine.now)
+        cpu = self.cpu
         if tracer.on:
             tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
-                        ppr=self.ppr, level=level)
-        cpu = self.cpu
+                        ppr=self.ppr, level=level, if_flag=cpu is None or cpu.if_flag)
         if cpu is not None and (vector & 0xF0) > (self.ppr & 0xF0):
             cpu.intr()
         return True

@@ -199,7 +199,7 @@ class Cpu:
         self._tp_accept = ctx.points.accept
         self._tp_entry = ctx.points.handler_entry
         t = ctx.timing
-        self._entry_delay = t.cpu_acceptance + t.context_save + t.handler_dispatch
+        self._entry_delay: int = t.cpu_acceptance + t.context_save + t.handler_dispatch
         self._restore = t.context_restore
         self._lapic_delivery = t.lapic_delivery
         self._lapic_access = t.lapic_mmio_access

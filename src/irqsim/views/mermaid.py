@@ -115,6 +115,42 @@ def _label(e: TraceEvent) -> str:
 
 _INSTANCE = re.compile(r"^(LAPIC|CPU)\d+$")
 
+# Seed 000's wording for the branches a delivery can take.
+MASKED = "Vector Masked"
+CANNOT_ACCEPT = "CPU Cannot Accept (IF=0 or TPR blocks or Higher Priority ISR)"
+# The event that starts a branch: the kind that ends it and the field both share.
+_CLOSES = {"msix-masked": ("msix-unmask-send", "entry"),
+           "msi-masked": ("msi-unmask-send", "vector"), "irr-set": ("inta", "vector")}
+
+
+def _end_key(e: TraceEvent) -> tuple[str, str, object]:
+    """The key a branch that ``e`` would end is stored under."""
+    return e.kind, e.src, e.fields.get("entry" if e.kind == "msix-unmask-send" else "vector")
+
+
+def _branch(e: TraceEvent) -> tuple[str, str, tuple[str, str, object]] | None:
+    """(title, note, closing key) when ``e`` starts a branch of seed 000's diagram, else None:
+    a masked vector sets its Pending bit (closed by the unmask that sends it), or a vector
+    enters the IRR while the CPU cannot take it (closed by its INTA)."""
+    f = e.fields
+    if e.kind in ("msix-masked", "msi-masked"):
+        note = "Interrupt queued in device"
+    elif e.kind == "irr-set":
+        vector, ppr = int(f["vector"]), int(f.get("ppr", 0))
+        if not f.get("if_flag", True):
+            why = "IF=0"
+        elif vector & 0xF0 <= ppr & 0xF0:
+            why = f"PPR {ppr:#x} blocks it: TPR or higher-priority ISR"
+        else:
+            return None
+        note = f"Interrupt remains PENDING in IRR ({why})"
+    else:
+        return None
+    kind, field = _CLOSES[e.kind]
+    title = MASKED if e.kind != "irr-set" else CANNOT_ACCEPT
+    # The INTA is traced from the LAPIC, so the LAPIC's name matches for irr-set too.
+    return title, note, (kind, e.src, f.get(field))
+
 
 def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
                      times: bool = True) -> str:
@@ -147,13 +183,31 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
               f"    participant {alias}" for alias, name in used]
     if title:
         lines.append(f"    Note over {used[0][0]},{used[-1][0]}: {title}")
+    # Open ``opt`` blocks (seeds 000/001 branches the run took): (event key that closes it).
+    blocks: list[tuple[str, str, object]] = []
     for e in events:
         a, b = who(e.src), who(e.dst)
+        branch = _branch(e)
+        if branch is not None:
+            lines.append(f"{'    ' * (len(blocks) + 1)}opt {branch[0]}")
+            blocks.append(branch[2])
+        pad = "    " * (len(blocks) + 1)
         arrow = "-->>" if e.fields.get("reply") else "->>"
         text = _label(e).replace(";", ",").replace("#", "")
         if times:
             text = f"[{e.time} ns] {text}"
-        lines.append(f"    {a}{arrow}{b}: {text}")
+        lines.append(f"{pad}{a}{arrow}{b}: {text}")
+        if branch is not None:
+            lines.append(f"{pad}Note right of {a}: {branch[1]}")
+        key = _end_key(e)
+        if key in blocks:
+            # Blocks opened inside this one and not closed yet end with it (valid nesting).
+            for _ in range(len(blocks) - blocks.index(key)):
+                blocks.pop()
+                lines.append(f"{'    ' * (len(blocks) + 1)}end")
+    while blocks:
+        blocks.pop()
+        lines.append(f"{'    ' * (len(blocks) + 1)}end")
     lines.append("```")
     return "\n".join(lines)
 
