@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from irqsim.devices.dumped import DumpedFunction, DumpError
 from irqsim.drivers.generic import GenericDriver
+from irqsim.formats.dumpfile import STANDARD_SIZES, format_hex_dump, parse_bytes, parse_hex_text
 from irqsim.machine import Machine
-from irqsim.pci.dumpfile import STANDARD_SIZES, format_hex_dump, parse_bytes, parse_hex_text
 from irqsim.sim.budget import Budget, BudgetExceeded
 from irqsim.views.lspci import decode
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 
 from irqsim.devices.dumped import DumpedFunction, DumpError
+from irqsim.formats.dumpfile import parse_hex_text, read_dump_file
 from irqsim.machine import Machine
-from irqsim.pci.dumpfile import parse_hex_text, read_dump_file
 from irqsim.scenarios.dumps import run_dumps
 from irqsim.sim.context import SimContext
 from irqsim.views.export import lspci_hex
@@ -119,7 +119,7 @@ def test_header_type_1_dump_is_refused_with_a_clear_error() -> None:
     data = bytearray(64)
     data[0:4] = bytes([0x86, 0x80, 0x01, 0x70])
     data[0x0E] = 1
-    from irqsim.pci.dumpfile import parse_binary
+    from irqsim.formats.dumpfile import parse_binary
     with pytest.raises(DumpError, match="header type 1"):
         DumpedFunction(SimContext(), parse_binary(bytes(data), "bridge.bin"))
     assert Machine().devices == []

@@ -18,8 +18,8 @@ from irqsim.devices.virtio import VirtioBlk, VirtioNet
 from irqsim.drivers.legacy import LegacyIntxDriver
 from irqsim.drivers.msi_device import MsiEventDriver
 from irqsim.drivers.virtio import VirtioPciDriver
+from irqsim.formats.dumpfile import parse_hex_text
 from irqsim.machine import Machine
-from irqsim.pci.dumpfile import parse_hex_text
 from irqsim.views.export import lspci_hex
 from irqsim.views.lspci import render
 

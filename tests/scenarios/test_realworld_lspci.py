@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from irqsim.pci.dumpfile import format_hex_dump, parse_binary, parse_hex_text, read_dump_file
+from irqsim.formats.dumpfile import format_hex_dump, parse_binary, parse_hex_text, read_dump_file
 from irqsim.views.lspci import decode
 
 DUMPS = Path(__file__).resolve().parents[2] / ".." / "shared" / "realworld" / "pci-dumps"

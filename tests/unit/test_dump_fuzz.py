@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from irqsim.pci.dumpfile import (
+from irqsim.formats.dumpfile import (
     STANDARD_SIZES,
     ConfigDump,
     DumpProblem,

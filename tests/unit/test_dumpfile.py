@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
 import pytest
 
-from irqsim.pci.dumpfile import (
+import irqsim.formats
+import irqsim.pci
+from irqsim.formats.dumpfile import (
     ConfigDump,
     DumpError,
     Slot,
@@ -18,6 +21,19 @@ from irqsim.pci.dumpfile import (
     parse_hex_text,
     read_dump_file,
 )
+
+
+def test_dump_readers_are_a_layer_of_their_own() -> None:
+    """The lspci text reader lives in ``irqsim.formats``, outside the hardware package, and
+    imports nothing else from irqsim (issue 9 item 5)."""
+    pci_dir = Path(irqsim.pci.__file__).parent
+    assert not (pci_dir / "dumpfile.py").exists()
+    for path in Path(irqsim.formats.__file__).parent.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else [
+                a.name for a in node.names] if isinstance(node, ast.Import) else []
+            assert not any(n.startswith("irqsim") and not n.startswith("irqsim.formats")
+                           for n in names), (path.name, names)
 
 
 def pattern(n: int, seed: int = 0) -> bytes:

@@ -16,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from irqsim.commands.lspci import command
-from irqsim.pci.dumpfile import format_hex_dump, parse_hex_text
+from irqsim.formats.dumpfile import format_hex_dump, parse_hex_text
 from irqsim.views.lspci import class_name, decode, format_device, progif_name, render
 
 LSPCI = shutil.which("lspci")

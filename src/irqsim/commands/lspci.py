@@ -11,7 +11,13 @@ from __future__ import annotations
 
 import click
 
-from irqsim.pci.dumpfile import ConfigDump, DumpError, DumpProblem, format_hex_dump, read_dump_file
+from irqsim.formats.dumpfile import (
+    ConfigDump,
+    DumpError,
+    DumpProblem,
+    format_hex_dump,
+    read_dump_file,
+)
 from irqsim.views.lspci import decode
 
 EXIT_PARTIAL = 1

@@ -14,8 +14,8 @@ the pending event bits, clears them and deasserts INTx, as a real driver's statu
 
 from __future__ import annotations
 
+from irqsim.formats.dumpfile import ConfigDump
 from irqsim.pci.config import BarSpec
-from irqsim.pci.dumpfile import ConfigDump
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction, DumpError
 from irqsim.drivers.generic import GenericDriver
+from irqsim.formats.dumpfile import DumpError as DumpFileError
+from irqsim.formats.dumpfile import read_dump_file
 from irqsim.machine import Machine
-from irqsim.pci.dumpfile import DumpError as DumpFileError
-from irqsim.pci.dumpfile import read_dump_file
 from irqsim.scenarios import ScenarioResult
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.trace import TraceOption

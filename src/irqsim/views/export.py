@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from irqsim.pci.dumpfile import format_hex_dump
+from irqsim.formats.dumpfile import format_hex_dump
 from irqsim.pci.function import PciFunction
 from irqsim.views.lspci import class_name, device_name
 

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import resources
 
-from irqsim.pci.dumpfile import ConfigDump, Slot
+from irqsim.formats.dumpfile import ConfigDump, Slot
 from irqsim.spec.pci import (
     BRIDGE_CONTROL,
     CAP_ID_MSI,

@@ -1,0 +1,1 @@
+"""File formats irqsim reads and writes (configuration-space dumps); no hardware behaviour."""
