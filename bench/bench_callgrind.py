@@ -13,7 +13,6 @@ Needs valgrind on the PATH and ../shared/bench/anchors; prints a note and exits 
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import shutil
@@ -21,6 +20,10 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import click
+
+from benchcli import run
 
 HERE = Path(__file__).resolve().parent
 ANCHORS = HERE.parents[0] / ".." / "shared" / "bench" / "anchors"
@@ -66,26 +69,25 @@ def per_interrupt(template: str, cpus: int, small: int, large: int) -> float:
     return (b - a) / (large - small)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cpus", type=int, nargs="+", default=[1, 64])
-    ap.add_argument("--small", type=int, default=1000, help="interrupts in the short run")
-    ap.add_argument("--large", type=int, default=6000, help="interrupts in the long run")
-    a = ap.parse_args()
-    if a.large <= a.small:
-        ap.error("--large must exceed --small")
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--cpus", type=int, multiple=True, default=(1, 64), show_default=True)
+@click.option("--small", type=int, default=1000, help="interrupts in the short run")
+@click.option("--large", type=int, default=6000, help="interrupts in the long run")
+def main(cpus: tuple[int, ...], small: int, large: int) -> None:
+    if large <= small:
+        raise click.UsageError("--large must exceed --small")
     if shutil.which("valgrind") is None or not ANCHORS.is_dir():
         print("valgrind or ../shared/bench/anchors not found: nothing measured")
         return
     print("MSI-X end to end (bench_msix workload, tracing off): instructions per interrupt")
     print(f"{'cpus':>6} | {'irqsim':>10} | {'heapq':>10} | {'vs heapq':>9}")
-    for cpus in a.cpus:
-        ours = per_interrupt(IRQSIM, cpus, a.small, a.large)
-        ref = per_interrupt(HEAPQ, cpus, a.small, a.large)
-        print(f"{cpus:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x")
+    for n in cpus:
+        ours = per_interrupt(IRQSIM, n, small, large)
+        ref = per_interrupt(HEAPQ, n, small, large)
+        print(f"{n:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x")
     print("vs heapq: the reference's instructions per interrupt divided by irqsim's "
           "(higher is faster)")
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

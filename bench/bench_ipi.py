@@ -11,12 +11,14 @@ latency from the call to the last acknowledgement, the sender's ICR loop, wall t
 
 from __future__ import annotations
 
-import argparse
 import gc
 import random
 import time
 import tracemalloc
 
+import click
+
+from benchcli import run
 from irqsim.cpu.topology import Topology
 from irqsim.machine import Machine
 
@@ -76,25 +78,24 @@ def shootdowns(m: Machine, count: int, shorthand: bool) -> tuple[int, int, float
     return lat // count, sender // count, wall, (m.engine.events_run - ev0) // count
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--cpus", type=int, nargs="+", default=[2, 64, 1024])
-    ap.add_argument("--ipis", type=int, default=20000)
-    ap.add_argument("--shootdowns", type=int, default=5)
-    a = ap.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--cpus", type=int, multiple=True, default=(2, 64, 1024), show_default=True)
+@click.option("--ipis", type=int, default=20000)
+@click.option("--shootdowns", "n_shootdowns", type=int, default=5)
+def main(cpus: tuple[int, ...], ipis: int, n_shootdowns: int) -> None:
     rows = []
-    for n in a.cpus:
+    for n in cpus:
         m, build_s, mem = build(n)
         b0 = time.perf_counter()
         m.boot()
         boot_s = time.perf_counter() - b0
-        wall, events = storm(m, a.ipis)
-        sh = shootdowns(m, a.shootdowns, True)
-        ph = shootdowns(m, a.shootdowns, False)
+        wall, events = storm(m, ipis)
+        sh = shootdowns(m, n_shootdowns, True)
+        ph = shootdowns(m, n_shootdowns, False)
         assert m.accounting()["balanced"]
         rows.append((n, str(m.topology).split(" = ")[0], build_s * 1e3, mem, boot_s * 1e3,
-                     a.ipis / wall, events / wall, sh, ph, m.kernel.x2apic_mode))
-    print(f"IPI benchmark: {a.ipis} reschedule IPIs per storm, {a.shootdowns} shootdowns "
+                     ipis / wall, events / wall, sh, ph, m.kernel.x2apic_mode))
+    print(f"IPI benchmark: {ipis} reschedule IPIs per storm, {n_shootdowns} shootdowns "
           "per mode (simulated ns unless marked)")
     hdr = ("cpus", "build ms", "bytes/cpu", "boot ms", "IPIs/s", "events/s",
            "TLB sh. ns", "sh. wall ms", "TLB phys ns", "phys ICR ns", "phys wall ms")
@@ -113,4 +114,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)

@@ -15,10 +15,11 @@ Wall time is the best of ``--repeat`` runs (tracing off) to damp machine noise.
 
 from __future__ import annotations
 
-import argparse
 import gc
 import random
 import time
+
+import click
 
 from irqsim.scenarios.mechanisms import CompareSpec, build_compare, poisson
 
@@ -41,22 +42,21 @@ def run(mech: str, spec: CompareSpec, trace: bool) -> tuple[float, int, int, int
     return wall, irqs, m.engine.events_run - ev0, len(m.ctx.tracer)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--requests", type=int, default=20_000, help="requests per queue")
-    ap.add_argument("--gap-ns", type=float, default=10_000.0)
-    ap.add_argument("--sharers", type=int, default=2)
-    ap.add_argument("--repeat", type=int, default=3)
-    a = ap.parse_args()
-    spec = CompareSpec(a.requests, a.gap_ns, 1, a.sharers, 2)
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--requests", type=int, default=20_000, help="requests per queue")
+@click.option("--gap-ns", type=float, default=10_000.0)
+@click.option("--sharers", type=int, default=2)
+@click.option("--repeat", type=int, default=3)
+def main(requests: int, gap_ns: float, sharers: int, repeat: int) -> None:
+    spec = CompareSpec(requests, gap_ns, 1, sharers, 2)
     rows = []
     for mech in ("msix", "msi", "intx"):
-        runs = [run(mech, spec, trace=False) for _ in range(max(1, a.repeat))]
+        runs = [run(mech, spec, trace=False) for _ in range(max(1, repeat))]
         off, irqs, ev, _ = min(runs)
         on, _, _, nev = run(mech, spec, trace=True)
         rows.append((mech, irqs, irqs / off, irqs / on, ev / off, ev / irqs, nev / irqs))
-    print(f"virtio-net, 2 queues x {a.requests} requests, mean gap {a.gap_ns:g} ns, "
-          f"{a.sharers} idle sharers on the INTx line, 2 CPUs")
+    print(f"virtio-net, 2 queues x {requests} requests, mean gap {gap_ns:g} ns, "
+          f"{sharers} idle sharers on the INTx line, 2 CPUs")
     hdr = ("mechanism", "interrupts", "irq/s (off)", "irq/s (trace)", "events/s",
            "events/irq", "trace/irq", "vs MSI-X")
     print(" | ".join(f"{h:>13}" for h in hdr))

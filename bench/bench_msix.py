@@ -10,13 +10,15 @@ path (MSI-X table, TLPs, root port, root complex, IOMMU, LAPIC IRR/ISR/PPR, CPU,
 
 from __future__ import annotations
 
-import argparse
 import gc
 import resource
 import sys
 import time
 from pathlib import Path
 
+import click
+
+from benchcli import run
 from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
 from irqsim.os.irq import IRQ_HANDLED
@@ -97,12 +99,11 @@ def run_anchor(mod, wl) -> float:  # type: ignore[no-untyped-def]
     return time.perf_counter() - start
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--n", type=float, default=1e5, help="interrupts per run")
-    ap.add_argument("--cpus", type=int, nargs="+", default=[1, 64])
-    ap.add_argument("--repeat", type=int, default=3, help="runs per measurement (best kept)")
-    a = ap.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--n", "n_irqs", type=float, default=1e5, help="interrupts per run")
+@click.option("--cpus", type=int, multiple=True, default=(1, 64), show_default=True)
+@click.option("--repeat", type=int, default=3, help="runs per measurement (best kept)")
+def main(n_irqs: float, cpus: tuple[int, ...], repeat: int) -> None:
     anchors_ok = ANCHORS.is_dir()
     if anchors_ok:
         sys.path.insert(0, str(ANCHORS))
@@ -117,10 +118,10 @@ def main() -> None:
         sim_heapq = sim_simpy = None
         from irqsim_bench_workload import Workload  # type: ignore[import-not-found]
     rows = []
-    for cpus in a.cpus:
-        wl = Workload(n_total=int(a.n), n_cpus=cpus, load=0.95, seed=1, iommu=True)
+    for ncpu in cpus:
+        wl = Workload(n_total=int(n_irqs), n_cpus=ncpu, load=0.95, seed=1, iommu=True)
         offs, ons, heaps, simpys = [], [], [], []
-        for _ in range(a.repeat):       # interleaved, best of N: the machine's noise is large
+        for _ in range(repeat):       # interleaved, best of N: the machine's noise is large
             off, ev, _, acc = run_irqsim(wl, trace=False)
             on, _, nev, _ = run_irqsim(wl, trace=True)
             offs.append(off)
@@ -129,9 +130,9 @@ def main() -> None:
             simpys.append(run_anchor(sim_simpy, wl) if sim_simpy else float("nan"))
         off, on, heap, simpy = min(offs), min(ons), min(heaps), min(simpys)
         n = wl.n_total
-        rows.append((cpus, n / off, n / on, n / heap, n / simpy, ev / off, ev / n, nev / n,
+        rows.append((ncpu, n / off, n / on, n / heap, n / simpy, ev / off, ev / n, nev / n,
                      on / off, heap / off, simpy / off, acc["delivered"], acc["merged"]))
-    print(f"MSI-X end to end, {int(a.n)} interrupts per run, load 0.95, best of {a.repeat} "
+    print(f"MSI-X end to end, {int(n_irqs)} interrupts per run, load 0.95, best of {repeat} "
           f"(peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MiB)")
     hdr = ("cpus", "irqsim off/s", "irqsim on/s", "heapq/s", "simpy/s", "events/s",
            "ev/irq", "trace/irq", "on/off cost", "vs heapq", "vs simpy", "delivered",
@@ -146,4 +147,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run(main)
