@@ -170,7 +170,7 @@ class Cpu:
         lapic.cpu = self
         self.platform = platform
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
-        self.if_flag = True
+        self.if_flag: bool = True
         self.frames: list[Frame] = []
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.task: Section | None = None            # the task section on this CPU
@@ -199,7 +199,7 @@ class Cpu:
         self._tp_accept = ctx.points.accept
         self._tp_entry = ctx.points.handler_entry
         t = ctx.timing
-        self._entry_delay: int = t.cpu_acceptance + t.context_save + t.handler_dispatch
+        self._entry_delay = t.cpu_acceptance + t.context_save + t.handler_dispatch
         self._restore = t.context_restore
         self._lapic_delivery = t.lapic_delivery
         self._lapic_access = t.lapic_mmio_access
