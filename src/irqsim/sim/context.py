@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from irqsim.sim.accounting import Ledger
 from irqsim.sim.engine import Engine
 from irqsim.sim.probe import TracePoints
+from irqsim.sim.rules import Rule
 from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
@@ -24,6 +25,7 @@ class Diagnostic:
     block: str
     rule: str
     message: str
+    rule_id: str = ""
 
     def __str__(self) -> str:
         return f"[{self.time} ns] {self.block}: {self.message} ({self.rule})"
@@ -48,21 +50,28 @@ class SimContext:
         self.sw = Software(self.engine)
         self.points.settled = self.ledger.settled      # the ledger's merge/drop intents
 
-    def diag(self, block: str, rule: str, message: str) -> None:
+    def diag(self, block: str, rule: Rule | str, message: str) -> None:
         """Record a diagnostic naming the rule broken; it also enters the trace.
+
+        ``rule`` is a registered :class:`~irqsim.sim.rules.Rule` (a bare citation string is
+        still accepted while call sites move to the registry).
 
         As the kernel's printk ratelimit: the first ``diag_keep`` of each (block, rule) are
         kept (and traced), later ones only counted, so a storm cannot grow memory.
         """
-        key = (block, rule)
+        if isinstance(rule, Rule):
+            rid, cite = rule.id, rule.spec
+        else:
+            rid, cite = "", rule
+        key = (block, cite)
         n = self.diag_counts.get(key, 0) + 1
         self.diag_counts[key] = n
         if n > self.diag_keep:
             return
-        d = Diagnostic(self.engine.now, block, rule, message)
+        d = Diagnostic(self.engine.now, block, cite, message, rid)
         self.diagnostics.append(d)
         if self.tracer.on:
-            self.tracer.emit(self.engine.now, block, block, "diagnostic", rule=rule,
+            self.tracer.emit(self.engine.now, block, block, "diagnostic", rule=cite, rule_id=rid,
                              message=message)
 
     def diagnostic_counts(self) -> Counter[tuple[str, str]]:
