@@ -80,4 +80,34 @@ IRTE_HIGH = Register("IRTE high", 0x8, 8, (
     F("sid", (15, 0), RW, "source-id"), F("sq", (17, 16), RW, "source-id qualifier"),
     F("svt", (19, 18), RW, "source validation type"), F("reserved", (63, 20), RSVD),
 ))
+# Interrupt Remapping Table Entry, posted format (IM = 1), low 64 bits (VT-d 9.11); the high
+# qword is IRTE_POSTED_HIGH (SID/SQ/SVT as in the remapped format, PDA[63:32] on top).
+IRTE_POSTED_LOW = Register("IRTE (posted) low", 0x0, 8, (
+    F("p", 0, RW, "present"), F("fpd", 1, RW, "fault processing disable"),
+    F("reserved", (7, 2), RSVD), F("avail", (11, 8), RW, "software use"),
+    F("reserved2", (13, 12), RSVD), F("urg", 14, RW, "urgent: notify even if PID.SN = 1"),
+    F("im", 15, RW, "1 = posted"), F("vv", (23, 16), RW, "virtual vector posted into PIR"),
+    F("reserved3", (37, 24), RSVD), F("pda_l", (63, 38), RW, "descriptor address [31:6]"),
+))
+IRTE_POSTED_HIGH = Register("IRTE (posted) high", 0x8, 8, (
+    F("sid", (15, 0), RW, "source-id"), F("sq", (17, 16), RW, "source-id qualifier"),
+    F("svt", (19, 18), RW, "source validation type"), F("reserved", (31, 20), RSVD),
+    F("pda_h", (63, 32), RW, "descriptor address [63:32]"),
+))
 IRTE_SIZE = 16
+
+# Posted-interrupt descriptor: 64 bytes, 64-byte aligned, in memory (VT-d 9.12; Intel SDM
+# vol. 3 29.6; reference/vtd-posted.md 7.1). Written by the remapping unit (PIR, ON) and
+# by the CPU and the hypervisor (ON, SN, NV, NDST).
+PID = Register("Posted-Interrupt Descriptor", 0x0, 64, (
+    F("pir", (255, 0), RW, "posted-interrupt requests, one bit per vector"),
+    F("on", 256, RW, "outstanding notification"),
+    F("sn", 257, RW, "suppress notification (VT-d only; the CPU ignores it)"),
+    F("reserved", (271, 258), RSVD),
+    F("nv", (279, 272), RW, "notification vector"),
+    F("reserved2", (287, 280), RSVD),
+    F("ndst", (319, 288), RW, "notification destination: x2APIC ID; xAPIC ID in bits 15:8"),
+    F("reserved3", (511, 320), RSVD),
+))
+PID_SIZE = 64
+PID_ALIGN = 64
