@@ -276,7 +276,7 @@ def test_msix_enable_masked_combinations(ctl: int, first: str, tmp_path: Path) -
 # -- capability walker ----------------------------------------------------------------------------
 def test_capability_chain_and_other_capability_names(tmp_path: Path) -> None:
     """Other capabilities are named with offset as lspci's first line (PM version, Express type
-    and MSI number, vendor-specific length); their sub-lines are not printed."""
+    and MSI number, vendor-specific length)."""
     c = Cfg(size=4096)
     c.cap(0x40, 0x01, (0x0003).to_bytes(2, "little"))
     c.cap(0x48, 0x09, (0x0014).to_bytes(2, "little"))
@@ -291,8 +291,8 @@ def test_capability_chain_and_other_capability_names(tmp_path: Path) -> None:
         "\tCapabilities: [100 v1] Advanced Error Reporting",
         "\tCapabilities: [140 v1] Device Serial Number 00-11-22-33-44-55-66-77",
     ]
-    got = ours(c.data)
-    assert got[-6:] == expected
+    got = [ln for ln in ours(c.data) if ln.startswith("\tCapabilities")]
+    assert got == expected
     if LSPCI:
         ref = [ln for ln in real_lspci(c.data, tmp_path) if ln.startswith("\tCapabilities")]
         assert ref == expected
@@ -348,7 +348,7 @@ def test_extended_capability_loop(tmp_path: Path) -> None:
                 "\tCapabilities: [100 v1] Latency Tolerance Reporting",
                 "\tCapabilities: [200 v1] Secondary PCI Express",
                 "\tCapabilities: [100 v1] <chain looped>"]
-    assert ours(c.data)[-4:] == expected
+    assert [ln for ln in ours(c.data) if ln.startswith("\tCapabilities")] == expected
     if LSPCI:
         ref = [ln for ln in real_lspci(c.data, tmp_path) if ln.startswith("\tCapabilities")]
         assert ref == expected

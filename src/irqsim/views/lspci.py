@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from irqsim.formats.dumpfile import ConfigDump, Slot
+from irqsim.views import lspci_caps as caps
 from irqsim.spec.pci import (
     BRIDGE_CONTROL,
     CAP_ID_MSI,
@@ -112,6 +113,7 @@ class _Dev:
         self.n = len(self.data)
         self.out: list[str] = []
         self.problems: list[str] = []
+        self.devfn = (0, 0)          # (device, function) of the slot
 
     def byte(self, off: int) -> int:
         return self.data[off] if 0 <= off < self.n else 0xFF
@@ -151,6 +153,7 @@ def decode(dump: ConfigDump | bytes, slot: Slot | str | None = None,
     elif isinstance(slot, str):
         slot = Slot.parse(slot) or Slot()
     d = _Dev(data)
+    d.devfn = (slot.dev, slot.fn)
     _show_verbose(d, slot.format(show_domain))
     return Listing("".join(d.out), d.problems)
 
@@ -304,7 +307,7 @@ def _show_control_status(d: _Dev, min_gnt: int, max_lat: int) -> None:
 
 
 # -- BARs and ROM ---------------------------------------------------------------------------------
-def _lib_bases(d: _Dev, cnt: int) -> list[int]:
+def _lib_bases(d: _Dev, cnt: int, quiet: bool = False) -> list[int]:
     """BAR addresses as libpci's generic fill sees them: a 64-bit BAR's upper half stays 0."""
     base = [0] * 6
     i = 0
@@ -316,7 +319,7 @@ def _lib_bases(d: _Dev, cnt: int) -> list[int]:
             elif i < cnt - 1:
                 i += 1
                 base[i - 1] = x | d.long(0x10 + 4 * i) << 32
-            else:
+            elif not quiet:
                 d.problem(f"BAR {i}: 64-bit BAR in the last BAR slot")
         i += 1
     return base
@@ -579,7 +582,7 @@ def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
     if cid in _SIMPLE_CAPS:
         d.w(_SIMPLE_CAPS[cid] + "\n")
     elif cid == 0x01:
-        d.w(f"Power Management version {cap & 7}\n")
+        caps.cap_pm(d, where, cap)
     elif cid == 0x02:
         d.w(f"AGP version {(cap >> 4) & 0xF:x}.{cap & 0xF:x}\n")
     elif cid == 0x04:
@@ -601,7 +604,9 @@ def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
         if _need(d, where, 8, "Subsystem ID"):
             d.w(f"Subsystem: {device_name(d.word(where + 4), d.word(where + 6))}\n")
     elif cid == 0x10:
-        _cap_express(d, cap)
+        htype = d.byte(HEADER_TYPE.offset) & 0x7F
+        has_mem = any(b and not b & 1 for b in _lib_bases(d, _bar_count(htype), quiet=True))
+        caps.cap_express(d, where, cap, has_mem, d.devfn)
     elif cid == CAP_ID_MSIX:
         _cap_msix(d, where, cap)
     elif cid == 0x12:

@@ -1,0 +1,365 @@
+"""Sub-lines of the Power Management and PCI Express capabilities, as ``lspci -vvv`` (pciutils
+3.9) prints them, decoded with the register declarations of :mod:`irqsim.spec.pcie`.
+
+A line is a template over a register's fields: ``{name}`` prints a one-bit field as ``+``/``-``
+and a wider one in decimal; ``{name:02x}`` formats it; extra values (table look-ups) are passed
+by name.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from irqsim.spec import pcie as X
+from irqsim.spec.regs import Register
+
+if TYPE_CHECKING:
+    from irqsim.views.lspci import _Dev
+
+
+class _Val:
+    """One field's value, formatted as lspci does: a flag as ``+``/``-``, else an integer."""
+
+    __slots__ = ("v", "width")
+
+    def __init__(self, v: int, width: int) -> None:
+        self.v = v
+        self.width = width
+
+    def __format__(self, spec: str) -> str:
+        if not spec:
+            return ("+" if self.v else "-") if self.width == 1 else str(self.v)
+        return format(self.v, spec)
+
+
+def fmt(reg: Register, value: int, template: str, **extra: Any) -> str:
+    """``template`` filled with ``reg``'s fields of ``value`` (and ``extra`` values)."""
+    vals: dict[str, Any] = {f.name: _Val(f.get(value), f.width) for f in reg.fields}
+    vals.update(extra)
+    return template.format_map(vals)
+
+
+def flag(v: int) -> str:
+    return "+" if v else "-"
+
+
+# -- Power Management ---------------------------------------------------------------------------
+def cap_pm(d: _Dev, where: int, cap: int) -> None:
+    """``Power Management version N`` and its Flags / Status / Bridge lines."""
+    d.w(f"Power Management version {X.PMC.field('version').get(cap)}\n")
+    aux = X.PM_AUX_CURRENT_MA[X.PMC.field("aux_current").get(cap)]
+    d.w(fmt(X.PMC, cap, "\t\tFlags: PMEClk{pme_clock} DSI{dsi} D1{d1} D2{d2} "
+            "AuxCurrent={aux}mA PME(D0{pme_d0},D1{pme_d1},D2{pme_d2},D3hot{pme_d3hot},"
+            "D3cold{pme_d3cold})\n", aux=aux))
+    if not d.fetch(where + X.PMCSR.offset, X.PM_SIZE - X.PMCSR.offset):
+        return
+    t = d.word(where + X.PMCSR.offset)
+    d.w(fmt(X.PMCSR, t, "\t\tStatus: D{power_state} NoSoftRst{no_soft_reset} "
+            "PME-Enable{pme_enable} DSel={data_select} DScale={data_scale} PME{pme_status}\n"))
+    b = d.byte(where + X.PMCSR_BSE.offset)
+    if b:
+        d.w(f"\t\tBridge: PM{flag(X.PMCSR_BSE.field('bpcc_enable').get(b))} "
+            f"B3{flag(not X.PMCSR_BSE.field('b2_b3').get(b))}\n")
+
+
+# -- PCI Express --------------------------------------------------------------------------------
+_TYPES = {
+    X.EXP_TYPE_ENDPOINT: "Endpoint", X.EXP_TYPE_LEG_END: "Legacy Endpoint",
+    X.EXP_TYPE_ROOT_PORT: "Root Port", X.EXP_TYPE_UPSTREAM: "Upstream Port",
+    X.EXP_TYPE_DOWNSTREAM: "Downstream Port",
+    X.EXP_TYPE_PCI_BRIDGE: "PCI-Express to PCI/PCI-X Bridge",
+    X.EXP_TYPE_PCIE_BRIDGE: "PCI/PCI-X to PCI-Express Bridge",
+    X.EXP_TYPE_ROOT_INT_EP: "Root Complex Integrated Endpoint",
+    X.EXP_TYPE_ROOT_EC: "Root Complex Event Collector",
+}
+_SLOT_TYPES = (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_DOWNSTREAM, X.EXP_TYPE_PCIE_BRIDGE)
+_L0S = ("<64ns", "<128ns", "<256ns", "<512ns", "<1us", "<2us", "<4us", "unlimited")
+_L1 = ("<1us", "<2us", "<4us", "<8us", "<16us", "<32us", "<64us", "unlimited")
+_SPEED = {1: "2.5GT/s", 2: "5GT/s", 3: "8GT/s", 4: "16GT/s", 5: "32GT/s", 6: "64GT/s"}
+_ASPM = {0: "not supported", 1: "L0s", 2: "L1", 3: "L0s L1"}
+_ASPM_CTL = ("Disabled", "L0s Enabled", "L1 Enabled", "L0s L1 Enabled")
+_INDICATOR = ("Unknown", "On", "Blink", "Off")
+_TIMEOUT_RANGE = {0: "Not Supported", 1: "Range A", 2: "Range B", 3: "Range AB",
+                  6: "Range BC", 7: "Range ABC", 14: "Range BCD", 15: "Range ABCD"}
+_TIMEOUT_VALUE = {0: "50us to 50ms", 1: "50us to 100us", 2: "1ms to 10ms", 5: "16ms to 55ms",
+                  6: "65ms to 210ms", 9: "260ms to 900ms", 10: "1s to 3.5s", 13: "4s to 13s",
+                  14: "17s to 64s"}
+_OBFF_CAP = {1: "Via message", 2: "Via WAKE#", 3: "Via message/WAKE#"}
+_OBFF_CTL = ("Disabled", "Via message A", "Via message B", "Via WAKE#")
+_EPR = {1: "Dev Specific", 2: "Form Factor Dev Specific", 3: "Reserved"}
+_LNCLS = {1: "64byte cachelines", 2: "128byte cachelines", 3: "Reserved"}
+_TPH = {0: "TPHComp- ExtTPHComp-", 1: "TPHComp+ ExtTPHComp-", 2: "",
+        3: "TPHComp+ ExtTPHComp+"}
+_DEEMPH = ("-6dB", "-3.5dB")
+_PRESET = ("-6dB de-emphasis, 0dB preshoot", "-3.5dB de-emphasis, 0dB preshoot",
+           "-4.4dB de-emphasis, 0dB preshoot", "-2.5dB de-emphasis, 0dB preshoot",
+           "0dB de-emphasis, 0dB preshoot", "0dB de-emphasis, 1.9dB preshoot",
+           "0dB de-emphasis, 2.5dB preshoot", "-6.0dB de-emphasis, 3.5dB preshoot",
+           "-3.5dB de-emphasis, 3.5dB preshoot", "0dB de-emphasis, 3.5dB preshoot")
+_MARGIN = {0: "Normal Operating Range", 1: "800-1200mV(full-swing)/400-700mV(half-swing)",
+           2: "200-400mV(full-swing)/100-200mV(half-swing)",
+           3: "200-400mV(full-swing)/100-200mV(half-swing)",
+           4: "200-400mV(full-swing)/100-200mV(half-swing)",
+           5: "200-400mV(full-swing)/100-200mV(half-swing)"}
+_CROSSLINK = ("unsupported", "Upstream Port", "Downstream Port", "incomplete")
+_COMPONENT = {0: "Link Down - Not Determined", 1: "Link Down - Not Present",
+              2: "Link Down - Present", 4: "Link Up - Present",
+              5: "Link Up - Present and DRS Received"}
+
+
+def power_limit(value: int, scale: int) -> str:
+    """Slot power limit as lspci prints it (PCIe 7.5.3.3: value x 1/0.1/0.01/0.001 W)."""
+    if scale == 0 and value == 0xFF:
+        return ">600W"
+    if scale == 0 and 0xF0 <= value <= 0xFE:
+        value = 250 + 25 * (value - 0xF0)
+    w = value * (1.0, 0.1, 0.01, 0.001)[scale]
+    return f"{w:g}W"
+
+
+def _f(reg: Register, name: str, value: int) -> int:
+    return reg.field(name).get(value)
+
+
+def cap_express(d: _Dev, where: int, cap: int, has_mem_bar: bool, devfn: tuple[int, int]) -> int:
+    """``Express (vN) <type>, MSI nn`` and the device, link, slot, root and "2" registers."""
+    typ = _f(X.EXP_FLAGS, "type", cap)
+    name = _TYPES.get(typ, f"Unknown type {typ}")
+    slot = typ in _SLOT_TYPES and bool(_f(X.EXP_FLAGS, "slot", cap))
+    if typ in _SLOT_TYPES:
+        name += f" (Slot{flag(_f(X.EXP_FLAGS, 'slot', cap))})"
+    d.w(f"Express (v{cap & 0xF}) {name}, MSI {_f(X.EXP_FLAGS, 'irq', cap):02x}\n")
+    link = typ not in (X.EXP_TYPE_ROOT_INT_EP, X.EXP_TYPE_ROOT_EC)
+    size = 24 if slot else 16
+    if typ in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_ROOT_EC):
+        size = 32
+    if not d.fetch(where + X.DEVCAP.offset, size):
+        return typ
+    _dev(d, where, typ)
+    if link:
+        _link(d, where, typ)
+    if slot:
+        _slot(d, where)
+    if typ in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_ROOT_EC):
+        _root(d, where)
+    if cap & 0xF < 2:
+        return typ
+    if not d.fetch(where + X.DEVCAP2.offset, 24 if slot else 16):
+        return typ
+    _dev2(d, where, typ, has_mem_bar)
+    if link:
+        _link2(d, where, typ, devfn)
+    return typ
+
+
+def _dev(d: _Dev, where: int, typ: int) -> None:
+    t = d.long(where + X.DEVCAP.offset)
+    ep = typ in (X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_LEG_END)
+    s = (f"\t\tDevCap:\tMaxPayload {128 << _f(X.DEVCAP, 'max_payload', t)} bytes, "
+         f"PhantFunc {(1 << _f(X.DEVCAP, 'phantom', t)) - 1}")
+    if ep:
+        s += (f", Latency L0s {_L0S[_f(X.DEVCAP, 'l0s_latency', t)]}, "
+              f"L1 {_L1[_f(X.DEVCAP, 'l1_latency', t)]}")
+    s += fmt(X.DEVCAP, t, "\n\t\t\tExtTag{ext_tag}")
+    if ep or typ in (X.EXP_TYPE_UPSTREAM, X.EXP_TYPE_PCI_BRIDGE):
+        s += fmt(X.DEVCAP, t, " AttnBtn{attn_button} AttnInd{attn_indicator} "
+                 "PwrInd{power_indicator}")
+    s += fmt(X.DEVCAP, t, " RBE{rber}")
+    flr_types = (X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_LEG_END, X.EXP_TYPE_ROOT_INT_EP)
+    if typ in flr_types:
+        s += fmt(X.DEVCAP, t, " FLReset{flr}")
+    if typ in (X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_UPSTREAM, X.EXP_TYPE_PCI_BRIDGE):
+        s += " SlotPowerLimit " + power_limit(_f(X.DEVCAP, "power_limit_value", t),
+                                              _f(X.DEVCAP, "power_limit_scale", t))
+    d.w(s + "\n")
+    w = d.word(where + X.DEVCTL.offset)
+    s = fmt(X.DEVCTL, w, "\t\tDevCtl:\tCorrErr{corr_err} NonFatalErr{nonfatal_err} "
+            "FatalErr{fatal_err} UnsupReq{unsup_req}\n"
+            "\t\t\tRlxdOrd{relaxed_ordering} ExtTag{ext_tag} PhantFunc{phantom} "
+            "AuxPwr{aux_power_pm} NoSnoop{no_snoop}")
+    if typ == X.EXP_TYPE_PCI_BRIDGE:
+        s += fmt(X.DEVCTL, w, " BrConfRtry{bcre_flr}")
+    if typ in flr_types and _f(X.DEVCAP, "flr", t):
+        s += fmt(X.DEVCTL, w, " FLReset{bcre_flr}")
+    s += (f"\n\t\t\tMaxPayload {128 << _f(X.DEVCTL, 'max_payload', w)} bytes, "
+          f"MaxReadReq {128 << _f(X.DEVCTL, 'max_read_req', w)} bytes\n")
+    d.w(s)
+    w = d.word(where + X.DEVSTA.offset)
+    d.w(fmt(X.DEVSTA, w, "\t\tDevSta:\tCorrErr{corr_err} NonFatalErr{nonfatal_err} "
+            "FatalErr{fatal_err} UnsupReq{unsup_req} AuxPwr{aux_power} "
+            "TransPend{trans_pending}\n"))
+
+
+def _compare(typ: int, sta: int, cap: int) -> str:
+    if sta > cap:
+        return " (overdriven)"
+    if sta == cap or typ in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_DOWNSTREAM,
+                             X.EXP_TYPE_PCIE_BRIDGE):
+        return ""
+    return " (downgraded)"
+
+
+def _link(d: _Dev, where: int, typ: int) -> None:
+    t = d.long(where + X.LNKCAP.offset)
+    aspm = _f(X.LNKCAP, "aspm", t)
+    cap_speed, cap_width = _f(X.LNKCAP, "speed", t), _f(X.LNKCAP, "width", t)
+    s = (f"\t\tLnkCap:\tPort #{_f(X.LNKCAP, 'port', t)}, "
+         f"Speed {_SPEED.get(cap_speed, 'unknown')}, Width x{cap_width}, "
+         f"ASPM {_ASPM.get(aspm, 'unknown')}")
+    if aspm:
+        s += ", Exit Latency "
+        if aspm & 1:
+            s += f"L0s {_L0S[_f(X.LNKCAP, 'l0s_exit', t)]}"
+        if aspm & 2:
+            s += f"{', ' if aspm & 1 else ''}L1 {_L1[_f(X.LNKCAP, 'l1_exit', t)]}"
+    d.w(s + "\n")
+    d.w(fmt(X.LNKCAP, t, "\t\t\tClockPM{clock_pm} Surprise{surprise_down} "
+            "LLActRep{dll_active} BwNot{bw_notify} ASPMOptComp{aspm_opt_comp}\n"))
+    w = d.word(where + X.LNKCTL.offset)
+    s = f"\t\tLnkCtl:\tASPM {_ASPM_CTL[_f(X.LNKCTL, 'aspm', w)]};"
+    if typ in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_LEG_END,
+               X.EXP_TYPE_PCI_BRIDGE):
+        s += f" RCB {128 if _f(X.LNKCTL, 'rcb', w) else 64} bytes,"
+    s += fmt(X.LNKCTL, w, " Disabled{disable} CommClk{common_clock}\n"
+             "\t\t\tExtSynch{ext_synch} ClockPM{clock_pm} "
+             "AutWidDis{hw_autonomous_width_disable} BWInt{bw_mgmt_int} "
+             "AutBWInt{autonomous_bw_int}\n")
+    d.w(s)
+    w = d.word(where + X.LNKSTA.offset)
+    sp, wd = _f(X.LNKSTA, "speed", w), _f(X.LNKSTA, "width", w)
+    d.w(f"\t\tLnkSta:\tSpeed {_SPEED.get(sp, 'unknown')}{_compare(typ, sp, cap_speed)}, "
+        f"Width x{wd}{_compare(typ, wd, cap_width)}\n")
+    d.w(fmt(X.LNKSTA, w, "\t\t\tTrErr{training_error} Train{training} SlotClk{slot_clock} "
+            "DLActive{dll_active} BWMgmt{bw_mgmt} ABWMgmt{autonomous_bw}\n"))
+
+
+def _slot(d: _Dev, where: int) -> None:
+    t = d.long(where + X.SLTCAP.offset)
+    d.w(fmt(X.SLTCAP, t, "\t\tSltCap:\tAttnBtn{attn_button} PwrCtrl{power_controller} "
+            "MRL{mrl_sensor} AttnInd{attn_indicator} PwrInd{power_indicator} "
+            "HotPlug{hotplug_capable} Surprise{hotplug_surprise}\n"
+            "\t\t\tSlot #{slot_number}, PowerLimit {pl}; Interlock{interlock} "
+            "NoCompl{no_cmd_completed}\n",
+            pl=power_limit(_f(X.SLTCAP, "power_limit_value", t),
+                           _f(X.SLTCAP, "power_limit_scale", t))))
+    w = d.word(where + X.SLTCTL.offset)
+    d.w(fmt(X.SLTCTL, w, "\t\tSltCtl:\tEnable: AttnBtn{attn_button} PwrFlt{power_fault} "
+            "MRL{mrl_changed} PresDet{presence_changed} CmdCplt{cmd_completed} "
+            "HPIrq{hotplug_int} LinkChg{dll_changed}\n"
+            "\t\t\tControl: AttnInd {ai}, PwrInd {pi}, Power{power_controller} "
+            "Interlock{interlock}\n",
+            ai=_INDICATOR[_f(X.SLTCTL, "attn_indicator", w)],
+            pi=_INDICATOR[_f(X.SLTCTL, "power_indicator", w)]))
+    w = d.word(where + X.SLTSTA.offset)
+    d.w(fmt(X.SLTSTA, w, "\t\tSltSta:\tStatus: AttnBtn{attn_button} PowerFlt{power_fault} "
+            "MRL{mrl_state} CmdCplt{cmd_completed} PresDet{presence} Interlock{interlock}\n"
+            "\t\t\tChanged: MRL{mrl_changed} PresDet{presence_changed} "
+            "LinkState{dll_changed}\n"))
+
+
+def _root(d: _Dev, where: int) -> None:
+    d.w(fmt(X.RTCAP, d.word(where + X.RTCAP.offset), "\t\tRootCap: CRSVisible{crs_visible}\n"))
+    d.w(fmt(X.RTCTL, d.word(where + X.RTCTL.offset),
+            "\t\tRootCtl: ErrCorrectable{serr_corr} ErrNon-Fatal{serr_nonfatal} "
+            "ErrFatal{serr_fatal} PMEIntEna{pme_int} CRSVisible{crs_visible}\n"))
+    d.w(fmt(X.RTSTA, d.long(where + X.RTSTA.offset),
+            "\t\tRootSta: PME ReqID {pme_requester:04x}, PMEStatus{pme_status} "
+            "PMEPending{pme_pending}\n"))
+
+
+def _dev2(d: _Dev, where: int, typ: int, has_mem_bar: bool) -> None:
+    t = d.long(where + X.DEVCAP2.offset)
+    rp, us, ds = X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_UPSTREAM, X.EXP_TYPE_DOWNSTREAM
+    s = fmt(X.DEVCAP2, t, "\t\tDevCap2: Completion Timeout: {rng}, TimeoutDis{timeout_disable}"
+            " NROPrPrP{no_ro_pr_pr} LTR{ltr}\n"
+            "\t\t\t 10BitTagComp{tag10_completer} 10BitTagReq{tag10_requester} OBFF {obff_s}, "
+            "ExtFmt{ext_fmt} EETLPPrefix{e2e_prefix}",
+            rng=_TIMEOUT_RANGE.get(_f(X.DEVCAP2, "timeout_ranges", t), "Unknown"),
+            obff_s=_OBFF_CAP.get(_f(X.DEVCAP2, "obff", t), "Not Supported"))
+    if _f(X.DEVCAP2, "e2e_prefix", t):
+        s += f", MaxEETLPPrefixes {_f(X.DEVCAP2, 'max_e2e_prefixes', t) or 4}"
+    s += fmt(X.DEVCAP2, t, "\n\t\t\t EmergencyPowerReduction {epr}, "
+             "EmergencyPowerReductionInit{emergency_power_reduction_init}\n\t\t\t FRS{frs}",
+             epr=_EPR.get(_f(X.DEVCAP2, "emergency_power_reduction", t), "Not Supported"))
+    if typ == rp:
+        s += f" LN System CLS {_LNCLS.get(_f(X.DEVCAP2, 'ln_cls', t), 'Not Supported')},"
+    if typ in (rp, X.EXP_TYPE_ENDPOINT):
+        s += " " + _TPH[_f(X.DEVCAP2, "tph_completer", t)]
+    if typ in (rp, ds):
+        s += fmt(X.DEVCAP2, t, " ARIFwd{ari_forwarding}")
+    s += "\n"
+    if typ in (rp, us, ds) or has_mem_bar:
+        s += "\t\t\t AtomicOpsCap:"
+        if typ in (rp, us, ds):
+            s += fmt(X.DEVCAP2, t, " Routing{atomic_routing}")
+        if typ == rp or has_mem_bar:
+            s += fmt(X.DEVCAP2, t, " 32bit{atomic32} 64bit{atomic64} 128bitCAS{cas128}")
+        s += "\n"
+    d.w(s)
+    w = d.word(where + X.DEVCTL2.offset)
+    s = fmt(X.DEVCTL2, w, "\t\tDevCtl2: Completion Timeout: {tv}, TimeoutDis{timeout_disable}"
+            " LTR{ltr} 10BitTagReq{tag10_requester} OBFF {ob},",
+            tv=_TIMEOUT_VALUE.get(_f(X.DEVCTL2, "timeout_value", w), "Unknown"),
+            ob=_OBFF_CTL[_f(X.DEVCTL2, "obff", w)])
+    if typ in (rp, ds):
+        s += fmt(X.DEVCTL2, w, " ARIFwd{ari_forwarding}")
+    s += "\n"
+    ep_like = (rp, X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_ROOT_INT_EP, X.EXP_TYPE_LEG_END)
+    if typ in (rp, us, ds) or typ in ep_like:
+        s += "\t\t\t AtomicOpsCtl:"
+        if typ in ep_like:
+            s += fmt(X.DEVCTL2, w, " ReqEn{atomic_requester}")
+        if typ in (rp, us, ds):
+            s += fmt(X.DEVCTL2, w, " EgressBlck{atomic_egress_block}")
+        s += "\n"
+    d.w(s)
+
+
+def _speed_vector(v: int) -> str:
+    if v & 0x60:
+        return "RsvdP"
+    for bit, text in ((0x10, "2.5-32GT/s"), (0x08, "2.5-16GT/s"), (0x04, "2.5-8GT/s"),
+                      (0x02, "2.5-5GT/s"), (0x01, "2.5GT/s")):
+        if v & bit:
+            return text
+    return "Unknown"
+
+
+def _link2(d: _Dev, where: int, typ: int, devfn: tuple[int, int]) -> None:
+    t = 0
+    if not (typ in (X.EXP_TYPE_ENDPOINT, X.EXP_TYPE_LEG_END) and devfn != (0, 0)):
+        t = d.long(where + X.LNKCAP2.offset)
+        if t:
+            d.w(fmt(X.LNKCAP2, t, "\t\tLnkCap2: Supported Link Speeds: {sp}, "
+                    "Crosslink{crosslink} Retimer{retimer} 2Retimers{two_retimers} DRS{drs}\n",
+                    sp=_speed_vector(_f(X.LNKCAP2, "speeds", t))))
+        w = d.word(where + X.LNKCTL2.offset)
+        ts = _f(X.LNKCTL2, "target_speed", w)
+        s = fmt(X.LNKCTL2, w, "\t\tLnkCtl2: Target Link Speed: {ts}, "
+                "EnterCompliance{enter_compliance} SpeedDis{hw_autonomous_speed_disable}",
+                ts="2.5GT/s" if ts == 0 else _SPEED.get(ts, "Unknown"))
+        if typ == X.EXP_TYPE_DOWNSTREAM:
+            s += f", Selectable De-emphasis: {_DEEMPH[_f(X.LNKCTL2, 'selectable_deemphasis', w)]}"
+        preset = _f(X.LNKCTL2, "compliance_preset", w)
+        s += fmt(X.LNKCTL2, w, "\n\t\t\t Transmit Margin: {tm}, "
+                 "EnterModifiedCompliance{enter_modified_compliance} "
+                 "ComplianceSOS{compliance_sos}\n"
+                 "\t\t\t Compliance Preset/De-emphasis: {pr}\n",
+                 tm=_MARGIN.get(_f(X.LNKCTL2, "transmit_margin", w), "Unknown"),
+                 pr=_PRESET[preset] if preset < len(_PRESET) else "Unknown")
+        d.w(s)
+    w = d.word(where + X.LNKSTA2.offset)
+    s = fmt(X.LNKSTA2, w, "\t\tLnkSta2: Current De-emphasis Level: {de}, "
+            "EqualizationComplete{eq_complete} EqualizationPhase1{eq_phase1}\n"
+            "\t\t\t EqualizationPhase2{eq_phase2} EqualizationPhase3{eq_phase3} "
+            "LinkEqualizationRequest{eq_request}\n"
+            "\t\t\t Retimer{retimer} 2Retimers{two_retimers} CrosslinkRes: {cr}",
+            de=_DEEMPH[_f(X.LNKSTA2, "deemphasis", w)],
+            cr=_CROSSLINK[_f(X.LNKSTA2, "crosslink", w)])
+    downstream = typ in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_DOWNSTREAM, X.EXP_TYPE_PCIE_BRIDGE)
+    if downstream and _f(X.LNKCAP2, "drs", t):
+        s += fmt(X.LNKSTA2, w, ", DRS{drs_received}\n\t\t\t DownstreamComp: {dc}\n",
+                 dc=_COMPONENT.get(_f(X.LNKSTA2, "downstream_component", w), "Reserved"))
+    else:
+        s += "\n"
+    d.w(s)
