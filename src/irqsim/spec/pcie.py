@@ -153,3 +153,149 @@ LNKSTA2 = Register("Link Status 2", 0x32, 2, (
     F("reserved", (11, 10), RSVD), F("downstream_component", (14, 12), RO),
     F("drs_received", 15, RW1C),
 ))
+
+
+# -- Extended capabilities (PCIe Base 6.0, 7.8 and 7.9); offsets from the capability header ----
+ECAP_AER, ECAP_VC, ECAP_DSN, ECAP_PWR, ECAP_ACS, ECAP_ARI, ECAP_ATS, ECAP_SRIOV = (
+    0x01, 0x02, 0x03, 0x04, 0x0D, 0x0E, 0x0F, 0x10)
+ECAP_VC9, ECAP_LTR, ECAP_SEC, ECAP_PRI, ECAP_PASID, ECAP_TPH, ECAP_L1SS = (
+    0x09, 0x18, 0x19, 0x13, 0x1B, 0x17, 0x1E)
+
+_UNCOR = (
+    F("undefined", 0, RSVD), F("reserved", (3, 1), RSVD), F("dlp", 4, RW1C),
+    F("surprise_down", 5, RW1C), F("reserved2", (11, 6), RSVD), F("poisoned_tlp", 12, RW1C),
+    F("fcp", 13, RW1C), F("completion_timeout", 14, RW1C), F("completer_abort", 15, RW1C),
+    F("unexpected_completion", 16, RW1C), F("receiver_overflow", 17, RW1C),
+    F("malformed_tlp", 18, RW1C), F("ecrc", 19, RW1C), F("unsupported_request", 20, RW1C),
+    F("acs_violation", 21, RW1C), F("reserved3", (31, 22), RSVD),
+)
+AER_UNCOR_STATUS = Register("Uncorrectable Error Status", 0x04, 4, _UNCOR)
+AER_UNCOR_MASK = Register("Uncorrectable Error Mask", 0x08, 4, tuple(
+    F(f.name, (f.lsb + f.width - 1, f.lsb), RW if f.access is RW1C else f.access)
+    for f in _UNCOR))
+AER_UNCOR_SEVERITY = Register("Uncorrectable Error Severity", 0x0C, 4, tuple(
+    F(f.name, (f.lsb + f.width - 1, f.lsb), RW if f.access is RW1C else f.access)
+    for f in _UNCOR))
+_COR = (
+    F("receiver_error", 0, RW1C), F("reserved", (5, 1), RSVD), F("bad_tlp", 6, RW1C),
+    F("bad_dllp", 7, RW1C), F("replay_rollover", 8, RW1C), F("reserved2", (11, 9), RSVD),
+    F("replay_timeout", 12, RW1C), F("advisory_nonfatal", 13, RW1C),
+    F("reserved3", (31, 14), RSVD),
+)
+AER_COR_STATUS = Register("Correctable Error Status", 0x10, 4, _COR)
+AER_COR_MASK = Register("Correctable Error Mask", 0x14, 4, tuple(
+    F(f.name, (f.lsb + f.width - 1, f.lsb), RW if f.access is RW1C else f.access)
+    for f in _COR))
+AER_CAP = Register("Advanced Error Capabilities and Control", 0x18, 4, (
+    F("first_error_pointer", (4, 0), RO), F("ecrc_gen_capable", 5, RO),
+    F("ecrc_gen_enable", 6, RW), F("ecrc_check_capable", 7, RO), F("ecrc_check_enable", 8, RW),
+    F("multi_header_capable", 9, RO), F("multi_header_enable", 10, RW),
+    F("tlp_prefix_log", 11, RO), F("timeout_header_log", 12, RO),
+    F("reserved", (31, 13), RSVD),
+))
+AER_HEADER_LOG = 0x1C                      # 16 bytes
+AER_ROOT_COMMAND = Register("Root Error Command", 0x2C, 4, (
+    F("correctable", 0, RW), F("nonfatal", 1, RW), F("fatal", 2, RW),
+    F("reserved", (31, 3), RSVD),
+))
+AER_ROOT_STATUS = Register("Root Error Status", 0x30, 4, (
+    F("cor_received", 0, RW1C), F("multi_cor_received", 1, RW1C),
+    F("uncor_received", 2, RW1C), F("multi_uncor_received", 3, RW1C),
+    F("first_fatal", 4, RW1C), F("nonfatal_received", 5, RW1C), F("fatal_received", 6, RW1C),
+    F("reserved", (26, 7), RSVD), F("interrupt_message", (31, 27), RO),
+))
+AER_ERROR_SOURCE = 0x34                    # ERR_COR source id, then ERR_FATAL/NONFATAL's
+
+ACS_CAP = Register("ACS Capability", 0x04, 2, (
+    F("source_validation", 0, RO), F("translation_blocking", 1, RO),
+    F("p2p_request_redirect", 2, RO), F("p2p_completion_redirect", 3, RO),
+    F("upstream_forwarding", 4, RO), F("p2p_egress_control", 5, RO),
+    F("direct_translated_p2p", 6, RO), F("reserved", 7, RSVD),
+    F("egress_vector_size", (15, 8), RO),
+))
+ACS_CTRL = Register("ACS Control", 0x06, 2, (
+    F("source_validation", 0, RW), F("translation_blocking", 1, RW),
+    F("p2p_request_redirect", 2, RW), F("p2p_completion_redirect", 3, RW),
+    F("upstream_forwarding", 4, RW), F("p2p_egress_control", 5, RW),
+    F("direct_translated_p2p", 6, RW), F("reserved", (15, 7), RSVD),
+))
+ARI_CAP = Register("ARI Capability", 0x04, 2, (
+    F("mfvc", 0, RO), F("acs", 1, RO), F("reserved", (7, 2), RSVD),
+    F("next_function", (15, 8), RO),
+))
+ARI_CTRL = Register("ARI Control", 0x06, 2, (
+    F("mfvc", 0, RW), F("acs", 1, RW), F("reserved", (3, 2), RSVD),
+    F("function_group", (6, 4), RW), F("reserved2", (15, 7), RSVD),
+))
+ATS_CAP = Register("ATS Capability", 0x04, 2, (
+    F("invalidate_queue_depth", (4, 0), RO), F("page_aligned", 5, RO),
+    F("global_invalidate", 6, RO), F("relaxed_ordering", 7, RO), F("reserved", (15, 8), RSVD),
+))
+ATS_CTRL = Register("ATS Control", 0x06, 2, (
+    F("smallest_translation_unit", (4, 0), RW), F("reserved", (14, 5), RSVD),
+    F("enable", 15, RW),
+))
+PRI_CTRL = Register("Page Request Control", 0x04, 2, (
+    F("enable", 0, RW), F("reset", 1, RW), F("reserved", (15, 2), RSVD),
+))
+PRI_STATUS = Register("Page Request Status", 0x06, 2, (
+    F("response_failure", 0, RW1C), F("unexpected_index", 1, RW1C),
+    F("reserved", (7, 2), RSVD), F("stopped", 8, RO), F("reserved2", (14, 9), RSVD),
+    F("pasid_required", 15, RO),
+))
+PRI_CAPACITY, PRI_ALLOCATION = 0x08, 0x0C
+PASID_CAP = Register("PASID Capability", 0x04, 2, (
+    F("reserved", 0, RSVD), F("execute", 1, RO), F("privileged", 2, RO),
+    F("reserved2", (7, 3), RSVD), F("max_width", (12, 8), RO), F("reserved3", (15, 13), RSVD),
+))
+PASID_CTRL = Register("PASID Control", 0x06, 2, (
+    F("enable", 0, RW), F("execute", 1, RW), F("privileged", 2, RW),
+    F("reserved", (15, 3), RSVD),
+))
+LTR_MAX_SNOOP = Register("Max Snoop Latency", 0x04, 2, (
+    F("value", (9, 0), RW), F("scale", (12, 10), RW, "value x 2^(5 x scale) ns"),
+    F("reserved", (15, 13), RSVD),
+))
+LTR_MAX_NO_SNOOP = Register("Max No-Snoop Latency", 0x06, 2, LTR_MAX_SNOOP.fields)
+SEC_LNKCTL3 = Register("Link Control 3", 0x04, 4, (
+    F("perform_equalization", 0, RW), F("equalization_request_int", 1, RW),
+    F("reserved", (8, 2), RSVD), F("lower_skp_os_vector", (15, 9), RW),
+    F("reserved2", (31, 16), RSVD),
+))
+SEC_LANE_ERROR = 0x08
+TPH_CAP = Register("TPH Requester Capability", 0x04, 4, (
+    F("no_st_mode", 0, RO), F("interrupt_vector_mode", 1, RO), F("device_specific_mode", 2, RO),
+    F("reserved", (7, 3), RSVD), F("extended_requester", 8, RO),
+    F("st_table_location", (10, 9), RO), F("reserved2", (15, 11), RSVD),
+    F("st_table_size", (26, 16), RO), F("reserved3", (31, 27), RSVD),
+))
+
+# SR-IOV (PCIe Base 6.0, 9.3.3)
+SRIOV_CAP = Register("SR-IOV Capabilities", 0x04, 4, (
+    F("vf_migration", 0, RO), F("ari_preserved", 1, RO), F("vf_10bit_tag_requester", 2, RO),
+    F("reserved", (20, 3), RSVD), F("migration_interrupt", (31, 21), RO),
+))
+SRIOV_CTRL = Register("SR-IOV Control", 0x08, 2, (
+    F("vf_enable", 0, RW), F("vf_migration_enable", 1, RW),
+    F("vf_migration_interrupt", 2, RW), F("vf_mse", 3, RW), F("ari_hierarchy", 4, RW),
+    F("vf_10bit_tag_requester", 5, RW), F("reserved", (15, 6), RSVD),
+))
+SRIOV_STATUS = Register("SR-IOV Status", 0x0A, 2, (
+    F("vf_migration", 0, RW1C), F("reserved", (15, 1), RSVD),
+))
+SRIOV_INITIAL_VFS = Register("InitialVFs", 0x0C, 2, (F("value", (15, 0), RO),))
+SRIOV_TOTAL_VFS = Register("TotalVFs", 0x0E, 2, (F("value", (15, 0), RO),))
+SRIOV_NUM_VFS = Register("NumVFs", 0x10, 2, (F("value", (15, 0), RW),))
+SRIOV_FDL = Register("Function Dependency Link", 0x12, 1, (F("value", (7, 0), RO),))
+SRIOV_VF_OFFSET = Register("First VF Offset", 0x14, 2, (F("value", (15, 0), RO),))
+SRIOV_VF_STRIDE = Register("VF Stride", 0x16, 2, (F("value", (15, 0), RO),))
+SRIOV_VF_DEVICE = Register("VF Device ID", 0x1A, 2, (F("value", (15, 0), RO),))
+SRIOV_SUPPORTED_PAGE_SIZES = Register("Supported Page Sizes", 0x1C, 4,
+                                      (F("value", (31, 0), RO),))
+SRIOV_SYSTEM_PAGE_SIZE = Register("System Page Size", 0x20, 4, (F("value", (31, 0), RW),))
+SRIOV_VF_BAR0 = 0x24                       # six VF BARs, BAR layout as in the type 0 header
+SRIOV_VF_BARS = 6
+SRIOV_MIGRATION_STATE = Register("VF Migration State Array Offset", 0x3C, 4, (
+    F("bir", (2, 0), RO), F("offset", (31, 3), RO),
+))
+SRIOV_SIZE = 0x40

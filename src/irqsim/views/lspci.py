@@ -114,6 +114,7 @@ class _Dev:
         self.out: list[str] = []
         self.problems: list[str] = []
         self.devfn = (0, 0)          # (device, function) of the slot
+        self.exp_type = -1           # PCI Express device/port type, once the capability is read
 
     def byte(self, off: int) -> int:
         return self.data[off] if 0 <= off < self.n else 0xFF
@@ -606,7 +607,7 @@ def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
     elif cid == 0x10:
         htype = d.byte(HEADER_TYPE.offset) & 0x7F
         has_mem = any(b and not b & 1 for b in _lib_bases(d, _bar_count(htype), quiet=True))
-        caps.cap_express(d, where, cap, has_mem, d.devfn)
+        d.exp_type = caps.cap_express(d, where, cap, has_mem, d.devfn)
     elif cid == CAP_ID_MSIX:
         _cap_msix(d, where, cap)
     elif cid == 0x12:
@@ -776,6 +777,9 @@ def _show_ext_cap(d: _Dev, where: int, cid: int) -> None:
             d.w("<unreadable>\n")
     elif cid in _EXT_CAPS:
         d.w(_EXT_CAPS[cid] + "\n")
+        sub = caps.EXT_SUBLINES.get(cid)
+        if sub is not None:
+            sub(d, where, d.exp_type)
     else:
         d.w(f"Extended Capability ID {cid:#x}\n")
 

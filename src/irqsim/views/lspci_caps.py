@@ -363,3 +363,188 @@ def _link2(d: _Dev, where: int, typ: int, devfn: tuple[int, int]) -> None:
     else:
         s += "\n"
     d.w(s)
+
+
+# -- extended capabilities: sub-lines after the name line ----------------------------------------
+_UE = ("DLP{dlp} SDES{surprise_down} TLP{poisoned_tlp} FCP{fcp} CmpltTO{completion_timeout} "
+       "CmpltAbrt{completer_abort} UnxCmplt{unexpected_completion} RxOF{receiver_overflow} "
+       "MalfTLP{malformed_tlp} ECRC{ecrc} UnsupReq{unsupported_request} "
+       "ACSViol{acs_violation}\n")
+_CE = ("RxErr{receiver_error} BadTLP{bad_tlp} BadDLLP{bad_dllp} Rollover{replay_rollover} "
+       "Timeout{replay_timeout} AdvNonFatalErr{advisory_nonfatal}\n")
+
+
+def ecap_aer(d: _Dev, where: int, exp_type: int) -> None:
+    """AER (PCIe 7.8.4): error status/mask/severity, capabilities, header log, root regs."""
+    if not d.fetch(where + X.AER_UNCOR_STATUS.offset, 40):
+        return
+    for label, reg in (("UESta", X.AER_UNCOR_STATUS), ("UEMsk", X.AER_UNCOR_MASK),
+                       ("UESvrt", X.AER_UNCOR_SEVERITY)):
+        d.w(fmt(reg, d.long(where + reg.offset), f"\t\t{label}:\t" + _UE))
+    for label, reg in (("CESta", X.AER_COR_STATUS), ("CEMsk", X.AER_COR_MASK)):
+        d.w(fmt(reg, d.long(where + reg.offset), f"\t\t{label}:\t" + _CE))
+    d.w(fmt(X.AER_CAP, d.long(where + X.AER_CAP.offset),
+            "\t\tAERCap:\tFirst Error Pointer: {first_error_pointer:02x}, "
+            "ECRCGenCap{ecrc_gen_capable} ECRCGenEn{ecrc_gen_enable} "
+            "ECRCChkCap{ecrc_check_capable} ECRCChkEn{ecrc_check_enable}\n"
+            "\t\t\tMultHdrRecCap{multi_header_capable} MultHdrRecEn{multi_header_enable} "
+            "TLPPfxPres{tlp_prefix_log} HdrLogCap{timeout_header_log}\n"))
+    log = " ".join(f"{d.long(where + X.AER_HEADER_LOG + 4 * i):08x}" for i in range(4))
+    d.w(f"\t\tHeaderLog: {log}\n")
+    if exp_type not in (X.EXP_TYPE_ROOT_PORT, X.EXP_TYPE_ROOT_EC):
+        return
+    if not d.fetch(where + X.AER_ROOT_COMMAND.offset, 12):
+        return
+    d.w(fmt(X.AER_ROOT_COMMAND, d.long(where + X.AER_ROOT_COMMAND.offset),
+            "\t\tRootCmd: CERptEn{correctable} NFERptEn{nonfatal} FERptEn{fatal}\n"))
+    d.w(fmt(X.AER_ROOT_STATUS, d.long(where + X.AER_ROOT_STATUS.offset),
+            "\t\tRootSta: CERcvd{cor_received} MultCERcvd{multi_cor_received} "
+            "UERcvd{uncor_received} MultUERcvd{multi_uncor_received}\n"
+            "\t\t\t FirstFatal{first_fatal} NonFatalMsg{nonfatal_received} "
+            "FatalMsg{fatal_received} IntMsg {interrupt_message}\n"))
+    d.w(f"\t\tErrorSrc: ERR_COR: {d.word(where + X.AER_ERROR_SOURCE):04x} "
+        f"ERR_FATAL/NONFATAL: {d.word(where + X.AER_ERROR_SOURCE + 2):04x}\n")
+
+
+def ecap_acs(d: _Dev, where: int, exp_type: int) -> None:
+    """ACS (PCIe 7.7.11): capability and control flags."""
+    if not d.fetch(where + X.ACS_CAP.offset, 4):
+        return
+    t = ("SrcValid{source_validation} TransBlk{translation_blocking} "
+         "ReqRedir{p2p_request_redirect} CmpltRedir{p2p_completion_redirect} "
+         "UpstreamFwd{upstream_forwarding} EgressCtrl{p2p_egress_control} "
+         "DirectTrans{direct_translated_p2p}\n")
+    d.w(fmt(X.ACS_CAP, d.word(where + X.ACS_CAP.offset), "\t\tACSCap:\t" + t))
+    d.w(fmt(X.ACS_CTRL, d.word(where + X.ACS_CTRL.offset), "\t\tACSCtl:\t" + t))
+
+
+def ecap_ari(d: _Dev, where: int, exp_type: int) -> None:
+    """ARI (PCIe 7.8.7): next function number and function group."""
+    if not d.fetch(where + X.ARI_CAP.offset, 4):
+        return
+    d.w(fmt(X.ARI_CAP, d.word(where + X.ARI_CAP.offset),
+            "\t\tARICap:\tMFVC{mfvc} ACS{acs}, Next Function: {next_function}\n"))
+    d.w(fmt(X.ARI_CTRL, d.word(where + X.ARI_CTRL.offset),
+            "\t\tARICtl:\tMFVC{mfvc} ACS{acs}, Function Group: {function_group}\n"))
+
+
+def ecap_ats(d: _Dev, where: int, exp_type: int) -> None:
+    """ATS (PCIe 10.5.1): invalidate queue depth, enable and smallest translation unit."""
+    if not d.fetch(where + X.ATS_CAP.offset, 4):
+        return
+    d.w(fmt(X.ATS_CAP, d.word(where + X.ATS_CAP.offset),
+            "\t\tATSCap:\tInvalidate Queue Depth: {invalidate_queue_depth:02x}\n"))
+    d.w(fmt(X.ATS_CTRL, d.word(where + X.ATS_CTRL.offset),
+            "\t\tATSCtl:\tEnable{enable}, Smallest Translation Unit: "
+            "{smallest_translation_unit:02x}\n"))
+
+
+def ecap_pri(d: _Dev, where: int, exp_type: int) -> None:
+    """Page Request Interface (PCIe 10.5.2)."""
+    if not d.fetch(where + X.PRI_CTRL.offset, 0x0C):
+        return
+    d.w(fmt(X.PRI_CTRL, d.word(where + X.PRI_CTRL.offset),
+            "\t\tPRICtl: Enable{enable} Reset{reset}\n"))
+    d.w(fmt(X.PRI_STATUS, d.word(where + X.PRI_STATUS.offset),
+            "\t\tPRISta: RF{response_failure} UPRGI{unexpected_index} Stopped{stopped}\n"))
+    d.w(f"\t\tPage Request Capacity: {d.long(where + X.PRI_CAPACITY):08x}, "
+        f"Page Request Allocation: {d.long(where + X.PRI_ALLOCATION):08x}\n")
+
+
+def ecap_pasid(d: _Dev, where: int, exp_type: int) -> None:
+    """PASID (PCIe 7.8.8)."""
+    if not d.fetch(where + X.PASID_CAP.offset, 4):
+        return
+    d.w(fmt(X.PASID_CAP, d.word(where + X.PASID_CAP.offset),
+            "\t\tPASIDCap: Exec{execute} Priv{privileged}, Max PASID Width: {max_width:02x}\n"))
+    d.w(fmt(X.PASID_CTRL, d.word(where + X.PASID_CTRL.offset),
+            "\t\tPASIDCtl: Enable{enable} Exec{execute} Priv{privileged}\n"))
+
+
+def ecap_ltr(d: _Dev, where: int, exp_type: int) -> None:
+    """LTR (PCIe 7.8.2): the two maximum latencies in ns (value x 2^(5 x scale))."""
+    if not d.fetch(where + X.LTR_MAX_SNOOP.offset, 4):
+        return
+    for label, reg in (("Max snoop latency", X.LTR_MAX_SNOOP),
+                       ("Max no snoop latency", X.LTR_MAX_NO_SNOOP)):
+        v = d.word(where + reg.offset)
+        ns = _f(reg, "value", v) << (5 * _f(reg, "scale", v))
+        d.w(f"\t\t{label}: {ns}ns\n")
+
+
+def ecap_sec(d: _Dev, where: int, exp_type: int) -> None:
+    """Secondary PCI Express (PCIe 7.7.3): Link Control 3 and lane error status."""
+    if not d.fetch(where + X.SEC_LNKCTL3.offset, 12):
+        return
+    d.w(fmt(X.SEC_LNKCTL3, d.word(where + X.SEC_LNKCTL3.offset),
+            "\t\tLnkCtl3: LnkEquIntrruptEn{equalization_request_int} "
+            "PerformEqu{perform_equalization}\n"))
+    errs = d.word(where + X.SEC_LANE_ERROR)
+    lanes = [str(i) for i in range(16) if errs >> i & 1]
+    d.w("\t\tLaneErrStat: " + ("LaneErr at lane: " + " ".join(lanes) if lanes else "0") + "\n")
+
+
+def ecap_tph(d: _Dev, where: int, exp_type: int) -> None:
+    """TPH Requester (PCIe 7.9.13): supported modes and steering-table location."""
+    if not d.fetch(where + X.TPH_CAP.offset, 4):
+        return
+    t = d.long(where + X.TPH_CAP.offset)
+    if _f(X.TPH_CAP, "interrupt_vector_mode", t):
+        d.w("\t\tInterrupt vector mode supported\n")
+    if _f(X.TPH_CAP, "device_specific_mode", t):
+        d.w("\t\tDevice specific mode supported\n")
+    if _f(X.TPH_CAP, "extended_requester", t):
+        d.w("\t\tExtended requester support\n")
+    loc = ("No steering table available", "Steering table in TPH capability structure",
+           "Steering table in MSI-X table", "Reserved steering table location")
+    d.w(f"\t\t{loc[_f(X.TPH_CAP, 'st_table_location', t)]}\n")
+
+
+def ecap_sriov(d: _Dev, where: int, exp_type: int) -> None:
+    """SR-IOV (PCIe 9.3.3): capabilities, control, VF counts, offset/stride, VF BARs."""
+    if not d.fetch(where + X.SRIOV_CAP.offset, 0x3C):
+        return
+
+    def val(reg: Register) -> int:
+        return (d.word if reg.size == 2 else d.long if reg.size == 4 else d.byte)(
+            where + reg.offset)
+
+    d.w(fmt(X.SRIOV_CAP, val(X.SRIOV_CAP), "\t\tIOVCap:\tMigration{vf_migration} "
+            "10BitTagReq{vf_10bit_tag_requester} Interrupt Message Number: "
+            "{migration_interrupt:03x}\n"))
+    d.w(fmt(X.SRIOV_CTRL, val(X.SRIOV_CTRL), "\t\tIOVCtl:\tEnable{vf_enable} "
+            "Migration{vf_migration_enable} Interrupt{vf_migration_interrupt} MSE{vf_mse} "
+            "ARIHierarchy{ari_hierarchy} 10BitTagReq{vf_10bit_tag_requester}\n"))
+    d.w(fmt(X.SRIOV_STATUS, val(X.SRIOV_STATUS), "\t\tIOVSta:\tMigration{vf_migration}\n"))
+    d.w(f"\t\tInitial VFs: {val(X.SRIOV_INITIAL_VFS)}, Total VFs: {val(X.SRIOV_TOTAL_VFS)}, "
+        f"Number of VFs: {val(X.SRIOV_NUM_VFS)}, Function Dependency Link: "
+        f"{val(X.SRIOV_FDL):02x}\n")
+    d.w(f"\t\tVF offset: {val(X.SRIOV_VF_OFFSET)}, stride: {val(X.SRIOV_VF_STRIDE)}, "
+        f"Device ID: {val(X.SRIOV_VF_DEVICE):04x}\n")
+    d.w(f"\t\tSupported Page Size: {val(X.SRIOV_SUPPORTED_PAGE_SIZES):08x}, "
+        f"System Page Size: {val(X.SRIOV_SYSTEM_PAGE_SIZE):08x}\n")
+    i = 0
+    while i < X.SRIOV_VF_BARS:
+        bar = d.long(where + X.SRIOV_VF_BAR0 + 4 * i)
+        if bar in (0, 0xFFFFFFFF):
+            i += 1
+            continue
+        typ = (bar >> 1) & 3
+        text = f"\t\tRegion {i}: Memory at "
+        if typ == 2:
+            i += 1
+            text += f"{d.long(where + X.SRIOV_VF_BAR0 + 4 * i):08x}"
+        text += (f"{bar & ~0xF & 0xFFFFFFFF:08x} ({'32' if typ == 0 else '64'}-bit, "
+                 f"{'' if bar & 8 else 'non-'}prefetchable)\n")
+        d.w(text)
+        i += 1
+    ms = val(X.SRIOV_MIGRATION_STATE)
+    d.w(f"\t\tVF Migration: offset: {ms & ~7 & 0xFFFFFFFF:08x}, "
+        f"BIR: {_f(X.SRIOV_MIGRATION_STATE, 'bir', ms):x}\n")
+
+
+EXT_SUBLINES = {
+    X.ECAP_AER: ecap_aer, X.ECAP_ACS: ecap_acs, X.ECAP_ARI: ecap_ari, X.ECAP_ATS: ecap_ats,
+    X.ECAP_PRI: ecap_pri, X.ECAP_PASID: ecap_pasid, X.ECAP_LTR: ecap_ltr,
+    X.ECAP_SEC: ecap_sec, X.ECAP_TPH: ecap_tph, X.ECAP_SRIOV: ecap_sriov,
+}
