@@ -299,3 +299,56 @@ SRIOV_MIGRATION_STATE = Register("VF Migration State Array Offset", 0x3C, 4, (
     F("bir", (2, 0), RO), F("offset", (31, 3), RO),
 ))
 SRIOV_SIZE = 0x40
+
+# Virtual Channel (PCIe 7.9.1)
+VC_PORT_CAP1 = Register("Port VC Capability 1", 0x04, 4, (
+    F("extended_vc_count", (2, 0), RO), F("reserved", 3, RSVD),
+    F("low_priority_evc_count", (6, 4), RO), F("reserved2", 7, RSVD),
+    F("reference_clock", (9, 8), RO), F("port_arb_table_entry_size", (11, 10), RO),
+    F("reserved3", (31, 12), RSVD),
+))
+VC_PORT_CAP2 = Register("Port VC Capability 2", 0x08, 4, (
+    F("arb_capability", (7, 0), RO), F("reserved", (23, 8), RSVD),
+    F("arb_table_offset", (31, 24), RO, "in 16-byte units"),
+))
+VC_PORT_CTRL = Register("Port VC Control", 0x0C, 2, (
+    F("load_arb_table", 0, RW), F("arb_select", (3, 1), RW), F("reserved", (15, 4), RSVD),
+))
+VC_PORT_STATUS = Register("Port VC Status", 0x0E, 2, (
+    F("arb_table_status", 0, RO), F("reserved", (15, 1), RSVD),
+))
+VC_RESOURCE0 = 0x10                        # VC resources: 12 bytes each
+VC_RESOURCE_SIZE = 12
+VC_RES_CAP = Register("VC Resource Capability", 0x00, 4, (
+    F("port_arb_capability", (7, 0), RO), F("reserved", (13, 8), RSVD),
+    F("undefined", 14, RSVD), F("reject_snoop", 15, RO), F("max_time_slots", (22, 16), RO),
+    F("reserved2", 23, RSVD), F("port_arb_table_offset", (31, 24), RO),
+))
+VC_RES_CTRL = Register("VC Resource Control", 0x04, 4, (
+    F("tc_vc_map", (7, 0), RW), F("reserved", (15, 8), RSVD), F("load_port_arb_table", 16, RW),
+    F("port_arb_select", (19, 17), RW), F("reserved2", (23, 20), RSVD),
+    F("vc_id", (26, 24), RW), F("reserved3", (30, 27), RSVD), F("enable", 31, RW),
+))
+VC_RES_STATUS = Register("VC Resource Status", 0x0A, 2, (
+    F("port_arb_table_status", 0, RO), F("negotiation_pending", 1, RO),
+    F("reserved", (15, 2), RSVD),
+))
+
+# L1 PM Substates (PCIe 7.8.3)
+L1SS_CAP = Register("L1 PM Substates Capabilities", 0x04, 4, (
+    F("pci_pm_l12", 0, RO), F("pci_pm_l11", 1, RO), F("aspm_l12", 2, RO), F("aspm_l11", 3, RO),
+    F("l1ss", 4, RO), F("reserved", (7, 5), RSVD),
+    F("common_mode_restore_time", (15, 8), RO), F("power_on_scale", (17, 16), RO),
+    F("reserved2", 18, RSVD), F("power_on_value", (23, 19), RO),
+    F("reserved3", (31, 24), RSVD),
+))
+L1SS_CTL1 = Register("L1 PM Substates Control 1", 0x08, 4, (
+    F("pci_pm_l12", 0, RW), F("pci_pm_l11", 1, RW), F("aspm_l12", 2, RW), F("aspm_l11", 3, RW),
+    F("reserved", (7, 4), RSVD), F("common_mode_restore_time", (15, 8), RW),
+    F("ltr_l12_threshold_value", (25, 16), RW), F("reserved2", (28, 26), RSVD),
+    F("ltr_l12_threshold_scale", (31, 29), RW),
+))
+L1SS_CTL2 = Register("L1 PM Substates Control 2", 0x0C, 4, (
+    F("power_on_scale", (1, 0), RW), F("reserved", 2, RSVD), F("power_on_value", (7, 3), RW),
+    F("reserved2", (31, 8), RSVD),
+))

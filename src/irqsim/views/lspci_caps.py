@@ -548,3 +548,97 @@ EXT_SUBLINES = {
     X.ECAP_PRI: ecap_pri, X.ECAP_PASID: ecap_pasid, X.ECAP_LTR: ecap_ltr,
     X.ECAP_SEC: ecap_sec, X.ECAP_TPH: ecap_tph, X.ECAP_SRIOV: ecap_sriov,
 }
+
+
+def _table(tab: tuple[str, ...], i: int) -> str:
+    return tab[i] if i < len(tab) else f"??{i}"
+
+
+_ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "??4", "??5", "??6", "??7")
+_VC_ARB = ("Fixed", "WRR32", "WRR64", "WRR128", "TWRR128", "WRR256", "??6", "??7")
+
+
+def _arb(names: tuple[str, ...], bits: int, lead: str) -> str:
+    return "".join(f"{' ' if i else lead}{n}{flag(bits >> i & 1)}"
+                   for i, n in enumerate(names) if not n.startswith("?") or bits >> i & 1)
+
+
+def ecap_vc(d: _Dev, where: int, exp_type: int) -> None:
+    """Virtual Channel (PCIe 7.9.1): port capabilities, arbitration and each VC resource."""
+    if not d.fetch(where + 4, 0x1C - 4):
+        return
+    cr1 = d.long(where + X.VC_PORT_CAP1.offset)
+    cr2 = d.long(where + X.VC_PORT_CAP2.offset)
+    d.w(fmt(X.VC_PORT_CAP1, cr1, "\t\tCaps:\tLPEVC={low_priority_evc_count} RefClk={rc} "
+            "PATEntryBits={pb}\n",
+            rc=_table(("100ns",), _f(X.VC_PORT_CAP1, "reference_clock", cr1)),
+            pb=1 << _f(X.VC_PORT_CAP1, "port_arb_table_entry_size", cr1)))
+    d.w("\t\tArb:" + _arb(_ARB, _f(X.VC_PORT_CAP2, "arb_capability", cr2), "\t"))
+    ctrl = d.word(where + X.VC_PORT_CTRL.offset)
+    d.w(f"\n\t\tCtrl:\tArbSelect={_table(_ARB, _f(X.VC_PORT_CTRL, 'arb_select', ctrl))}\n")
+    st = d.word(where + X.VC_PORT_STATUS.offset)
+    d.w(fmt(X.VC_PORT_STATUS, st, "\t\tStatus:\tInProgress{arb_table_status}\n"))
+    pat = _f(X.VC_PORT_CAP2, "arb_table_offset", cr2)
+    if pat:
+        d.w(f"\t\tPort Arbitration Table [{where + 16 * pat:x}] <?>\n")
+    for i in range(_f(X.VC_PORT_CAP1, "extended_vc_count", cr1) + 1):
+        pos = where + X.VC_RESOURCE0 + X.VC_RESOURCE_SIZE * i
+        d.w(f"\t\tVC{i}:\t")
+        if not d.fetch(pos, X.VC_RESOURCE_SIZE):
+            d.w("<unreadable>\n")
+            continue
+        rcap, rctrl = d.long(pos + X.VC_RES_CAP.offset), d.long(pos + X.VC_RES_CTRL.offset)
+        rst = d.word(pos + X.VC_RES_STATUS.offset)
+        d.w(fmt(X.VC_RES_CAP, rcap, "Caps:\tPATOffset={port_arb_table_offset:02x} "
+                "MaxTimeSlots={mts} RejSnoopTrans{reject_snoop}\n",
+                mts=_f(X.VC_RES_CAP, "max_time_slots", rcap) + 1))
+        d.w("\t\t\tArb:" + _arb(_VC_ARB, _f(X.VC_RES_CAP, "port_arb_capability", rcap), "\t"))
+        d.w(fmt(X.VC_RES_CTRL, rctrl, "\n\t\t\tCtrl:\tEnable{enable} ID={vc_id} "
+                "ArbSelect={sel} TC/VC={tc_vc_map:02x}\n",
+                sel=_table(_VC_ARB, _f(X.VC_RES_CTRL, "port_arb_select", rctrl))))
+        d.w(fmt(X.VC_RES_STATUS, rst, "\t\t\tStatus:\tNegoPending{negotiation_pending} "
+                "InProgress{port_arb_table_status}\n"))
+        if _f(X.VC_RES_CAP, "port_arb_table_offset", rcap):
+            d.w("\t\t\tPort Arbitration Table <?>\n")
+
+
+def _pwron(scale: int, value: int) -> str:
+    """T_PowerOn in us (PCIe 7.8.3.2: scale 2/10/100 us), ``<error>`` for a reserved scale."""
+    return f"{value * (2, 10, 100)[scale]}us" if scale < 3 else "<error>"
+
+
+def ecap_l1ss(d: _Dev, where: int, exp_type: int) -> None:
+    """L1 PM Substates (PCIe 7.8.3): supported and enabled substates, timing parameters."""
+    if not d.fetch(where + L1_CAP_OFF, 12):
+        d.w("\t\t<unreadable>\n")
+        return
+    cap = d.long(where + X.L1SS_CAP.offset)
+    d.w(fmt(X.L1SS_CAP, cap, "\t\tL1SubCap: PCI-PM_L1.2{pci_pm_l12} PCI-PM_L1.1{pci_pm_l11} "
+            "ASPM_L1.2{aspm_l12} ASPM_L1.1{aspm_l11} L1_PM_Substates{l1ss}\n"))
+    l12 = _f(X.L1SS_CAP, "pci_pm_l12", cap) or _f(X.L1SS_CAP, "aspm_l12", cap)
+    if l12:
+        d.w(fmt(X.L1SS_CAP, cap, "\t\t\t  PortCommonModeRestoreTime={common_mode_restore_time}us "
+                "PortTPowerOnTime={t}\n",
+                t=_pwron(_f(X.L1SS_CAP, "power_on_scale", cap),
+                         _f(X.L1SS_CAP, "power_on_value", cap))))
+    v = d.long(where + X.L1SS_CTL1.offset)
+    d.w(fmt(X.L1SS_CTL1, v, "\t\tL1SubCtl1: PCI-PM_L1.2{pci_pm_l12} PCI-PM_L1.1{pci_pm_l11} "
+            "ASPM_L1.2{aspm_l12} ASPM_L1.1{aspm_l11}\n"))
+    if l12:
+        s = fmt(X.L1SS_CTL1, v, "\t\t\t   T_CommonMode={common_mode_restore_time}us")
+        if _f(X.L1SS_CAP, "aspm_l12", cap):
+            scale = _f(X.L1SS_CTL1, "ltr_l12_threshold_scale", v)
+            s += (" LTR1.2_Threshold=<error>" if scale > 5 else
+                  f" LTR1.2_Threshold="
+                  f"{_f(X.L1SS_CTL1, 'ltr_l12_threshold_value', v) << (5 * scale)}ns")
+        d.w(s + "\n")
+    v = d.long(where + X.L1SS_CTL2.offset)
+    s = "\t\tL1SubCtl2:"
+    if l12:
+        s += (" T_PwrOn=" + _pwron(_f(X.L1SS_CTL2, "power_on_scale", v),
+                                   _f(X.L1SS_CTL2, "power_on_value", v)))
+    d.w(s + "\n")
+
+
+L1_CAP_OFF = X.L1SS_CAP.offset
+EXT_SUBLINES.update({X.ECAP_VC: ecap_vc, X.ECAP_VC9: ecap_vc, X.ECAP_L1SS: ecap_l1ss})
