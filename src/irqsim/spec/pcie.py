@@ -352,3 +352,57 @@ L1SS_CTL2 = Register("L1 PM Substates Control 2", 0x0C, 4, (
     F("power_on_scale", (1, 0), RW), F("reserved", 2, RSVD), F("power_on_value", (7, 3), RW),
     F("reserved2", (31, 8), RSVD),
 ))
+
+# -- Older standard capabilities ------------------------------------------------------------------
+# AGP 3.0 (6.1): status and command registers of the AGP capability (ID 02h).
+AGP_STATUS = Register("AGP Status", 0x04, 4, (
+    F("rate", (2, 0), RO), F("agp3", 3, RO), F("fw", 4, RO), F("addr64", 5, RO),
+    F("htrans", 6, RO), F("gart64", 7, RO), F("ita_coherent", 8, RO), F("sba", 9, RO),
+    F("cal", (12, 10), RO), F("arqsz", (15, 13), RO), F("isoch", 16, RO),
+    F("reserved", (23, 17), RSVD), F("rq", (31, 24), RO, "maximum requests - 1"),
+))
+AGP_COMMAND = Register("AGP Command", 0x08, 4, (
+    F("rate", (2, 0), RW), F("reserved", 3, RSVD), F("fw", 4, RW), F("addr64", 5, RW),
+    F("reserved2", 6, RSVD), F("gart64", 7, RW), F("agp", 8, RW), F("sba", 9, RW),
+    F("cal", (12, 10), RW), F("arqsz", (15, 13), RW), F("reserved3", (23, 16), RSVD),
+    F("rq", (31, 24), RW),
+))
+AGP_SIZE = 12
+# PCI-X 2.0 (7.2): the non-bridge PCI-X capability (ID 07h).
+PCIX_COMMAND = Register("PCI-X Command", 0x02, 2, (
+    F("dpere", 0, RW), F("ero", 1, RW), F("mmrbc", (3, 2), RW), F("most", (6, 4), RW),
+    F("reserved", (15, 7), RSVD),
+))
+PCIX_STATUS = Register("PCI-X Status", 0x04, 4, (
+    F("function", (2, 0), RO), F("device", (7, 3), RO), F("bus", (15, 8), RO),
+    F("addr64", 16, RO), F("mhz133", 17, RO), F("sc_discarded", 18, RW1C),
+    F("unexpected_sc", 19, RW1C), F("bridge", 20, RO), F("dmmrbc", (22, 21), RO),
+    F("dmost", (25, 23), RO), F("dmcrs", (28, 26), RO), F("rscem", 29, RW1C),
+    F("mhz266", 30, RO), F("mhz533", 31, RO),
+))
+# PCI Advanced Features (ECN, ID 13h)
+AF_CAP = Register("AF Capabilities", 0x03, 1, (
+    F("tp", 0, RO, "transactions pending"), F("flr", 1, RO), F("reserved", (7, 2), RSVD),
+))
+AF_CTRL = Register("AF Control", 0x04, 1, (F("flr", 0, RW), F("reserved", (7, 1), RSVD)))
+AF_STATUS = Register("AF Status", 0x05, 1, (F("tp", 0, RO), F("reserved", (7, 1), RSVD)))
+# Enhanced Allocation (PCI ECN / PCIe 6.0 7.8.5): entry header, then base and max offset.
+EA_ENTRY = Register("EA Entry Header", 0x00, 4, (
+    F("entry_size", (2, 0), RO, "DWORDs after the header"), F("reserved", 3, RSVD),
+    F("bei", (7, 4), RO, "BAR equivalent indicator"),
+    F("primary_properties", (15, 8), RO), F("secondary_properties", (23, 16), RO),
+    F("reserved2", (29, 24), RSVD), F("writable", 30, RO), F("enable", 31, RW),
+))
+# Root Complex Link Declaration (PCIe 7.9.8)
+RCLINK_ESD = Register("Element Self Description", 0x04, 4, (
+    F("element_type", (3, 0), RO), F("reserved", (7, 4), RSVD), F("links", (15, 8), RO),
+    F("component_id", (23, 16), RO), F("port_number", (31, 24), RO),
+))
+RCLINK_ENTRY0 = 0x10
+RCLINK_ENTRY_SIZE = 16
+RCLINK_DESC = Register("Link Description", 0x00, 4, (
+    F("valid", 0, RO), F("type", 1, RO, "1: configuration space, 0: memory-mapped"),
+    F("assoc_rcrb", 2, RO), F("reserved", (15, 3), RSVD), F("target_component", (23, 16), RO),
+    F("target_port", (31, 24), RO),
+))
+ECAP_RCLINK = 0x05

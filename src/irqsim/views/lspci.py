@@ -22,7 +22,6 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from irqsim.formats.dumpfile import ConfigDump, Slot
-from irqsim.views import lspci_caps as caps
 from irqsim.spec.pci import (
     BRIDGE_CONTROL,
     CAP_ID_MSI,
@@ -43,6 +42,7 @@ from irqsim.spec.pci import MSIX_MESSAGE_CONTROL as MSIX_CONTROL
 from irqsim.spec.pci import MSIX_PBA_OFFSET as MSIX_PBA
 from irqsim.spec.pci import MSIX_TABLE_OFFSET as MSIX_TABLE
 from irqsim.spec.regs import Register
+from irqsim.views import lspci_caps as caps
 
 # The register layouts are the model's own (irqsim.spec.pci, PCI Local Bus 3.0 6.8, PCIe Base
 # 7.5.1.3 and 7.7.1-7.7.2): lspci prints every declared field whatever its access rule.
@@ -580,12 +580,16 @@ def _show_caps(d: _Dev, ptr_reg: int) -> None:
 
 def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
     """The first line (and, for MSI and MSI-X, the sub-lines) of one standard capability."""
-    if cid in _SIMPLE_CAPS:
+    if cid == 0x03:
+        caps.cap_vpd(d)
+    elif cid == 0x13:
+        caps.cap_af(d, where)
+    elif cid in _SIMPLE_CAPS:
         d.w(_SIMPLE_CAPS[cid] + "\n")
     elif cid == 0x01:
         caps.cap_pm(d, where, cap)
     elif cid == 0x02:
-        d.w(f"AGP version {(cap >> 4) & 0xF:x}.{cap & 0xF:x}\n")
+        caps.cap_agp(d, where, cap)
     elif cid == 0x04:
         esr, chassis = cap & 0xFF, cap >> 8
         d.w(f"Slot ID: {esr & 0x1F} slots, First{_flag(esr, 0x20)}, chassis {chassis:02x}\n")
@@ -593,8 +597,10 @@ def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
         _cap_msi(d, where, cap)
     elif cid == 0x07:
         htype = d.byte(HEADER_TYPE.offset) & 0x7F
-        if htype in (0, 1):
-            d.w("PCI-X non-bridge device\n" if htype == 0 else "PCI-X bridge device\n")
+        if htype == 0:
+            caps.cap_pcix_nobridge(d, where)
+        elif htype == 1:
+            d.w("PCI-X bridge device\n")
     elif cid == 0x08:
         _cap_ht(d, cap)
     elif cid == 0x09:
@@ -720,9 +726,14 @@ def _cap_sata(d: _Dev, where: int, cap: int) -> None:
 
 def _cap_ea(d: _Dev, where: int, cap: int) -> None:
     d.w(f"Enhanced Allocation (EA): NumEntries={cap & 0x3F}")
-    if d.byte(HEADER_TYPE.offset) & 0x7F == 1 and _need(d, where + 4, 2, "EA bus numbers"):
+    bridge = d.byte(HEADER_TYPE.offset) & 0x7F == 1
+    if bridge:
+        if not _need(d, where + 4, 2, "EA bus numbers"):
+            d.w("\n")
+            return
         d.w(f", secondary={d.byte(where + 4)}, subordinate={d.byte(where + 5)}")
     d.w("\n")
+    caps.cap_ea_entries(d, where, cap, bridge)
 
 
 def _show_ext_caps(d: _Dev) -> None:

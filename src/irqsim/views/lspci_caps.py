@@ -642,3 +642,147 @@ def ecap_l1ss(d: _Dev, where: int, exp_type: int) -> None:
 
 L1_CAP_OFF = X.L1SS_CAP.offset
 EXT_SUBLINES.update({X.ECAP_VC: ecap_vc, X.ECAP_VC9: ecap_vc, X.ECAP_L1SS: ecap_l1ss})
+
+
+# -- older standard capabilities ----------------------------------------------------------------
+def _agp_rate(rate: int, agp3: bool) -> str:
+    r = ",".join(f"x{1 << (i + 2 * agp3)}" for i in range(3) if rate >> i & 1)
+    return r or "<none>"
+
+
+def cap_agp(d: _Dev, where: int, cap: int) -> None:
+    """AGP (AGP 3.0 6.1): version line, Status and Command."""
+    ver, rev = (cap >> 4) & 0xF, cap & 0xF
+    d.w(f"AGP version {ver:x}.{rev:x}\n")
+    if not d.fetch(where + X.AGP_STATUS.offset, X.AGP_SIZE - X.AGP_STATUS.offset):
+        return
+    t = d.long(where + X.AGP_STATUS.offset)
+    agp3 = ver >= 3 and bool(_f(X.AGP_STATUS, "agp3", t))
+    d.w(fmt(X.AGP_STATUS, t, "\t\tStatus: RQ={rq1} Iso{isoch} ArqSz={arqsz} Cal={cal} SBA{sba}"
+            " ITACoh{ita_coherent} GART64{gart64} HTrans{htrans} 64bit{addr64} FW{fw} "
+            "AGP3{agp3} Rate={r}\n", rq1=_f(X.AGP_STATUS, "rq", t) + 1,
+            r=_agp_rate(_f(X.AGP_STATUS, "rate", t), agp3)))
+    t = d.long(where + X.AGP_COMMAND.offset)
+    d.w(fmt(X.AGP_COMMAND, t, "\t\tCommand: RQ={rq1} ArqSz={arqsz} Cal={cal} SBA{sba} AGP{agp}"
+            " GART64{gart64} 64bit{addr64} FW{fw} Rate={r}\n",
+            rq1=_f(X.AGP_COMMAND, "rq", t) + 1,
+            r=_agp_rate(_f(X.AGP_COMMAND, "rate", t), agp3)))
+
+
+_MAX_OUTSTANDING = (1, 2, 3, 4, 8, 12, 16, 32)
+
+
+def cap_pcix_nobridge(d: _Dev, where: int) -> None:
+    """PCI-X non-bridge capability (PCI-X 2.0 7.2): Command and Status."""
+    d.w("PCI-X non-bridge device\n")
+    if not d.fetch(where + X.PCIX_STATUS.offset, 4):
+        return
+    c = d.word(where + X.PCIX_COMMAND.offset)
+    d.w(fmt(X.PCIX_COMMAND, c, "\t\tCommand: DPERE{dpere} ERO{ero} RBC={rbc} OST={ost}\n",
+            rbc=1 << (9 + _f(X.PCIX_COMMAND, "mmrbc", c)),
+            ost=_MAX_OUTSTANDING[_f(X.PCIX_COMMAND, "most", c)]))
+    s = d.long(where + X.PCIX_STATUS.offset)
+    d.w(fmt(X.PCIX_STATUS, s, "\t\tStatus: Dev={bus:02x}:{device:02x}.{function} "
+            "64bit{addr64} 133MHz{mhz133} SCD{sc_discarded} USC{unexpected_sc} DC={dc} "
+            "DMMRBC={dm} DMOST={do} DMCRS={dc2} RSCEM{rscem} 266MHz{mhz266} 533MHz{mhz533}\n",
+            dc="bridge" if _f(X.PCIX_STATUS, "bridge", s) else "simple",
+            dm=1 << (9 + _f(X.PCIX_STATUS, "dmmrbc", s)),
+            do=_MAX_OUTSTANDING[_f(X.PCIX_STATUS, "dmost", s)],
+            dc2=1 << (3 + _f(X.PCIX_STATUS, "dmcrs", s))))
+
+
+def cap_af(d: _Dev, where: int) -> None:
+    """PCI Advanced Features (ECN): transactions pending and FLR."""
+    d.w("PCI Advanced Features\n")
+    if not d.fetch(where + X.AF_CAP.offset, 3):
+        return
+    d.w(fmt(X.AF_CAP, d.byte(where + X.AF_CAP.offset), "\t\tAFCap: TP{tp} FLR{flr}\n"))
+    d.w(fmt(X.AF_CTRL, d.byte(where + X.AF_CTRL.offset), "\t\tAFCtrl: FLR{flr}\n"))
+    d.w(fmt(X.AF_STATUS, d.byte(where + X.AF_STATUS.offset), "\t\tAFStatus: TP{tp}\n"))
+
+
+def cap_vpd(d: _Dev) -> None:
+    """VPD is read through the device's address/data registers, which a dump cannot do."""
+    d.w("Vital Product Data\n\t\tNot readable\n")
+
+
+_EA_PROPS = {0x00: "memory space, non-prefetchable", 0x01: "memory space, prefetchable",
+             0x02: "I/O space", 0x03: "VF memory space, prefetchable",
+             0x04: "VF memory space, non-prefetchable",
+             0x05: "allocation behind bridge, non-prefetchable memory",
+             0x06: "allocation behind bridge, prefetchable memory",
+             0x07: "allocation behind bridge, I/O space",
+             0xFD: "memory space resource unavailable for use",
+             0xFE: "I/O space resource unavailable for use"}
+
+
+def _bei(bei: int) -> str:
+    if bei <= 5:
+        return f"BAR {bei}"
+    if 9 <= bei <= 14:
+        return f"VF-BAR {bei - 9}"
+    return {6: "resource behind function", 7: "not indicated",
+            8: "expansion ROM"}.get(bei, "reserved")
+
+
+def cap_ea_entries(d: _Dev, where: int, cap: int, bridge: bool) -> None:
+    """Enhanced Allocation entries (PCIe 7.8.5.3): BEI, properties, base and max offset."""
+    base_pos = where + (8 if bridge else 4)
+    for entry in range(cap & 0x3F):
+        if not d.fetch(base_pos, 4):
+            return
+        h = d.long(base_pos)
+        es = _f(X.EA_ENTRY, "entry_size", h)
+        if not d.fetch(base_pos + 4, es * 4):
+            return
+        pp, sp = _f(X.EA_ENTRY, "primary_properties", h), _f(X.EA_ENTRY,
+                                                             "secondary_properties", h)
+        d.w(fmt(X.EA_ENTRY, h, "\t\tEntry {n}: Enable{enable} Writable{writable} "
+                "EntrySize={entry_size}\n", n=entry))
+        d.w(f"\t\t\t BAR Equivalent Indicator: {_bei(_f(X.EA_ENTRY, 'bei', h))}\n")
+        p1 = "entry unavailable for use" if pp == 0xFF else _EA_PROPS.get(pp, f"[{pp:02x}]")
+        p2 = ("entry unavailable for use, PrimaryProperties should be used" if sp == 0xFF
+              else _EA_PROPS.get(sp, f"[{sp:02x}]"))
+        d.w(f"\t\t\t PrimaryProperties: {p1}\n\t\t\t SecondaryProperties: {p2}\n")
+        base, maxoff = d.long(base_pos + 4), d.long(base_pos + 8)
+        high_pos = base_pos + 12
+        s = "\t\t\t Base: "
+        if base & 2:
+            s += f"{d.long(base_pos + 12):x}"
+            high_pos += 4
+        s += f"{base & ~3 & 0xFFFFFFFF:08x}\n\t\t\t MaxOffset: "
+        if maxoff & 2:
+            s += f"{d.long(high_pos):x}"
+        d.w(s + f"{maxoff | 3:08x}\n")
+        base_pos += 4 + 4 * es
+
+
+def ecap_rclink(d: _Dev, where: int, exp_type: int) -> None:
+    """Root Complex Link Declaration (PCIe 7.9.8): element and each link entry."""
+    if not d.fetch(where + 4, X.RCLINK_ENTRY0 - 4):
+        return
+    esd = d.long(where + X.RCLINK_ESD.offset)
+    d.w(fmt(X.RCLINK_ESD, esd, "\t\tDesc:\tPortNumber={port_number:02x} "
+            "ComponentID={component_id:02x} EltType={et}\n",
+            et=_table(("Config", "Egress", "Internal"), esd & 0xFF)))
+    for i in range(_f(X.RCLINK_ESD, "links", esd)):
+        pos = where + X.RCLINK_ENTRY0 + i * X.RCLINK_ENTRY_SIZE
+        d.w(f"\t\tLink{i}:\t")
+        if not d.fetch(pos, X.RCLINK_ENTRY_SIZE):
+            d.w("<unreadable>\n")
+            return
+        desc = d.long(pos + X.RCLINK_DESC.offset)
+        lo, hi = d.long(pos + 8), d.long(pos + 12)
+        cfg = _f(X.RCLINK_DESC, "type", desc)
+        d.w(fmt(X.RCLINK_DESC, desc, "Desc:\tTargetPort={target_port:02x} "
+                "TargetComponent={target_component:02x} AssocRCRB{assoc_rcrb} "
+                "LinkType={lt} LinkValid{valid}\n", lt="Config" if cfg else "MemMapped"))
+        if cfg:
+            n = (lo & 7) or 8
+            d.w(f"\t\t\tAddr:\t{(lo >> 20) & ((1 << n) - 1):02x}:{(lo >> 15) & 0x1F:02x}."
+                f"{(lo >> 12) & 7}  CfgSpace={hi:08x}{lo:08x}\n")
+        else:
+            d.w(f"\t\t\tAddr:\t{hi:08x}{lo:08x}\n")
+
+
+EXT_SUBLINES[X.ECAP_RCLINK] = ecap_rclink
