@@ -406,3 +406,47 @@ RCLINK_DESC = Register("Link Description", 0x00, 4, (
     F("target_port", (31, 24), RO),
 ))
 ECAP_RCLINK = 0x05
+
+# HyperTransport I/O Link 3.10 (7.5): the Slave/Primary Interface capability block.
+HT_PRI_CMD = Register("HT Command (slave/primary)", 0x02, 2, (
+    F("base_unit_id", (4, 0), RW), F("unit_count", (9, 5), RO), F("master_host", 10, RO),
+    F("default_direction", 11, RW), F("drop_uninit_link", 12, RW),
+    F("capability_type", (15, 13), RO),
+))
+_HT_LCTR = (
+    F("reserved", 0, RSVD), F("crc_flood", 1, RW), F("crc_start_test", 2, RW),
+    F("crc_force_error", 3, RW), F("link_failure", 4, RW1C), F("init_complete", 5, RO),
+    F("end_of_chain", 6, RO), F("transmitter_off", 7, RW), F("crc_error", (11, 8), RW1C),
+    F("isoc_enable", 12, RW), F("ldtstop_tristate", 13, RW), F("extended_ctl", 14, RW),
+    F("addr64", 15, RW),
+)
+_HT_LCNF = (
+    F("max_width_in", (2, 0), RO), F("dw_fc_in", 3, RO), F("max_width_out", (6, 4), RO),
+    F("dw_fc_out", 7, RO), F("width_in", (10, 8), RW), F("dw_fc_in_enable", 11, RW),
+    F("width_out", (14, 12), RW), F("dw_fc_out_enable", 15, RW),
+)
+HT_PRI_LCTR0 = Register("HT Link Control 0", 0x04, 2, _HT_LCTR)
+HT_PRI_LCNF0 = Register("HT Link Config 0", 0x06, 2, _HT_LCNF)
+HT_PRI_LCTR1 = Register("HT Link Control 1", 0x08, 2, _HT_LCTR)
+HT_PRI_LCNF1 = Register("HT Link Config 1", 0x0A, 2, _HT_LCNF)
+HT_PRI_RID = Register("HT Revision ID", 0x0C, 1, (F("minor", (4, 0), RO), F("major", (7, 5), RO)))
+_HT_LFRER = (
+    F("frequency", (3, 0), RW), F("protocol_error", 4, RW1C), F("overflow_error", 5, RW1C),
+    F("end_of_chain_error", 6, RW1C), F("ctl_timeout", 7, RW1C),
+)
+HT_PRI_LFRER0 = Register("HT Link Frequency/Error 0", 0x0D, 1, _HT_LFRER)
+HT_PRI_LFRER1 = Register("HT Link Frequency/Error 1", 0x11, 1, _HT_LFRER)
+_HT_FREQS = ("f200", "f300", "f400", "f500", "f600", "f800", "f1000", "f1200", "f1400", "f1600")
+_HT_LFCAP = (*(F(n, i, RO) for i, n in enumerate(_HT_FREQS)), F("reserved", (14, 10), RSVD),
+             F("vendor", 15, RO))
+HT_PRI_LFCAP0 = Register("HT Link Frequency Capability 0", 0x0E, 2, _HT_LFCAP)
+HT_PRI_LFCAP1 = Register("HT Link Frequency Capability 1", 0x12, 2, _HT_LFCAP)
+HT_PRI_FTR = Register("HT Feature", 0x10, 1, (
+    F("isoc_fc", 0, RO), F("ldtstop", 1, RO), F("crc_test_mode", 2, RO),
+    F("extended_ctl_required", 3, RO), F("addr64", 4, RO), F("unit_id_reorder_disable", 5, RW),
+    F("reserved", (7, 6), RSVD),
+))
+HT_PRI_EH = Register("HT Error Handling", 0x16, 2, tuple(F(n, i, RW) for i, n in enumerate(
+    ("pfle", "ofle", "pfe", "ofe", "eocfe", "rfe", "crcfe", "serrfe", "cf", "re", "pnfe", "onfe",
+     "eocnfe", "rnfe", "crcnfe", "serrnfe"))))
+HT_PRI_MBU, HT_PRI_MLU, HT_PRI_BN, HT_PRI_SIZE = 0x18, 0x19, 0x1A, 0x1C

@@ -602,7 +602,7 @@ def _show_cap(d: _Dev, where: int, cid: int, cap: int) -> None:
         elif htype == 1:
             d.w("PCI-X bridge device\n")
     elif cid == 0x08:
-        _cap_ht(d, cap)
+        _cap_ht(d, where, cap)
     elif cid == 0x09:
         _cap_vendor(d, where, cap)
     elif cid == 0x0A:
@@ -667,9 +667,9 @@ def _cap_msix(d: _Dev, where: int, cap: int) -> None:
         d.w(f"\t\t{label}: BAR={bir.get(v)} offset={v & ~bir.mask & 0xFFFFFFFF:08x}\n")
 
 
-def _cap_ht(d: _Dev, cap: int) -> None:
+def _cap_ht(d: _Dev, where: int, cap: int) -> None:
     if cap & 0xE000 == 0x0000:
-        d.w("HyperTransport: Slave or Primary Interface\n")
+        caps.cap_ht_primary(d, where, cap)
     elif cap & 0xE000 == 0x2000:
         d.w("HyperTransport: Host or Secondary Interface\n")
     else:

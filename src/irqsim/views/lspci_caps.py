@@ -468,7 +468,9 @@ def ecap_ltr(d: _Dev, where: int, exp_type: int) -> None:
     for label, reg in (("Max snoop latency", X.LTR_MAX_SNOOP),
                        ("Max no snoop latency", X.LTR_MAX_NO_SNOOP)):
         v = d.word(where + reg.offset)
-        ns = _f(reg, "value", v) << (5 * _f(reg, "scale", v))
+        # pciutils computes 1 << (5 x scale) in 32 bits: x86 masks the shift count (scale 7
+        # -> 35 -> 3), and irqsim prints what it prints.
+        ns = _f(reg, "value", v) << ((5 * _f(reg, "scale", v)) & 31)
         d.w(f"\t\t{label}: {ns}ns\n")
 
 
@@ -786,3 +788,72 @@ def ecap_rclink(d: _Dev, where: int, exp_type: int) -> None:
 
 
 EXT_SUBLINES[X.ECAP_RCLINK] = ecap_rclink
+
+
+_HT_WIDTH = ("8bit", "16bit", "[2]", "32bit", "2bit", "4bit", "[6]", "N/C")
+_HT_FREQ = ("200MHz", "300MHz", "400MHz", "500MHz", "600MHz", "800MHz", "1.0GHz", "1.2GHz",
+            "1.4GHz", "1.6GHz", "[a]", "[b]", "[c]", "[d]", "[e]", "Vend")
+_HT_LCTR_T = ("CFlE{crc_flood} CST{crc_start_test} CFE{crc_force_error} <LkFail{link_failure} "
+              "Init{init_complete} EOC{end_of_chain} TXO{transmitter_off} <CRCErr={crc_error:x}")
+
+
+def cap_ht_primary(d: _Dev, where: int, cmd: int) -> None:
+    """HyperTransport Slave/Primary Interface block (HyperTransport I/O Link 3.10, 7.5)."""
+    d.w("HyperTransport: Slave or Primary Interface\n")
+    if not d.fetch(where + X.HT_PRI_LCTR0.offset, X.HT_PRI_SIZE - X.HT_PRI_LCTR0.offset):
+        return
+    rid = d.byte(where + X.HT_PRI_RID.offset)
+    new = rid >= 0x22
+    if 0x11 < rid < 0x22:
+        d.w("\t\t!!! Possibly incomplete decoding\n")
+    s = fmt(X.HT_PRI_CMD, cmd, "\t\tCommand: BaseUnitID={base_unit_id} UnitCnt={unit_count} "
+            "MastHost{master_host} DefDir{default_direction}")
+    if new:
+        s += fmt(X.HT_PRI_CMD, cmd, " DUL{drop_uninit_link}")
+    d.w(s + "\n")
+    for n, lctr, lcnf in ((0, X.HT_PRI_LCTR0, X.HT_PRI_LCNF0), (1, X.HT_PRI_LCTR1,
+                                                                  X.HT_PRI_LCNF1)):
+        v = d.word(where + lctr.offset)
+        s = fmt(lctr, v, f"\t\tLink Control {n}: " + _HT_LCTR_T)
+        if new:
+            s += fmt(lctr, v, " IsocEn{isoc_enable} LSEn{ldtstop_tristate} ExtCTL{extended_ctl}"
+                     " 64b{addr64}")
+        d.w(s + "\n")
+        c = d.word(where + lcnf.offset)
+        w = {k: _HT_WIDTH[_f(lcnf, k, c)] for k in ("max_width_in", "max_width_out", "width_in",
+                                                    "width_out")}
+        if new:
+            d.w(fmt(lcnf, c, f"\t\tLink Config {n}: MLWI={{a}} DwFcIn{{dw_fc_in}} MLWO={{b}} "
+                    "DwFcOut{dw_fc_out} LWI={c} DwFcInEn{dw_fc_in_enable} LWO={d} "
+                    "DwFcOutEn{dw_fc_out_enable}\n", a=w["max_width_in"],
+                    b=w["max_width_out"], c=w["width_in"], d=w["width_out"]))
+        else:
+            d.w(f"\t\tLink Config {n}: MLWI={w['max_width_in']} MLWO={w['max_width_out']} "
+                f"LWI={w['width_in']} LWO={w['width_out']}\n")
+    d.w(fmt(X.HT_PRI_RID, rid, "\t\tRevision ID: {major}.{minor:02d}\n"))
+    if not new:
+        return
+    lf = ("200MHz{f200} 300MHz{f300} 400MHz{f400} 500MHz{f500} 600MHz{f600} 800MHz{f800} "
+          "1.0GHz{f1000} 1.2GHz{f1200} 1.4GHz{f1400} 1.6GHz{f1600} Vend{vendor}\n")
+    le = ("<Prot{protocol_error} <Ovfl{overflow_error} <EOC{end_of_chain_error} "
+          "CTLTm{ctl_timeout}\n")
+    for n, lfrer, lfcap in ((0, X.HT_PRI_LFRER0, X.HT_PRI_LFCAP0),
+                            (1, X.HT_PRI_LFRER1, X.HT_PRI_LFCAP1)):
+        v = d.byte(where + lfrer.offset)
+        d.w(f"\t\tLink Frequency {n}: {_HT_FREQ[_f(lfrer, 'frequency', v)]}\n")
+        d.w(fmt(lfrer, v, f"\t\tLink Error {n}: " + le))
+        # pciutils 3.9 reads the 16-bit capability as a byte: 1.4GHz and 1.6GHz print "-".
+        d.w(fmt(lfcap, d.byte(where + lfcap.offset), f"\t\tLink Frequency Capability {n}: "
+                + lf))
+        if n == 0:
+            d.w(fmt(X.HT_PRI_FTR, d.byte(where + X.HT_PRI_FTR.offset),
+                    "\t\tFeature Capability: IsocFC{isoc_fc} LDTSTOP{ldtstop} "
+                    "CRCTM{crc_test_mode} ECTLT{extended_ctl_required} 64bA{addr64} "
+                    "UIDRD{unit_id_reorder_disable}\n"))
+    names = ("PFlE{pfle} OFlE{ofle} PFE{pfe} OFE{ofe} EOCFE{eocfe} RFE{rfe} CRCFE{crcfe} "
+             "SERRFE{serrfe} CF{cf} RE{re} PNFE{pnfe} ONFE{onfe} EOCNFE{eocnfe} RNFE{rnfe} "
+             "CRCNFE{crcnfe} SERRNFE{serrnfe}\n")
+    d.w(fmt(X.HT_PRI_EH, d.word(where + X.HT_PRI_EH.offset), "\t\tError Handling: " + names))
+    d.w(f"\t\tPrefetchable memory behind bridge Upper: {d.byte(where + X.HT_PRI_MBU):02x}-"
+        f"{d.byte(where + X.HT_PRI_MLU):02x}\n")
+    d.w(f"\t\tBus Number: {d.byte(where + X.HT_PRI_BN):02x}\n")
