@@ -4,9 +4,9 @@ Printed, character for character as ``lspci -F FILE -vvv`` (pciutils 3.9.0) prin
 device header line (class name from the class table in ``pci_classes.ids``; vendor and device as
 ``Device vvvv:dddd``, as lspci prints IDs its pci.ids does not know), ``Subsystem``, ``Control``,
 ``Status``, ``Latency``, ``Interrupt``, ``BIST``, ``Region`` lines, ``Expansion ROM``, the bridge
-(type 1) and CardBus (type 2) window lines, the MSI and MSI-X capabilities with their sub-lines,
-and the first line of every other capability (standard and extended). Sub-lines of other
-capabilities are not printed. Structural defects (looping or out-of-range capability pointers,
+(type 1) and CardBus (type 2) window lines, and every capability (standard and extended) with
+the sub-lines lspci prints for it (docs/lspci.md lists them; ``views/lspci_caps.py`` decodes
+them from ``irqsim.spec.pcie``). Structural defects (looping or out-of-range capability pointers,
 capabilities cut off by the end of the dump) are reported as problems beside the lines.
 
 The class, subclass and programming-interface names are the class section (``C`` lines) of the
