@@ -52,13 +52,16 @@ class Machine:
                  last_vector: int = 0xDF, topology: Topology | None = None,
                  x2apic: bool | None = None, tick_hz: int = 0,
                  timer_mode: str = "periodic", cmci: bool = False,
-                 directed_eoi: bool = False, ledger_debug: bool = False) -> None:
+                 directed_eoi: bool = False, ledger_debug: bool = False,
+                 cpu_class: type[Cpu] = Cpu) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
         the LAPICs advertise suppress-EOI-broadcast and the OS uses it. ``trace``: record
         the trace (or this :class:`Tracer`, with its own bounds and sink). ``ledger_debug``:
-        follow every interrupt id and raise :class:`LedgerError` where the books break."""
+        follow every interrupt id and raise :class:`LedgerError` where the books break.
+        ``cpu_class``: the processor model (a subclass of :class:`Cpu`, e.g. the guest
+        front-end's, which runs real x86 code)."""
         if topology is None:
             n = 1 if ncpus is None else ncpus
             topology = Topology.flat(max(n, 1))
@@ -93,7 +96,7 @@ class Machine:
             lapic.core_key = core_key(aid)
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
-            cpu = Cpu(ctx, i, lapic, self.rc, idt)
+            cpu = cpu_class(ctx, i, lapic, self.rc, idt)
             self.lapics.append(lapic)
             self.cpus.append(cpu)
         self.acpi = self._build_acpi(list(ids))

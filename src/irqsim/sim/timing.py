@@ -65,6 +65,13 @@ class TimingModel:
     # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
     apic_bus_cycle_ns: int = 10
     tsc_khz: int = 3_000_000
+    # Real guest code (irqsim.guest): one instruction at ~3 GHz and IPC 1 (picoseconds), and
+    # a port write to a hypervisor-only test device (QEMU's pc-testdev, isa-debug-exit),
+    # which on KVM is a VM exit and re-entry: ~1-2 us round trip (kvm-unit-tests
+    # x86/vmexit.c "io" test; reference/vtd-posted.md 8 gives VM exit figures of the same
+    # order). The interrupt such a write raises is delivered within it, as on KVM.
+    guest_insn_ps: int = 333
+    guest_trap_io: int = 1500
 
     def with_(self, **changes: int) -> TimingModel:
         """A copy with some costs changed; unknown names raise ValueError."""

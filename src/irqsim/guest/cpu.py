@@ -1,0 +1,78 @@
+"""A processor whose software is real x86 code (run by :mod:`irqsim.guest.executor`).
+
+It keeps :class:`~irqsim.cpu.cpu.Cpu`'s accesses, MSRs, INIT and start-up, and hands what
+the core would do at an instruction boundary to the executor: the LAPIC's INTR line, NMIs
+(blocked until IRETQ) and faults irqsim raises (#GP on a bad MSR write), which the executor
+delivers through the guest's own IDT.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irqsim.cpu.cpu import EXCEPTION_NAMES, Cpu, Fault
+
+if TYPE_CHECKING:
+    from irqsim.guest.executor import Executor
+
+
+class GuestCpu(Cpu):
+    """A CPU driven by a guest executor (``guest``) instead of irqsim's software sections."""
+
+    __slots__ = ("guest",)
+
+    def __init__(self, *args: object, **kw: object) -> None:
+        super().__init__(*args, **kw)  # type: ignore[arg-type]
+        self.guest: Executor | None = None
+
+    # -- what the core samples at instruction boundaries --------------------------------
+    def intr(self) -> None:
+        if self.guest is not None:
+            self.guest.line = True
+            self.guest.attention = True
+
+    def nmi(self) -> None:
+        if self.guest is not None:
+            self.guest.nmi_in()
+
+    def fault(self, vector: int, rule: str, message: str, error_code: int = 0) -> Fault:
+        name = EXCEPTION_NAMES.get(vector, f"#{vector}")
+        f = Fault(self.ctx.engine.now, vector, name, error_code, rule, message)
+        self.faults.append(f)
+        self.ctx.diag(self.name, rule, f"{name}: {message}")
+        if self.ctx.tracer.on:
+            self.ctx.tracer.emit(f.time, self.name, self.name, "fault", vector=vector,
+                                 name=name, rule=rule)
+        if self.guest is not None:
+            self.guest.pending_fault = (vector, error_code)
+            self.guest.attention = True
+        return f
+
+    def init_signal(self) -> None:
+        super().init_signal()
+        if self.guest is not None:
+            self.guest.stop("INIT")
+
+    # -- accesses with their cost (the executor charges it to the guest clock) ----------
+    def timed_read(self, addr: int, size: int) -> tuple[int, int]:
+        """A load from MMIO space: (value, cost in ns)."""
+        if (addr & ~0xFFF) == self.apic_base:
+            return self.lapic.mmio_read(addr & 0xFFF, size), self._lapic_access
+        assert self.platform is not None
+        return self.platform.cpu_read(addr, size)
+
+    def timed_write(self, addr: int, size: int, value: int) -> int:
+        """A store to MMIO space; returns its cost in ns."""
+        if (addr & ~0xFFF) == self.apic_base:
+            self.lapic.mmio_write(addr & 0xFFF, size, value)
+            return self._lapic_access
+        assert self.platform is not None
+        return self.platform.cpu_write(addr, size, value)
+
+    def timed_in(self, port: int, size: int) -> tuple[int, int]:
+        assert self.platform is not None
+        return self.platform.io_read(port, size)
+
+    def timed_out(self, port: int, size: int, value: int) -> int:
+        assert self.platform is not None
+        return self.platform.io_write(port, size, value)

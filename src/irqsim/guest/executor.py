@@ -1,0 +1,663 @@
+"""One Unicorn instance per CPU: runs the guest's instructions on the model's clock.
+
+**Time.** Each CPU has a guest clock (picoseconds): every instruction costs
+``TimingModel.guest_insn_ps``, and every access irqsim handles adds its modelled cost as a
+stall. Before an access the engine is brought to the guest's instant, so the access happens
+then; when the guest clock passes the next engine event, the engine runs up to it (a timer
+fires, an interrupt arrives) and the INTR line is sampled at the next instruction boundary.
+HLT jumps the clock to the next event. A loop that polls the same register or RDTSC (or
+executes PAUSE) is *warped* to the next event (or forward by a doubling step when nothing is
+scheduled): a fidelity choice, documented in docs/guest.md, that turns seconds of spinning
+into a few steps.
+
+**Special instructions** are found by a per-instruction code hook with a per-address cache
+(Unicorn has no MSR or RDTSC hooks in its Python binding): RDMSR/WRMSR of the MSRs irqsim
+owns (TSC, IA32_APIC_BASE, TSC_DEADLINE, x2APIC 800h-8FFh; the rest are Unicorn's), RDTSC,
+MOV to/from CR8 (TPR[7:4]), CPUID (fixed up from :mod:`irqsim.guest.cpuid`), HLT, STI (its
+one-instruction shadow), PAUSE and IRETQ (NMI unblocking).
+
+**Interrupts** are delivered by hand at instruction boundaries as the SDM (vol. 3A 6.14)
+describes a 64-bit IDT entry: the gate at IDTR.base + 16 x vector, the stack aligned to 16
+bytes (or the gate's IST stack), SS, RSP, RFLAGS, CS, RIP (and an error code) pushed, IF
+cleared for an interrupt gate; IRETQ runs natively.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from typing import TYPE_CHECKING
+
+from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+from unicorn import (
+    UC_ARCH_X86,
+    UC_HOOK_BLOCK,
+    UC_ERR_INSN_INVALID,
+    UC_HOOK_CODE,
+    UC_HOOK_INSN,
+    UC_HOOK_INTR,
+    UC_HOOK_MEM_INVALID,
+    UC_MODE_64,
+    UC_PROT_ALL,
+    Uc,
+    UcError,
+)
+from unicorn.x86_const import (
+    UC_X86_INS_IN,
+    UC_X86_INS_OUT,
+    UC_X86_REG_CR0,
+    UC_X86_REG_CR3,
+    UC_X86_REG_CS,
+    UC_X86_REG_EAX,
+    UC_X86_REG_EBX,
+    UC_X86_REG_ECX,
+    UC_X86_REG_EDX,
+    UC_X86_REG_IDTR,
+    UC_X86_REG_RAX,
+    UC_X86_REG_RFLAGS,
+    UC_X86_REG_RIP,
+    UC_X86_REG_RSP,
+    UC_X86_REG_SS,
+    UC_X86_REG_TR,
+)
+
+from irqsim.guest import GuestError, cpuid
+from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
+
+from unicorn.unicorn_py3.unicorn import uclib as _uclib
+
+_uc_reg_read = _uclib.uc_reg_read
+_uc_reg_write = _uclib.uc_reg_write
+
+if TYPE_CHECKING:
+    from irqsim.guest.cpu import GuestCpu
+    from irqsim.guest.runner import GuestRun
+
+MMIO_BASE = 0xB0000000          # ECAM, 32-bit BARs, I/O APIC, LAPIC: up to 4 GiB
+VEC_NMI, VEC_UD, VEC_GP = 2, 6, 13
+ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17, 21))
+IF = 1 << 9
+# RFLAGS bits an interrupt or trap gate clears (SDM 6.14.2): TF, NT, RF, VM (and IF for an
+# interrupt gate).
+GATE_CLEARS = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17)
+REGS64 = (UC_X86_REG_RAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX)
+
+# Instruction kinds found by the code hook.
+PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R = range(11)
+POLL_REPEATS = 8                # same register / RDTSC read this many times -> warp
+POLL_GAP = 200                  # ... with at most this many instructions between reads
+WARP_MIN_NS, WARP_MAX_NS = 1_000, 1_000_000
+
+
+def _reg(n: int) -> int:
+    """Unicorn register id of 64-bit GPR ``n`` (0 = RAX ... 15 = R15)."""
+    from unicorn import x86_const as x
+    names = ("RAX", "RCX", "RDX", "RBX", "RSP", "RBP", "RSI", "RDI",
+             "R8", "R9", "R10", "R11", "R12", "R13", "R14", "R15")
+    return int(getattr(x, f"UC_X86_REG_{names[n]}"))
+
+
+class Executor:
+    """Runs one CPU's guest code on irqsim's clock."""
+
+    def __init__(self, run: GuestRun, cpu: GuestCpu) -> None:
+        self.run = run
+        self.cpu = cpu
+        self.engine = cpu.ctx.engine
+        self.ctx = cpu.ctx
+        cpu.guest = self
+        uc = self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        ram = run.ram
+        uc.mem_map_ptr(0, ram.size, UC_PROT_ALL, ram.ptr)
+        uc.mmio_map(MMIO_BASE, (1 << 32) - MMIO_BASE, self._mmio_read, None,
+                    self._mmio_write, None)
+        self.exact = run.exact
+        if self.exact:
+            uc.hook_add(UC_HOOK_CODE, self._code)
+        else:
+            uc.hook_add(UC_HOOK_BLOCK, self._block)
+            self.blocks: dict[int, int] = {}          # block address -> instructions
+            self.md = Cs(CS_ARCH_X86, CS_MODE_64)
+        uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, UC_X86_INS_IN)
+        uc.hook_add(UC_HOOK_INSN, self._out, None, 1, 0, UC_X86_INS_OUT)
+        uc.hook_add(UC_HOOK_INTR, self._exception)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._invalid)
+        self.insn_ps = run.insn_ps
+        # Raw register access: the binding's reg_read/reg_write dispatch costs several us a
+        # call (reference/unicorn-frontend.md 2); these go straight to the C core.
+        self._uch = uc._uch
+        self._rbuf = ctypes.c_uint64()
+        self._rref = ctypes.byref(self._rbuf)
+        self.ps = self.engine.now * 1000        # guest clock, picoseconds
+        self.next_ps = 0                        # next engine event, picoseconds
+        self.instructions = 0
+        self.kinds: dict[int, tuple[int, int]] = {}     # address -> (kind, operand)
+        self.line = False                       # the LAPIC's INTR output
+        self.attention = False                  # something to do at the next boundary
+        self.pending_fault: tuple[int, int] | None = None
+        self.nmi_pending = False
+        self.nmi_blocked = False
+        self.nmi_latched = False
+        self.iret_nmi = False                   # an IRETQ in the NMI handler just ran
+        self.shadow = False                     # STI blocks interrupts for one instruction
+        self.running = False
+        self.stopped: str | None = None
+        self.if_check = 0
+        self.polls: dict[object, list[int]] = {}
+        self.warp_ns = WARP_MIN_NS
+        self.delivered = 0
+        self.exceptions = 0
+        self.warps = 0
+        self.halting = False                    # stopped in HLT; resumes at halt_rip
+        self.halt_rip = 0
+
+    def rd(self, reg: int) -> int:
+        """A register of up to 64 bits (not IDTR/GDTR/TR: those use ``uc.reg_read``)."""
+        self._rbuf.value = 0                    # a 32-bit register fills only the low half
+        _uc_reg_read(self._uch, reg, self._rref)
+        return self._rbuf.value
+
+    def wr(self, reg: int, value: int) -> None:
+        self._rbuf.value = value & 0xFFFFFFFFFFFFFFFF
+        _uc_reg_write(self._uch, reg, self._rref)
+
+    # -- clock -------------------------------------------------------------------------
+    @property
+    def now(self) -> int:
+        """The guest's instant, ns."""
+        return self.ps // 1000
+
+    def sync(self) -> None:
+        """Bring the engine to the guest's instant (events due by then run first)."""
+        t = self.ps // 1000
+        if t > self.engine.now:
+            self.engine.run(until=t)
+        self._next()
+
+    def _next(self) -> None:
+        nxt = self.engine.peek()
+        self.next_ps = (1 << 62) if nxt is None else nxt * 1000
+
+    def charge(self, ns: int) -> None:
+        self.ps += ns * 1000
+
+    def _after_access(self) -> None:
+        """After an MMIO or port access: run what is due by the guest's instant now (the
+        access's cost included) and, when an interrupt or NMI is now pending, end the block
+        so the next instruction boundary takes it (block mode samples INTR at block starts;
+        an access is where the guest can make an interrupt pending for itself)."""
+        if self.ps >= self.next_ps:
+            self.sync()
+        else:
+            self._next()
+        if self.attention and not self.exact:
+            self.uc.emu_stop()
+
+    # -- running -------------------------------------------------------------------------
+    def start(self, rip: int, count: int = 0) -> None:
+        """Run from ``rip`` for at most ``count`` instructions (0: until something stops
+        it: the guest exits, halts while other CPUs run, or an error)."""
+        self.running = True
+        self._next()
+        uc = self.uc
+        while True:
+            try:
+                uc.emu_start(rip, 0, count=count)
+            except UcError as exc:
+                rip = self.rd(UC_X86_REG_RIP)
+                if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
+                    # Unicorn stops on an invalid opcode; the core raises #UD (SDM 6.15).
+                    self.exceptions += 1
+                    self._deliver(VEC_UD, rip, None)
+                    if self.stopped is None:
+                        rip = self.rd(UC_X86_REG_RIP)
+                        continue
+                elif self.stopped is None:
+                    self.stopped = f"emulation error at {rip:#x}: {exc}"
+            break
+        self.running = False
+
+    def stop(self, why: str) -> None:
+        if self.stopped is None:
+            self.stopped = why
+        if self.running:
+            self.uc.emu_stop()
+
+    # -- the code hook: every instruction ------------------------------------------------
+    def _code(self, uc: Uc, address: int, size: int, _: object) -> None:
+        self.ps += self.insn_ps
+        self.instructions += 1
+        if self.iret_nmi:
+            self._nmi_unblock()
+        if self.ps >= self.next_ps:
+            self.sync()
+        if self.attention:
+            if self.shadow:
+                self.shadow = False
+            elif self._boundary(address):
+                return
+        elif self.shadow:
+            self.shadow = False
+        k = self.kinds.get(address)
+        if k is None:
+            k = self.kinds[address] = self._decode(address, size)
+        if k[0]:
+            self._special(k, address, size)
+
+    def _block(self, uc: Uc, address: int, size: int, _: object) -> None:
+        """Block mode: a translated block starts. Its instructions are charged at once,
+        pending work is done at this boundary (INTR, NMI, faults), and the block's special
+        instructions have their own code hooks (added the first time the block is seen)."""
+        n = self.blocks.get(address)
+        if n is None:
+            n = self._scan(address, size)
+            if n < 0:
+                return                          # retranslating with the new hooks
+        if self.iret_nmi:
+            self._nmi_unblock()
+        if self.ps >= self.next_ps:
+            self.sync()
+        if self.attention:
+            if self.shadow:
+                self.shadow = False
+                self.attention = True
+            elif self._boundary(address):
+                return
+        self.ps += n * self.insn_ps
+        self.instructions += n
+
+    def _scan(self, address: int, size: int) -> int:
+        """Count a new block's instructions and hook its special ones; -1 when hooks were
+        added (the block is translated again with them, from its start)."""
+        try:
+            code = self.vread(address, size)
+        except GuestError:
+            self.blocks[address] = 1
+            return 1
+        n = 0
+        added = False
+        for a, sz, _, _ in self.md.disasm_lite(code, address):
+            n += 1
+            if a in self.kinds:
+                continue
+            k = self._decode_bytes(code[a - address:a - address + sz])
+            self.kinds[a] = k
+            if k[0]:
+                self.uc.hook_add(UC_HOOK_CODE, self._special_hook, None, a, a)
+                added = True
+        self.blocks[address] = max(n, 1)
+        if added:
+            self.uc.ctl_remove_cache(address, address + size)
+            self.wr(UC_X86_REG_RIP, address)
+            return -1
+        return self.blocks[address]
+
+    def _special_hook(self, uc: Uc, address: int, size: int, _: object) -> None:
+        self._special(self.kinds[address], address, size)
+
+    def phys(self, va: int) -> int:
+        """Translate a virtual address with the guest's page tables (4-level paging with
+        2 MiB and 1 GiB pages, SDM vol. 3A 4.5); identity when paging is off. Unicorn's own
+        mem_read takes physical addresses."""
+        if not self.rd(UC_X86_REG_CR0) >> 31 & 1:
+            return va
+        ram = self.run.ram
+        table = self.rd(UC_X86_REG_CR3) & 0x000FFFFFFFFFF000
+        for shift in (39, 30, 21, 12):
+            e = ram.read(table + ((va >> shift) & 511) * 8, 8)
+            if not e & 1:
+                raise GuestError(f"virtual address {va:#x} is not mapped")
+            if shift in (30, 21) and e & 0x80:
+                base = e & 0x000FFFFFFFFFF000 & ~((1 << shift) - 1)
+                return base | (va & ((1 << shift) - 1))
+            table = e & 0x000FFFFFFFFFF000
+        return table | (va & 0xFFF)
+
+    def vread(self, va: int, n: int) -> bytes:
+        """``n`` bytes at virtual ``va`` (page by page)."""
+        out = b""
+        while n > 0:
+            k = min(n, 0x1000 - (va & 0xFFF))
+            out += self.run.ram.read_bytes(self.phys(va), k)
+            va += k
+            n -= k
+        return out
+
+    def vwrite(self, va: int, data: bytes) -> None:
+        while data:
+            k = min(len(data), 0x1000 - (va & 0xFFF))
+            self.run.ram.write_bytes(self.phys(va), data[:k])
+            va += k
+            data = data[k:]
+
+    def _decode(self, address: int, size: int) -> tuple[int, int]:
+        try:
+            return self._decode_bytes(self.vread(address, min(size, 4)))
+        except GuestError:
+            return PLAIN, 0
+
+    @staticmethod
+    def _decode_bytes(b: bytes) -> tuple[int, int]:
+        if b[:2] == b"\x0f\x32":
+            return RDMSR, 0
+        if b[:2] == b"\x0f\x30":
+            return WRMSR, 0
+        if b[:2] == b"\x0f\x31":
+            return RDTSC, 0
+        if b[:2] == b"\x0f\xa2":
+            return CPUID, 0
+        if b[:1] == b"\xf4":
+            return HLT, 0
+        if b[:1] == b"\xfb":
+            return STI, 0
+        if b[:2] == b"\xf3\x90":
+            return PAUSE, 0
+        if b[:2] == b"\x48\xcf":
+            return IRETQ, 0
+        if len(b) >= 4 and b[0] & 0xF4 == 0x44 and b[1] == 0x0F and b[2] in (0x20, 0x22) \
+                and b[3] & 0xF8 == 0xC0:
+            # MOV CR8 (REX.R selects CR8; REX.B extends the GPR): SDM vol. 2B MOV CRn.
+            reg = (b[3] & 7) | ((b[0] & 1) << 3)
+            return (CR8W if b[2] == 0x22 else CR8R), reg
+        return PLAIN, 0
+
+    def _special(self, k: tuple[int, int], address: int, size: int) -> None:
+        uc = self.uc
+        kind = k[0]
+        if kind == RDMSR or kind == WRMSR:
+            msr = self.rd(UC_X86_REG_ECX)
+            if not (msr in (MSR_TSC, MSR_APIC_BASE, MSR_TSC_DEADLINE) or 0x800 <= msr <= 0x8FF):
+                return                                  # Unicorn's own MSR
+            self.sync()
+            cpu = self.cpu
+            if kind == RDMSR:
+                v = cpu.rdmsr(msr) if msr != MSR_TSC else self._tsc()
+                if self.pending_fault is None:
+                    self.wr(UC_X86_REG_RAX, v & 0xFFFFFFFF)
+                    self.wr(UC_X86_REG_EDX, v >> 32)
+            else:
+                v = (self.rd(UC_X86_REG_EDX) & 0xFFFFFFFF) << 32 | \
+                    (self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF)
+                cpu.wrmsr(msr, v)
+            self.charge(cpu._msr_access)
+            self._next()
+            if self.pending_fault is not None:
+                self._boundary(address)                 # #GP: the instruction faults
+            else:
+                self.wr(UC_X86_REG_RIP, address + 2)
+            self._poll_reset()
+        elif kind == RDTSC:
+            if self._poll(("tsc", address)):
+                self._warp()
+            self.sync()
+            v = self._tsc()
+            self.wr(UC_X86_REG_RAX, v & 0xFFFFFFFF)
+            self.wr(UC_X86_REG_EDX, v >> 32)
+            self.wr(UC_X86_REG_RIP, address + 2)
+        elif kind == CPUID:
+            leaf = self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF
+            sub = self.rd(UC_X86_REG_ECX) & 0xFFFFFFFF
+            regs = list(self.run.native_cpuid(leaf, sub))
+            cpuid.fix(leaf, sub, regs, self.cpu.lapic, self.run.features)
+            for r, v in zip((UC_X86_REG_RAX, _reg(3), _reg(1), _reg(2)), regs, strict=True):
+                self.wr(r, v)
+            self.wr(UC_X86_REG_RIP, address + 2)
+        elif kind == HLT:
+            self._halt(address + 1)
+        elif kind == STI:
+            self.shadow = True
+            self.attention = True                       # IF may now let INTR in
+        elif kind == PAUSE:
+            if self._poll(("pause", address)):
+                self._warp()
+        elif kind == IRETQ:
+            if self.nmi_blocked:
+                self.iret_nmi = True
+            self.attention = True
+        elif kind == CR8W:
+            self.sync()
+            self.cpu.cr8 = self.rd(_reg(k[1])) & 0xF
+            self.charge(self.cpu._lapic_access)
+            self._next()
+            self.wr(UC_X86_REG_RIP, address + size)
+        elif kind == CR8R:
+            self.wr(_reg(k[1]), self.cpu.lapic.tpr >> 4)
+            self.wr(UC_X86_REG_RIP, address + size)
+
+    def _tsc(self) -> int:
+        cpu = self.cpu
+        raw = self.now * cpu.ctx.timing.tsc_khz // 1_000_000
+        return (raw + cpu.tsc_offset) & 0xFFFFFFFFFFFFFFFF
+
+    # -- polling loops ---------------------------------------------------------------------
+    def _poll(self, key: object) -> bool:
+        """True when ``key`` (a register, an RDTSC or PAUSE site) is being polled in a tight
+        loop: seen again within ``POLL_GAP`` instructions ``POLL_REPEATS`` times running."""
+        n = self.instructions
+        ent = self.polls.get(key)
+        if ent is None:
+            self.polls[key] = [0, n]
+            return False
+        ent[0] = ent[0] + 1 if n - ent[1] <= POLL_GAP else 0
+        ent[1] = n
+        if ent[0] >= POLL_REPEATS:
+            ent[0] = 0
+            return True
+        return False
+
+    def _poll_reset(self) -> None:
+        """An access that changes something: whatever was polled may now move."""
+        if self.polls:
+            self.polls.clear()
+        self.warp_ns = WARP_MIN_NS
+
+    def _warp(self) -> None:
+        """Skip a polling loop's spinning: to the next event, or by a doubling step."""
+        nxt = self.engine.peek()
+        now = self.now
+        if nxt is not None and nxt > now and nxt - now <= WARP_MAX_NS:
+            self.ps = nxt * 1000
+        else:
+            self.ps += self.warp_ns * 1000
+            self.warp_ns = min(self.warp_ns * 2, WARP_MAX_NS)
+        self.warps += 1
+
+    # -- accesses ----------------------------------------------------------------------------
+    def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
+        addr = MMIO_BASE + offset
+        if self._poll(("mmio", addr)):
+            self._warp()
+        self.sync()
+        v, cost = self.cpu.timed_read(addr, size)
+        self.charge(cost)
+        self._after_access()
+        return v
+
+    def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
+        self.sync()
+        self.charge(self.cpu.timed_write(MMIO_BASE + offset, size, value))
+        self._poll_reset()
+        self._after_access()
+
+    def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
+        self.sync()
+        v, cost = self.cpu.timed_in(port, size)
+        self.charge(cost)
+        self._after_access()
+        return v
+
+    def _out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
+        self.sync()
+        self.charge(self.cpu.timed_out(port, size, value))
+        self._poll_reset()
+        self._after_access()
+        plat = self.run.platform
+        if plat.exit_code is not None or plat.shutdown:
+            self.run.finish("exit")
+
+    def _invalid(self, uc: Uc, access: int, address: int, size: int, value: int,
+                 _: object) -> bool:
+        self.stop(f"access to unmapped memory at {address:#x}")
+        return False
+
+    def _exception(self, uc: Uc, intno: int, _: object) -> None:
+        """An exception (or INT n) raised by an instruction Unicorn executed."""
+        rip = self.rd(UC_X86_REG_RIP)
+        self.exceptions += 1
+        code = 0 if intno in ERROR_CODE_VECTORS else None
+        if not self._deliver(intno, rip, code):
+            self.stop(f"exception {intno} at {rip:#x} with no usable IDT gate")
+
+    # -- instruction boundaries ----------------------------------------------------------------
+    def _boundary(self, address: int) -> bool:
+        """Deliver what is pending at this boundary; True when RIP was redirected."""
+        self.attention = False
+        if self.pending_fault is not None:
+            vector, code = self.pending_fault
+            self.pending_fault = None
+            return self._deliver(vector, address,
+                                 code if vector in ERROR_CODE_VECTORS else None)
+        if self.nmi_pending and not self.nmi_blocked:
+            self.nmi_pending = False
+            self.nmi_blocked = True
+            led = self.ctx.ledger
+            led.land(0, self.cpu.name)
+            led.deliver(0, self.cpu.name)
+            self.cpu.nmi_count += 1
+            if self.ctx.tracer.on:
+                self.ctx.tracer.emit(self.engine.now, self.cpu.lapic.name, self.cpu.name, "nmi")
+            return self._deliver(VEC_NMI, address, None)
+        if self.nmi_pending:
+            self.attention = True
+        if not self.line:
+            return False
+        if not self.rd(UC_X86_REG_RFLAGS) & IF:
+            self.attention = True                       # re-sampled when IF may change
+            return False
+        lapic = self.cpu.lapic
+        if lapic.deliverable() < 0:
+            self.line = False
+            return False
+        v = lapic.inta()
+        spurious = v > 0xFF
+        v &= 0xFF
+        now = self.engine.now
+        tracer = self.ctx.tracer
+        if spurious:
+            if tracer.on:
+                tracer.emit(now, lapic.name, self.cpu.name, "spurious", vector=v)
+        else:
+            meta = lapic.isr_meta.get(v)
+            iid = meta.iid if meta is not None else 0
+            self.ctx.ledger.deliver(iid, self.cpu.name)
+            self.cpu.accepted += 1
+            self.delivered += 1
+            tp = self.ctx.points.accept
+            if tp.on and iid:
+                tp(iid, self.cpu.index, now)
+            tp = self.ctx.points.handler_entry
+            if tp.on and iid:
+                tp(iid, self.cpu.index, now)
+            if tracer.on:
+                tracer.emit(now, lapic.name, self.cpu.name, "inta", vector=v, ppr=lapic.ppr)
+                tracer.emit(now, self.cpu.name, "Guest", "handler-entry", vector=v)
+        self.line = lapic.deliverable() >= 0
+        self.attention = self.line
+        self.charge(self.ctx.timing.cpu_acceptance)
+        return self._deliver(v, address, None)
+
+    def _deliver(self, vector: int, rip: int, error_code: int | None) -> bool:
+        """Enter the guest's handler for ``vector`` with return address ``rip``."""
+        uc = self.uc
+        _, idt_base, idt_limit, _ = uc.reg_read(UC_X86_REG_IDTR)
+        if vector * 16 + 15 > idt_limit:
+            self.stop(f"vector {vector} beyond the IDT limit {idt_limit:#x}")
+            return True
+        g = self.vread(idt_base + 16 * vector, 16)
+        attr = g[5]
+        if not attr & 0x80:
+            self.stop(f"vector {vector}: IDT gate not present")
+            return True
+        target = int.from_bytes(g[0:2], "little") | int.from_bytes(g[6:8], "little") << 16 \
+            | int.from_bytes(g[8:12], "little") << 32
+        sel = int.from_bytes(g[2:4], "little")
+        ist = g[4] & 7
+        rsp = self.rd(UC_X86_REG_RSP)
+        rflags = self.rd(UC_X86_REG_RFLAGS)
+        cs = self.rd(UC_X86_REG_CS)
+        ss = self.rd(UC_X86_REG_SS)
+        new = rsp
+        if ist:
+            tss = uc.reg_read(UC_X86_REG_TR)[1]
+            new = int.from_bytes(self.vread(tss + 0x24 + 8 * (ist - 1), 8), "little")
+        new &= ~0xF
+        frame = [ss, rsp, rflags, cs, rip] + ([error_code] if error_code is not None else [])
+        new -= 8 * len(frame)
+        data = b"".join(v.to_bytes(8, "little") for v in reversed(frame))
+        self.vwrite(new, data)
+        clear = GATE_CLEARS | (IF if attr & 0xF == 0xE else 0)
+        self.wr(UC_X86_REG_RSP, new)
+        self.wr(UC_X86_REG_RFLAGS, rflags & ~clear)
+        if sel != cs:
+            self.wr(UC_X86_REG_CS, sel)
+        self.wr(UC_X86_REG_RIP, target)
+        return True
+
+    def wakeable(self) -> bool:
+        """Something the halted core takes: a fault, an NMI, or INTR with IF set."""
+        if self.pending_fault is not None or (self.nmi_pending and not self.nmi_blocked):
+            return True
+        return (self.line and bool(self.rd(UC_X86_REG_RFLAGS) & IF)
+                and self.cpu.lapic.deliverable() >= 0)
+
+    def _halt(self, resume: int) -> None:
+        """HLT (SDM vol. 2A): the core waits for an interrupt, NMI or INIT. Alone, the clock
+        jumps from event to event; with other CPUs running, the executor hands the host
+        back to the scheduler, which wakes it when an interrupt reaches it."""
+        uc = self.uc
+        self.wr(UC_X86_REG_RIP, resume)
+        run = self.run
+        while True:
+            self.sync()
+            if self.wakeable():
+                self._boundary(resume)
+                return
+            if run.finished:
+                self.stop("run finished")
+                return
+            if run.others_running(self):
+                self.halting = True
+                self.halt_rip = resume
+                uc.emu_stop()
+                return
+            nxt = self.engine.peek()
+            limit = run.limit_ns
+            if nxt is None or (limit is not None and nxt > limit):
+                self.stop("halted with nothing left to wake it")
+                return
+            self.ps = max(self.ps, nxt * 1000)
+
+    # -- NMI -------------------------------------------------------------------------------------
+    def nmi_in(self) -> None:
+        led = self.ctx.ledger
+        if self.cpu.state != "running":
+            from irqsim.sim.accounting import Reason
+            led.drop(Reason.NMI_WAIT_SIPI, 0, self.cpu.name)
+            return
+        if not self.nmi_blocked and not self.nmi_pending:
+            led.launch(0, self.cpu.name)
+            self.nmi_pending = True
+            self.attention = True
+        elif not self.nmi_latched:
+            led.launch(0, self.cpu.name)
+            self.nmi_latched = True
+        else:
+            from irqsim.sim.accounting import Reason
+            led.drop(Reason.NMI_LATCHED, 0, self.cpu.name)
+
+    def _nmi_unblock(self) -> None:
+        self.iret_nmi = False
+        self.nmi_blocked = False
+        if self.nmi_latched:
+            self.nmi_latched = False
+            self.nmi_pending = True
+            self.attention = True

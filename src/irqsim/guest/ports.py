@@ -1,0 +1,104 @@
+"""The platform ports guests and kvm-unit-tests use, in front of the root complex's own
+(0xCF8/0xCFC): a 16550 console at 0x3F8, QEMU's isa-debug-exit at 0xF4, fw_cfg at
+0x510/0x511 (CPU count, RAM size), pc-testdev I/O APIC lines at 0x2000 + line, and the
+8259 mask ports (ignored: irqsim has no PIC yet)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from irqsim.spec.ioapic import RTE_POLARITY_SHIFT
+
+if TYPE_CHECKING:
+    from irqsim.fabric.root_complex import RootComplex
+    from irqsim.machine import Machine
+
+COM1 = 0x3F8
+DEBUG_EXIT = 0xF4
+SHUTDOWN = 0x8900
+FW_CFG_SELECT = 0x510
+FW_CFG_DATA = 0x511
+TESTDEV_IRQ = 0x2000
+TESTDEV_LINES = 24
+PIC_MASKS = (0x21, 0xA1)
+FW_CFG_SIGNATURE, FW_CFG_RAM_SIZE, FW_CFG_NB_CPUS, FW_CFG_MAX_RAM = 0x00, 0x03, 0x05, 0x11
+LSR_THRE_TEMT = 0x60             # 16550 line status: transmitter empty
+
+
+class GuestPlatform:
+    """Routes CPU port and memory accesses: guest ports here, the rest to the root complex."""
+
+    def __init__(self, machine: Machine, ram_size: int, ncpus: int) -> None:
+        self.machine = machine
+        self.rc: RootComplex = machine.rc
+        self.console = bytearray()
+        self.exit_code: int | None = None
+        self.shutdown = False
+        self.fw_sel = 0
+        self.fw_pos = 0
+        self.fw_cfg = {FW_CFG_SIGNATURE: b"QEMU", FW_CFG_NB_CPUS: ncpus.to_bytes(2, "little"),
+                       FW_CFG_RAM_SIZE: ram_size.to_bytes(8, "little"),
+                       FW_CFG_MAX_RAM: ram_size.to_bytes(8, "little")}
+        self.lines = [0] * TESTDEV_LINES
+
+    # -- the Platform protocol (cpu/cpu.py) ----------------------------------------------
+    def cpu_read(self, addr: int, size: int) -> tuple[int, int]:
+        return self.rc.cpu_read(addr, size)
+
+    def cpu_write(self, addr: int, size: int, value: int) -> int:
+        return self.rc.cpu_write(addr, size, value)
+
+    def write_cost(self, addr: int) -> int:
+        return self.rc.write_cost(addr)
+
+    def io_write_cost(self, port: int) -> int:
+        return self.rc.io_write_cost(port)
+
+    def io_read(self, port: int, size: int) -> tuple[int, int]:
+        cost = self.rc.ctx.timing.config_access
+        if COM1 <= port < COM1 + 8:
+            return (LSR_THRE_TEMT if port == COM1 + 5 else 0), cost
+        if port == FW_CFG_DATA:
+            item = self.fw_cfg.get(self.fw_sel, b"")
+            v = item[self.fw_pos] if self.fw_pos < len(item) else 0
+            self.fw_pos += 1
+            return v, cost
+        if TESTDEV_IRQ <= port < TESTDEV_IRQ + TESTDEV_LINES:
+            return self.lines[port - TESTDEV_IRQ], cost
+        if port in PIC_MASKS:
+            return 0xFF, cost
+        return self.rc.io_read(port, size)
+
+    def io_write(self, port: int, size: int, value: int) -> int:
+        cost = self.rc.ctx.timing.config_access
+        if port == COM1:
+            self.console.append(value & 0xFF)
+        elif COM1 < port < COM1 + 8 or port in PIC_MASKS:
+            pass
+        elif port == DEBUG_EXIT:
+            # isa-debug-exit: QEMU exits with status (value << 1) | 1.
+            self.exit_code = ((value & 0xFFFFFFFF) << 1) | 1
+        elif port == SHUTDOWN:
+            self.shutdown = True
+        elif port == FW_CFG_SELECT:
+            self.fw_sel, self.fw_pos = value & 0xFFFF, 0
+        elif TESTDEV_IRQ <= port < TESTDEV_IRQ + TESTDEV_LINES:
+            self._line(port - TESTDEV_IRQ, value & 1)
+            return self.rc.ctx.timing.guest_trap_io
+        else:
+            return self.rc.io_write(port, size, value)
+        return cost
+
+    def _line(self, line: int, level: int) -> None:
+        """pc-testdev: drive I/O APIC input ``line``; a rising level is a new interrupt."""
+        if self.lines[line] == level:
+            return
+        self.lines[line] = level
+        io = self.machine.ioapic
+        if (level ^ (io.rte[line] >> RTE_POLARITY_SHIFT)) & 1:        # asserted
+            ledger = self.rc.ctx.ledger
+            iid = ledger.raise_("pc-testdev")
+            ledger.launch(iid, "pc-testdev")
+            io.set_pin(line, 1, None, unit=True)
+        else:
+            io.set_pin(line, 0)
