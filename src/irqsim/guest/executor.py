@@ -25,6 +25,7 @@ cleared for an interrupt gate; IRETQ runs natively.
 from __future__ import annotations
 
 import ctypes
+from collections import Counter
 from typing import TYPE_CHECKING
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from irqsim.guest.cpu import GuestCpu
     from irqsim.guest.runner import GuestRun
 
+MSR_X2APIC_EOI, XAPIC_EOI = 0x80B, 0xB0
 MMIO_BASE = 0xB0000000          # ECAM, 32-bit BARs, I/O APIC, LAPIC: up to 4 GiB
 VEC_NMI, VEC_UD, VEC_GP = 2, 6, 13
 ERROR_CODE_VECTORS = frozenset((8, 10, 11, 12, 13, 14, 17, 21))
@@ -145,6 +147,7 @@ class Executor:
         self.polls: dict[object, list[int]] = {}
         self.warp_ns = WARP_MIN_NS
         self.delivered = 0
+        self.vectors: Counter[int] = Counter()  # interrupts taken, by vector
         self.exceptions = 0
         self.warps = 0
         self.halting = False                    # stopped in HLT; resumes at halt_rip
@@ -167,8 +170,9 @@ class Executor:
         return self.ps // 1000
 
     def sync(self) -> None:
-        """Bring the engine to the guest's instant (events due by then run first)."""
-        t = self.ps // 1000
+        """Bring the engine to the guest's instant (events due by then run first), but not
+        past the window the other CPUs' clocks allow (runner.bound_ps)."""
+        t = min(self.ps, self.run.bound_ps(self)) // 1000
         if t > self.engine.now:
             self.engine.run(until=t)
         self._next()
@@ -262,6 +266,10 @@ class Executor:
                 self.attention = True
             elif self._boundary(address):
                 return
+        if self.ps > self.run.bound_ps(self):
+            self.wr(UC_X86_REG_RIP, address)    # ahead of the others: let them catch up
+            self.uc.emu_stop()
+            return
         self.ps += n * self.insn_ps
         self.instructions += n
 
@@ -379,6 +387,9 @@ class Executor:
                     (self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF)
                 cpu.wrmsr(msr, v)
             self.charge(cpu._msr_access)
+            if msr == MSR_X2APIC_EOI and self.run.vm_exits:
+                # A KVM guest's EOI exits; the hypervisor broadcasts it to the I/O APIC.
+                self.charge(self.ctx.timing.guest_trap_io)
             self._next()
             if self.pending_fault is not None:
                 self._boundary(address)                 # #GP: the instruction faults
@@ -455,10 +466,17 @@ class Executor:
         nxt = self.engine.peek()
         now = self.now
         if nxt is not None and nxt > now and nxt - now <= WARP_MAX_NS:
-            self.ps = nxt * 1000
+            target = nxt * 1000
         else:
-            self.ps += self.warp_ns * 1000
+            target = self.ps + self.warp_ns * 1000
             self.warp_ns = min(self.warp_ns * 2, WARP_MAX_NS)
+        bound = self.run.bound_ps(self)
+        if target > bound:
+            # Another CPU is behind: what this loop waits for may come from it.
+            target = max(self.ps, bound)
+            if self.running and not self.exact:
+                self.uc.emu_stop()
+        self.ps = target
         self.warps += 1
 
     # -- accesses ----------------------------------------------------------------------------
@@ -474,7 +492,10 @@ class Executor:
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
         self.sync()
-        self.charge(self.cpu.timed_write(MMIO_BASE + offset, size, value))
+        addr = MMIO_BASE + offset
+        self.charge(self.cpu.timed_write(addr, size, value))
+        if self.run.vm_exits and addr == self.cpu.apic_base + XAPIC_EOI:
+            self.charge(self.ctx.timing.guest_trap_io)
         self._poll_reset()
         self._after_access()
 
@@ -551,6 +572,7 @@ class Executor:
             self.ctx.ledger.deliver(iid, self.cpu.name)
             self.cpu.accepted += 1
             self.delivered += 1
+            self.vectors[v] += 1
             tp = self.ctx.points.accept
             if tp.on and iid:
                 tp(iid, self.cpu.index, now)

@@ -28,8 +28,14 @@ LSR_THRE_TEMT = 0x60             # 16550 line status: transmitter empty
 class GuestPlatform:
     """Routes CPU port and memory accesses: guest ports here, the rest to the root complex."""
 
-    def __init__(self, machine: Machine, ram_size: int, ncpus: int) -> None:
+    def __init__(self, machine: Machine, ram_size: int, ncpus: int,
+                 vm_exits: bool = False) -> None:
         self.machine = machine
+        # As a KVM guest: I/O APIC MMIO traps to the hypervisor, whose in-kernel I/O APIC
+        # acts (and delivers) before the guest's next instruction.
+        self.vm_exits = vm_exits
+        io = machine.ioapic
+        self.ioapic_page = io.base & ~0xFFF
         self.rc: RootComplex = machine.rc
         self.console = bytearray()
         self.exit_code: int | None = None
@@ -43,10 +49,16 @@ class GuestPlatform:
 
     # -- the Platform protocol (cpu/cpu.py) ----------------------------------------------
     def cpu_read(self, addr: int, size: int) -> tuple[int, int]:
-        return self.rc.cpu_read(addr, size)
+        v, cost = self.rc.cpu_read(addr, size)
+        if self.vm_exits and addr & ~0xFFF == self.ioapic_page:
+            cost = self.rc.ctx.timing.guest_trap_io
+        return v, cost
 
     def cpu_write(self, addr: int, size: int, value: int) -> int:
-        return self.rc.cpu_write(addr, size, value)
+        cost = self.rc.cpu_write(addr, size, value)
+        if self.vm_exits and addr & ~0xFFF == self.ioapic_page:
+            cost = self.rc.ctx.timing.guest_trap_io
+        return cost
 
     def write_cost(self, addr: int) -> int:
         return self.rc.write_cost(addr)

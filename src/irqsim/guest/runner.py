@@ -26,6 +26,7 @@ from irqsim.machine import Machine
 
 UP_QUANTUM = 1_000_000          # instructions per emu_start with one CPU running
 SMP_QUANTUM = 4_000             # ... with several (about 1.3 us of guest time each)
+SKEW_PS = 2_000_000             # a CPU runs at most 2 us ahead of the slowest other one
 
 
 @dataclass
@@ -41,6 +42,7 @@ class GuestOptions:
     env: str = ""                   # kvm-unit-tests environment (its initrd)
     flat_address: int | None = None  # load a flat binary here instead of an ELF
     exact: bool = False             # a hook per instruction: boundaries after every one
+    vm_exits: bool = False          # run as a KVM guest: I/O APIC MMIO and EOI trap
     trace: bool = False
 
 
@@ -75,7 +77,8 @@ class GuestRun:
         self.limit_ns = opts.until_ns
         self.ram = GuestRam(opts.ram_mib << 20)
         m.memory = m.rc.memory = self.ram                    # device DMA lands in guest RAM
-        self.platform = GuestPlatform(m, self.ram.size, len(m.cpus))
+        self.vm_exits = opts.vm_exits
+        self.platform = GuestPlatform(m, self.ram.size, len(m.cpus), opts.vm_exits)
         for lapic in m.lapics:
             lapic.x2apic_capable = opts.features.x2apic
             lapic._tsc_deadline = opts.features.tsc_deadline
@@ -142,6 +145,12 @@ class GuestRun:
         for ex in self.executors:
             ex.stop(status)
 
+    def bound_ps(self, ex: Executor) -> int:
+        """How far ``ex``'s clock may run ahead (ps): the slowest other runnable CPU's clock
+        plus the skew window (conservative synchronisation); unbounded when alone."""
+        others = [e.ps for e in self.resume if e is not ex]
+        return min(others) + SKEW_PS if others else 1 << 62
+
     def others_running(self, ex: Executor) -> bool:
         """True when a CPU other than ``ex``'s has code to run."""
         return any(e is not ex for e in self.resume)
@@ -151,6 +160,8 @@ class GuestRun:
         """Run until the guest exits, every CPU stops, or the limits are reached."""
         engine = self.machine.ctx.engine
         while not self.finished:
+            if self.halted:
+                self._wake()
             live = [e for e in self.resume if e.stopped is None or e.stopped == "halt"]
             if not live and not self.halted:
                 self.status = self.status or "no CPU left running"
@@ -197,16 +208,20 @@ class GuestRun:
             if ex.cpu.index == 0:
                 self.finish(self.status)
 
+    def _wake(self) -> None:
+        """Halted CPUs that an interrupt, NMI or fault now reaches become runnable, their
+        clocks brought to the engine's instant (they were idle until now)."""
+        now_ps = self.machine.ctx.engine.now * 1000
+        for ex in list(self.halted):
+            if (ex.line or ex.nmi_pending or ex.pending_fault is not None) and ex.wakeable():
+                self.resume[ex] = self.halted.pop(ex)
+                ex.ps = max(ex.ps, now_ps)
+                ex.attention = True
+
     def _idle(self) -> None:
         """Every running CPU is halted: run the engine to its next event and wake the CPUs
         an interrupt or NMI now reaches."""
         engine = self.machine.ctx.engine
-        for ex in list(self.halted):
-            if ex.wakeable():
-                self.resume[ex] = self.halted.pop(ex)
-                ex.attention = True
-        if self.resume:
-            return
         nxt = engine.peek()
         if nxt is None or (self.limit_ns is not None and nxt > self.limit_ns):
             self.status = self.status or "every CPU halted with nothing left to wake them"

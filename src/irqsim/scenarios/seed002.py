@@ -13,6 +13,7 @@ from functools import partial
 
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.drivers.virtio import VirtioPciDriver
+from irqsim.cpu.cpu import Cpu
 from irqsim.machine import Machine
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
@@ -30,10 +31,12 @@ class WorkloadSpec:
 
 
 def build_seed002(trace: TraceOption = False, timing: TimingModel | None = None,
-                  vectors: str = "per-device") -> tuple[Machine, VirtioPciDriver]:
-    """The machine of seed 002, not yet booted."""
-    m = Machine(ncpus=1, apic_ids=[0], trace=trace, timing=timing,
-                first_vector=SEED002_FIRST_VECTOR)
+                  vectors: str = "per-device", ncpus: int = 1,
+                  cpu_class: type[Cpu] = Cpu) -> tuple[Machine, VirtioPciDriver]:
+    """The machine of seed 002, not yet booted (``cpu_class``: e.g. the guest front-end's
+    CPUs, which run real code instead of irqsim's OS)."""
+    m = Machine(ncpus=ncpus, apic_ids=list(range(ncpus)), trace=trace, timing=timing,
+                first_vector=SEED002_FIRST_VECTOR, cpu_class=cpu_class)
     for cls in (VirtioRng, VirtioBlk, VirtioNet):
         m.add_device(cls(m.ctx))
     drv = VirtioPciDriver(vectors=vectors)
