@@ -31,8 +31,8 @@ from typing import TYPE_CHECKING
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from unicorn import (
     UC_ARCH_X86,
-    UC_HOOK_BLOCK,
     UC_ERR_INSN_INVALID,
+    UC_HOOK_BLOCK,
     UC_HOOK_CODE,
     UC_HOOK_INSN,
     UC_HOOK_INTR,
@@ -42,6 +42,7 @@ from unicorn import (
     Uc,
     UcError,
 )
+from unicorn.unicorn_py3.unicorn import uclib as _uclib
 from unicorn.x86_const import (
     UC_X86_INS_IN,
     UC_X86_INS_OUT,
@@ -63,8 +64,6 @@ from unicorn.x86_const import (
 
 from irqsim.guest import GuestError, cpuid
 from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
-
-from unicorn.unicorn_py3.unicorn import uclib as _uclib
 
 _uc_reg_read = _uclib.uc_reg_read
 _uc_reg_write = _uclib.uc_reg_write
@@ -369,9 +368,8 @@ class Executor:
         return PLAIN, 0
 
     def _special(self, k: tuple[int, int], address: int, size: int) -> None:
-        uc = self.uc
         kind = k[0]
-        if kind == RDMSR or kind == WRMSR:
+        if kind in (RDMSR, WRMSR):
             msr = self.rd(UC_X86_REG_ECX)
             if not (msr in (MSR_TSC, MSR_APIC_BASE, MSR_TSC_DEADLINE) or 0x800 <= msr <= 0x8FF):
                 return                                  # Unicorn's own MSR

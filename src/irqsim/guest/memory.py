@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import ctypes
 
+from irqsim.fabric.memory import SystemMemory
 
-class GuestRam:
+
+class GuestRam(SystemMemory):
     """``size`` bytes of RAM at physical address 0, shared by every CPU's Unicorn."""
 
-    __slots__ = ("buf", "ptr", "size", "view")
+    __slots__ = ("buf", "ptr", "view")
 
     def __init__(self, size: int) -> None:
-        self.size = size
+        super().__init__(size)
         self.buf = (ctypes.c_ubyte * size)()
         self.ptr = ctypes.addressof(self.buf)
         self.view = memoryview(self.buf).cast("B")

@@ -23,6 +23,7 @@ TESTDEV_LINES = 24
 PIC_MASKS = (0x21, 0xA1)
 FW_CFG_SIGNATURE, FW_CFG_RAM_SIZE, FW_CFG_NB_CPUS, FW_CFG_MAX_RAM = 0x00, 0x03, 0x05, 0x11
 LSR_THRE_TEMT = 0x60             # 16550 line status: transmitter empty
+LCR_DLAB = 0x80                  # 16550 line control: 0x3F8/0x3F9 are the divisor latch
 
 
 class GuestPlatform:
@@ -46,6 +47,7 @@ class GuestPlatform:
                        FW_CFG_RAM_SIZE: ram_size.to_bytes(8, "little"),
                        FW_CFG_MAX_RAM: ram_size.to_bytes(8, "little")}
         self.lines = [0] * TESTDEV_LINES
+        self.lcr = 0
 
     # -- the Platform protocol (cpu/cpu.py) ----------------------------------------------
     def cpu_read(self, addr: int, size: int) -> tuple[int, int]:
@@ -83,10 +85,12 @@ class GuestPlatform:
 
     def io_write(self, port: int, size: int, value: int) -> int:
         cost = self.rc.ctx.timing.config_access
-        if port == COM1:
+        if port == COM1 + 3:
+            self.lcr = value & 0xFF
+        elif port == COM1 and not self.lcr & LCR_DLAB:
             self.console.append(value & 0xFF)
-        elif COM1 < port < COM1 + 8 or port in PIC_MASKS:
-            pass
+        elif COM1 <= port < COM1 + 8 or port in PIC_MASKS:
+            pass                        # divisor latch, IER, FCR, MCR, PIC masks
         elif port == DEBUG_EXIT:
             # isa-debug-exit: QEMU exits with status (value << 1) | 1.
             self.exit_code = ((value & 0xFFFFFFFF) << 1) | 1

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from unicorn.x86_const import UC_X86_REG_RIP
 
-from irqsim.cpu.cpu import RUNNING, WAIT_FOR_SIPI
+from irqsim.cpu.cpu import WAIT_FOR_SIPI
 from irqsim.guest import GuestError
 from irqsim.guest.cpu import GuestCpu
 from irqsim.guest.cpuid import CpuFeatures
@@ -88,7 +89,7 @@ class GuestRun:
         self.finished = False
         self.status = ""
         self._cpuid: dict[tuple[int, int], tuple[int, ...]] = {}
-        self._cpuid_uc: object = None
+        self._cpuid_uc: Any = None
         try:
             data = Path(file).read_bytes()
         except OSError as exc:

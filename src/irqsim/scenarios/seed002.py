@@ -11,9 +11,9 @@ import random
 from dataclasses import dataclass
 from functools import partial
 
+from irqsim.cpu.cpu import Cpu
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.drivers.virtio import VirtioPciDriver
-from irqsim.cpu.cpu import Cpu
 from irqsim.machine import Machine
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
