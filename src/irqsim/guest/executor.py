@@ -112,12 +112,13 @@ class Executor:
         uc.mmio_map(MMIO_BASE, (1 << 32) - MMIO_BASE, self._mmio_read, None,
                     self._mmio_write, None)
         self.exact = run.exact
+        self.md = Cs(CS_ARCH_X86, CS_MODE_64)
+        self.lengths: dict[int, int] = {}
         if self.exact:
             uc.hook_add(UC_HOOK_CODE, self._code)
         else:
             uc.hook_add(UC_HOOK_BLOCK, self._block)
             self.blocks: dict[int, int] = {}          # block address -> instructions
-            self.md = Cs(CS_ARCH_X86, CS_MODE_64)
         uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._out, None, 1, 0, UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INTR, self._exception)
@@ -183,17 +184,40 @@ class Executor:
     def charge(self, ns: int) -> None:
         self.ps += ns * 1000
 
-    def _after_access(self) -> None:
-        """After an MMIO or port access: run what is due by the guest's instant now (the
-        access's cost included) and, when an interrupt or NMI is now pending, end the block
-        so the next instruction boundary takes it (block mode samples INTR at block starts;
-        an access is where the guest can make an interrupt pending for itself)."""
+    def _after_access(self, how: str) -> None:
+        """After an access: run what is due by the guest's instant now (the access's cost
+        included) and, when an interrupt or NMI is now pending, take it at the boundary after
+        this instruction (block mode samples INTR at block starts; an access is where the
+        guest can make an interrupt pending for itself). Unicorn allows this differently per
+        access (checked in tests): a port hook can stop emulation after its instruction; an
+        MMIO write callback can redirect RIP (emu_stop there would re-run the store); an
+        MMIO read can do neither without losing the loaded value, so it waits for the next
+        block."""
         if self.ps >= self.next_ps:
             self.sync()
         else:
             self._next()
-        if self.attention and not self.exact:
+        if not self.attention or self.exact:
+            return
+        if how == "port":
             self.uc.emu_stop()
+        elif how == "write":
+            rip = self.rd(UC_X86_REG_RIP)
+            nxt = rip + self._length(rip)
+            if self._boundary(nxt) and self.rd(UC_X86_REG_RIP) == rip:
+                self.wr(UC_X86_REG_RIP, nxt)
+
+    def _length(self, rip: int) -> int:
+        """Length of the instruction at ``rip`` (capstone, cached)."""
+        n = self.lengths.get(rip)
+        if n is None:
+            try:
+                code = self.vread(rip, 15)
+                n = next(self.md.disasm_lite(code, rip))[1]
+            except (GuestError, StopIteration):
+                n = 1
+            self.lengths[rip] = n
+        return n
 
     # -- running -------------------------------------------------------------------------
     def start(self, rip: int, count: int = 0) -> None:
@@ -485,7 +509,7 @@ class Executor:
         self.sync()
         v, cost = self.cpu.timed_read(addr, size)
         self.charge(cost)
-        self._after_access()
+        self._after_access("read")
         return v
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
@@ -495,20 +519,20 @@ class Executor:
         if self.run.vm_exits and addr == self.cpu.apic_base + XAPIC_EOI:
             self.charge(self.ctx.timing.guest_trap_io)
         self._poll_reset()
-        self._after_access()
+        self._after_access("write")
 
     def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
         self.sync()
         v, cost = self.cpu.timed_in(port, size)
         self.charge(cost)
-        self._after_access()
+        self._after_access("port")
         return v
 
     def _out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
         self.sync()
         self.charge(self.cpu.timed_out(port, size, value))
         self._poll_reset()
-        self._after_access()
+        self._after_access("port")
         plat = self.run.platform
         if plat.exit_code is not None or plat.shutdown:
             self.run.finish("exit")
