@@ -33,9 +33,14 @@ from irqsim.platform.acpi import (
 from irqsim.sim import budget as _budget
 from irqsim.sim.accounting import DebugLedger, Ledger
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
+
+R_PENDING_MASKED_AT_IDLE = rule(
+    "MSIX-PENDING-MASKED-AT-IDLE", "PCIe 6.1.4.5",
+    "an MSI-X vector masked with its Pending bit set is delivered only when unmasked")
 
 # The board's address map as its firmware reports it (host bridge _CRS windows, e820 RAM).
 MMIO32_WINDOW = (0xC0000000, 0xFEBFFFFF)      # below the I/O APIC and LAPIC pages
@@ -205,9 +210,9 @@ class Machine:
             cap = getattr(d, "msix", None)
             if isinstance(cap, MsixCapability) and cap.pba:
                 k = [i for i in range(cap.n) if cap.pba >> i & 1]
-                self.ctx.diag(d.name, "PCIe 6.1.4.5 MSI-X vector masked with its Pending bit "
-                              "set", f"the machine went idle with MSI-X entries {k} pending "
-                              "(PBA) under a mask nobody clears: never delivered")
+                self.ctx.diag(d.name, R_PENDING_MASKED_AT_IDLE,
+                              f"the machine went idle with MSI-X entries {k} pending (PBA) "
+                              "under a mask nobody clears: never delivered")
 
     def cpu_time(self) -> list[dict[str, int]]:
         """Per CPU: simulated ns in hardirq, softirq, task and idle context (each CPU's

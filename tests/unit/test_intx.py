@@ -121,4 +121,4 @@ def test_function_without_pin_cannot_raise_intx() -> None:
     fn, got = wired(pin=0)
     fn.intx_raise()
     assert got == [] and fn.ctx.ledger.dropped["no INTx pin"] == 1
-    assert any("Interrupt Pin" in d.rule for d in fn.ctx.diagnostics)
+    assert any(d.rule_id == "PCI-NO-INTX-PIN" for d in fn.ctx.diagnostics)

@@ -168,4 +168,4 @@ def test_init_abandons_queued_tasks_and_a_reset_cpu_runs_no_software(mode: bool)
     m.run()
     assert queued[0].abandoned and not queued[0].finished and not cpu.runq
     late = cpu.run(lambda _a: None)         # from the top level: returns at once
-    assert late.abandoned and any("wait-for-SIPI" in d.rule for d in m.ctx.diagnostics)
+    assert late.abandoned and any(d.rule_id == "CPU-WAIT-FOR-SIPI" for d in m.ctx.diagnostics)

@@ -16,11 +16,13 @@ from typing import TYPE_CHECKING
 from irqsim.apic.lapic import (
     ESR_SEND_ACCEPT,
     ESR_SEND_ILLEGAL_VECTOR,
+    R_HW_DISABLED,
     SVR_ENABLE,
     LocalApic,
 )
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import Rule, rule
 from irqsim.spec.lapic import (
     ICR_LEVEL_ASSERT,
     ICR_LOGICAL,
@@ -47,6 +49,25 @@ from irqsim.spec.msi import (
     DM_SMI,
     DM_STARTUP,
 )
+
+R_NO_DESTINATION = rule(
+    "APIC-NO-DESTINATION", "SDM 10.11.1",
+    "an interrupt message's destination must match a Local APIC")
+R_MSI_DELIVERY_MODE = rule(
+    "MSI-DELIVERY-MODE", "SDM 10.11.2",
+    "an MSI's delivery mode must be one its target can take (start-up is reserved for MSIs)")
+R_ICR_INVALID = rule(
+    "LAPIC-ICR-INVALID", "SDM 10.6.1",
+    "an IPI's delivery mode and destination shorthand must be a valid ICR combination")
+R_SEND_ILLEGAL_VECTOR = rule(
+    "LAPIC-SEND-ILLEGAL-VECTOR", "SDM 10.5.3",
+    "an IPI with vector 0-15 sets ESR Send Illegal Vector")
+R_SEND_ACCEPT_ERROR = rule(
+    "LAPIC-SEND-ACCEPT-ERROR", "SDM 10.5.3",
+    "an IPI accepted by no APIC sets ESR Send Accept Error")
+R_ICR_DELIVERY_MODE = rule(
+    "LAPIC-ICR-DELIVERY-MODE", "SDM 10.6.1",
+    "an IPI's delivery mode must be one its target can take")
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
@@ -180,7 +201,7 @@ class ApicBus:
         targets = self.targets(dest, logical)
         if not targets:
             led.drop(Reason.NO_DESTINATION, tlp.iid, "APIC bus")
-            ctx.diag("APIC bus", "SDM 10.11.1 MSI destination ID",
+            ctx.diag("APIC bus", R_NO_DESTINATION,
                      f"interrupt message to {'logical' if logical else 'physical'} "
                      f"destination {dest:#x} matched no Local APIC")
             return
@@ -205,16 +226,16 @@ class ApicBus:
             elif mode in (DM_FIXED, DM_LOWEST):
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), msg)
             elif mode == DM_NMI:
-                self._special(a, mode, vector, "SDM 10.11.2 MSI delivery mode", iid)
+                self._special(a, mode, vector, R_MSI_DELIVERY_MODE, iid)
                 self._ends_at_core(iid)
             elif mode != DM_STARTUP and self._special(a, mode, vector,
-                                                      "SDM 10.11.2 MSI delivery mode", iid):
+                                                      R_MSI_DELIVERY_MODE, iid):
                 led.deliver(iid, a.name)            # SMI / INIT consumed by the core
                 self._ends_at_core(iid)
             else:
                 led.drop(Reason.MSI_MODE, iid, a.name)
                 if mode == DM_STARTUP:
-                    ctx.diag(a.name, "SDM 10.11.2 MSI delivery mode",
+                    ctx.diag(a.name, R_MSI_DELIVERY_MODE,
                              "start-up (110b) is reserved for MSIs")
 
     def _ends_at_core(self, iid: int) -> None:
@@ -226,7 +247,7 @@ class ApicBus:
 
     def _hw_disabled_diag(self, a: LocalApic, what: str, vector: int) -> None:
         """Say why an interrupt reaching an APIC with IA32_APIC_BASE.EN = 0 was dropped."""
-        self.ctx.diag(a.name, "SDM 10.4.3 a hardware-disabled APIC accepts no interrupts",
+        self.ctx.diag(a.name, R_HW_DISABLED,
                       f"{what} with vector {vector} dropped: IA32_APIC_BASE.EN is 0")
 
     def _lowest(self, targets: list[LocalApic]) -> LocalApic:
@@ -236,7 +257,7 @@ class ApicBus:
         enabled = [a for a in targets if a.svr & SVR_ENABLE and a.hw_enabled]
         return self.lowest_priority(enabled or targets)
 
-    def _special(self, a: LocalApic, mode: int, vector: int, rule: str, iid: int = 0) -> bool:
+    def _special(self, a: LocalApic, mode: int, vector: int, rule: Rule, iid: int = 0) -> bool:
         """NMI, SMI, INIT, start-up at one target; False if it could not be delivered (an
         NMI's ledger entry is settled by the CPU)."""
         ctx = self.ctx
@@ -272,7 +293,7 @@ class ApicBus:
         # SDM 10.6.1, table "Valid Combinations for the Local xAPIC ICR": the self and
         # all-including-self shorthands are valid only for Fixed (edge) delivery.
         if mode in (3, DM_EXTINT) or (shorthand in (1, 2) and mode != DM_FIXED):
-            ctx.diag(src.name, "SDM 10.6.1 valid ICR combinations",
+            ctx.diag(src.name, R_ICR_INVALID,
                      f"{DELIVERY_MODE_NAMES.get(mode, 'reserved')} mode {mode:03b} with "
                      f"shorthand {SHORTHAND_NAMES[shorthand]} is not a valid IPI; not sent")
             return
@@ -290,11 +311,11 @@ class ApicBus:
             targets = self.targets(dest, logical, wide=src.x2apic)
         if mode in (DM_FIXED, DM_LOWEST) and vector < 16:
             src._error(ESR_SEND_ILLEGAL_VECTOR)
-            ctx.diag(src.name, "SDM 10.5.3 ESR Send Illegal Vector",
+            ctx.diag(src.name, R_SEND_ILLEGAL_VECTOR,
                      f"IPI with vector {vector} (0-15 are reserved)")
         if not targets:
             src._error(ESR_SEND_ACCEPT)
-            ctx.diag(src.name, "SDM 10.5.3 ESR Send Accept Error",
+            ctx.diag(src.name, R_SEND_ACCEPT_ERROR,
                      f"IPI to {'logical' if logical else 'physical'} destination {dest:#x} "
                      f"accepted by no APIC")
             return
@@ -336,7 +357,7 @@ class ApicBus:
         elif mode in (DM_FIXED, DM_LOWEST):
             a.accept_fixed(vector, False)
         else:
-            self._special(a, mode, vector, "SDM 10.6.1 ICR delivery mode", iid)
+            self._special(a, mode, vector, R_ICR_DELIVERY_MODE, iid)
 
     def eoi_broadcast(self, vector: int) -> None:
         """Level-triggered EOI message to every I/O APIC (SDM 10.8.5)."""

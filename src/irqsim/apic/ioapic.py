@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 from irqsim.fabric.tlp import Tlp, TlpType
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.ioapic import (
     IOAPIC_DEFAULT_BASE,
     IOAPIC_VERSION_EOI,
@@ -60,6 +61,29 @@ from irqsim.spec.ioapic import (
     RTE_WMASK,
 )
 from irqsim.spec.msi import DELIVERY_MODE_NAMES, msi_address, msi_data
+
+R_NO_PIN = rule(
+    "IOAPIC-NO-PIN", "82093AA 2.2",
+    "an interrupt input must be one of the I/O APIC's pins")
+R_IOWIN_SIZE = rule("IOAPIC-IOWIN-SIZE", "82093AA 3.0", "IOWIN is a 32-bit register")
+R_NO_EOI_REGISTER = rule(
+    "IOAPIC-NO-EOI-REGISTER", "I/O APIC version 0x20",
+    "only I/O APICs of version 0x20 and later have the EOI register")
+R_BAD_OFFSET = rule(
+    "IOAPIC-BAD-OFFSET", "82093AA 3.0",
+    "the I/O APIC decodes only IOREGSEL, IOWIN (and EOI)")
+R_BAD_INDEX = rule("IOAPIC-BAD-INDEX", "82093AA 3.0", "IOREGSEL must select a defined register")
+R_ID_RESERVED = rule("IOAPIC-ID-RESERVED", "82093AA 3.2.1", "only IOAPICID bits 27:24 are writable")
+R_READ_ONLY = rule("IOAPIC-READ-ONLY", "82093AA 3.2", "IOAPICVER and IOAPICARB are read-only")
+R_RTE_RESERVED_HIGH = rule(
+    "IOAPIC-RTE-RESERVED-HIGH", "82093AA 3.2.4",
+    "IOREDTBL bits 47:32 are reserved")
+R_RTE_RESERVED_LOW = rule(
+    "IOAPIC-RTE-RESERVED-LOW", "82093AA 3.2.4",
+    "IOREDTBL bits 31:17 are reserved")
+R_RTE_DELIVERY_MODE = rule(
+    "IOAPIC-RTE-DELIVERY-MODE", "82093AA 3.2.4",
+    "an RTE's delivery mode must not be a reserved encoding")
 
 if TYPE_CHECKING:
     from irqsim.apic.interconnect import ApicBus
@@ -137,7 +161,7 @@ class IoApic:
             if unit:
                 ctx.ledger.drop(Reason.IOAPIC_NO_PIN, meta.iid if meta is not None else 0,
                                 self.name, flying=True)
-            ctx.diag(self.name, "82093AA 2.2 input pins",
+            ctx.diag(self.name, R_NO_PIN,
                      f"input {pin} does not exist (pins 0-{self.pins - 1})")
             return
         held0 = self.held(pin)
@@ -311,7 +335,7 @@ class IoApic:
             return self.ioregsel & ((1 << (8 * size)) - 1)
         if offset == IOWIN:
             if size != 4:
-                self.ctx.diag(self.name, "82093AA 3.0 IOWIN is a 32-bit register",
+                self.ctx.diag(self.name, R_IOWIN_SIZE,
                               f"{size}-byte read of IOWIN returns 0")
                 return 0
             return self.read_register(self.ioregsel)
@@ -322,18 +346,18 @@ class IoApic:
             self.ioregsel = value & 0xFF
         elif offset == IOWIN:
             if size != 4:
-                self.ctx.diag(self.name, "82093AA 3.0 IOWIN is a 32-bit register",
+                self.ctx.diag(self.name, R_IOWIN_SIZE,
                               f"{size}-byte write of IOWIN ignored")
                 return
             self.write_register(self.ioregsel, value & 0xFFFFFFFF)
         elif offset == IOEOI:
             if self.version < IOAPIC_VERSION_EOI:
-                self.ctx.diag(self.name, "I/O APIC EOI register (version 0x20)",
+                self.ctx.diag(self.name, R_NO_EOI_REGISTER,
                               f"EOI register write ignored: version {self.version:#x} has none")
                 return
             self.eoi(value & 0xFF)
         else:
-            self.ctx.diag(self.name, "82093AA 3.0 I/O APIC memory map",
+            self.ctx.diag(self.name, R_BAD_OFFSET,
                           f"write of {value:#x} to offset {offset:#x} (not IOREGSEL, IOWIN or "
                           "EOI) ignored")
 
@@ -349,7 +373,7 @@ class IoApic:
         if 0 <= n < 2 * self.pins:
             rte = self.rte[n >> 1]
             return rte >> 32 if n & 1 else rte & 0xFFFFFFFF
-        self.ctx.diag(self.name, "82093AA 3.0 register index",
+        self.ctx.diag(self.name, R_BAD_INDEX,
                       f"read of undefined register index {index:#04x} returns 0")
         return 0
 
@@ -358,24 +382,24 @@ class IoApic:
         ctx = self.ctx
         if index == REG_ID:
             if value & IOAPICID.reserved_mask:
-                ctx.diag(self.name, "82093AA 3.2.1 IOAPICID reserved bits",
+                ctx.diag(self.name, R_ID_RESERVED,
                          f"ID write {value:#010x}: only bits 27:24 are writable")
             self.id = value & IOAPICID.field("id").mask
             return
         if index in (REG_VERSION, REG_ARBITRATION):
-            ctx.diag(self.name, f"82093AA 3.2 {('IOAPICVER', 'IOAPICARB')[index - 1]} is "
-                     "read-only", f"write of {value:#x} ignored")
+            ctx.diag(self.name, R_READ_ONLY, f"{('IOAPICVER', 'IOAPICARB')[index - 1]} is "
+                     f"read-only: write of {value:#x} ignored")
             return
         n = index - REG_REDTBL
         if not 0 <= n < 2 * self.pins:
-            ctx.diag(self.name, "82093AA 3.0 register index",
+            ctx.diag(self.name, R_BAD_INDEX,
                      f"write of {value:#x} to undefined register index {index:#04x} ignored")
             return
         pin = n >> 1
         if n & 1:
             reserved = (RTE_RESERVED >> 32) & value
             if reserved:
-                ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL reserved bits 47:32",
+                ctx.diag(self.name, R_RTE_RESERVED_HIGH,
                          f"RTE {pin} high dword {value:#010x}: reserved bits {reserved:#x} "
                          "ignored")
             hi_w = RTE_WMASK >> 32
@@ -387,10 +411,10 @@ class IoApic:
         ctx = self.ctx
         reserved = RTE_RESERVED & 0xFFFFFFFF & value
         if reserved:
-            ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL reserved bits 31:17",
+            ctx.diag(self.name, R_RTE_RESERVED_LOW,
                      f"RTE {pin} low dword {value:#010x}: reserved bits {reserved:#x} ignored")
         if (value >> RTE_MODE_SHIFT & 7) in RESERVED_DELIVERY_MODES:
-            ctx.diag(self.name, "82093AA 3.2.4 IOREDTBL delivery mode",
+            ctx.diag(self.name, R_RTE_DELIVERY_MODE,
                      f"RTE {pin}: delivery mode {value >> RTE_MODE_SHIFT & 7:03b} is reserved")
         held0 = self.held(pin)
         old = self.rte[pin]

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, NamedTuple, Protocol
 from irqsim.apic.timer import ApicTimer, divisor
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import Rule, rule
 from irqsim.spec.cpu import (
     APIC_BASE_ADDR,
     APIC_BASE_BSP,
@@ -81,6 +82,60 @@ from irqsim.spec.lapic import (
     X2APIC_WRITE_ZERO,
     x2apic_msr,
 )
+
+R_HW_DISABLED = rule(
+    "LAPIC-HW-DISABLED", "SDM 10.4.3",
+    "a hardware-disabled APIC (IA32_APIC_BASE.EN=0) accepts no interrupts")
+R_RECEIVE_ILLEGAL_VECTOR = rule(
+    "LAPIC-RECEIVE-ILLEGAL-VECTOR", "SDM 10.5.3",
+    "vectors 0-15 are illegal: one received sets ESR Receive Illegal Vector")
+R_LVT_DELIVERY_MODE = rule(
+    "LAPIC-LVT-DELIVERY-MODE", "SDM 10.5.1",
+    "an LVT entry's delivery mode must be one the model delivers (ExtINT needs an 8259; reserved "
+    "modes are invalid)")
+R_MMIO_UNALIGNED = rule(
+    "LAPIC-MMIO-UNALIGNED", "SDM 10.4.1",
+    "APIC registers are 32-bit aligned and accessed as DWORDs")
+R_TIMER_MODE_RESERVED = rule(
+    "LAPIC-TIMER-MODE-RESERVED", "SDM 10.5.1",
+    "LVT Timer mode 11b is reserved")
+R_ILLEGAL_REGISTER = rule(
+    "LAPIC-ILLEGAL-REGISTER", "SDM 10.5.3",
+    "an access to an undefined APIC register sets ESR Illegal Register Address")
+R_APIC_BASE_RESERVED = rule(
+    "LAPIC-APIC-BASE-RESERVED", "SDM 10.4.4",
+    "a WRMSR to IA32_APIC_BASE with a reserved bit set raises #GP")
+R_X2APIC_UNSUPPORTED = rule(
+    "LAPIC-X2APIC-UNSUPPORTED", "SDM 10.12.1",
+    "setting IA32_APIC_BASE.EXTD needs CPUID.01H:ECX.x2APIC")
+R_INVALID_STATE = rule(
+    "LAPIC-INVALID-STATE", "SDM 10.12.5",
+    "EN=0 with EXTD=1 is an invalid APIC state")
+R_X2APIC_TO_XAPIC = rule(
+    "LAPIC-X2APIC-TO-XAPIC", "SDM 10.12.5",
+    "x2APIC -> xAPIC must go through the disabled state")
+R_DISABLED_TO_X2APIC = rule(
+    "LAPIC-DISABLED-TO-X2APIC", "SDM 10.12.5",
+    "disabled -> x2APIC must go through xAPIC")
+R_READ_ONLY = rule("LAPIC-READ-ONLY", "SDM 10.4.1",
+                   "a write to a read-only APIC register is ignored")
+R_MMIO_NOT_DECODED = rule("LAPIC-MMIO-NOT-DECODED", "SDM 10.4.3/10.12.2",
+                          "the APIC MMIO page is not decoded when the APIC is disabled or in "
+                          "x2APIC mode")
+R_X2APIC_RDMSR_INVALID = rule("LAPIC-X2APIC-RDMSR-INVALID", "SDM 10.12.1.2",
+                              "RDMSR of a write-only or undefined x2APIC MSR raises #GP")
+R_X2APIC_WRMSR_UNDEFINED = rule("LAPIC-X2APIC-WRMSR-UNDEFINED", "SDM 10.12.1.2",
+                                "WRMSR of an undefined x2APIC MSR raises #GP")
+R_X2APIC_WRMSR_READ_ONLY = rule("LAPIC-X2APIC-WRMSR-READ-ONLY", "SDM 10.12.1.2",
+                                "WRMSR of a read-only x2APIC MSR raises #GP")
+R_X2APIC_WRMSR_RESERVED = rule("LAPIC-X2APIC-WRMSR-RESERVED", "SDM 10.12.1.2",
+                               "WRMSR of an x2APIC MSR with reserved bits set raises #GP")
+R_X2APIC_WRMSR_NONZERO = rule("LAPIC-X2APIC-WRMSR-NONZERO", "SDM 10.12.1.2",
+                              "WRMSR of a nonzero value to an x2APIC MSR that takes only 0 "
+                              "(EOI, SELF IPI reserved bits) raises #GP")
+R_X2APIC_MSR_DISABLED = rule(
+    "LAPIC-X2APIC-MSR-DISABLED", "SDM 10.12.1.2",
+    "x2APIC MSRs raise #GP unless IA32_APIC_BASE.EXTD=1")
 
 if TYPE_CHECKING:
     from irqsim.apic.interconnect import ApicBus
@@ -175,7 +230,7 @@ class LocalApic:
         self.mmio_on = True
         self.core_key = apic_id
         self.socket_key = 0
-        self.last_gp = ""
+        self.last_gp: Rule | None = None
         self._ipi_pending = 0
         self.timer = ApicTimer(self)
         self.reset()
@@ -248,23 +303,23 @@ class LocalApic:
     def set_base(self, value: int) -> bool:
         """WRMSR IA32_APIC_BASE: legal transitions only (A.2); False means #GP."""
         if value < 0 or value >> 64 or value & APIC_BASE_RESERVED:
-            return self._gp("SDM 10.4.4 IA32_APIC_BASE reserved bit set",
+            return self._gp(R_APIC_BASE_RESERVED,
                             f"write {value:#x} sets reserved bits")
         en = bool(value & APIC_BASE_EN)
         extd = bool(value & APIC_BASE_EXTD)
         if extd and not self.x2apic_capable:
-            return self._gp("SDM 10.12.1 EXTD needs CPUID.01H:ECX.x2APIC",
+            return self._gp(R_X2APIC_UNSUPPORTED,
                             "x2APIC enable on a processor without x2APIC")
         if extd and not en:
-            return self._gp("SDM 10.12.5 invalid APIC state (EN=0, EXTD=1)",
+            return self._gp(R_INVALID_STATE,
                             f"write {value:#x} selects the invalid state")
         old = self.mode
         new = MODE_DISABLED if not en else (MODE_X2APIC if extd else MODE_XAPIC)
         if old == MODE_X2APIC and new == MODE_XAPIC:
-            return self._gp("SDM 10.12.5 x2APIC -> xAPIC must go through disabled",
+            return self._gp(R_X2APIC_TO_XAPIC,
                             "direct x2APIC to xAPIC transition")
         if old == MODE_DISABLED and new == MODE_X2APIC:
-            return self._gp("SDM 10.12.5 disabled -> x2APIC must go through xAPIC",
+            return self._gp(R_DISABLED_TO_X2APIC,
                             "direct disabled to x2APIC transition")
         self.base_msr = (value & ~APIC_BASE_BSP) | (self.base_msr & APIC_BASE_BSP)
         if new != old:
@@ -277,7 +332,7 @@ class LocalApic:
             pending = self.irr.bit_count()
             self._drop_irr(Reason.APIC_HW_DISABLED)
             if pending:
-                ctx.diag(self.name, "SDM 10.4.3 a hardware-disabled APIC accepts no interrupts",
+                ctx.diag(self.name, R_HW_DISABLED,
                          f"{pending} interrupt(s) pending in IRR lost: APIC hardware-disabled")
             self.reset()
         self.hw_enabled = new != MODE_DISABLED
@@ -369,7 +424,7 @@ class LocalApic:
                 self._error(ESR_RECV_ILLEGAL_VECTOR)
                 ctx.ledger.drop(Reason.ILLEGAL_VECTOR, meta.iid if meta is not None else 0,
                                 self.name)
-                ctx.diag(self.name, "SDM 10.5.3 ESR Receive Illegal Vector",
+                ctx.diag(self.name, R_RECEIVE_ILLEGAL_VECTOR,
                          f"vector {vector} (0-15 are reserved) dropped")
             else:
                 ctx.ledger.drop(Reason.APIC_SW_DISABLED, meta.iid if meta is not None else 0,
@@ -469,7 +524,7 @@ class LocalApic:
                 cpu.init_signal()
             return True
         ctx.ledger.drop(Reason.LVT_MODE, iid, self.name)
-        ctx.diag(self.name, "SDM 10.5.1 LVT delivery mode",
+        ctx.diag(self.name, R_LVT_DELIVERY_MODE,
                  f"LVT {LVT_NAMES[index]} delivery mode {mode:03b} (ExtINT needs an 8259; "
                  f"reserved modes are invalid) not delivered")
         return False
@@ -523,7 +578,7 @@ class LocalApic:
             self._not_decoded(offset, "write", 0)
             return
         if size != 4 or offset & 0xF:
-            self.ctx.diag(self.name, "SDM 10.4.1 APIC registers are 32-bit aligned",
+            self.ctx.diag(self.name, R_MMIO_UNALIGNED,
                           f"{size}-byte write at offset {offset:#x} ignored")
             return
         if offset == APIC_EOI:                 # hot path
@@ -533,14 +588,13 @@ class LocalApic:
         if r is None or not r.xapic:
             self._illegal_register(offset, "write")
         elif r.put is None or r.xapic == "RO":
-            self.ctx.diag(self.name, f"SDM 10.4.1 {r.name} is read-only",
-                          f"write of {value & 0xFFFFFFFF:#x} ignored")
+            self.ctx.diag(self.name, R_READ_ONLY,
+                          f"{r.name} is read-only: write of {value & 0xFFFFFFFF:#x} ignored")
         else:
             r.put(self, value & r.wmask)
 
     def _not_decoded(self, offset: int, what: str, result: int) -> int:
-        self.ctx.diag(self.name, "SDM 10.4.3/10.12.2 APIC MMIO page not decoded when the APIC "
-                      "is disabled or in x2APIC mode",
+        self.ctx.diag(self.name, R_MMIO_NOT_DECODED,
                       f"{what} at offset {offset:#x} in {MODE_NAMES[self.mode]} mode "
                       f"(reads all-ones, writes dropped)")
         return result
@@ -553,13 +607,13 @@ class LocalApic:
     def msr_read(self, index: int) -> int:
         """RDMSR of an x2APIC MSR (0x800-0x8FF); returns GP (-1) for #GP (A.12)."""
         if not self.x2apic:
-            self._gp("SDM 10.12.1.2 x2APIC MSRs #GP unless IA32_APIC_BASE.EXTD=1",
+            self._gp(R_X2APIC_MSR_DISABLED,
                      f"RDMSR {index:#x} in {MODE_NAMES[self.mode]} mode")
             return GP
         r = self._msr_reg(index)
         if r is None or r.x2apic == "WO":
             what = "write-only" if r is not None else "not an x2APIC register"
-            self._gp(f"SDM 10.12.1.2 RDMSR {index:#x}: {what}", f"RDMSR {index:#x} faults")
+            self._gp(R_X2APIC_RDMSR_INVALID, f"RDMSR {index:#x} faults: {what}")
             return GP
         return r.get(self)
 
@@ -569,23 +623,23 @@ class LocalApic:
             self.eoi()
             return True
         if not self.x2apic:
-            return self._gp("SDM 10.12.1.2 x2APIC MSRs #GP unless IA32_APIC_BASE.EXTD=1",
+            return self._gp(R_X2APIC_MSR_DISABLED,
                             f"WRMSR {index:#x} in {MODE_NAMES[self.mode]} mode")
         r = self._msr_reg(index)
         if r is None:
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: not an x2APIC register",
-                            f"WRMSR {index:#x} faults")
+            return self._gp(R_X2APIC_WRMSR_UNDEFINED,
+                            f"WRMSR {index:#x} faults: not an x2APIC register")
         if r.x2apic == "RO" or r.put is None:
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} is read-only",
-                            f"WRMSR {index:#x} faults")
+            return self._gp(R_X2APIC_WRMSR_READ_ONLY,
+                            f"WRMSR {index:#x} faults: {r.name} is read-only")
         reserved = r.x2reserved
         if value < 0 or value >> 64 or value & reserved:      # bits 64 and up: reserved too
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: reserved bits set",
-                            f"value {value:#x} has reserved bits "
+            return self._gp(R_X2APIC_WRMSR_RESERVED,
+                            f"WRMSR {index:#x}: value {value:#x} has reserved bits "
                             f"{(value & reserved) | (value >> 64 << 64):#x}")
         if r.write_zero and value:
-            return self._gp(f"SDM 10.12.1.2 WRMSR {index:#x}: {r.name} write must be 0",
-                            f"value {value:#x}")
+            return self._gp(R_X2APIC_WRMSR_NONZERO,
+                            f"WRMSR {index:#x}: {r.name} write must be 0, value {value:#x}")
         r.put(self, value & r.x2wmask)
         return True
 
@@ -654,7 +708,7 @@ class LocalApic:
         self._lvt[i] = val
         if i == LVT_TIMER:
             if (val >> LVT_TIMER_MODE_SHIFT) & 3 == 3:
-                self.ctx.diag(self.name, "SDM 10.5.1 LVT Timer mode 11b is reserved",
+                self.ctx.diag(self.name, R_TIMER_MODE_RESERVED,
                               "the timer behaves as one-shot")
             self.timer.on_lvt(old, val, self._now())
 
@@ -669,10 +723,10 @@ class LocalApic:
 
     def _illegal_register(self, offset: int, what: str) -> None:
         self._error(ESR_ILLEGAL_REGISTER)
-        self.ctx.diag(self.name, "SDM 10.5.3 ESR Illegal Register Address",
+        self.ctx.diag(self.name, R_ILLEGAL_REGISTER,
                       f"{what} of undefined APIC register offset {offset:#x}")
 
-    def _gp(self, rule: str, message: str) -> bool:
+    def _gp(self, rule: Rule, message: str) -> bool:
         """Record why the access faults (the CPU raises #GP); returns False."""
         self.last_gp = rule
         self.ctx.diag(self.name, rule, f"#GP: {message}")

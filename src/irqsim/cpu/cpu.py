@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from irqsim.apic.lapic import GP, LocalApic
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import Rule, rule
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Section
 from irqsim.spec.cpu import (
     APIC_DEFAULT_BASE,
@@ -31,6 +32,22 @@ from irqsim.spec.cpu import (
     X2APIC_MSR_BASE,
     X2APIC_MSR_LAST,
 )
+
+R_WAIT_FOR_SIPI = rule(
+    "CPU-WAIT-FOR-SIPI", "SDM 8.4.1",
+    "a CPU waiting for a start-up IPI runs no software")
+R_IDT_NOT_PRESENT = rule(
+    "CPU-IDT-NOT-PRESENT", "SDM 6.12",
+    "a vector taken needs a present IDT gate")
+R_NMI_LOST = rule(
+    "CPU-NMI-LOST", "SDM 6.7.1",
+    "NMIs are blocked until IRET and only one more is latched: a third is lost")
+R_RDMSR_UNIMPLEMENTED = rule(
+    "CPU-RDMSR-UNIMPLEMENTED", "SDM RDMSR",
+    "RDMSR of an unimplemented MSR raises #GP")
+R_WRMSR_UNIMPLEMENTED = rule(
+    "CPU-WRMSR-UNIMPLEMENTED", "SDM WRMSR",
+    "WRMSR of an unimplemented MSR raises #GP")
 
 IDLE = "idle"
 CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE)
@@ -139,8 +156,9 @@ class Fault:
     vector: int
     name: str
     error_code: int
-    rule: str
+    rule: str               # the specification citation
     message: str
+    rule_id: str = ""       # the diagnostic rule's id (irqsim.sim.rules)
 
 
 class Cpu:
@@ -281,7 +299,7 @@ class Cpu:
         if self.state != RUNNING:
             # In wait-for-SIPI the core fetches nothing (SDM 8.4.1): the software never runs.
             sec.abandoned = True
-            self.ctx.diag(self.name, "SDM 8.4.1 wait-for-SIPI runs no software",
+            self.ctx.diag(self.name, R_WAIT_FOR_SIPI,
                           "software started on a CPU waiting for a start-up IPI never runs")
             return sec
         if self.task is None and not self.frames:
@@ -425,7 +443,7 @@ class Cpu:
             cost = gate.enter(self, frame.vector, frame.spurious)
         else:
             cost = 0
-            self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
+            self.ctx.diag(self.name, R_IDT_NOT_PRESENT,
                           f"vector {frame.vector:#x} has no IDT entry (#NP)")
         sec.clock += cost
         sec.busy += cost
@@ -488,7 +506,7 @@ class Cpu:
                 self._tracer.emit(self._engine.now, self.lapic.name, self.name, "nmi-latched")
         else:
             ledger.drop(Reason.NMI_LATCHED, 0, self.name)
-            self.ctx.diag(self.name, "SDM 6.7.1 NMIs blocked until IRET; one more is latched",
+            self.ctx.diag(self.name, R_NMI_LOST,
                           "a third NMI while the handler runs is lost")
 
     def _nmi_enter(self, _: object) -> None:
@@ -587,21 +605,21 @@ class Cpu:
         return self.startup_vector << 12 if self.startup_vector >= 0 else -1
 
     # -- faults ---------------------------------------------------------------------
-    def fault(self, vector: int, rule: str, message: str, error_code: int = 0) -> Fault:
+    def fault(self, vector: int, rule: Rule, message: str, error_code: int = 0) -> Fault:
         """Raise an exception in the code running now: recorded, traced, sent to the IDT."""
         name = EXCEPTION_NAMES.get(vector, f"#{vector}")
-        f = Fault(self.clock, vector, name, error_code, rule, message)
+        f = Fault(self.clock, vector, name, error_code, rule.spec, message, rule.id)
         self.faults.append(f)
         self.ctx.diag(self.name, rule, f"{name}: {message}")
         if self._tracer.on:
             self._tracer.emit(f.time, self.name, self.name, "fault", vector=vector, name=name,
-                              rule=rule)
+                              rule=rule.spec, rule_id=rule.id)
         gate = self.idt[vector]
         handler = getattr(gate, "exception", None)
         if handler is not None:
             self.spend(handler(self, f))
         else:
-            self.ctx.diag(self.name, "SDM 6.12 IDT gate not present",
+            self.ctx.diag(self.name, R_IDT_NOT_PRESENT,
                           f"{name} (vector {vector}) has no exception handler")
         return f
 
@@ -619,7 +637,7 @@ class Cpu:
         if X2APIC_MSR_BASE <= msr <= X2APIC_MSR_LAST:
             v = lapic.msr_read(msr)
             if v == GP:
-                self.fault(VEC_GP, lapic.last_gp, f"RDMSR {msr:#x}")
+                self.fault(VEC_GP, _gp_rule(lapic), f"RDMSR {msr:#x}")
                 return 0
             return v
         if msr == MSR_APIC_BASE:
@@ -628,7 +646,7 @@ class Cpu:
             return lapic.timer.deadline_read()
         if msr == MSR_TSC:
             return self.rdtsc()
-        self.fault(VEC_GP, "SDM RDMSR: unimplemented MSR raises #GP", f"RDMSR {msr:#x}")
+        self.fault(VEC_GP, R_RDMSR_UNIMPLEMENTED, f"RDMSR {msr:#x}")
         return 0
 
     def wrmsr(self, msr: int, value: int) -> bool:
@@ -644,13 +662,13 @@ class Cpu:
             if X2APIC_MSR_BASE <= msr <= X2APIC_MSR_LAST:
                 if lapic.msr_write(msr, value):
                     return True
-                self.fault(VEC_GP, lapic.last_gp, f"WRMSR {msr:#x} <- {value:#x}")
+                self.fault(VEC_GP, _gp_rule(lapic), f"WRMSR {msr:#x} <- {value:#x}")
                 return False
             if msr == MSR_APIC_BASE:
                 if lapic.set_base(value):
                     self.apic_base = lapic.base_address
                     return True
-                self.fault(VEC_GP, lapic.last_gp, f"WRMSR IA32_APIC_BASE <- {value:#x}")
+                self.fault(VEC_GP, _gp_rule(lapic), f"WRMSR IA32_APIC_BASE <- {value:#x}")
                 return False
             if msr == MSR_TSC_DEADLINE and lapic.tsc_deadline:
                 lapic.timer.deadline_write(value, now)
@@ -661,7 +679,7 @@ class Cpu:
                 if lapic.timer.deadline:
                     lapic.timer.rearm(now)
                 return True
-            self.fault(VEC_GP, "SDM WRMSR: unimplemented MSR raises #GP",
+            self.fault(VEC_GP, R_WRMSR_UNIMPLEMENTED,
                        f"WRMSR {msr:#x} <- {value:#x}")
             return False
         finally:
@@ -799,3 +817,9 @@ class Cpu:
         port, size, value = arg
         assert self.platform is not None
         self.platform.io_write(port, size, value)
+
+
+def _gp_rule(lapic: LocalApic) -> Rule:
+    """The rule the Local APIC named for the #GP it just refused an MSR access with."""
+    assert lapic.last_gp is not None
+    return lapic.last_gp

@@ -18,6 +18,7 @@ from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import CAP_ID_VENDOR
 from irqsim.spec.virtio import (
     CAP_BAR,
@@ -55,6 +56,16 @@ from irqsim.spec.virtio import (
     VIRTIO_PCI_NOTIFY_CAP_SIZE,
     VIRTIO_VENDOR,
 )
+
+R_QUEUE_SELECT = rule(
+    "VIRTIO-QUEUE-SELECT", "virtio 1.2 4.1.4.3",
+    "queue registers act on queue_select, which must be below num_queues")
+R_NO_MSIX_ENTRY = rule("VIRTIO-NO-MSIX-ENTRY", "virtio 1.2 4.1.5.1.2",
+                       "a config or queue MSI-X vector must name an existing entry (else the "
+                       "device reads back NO_VECTOR)")
+R_QUEUE_UNAVAILABLE = rule(
+    "VIRTIO-QUEUE-UNAVAILABLE", "virtio 1.2 4.1.4.3",
+    "a queue of size 0 is unavailable: no used ring entry is written")
 
 COMMON_OFF, ISR_OFF, DEVICE_OFF, NOTIFY_OFF = 0x0000, 0x1000, 0x2000, 0x3000
 NOTIFY_MULTIPLIER = 4
@@ -156,7 +167,7 @@ class CommonConfig:
         elif offset == COMMON_QUEUE_SELECT:
             self.queue_select = value & 0xFFFF
         elif q is None:
-            dev.ctx.diag(dev.name, "virtio 1.2 4.1.4.3 queue_select",
+            dev.ctx.diag(dev.name, R_QUEUE_SELECT,
                          f"queue register write with queue_select={self.queue_select} "
                          f"beyond num_queues={len(dev.queues)} ignored")
         elif offset == COMMON_QUEUE_SIZE:
@@ -273,8 +284,8 @@ class VirtioPciDevice(PciFunction):
         n = max(self.msix.n if self.msix is not None else 0,
                 self.msi.capable if self.msi is not None else 0)
         if vector != NO_VECTOR and vector >= n:
-            self.ctx.diag(self.name, f"virtio 1.2 4.1.5.1.2 {what}",
-                          f"MSI-X entry {vector} does not exist (table size {n}); "
+            self.ctx.diag(self.name, R_NO_MSIX_ENTRY,
+                          f"{what}: MSI-X entry {vector} does not exist (table size {n}); "
                           "the device reads back NO_VECTOR")
             return NO_VECTOR
         return vector
@@ -302,7 +313,7 @@ class VirtioPciDevice(PciFunction):
             self.ctx.tracer.emit(now, self.name, self.name, "device-event",
                                  what=f"{self.QUEUE_NAMES[queue]} completion")
         if q.device and not q.size:
-            self.ctx.diag(self.name, "virtio 1.2 4.1.4.3 queue_size 0: queue unavailable",
+            self.ctx.diag(self.name, R_QUEUE_UNAVAILABLE,
                           f"{self.QUEUE_NAMES[queue]} completion: no used ring entry written")
         elif q.device and self.bus_master:
             slot = q.used_idx % q.size

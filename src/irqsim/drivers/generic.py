@@ -10,6 +10,11 @@ from typing import TYPE_CHECKING, Any
 
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
+from irqsim.sim.rules import rule
+
+R_NO_VECTORS = rule(
+    "OS-NO-IRQ-VECTORS", "Linux pci_alloc_irq_vectors",
+    "the driver could allocate no interrupt vectors")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -43,7 +48,7 @@ class GenericDriver:
             n = k.pci_alloc_irq_vectors(pdev, 1, want, PCI_IRQ_ALL_TYPES)
         except OSError as e:
             self.failed[pdev.slot] = str(e)
-            k.ctx.diag(pdev.slot, "pci_alloc_irq_vectors", f"no interrupts: {e}")
+            k.ctx.diag(pdev.slot, R_NO_VECTORS, f"no interrupts: {e}")
             return
         self.vectors[pdev.slot] = n
         flags = IRQF_SHARED if pdev.irq_mode == "intx" else 0

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import CAP_ID_VENDOR
 from irqsim.spec.virtio import (
     CAP_BAR,
@@ -42,6 +43,13 @@ from irqsim.spec.virtio import (
     STATUS_FEATURES_OK,
     VIRTIO_VENDOR,
 )
+
+R_NO_COMMON_CFG = rule(
+    "VIRTIO-NO-COMMON-CFG", "virtio 1.2 4.1.4",
+    "a virtio PCI device needs a VIRTIO_PCI_CAP_COMMON_CFG capability")
+R_QUEUE_VECTOR_REFUSED = rule(
+    "VIRTIO-QUEUE-VECTOR-REFUSED", "virtio 1.2 4.1.5.1.2",
+    "the device refused a queue's MSI-X vector (queue_msix_vector reads back NO_VECTOR)")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -108,7 +116,7 @@ class VirtioPciDriver:
         k.pci_set_master(pdev)
         caps = self._virtio_caps(k, pdev)
         if CFG_COMMON not in caps:
-            k.ctx.diag(pdev.slot, "virtio 1.2 4.1.4 common configuration capability",
+            k.ctx.diag(pdev.slot, R_NO_COMMON_CFG,
                        "no VIRTIO_PCI_CAP_COMMON_CFG: device not driven")
             return
         bar, off = caps[CFG_COMMON]
@@ -150,7 +158,7 @@ class VirtioPciDriver:
                 entry = qi if st.mode == "msix" or per_queue else 0
                 k.writew(c + COMMON_QUEUE_MSIX_VECTOR, entry)
                 if k.readw(c + COMMON_QUEUE_MSIX_VECTOR) == NO_VECTOR:
-                    k.ctx.diag(pdev.slot, "virtio 1.2 4.1.5.1.2 queue_msix_vector",
+                    k.ctx.diag(pdev.slot, R_QUEUE_VECTOR_REFUSED,
                                f"queue {qi} vector {entry} refused by the device (NO_VECTOR)")
             k.writew(c + COMMON_QUEUE_ENABLE, 1)
             st.queues.append(VirtioQueueState(qi, qname, size, used))

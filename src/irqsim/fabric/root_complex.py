@@ -16,13 +16,27 @@ from irqsim.fabric.link import Link
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
-from irqsim.pci.bridge import PciBridge
+from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.vtd import VTD_BASE
+
+R_ECAM_UNALIGNED = rule(
+    "PCI-ECAM-UNALIGNED", "PCIe 7.2.2",
+    "an ECAM access must be naturally aligned")
+R_CONFIG_DATA_SPAN = rule(
+    "PCI-CONFIG-DATA-SPAN", "PCI 3.2.2.3.2",
+    "a CONFIG_DATA (0xCFC-0xCFF) access must stay within the DWORD")
+R_MSI_NOT_DWORD = rule(
+    "MSI-NOT-DWORD", "SDM 11.11",
+    "an interrupt message is a DWORD write; other writes to 0xFEExxxxx are Unsupported Requests")
+R_INTX_NO_ROUTE = rule(
+    "PCI-INTX-NO-ROUTE", "ACPI _PRT",
+    "an INTx message needs a _PRT route to an I/O APIC input")
 
 ECAM_BASE = 0xB0000000
 ECAM_SIZE = 256 << 20
@@ -142,7 +156,7 @@ class RootComplex:
         (a read returns all ones of its width) with a diagnostic."""
         if size in (1, 2, 4) and not offset & (size - 1):
             return False
-        self.ctx.diag("Root Complex", "PCIe 7.2.2 ECAM access not naturally aligned",
+        self.ctx.diag("Root Complex", R_ECAM_UNALIGNED,
                       f"{size}-byte ECAM {what} at function offset {offset:#x} is undefined: "
                       + ("dropped, reads all ones" if what == "read" else "dropped"))
         return True
@@ -160,7 +174,7 @@ class RootComplex:
             return self.memory.read(addr, size), t.memory_read
         hit = self._decode(addr)
         if hit is None:
-            self.ctx.diag("Root Complex", "PCIe 2.3.1 Unsupported Request",
+            self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
                           f"read of unclaimed address {addr:#x} returns all ones")
             return (1 << (8 * size)) - 1, t.device_mmio_read
         region, off = hit
@@ -192,7 +206,7 @@ class RootComplex:
             return t.memory_write
         hit = self._decode(addr)
         if hit is None:
-            self.ctx.diag("Root Complex", "PCIe 2.3.1 Unsupported Request",
+            self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
                           f"write of {value:#x} to unclaimed address {addr:#x} dropped")
             return t.device_mmio_write
         region, off = hit
@@ -236,7 +250,7 @@ class RootComplex:
         one DWORD, PCI Local Bus 3.0 3.2.2.3.2); one running past 0xCFF is dropped."""
         if size in (1, 2, 4) and port - CONFIG_DATA + size <= 4:
             return False
-        self.ctx.diag("Root Complex", "PCI 3.2.2.3.2 CONFIG_DATA access within one DWORD",
+        self.ctx.diag("Root Complex", R_CONFIG_DATA_SPAN,
                       f"{size}-byte {what} at port {port:#x} runs past 0xCFF: dropped")
         return True
 
@@ -256,7 +270,7 @@ class RootComplex:
             if tlp.length != 4 or addr & 3:
                 # An interrupt message is one aligned DWORD write (PCI 6.8, SDM 11.11.1); the
                 # root complex does not decode another size as an interrupt: dropped.
-                ctx.diag("Root Complex", "SDM 11.11 interrupt message is a DWORD write",
+                ctx.diag("Root Complex", R_MSI_NOT_DWORD,
                          f"{tlp.length}-byte write to {addr:#x} from {tlp.requester:#06x} is "
                          "not an interrupt message: dropped (Unsupported Request)")
                 return
@@ -275,14 +289,14 @@ class RootComplex:
                 ctx.tracer.emit(now, "PCIe Bus", "Memory", "dma-write", address=addr,
                                 length=tlp.length, source=tlp.source)
         else:
-            ctx.diag("Root Complex", "PCIe 2.3.1 Unsupported Request",
+            ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
                      f"upstream write to unclaimed address {addr:#x} dropped")
 
     def receive_message(self, tlp: Tlp) -> None:
         """An INTx message from a root port: route its wire to an I/O APIC input."""
         ctx = self.ctx
         if not tlp.is_intx:
-            ctx.diag("Root Complex", "PCIe 2.2.8 message routing",
+            ctx.diag("Root Complex", R_MESSAGE_NOT_MODELLED,
                      f"message {tlp.code:#04x} from {tlp.requester:#06x} not modelled: dropped")
             return
         self.intx_messages += 1
@@ -293,7 +307,7 @@ class RootComplex:
         if gsi is None or self.ioapic is None:
             if is_assert:
                 ctx.ledger.drop(Reason.INTX_NOT_ROUTED, tlp.iid, "Root Complex", flying=True)
-            ctx.diag("Root Complex", "ACPI _PRT INTx routing",
+            ctx.diag("Root Complex", R_INTX_NO_ROUTE,
                      f"{INTX_NAMES[tlp.code]} from {key[0]:02x}:{key[1]:02x} has no route to "
                      "an I/O APIC input")
             return

@@ -15,6 +15,11 @@ from irqsim.fabric.tlp import Tlp
 from irqsim.pci.bridge import PciBridge
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
+
+R_SWITCH_UNCONNECTED = rule(
+    "PCI-SWITCH-NOT-CONNECTED", "PCIe 1.3.3",
+    "a switch whose upstream port has no link drops upstream TLPs")
 
 # IDs of the Texas Instruments XIO3130 switch ports (the switch QEMU emulates).
 XIO3130_VENDOR = 0x104C
@@ -34,7 +39,7 @@ class SwitchUpstreamPort(PciBridge):
             ctx = self.ctx
             if tlp.is_interrupt or (tlp.is_intx and tlp.code < 0x24):
                 ctx.ledger.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)
-            ctx.diag(self.name, "PCIe 1.3.3 switch upstream port",
+            ctx.diag(self.name, R_SWITCH_UNCONNECTED,
                      f"upstream {tlp!r} dropped: the switch is not connected")
 
 

@@ -12,7 +12,12 @@ from __future__ import annotations
 from irqsim.fabric.tlp import Tlp
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.vtd import GCMD, GCMD_IRE, GCMD_SIRTP, GSTS, GSTS_IRES, GSTS_IRTPS, IRTA
+
+R_IRE_NOT_MODELLED = rule(
+    "VTD-IRE-NOT-MODELLED", "VT-d 5.1",
+    "interrupt remapping enabled (GCMD.IRE) is not modelled: interrupts stay in pass-through")
 
 __all__ = ["Iommu"]
 
@@ -51,7 +56,7 @@ class Iommu:
     def mmio_write(self, offset: int, size: int, value: int) -> None:
         if offset == GCMD.offset:
             if value & GCMD_IRE:
-                self.ctx.diag(self.name, "VT-d 5.1 interrupt remapping",
+                self.ctx.diag(self.name, R_IRE_NOT_MODELLED,
                               "GCMD.IRE set: interrupt remapping is not modelled yet; "
                               "interrupts stay in pass-through")
             if value & GCMD_SIRTP:

@@ -15,6 +15,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from irqsim.sim.rules import rule
+
+R_EXCEPTION_VECTOR = rule(
+    "OS-EXCEPTION-VECTOR", "SDM 6.3",
+    "vectors 16-31 are reserved for exceptions, not external interrupts")
+
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu, Fault
     from irqsim.os.kernel import Kernel
@@ -115,7 +121,7 @@ class ExceptionGate:
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
         k.unexpected[cpu.index] += 1
-        k.ctx.diag(cpu.name, "SDM 6.3 vectors 16-31 are reserved for exceptions",
+        k.ctx.diag(cpu.name, R_EXCEPTION_VECTOR,
                    f"external interrupt on exception vector {vector}")
         k.apic_eoi(cpu)
         return k.timing.handler_base

@@ -23,6 +23,7 @@ from irqsim.platform.acpi import (
     INTI_TRIGGER_EDGE,
     INTI_TRIGGER_LEVEL,
 )
+from irqsim.sim.rules import rule
 from irqsim.spec.ioapic import (
     IOEOI,
     IOREGSEL,
@@ -33,6 +34,13 @@ from irqsim.spec.ioapic import (
     RTE_POLARITY,
 )
 from irqsim.spec.lapic import SVR_SUPPRESS_EOI_BROADCAST as SVR_DIRECTED_EOI
+
+R_NO_IOAPIC = rule(
+    "OS-NO-IOAPIC", "ACPI MADT",
+    "an I/O APIC listed in the MADT must answer at its address")
+R_NO_DIRECTED_EOI = rule(
+    "OS-NO-DIRECTED-EOI", "SDM 10.8.5",
+    "suppressing EOI broadcasts needs a LAPIC that advertises directed EOI (LVR bit 24)")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -69,7 +77,7 @@ def ioapic_probe(k: Kernel, address: int, gsi_base: int, apic_id: int) -> IoApic
     """Read the version register of the MADT's I/O APIC at ``address`` (None if absent)."""
     ver = ioapic_read(k, address, 0x01)
     if ver == 0xFFFFFFFF:
-        k.ctx.diag("OS", "ACPI MADT I/O APIC", f"no I/O APIC answers at {address:#x}")
+        k.ctx.diag("OS", R_NO_IOAPIC, f"no I/O APIC answers at {address:#x}")
         return None
     info = IoApicInfo(address, ver & 0xFF, (ver >> 16 & 0xFF) + 1, gsi_base, apic_id)
     k.trace_sw("OS", "IOAPIC0", f"I/O APIC version {ver & 0xFF:#x}, {info.pins} pins")
@@ -147,5 +155,5 @@ def enable_directed_eoi(k: Kernel) -> None:
     if k.apic_read(cpu, 0x30) >> 24 & 1:
         k.apic_write(cpu, 0xF0, k.apic_read(cpu, 0xF0) | SVR_DIRECTED_EOI)
     else:
-        k.ctx.diag("OS", "SDM 10.8.5 suppress EOI broadcast",
+        k.ctx.diag("OS", R_NO_DIRECTED_EOI,
                    f"CPU{cpu.index}: the LAPIC does not advertise directed EOI (LVR bit 24)")

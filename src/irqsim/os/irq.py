@@ -22,6 +22,11 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
+from irqsim.sim.rules import rule
+
+R_NO_IRQ = rule(
+    "OS-NO-IRQ-FOR-VECTOR", "Linux do_IRQ",
+    "an interrupt arrived on a vector with no IRQ descriptor")
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
@@ -102,7 +107,7 @@ class IrqGate:
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is None:
             k.unexpected[cpu.index] += 1
-            k.ctx.diag(cpu.name, "Linux do_IRQ: no irq for vector",
+            k.ctx.diag(cpu.name, R_NO_IRQ,
                        f"vector {vector:#x} has no IRQ descriptor on {cpu.name}")
             return k.timing.handler_base
         if desc.disabled:

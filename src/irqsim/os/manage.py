@@ -18,6 +18,11 @@ from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
 from irqsim.os.irqdomain import AllocInfo, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix
 from irqsim.os.vector import VectorDomain
+from irqsim.sim.rules import rule
+
+R_NOBODY_CARED = rule(
+    "OS-IRQ-NOBODY-CARED", "Linux note_interrupt",
+    "an IRQ that no handler claims is disabled (nobody cared)")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -246,7 +251,7 @@ class IrqCore:
             return
         desc.window_count = 0
         if desc.window_unhandled >= k.spurious_threshold:
-            k.ctx.diag("OS", "Linux note_interrupt: nobody cared",
+            k.ctx.diag("OS", R_NOBODY_CARED,
                        f"irq {desc.irq}: nobody cared ({desc.window_unhandled} of the last "
                        f"{k.spurious_window} interrupts unhandled); handlers: "
                        f"{desc.name or 'none'}; Disabling IRQ #{desc.irq}")

@@ -24,11 +24,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import MSI_CTRL_ADDR64 as PCI_MSI_FLAGS_64BIT
 from irqsim.spec.pci import MSI_CTRL_ENABLE as PCI_MSI_FLAGS_ENABLE
 from irqsim.spec.pci import MSI_CTRL_MME as PCI_MSI_FLAGS_QSIZE
 from irqsim.spec.pci import MSI_CTRL_PVM as PCI_MSI_FLAGS_MASKBIT
 from irqsim.spec.pci import MSI_MESSAGE_CONTROL
+
+R_MSI_AFFINITY_UNSAFE = rule("OS-MSI-AFFINITY-UNSAFE", "Linux msi_set_affinity",
+           "an MSI without masking was retargeted in one step (a message between the "
+           "writes may be lost)")
 
 if TYPE_CHECKING:
     from irqsim.os.irq import IrqDesc
@@ -202,7 +207,7 @@ class PciMsiDomain(IrqDomain, IrqChip):
         if not move_with_transit(parent, cpus):
             if not parent.chip.irq_set_affinity(parent, cpus):
                 return False
-            self.k.ctx.diag("OS", "Linux msi_set_affinity",
+            self.k.ctx.diag("OS", R_MSI_AFFINITY_UNSAFE,
                             f"{self.pdev.slot}: no vector free on both CPUs; MSI without "
                             "masking rewritten in one step (a message between the writes "
                             "may be lost)")

@@ -10,7 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX
+
+R_MMIO_EXHAUSTED = rule(
+    "OS-MMIO-WINDOW-EXHAUSTED", "Linux PCI resource assignment",
+    "a BAR needs room in the 32-bit MMIO window")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -188,7 +193,7 @@ class Enumerator:
                 addr = self.mem_cursor = _align(self.mem_cursor, size)
                 self.mem_cursor += size
                 if self.mem_cursor > self.mem_limit:
-                    k.ctx.diag("OS", "PCI resource assignment",
+                    k.ctx.diag("OS", R_MMIO_EXHAUSTED,
                                f"{pdev.slot} BAR{i}: 32-bit MMIO window exhausted")
             k.cfg_write(b, d, off, 4, addr & 0xFFFFFFFF)
             if is64:

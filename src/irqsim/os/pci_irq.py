@@ -16,6 +16,11 @@ from irqsim.os.irq import IRQF_SHARED, Handler
 from irqsim.os.irqdomain import AllocInfo
 from irqsim.os.msi import PciMsiDomain, msi_vec_count
 from irqsim.os.msix import PciMsixDomain, msix_table_size
+from irqsim.sim.rules import rule
+
+R_MSI_BLOCK_ROUNDED = rule(
+    "OS-MSI-BLOCK-ROUNDED", "Linux msi_capability_init",
+    "an MSI vector block is a power of two: a request is rounded up")
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -115,7 +120,7 @@ def _msi(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int, cpus: list[int] 
         return 0
     block = 1 << (count - 1).bit_length()
     if block != count:
-        k.ctx.diag("OS", "Linux msi_capability_init: power-of-two MSI block",
+        k.ctx.diag("OS", R_MSI_BLOCK_ROUNDED,
                    f"{pdev.slot}: {count} MSI vectors requested; the block and "
                    f"Multiple Message Enable are rounded up to {block}, messages "
                    f"{count}-{block - 1} have no IRQ")

@@ -23,8 +23,13 @@ from typing import TYPE_CHECKING
 
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
+from irqsim.sim.rules import rule
 from irqsim.spec.lapic import APIC_IRR, APIC_ISR
 from irqsim.spec.msi import msi_address, msi_data
+
+R_MSI_DEST_8BIT = rule(
+    "OS-MSI-DEST-8BIT", "SDM 11.11.1",
+    "a compatibility-format MSI destination ID is 8 bits")
 
 if TYPE_CHECKING:
     from irqsim.os.irq import IrqDesc
@@ -67,7 +72,7 @@ class VectorDomain(IrqDomain, IrqChip):
         wanted = list(range(n)) if cpus is None else list(cpus)
         ok = [c for c in wanted if 0 <= c < n and k.apic_ids[c] <= self.dest_id_limit]
         if cpus is not None and len(ok) != len(wanted):
-            k.ctx.diag(who or "OS", "SDM 11.11.1 MSI destination ID is 8 bits",
+            k.ctx.diag(who or "OS", R_MSI_DEST_8BIT,
                        f"CPUs {sorted(set(wanted) - set(ok))} cannot be targeted by a "
                        "compatibility-format interrupt; using the others")
         if not ok:

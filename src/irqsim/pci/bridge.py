@@ -20,6 +20,7 @@ from irqsim.pci.config import install_header
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     CMD_BUS_MASTER,
@@ -35,6 +36,22 @@ from irqsim.spec.pci import (
     SUBORDINATE_BUS,
     TYPE1_HEADER,
 )
+
+R_INTX_DOUBLE_ASSERT = rule(
+    "PCI-INTX-DOUBLE-ASSERT", "PCIe 2.2.8.1",
+    "an Assert_INTx message for a wire already asserted (no Deassert between)")
+R_INTX_STRAY_DEASSERT = rule(
+    "PCI-INTX-STRAY-DEASSERT", "PCIe 2.2.8.1",
+    "a Deassert_INTx message for a wire that is not asserted")
+R_MESSAGE_NOT_MODELLED = rule(
+    "PCI-MESSAGE-NOT-MODELLED", "PCIe 2.2.8",
+    "a PCIe message whose code is not modelled is dropped")
+R_UNSUPPORTED_REQUEST = rule(
+    "PCI-UNSUPPORTED-REQUEST", "PCIe 2.3.1",
+    "a request to an address no function claims is an Unsupported Request")
+R_BRIDGE_BUS_MASTER = rule(
+    "PCI-BRIDGE-BUS-MASTER", "PCI-PCI Bridge 1.2 3.2.2.3.3",
+    "a bridge forwards upstream requests only with Bus Master Enable set")
 
 _CMD = COMMAND.offset                       # Command low byte: Memory Space, Bus Master
 _WIN = MEMORY_BASE.mask("base")             # address bits 31:20 in bits 15:4
@@ -154,7 +171,7 @@ class PciBridge(PciFunction):
             self.intx_asserts += 1
             if key in sources:
                 ctx.ledger.merge(tlp.iid, self.name, flying=True)
-                ctx.diag(self.name, "PCIe 2.2.8.1 INTx Assert without Deassert",
+                ctx.diag(self.name, R_INTX_DOUBLE_ASSERT,
                          f"{INTX_NAMES[tlp.code]} from {tlp.requester >> 8:02x}:{device:02x}."
                          f"{tlp.requester & 7} while its wire is already asserted")
                 return
@@ -168,7 +185,7 @@ class PciBridge(PciFunction):
                 return
         else:
             if key not in sources:
-                ctx.diag(self.name, "PCIe 2.2.8.1 INTx Deassert without Assert",
+                ctx.diag(self.name, R_INTX_STRAY_DEASSERT,
                          f"{INTX_NAMES[tlp.code]} from {tlp.requester >> 8:02x}:{device:02x}."
                          f"{tlp.requester & 7} for a wire that is not asserted: ignored")
                 return
@@ -193,7 +210,7 @@ class PciBridge(PciFunction):
             if tlp.is_intx:
                 self.receive_intx(tlp)
             else:
-                self.ctx.diag(self.name, "PCIe 2.2.8 message routing",
+                self.ctx.diag(self.name, R_MESSAGE_NOT_MODELLED,
                               f"message {tlp.code:#04x} not modelled: dropped")
             return
         addr = tlp.address
@@ -203,7 +220,7 @@ class PciBridge(PciFunction):
             # claimed here and never goes upstream (PCI-to-PCI Bridge 1.2, 4.1).
             hit = self.route_memory(tlp.address)
             if hit is None:
-                self.ctx.diag(self.name, "PCIe 2.3.1 Unsupported Request",
+                self.ctx.diag(self.name, R_UNSUPPORTED_REQUEST,
                               f"peer write to {tlp.address:#x} inside the bridge window "
                               "matches no function")
                 return
@@ -218,7 +235,7 @@ class PciBridge(PciFunction):
             ctx = self.ctx
             if tlp.is_interrupt:
                 ctx.ledger.drop(Reason.BRIDGE_BUS_MASTER, tlp.iid, self.name, flying=True)
-            ctx.diag(self.name, "PCI-PCI Bridge 1.2 3.2.2.3.3 Bus Master Enable",
+            ctx.diag(self.name, R_BRIDGE_BUS_MASTER,
                      f"upstream {tlp!r} dropped: the bridge's Bus Master Enable is clear")
             return
         self.forward_up(tlp)

@@ -14,6 +14,7 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.rules import rule
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     BAR0,
@@ -34,6 +35,22 @@ from irqsim.spec.pci import (
     TYPE0_HEADER,
     VENDOR_ID,
 )
+
+R_DMA_BUS_MASTER = rule(
+    "PCI-DMA-BUS-MASTER", "PCI 6.2.2",
+    "a function issues memory requests only with Command.Bus Master Enable set")
+R_MSI_BUS_MASTER = rule(
+    "MSI-BUS-MASTER", "PCI 6.8",
+    "an interrupt message is a memory write: it needs Bus Master Enable")
+R_MSI_ADDRESS = rule(
+    "MSI-ADDRESS", "SDM 11.11.1",
+    "an interrupt message's address must be 0xFEExxxxx")
+R_MSI_AND_MSIX = rule(
+    "MSI-AND-MSIX-ENABLED", "PCI 6.8.2.3",
+    "MSI and MSI-X must not both be enabled")
+R_NO_INTX_PIN = rule(
+    "PCI-NO-INTX-PIN", "PCI 6.2.4",
+    "a function raises INTx only through the pin its Interrupt Pin register names")
 
 if TYPE_CHECKING:
     from irqsim.fabric.link import Link
@@ -212,7 +229,7 @@ class PciFunction:
         """Posted memory write of ``payload`` (DMA). Needs Bus Master Enable."""
         ctx = self.ctx
         if not self.bus_master:
-            ctx.diag(self.name, "PCI 6.2.2 Command.Bus Master Enable",
+            ctx.diag(self.name, R_DMA_BUS_MASTER,
                      "DMA write dropped: Bus Master Enable is clear")
             return None
         t = ctx.engine.now if ready is None else ready
@@ -231,7 +248,7 @@ class PciFunction:
         ctx = self.ctx
         if not self.config.data[_CMD] & CMD_BUS_MASTER:
             ctx.ledger.drop(Reason.BUS_MASTER, iid, self.name)
-            ctx.diag(self.name, "PCI 6.8 MSI needs Bus Master Enable",
+            ctx.diag(self.name, R_MSI_BUS_MASTER,
                      "interrupt message not sent: Bus Master Enable is clear")
             return
         ready = t_sample + self._tlp_generation
@@ -245,7 +262,7 @@ class PciFunction:
                 ctx.ledger.drop(Reason.NO_LINK, iid, self.name)
                 return
             ctx.ledger.drop(Reason.MSI_ADDRESS, iid, self.name)
-            ctx.diag(self.name, Reason.MSI_ADDRESS.rule,
+            ctx.diag(self.name, R_MSI_ADDRESS,
                      f"interrupt message to {address:#x} is an ordinary memory write: "
                      "no interrupt")
             return
@@ -263,7 +280,7 @@ class PciFunction:
     def msix_enabled_changed(self, enabled: bool) -> None:
         """Hook: MSI-X Enable changed; an enabled MSI-X forbids INTx (PCIe 7.7.2.2)."""
         if enabled and self.msi_on:
-            self.ctx.diag(self.name, "PCI 6.8.2.3 MSI and MSI-X both enabled",
+            self.ctx.diag(self.name, R_MSI_AND_MSIX,
                           "MSI-X enabled while MSI is enabled: behaviour undefined; irqsim "
                           "lets each capability act on its own")
         self.msix_on = enabled
@@ -272,7 +289,7 @@ class PciFunction:
     def msi_enabled_changed(self, enabled: bool) -> None:
         """Hook: MSI Enable changed; an enabled MSI forbids INTx (PCI 6.8.1.3)."""
         if enabled and self.msix_on:
-            self.ctx.diag(self.name, "PCI 6.8.2.3 MSI and MSI-X both enabled",
+            self.ctx.diag(self.name, R_MSI_AND_MSIX,
                           "MSI enabled while MSI-X is enabled: behaviour undefined; irqsim "
                           "lets each capability act on its own")
         self.msi_on = enabled
@@ -312,7 +329,7 @@ class PciFunction:
         t_event = now if t_event is None else t_event
         if not 0 < self.interrupt_pin <= 4:
             ctx.ledger.drop(Reason.NO_INTX_PIN, iid, self.name)
-            ctx.diag(self.name, "PCI 6.2.4 Interrupt Pin",
+            ctx.diag(self.name, R_NO_INTX_PIN,
                      "device raised INTx but its Interrupt Pin register is 0 (no pin)")
             return
         if self.intx_status:

@@ -23,6 +23,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.sim.accounting import Reason
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
     CAP_ID_MSI,
     MSI_CTRL_ADDR64,
@@ -35,6 +36,16 @@ from irqsim.spec.pci import (
     msi_cap_size,
     msi_layout,
 )
+
+R_MSI_DISABLED = rule(
+    "MSI-DISABLED", "PCI 6.8.1.3",
+    "a function sends MSI messages only with MSI Enable set")
+R_MSI_BEYOND_MME = rule(
+    "MSI-BEYOND-MME", "PCI 6.8.1.3",
+    "a function sends only the messages Multiple Message Enable allows")
+R_MME_EXCEEDS_MMC = rule(
+    "MSI-MME-EXCEEDS-MMC", "PCI 6.8.1.3",
+    "Multiple Message Enable must not exceed Multiple Message Capable")
 
 if TYPE_CHECKING:
     from irqsim.pci.function import PciFunction
@@ -140,13 +151,13 @@ class MsiCapability:
         ctx = fn.ctx
         if not self.enabled:
             ctx.ledger.drop(Reason.MSI_DISABLED, iid, fn.name)
-            ctx.diag(fn.name, "PCI 6.8.1.3 MSI Enable",
+            ctx.diag(fn.name, R_MSI_DISABLED,
                      f"MSI message {k} not sent: MSI Enable is clear")
             return
         n = self.allocated
         if k >= n:
             ctx.ledger.drop(Reason.MSI_BEYOND_MME, iid, fn.name)
-            ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable",
+            ctx.diag(fn.name, R_MSI_BEYOND_MME,
                      f"device raised MSI message {k} but only {n} are enabled")
             return
         masked = self.masked(k)
@@ -186,7 +197,7 @@ class MsiCapability:
             b = cs.data[ctl]
             mme = (b & MSI_CTRL_MME) >> MSI_CTRL_MME_SHIFT
             if mme > self.mmc:
-                ctx.diag(fn.name, "PCI 6.8.1.3 Multiple Message Enable > Capable",
+                ctx.diag(fn.name, R_MME_EXCEEDS_MMC,
                          f"MME {mme:03b} ({1 << mme} messages) exceeds MMC {self.mmc:03b} "
                          f"({1 << self.mmc}): clamped to {1 << self.mmc}")
                 cs.data[ctl] = (b & ~MSI_CTRL_MME) | self.mmc << MSI_CTRL_MME_SHIFT

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.sim.accounting import Reason
+from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
     CMD_MEMORY_SPACE,
@@ -25,6 +26,20 @@ from irqsim.spec.pci import (
     MSIX_TABLE_OFFSET,
     MSIX_VECTOR_MASKED,
 )
+
+R_TABLE_ACCESS_SIZE = rule(
+    "MSIX-TABLE-ACCESS-SIZE", "PCIe 6.1.4.5",
+    "MSI-X table accesses are aligned DWORDs or QWORDs")
+R_ENTRY_MODIFIED_UNMASKED = rule(
+    "MSIX-ENTRY-MODIFIED-UNMASKED", "PCIe 6.1.4.5",
+    "an MSI-X entry's address or data must not be modified while the entry is unmasked")
+R_PBA_READ_ONLY = rule("MSIX-PBA-READ-ONLY", "PCIe 7.7.2", "the Pending Bit Array is read-only")
+R_BEYOND_TABLE = rule(
+    "MSIX-BEYOND-TABLE", "PCIe 7.7.2",
+    "a function raises only the MSI-X vectors its table has")
+R_MEMORY_SPACE = rule("MSIX-MEMORY-SPACE-DISABLED", "PCIe 7.7.2",
+           "the MSI-X table and PBA are in Memory Space: enabling MSI-X with it disabled "
+           "leaves them unreachable")
 
 if TYPE_CHECKING:
     from irqsim.pci.function import PciFunction
@@ -62,11 +77,11 @@ class MsixTable:
             return t[offset >> 2] | (t[(offset >> 2) + 1] << 32)
         fn = self.cap.fn
         if size in (1, 2) and not offset & (size - 1):
-            fn.ctx.diag(fn.name, "PCIe 6.1.4.5 MSI-X table access size",
+            fn.ctx.diag(fn.name, R_TABLE_ACCESS_SIZE,
                         f"{size}-byte MSI-X table read at {offset:#x} is undefined: irqsim "
                         "returns those bytes of the DWORD")
             return (t[offset >> 2] >> (8 * (offset & 3))) & ((1 << (8 * size)) - 1)
-        fn.ctx.diag(fn.name, "PCIe 6.1.4.5 MSI-X table access size",
+        fn.ctx.diag(fn.name, R_TABLE_ACCESS_SIZE,
                     f"{size}-byte MSI-X table read at {offset:#x} (not naturally aligned) "
                     "reads all ones")
         return (1 << (8 * max(size, 0))) - 1
@@ -78,7 +93,7 @@ class MsixTable:
             return
         cap = self.cap
         if size != 4 or offset & 3:
-            cap.fn.ctx.diag(cap.fn.name, "PCIe 6.1.4.5 MSI-X table access size",
+            cap.fn.ctx.diag(cap.fn.name, R_TABLE_ACCESS_SIZE,
                             f"MSI-X table write of {size} bytes at {offset:#x} ignored")
             return
         i = offset >> 2
@@ -88,7 +103,7 @@ class MsixTable:
         new = value & _ENTRY_WMASK[dw]
         if dw != _VC and old != new and not cap.masked(k):
             cap.fn.ctx.diag(
-                cap.fn.name, "PCIe 6.1.4.5 MSI-X entry modified while unmasked",
+                cap.fn.name, R_ENTRY_MODIFIED_UNMASKED,
                 f"table entry {k} {MSIX_ENTRY[dw].name} written while the entry and the "
                 "function are unmasked: result undefined; irqsim applies it")
         t[i] = new
@@ -108,7 +123,7 @@ class MsixPba:
         return (self.cap.pba >> (8 * offset)) & ((1 << (8 * size)) - 1)
 
     def mmio_write(self, offset: int, size: int, value: int) -> None:
-        self.cap.fn.ctx.diag(self.cap.fn.name, "PCIe 7.7.2 PBA is read-only",
+        self.cap.fn.ctx.diag(self.cap.fn.name, R_PBA_READ_ONLY,
                              f"write of {value:#x} to the Pending Bit Array ignored")
 
 
@@ -179,7 +194,7 @@ class MsixCapability:
         if k >= self.n:
             fn = self.fn
             ctx.ledger.drop(Reason.MSIX_BEYOND_TABLE, iid, fn.name)
-            ctx.diag(fn.name, "PCIe 7.7.2 MSI-X Table Size",
+            ctx.diag(fn.name, R_BEYOND_TABLE,
                      f"device raised MSI-X vector {k} but the table has {self.n} entries")
             return
         tp = self._tp_event
@@ -240,7 +255,7 @@ class MsixCapability:
         fn = self.fn
         if now_b & _CTL_ENABLE and not was & _CTL_ENABLE:
             if not fn.config.read(COMMAND.offset, 2) & CMD_MEMORY_SPACE:
-                fn.ctx.diag(fn.name, "PCIe 7.7.2 MSI-X table in Memory Space",
+                fn.ctx.diag(fn.name, R_MEMORY_SPACE,
                             "MSI-X enabled while Memory Space Enable is clear: the table and "
                             "PBA cannot be reached by software")
             fn.msix_enabled_changed(True)

@@ -25,6 +25,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from irqsim.sim.rules import RULES
+
 if TYPE_CHECKING:
     from irqsim.machine import Machine
 
@@ -120,8 +122,9 @@ class Budget:
                  f"  at t = {engine.now} ns after {engine.events_run} events",
                  f"  ledger: raised {led.raised}, delivered {led.delivered}, merged "
                  f"{led.merged}, in flight {led.in_flight}"]
-        for (block, rule), count in m.ctx.diagnostic_counts().most_common(3):
-            lines.append(f"  diagnostic x{count}: {block}: {rule}")
+        for (block, rid), count in m.ctx.diagnostic_counts().most_common(3):
+            r = RULES.get(rid)
+            lines.append(f"  diagnostic x{count}: {block}: {rid} ({r.spec if r else '?'})")
         return "\n".join(lines)
 
 

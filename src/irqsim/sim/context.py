@@ -14,21 +14,27 @@ from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
 
-DIAG_KEEP = 10          # diagnostics kept per (block, rule); later ones are only counted
+DIAG_KEEP = 10          # diagnostics kept per (block, rule id); later ones are only counted
 
 
 @dataclass(slots=True, frozen=True)
 class Diagnostic:
-    """A rule broken by software (or a hardware limit hit), at ``time``, seen by ``block``."""
+    """A rule broken by software (or a hardware limit hit), at ``time``, seen by ``block``:
+    ``rule_id`` names the registered rule, ``rule`` is its specification citation."""
 
     time: int
     block: str
     rule: str
     message: str
-    rule_id: str = ""
+    rule_id: str
 
     def __str__(self) -> str:
-        return f"[{self.time} ns] {self.block}: {self.message} ({self.rule})"
+        return f"[{self.time} ns] {self.block}: {self.message} ({self.rule_id}, {self.rule})"
+
+    def as_dict(self) -> dict[str, object]:
+        """The JSON form: time_ns, block, rule_id, spec, message."""
+        return {"time_ns": self.time, "block": self.block, "rule_id": self.rule_id,
+                "spec": self.rule, "message": self.message}
 
 
 @dataclass(slots=True)
@@ -41,7 +47,7 @@ class SimContext:
     ledger: Ledger = field(default_factory=Ledger)
     diagnostics: list[Diagnostic] = field(default_factory=list)
     points: TracePoints = field(default_factory=TracePoints)
-    # Every diagnostic counted per (block, rule), the kept ones and the suppressed ones.
+    # Every diagnostic counted per (block, rule id), the kept ones and the suppressed ones.
     diag_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     diag_keep: int = DIAG_KEEP
     sw: Software = field(init=False)
@@ -50,35 +56,28 @@ class SimContext:
         self.sw = Software(self.engine)
         self.points.settled = self.ledger.settled      # the ledger's merge/drop intents
 
-    def diag(self, block: str, rule: Rule | str, message: str) -> None:
-        """Record a diagnostic naming the rule broken; it also enters the trace.
+    def diag(self, block: str, rule: Rule, message: str) -> None:
+        """Record a diagnostic naming the registered ``rule`` broken; it also enters the trace.
 
-        ``rule`` is a registered :class:`~irqsim.sim.rules.Rule` (a bare citation string is
-        still accepted while call sites move to the registry).
-
-        As the kernel's printk ratelimit: the first ``diag_keep`` of each (block, rule) are
+        As the kernel's printk ratelimit: the first ``diag_keep`` of each (block, rule id) are
         kept (and traced), later ones only counted, so a storm cannot grow memory.
         """
-        if isinstance(rule, Rule):
-            rid, cite = rule.id, rule.spec
-        else:
-            rid, cite = "", rule
-        key = (block, cite)
+        key = (block, rule.id)
         n = self.diag_counts.get(key, 0) + 1
         self.diag_counts[key] = n
         if n > self.diag_keep:
             return
-        d = Diagnostic(self.engine.now, block, cite, message, rid)
+        d = Diagnostic(self.engine.now, block, rule.spec, message, rule.id)
         self.diagnostics.append(d)
         if self.tracer.on:
-            self.tracer.emit(self.engine.now, block, block, "diagnostic", rule=cite, rule_id=rid,
-                             message=message)
+            self.tracer.emit(self.engine.now, block, block, "diagnostic", rule=rule.spec,
+                             rule_id=rule.id, message=message)
 
     def diagnostic_counts(self) -> Counter[tuple[str, str]]:
-        """How many times each (block, rule) fired, kept or not."""
+        """How many times each (block, rule id) fired, kept or not."""
         return Counter(self.diag_counts)
 
     def suppressed(self) -> dict[tuple[str, str], int]:
-        """(block, rule) -> diagnostics counted but not kept (beyond the first ``diag_keep``)."""
+        """(block, rule id) -> diagnostics counted but not kept (beyond the first ``diag_keep``)."""
         keep = self.diag_keep
         return {k: n - keep for k, n in self.diag_counts.items() if n > keep}

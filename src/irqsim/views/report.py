@@ -66,8 +66,8 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
                        for src, s in rec.items()},
         "accounting": m.accounting(),
         "cpu_time_ns": [{"cpu": i, **t} for i, t in enumerate(m.cpu_time())],
-        "diagnostics": [str(d) for d in m.ctx.diagnostics],
-        "diagnostics_suppressed": [{"block": b, "rule": r, "count": n}
+        "diagnostics": [d.as_dict() for d in m.ctx.diagnostics],
+        "diagnostics_suppressed": [{"block": b, "rule_id": r, "count": n}
                                    for (b, r), n in m.ctx.suppressed().items()],
         "timing_model": m.ctx.timing.as_dict(),
         **res.extra,
