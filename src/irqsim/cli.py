@@ -13,6 +13,7 @@ from irqsim.commands.options import (
     budget_options,
     check_span,
     check_writable,
+    diag_options,
     finite_gap,
     open_output,
     write_output,
@@ -26,7 +27,8 @@ _NO_ARGS: type[Exception] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpE
 
 class Cli(click.Group):
     """A group whose usage errors are one line on stderr, exit status 2, no traceback; a run
-    stopped by its budget prints its report on stderr, exit status 3 (EXIT_BUDGET); with no
+    stopped by its budget prints its report on stderr, exit status 3 (EXIT_BUDGET); a command
+    returning a status (4, EXIT_STRICT, under --strict) exits with it; with no
     arguments, the help on stdout and exit status 0."""
 
     def main(self, *args, **kwargs):      # click.Group.main: overloaded, kept untyped
@@ -58,7 +60,11 @@ class Cli(click.Group):
 @click.group(cls=Cli, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="irqsim")
 def main() -> None:
-    """irqsim: x86 interrupt delivery from PCIe devices to CPUs, register-accurate and timed."""
+    """irqsim: x86 interrupt delivery from PCIe devices to CPUs, register-accurate and timed.
+
+    Exit statuses: 0 done, 1 aborted, 2 usage error, 3 stopped by the run budget, 4 --strict
+    and a diagnostic was reported (`irqsim rules` lists the rule ids --allow takes).
+    """
 
 
 @main.command()
@@ -84,6 +90,7 @@ def main() -> None:
               help="Also write every trace event (time, src, dst, kind, fields) to FILE as "
                    "JSON lines (streamed as the run goes).")
 @budget_options("demo")
+@diag_options
 def demo(scenario: str, list_scenarios: bool, fmt: str, out: Path | None, requests: int,
          gap_ns: float, seed: int, trace_out: Path | None, max_sim_ns: int,
          max_events: int) -> None:

@@ -23,6 +23,7 @@ from irqsim.commands.options import (
     SEED,
     budget_options,
     check_span,
+    diag_options,
     finite_gap,
 )
 from irqsim.sim.budget import Budget
@@ -124,6 +125,7 @@ def as_text(spec: CompareSpec, res: dict[str, dict[str, Any]]) -> str:
 @click.option("--cpus", type=click.IntRange(1, 16), default=2, show_default=True,
               help="CPUs in the machine.")
 @budget_options("compare-mechanisms")
+@diag_options
 def command(fmt: str, requests: int, gap_ns: float, seed: int, sharers: int,
             cpus: int, max_sim_ns: int, max_events: int) -> None:
     """Run the same device workload over MSI-X, MSI and INTx; median and p99 latency."""

@@ -12,6 +12,7 @@ from irqsim.commands.options import (
     UsageFailure,
     budget_options,
     check_span,
+    diag_options,
     finite_gap,
 )
 from irqsim.sim.budget import Budget
@@ -30,6 +31,7 @@ from irqsim.sim.budget import Budget
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "json"]), default="text",
               show_default=True, help="Output format, as for `irqsim demo`.")
 @budget_options("run-dump")
+@diag_options
 def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, seed: int,
             fmt: str, max_sim_ns: int, max_events: int) -> None:
     """Build a machine from lspci -x/-xxx/-xxxx dumps or sysfs config FILES and run it.

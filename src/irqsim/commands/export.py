@@ -6,7 +6,12 @@ from pathlib import Path
 
 import click
 
-from irqsim.commands.options import DEFAULT_BUDGETS, check_writable, write_output
+from irqsim.commands.options import (
+    DEFAULT_BUDGETS,
+    check_writable,
+    diag_options,
+    write_output,
+)
 
 
 @click.command("export-config")
@@ -17,6 +22,7 @@ from irqsim.commands.options import DEFAULT_BUDGETS, check_writable, write_outpu
               show_default=True, help="Bytes per function, as lspci -x, -xxx, -xxxx.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path),
               help="Write to FILE (readable by `lspci -F FILE`).")
+@diag_options
 def command(scenario: str, size: str, out: Path | None) -> None:
     """Print every function of a booted scenario machine in lspci's hex format."""
     from irqsim.scenarios import ScenarioOptions, load_all

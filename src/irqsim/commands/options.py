@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 from collections.abc import Callable
@@ -11,6 +12,7 @@ from typing import Any, TextIO, TypeVar
 import click
 
 from irqsim.sim.budget import Budget
+from irqsim.sim.rules import DiagPolicy, load_rules
 
 MAX_GAP_NS = 1e15
 MAX_SIM_NS = 1e15
@@ -26,6 +28,8 @@ DEFAULT_BUDGETS = {
 }
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+EXIT_STRICT = 4         # --strict: the run reported a diagnostic (after printing its output)
 
 
 class UsageFailure(click.ClickException):
@@ -106,3 +110,45 @@ def write_output(path: object, text: str, option: str) -> None:
         Path(str(path)).write_text(text)
     except OSError as e:
         raise UsageFailure(f"cannot write {option} {path}: {e.strerror or e}") from None
+
+
+def _rule_ids(ctx: click.Context, param: click.Parameter, value: tuple[str, ...]) -> frozenset[str]:
+    """--allow values: registered rule ids (see `irqsim rules`); an unknown one is an error."""
+    if not value:
+        return frozenset()
+    rules = load_rules()
+    unknown = [v for v in value if v not in rules]
+    if unknown:
+        raise click.BadParameter(f"unknown rule id {', '.join(map(repr, unknown))} (see "
+                                 "`irqsim rules`)")
+    return frozenset(value)
+
+
+def diag_options(fn: F) -> F:
+    """Add ``--allow RULE`` (repeatable) and ``--strict`` to a command that runs machines.
+
+    The command runs under a :class:`~irqsim.sim.rules.DiagPolicy`: allowed ids are counted,
+    not reported. With ``--strict``, once the command has printed its output, any reported
+    diagnostic makes it exit with status 4 (EXIT_STRICT), naming the ids on stderr."""
+
+    @functools.wraps(fn)
+    def run(*args: Any, allow: frozenset[str], strict: bool, **kwargs: Any) -> Any:
+        policy = DiagPolicy(allow)
+        with policy.active():
+            rv = fn(*args, **kwargs)
+        if rv or not strict or not policy.reported:
+            return rv
+        ids = ", ".join(f"{rid} x{n}" for rid, n in policy.reported.most_common())
+        click.echo(f"irqsim: --strict: {policy.reported.total()} diagnostic(s) reported: "
+                   f"{ids}", err=True)
+        return EXIT_STRICT
+
+    run = click.option(
+        "--strict", is_flag=True,
+        help="Exit with status 4, after printing the output, if the run reported any "
+             "diagnostic (a rule broken) not named by --allow.")(run)
+    run = click.option(
+        "--allow", "allow", multiple=True, metavar="RULE", callback=_rule_ids,
+        help="A diagnostic rule id (see `irqsim rules`) to count but not report and not "
+             "treat as an error under --strict; repeatable.")(run)
+    return run  # type: ignore[return-value]

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from irqsim.sim.accounting import Ledger
 from irqsim.sim.engine import Engine
 from irqsim.sim.probe import TracePoints
-from irqsim.sim.rules import Rule
+from irqsim.sim.rules import DiagPolicy, Rule, current_policy
 from irqsim.sim.section import Software
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
@@ -50,6 +50,8 @@ class SimContext:
     # Every diagnostic counted per (block, rule id), the kept ones and the suppressed ones.
     diag_counts: dict[tuple[str, str], int] = field(default_factory=dict)
     diag_keep: int = DIAG_KEEP
+    # The --allow/--strict policy active when the machine was built (None: none).
+    policy: DiagPolicy | None = field(default_factory=current_policy)
     sw: Software = field(init=False)
 
     def __post_init__(self) -> None:
@@ -60,11 +62,17 @@ class SimContext:
         """Record a diagnostic naming the registered ``rule`` broken; it also enters the trace.
 
         As the kernel's printk ratelimit: the first ``diag_keep`` of each (block, rule id) are
-        kept (and traced), later ones only counted, so a storm cannot grow memory.
+        kept (and traced), later ones only counted, so a storm cannot grow memory. Under a
+        :class:`~irqsim.sim.rules.DiagPolicy` an allowed id is only counted.
         """
         key = (block, rule.id)
         n = self.diag_counts.get(key, 0) + 1
         self.diag_counts[key] = n
+        policy = self.policy
+        if policy is not None:
+            if rule.id in policy.allow:
+                return
+            policy.reported[rule.id] += 1
         if n > self.diag_keep:
             return
         d = Diagnostic(self.engine.now, block, rule.spec, message, rule.id)
@@ -77,7 +85,18 @@ class SimContext:
         """How many times each (block, rule id) fired, kept or not."""
         return Counter(self.diag_counts)
 
+    def allowed(self) -> dict[str, int]:
+        """Rule id -> diagnostics counted but not reported because ``--allow`` names the id."""
+        allow = self.policy.allow if self.policy is not None else frozenset()
+        out: Counter[str] = Counter()
+        for (_, rid), n in self.diag_counts.items():
+            if rid in allow:
+                out[rid] += n
+        return dict(out)
+
     def suppressed(self) -> dict[tuple[str, str], int]:
         """(block, rule id) -> diagnostics counted but not kept (beyond the first ``diag_keep``)."""
         keep = self.diag_keep
-        return {k: n - keep for k, n in self.diag_counts.items() if n > keep}
+        allow = self.policy.allow if self.policy is not None else frozenset()
+        return {k: n - keep for k, n in self.diag_counts.items()
+                if n > keep and k[1] not in allow}

@@ -8,9 +8,15 @@ them; ``RULES`` maps id -> rule for listings and filters.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import importlib
+import pkgutil
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 
-__all__ = ["RULES", "Rule", "rule"]
+__all__ = ["RULES", "DiagPolicy", "Rule", "current_policy", "load_rules", "rule"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,3 +42,47 @@ def rule(id: str, spec: str, text: str) -> Rule:
         raise ValueError(f"diagnostic rule {id!r} declared twice with different content")
     RULES[id] = r
     return r
+
+
+def load_rules() -> dict[str, Rule]:
+    """Import every irqsim module (rules are declared at import time) and return ``RULES``.
+
+    The command-line modules are skipped (they declare no rule); a module whose optional
+    extra is not installed is skipped too."""
+    import irqsim
+    for info in pkgutil.walk_packages(irqsim.__path__, "irqsim."):
+        name = info.name
+        if name.startswith(("irqsim.commands", "irqsim.cli", "irqsim.__main__")):
+            continue
+        try:
+            importlib.import_module(name)
+        except ImportError:
+            continue
+    return RULES
+
+
+@dataclass(slots=True)
+class DiagPolicy:
+    """What a run does with diagnostics (``--allow``): ids in ``allow`` are counted but not
+    kept, traced or reported; ``reported`` counts the others per id (what ``--strict`` trips
+    on). Machines built while the policy is active (:meth:`active`) follow it."""
+
+    allow: frozenset[str] = frozenset()
+    reported: Counter[str] = field(default_factory=Counter)
+
+    @contextmanager
+    def active(self) -> Iterator[DiagPolicy]:
+        """Make this the policy of the machines built inside the ``with`` block."""
+        token = _POLICY.set(self)
+        try:
+            yield self
+        finally:
+            _POLICY.reset(token)
+
+
+_POLICY: ContextVar[DiagPolicy | None] = ContextVar("irqsim_diag_policy", default=None)
+
+
+def current_policy() -> DiagPolicy | None:
+    """The diagnostic policy active here (None: report everything, count nothing extra)."""
+    return _POLICY.get()

@@ -69,6 +69,7 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
         "diagnostics": [d.as_dict() for d in m.ctx.diagnostics],
         "diagnostics_suppressed": [{"block": b, "rule_id": r, "count": n}
                                    for (b, r), n in m.ctx.suppressed().items()],
+        "diagnostics_allowed": m.ctx.allowed(),
         "timing_model": m.ctx.timing.as_dict(),
         **res.extra,
     }
@@ -151,11 +152,13 @@ def as_text(res: ScenarioResult, mermaid: bool = True) -> str:
     if m.ctx.diagnostics:
         con.print(f"\ndiagnostics ({len(m.ctx.diagnostics)}):", markup=False)
         for d in m.ctx.diagnostics[:50]:
-            con.print(f"  {d}", markup=False)
-        for (block, rule), n in m.ctx.suppressed().items():
-            con.print(f"  ... {n} more from {block} ({rule}) not kept", markup=False)
+            con.print(f"  {d}", markup=False, soft_wrap=True)
+        for (block, rid), n in m.ctx.suppressed().items():
+            con.print(f"  ... {n} more from {block} ({rid}) not kept", markup=False)
     else:
         con.print("diagnostics: none (no rule broken)", markup=False)
+    for rid, n in m.ctx.allowed().items():
+        con.print(f"  allowed (--allow, not reported): {rid} x{n}", markup=False)
     return buf.getvalue()
 
 
