@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+import string
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
+from irqsim.sim.kinds import TraceKind
 from irqsim.sim.trace import TraceEvent
 
 PARTICIPANTS = (
@@ -34,83 +37,49 @@ def participant(name: str) -> str:
     return "Device"
 
 
-def _label(e: TraceEvent) -> str:
+class _Missing:
+    """A field the event does not carry."""
+
+
+_MISSING = _Missing()
+
+
+class _LabelFormatter(string.Formatter):
+    """str.format plus the ``?YES|NO`` and ``+YES|NO`` specs of the TraceKind table."""
+
+    def get_value(self, key: int | str, args: Sequence[Any], kwargs: Mapping[str, Any]) -> Any:
+        return kwargs.get(str(key), _MISSING)
+
+    def format_field(self, value: Any, format_spec: str) -> str:
+        if format_spec[:1] == "?":
+            yes, _, no = format_spec[1:].partition("|")
+            return yes if value is not _MISSING and value else no
+        if format_spec[:1] == "+":
+            yes, _, no = format_spec[1:].partition("|")
+            if value is _MISSING:
+                return no
+            return yes.replace("@x", f"{value:#x}") if "@x" in yes else yes.replace("@", str(value))
+        if value is _MISSING:
+            return ""
+        return format(value, format_spec)
+
+
+_FORMATTER = _LabelFormatter()
+
+
+def label(e: TraceEvent) -> str:
+    """The Mermaid arrow text of ``e``: its kind's label template (irqsim.sim.kinds) over its
+    fields, or ``kind field=value...`` for a kind without one."""
     f = e.fields
-    k = e.kind
-    if k == "sw":
-        return str(f.get("label", ""))
-    if k == "device-event":
-        return f"Hardware event occurs ({f.get('what', '')})"
-    if k == "msix-sample":
-        return (f"Read table entry {f.get('entry')}, check mask: "
-                f"{'masked' if f.get('masked') else 'not masked'}")
-    if k == "msix-masked":
-        return f"Vector masked: set Pending bit {f.get('entry')} ({f.get('pba')})"
-    if k == "msix-unmask-send":
-        return f"Entry {f.get('entry')} unmasked with Pending bit set: send and clear it"
-    if k == "MWr":
-        if "data" in f:
-            return (f"Post Memory Write (fire-and-forget) Addr={f['address']:#x} "
-                    f"Data={f['data']:#x}")
-        return f"Post Memory Write (DMA) Addr={f['address']:#x} len={f.get('length')}"
-    if k == "dma-write":
-        return f"Memory write lands at {f['address']:#x}"
-    if k == "interrupt-write":
-        return f"Memory write to {f['address']:#x} arrives (interrupt window)"
-    if k == "msi-deliver":
-        return f"Forward interrupt message: vector {f['vector']:#x} to APIC ID {f['dest']}"
-    if k == "irr-set":
-        return f"Decode message, place vector {f['vector']:#x} in IRR"
-    if k == "irr-merged":
-        return f"Vector {f['vector']:#x} already pending in IRR: merged"
-    if k == "inta":
-        return f"Assert INTR; INTA: IRR->ISR, vector {f['vector']:#x}"
-    if k == "handler-entry":
-        return f"Save context, clear IF, IDT[{f['vector']:#x}]: jump to ISR handler"
-    if k == "eoi":
-        return f"Clear ISR bit {f['vector']:#x}"
-    if k == "iret":
-        return "IRET: restore context (IF restored)"
-    if k == "ipi-send":
-        return (f"Write ICR: {f.get('mode')} IPI vector {f['vector']:#x} to "
-                f"{'logical' if f.get('logical') else 'APIC ID'} {f.get('dest')} "
-                f"(shorthand {f.get('shorthand')})")
-    if k == "ipi-deliver":
-        return f"IPI arrives: {f.get('mode')} vector {f['vector']:#x}"
-    if k == "diagnostic":
-        return f"Diagnostic: {f.get('message')}"
-    if k.startswith(("Assert_INT", "Deassert_INT")):
-        how = f" ({f['swizzled']})" if "swizzled" in f else ""
-        gsi = f" to GSI {f['gsi']} ({f['shared']} asserting)" if "gsi" in f else ""
-        return f"{k} message{how}{gsi}"
-    if k == "intx-collapse":
-        return (f"INT{f.get('pin')} already driven by another port: collapsed "
-                f"({f.get('sharers')} asserting)")
-    if k == "intx-held":
-        return f"Interrupt Status set, INTx not asserted ({f.get('reason')})"
-    if k == "ioapic-input":
-        return (f"Input {f['pin']} {'asserted' if f.get('asserted') else 'deasserted'} "
-                f"(level {f.get('level')})")
-    if k == "ioapic-send":
-        return (f"RTE {f['pin']} ({f.get('trigger')}): send vector {f['vector']:#x} to "
-                f"{'logical' if f.get('logical') else 'APIC ID'} {f['dest']}")
-    if k == "ioapic-masked":
-        return f"RTE {f['pin']} masked: {f.get('trigger')} request {f.get('outcome')}"
-    if k == "ioapic-eoi":
-        return (f"EOI vector {f['vector']:#x}: clear Remote IRR of RTE {f['pin']}"
-                f"{' (line still asserted: deliver again)' if f.get('asserted') else ''}")
-    if k == "ioapic-rte":
-        return (f"RTE {f['pin']} = vector {f['vector']:#x}, {f.get('trigger')}, "
-                f"{'masked' if f.get('masked') else 'unmasked'}")
-    if k == "msi-sample":
-        return (f"Read MSI capability, message {f.get('vector')}: "
-                f"{'masked' if f.get('masked') else 'not masked'}")
-    if k == "msi-masked":
-        return f"Message {f.get('vector')} masked: set Pending bit ({f.get('pending')})"
-    if k == "msi-unmask-send":
-        return f"Message {f.get('vector')} unmasked with Pending bit set: send and clear it"
-    extra = ", ".join(f"{a}={b}" for a, b in f.items())
-    return f"{k} {extra}".strip()
+    try:
+        template = TraceKind(e.kind).label
+    except ValueError:
+        template = None
+    if template is None:
+        extra = ", ".join(f"{a}={b}" for a, b in f.items())
+        return f"{e.kind} {extra}".strip()
+    return _FORMATTER.vformat(template, (), {**f, "kind": e.kind})
+
 
 
 _INSTANCE = re.compile(r"^(LAPIC|CPU)\d+$")
@@ -193,7 +162,7 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
             blocks.append(branch[2])
         pad = "    " * (len(blocks) + 1)
         arrow = "-->>" if e.fields.get("reply") else "->>"
-        text = _label(e).replace(";", ",").replace("#", "")
+        text = label(e).replace(";", ",").replace("#", "")
         if times:
             text = f"[{e.time} ns] {text}"
         lines.append(f"{pad}{a}{arrow}{b}: {text}")
