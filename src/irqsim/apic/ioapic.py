@@ -60,6 +60,7 @@ from irqsim.spec.ioapic import (
     RTE_VECTOR,
     RTE_WMASK,
 )
+from irqsim.spec.modes import TriggerMode
 from irqsim.spec.msi import DELIVERY_MODE_NAMES, msi_address, msi_data
 
 R_NO_PIN = rule(
@@ -94,6 +95,7 @@ DELIVERY_STATUS = RTE_DELIVERY_STATUS
 POLARITY = RTE_POLARITY
 REMOTE_IRR = RTE_REMOTE_IRR
 LEVEL = RTE_LEVEL
+TRIGGER_LABELS = (TriggerMode.EDGE.label, TriggerMode.LEVEL.label)     # by bool(rte & LEVEL)
 MASKED = RTE_MASKED
 
 Remap = Callable[[Tlp], "Tlp | None"]
@@ -256,7 +258,7 @@ class IoApic:
                 led.land(iid, self.name)             # held until unmasked
                 if tracer.on:
                     tracer.emit(ctx.engine.now, self.name, self.name, "ioapic-masked", pin=pin,
-                                trigger="level", outcome="held")
+                                trigger=TriggerMode.LEVEL.label, outcome="held")
                 return
             rte |= REMOTE_IRR
             self.rte[pin] = rte
@@ -267,7 +269,7 @@ class IoApic:
                 led.drop(Reason.MASKED_EDGE, iid, self.name, flying=True)
                 if tracer.on:
                     tracer.emit(ctx.engine.now, self.name, self.name, "ioapic-masked", pin=pin,
-                                trigger="edge", outcome="lost")
+                                trigger=TriggerMode.EDGE.label, outcome="lost")
                 return
         self._send(pin, rte)
 
@@ -296,7 +298,7 @@ class IoApic:
                             vector=rte & 0xFF, dest=rte >> 56 & 0xFF,
                             logical=bool(rte >> 11 & 1),
                             mode=DELIVERY_MODE_NAMES.get(rte >> RTE_MODE_SHIFT & 7, "reserved"),
-                            trigger="level" if rte & LEVEL else "edge", source=tlp.source)
+                            trigger=TRIGGER_LABELS[bool(rte & LEVEL)], source=tlp.source)
         msg = self.remap(tlp) if self.remap is not None else tlp
         if msg is None:
             self.rte[pin] &= ~DELIVERY_STATUS
@@ -435,7 +437,7 @@ class IoApic:
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, "OS", self.name, "ioapic-rte", pin=pin,
                             vector=new & 0xFF, masked=bool(new & MASKED),
-                            trigger="level" if new & LEVEL else "edge")
+                            trigger=TRIGGER_LABELS[bool(new & LEVEL)])
         self._settle(pin, held0, False, None, Reason.INTX_DISCARDED_RTE)
 
     def rte_fields(self, pin: int) -> dict[str, int]:

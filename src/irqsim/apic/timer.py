@@ -16,12 +16,15 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.spec.lapic import LVT_MASK, LVT_TIMER, LVT_TIMER_MODE_SHIFT
+from irqsim.spec.modes import TimerMode
 
 if TYPE_CHECKING:
     from irqsim.apic.lapic import LocalApic
 
-TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE = 0, 1, 2
-TIMER_MODE_NAMES = {0: "one-shot", 1: "periodic", 2: "TSC-deadline", 3: "reserved"}
+# Plain ints for the timer paths, derived from the TimerMode enum (spec/modes.py).
+TIMER_ONESHOT, TIMER_PERIODIC, TIMER_TSC_DEADLINE = (
+    int(TimerMode.ONESHOT), int(TimerMode.PERIODIC), int(TimerMode.TSC_DEADLINE))
+TIMER_MODE_NAMES = {**{int(m): m.label for m in TimerMode}, 3: "reserved"}
 
 
 def divisor(tdcr: int) -> int:

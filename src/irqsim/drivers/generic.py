@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
 from irqsim.sim.rules import rule
+from irqsim.spec.modes import IrqMode
 
 R_NO_VECTORS = rule(
     "OS-NO-IRQ-VECTORS", "Linux pci_alloc_irq_vectors",
@@ -51,7 +52,7 @@ class GenericDriver:
             k.ctx.diag(pdev.slot, R_NO_VECTORS, f"no interrupts: {e}")
             return
         self.vectors[pdev.slot] = n
-        flags = IRQF_SHARED if pdev.irq_mode == "intx" else 0
+        flags = IRQF_SHARED if pdev.irq_mode == IrqMode.INTX else 0
         for i in range(n):
             k.request_irq(k.pci_irq_vector(pdev, i), self.handler, flags,
                           f"{pdev.slot}-q{i}", pdev)
@@ -60,7 +61,7 @@ class GenericDriver:
         k = self.kernel
         assert k is not None
         pdev = dev_id
-        if pdev.irq_mode == "intx":
+        if pdev.irq_mode == IrqMode.INTX:
             # A shared level line: claim it only if our device's cause register says so.
             where = self.cause_registers.get((pdev.vendor, pdev.device))
             if where is None or not k.readl(pdev.bars[where[0]].address + where[1]):

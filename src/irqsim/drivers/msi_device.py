@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from irqsim.devices.msi_device import IER, ISR, MSI_DEVICE_ID, MSI_DEVICE_VENDOR
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI
+from irqsim.spec.modes import IrqMode
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -58,7 +59,7 @@ class MsiEventDriver:
         want = self.max_vectors or self.n_events
         st.vectors = k.pci_alloc_irq_vectors(pdev, 1, want, self.flags)
         st.handled = [0] * self.n_events
-        if pdev.irq_mode == "msi":
+        if pdev.irq_mode == IrqMode.MSI:
             for i in range(st.vectors):
                 demux = i == st.vectors - 1 and st.vectors < self.n_events
                 st.irqs.append(k.pci_request_irq(

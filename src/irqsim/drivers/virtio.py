@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_ALL_TYPES
 from irqsim.sim.rules import rule
+from irqsim.spec.modes import IrqMode
 from irqsim.spec.pci import CAP_ID_VENDOR
 from irqsim.spec.virtio import (
     CAP_BAR,
@@ -81,7 +82,7 @@ class VirtioDevState:
     isr: int = 0
     queues: list[VirtioQueueState] = field(default_factory=list)
     irq: int = -1
-    mode: str = "none"
+    mode: IrqMode = IrqMode.NONE
     handled: int = 0
     spurious: int = 0
 
@@ -141,7 +142,7 @@ class VirtioPciDriver:
         per_queue = self.vectors == "per-queue" and got >= len(names)
         if not per_queue:
             st.irq = k.pci_irq_vector(pdev, 0)
-            if st.mode == "msix":
+            if st.mode == IrqMode.MSIX:
                 for q in range(1, len(names)):
                     k.msix_share_entry(pdev, q, st.irq)
         k.writew(c + COMMON_CONFIG_MSIX_VECTOR, NO_VECTOR)  # no config interrupts
@@ -154,8 +155,8 @@ class VirtioPciDriver:
             k.writeq(c + COMMON_QUEUE_DESC, desc)
             k.writeq(c + COMMON_QUEUE_DRIVER, avail)
             k.writeq(c + COMMON_QUEUE_DEVICE, used)
-            if st.mode != "intx":
-                entry = qi if st.mode == "msix" or per_queue else 0
+            if st.mode != IrqMode.INTX:
+                entry = qi if st.mode == IrqMode.MSIX or per_queue else 0
                 k.writew(c + COMMON_QUEUE_MSIX_VECTOR, entry)
                 if k.readw(c + COMMON_QUEUE_MSIX_VECTOR) == NO_VECTOR:
                     k.ctx.diag(pdev.slot, R_QUEUE_VECTOR_REFUSED,
@@ -164,7 +165,7 @@ class VirtioPciDriver:
             st.queues.append(VirtioQueueState(qi, qname, size, used))
         k.writeb(c + COMMON_DEVICE_STATUS, STATUS_ACKNOWLEDGE | STATUS_DRIVER | STATUS_FEATURES_OK
                  | STATUS_DRIVER_OK)
-        if st.mode == "intx":
+        if st.mode == IrqMode.INTX:
             k.pci_request_irq(pdev, 0, self.intx_interrupt, f"{kind}", st)
         elif not per_queue:
             k.pci_request_irq(pdev, 0, self.interrupt, f"{kind}", st)

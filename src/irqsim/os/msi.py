@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
 from irqsim.sim.rules import rule
+from irqsim.spec.modes import IrqMode
 from irqsim.spec.pci import MSI_CTRL_ADDR64 as PCI_MSI_FLAGS_64BIT
 from irqsim.spec.pci import MSI_CTRL_ENABLE as PCI_MSI_FLAGS_ENABLE
 from irqsim.spec.pci import MSI_CTRL_MME as PCI_MSI_FLAGS_QSIZE
@@ -93,7 +94,7 @@ def msi_setup(k: Kernel, pdev: PciDev, count: int, msg: tuple[int, int]) -> int:
     k.cfg_write(b, d, 0x04, 2, cmd | (1 << 10))
     k.trace_sw("OS", "PCI Config Space", "Set MSI Enable (Message Control bit 0)")
     k.cfg_write(b, d, cap + 2, 2, ctrl | PCI_MSI_FLAGS_ENABLE)
-    pdev.irq_mode = "msi"
+    pdev.irq_mode = IrqMode.MSI
     return ctrl
 
 

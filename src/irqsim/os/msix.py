@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
+from irqsim.spec.modes import IrqMode
 from irqsim.spec.pci import MSIX_CTRL_ENABLE as MSIX_FLAGS_ENABLE
 from irqsim.spec.pci import MSIX_CTRL_FUNCTION_MASK as MSIX_FLAGS_MASKALL
 from irqsim.spec.pci import (
@@ -110,7 +111,7 @@ class PciMsixDomain(IrqDomain, IrqChip):
         k.cfg_write(b, d, 0x04, 2, cmd | (1 << 10))
         k.trace_sw("OS", "PCI Config Space", "Clear Function Mask")
         k.cfg_write(b, d, cap + 2, 2, (ctrl | MSIX_FLAGS_ENABLE) & ~MSIX_FLAGS_MASKALL)
-        pdev.irq_mode = "msix"
+        pdev.irq_mode = IrqMode.MSIX
 
     def shutdown(self) -> None:
         """pci_msix_shutdown: mask every entry in use, clear MSI-X Enable, allow INTx."""

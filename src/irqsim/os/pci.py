@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from irqsim.sim.rules import rule
+from irqsim.spec.modes import IrqMode
 from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX
 
 R_MMIO_EXHAUSTED = rule(
@@ -48,7 +49,7 @@ class PciDev:
     msix_cap: int | None = None
     msi_cap: int | None = None
     irqs: list[int] = field(default_factory=list)
-    irq_mode: str = "none"
+    irq_mode: IrqMode = IrqMode.NONE
     driver: object | None = None
     secondary: int = 0
     subordinate: int = 0

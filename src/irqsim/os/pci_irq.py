@@ -17,6 +17,7 @@ from irqsim.os.irqdomain import AllocInfo
 from irqsim.os.msi import PciMsiDomain, msi_vec_count
 from irqsim.os.msix import PciMsixDomain, msix_table_size
 from irqsim.sim.rules import rule
+from irqsim.spec.modes import IrqMode
 
 R_MSI_BLOCK_ROUNDED = rule(
     "OS-MSI-BLOCK-ROUNDED", "Linux msi_capability_init",
@@ -43,7 +44,7 @@ def pci_alloc_irq_vectors(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int,
     """
     if min_vecs < 1 or max_vecs < min_vecs:
         raise OSError(f"pci_alloc_irq_vectors: invalid range min={min_vecs} max={max_vecs}")
-    if pdev.irq_mode != "none":
+    if pdev.irq_mode != IrqMode.NONE:
         raise OSError(f"{pdev.slot}: interrupts already allocated ({pdev.irq_mode})")
     why: list[str] = []
     if flags & PCI_IRQ_MSIX:
@@ -176,7 +177,7 @@ def pci_intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> in
         k.trace_sw("OS", "PCI Config Space", "Clear Interrupt Disable (Command bit 10)")
         k.cfg_write(b, d, 0x04, 2, cmd & ~(1 << 10))
     pdev.irqs = [gsi]
-    pdev.irq_mode = "intx"
+    pdev.irq_mode = IrqMode.INTX
     return gsi
 
 
@@ -187,14 +188,14 @@ def pci_free_irq_vectors(k: Kernel, pdev: PciDev) -> None:
     core = k.irq
     for irq in pdev.irqs:
         desc = core.irqs.get(irq)
-        if desc is not None and desc.actions and pdev.irq_mode != "intx":
+        if desc is not None and desc.actions and pdev.irq_mode != IrqMode.INTX:
             raise OSError(f"{pdev.slot}: IRQ {irq} still has handlers; free_irq first")
-    if pdev.irq_mode in ("msix", "msi"):
+    if pdev.irq_mode in (IrqMode.MSIX, IrqMode.MSI):
         pdev.msi_domain.shutdown()
         for irq in pdev.irqs:
             core.free_desc(core.irqs[irq])
         pdev.msi_domain = None
-    elif pdev.irq_mode == "intx":
+    elif pdev.irq_mode == IrqMode.INTX:
         gsi = pdev.irqs[0]
         users = core.intx_users.get(gsi, set())
         users.discard(pdev.slot)
@@ -205,7 +206,7 @@ def pci_free_irq_vectors(k: Kernel, pdev: PciDev) -> None:
             core.free_desc(desc)
             del core.intx_users[gsi]
     pdev.irqs = []
-    pdev.irq_mode = "none"
+    pdev.irq_mode = IrqMode.NONE
 
 
 def pci_irq_vector(pdev: PciDev, nr: int) -> int:
@@ -232,7 +233,7 @@ def pci_request_irq(k: Kernel, pdev: PciDev, nr: int, handler: Handler, name: st
     """request_irq for the device's ``nr``-th vector; INTx lines are requested shared
     (Linux's pci_request_irq). Returns the IRQ."""
     irq = pci_irq_vector(pdev, nr)
-    if pdev.irq_mode == "intx":
+    if pdev.irq_mode == IrqMode.INTX:
         flags |= IRQF_SHARED
     k.irq.request_irq(irq, handler, flags, name, dev_id, slot=pdev.slot)
     return irq

@@ -14,6 +14,7 @@ from irqsim.machine import Machine
 from irqsim.scenarios import ScenarioResult
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.trace import TraceOption
+from irqsim.spec.modes import IrqMode
 
 
 def load_devices(m: Machine, files: list[str | Path]) -> tuple[list[DumpedFunction], list[str]]:
@@ -62,7 +63,7 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
         if pdev is None or not pdev.irqs:
             notes.append(f"{d.name}: no interrupt set up, no events raised")
             continue
-        if pdev.irq_mode == "intx" and d.cause_bar is None:
+        if pdev.irq_mode == IrqMode.INTX and d.cause_bar is None:
             notes.append(f"{d.name}: INTx but no memory BAR for the cause register; "
                          "no events raised")
             continue

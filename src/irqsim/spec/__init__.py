@@ -17,5 +17,6 @@ ioapic    I/O APIC IOREGSEL/IOWIN/EOI, ID/VER/ARB and redirection table entries
 virtio    virtio-pci capability types and the common configuration structure
 vtd       VT-d remapping register block (GCMD/GSTS/IRTA/...), IRTE layout
 cpu       IA32_APIC_BASE and the MSR numbers the model implements
+modes     delivery, destination, trigger and timer modes (IntEnum = encoding), irq mode
 ========  =============================================================================
 """

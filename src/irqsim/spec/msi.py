@@ -9,6 +9,7 @@ the delivery hot path derive from the declarations here.
 
 from __future__ import annotations
 
+from irqsim.spec.modes import DeliveryMode
 from irqsim.spec.regs import RO, RSVD, RW, F, Register
 
 MSI_ADDRESS = Register("MSI Message Address", 0, 4, (
@@ -46,9 +47,11 @@ MSI_DATA_REMAPPABLE = Register("MSI Message Data (remappable)", 0, 4, (
     F("reserved", (31, 16), RSVD, "non-zero with SHV = 1 is fault 0x20"),
 ))
 
-DM_FIXED, DM_LOWEST, DM_SMI, DM_NMI, DM_INIT, DM_STARTUP, DM_EXTINT = 0, 1, 2, 4, 5, 6, 7
-DELIVERY_MODE_NAMES = {0: "Fixed", 1: "LowestPrio", 2: "SMI", 4: "NMI", 5: "INIT",
-                       6: "StartUp", 7: "ExtINT"}
+# Plain ints for the hot paths, derived from the DeliveryMode enum (spec/modes.py).
+DM_FIXED, DM_LOWEST, DM_SMI, DM_NMI, DM_INIT, DM_STARTUP, DM_EXTINT = (
+    int(m) for m in (DeliveryMode.FIXED, DeliveryMode.LOWEST, DeliveryMode.SMI, DeliveryMode.NMI,
+                     DeliveryMode.INIT, DeliveryMode.STARTUP, DeliveryMode.EXTINT))
+DELIVERY_MODE_NAMES = {int(m): m.label for m in DeliveryMode}
 
 # Derived bit constants (free at run time).
 _FEE = MSI_ADDRESS.field("fee")

@@ -19,6 +19,7 @@ from irqsim.os.vectors import (
 from irqsim.scenarios import ScenarioResult
 from irqsim.sim.stats import STAGE_DOCS, STAGES
 from irqsim.sim.trace import Tracer
+from irqsim.spec.modes import IrqMode
 from irqsim.views.mermaid import sequence_diagram, setup_and_one_delivery
 from irqsim.views.procfs import mpstat, proc_interrupts
 
@@ -75,7 +76,8 @@ def as_json(res: ScenarioResult) -> dict[str, Any]:
     }
 
 
-MODE_NAMES = {"msix": "MSI-X", "msi": "MSI", "intx": "INTx"}
+# The set-up title names the mechanisms in this order (IrqMode labels).
+MODE_NAMES = {m.value: m.label for m in (IrqMode.MSIX, IrqMode.MSI, IrqMode.INTX)}
 
 
 def setup_title(res: ScenarioResult) -> str:
