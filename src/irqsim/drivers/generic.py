@@ -21,6 +21,8 @@ if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
 
+_INTX = IrqMode.INTX          # the per-interrupt test reads a module constant
+
 
 class GenericDriver:
     """Binds to every (vendor, device) in ``ids``; one vector per CPU, at most ``max_vectors``."""
@@ -61,7 +63,7 @@ class GenericDriver:
         k = self.kernel
         assert k is not None
         pdev = dev_id
-        if pdev.irq_mode == IrqMode.INTX:
+        if pdev.irq_mode == _INTX:
             # A shared level line: claim it only if our device's cause register says so.
             where = self.cause_registers.get((pdev.vendor, pdev.device))
             if where is None or not k.readl(pdev.bars[where[0]].address + where[1]):
