@@ -26,7 +26,10 @@ def _emit_kinds() -> list[tuple[str, int, ast.expr]]:
         mod = importlib.import_module(info.name) if not info.name.endswith("__main__") else None
         if mod is None or mod.__file__ is None:
             continue
-        tree = ast.parse(Path(mod.__file__).read_text())
+        text = Path(mod.__file__).read_text()
+        if ".emit(" not in text:
+            continue
+        tree = ast.parse(text)
         out += [(info.name, n.lineno, n.args[3]) for n in ast.walk(tree)
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                 and n.func.attr == "emit" and len(n.args) >= 4]
