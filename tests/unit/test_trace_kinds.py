@@ -77,4 +77,6 @@ def test_labels_come_from_the_table_templates() -> None:
     assert label(ev("Deassert_INTA")) == "Deassert_INTA message"
     assert label(ev("ioapic-eoi", vector=0x30, pin=4, asserted=True)) == \
         "EOI vector 0x30: clear Remote IRR of RTE 4 (line still asserted: deliver again)"
+    assert label(ev("diagnostic", rule="SDM 10.6.1", rule_id="LAPIC-ICR-INVALID",
+                    message="not sent")) == "Diagnostic LAPIC-ICR-INVALID: not sent"
     assert label(ev("nmi", vector=2)) == "nmi vector=2"          # no template: generic

@@ -35,7 +35,7 @@ class TraceKind(StrEnum):
 
     # -- software ---------------------------------------------------------------------------
     SW = ("sw", "{label}")
-    DIAGNOSTIC = ("diagnostic", "Diagnostic: {message}")
+    DIAGNOSTIC = ("diagnostic", "Diagnostic {rule_id}: {message}")
     PREEMPTED = ("preempted",)
     # -- devices, PCI and the fabric ---------------------------------------------------------
     DEVICE_EVENT = ("device-event", "Hardware event occurs ({what})")
