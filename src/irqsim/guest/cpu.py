@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from irqsim.cpu.cpu import EXCEPTION_NAMES, Cpu, Fault
+from irqsim.sim.rules import Rule
 
 if TYPE_CHECKING:
     from irqsim.guest.executor import Executor
@@ -35,14 +36,14 @@ class GuestCpu(Cpu):
         if self.guest is not None:
             self.guest.nmi_in()
 
-    def fault(self, vector: int, rule: str, message: str, error_code: int = 0) -> Fault:
+    def fault(self, vector: int, rule: Rule, message: str, error_code: int = 0) -> Fault:
         name = EXCEPTION_NAMES.get(vector, f"#{vector}")
-        f = Fault(self.ctx.engine.now, vector, name, error_code, rule, message)
+        f = Fault(self.ctx.engine.now, vector, name, error_code, rule.spec, message, rule.id)
         self.faults.append(f)
         self.ctx.diag(self.name, rule, f"{name}: {message}")
         if self.ctx.tracer.on:
             self.ctx.tracer.emit(f.time, self.name, self.name, "fault", vector=vector,
-                                 name=name, rule=rule)
+                                 name=name, rule=rule.spec, rule_id=rule.id)
         if self.guest is not None:
             self.guest.pending_fault = (vector, error_code)
             self.guest.attention = True
