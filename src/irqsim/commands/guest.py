@@ -4,14 +4,13 @@ irqsim machine with the Unicorn front-end (``pip install 'irqsim[guest]'``)."""
 from __future__ import annotations
 
 import json
-import sys
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import click
 
-from irqsim.commands.options import UsageFailure
+from irqsim.commands.options import UsageFailure, diag_options
 
 SCENARIOS = ("bare", "seed002")
 
@@ -59,9 +58,10 @@ def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> i
               "(a hook per instruction; slower).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text",
               show_default=True)
+@diag_options
 def command(file: Path, cpus: int, features: Any, scenario: str, until_ns: int | None,
             max_instructions: int, env: tuple[str, ...], flat: int | None, vm_exits: bool,
-            exact: bool, fmt: str) -> None:
+            exact: bool, fmt: str) -> int:
     """Run FILE (a multiboot ELF such as kvm-unit-tests' apic.flat, or --flat a routine) and
     print its console, then what irqsim saw: interrupts, diagnostics, the accounting.
 
@@ -100,8 +100,7 @@ def command(file: Path, cpus: int, features: Any, scenario: str, until_ns: int |
         click.echo(res.console, nl=False)
         click.echo(text(report))
     # QEMU's isa-debug-exit: (code << 1) | 1; kvm-unit-tests exit(0) -> status 1 -> success.
-    ok = res.exit_code == 1
-    sys.exit(0 if ok else 1)
+    return 0 if res.exit_code == 1 else 1
 
 
 def summary(run: Any, res: Any) -> dict[str, Any]:
