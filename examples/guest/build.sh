@@ -5,9 +5,13 @@ set -eu
 cd "$(dirname "$0")"
 CFLAGS="-O2 -ffreestanding -fno-pic -fno-pie -mno-red-zone -mgeneral-regs-only \
         -fno-stack-protector -fcf-protection=none -nostdlib -static -no-pie"
-for prog in selfipi; do
-    gcc $CFLAGS -Wl,--build-id=none -Wl,-T,flat.lds -Wl,-z,noexecstack -o "$prog.elf" \
-        start.S lib.c "$prog.c"
-    objcopy -O binary "$prog.elf" "$prog.bin"
-    rm -f "$prog.elf"
-done
+build() {    # build NAME SOURCE [CFLAGS...]
+    name=$1; src=$2; shift 2
+    gcc $CFLAGS "$@" -Wl,--build-id=none -Wl,-T,flat.lds -Wl,-z,noexecstack -o "$name.elf" \
+        start.S lib.c "$src"
+    objcopy -O binary "$name.elf" "$name.bin"
+    rm -f "$name.elf"
+}
+build selfipi selfipi.c
+build seed002_msix seed002_msix.c
+build seed002_msix_unsafe seed002_msix.c -DUNSAFE_ORDER

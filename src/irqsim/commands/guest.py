@@ -122,6 +122,8 @@ def summary(run: Any, res: Any) -> dict[str, Any]:
         "status": res.status, "summary": summary_line, "reports": dict(counts),
         "simulated_ns": res.sim_ns, "instructions": res.instructions,
         "cpus": per_cpu, "accounting": m.accounting(),
+        "latency_ns": {src: {k: v[k] for k in ("count", "min", "median", "p99", "max")}
+                       for src, v in (m.recorder.summary() if m.recorder else {}).items()},
         "diagnostics": [{"time_ns": d.time, "block": d.block,
                          "rule_id": getattr(d, "rule_id", ""), "spec": d.rule,
                          "message": d.message} for d in m.ctx.diagnostics],
@@ -141,6 +143,9 @@ def text(report: dict[str, Any]) -> str:
         lines.append(f"   CPU{c['cpu']} (APIC ID {c['apic_id']}, {c['state']}): "
                      f"{c['instructions']:,} instructions, interrupts by vector: {vec}; "
                      f"NMIs {c['nmis']}, exceptions {c['exceptions']}, warps {c['warps']}")
+    for src, v in report["latency_ns"].items():
+        lines.append(f"   latency {src} (device event to handler entry, ns): count {v['count']},"
+                     f" min {v['min']}, median {v['median']}, p99 {v['p99']}, max {v['max']}")
     acc = report["accounting"]
     lines.append("   accounting: " + ", ".join(f"{k} {v}" for k, v in acc.items()
                                                 if not isinstance(v, dict)))

@@ -21,6 +21,7 @@ FW_CFG_DATA = 0x511
 TESTDEV_IRQ = 0x2000
 TESTDEV_LINES = 24
 PIC_MASKS = (0x21, 0xA1)
+DEVICE_TRIGGER = 0x2100          # irqsim's test port: (requester ID << 16) | MSI-X entry
 FW_CFG_SIGNATURE, FW_CFG_RAM_SIZE, FW_CFG_NB_CPUS, FW_CFG_MAX_RAM = 0x00, 0x03, 0x05, 0x11
 LSR_THRE_TEMT = 0x60             # 16550 line status: transmitter empty
 LCR_DLAB = 0x80                  # 16550 line control: 0x3F8/0x3F9 are the divisor latch
@@ -101,9 +102,22 @@ class GuestPlatform:
         elif TESTDEV_IRQ <= port < TESTDEV_IRQ + TESTDEV_LINES:
             self._line(port - TESTDEV_IRQ, value & 1)
             return self.rc.ctx.timing.guest_trap_io
+        elif port == DEVICE_TRIGGER and size == 4:
+            self._trigger(value >> 16, value & 0xFFFF)
+            return self.rc.ctx.timing.guest_trap_io
         else:
             return self.rc.io_write(port, size, value)
         return cost
+
+    def _trigger(self, rid: int, entry: int) -> None:
+        """irqsim's test port: the function with requester ID ``rid`` raises MSI-X vector
+        ``entry`` as a device event would (its capability then samples the table: masked ->
+        PBA, else the message goes upstream)."""
+        for fn in self.machine.devices:
+            msix = getattr(fn, "msix", None)
+            if fn.requester_id == rid and msix is not None:
+                msix.signal(entry)
+                return
 
     def _line(self, line: int, level: int) -> None:
         """pc-testdev: drive I/O APIC input ``line``; a rising level is a new interrupt."""
