@@ -234,13 +234,31 @@ class Kernel:
     def _pci_init(self) -> None:
         self.devices = Enumerator(self).run()
         for pdev in self.devices:
-            if pdev.is_bridge:
-                continue
-            for drv in self.drivers:
-                if (pdev.vendor, pdev.device) in drv.ids:
-                    pdev.driver = drv
-                    drv.probe(self, pdev)
-                    break
+            if not pdev.is_bridge:
+                self.probe_driver(pdev)
+
+    def probe_driver(self, pdev: PciDev) -> None:
+        """Bind the first driver whose ids match (Linux pci_bus_match + probe)."""
+        for drv in self.drivers:
+            if (pdev.vendor, pdev.device) in drv.ids:
+                pdev.driver = drv
+                drv.probe(self, pdev)
+                break
+
+    def pci_read_caps(self, pdev: PciDev) -> None:
+        """Walk the capability list of a function added after enumeration (a VF)."""
+        Enumerator(self).read_caps(pdev)
+
+    def sriov_numvfs(self, pdev: PciDev, n: int) -> int:
+        """Write /sys/bus/pci/devices/<pf>/sriov_numvfs: 0 removes the VFs; n > 0 enables n
+        (EBUSY if some are already on, as Linux). Returns the number of VFs now enabled."""
+        from irqsim.os.iov import pci_disable_sriov, pci_enable_sriov
+        cpu = self.cpus[0]
+        if n == 0:
+            self.run_on(cpu, lambda: pci_disable_sriov(self, pdev))
+        else:
+            self.run_on(cpu, lambda: pci_enable_sriov(self, pdev, n))
+        return pdev.sriov.num_vfs if pdev.sriov is not None else 0
 
     def register_driver(self, driver: PciDriver) -> None:
         self.drivers.append(driver)

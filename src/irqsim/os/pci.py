@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from irqsim.os.iov import sriov_init
 from irqsim.sim.rules import rule
 from irqsim.spec.modes import IrqMode
 from irqsim.spec.pci import CAP_ID_MSI, CAP_ID_MSIX
@@ -57,6 +58,8 @@ class PciDev:
     parent: PciDev | None = field(default=None, repr=False, compare=False)  # bridge above
     irq: int = 0                      # Linux's dev->irq: the INTx line (GSI), 0 if none
     msi_domain: Any = field(default=None, repr=False, compare=False)  # PCI-MSI(-X) domain
+    sriov: Any = field(default=None, repr=False, compare=False)   # os/iov.py SriovInfo (PF)
+    physfn: PciDev | None = field(default=None, repr=False, compare=False)  # a VF's PF
 
     @property
     def slot(self) -> str:
@@ -107,6 +110,7 @@ class Enumerator:
                     self.scan_bridge(pdev)
                 else:
                     self.size_bars(pdev)
+                    sriov_init(self, pdev)
                 if fn == 0 and not header & 0x80:
                     break
         return found

@@ -39,6 +39,7 @@ class TraceKind(StrEnum):
     PREEMPTED = ("preempted",)
     # -- devices, PCI and the fabric ---------------------------------------------------------
     DEVICE_EVENT = ("device-event", "Hardware event occurs ({what})")
+    SRIOV_ENABLE = ("sriov-enable", "VF Enable: {vfs} virtual functions appear")
     MSIX_SAMPLE = ("msix-sample",
                    "Read table entry {entry}, check mask: {masked:?masked|not masked}")
     MSIX_MASKED = ("msix-masked", "Vector masked: set Pending bit {entry} ({pba})")
