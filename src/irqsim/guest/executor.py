@@ -281,6 +281,12 @@ class Executor:
                 return                          # retranslating with the new hooks
         if self.iret_nmi:
             self._nmi_unblock()
+        if self.ps > self.run.bound_ps(self):
+            # Ahead of the others: let them catch up (before the boundary's work, so a
+            # pending STI shadow still covers this boundary when the block resumes).
+            self.wr(UC_X86_REG_RIP, address)
+            self.uc.emu_stop()
+            return
         if self.ps >= self.next_ps:
             self.sync()
         if self.attention:
@@ -289,10 +295,8 @@ class Executor:
                 self.attention = True
             elif self._boundary(address):
                 return
-        if self.ps > self.run.bound_ps(self):
-            self.wr(UC_X86_REG_RIP, address)    # ahead of the others: let them catch up
-            self.uc.emu_stop()
-            return
+        elif self.shadow:
+            self.shadow = False
         self.ps += n * self.insn_ps
         self.instructions += n
 
