@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
 from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
 from irqsim.cpu.cpu import Cpu
+from irqsim.cpu.cpuid import Cpuid
 from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
@@ -37,6 +39,9 @@ from irqsim.sim.rules import rule
 from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
+from irqsim.spec.cpu import MAXPHYADDR
+from irqsim.spec.ioapic import IOAPIC_DEFAULT_BASE
+from irqsim.spec.vtd import VTD_BASE
 
 R_PENDING_MASKED_AT_IDLE = rule(
     "MSIX-PENDING-MASKED-AT-IDLE", "PCIe 6.1.4.5",
@@ -46,6 +51,36 @@ R_PENDING_MASKED_AT_IDLE = rule(
 MMIO32_WINDOW = (0xC0000000, 0xFEBFFFFF)      # below the I/O APIC and LAPIC pages
 MMIO64_BASE = 0x8_0000_0000
 DMA_RAM_BASE = 0x0100_0000                    # RAM the OS hands out for rings and buffers
+
+
+@dataclass(frozen=True, slots=True)
+class CpuOptions:
+    """One logical processor: its (initial x2)APIC ID and the features CPUID reports."""
+
+    apic_id: int
+    x2apic: bool = True             # CPUID.01H:ECX[21]; without it EXTD=1 raises #GP
+    tsc_deadline: bool = True       # CPUID.01H:ECX[24]; without it LVT Timer bit 18 is reserved
+    arat: bool = True               # CPUID.06H:EAX[2] (reported only: C-states not modelled)
+
+
+@dataclass(frozen=True, slots=True)
+class IoApicOptions:
+    """One I/O APIC: its ID (bits 27:24 of IOAPICID), MMIO base, first GSI, input pins and
+    version (0x11: no EOI register; 0x20: EOI register, 82093AA / ICH)."""
+
+    id: int = 0
+    base: int = IOAPIC_DEFAULT_BASE
+    gsi_base: int = 0
+    pins: int = 24
+    version: int = 0x20
+
+
+@dataclass(frozen=True, slots=True)
+class IommuOptions:
+    """The remapping unit: where its register block sits. (Issue 10's VT-d model adds its
+    capabilities here; ``Machine`` passes these options to the IOMMU it builds.)"""
+
+    base: int = VTD_BASE
 
 
 class Machine:
@@ -58,7 +93,10 @@ class Machine:
                  x2apic: bool | None = None, tick_hz: int = 0,
                  timer_mode: str = "periodic", cmci: bool = False,
                  directed_eoi: bool = False, ledger_debug: bool = False,
-                 cpu_class: type[Cpu] = Cpu) -> None:
+                 cpus: Sequence[CpuOptions] | None = None,
+                 ioapics: Sequence[IoApicOptions] | None = None,
+                 iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
+                 start_ns: int = 0, cpu_class: type[Cpu] = Cpu) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -66,7 +104,22 @@ class Machine:
         the trace (or this :class:`Tracer`, with its own bounds and sink). ``ledger_debug``:
         follow every interrupt id and raise :class:`LedgerError` where the books break.
         ``cpu_class``: the processor model (a subclass of :class:`Cpu`, e.g. the guest
-        front-end's, which runs real x86 code)."""
+        front-end's, which runs real x86 code).
+
+        Board options (the test bench's; docs/testbench.md): ``cpus`` gives each CPU's
+        APIC ID and features (it replaces ``ncpus``/``apic_ids``), ``ioapics`` the I/O
+        APICs (default: one, ID 0 at 0xFEC00000, GSIs 0-23), ``iommu`` the IOMMU's
+        options, ``maxphyaddr`` the physical address width, ``start_ns`` the engine's
+        clock at power-on. Building does not boot: the kernel exists but runs only
+        when :meth:`boot` is called."""
+        if cpus is not None:
+            if not cpus:
+                raise ValueError("cpus must list at least one CPU")
+            if (ncpus is not None and ncpus != len(cpus)) or apic_ids is not None:
+                raise ValueError("give either cpus or ncpus/apic_ids, not both")
+            ncpus, apic_ids = len(cpus), [c.apic_id for c in cpus]
+            if topology is None:
+                topology = Topology.flat(max(max(apic_ids) + 1, len(cpus)))
         if topology is None:
             n = 1 if ncpus is None else ncpus
             topology = Topology.flat(max(n, 1))
@@ -82,13 +135,24 @@ class Machine:
         tracer = trace if isinstance(trace, Tracer) else Tracer(on=trace)
         self.ctx = ctx = SimContext(timing=timing or TimingModel(), tracer=tracer,
                                     ledger=DebugLedger() if ledger_debug else Ledger())
+        if start_ns:
+            ctx.engine.now = start_ns
+        self.maxphyaddr = maxphyaddr
         self.memory = SystemMemory()
         self.apic_bus = ApicBus(ctx)
+        self.iommu_options = iommu or IommuOptions()
         self.iommu = Iommu(ctx)
         self.rc = RootComplex(ctx, self.memory, self.iommu, self.apic_bus)
-        # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23).
-        self.ioapic = IoApic(ctx, self.apic_bus)
-        self.rc.attach_ioapic(self.ioapic)
+        self.rc.extra_mmio[0] = (self.iommu_options.base, 0x1000, self.iommu)
+        # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23), or the
+        # ones asked for; ``ioapic`` is the first.
+        self.ioapics = [IoApic(ctx, self.apic_bus, name=f"IOAPIC{i}", base=o.base,
+                               pins=o.pins, version=o.version, apic_id=o.id,
+                               gsi_base=o.gsi_base)
+                        for i, o in enumerate(ioapics or [IoApicOptions()])]
+        self.ioapic = self.ioapics[0]
+        for io in self.ioapics:
+            self.rc.attach_ioapic(io)
         # A probe on the trace points, not part of the hardware.
         self.recorder = LatencyRecorder(ctx.points) if latency else None
         self.lapics: list[LocalApic] = []
@@ -96,8 +160,13 @@ class Machine:
         idt: list[Any] = [None] * 256      # until the OS loads its own table
         core_key = topology.core_key
         socket_key = topology.socket_key
+        opts = list(cpus) if cpus is not None else [CpuOptions(aid) for aid in ids]
+        self.cpu_options = opts
         for i, aid in enumerate(ids):
-            lapic = LocalApic(ctx, aid, bsp=i == 0, cmci=cmci, directed_eoi=directed_eoi)
+            o = opts[i]
+            lapic = LocalApic(ctx, aid, bsp=i == 0, cmci=cmci, directed_eoi=directed_eoi,
+                              x2apic_capable=o.x2apic, tsc_deadline=o.tsc_deadline,
+                              maxphyaddr=maxphyaddr)
             lapic.core_key = core_key(aid)
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
@@ -118,18 +187,26 @@ class Machine:
 
     def _build_acpi(self, ids: list[int]) -> AcpiTables:
         """The firmware tables describing what was built: MCFG (the root complex's ECAM
-        window), MADT (LAPICs with their APIC IDs, the I/O APIC, LINT1 as NMI on every
+        window), MADT (LAPICs with their APIC IDs, the I/O APICs, LINT1 as NMI on every
         processor), the host bridge resources; the _PRT grows as root ports are wired."""
-        io = self.ioapic
         madt = Madt(APIC_DEFAULT_BASE,
                     lapics=[MadtLocalApic(i, aid) for i, aid in enumerate(ids)],
-                    ioapics=[MadtIoApic(io.id >> 24, io.base, io.gsi_base)],
+                    ioapics=[MadtIoApic(io.id >> 24, io.base, io.gsi_base)
+                             for io in self.ioapics],
                     nmis=[MadtLapicNmi(NMI_ALL_PROCESSORS, 1)])
         return AcpiTables(
             mcfg=[McfgAllocation(ECAM_BASE, 0, 0, (ECAM_SIZE >> 20) - 1)],
             madt=madt,
             resources=HostBridgeResources(*MMIO32_WINDOW, mmio64_base=MMIO64_BASE,
                                           dma_base=DMA_RAM_BASE))
+
+    def cpuid(self, cpu: int) -> Cpuid:
+        """CPUID of CPU ``cpu`` (index), from its options, the topology and MAXPHYADDR."""
+        o = self.cpu_options[cpu]
+        topo = self.topology
+        return Cpuid(o.apic_id, x2apic=o.x2apic, tsc_deadline=o.tsc_deadline, arat=o.arat,
+                     maxphyaddr=self.maxphyaddr, thread_bits=topo.tbits, core_bits=topo.cbits,
+                     threads=topo.threads, cores=topo.cores)
 
     @property
     def engine(self) -> Any:
@@ -142,6 +219,8 @@ class Machine:
     # -- building -----------------------------------------------------------------
     def add_root_port(self) -> RootPort:
         """A root port on bus 0; its INTA-INTD wires are routed to GSIs 16-23."""
+        while self._next_port << 3 in self.rc.bus0:     # an integrated endpoint is there
+            self._next_port += 1
         port = self.rc.add_root_port(self._next_port)
         for pin in range(1, 5):
             self.route_intx(0, self._next_port, pin, intx_gsi(self._next_port, pin))
@@ -152,6 +231,18 @@ class Machine:
         """Wire (bus, device, pin) to I/O APIC input ``gsi`` and describe it in the _PRT."""
         self.rc.route_intx(bus, device, pin, gsi)
         self.acpi.prt[(bus, device, pin)] = gsi
+
+    def add_integrated(self, fn: PciFunction, device: int, function: int = 0) -> PciFunction:
+        """Put ``fn`` on bus 0 at ``device``.``function`` as a root-complex integrated
+        endpoint (PCIe 1.3.2.3); its INTx pins are routed like a root port's (_PRT)."""
+        if not 0 <= device < 32 or not 0 <= function < 8:
+            raise ValueError(f"device {device} / function {function} out of range")
+        self.rc.add_integrated(fn, device << 3 | function)
+        for pin in range(1, 5):
+            if (0, device, pin) not in self.rc.intx_routes:
+                self.route_intx(0, device, pin, intx_gsi(device, pin))
+        self.devices.append(fn)
+        return fn
 
     def add_switch(self, ports: int = 4, port: PciBridge | None = None,
                    name: str | None = None) -> Switch:
@@ -229,7 +320,7 @@ class Machine:
                 msi += cap.pending_bits.bit_count()
             if fn.intx_held:
                 intx += 1
-        return {"msi": msi, "intx": intx, "ioapic": self.ioapic.pending()}
+        return {"msi": msi, "intx": intx, "ioapic": sum(io.pending() for io in self.ioapics)}
 
     def pending(self) -> dict[str, int]:
         """Interrupts held pending in architectural state: PBA bits and IRR bits."""

@@ -21,8 +21,10 @@ def test_trace_points_follow_one_msix_interrupt_by_its_id() -> None:
     seen: list[tuple[str, int, int]] = []
     for name in ("event", "send", "root_complex", "irr_set", "accept", "handler_entry"):
         tp = getattr(m.ctx.points, name)
-        if name in ("accept", "handler_entry"):
+        if name == "accept":
             tp.subscribe(lambda iid, cpu, t, n=name: seen.append((n, iid, t)))
+        elif name == "handler_entry":
+            tp.subscribe(lambda iid, cpu, t, vector, n=name: seen.append((n, iid, t)))
         elif name == "event":
             tp.subscribe(lambda iid, t, dev, n=name: seen.append((n, iid, t)))
         else:

@@ -155,6 +155,7 @@ __all__ = [
 ]
 
 GP = -1                      # msr_read's "#GP" result
+_PAGE_BITS = ((1 << 52) - 1) & ~0xFFF     # the APIC page bits any MAXPHYADDR (<= 52) can hold
 _ALL64 = (1 << 64) - 1
 
 
@@ -200,16 +201,24 @@ class LocalApic:
     """One Local APIC in disabled, xAPIC or x2APIC mode (IA32_APIC_BASE decides)."""
 
     __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline",
-                 "_version", "apic_id", "base_msr", "bus", "core_key", "cpu", "ctx", "dfr", "esr",
+                 "_version", "apic_id", "base_msr", "base_reserved", "bus", "core_key", "cpu",
+                 "ctx", "dfr", "esr",
                  "esr_hidden", "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta",
                  "isr", "isr_meta", "last_gp", "ldr", "mmio_on", "name", "socket_key", "svr",
                  "tdcr", "timer", "tmict", "tmr", "tpr", "x2apic", "x2apic_capable")
 
     def __init__(self, ctx: SimContext, apic_id: int, name: str | None = None, *,
                  bsp: bool = False, cmci: bool = False, x2apic_capable: bool = True,
-                 tsc_deadline: bool = True, directed_eoi: bool = False) -> None:
+                 tsc_deadline: bool = True, directed_eoi: bool = False,
+                 maxphyaddr: int = MAXPHYADDR) -> None:
         if not 0 <= apic_id <= 0xFFFFFFFF:
             raise ValueError(f"APIC ID must fit in 32 bits, got {apic_id}")
+        if not 36 <= maxphyaddr <= 52:
+            raise ValueError(f"MAXPHYADDR must be 36-52 bits, got {maxphyaddr}")
+        # IA32_APIC_BASE bits MAXPHYADDR-1:12 hold the page; the bits above are reserved
+        # (SDM 10.4.4). The declaration is for MAXPHYADDR 46; this CPU's width decides.
+        page = ((1 << maxphyaddr) - 1) & ~0xFFF
+        self.base_reserved = (APIC_BASE_RESERVED | APIC_BASE_ADDR) & ~page
         self.ctx = ctx
         self._tp_eoi = ctx.points.eoi
         self._tp_irr = ctx.points.irr_set
@@ -293,7 +302,7 @@ class LocalApic:
     @property
     def base_address(self) -> int:
         """Physical address of the xAPIC MMIO page."""
-        return self.base_msr & APIC_BASE_ADDR
+        return self.base_msr & _PAGE_BITS
 
     def access(self, offset: int, x2apic: bool | None = None) -> str:
         """Access rule of a register in ``x2apic`` mode (default: the current one)."""
@@ -302,7 +311,7 @@ class LocalApic:
 
     def set_base(self, value: int) -> bool:
         """WRMSR IA32_APIC_BASE: legal transitions only (A.2); False means #GP."""
-        if value < 0 or value >> 64 or value & APIC_BASE_RESERVED:
+        if value < 0 or value >> 64 or value & self.base_reserved:
             return self._gp(R_APIC_BASE_RESERVED,
                             f"write {value:#x} sets reserved bits")
         en = bool(value & APIC_BASE_EN)

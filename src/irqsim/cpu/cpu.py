@@ -429,8 +429,9 @@ class Cpu:
         frame.state = BODY
         now = engine.now
         tp = self._tp_entry
-        if tp.on and frame.meta is not None:
-            tp(frame.meta.iid, self.index, now)
+        if tp.on:
+            meta = frame.meta
+            tp(meta.iid if meta is not None else 0, self.index, now, frame.vector)
         if self._tracer.on:
             self._tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
         if self.nesting_allowed:

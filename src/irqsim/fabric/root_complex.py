@@ -71,7 +71,8 @@ class RootComplex:
         self.interrupt_writes = 0
         self.memory_writes = 0
         self.intx_messages = 0
-        self.ioapic: IoApic | None = None
+        self.ioapic: IoApic | None = None           # the first I/O APIC (GSI base 0)
+        self.ioapics: list[IoApic] = []
         # INTx routing (the _PRT role): (bus, device, pin 1-4) -> global system interrupt.
         self.intx_routes: dict[tuple[int, int, int], int] = {}
         # PCI interrupt lines are active low (PCI 2.2.6): an idle input sits at 1.
@@ -86,6 +87,17 @@ class RootComplex:
         port.devfn = device << 3
         self.bus0[port.devfn] = port
         return port
+
+    def add_integrated(self, fn: PciFunction, devfn: int) -> None:
+        """Put ``fn`` on bus 0 at ``devfn`` as a root-complex integrated endpoint (PCIe
+        1.3.2.3): no root port above it; its TLPs go straight to the root complex."""
+        if devfn in self.bus0:
+            raise ValueError(f"00:{devfn >> 3:02x}.{devfn & 7} is taken by "
+                             f"{self.bus0[devfn].name}")
+        fn.parent = None
+        fn.devfn = devfn
+        self.bus0[devfn] = fn
+        fn.link = Link(self.ctx, self.receive, f"{fn.name}->Root Complex")
 
     def connect(self, port: PciBridge, fn: PciFunction, devfn: int = 0) -> None:
         """Attach ``fn`` below ``port`` with a link carrying its TLPs upstream."""
@@ -107,8 +119,18 @@ class RootComplex:
         return out
 
     def attach_ioapic(self, ioapic: IoApic) -> None:
-        """Map ``ioapic`` at its base address and put its messages through the IOMMU."""
-        self.ioapic = ioapic
+        """Map ``ioapic`` at its base address and put its messages through the IOMMU (the
+        first one attached is ``ioapic``; several serve disjoint GSI ranges)."""
+        for io in self.ioapics:
+            if io.gsi_base < ioapic.gsi_base + ioapic.pins and \
+                    ioapic.gsi_base < io.gsi_base + io.pins:
+                raise ValueError(f"{ioapic.name} GSIs {ioapic.gsi_base}-"
+                                 f"{ioapic.gsi_base + ioapic.pins - 1} overlap {io.name}'s")
+            if io.base == ioapic.base:
+                raise ValueError(f"{ioapic.name} at {ioapic.base:#x} overlaps {io.name}")
+        if self.ioapic is None:
+            self.ioapic = ioapic
+        self.ioapics.append(ioapic)
         self.extra_mmio.append((ioapic.base, IOAPIC_MMIO_SIZE, ioapic))
         ioapic.remap = self.iommu.interrupt_request
 
@@ -116,13 +138,20 @@ class RootComplex:
         """Route virtual wire ``pin`` (1-4) of the port at (``bus``, ``device``) to ``gsi``."""
         if not 1 <= pin <= 4:
             raise ValueError(f"INTx pin must be 1-4 (INTA-INTD), got {pin}")
-        io = self.ioapic
-        if io is None or not io.gsi_base <= gsi < io.gsi_base + io.pins:
-            raise ValueError(f"GSI {gsi} is not an input of the I/O APIC")
+        io = self.ioapic_for(gsi)
+        if io is None:
+            raise ValueError(f"GSI {gsi} is not an input of any I/O APIC")
         self.intx_routes[(bus, device, pin)] = gsi
         if gsi not in self._gsi_sources:
             self._gsi_sources[gsi] = set()
             io.line[gsi - io.gsi_base] = int(self.intx_active_low)   # idle level
+
+    def ioapic_for(self, gsi: int) -> IoApic | None:
+        """The I/O APIC whose inputs include ``gsi``."""
+        for io in self.ioapics:
+            if io.gsi_base <= gsi < io.gsi_base + io.pins:
+                return io
+        return None
 
     def gsi_asserted(self, gsi: int) -> bool:
         """Whether any virtual wire routed to ``gsi`` is asserted."""
@@ -304,7 +333,8 @@ class RootComplex:
         key = (tlp.requester >> 8, (tlp.requester >> 3) & 0x1F, pin)
         gsi = self.intx_routes.get(key)
         now = ctx.engine.now
-        if gsi is None or self.ioapic is None:
+        io = self.ioapic if gsi is None else self.ioapic_for(gsi)
+        if gsi is None or io is None:
             if is_assert:
                 ctx.ledger.drop(Reason.INTX_NOT_ROUTED, tlp.iid, "Root Complex", flying=True)
             ctx.diag("Root Complex", R_INTX_NO_ROUTE,
@@ -312,7 +342,7 @@ class RootComplex:
                      "an I/O APIC input")
             return
         sources = self._gsi_sources[gsi]
-        self.ioapic.redeliveries[gsi - self.ioapic.gsi_base] = 0    # a wire moved: progress
+        io.redeliveries[gsi - io.gsi_base] = 0      # a wire moved: progress
         was = bool(sources)
         if is_assert:
             sources.add(key)
@@ -329,9 +359,8 @@ class RootComplex:
         level = int(now_on) ^ int(self.intx_active_low)
         t = ctx.timing
         ctx.engine.at(now + t.root_complex + t.rc_to_ioapic, self._drive_ioapic,
-                      (gsi - self.ioapic.gsi_base, level, tlp if is_assert else None))
+                      (io, gsi - io.gsi_base, level, tlp if is_assert else None))
 
-    def _drive_ioapic(self, arg: tuple[int, int, Tlp | None]) -> None:
-        pin, level, meta = arg
-        assert self.ioapic is not None
-        self.ioapic.set_pin(pin, level, meta, unit=meta is not None)
+    def _drive_ioapic(self, arg: tuple[IoApic, int, int, Tlp | None]) -> None:
+        io, pin, level, meta = arg
+        io.set_pin(pin, level, meta, unit=meta is not None)

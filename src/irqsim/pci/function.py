@@ -84,6 +84,7 @@ class PciFunction:
                  header_type: int = 0) -> None:
         self.ctx = ctx
         self._tp_send = ctx.points.send
+        self._tp_upstream = ctx.points.upstream
         self.name = name
         self.config = ConfigSpace()
         self._init_header(header_type)
@@ -220,6 +221,9 @@ class PciFunction:
             if self.link is None:
                 led.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)
                 return None
+        tp = self._tp_upstream
+        if tp.on:
+            tp(self, tlp, ready)
         link = self.link
         if link is None:
             return None

@@ -67,10 +67,14 @@ POINTS: dict[str, tuple[tuple[str, ...], str]] = {
     "intx": (("fn", "iid", "cleared"), "a function's INTx condition now carries ``iid`` "
                                        "(``cleared``: software cleared it)"),
     "accept": (("iid", "cpu", "t"), "INTA: the CPU takes the interrupt from IRR"),
-    "handler_entry": (("iid", "cpu", "t"), "the CPU enters the interrupt's handler"),
+    "handler_entry": (("iid", "cpu", "t", "vector"), "the CPU enters the handler of ``vector`` "
+                                                     "(``iid`` 0: an interrupt without a "
+                                                     "message: IPI, LVT, NMI, spurious)"),
     "claim": (("iid", "cpu", "slot", "t"), "a shared-line handler (device at ``slot``) claims "
                                            "the line's interrupt"),
     "eoi": (("apic", "vector", "t"), "an EOI clears ``vector`` from the Local APIC's ISR"),
+    "upstream": (("fn", "tlp", "t"), "function ``fn`` puts ``tlp`` (memory write, MSI, INTx "
+                                     "message) on its upstream link, ready at ``t``"),
     "settled": (("iid",), "the interrupt merged, was dropped or ended at a core pin (NMI, "
                           "SMI, INIT): it goes no further"),
 }
@@ -91,6 +95,7 @@ class TracePoints:
     handler_entry: TracePoint
     claim: TracePoint
     eoi: TracePoint
+    upstream: TracePoint
     settled: TracePoint
 
     def __init__(self) -> None:

@@ -159,7 +159,7 @@ class LatencyRecorder:
         if st is not None:
             st[ACCEPT] = t
 
-    def _handler_entry(self, iid: int, cpu: int, t: int) -> None:
+    def _handler_entry(self, iid: int, cpu: int, t: int, vector: int) -> None:
         st = self.stamps.pop(iid, None)
         if st is None:
             return
