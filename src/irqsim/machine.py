@@ -77,8 +77,9 @@ class IoApicOptions:
 
 @dataclass(frozen=True, slots=True)
 class IommuOptions:
-    """The remapping unit: where its register block sits. (Issue 10's VT-d model adds its
-    capabilities here; ``Machine`` passes these options to the IOMMU it builds.)"""
+    """The remapping unit's options: where its register block sits (the root complex maps
+    it there). Issue 10's VT-d model adds its capabilities here and takes these options in
+    its constructor."""
 
     base: int = VTD_BASE
 

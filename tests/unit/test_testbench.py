@@ -7,6 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irqsim.testbench import (
     BarSpec,
@@ -391,3 +393,74 @@ def test_kut_msix_masked_pending_then_unmask() -> None:
     s = bench.run()
     assert s.vectors == [(0, 0x66)] and len(s.messages) == 1
     assert bench.code(0).read(dev.msix_pba_address()) == 0
+
+
+@settings(max_examples=40, deadline=None)
+@given(maxphyaddr=st.integers(36, 52), bit=st.integers(12, 63))
+def test_apic_base_bits_follow_maxphyaddr(maxphyaddr: int, bit: int) -> None:
+    """SDM 10.4.4: IA32_APIC_BASE bits MAXPHYADDR-1:12 hold the page; a set bit above is
+    reserved (#GP, raised as Fault). CPUID.80000008H:EAX[7:0] reports the width."""
+    bench = TestBench(maxphyaddr=maxphyaddr)
+    assert bench.cpuid(0, 0x80000008)[0] & 0xFF == maxphyaddr
+    value = (1 << bit) | 0x800
+    if bit < maxphyaddr:
+        assert bench.code(0).wrmsr(0x1B, value)
+        assert bench.cpus[0].apic_base == 1 << bit
+    else:
+        with pytest.raises(Fault):
+            bench.code(0).wrmsr(0x1B, value)
+
+
+@settings(max_examples=40, deadline=None)
+@given(writes=st.lists(st.tuples(st.integers(0, 0xFFFFF), st.integers(0, 0xFFFFFFFF),
+                                 st.integers(0, 0xFFFF), st.booleans()),
+                       min_size=1, max_size=6))
+def test_forged_interrupt_writes_always_balance(
+        writes: list[tuple[int, int, int, bool]]) -> None:
+    """Any forged DWORD write to the interrupt window (any destination, delivery mode,
+    vector, requester; straight into the root complex or from a device) is raised once
+    and ends delivered, merged, pending or dropped with a reason: the books balance."""
+    bench = TestBench(cpus=2)
+    enable_apics(bench)
+    dev = bench.add_device(DeviceSpec("rogue"), at="01:00.0")
+    for v in range(32, 256):
+        bench.handle(v, lambda irq: None)
+    ids = [bench.forge(0xFEE00000 | addr_low & ~3, data, rid, via=dev if from_dev else None)
+           for addr_low, data, rid, from_dev in writes]
+    assert all(ids) and len(set(ids)) == len(ids)
+    acc = bench.run().accounting
+    assert acc["balanced"] and acc["raised"] >= len(writes)
+
+
+def test_second_ioapic_serves_its_gsi_range() -> None:
+    """ACPI MADT GSI base: an INTx line routed to GSI 30 reaches input 6 of the I/O APIC
+    whose range starts at 24, and is delivered through that entry (82093AA 3.2.4)."""
+    bench = TestBench(ioapics=[IoApicOptions(), IoApicOptions(id=1, base=0xFEC01000,
+                                                              gsi_base=24, pins=8)])
+    enable_apics(bench)
+    dev = bench.add_device(DeviceSpec("legacy", intx_pin=1), at="00:02.0")
+    bench.route_intx(0, 2, 1, 30)
+    ioapic_rte(bench.code(0), 0xFEC01000, 6, 1 << 13 | 0x77)      # edge, active low
+    bench.handle(0x77, lambda irq: None)
+    dev.intx_assert()
+    s = bench.run()
+    assert s.vectors == [(0, 0x77)] and bench.ioapics[0].messages == 0
+    assert bench.ioapics[1].messages == 1 and s.accounting["balanced"]
+
+
+def test_kut_x2apic_self_ipi_msr() -> None:
+    """apic.c test_self_ipi_x2apic (SDM 10.12.11): in x2APIC mode the SELF IPI MSR (0x83F)
+    sends a fixed self-IPI; the handler's EOI goes through MSR 0x80B; writing a read-only
+    x2APIC MSR raises #GP."""
+    bench = TestBench(cpus=[CpuOptions(0x100)])
+    c = bench.code(0)
+    assert c.wrmsr(0x1B, APIC | 0x800 | 0x400)
+    c.apic_write(SVR, 0x1FF)
+    seen: list[int] = []
+    bench.handle(0x99, lambda irq: seen.append(irq.rdmsr(0x802)))     # x2APIC ID
+    c.wrmsr(0x83F, 0x99)
+    s = bench.run()
+    assert s.vectors == [(0, 0x99)] and seen == [0x100] and bench.lapics[0].isr == 0
+    with pytest.raises(Fault) as e:             # SDM 10.12.1.2: the ID MSR is read-only
+        bench.code(0).wrmsr(0x802, 1)
+    assert e.value.vector == 13
