@@ -464,3 +464,36 @@ def test_kut_x2apic_self_ipi_msr() -> None:
     with pytest.raises(Fault) as e:             # SDM 10.12.1.2: the ID MSR is read-only
         bench.code(0).wrmsr(0x802, 1)
     assert e.value.vector == 13
+
+
+def test_nmi_handler_and_multifunction_device() -> None:
+    """SDM 10.11.2: an MSI with delivery mode NMI (forged) is taken through IDT vector 2 by
+    the installed NMI handler, without an EOI (SDM 10.8.5); PCI 6.2.1: a device with two
+    functions sets Header Type bit 7 so enumeration looks past function 0."""
+    bench = TestBench()
+    enable_apics(bench)
+    got: list[int] = []
+    bench.handle(2, lambda irq: got.append(irq.vector))
+    bench.forge(0xFEE00000, 0x400, requester=0x0010)
+    s = bench.run()
+    assert got == [2] and s.vectors == [(0, 2)] and s.accounting["balanced"]
+    assert bench.lapics[0].isr == 0 and bench.cpus[0].nmi_count == 1
+    bench.add_device(DeviceSpec("f0"), at="00:09.0")
+    assert not bench.code(0).read(ecam(0, 9) + 0x0E, 1) & 0x80
+    bench.add_device(DeviceSpec("f1"), at="00:09.1")
+    assert bench.code(0).read(ecam(0, 9) + 0x0E, 1) & 0x80
+    assert bench.code(0).read(ecam(0, 9, 1) + 0x0E, 1) & 0x80
+    bench.reset()
+    assert bench.code(0).read(ecam(0, 9, 1) + 0x0E, 1) & 0x80
+
+
+def test_fault_in_a_handler_during_a_bounded_run_raises() -> None:
+    """A #GP inside a handler raises Fault out of run(ns) too (the handler then runs in a
+    suspended section, not on the engine's stack)."""
+    bench = TestBench()
+    enable_apics(bench)
+    bench.handle(0x70, lambda irq: (irq.spend(5000), irq.wrmsr(0x802 + 0x100000, 0)))
+    bench.code(0).apic_write(ICR, SELF | 0x70)
+    with pytest.raises(Fault) as e:
+        bench.run(ns=100_000)
+    assert e.value.vector == 13 and e.value.time >= 5000

@@ -69,6 +69,11 @@ class Engine:
         c = self._cancelled
         return sum(1 for e in self._heap if e[1] not in c)
 
+    def live_handles(self) -> set[int]:
+        """Handles of the entries still due (not run, not cancelled)."""
+        c = self._cancelled
+        return {e[1] for e in self._heap if e[1] not in c}
+
     def peek(self) -> int | None:
         """Time of the next live entry, or None."""
         heap, c = self._heap, self._cancelled

@@ -37,6 +37,7 @@ from irqsim.spec.pci import (
     CMD_BUS_MASTER,
     CMD_MEMORY_SPACE,
     COMMAND,
+    HEADER_TYPE,
     MEMORY_BASE,
     MEMORY_LIMIT,
     PRIMARY_BUS,
@@ -179,6 +180,12 @@ class Code:
 
 
 Handler = Callable[[Code], None]
+NMI_VECTOR = 2
+
+
+def _nothing(code: Code) -> None:
+    """The default NMI handler: the NMI is taken (and seen by probes), nothing runs."""
+
 ExceptionHandler = Callable[[Code, CpuFault], None]
 
 
@@ -285,6 +292,7 @@ class TestBench:
             cpu.idt = [None] * 256
             for v in range(32):
                 cpu.idt[v] = _ExceptionGate(None)
+            cpu.idt[NMI_VECTOR] = _InterruptGate(_nothing, eoi=False)     # NMIs: no EOI
         self._ports: dict[int, RootPort] = {}
         self._mmio: dict[int, int] = {}             # bus -> next free MMIO address
         self._mark_seen()
@@ -354,8 +362,21 @@ class TestBench:
                 port.config_write(SUBORDINATE_BUS.offset, 1, dev.bus)
             m.add_device(fn, port)
             fn.devfn = dev.device << 3 | dev.function
+        self._multifunction(dev)
         if dev.firmware:
             self._firmware(dev, fn)
+
+    def _multifunction(self, dev: Device) -> None:
+        """Header Type bit 7 (PCI 6.2.1) set on every function of a device that has more
+        than one, so enumeration software probes functions 1-7."""
+        ctx = self.machine.ctx
+        same = {id(d): d for d in [*self.devices, dev]
+                if (d.bus, d.device) == (dev.bus, dev.device) and hasattr(d, "fn")
+                and d.fn.ctx is ctx}.values()
+        if len(same) > 1:
+            for d in same:
+                cs = d.fn.config
+                cs.hw_write(HEADER_TYPE.offset, 1, cs.read(HEADER_TYPE.offset, 1) | 0x80)
 
     def _firmware(self, dev: Device, fn: PciFunction) -> None:
         """BARs from the bus's MMIO window; Memory Space and Bus Master on."""
@@ -393,12 +414,13 @@ class TestBench:
 
     def handle(self, vector: int, fn: Handler, cpu: int | None = None,
                eoi: bool = True) -> None:
-        """Install ``fn(code)`` as the IDT entry for ``vector`` (32-255) on CPU ``cpu``
-        (None: every CPU). It runs in the handler's section after the dispatch cost;
-        ``eoi``: write the EOI register when ``fn`` returns unless it did (``code.eoi()``)."""
-        if not 32 <= vector <= 255:
-            raise ValueError(f"interrupt vectors are 32-255, got {vector}")
-        self._install(cpu, vector, _InterruptGate(fn, eoi))
+        """Install ``fn(code)`` as the IDT entry for ``vector`` (32-255, or 2 for NMI) on
+        CPU ``cpu`` (None: every CPU). It runs in the handler's section after the dispatch
+        cost; ``eoi``: write the EOI register when ``fn`` returns unless it did
+        (``code.eoi()``). An NMI handler never EOIs (SDM 10.8.5: NMI needs no EOI)."""
+        if not (32 <= vector <= 255 or vector == NMI_VECTOR):
+            raise ValueError(f"interrupt vectors are 32-255 (or 2, NMI), got {vector}")
+        self._install(cpu, vector, _InterruptGate(fn, eoi and vector != NMI_VECTOR))
 
     def handle_exception(self, vector: int, fn: ExceptionHandler,
                          cpu: int | None = None) -> None:
@@ -458,11 +480,10 @@ class TestBench:
 
     # -- running ----------------------------------------------------------------------
     def _only_periodic(self) -> bool:
-        engine = self.machine.ctx.engine
+        """Nothing is due but armed periodic LAPIC timers' next expiries."""
         periodic = {a.timer.handle for a in self.lapics
                     if a.timer.handle is not None and a.timer.mode == TIMER_PERIODIC}
-        cancelled = engine._cancelled
-        return all(e[1] in cancelled or e[1] in periodic for e in engine._heap)
+        return self.machine.ctx.engine.live_handles() <= periodic
 
     def run(self, ns: int | None = None, max_events: int = 10_000_000) -> RunSummary:
         """Run for ``ns`` of simulated time, or (None) until the machine is idle: nothing
