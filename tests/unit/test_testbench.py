@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from irqsim.cpu.topology import Topology
 from irqsim.testbench import (
     BarSpec,
     Code,
@@ -497,3 +498,47 @@ def test_fault_in_a_handler_during_a_bounded_run_raises() -> None:
     with pytest.raises(Fault) as e:
         bench.run(ns=100_000)
     assert e.value.vector == 13 and e.value.time >= 5000
+
+
+@settings(max_examples=25, deadline=None)
+@given(sockets=st.integers(1, 3), cores=st.integers(1, 6), threads=st.integers(1, 2))
+def test_cpuid_0b_describes_the_topology(sockets: int, cores: int, threads: int) -> None:
+    """SDM vol. 3 8.9.4 / CPUID 0BH: the SMT level's shift strips the thread bits, the core
+    level's the thread and core bits; x2APIC ID >> core shift is the package; EDX is the
+    x2APIC ID; CPUID.01H:EBX[31:24] is its low 8 bits."""
+    topo = Topology(sockets, cores, threads)
+    bench = TestBench(topology=topo)
+    assert len(bench.cpus) == sockets * cores * threads
+    for i, apic_id in enumerate(topo.ids()):
+        smt, core = bench.cpuid(i, 0x0B, 0), bench.cpuid(i, 0x0B, 1)
+        assert smt[3] == core[3] == apic_id
+        assert smt[2] >> 8 & 0xFF == 1 and core[2] >> 8 & 0xFF == 2
+        assert apic_id >> (core[0] & 0x1F) == topo.place(apic_id)[0]
+        assert (apic_id >> (smt[0] & 0x1F)) & ((1 << topo.cbits) - 1) == topo.place(apic_id)[1]
+        assert core[1] & 0xFFFF == cores * threads and smt[1] & 0xFFFF == threads
+        assert bench.cpuid(i, 0x01)[1] >> 24 == apic_id & 0xFF
+        assert bench.cpuid(i, 0x0B, 2)[2] >> 8 & 0xFF == 0
+
+
+def test_msi_multiple_messages_and_per_vector_mask() -> None:
+    """PCI 6.8.1.3/6.8.1.6: with 4 messages enabled, message k writes Data | k; a masked
+    message sets its Pending bit and is sent when unmasked."""
+    bench = TestBench()
+    enable_apics(bench)
+    dev = bench.add_device(DeviceSpec("m", msi=MsiLayout(vectors=4, per_vector_masking=True)),
+                           at="00:0a.0")
+    c = bench.code(0)
+    cap = ecam(0, 10) + 0x50
+    c.write(cap + 4, 0xFEE00000)
+    c.write(cap + 0xC, 0x80, 2)
+    c.write(cap + 0x10, 0b0100)                     # mask message 2
+    c.write(cap + 2, c.read(cap + 2, 2) | 2 << 4 | 1, 2)   # MME = 4 messages, Enable
+    for v in range(0x80, 0x84):
+        bench.handle(v, lambda irq: None)
+    for k in range(4):
+        dev.signal(k)
+    s = bench.run()
+    assert sorted(v for _, v in s.vectors) == [0x80, 0x81, 0x83]
+    assert bench.code(0).read(cap + 0x14) == 0b0100
+    bench.code(0).write(cap + 0x10, 0)
+    assert bench.run().vectors == [(0, 0x82)]

@@ -18,6 +18,7 @@ from irqsim.apic.timer import TIMER_PERIODIC
 from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.cpu import Fault as CpuFault
 from irqsim.cpu.cpuid import Cpuid
+from irqsim.cpu.topology import Topology
 from irqsim.fabric.root_complex import RootPort
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType
 from irqsim.machine import (
@@ -255,20 +256,28 @@ def parse_bdf(bdf: str | tuple[int, int, int]) -> tuple[int, int, int]:
 class TestBench:
     """A machine for hand-written interrupt tests (docs/testbench.md).
 
-    ``cpus``: a count (APIC IDs 0..n-1, every feature) or one :class:`CpuOptions` per CPU;
+    ``cpus``: a count (APIC IDs 0..n-1, or the first n of ``topology``; every feature) or
+    one :class:`CpuOptions` per CPU (default: every CPU of ``topology``, else one);
+    ``topology``: sockets x cores x threads, which numbers the APIC IDs and CPUID 0BH;
     ``ioapics``: :class:`IoApicOptions` (default one, 24 pins at 0xFEC00000); ``iommu``:
     :class:`IommuOptions`; ``maxphyaddr``; ``timing``; ``trace`` (record the structured
     trace). The ledger is the debugging one: the first impossible step raises."""
 
     __test__ = False                # not a pytest test class
 
-    def __init__(self, cpus: int | Sequence[CpuOptions] = 1,
+    def __init__(self, cpus: int | Sequence[CpuOptions] | None = None,
                  ioapics: Sequence[IoApicOptions] | None = None,
                  iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
-                 timing: TimingModel | None = None, trace: bool = False) -> None:
-        if isinstance(cpus, int):
-            cpus = [CpuOptions(i) for i in range(cpus)]
+                 timing: TimingModel | None = None, trace: bool = False,
+                 topology: Topology | None = None) -> None:
+        if cpus is None:
+            ids = topology.ids() if topology is not None else [0]
+            cpus = [CpuOptions(i) for i in ids]
+        elif isinstance(cpus, int):
+            cpus = [CpuOptions(i) for i in (topology.ids()[:cpus] if topology is not None
+                                            else range(cpus))]
         self.cpu_options = list(cpus)
+        self.topology = topology
         self.ioapic_options = list(ioapics) if ioapics is not None else None
         self.iommu_options = iommu
         self.maxphyaddr = maxphyaddr
@@ -287,7 +296,8 @@ class TestBench:
         m = self.machine = Machine(cpus=self.cpu_options, ioapics=self.ioapic_options,
                                    iommu=self.iommu_options, maxphyaddr=self.maxphyaddr,
                                    timing=self.timing, trace=self.trace, latency=False,
-                                   ledger_debug=True, start_ns=start_ns)
+                                   ledger_debug=True, start_ns=start_ns,
+                                   topology=self.topology)
         for cpu in m.cpus:              # one IDT per CPU; exceptions raise until handled
             cpu.idt = [None] * 256
             for v in range(32):
