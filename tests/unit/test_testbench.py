@@ -78,6 +78,8 @@ def test_machine_from_options_is_not_booted_and_reports_cpuid() -> None:
     assert [a.initial_id for a in bench.lapics] == [0, 5]
     assert bench.machine.kernel.boot_ns == 0 and not bench.machine.kernel.irqs
     assert bench.cpus[0].idt is not bench.machine.kernel.idt
+    assert bench.code(0).apic_read(SVR) == 0xFF                 # LAPIC at reset: untouched
+    assert bench.machine.engine.peek() is None and not bench.machine.kernel.devices
     _, ebx, ecx, edx = bench.cpuid(1, 0x01)
     assert ebx >> 24 == 5 and not ecx >> 21 & 1 and not ecx >> 24 & 1 and edx >> 9 & 1
     _, _, ecx0, _ = bench.cpuid(0, 0x01)
@@ -542,3 +544,14 @@ def test_msi_multiple_messages_and_per_vector_mask() -> None:
     assert bench.code(0).read(cap + 0x14) == 0b0100
     bench.code(0).write(cap + 0x10, 0)
     assert bench.run().vectors == [(0, 0x82)]
+
+
+def test_interrupt_on_an_exception_vector_is_acknowledged_and_reported() -> None:
+    """SDM 6.3: vectors 16-31 are reserved for exceptions; an interrupt sent there (a forged
+    MSI) enters the exception gate, which acknowledges it and reports the rule by id."""
+    bench = TestBench()
+    enable_apics(bench)
+    bench.forge(0xFEE00000, 20, requester=0x0008)
+    s = bench.run()
+    assert s.vectors == [(0, 20)] and bench.lapics[0].isr == 0
+    assert [d.rule_id for d in s.diagnostics] == ["TESTBENCH-INTERRUPT-ON-EXCEPTION-VECTOR"]

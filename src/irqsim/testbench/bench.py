@@ -31,6 +31,7 @@ from irqsim.machine import (
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.sim.context import Diagnostic
+from irqsim.sim.rules import rule
 from irqsim.sim.timing import TimingModel
 from irqsim.spec.cpu import MAXPHYADDR, X2APIC_MSR_BASE
 from irqsim.spec.pci import (
@@ -49,6 +50,9 @@ from irqsim.testbench.device import BenchFunction, Device, DeviceSpec
 
 __all__ = ["Code", "Fault", "Message", "RunSummary", "Taken", "TestBench"]
 
+R_EXCEPTION_VECTOR = rule("TESTBENCH-INTERRUPT-ON-EXCEPTION-VECTOR", "SDM 6.3",
+                          "an external interrupt arrives on a vector reserved for "
+                          "exceptions (0-31)")
 EOI_OFFSET = 0xB0                   # LAPIC EOI register (xAPIC offset; x2APIC MSR 0x80B)
 BUS_WINDOW = 16 << 20               # MMIO the bench's firmware gives each bus
 
@@ -227,8 +231,8 @@ class _ExceptionGate:
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         # An external interrupt on vectors 0-31 (SDM 6.3): no handler body; acknowledged.
-        cpu.ctx.diag(cpu.name, "SDM 6.3 vectors 16-31 are reserved for exceptions",
-                     f"external interrupt on exception vector {vector}")
+        cpu.ctx.diag(cpu.name, R_EXCEPTION_VECTOR,
+                     f"external interrupt on exception vector {vector}: acknowledged")
         if not spurious:
             Code(cpu, vector).eoi()
         return 0
