@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from irqsim.apic.ioapic import IoApic
+from irqsim.apic.lapic import LocalApic
 from irqsim.apic.timer import TIMER_PERIODIC
 from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.cpu import Fault as CpuFault
@@ -326,11 +328,11 @@ class TestBench:
         return self.machine.cpus
 
     @property
-    def lapics(self) -> list[Any]:
+    def lapics(self) -> list[LocalApic]:
         return self.machine.lapics
 
     @property
-    def ioapics(self) -> list[Any]:
+    def ioapics(self) -> list[IoApic]:
         return self.machine.ioapics
 
     @property
