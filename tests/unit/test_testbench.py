@@ -11,6 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irqsim.cpu.topology import Topology
+from irqsim.devices.legacy import LegacyIntxDevice
+from irqsim.drivers.legacy import LegacyIntxDriver
+from irqsim.machine import Machine
 from irqsim.testbench import (
     BarSpec,
     Code,
@@ -555,3 +558,23 @@ def test_interrupt_on_an_exception_vector_is_acknowledged_and_reported() -> None
     s = bench.run()
     assert s.vectors == [(0, 20)] and bench.lapics[0].isr == 0
     assert [d.rule_id for d in s.diagnostics] == ["TESTBENCH-INTERRUPT-ON-EXCEPTION-VECTOR"]
+
+
+def test_booted_os_uses_the_second_ioapic_from_the_madt() -> None:
+    """ACPI 5.2.12.3 (I/O APIC structure, Global System Interrupt Base): the board lists
+    both I/O APICs; the booted OS maps GSI 28 to input 4 of the one based at GSI 24 and the
+    legacy device's interrupt is delivered through it."""
+    m = Machine(ncpus=1, ioapics=[IoApicOptions(), IoApicOptions(id=1, base=0xFEC01000,
+                                                                 gsi_base=24, pins=8)])
+    port = m.add_root_port()
+    m.route_intx(0, 1, 1, 28)
+    dev = LegacyIntxDevice(m.ctx, "legacy", pin=1)
+    m.add_device(dev, port)
+    m.kernel.register_driver(LegacyIntxDriver())
+    m.boot()
+    row = m.kernel.interrupt_rows()[0]
+    assert (row["irq"], row["hwirq"]) == (28, 4)
+    dev.event(0)
+    m.run()
+    assert m.ioapics[1].messages == 1 and m.ioapics[0].messages == 0
+    assert m.kernel.interrupt_rows()[0]["counts"] == [1] and m.accounting()["balanced"]
