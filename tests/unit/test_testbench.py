@@ -12,7 +12,9 @@ from hypothesis import strategies as st
 
 from irqsim.cpu.topology import Topology
 from irqsim.devices.legacy import LegacyIntxDevice
+from irqsim.devices.virtio import VirtioBlk
 from irqsim.drivers.legacy import LegacyIntxDriver
+from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.testbench import (
     BarSpec,
@@ -578,3 +580,21 @@ def test_booted_os_uses_the_second_ioapic_from_the_madt() -> None:
     m.run()
     assert m.ioapics[1].messages == 1 and m.ioapics[0].messages == 0
     assert m.kernel.interrupt_rows()[0]["counts"] == [1] and m.accounting()["balanced"]
+
+
+def test_booted_os_enumerates_an_integrated_endpoint_on_bus_0() -> None:
+    """PCIe 1.3.2.3: a root-complex integrated endpoint sits on bus 0 beside the root ports;
+    the OS's enumeration finds it at 00:05.0, sets up MSI-X, and its interrupt arrives."""
+    m = Machine(ncpus=1)
+    blk = VirtioBlk(m.ctx)
+    m.add_integrated(blk, 5)
+    m.add_root_port()
+    m.kernel.register_driver(VirtioPciDriver())
+    m.boot()
+    assert [(d.bus, d.devfn) for d in m.kernel.devices if not d.is_bridge] == [(0, 5 << 3)]
+    assert 5 << 3 not in {p.devfn for p in m.rc.bus0.values() if p is not blk}
+    blk.complete(0)
+    m.run()
+    row = m.kernel.interrupt_rows()[0]
+    assert row["device"] == "0000:00:05.0" and row["counts"] == [1]
+    assert m.accounting()["balanced"]
