@@ -598,3 +598,30 @@ def test_booted_os_enumerates_an_integrated_endpoint_on_bus_0() -> None:
     row = m.kernel.interrupt_rows()[0]
     assert row["device"] == "0000:00:05.0" and row["counts"] == [1]
     assert m.accounting()["balanced"]
+
+
+def test_idle_run_stops_at_the_last_event_between_periodic_ticks() -> None:
+    """SDM 10.5.4 periodic mode: the run goes through the ticks while other work is due and
+    stops once only the next tick remains (it does not run on to that tick)."""
+    bench = TestBench()
+    enable_apics(bench)
+    dev = bench.add_device(DeviceSpec("x", msix=MsixLayout(size=1)), at="00:03.0")
+    c = bench.code(0)
+    e = dev.msix_entry_address(0)
+    c.write(e, 0xFEE00000)
+    c.write(e + 8, 0x41)
+    c.write(e + 0xC, 0)
+    c.write(ecam(0, 3) + 0x72, 0x8000, 2)
+    bench.handle(0x41, lambda irq: irq.spend(300))
+    bench.handle(0x40, lambda irq: irq.spend(100))
+    period = 1000 * bench.machine.ctx.timing.apic_bus_cycle_ns
+    t0 = bench.now
+    for k in range(40):                         # device work spread over 5.5 periods
+        bench.machine.engine.at(t0 + k * period * 11 // 80, lambda _: dev.signal(0))
+    c.apic_write(TDCR, 0xB)
+    c.apic_write(LVT_TIMER, 1 << 17 | 0x40)
+    c.apic_write(TMICT, 1000)
+    s = bench.run()
+    assert s.idle and [v for _, v in s.vectors].count(0x41) == 40
+    assert [v for _, v in s.vectors].count(0x40) == 5
+    assert s.vectors[-1] == (0, 0x41) and s.end < t0 + 6 * period

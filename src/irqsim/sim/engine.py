@@ -69,6 +69,10 @@ class Engine:
         c = self._cancelled
         return sum(1 for e in self._heap if e[1] not in c)
 
+    def live_lower_bound(self) -> int:
+        """At least this many entries are still due (queued minus cancelled handles), O(1)."""
+        return len(self._heap) - len(self._cancelled)
+
     def live_handles(self) -> set[int]:
         """Handles of the entries still due (not run, not cancelled)."""
         c = self._cancelled

@@ -521,13 +521,22 @@ class TestBench:
         else:
             left = max_events
             while left > 0:
-                if self._only_periodic():
-                    idle = True
-                    break
-                if not any(a.timer.handle is not None for a in self.lapics):
-                    engine.run(max_events=left)         # nothing periodic: run it out
+                armed = sum(1 for a in self.lapics if a.timer.handle is not None)
+                if not armed:
+                    if engine.peek() is None:
+                        idle = True
+                        break
+                    engine.run(max_events=left)         # no timer: run it out
                 else:
-                    engine.run(max_events=1)
+                    # At least ``lb`` entries are not timer expiries: the machine cannot be
+                    # idle before ``lb`` more events have run (each consumes at most one).
+                    lb = engine.live_lower_bound() - armed
+                    if lb <= 0:
+                        if self._only_periodic():
+                            idle = True
+                            break
+                        lb = 1
+                    engine.run(max_events=min(lb, left))
                 left = max_events - (engine.events_run - events)
             else:
                 idle = self._only_periodic()
