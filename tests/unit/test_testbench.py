@@ -625,3 +625,34 @@ def test_idle_run_stops_at_the_last_event_between_periodic_ticks() -> None:
     assert s.idle and [v for _, v in s.vectors].count(0x41) == 40
     assert [v for _, v in s.vectors].count(0x40) == 5
     assert s.vectors[-1] == (0, 0x41) and s.end < t0 + 6 * period
+
+
+def test_device_registers_with_behaviour_without_subclassing() -> None:
+    """A test gives a device registers with behaviour (a doorbell that raises MSI-X vector
+    ``value``): a CPU write reaches the callback at its instant (PCIe 2.2 posted write
+    through the BAR), the device signals, the CPU takes the interrupt; kept across reset."""
+    bench = TestBench()
+    enable_apics(bench)
+    dev = bench.add_device(DeviceSpec("db", msix=MsixLayout(size=2)), at="00:0b.0")
+    writes: list[tuple[int, int]] = []
+
+    def doorbell(off: int, size: int, value: int) -> None:
+        writes.append((off, value))
+        dev.signal(value)
+
+    dev.registers(0, 0x900, 4, read=lambda off, size: 0xD00B, write=doorbell)
+    c = bench.code(0)
+    for k in range(2):
+        e = dev.msix_entry_address(k)
+        c.write(e, 0xFEE00000)
+        c.write(e + 8, 0x48 + k)
+        c.write(e + 0xC, 0)
+    c.write(ecam(0, 11) + 0x72, 0x8000, 2)
+    bench.handle(0x49, lambda irq: None)
+    assert c.read(dev.bar(0) + 0x900) == 0xD00B
+    assert c.read(dev.bar(0) + 0x904) == 0                  # plain storage around it
+    bench.run_on(0, lambda code: code.write(dev.bar(0) + 0x900, 1))
+    s = bench.run()
+    assert writes == [(0, 1)] and s.vectors == [(0, 0x49)]
+    bench.reset()
+    assert bench.code(0).read(dev.bar(0) + 0x900) == 0xD00B

@@ -378,6 +378,8 @@ class TestBench:
                 port.config_write(SUBORDINATE_BUS.offset, 1, dev.bus)
             m.add_device(fn, port)
             fn.devfn = dev.device << 3 | dev.function
+        for block in dev.blocks:
+            fn.add_block(*block)
         self._multifunction(dev)
         if dev.firmware:
             self._firmware(dev, fn)

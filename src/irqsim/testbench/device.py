@@ -12,11 +12,12 @@ register file a test may use as the device's registers).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import pairwise
 
 from irqsim.pci.config import BarSpec
-from irqsim.pci.function import PciFunction
+from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
@@ -111,6 +112,28 @@ class _BarStorage:
                                                                                     "little")
 
 
+MmioRead = Callable[[int, int], int]
+MmioWrite = Callable[[int, int, int], None]
+
+
+class _Callbacks:
+    """A test's register block: ``read(offset, size)`` / ``write(offset, size, value)``
+    (offsets relative to the block; a missing callback reads 0 / ignores writes)."""
+
+    __slots__ = ("read", "write")
+
+    def __init__(self, read: MmioRead | None, write: MmioWrite | None) -> None:
+        self.read = read
+        self.write = write
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        return self.read(offset, size) if self.read is not None else 0
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        if self.write is not None:
+            self.write(offset, size, value)
+
+
 class BenchFunction(PciFunction):
     """A PCIe endpoint built from a :class:`DeviceSpec` (no behaviour of its own: the test
     drives it through :class:`Device`)."""
@@ -125,9 +148,16 @@ class BenchFunction(PciFunction):
         x = spec.msix
         self.msix = (MsixCapability(self, x.offset, x.size, x.table_bar, x.table_offset,
                                     x.pba_bar, x.pba_offset) if x is not None else None)
-        self.storage = {b.index: _BarStorage(b.size) for b in spec.bars}
+        self.storage: dict[int, _BarStorage] = {b.index: _BarStorage(b.size)
+                                                 for b in spec.bars}
         for b in spec.bars:         # after the table and PBA: they decode first
             self.map_region(b.index, 0, b.size, self.storage[b.index])
+
+    def add_block(self, bar: int, offset: int, size: int, region: MmioRegion) -> None:
+        """Map ``region`` at ``offset`` of BAR ``bar`` in front of the plain storage."""
+        self.map_region(bar, offset, size, region)
+        regions = self.regions[bar]
+        regions.insert(0, regions.pop())            # decoded before table, PBA, storage
 
 
 @dataclass(eq=False)
@@ -140,6 +170,16 @@ class Device:
     function: int
     firmware: bool
     fn: BenchFunction = field(repr=False, init=False)
+    blocks: list[tuple[int, int, int, _Callbacks]] = field(default_factory=list, repr=False)
+
+    def registers(self, bar: int, offset: int, size: int, read: MmioRead | None = None,
+                  write: MmioWrite | None = None) -> None:
+        """Give the device behaviour at BAR ``bar`` [offset, offset + size): CPU reads call
+        ``read(off, size)``, writes ``write(off, size, value)`` (``off`` from ``offset``),
+        at the access's instant. Kept across a platform reset."""
+        block = (bar, offset, size, _Callbacks(read, write))
+        self.blocks.append(block)
+        self.fn.add_block(*block)
 
     @property
     def name(self) -> str:
