@@ -96,15 +96,17 @@ class Budget:
         return n
 
     def _watch(self, m: Machine, until: int | None) -> None:
-        for pin, n in enumerate(m.ioapic.redeliveries):
-            if n >= self.storm_limit:
-                raise BudgetExceeded("storm", self._report(m, "storm", until, pin))
+        for i, io in enumerate(m.ioapics):
+            for pin, n in enumerate(io.redeliveries):
+                if n >= self.storm_limit:
+                    raise BudgetExceeded("storm", self._report(m, "storm", until, pin, i))
 
-    def _report(self, m: Machine, why: str, until: int | None, pin: int = -1) -> str:
+    def _report(self, m: Machine, why: str, until: int | None, pin: int = -1,
+                ioapic: int = 0) -> str:
         """What stopped the run and the machine's state then, one fact per line."""
         engine = m.ctx.engine
         if why == "storm":
-            io = m.ioapic
+            io = m.ioapics[ioapic]
             rte = io.rte[pin]
             head = (f"interrupt storm: {io.name} pin {pin} (GSI {io.gsi_base + pin}, vector "
                     f"{rte & 0xFF}) re-delivered {io.redeliveries[pin]} times at EOI with its "
