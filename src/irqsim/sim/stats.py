@@ -160,6 +160,8 @@ class LatencyRecorder:
             st[ACCEPT] = t
 
     def _handler_entry(self, iid: int, cpu: int, t: int, vector: int) -> None:
+        if not iid:                 # no message (IPI, LVT, NMI, spurious): no device latency
+            return
         st = self.stamps.pop(iid, None)
         if st is None:
             return
