@@ -656,3 +656,16 @@ def test_device_registers_with_behaviour_without_subclassing() -> None:
     assert writes == [(0, 1)] and s.vectors == [(0, 0x49)]
     bench.reset()
     assert bench.code(0).read(dev.bar(0) + 0x900) == 0xD00B
+
+
+def test_idle_run_goes_through_an_armed_tsc_deadline() -> None:
+    """SDM 10.5.4.1: an armed TSC-deadline timer fires once when the TSC reaches the
+    deadline; run() is not idle before it has fired (only periodic timers are excluded)."""
+    bench = TestBench()
+    enable_apics(bench)
+    bench.handle(0x42, lambda irq: None)
+    c = bench.code(0)
+    c.apic_write(LVT_TIMER, 2 << 17 | 0x42)
+    c.wrmsr(0x6E0, c.cpu.rdtsc() + 50_000)
+    s = bench.run()
+    assert s.idle and s.vectors == [(0, 0x42)] and s.end > 10_000
