@@ -603,8 +603,8 @@ class Executor:
             if tp.on and iid:
                 tp(iid, self.cpu.index, now)
             tp = self.ctx.points.handler_entry
-            if tp.on and iid:
-                tp(iid, self.cpu.index, now)
+            if tp.on:
+                tp(iid, self.cpu.index, now, v)
             if tracer.on:
                 tracer.emit(now, lapic.name, self.cpu.name, "inta", vector=v, ppr=lapic.ppr)
                 tracer.emit(now, self.cpu.name, "Guest", "handler-entry", vector=v)
