@@ -219,7 +219,8 @@ def test_faults_raise_unless_an_exception_handler_takes_them() -> None:
     enable_apics(bench)
     with pytest.raises(Fault) as e:
         bench.code(0).rdmsr(0x12345)
-    assert (e.value.vector, e.value.name) == (13, "#GP") and e.value.rule_id
+    assert (e.value.vector, e.value.name, e.value.rule_id) == (13, "#GP",
+                                                               "CPU-RDMSR-UNIMPLEMENTED")
 
     bench.handle(0x70, lambda irq: (irq.spend(50), irq.rdmsr(0x12345)))
     bench.code(0).apic_write(ICR, SELF | 0x70)
@@ -559,7 +560,7 @@ def test_interrupt_on_an_exception_vector_is_acknowledged_and_reported() -> None
     bench.forge(0xFEE00000, 20, requester=0x0008)
     s = bench.run()
     assert s.vectors == [(0, 20)] and bench.lapics[0].isr == 0
-    assert [d.rule_id for d in s.diagnostics] == ["TESTBENCH-INTERRUPT-ON-EXCEPTION-VECTOR"]
+    assert [d.rule_id for d in s.diagnostics] == ["CPU-INTERRUPT-ON-EXCEPTION-VECTOR"]
 
 
 def test_booted_os_uses_the_second_ioapic_from_the_madt() -> None:

@@ -52,7 +52,7 @@ from irqsim.testbench.device import BenchFunction, Device, DeviceSpec
 
 __all__ = ["Code", "Fault", "Message", "RunSummary", "Taken", "TestBench"]
 
-R_EXCEPTION_VECTOR = rule("TESTBENCH-INTERRUPT-ON-EXCEPTION-VECTOR", "SDM 6.3",
+R_EXCEPTION_VECTOR = rule("CPU-INTERRUPT-ON-EXCEPTION-VECTOR", "SDM 6.3",
                           "an external interrupt arrives on a vector reserved for "
                           "exceptions (0-31)")
 EOI_OFFSET = 0xB0                   # LAPIC EOI register (xAPIC offset; x2APIC MSR 0x80B)
@@ -63,11 +63,10 @@ class Fault(Exception):
     """An architectural fault (e.g. #GP) raised by an access no exception handler took."""
 
     def __init__(self, fault: CpuFault, cpu: int) -> None:
-        rule = fault.rule
         self.vector = fault.vector
         self.name = fault.name
         self.error_code = fault.error_code
-        self.rule_id: str = getattr(rule, "id", "") or str(rule)
+        self.rule_id: str = fault.rule_id or fault.rule      # the id (else the citation)
         self.time = fault.time
         self.cpu = cpu
         self.fault = fault
