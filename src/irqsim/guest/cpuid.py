@@ -1,15 +1,15 @@
 """The CPUID a guest sees: Unicorn's own answer, with the leaves that matter to interrupt
-code set from irqsim's machine (Intel SDM vol. 2A, CPUID): the APIC feature bit following
-IA32_APIC_BASE.EN, x2APIC and TSC-deadline support, the initial APIC ID, leaf 0Bh's x2APIC
-ID, ARAT, and MAXPHYADDR (irqsim's APIC base checks use 46 bits)."""
+code taken from the machine's CPUID data (:meth:`irqsim.machine.Machine.cpuid`, Intel SDM
+vol. 2A CPUID): the APIC feature bit following IA32_APIC_BASE.EN, x2APIC and TSC-deadline
+support, the initial APIC ID, leaf 0Bh's topology and x2APIC ID, ARAT, and MAXPHYADDR (the
+width irqsim's IA32_APIC_BASE checks use)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from irqsim.apic.lapic import LocalApic
-
-MAXPHYADDR = 46
+from irqsim.cpu.cpuid import Cpuid
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,23 +34,21 @@ class CpuFeatures:
         return cls(vals["x2apic"], vals["tsc-deadline"], vals["arat"])
 
 
-def fix(leaf: int, sub: int, regs: list[int], lapic: LocalApic, feat: CpuFeatures) -> None:
-    """Adjust Unicorn's [eax, ebx, ecx, edx] for ``leaf``/``sub`` in place."""
+def fix(leaf: int, sub: int, regs: list[int], lapic: LocalApic, model: Cpuid) -> None:
+    """Adjust Unicorn's [eax, ebx, ecx, edx] for ``leaf``/``sub`` in place from the machine's
+    CPUID data (:class:`irqsim.cpu.cpuid.Cpuid`, what the board built): the APIC-related
+    fields are the machine's, the other feature bits stay Unicorn's (FPU, TSC, MSR, SSE...)."""
     eax, ebx, ecx, edx = regs
+    m_eax, m_ebx, m_ecx, m_edx = model.leaf(leaf, sub)
     if leaf == 0:
-        eax = max(eax, 0xB)
+        eax = max(eax, m_eax)
     elif leaf == 1:
-        ebx = (ebx & 0x00FFFFFF) | (lapic.initial_id & 0xFF) << 24
-        ecx = ecx & ~((1 << 21) | (1 << 24))
-        ecx |= (feat.x2apic << 21) | (feat.tsc_deadline << 24)
+        ebx = (ebx & 0x0000FFFF) | (m_ebx & 0xFFFF0000)      # logical count, initial APIC ID
+        ecx = (ecx & ~((1 << 21) | (1 << 24))) | (m_ecx & ((1 << 21) | (1 << 24)))
+        # CPUID.01H:EDX.APIC follows IA32_APIC_BASE.EN (SDM 10.4.3).
         edx = (edx & ~(1 << 9)) | (lapic.hw_enabled << 9)
     elif leaf == 6:
-        eax = (eax & ~4) | (feat.arat << 2)
-    elif leaf == 0xB:
-        # One SMT level (level type 1) then the core level (2); EDX is the x2APIC ID.
-        eax, ebx = (0, 1) if sub == 0 else (0, 0)
-        ecx = (sub & 0xFF) | ((1 if sub == 0 else 2 if sub == 1 else 0) << 8)
-        edx = lapic.initial_id
-    elif leaf == 0x80000008:
-        eax = (eax & ~0xFF) | MAXPHYADDR
+        eax = (eax & ~4) | (m_eax & 4)
+    elif leaf in (0xB, 0x80000008):
+        eax, ebx, ecx, edx = m_eax, m_ebx, m_ecx, m_edx
     regs[:] = [eax & 0xFFFFFFFF, ebx & 0xFFFFFFFF, ecx & 0xFFFFFFFF, edx & 0xFFFFFFFF]

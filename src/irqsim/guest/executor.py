@@ -124,6 +124,7 @@ class Executor:
         uc.hook_add(UC_HOOK_INTR, self._exception)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._invalid)
         self.insn_ps = run.insn_ps
+        self.cpuid_model = run.machine.cpuid(cpu.index)
         # Raw register access: the binding's reg_read/reg_write dispatch costs several us a
         # call (reference/unicorn-frontend.md 2); these go straight to the C core.
         self._uch = uc._uch
@@ -434,7 +435,7 @@ class Executor:
             leaf = self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF
             sub = self.rd(UC_X86_REG_ECX) & 0xFFFFFFFF
             regs = list(self.run.native_cpuid(leaf, sub))
-            cpuid.fix(leaf, sub, regs, self.cpu.lapic, self.run.features)
+            cpuid.fix(leaf, sub, regs, self.cpu.lapic, self.cpuid_model)
             for r, v in zip((UC_X86_REG_RAX, _reg(3), _reg(1), _reg(2)), regs, strict=True):
                 self.wr(r, v)
             self.wr(UC_X86_REG_RIP, address + 2)

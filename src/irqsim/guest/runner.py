@@ -23,7 +23,7 @@ from irqsim.guest.executor import Executor
 from irqsim.guest.loader import Loaded, ap_entry, load_flat, load_multiboot
 from irqsim.guest.memory import GuestRam
 from irqsim.guest.ports import GuestPlatform
-from irqsim.machine import Machine
+from irqsim.machine import CpuOptions, Machine
 
 UP_QUANTUM = 1_000_000          # instructions per emu_start with one CPU running
 SMP_QUANTUM = 4_000             # ... with several (about 1.3 us of guest time each)
@@ -69,7 +69,10 @@ class GuestRun:
         self.file = str(file)
         if opts.cpus < 1:
             raise GuestError(f"--cpus must be >= 1, got {opts.cpus}")
-        self.machine = m = machine or Machine(opts.cpus, cpu_class=GuestCpu, trace=opts.trace)
+        f = opts.features
+        self.machine = m = machine or Machine(
+            cpus=[CpuOptions(i, x2apic=f.x2apic, tsc_deadline=f.tsc_deadline, arat=f.arat)
+                  for i in range(opts.cpus)], cpu_class=GuestCpu, trace=opts.trace)
         if not all(isinstance(c, GuestCpu) for c in m.cpus):
             raise GuestError("the machine's CPUs must be GuestCpu (Machine(cpu_class=GuestCpu))")
         self.features = opts.features
@@ -80,9 +83,6 @@ class GuestRun:
         m.memory = m.rc.memory = self.ram                    # device DMA lands in guest RAM
         self.vm_exits = opts.vm_exits
         self.platform = GuestPlatform(m, self.ram.size, len(m.cpus), opts.vm_exits)
-        for lapic in m.lapics:
-            lapic.x2apic_capable = opts.features.x2apic
-            lapic._tsc_deadline = opts.features.tsc_deadline
         self.executors: list[Executor] = []
         self.resume: dict[Executor, int] = {}        # runnable executors -> next RIP
         self.halted: dict[Executor, int] = {}        # halted executors -> RIP after HLT
