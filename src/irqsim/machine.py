@@ -16,15 +16,21 @@ from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
-from irqsim.iommu.vtd import Iommu
+from irqsim.iommu.vtd import Iommu, IommuOptions
 from irqsim.os.kernel import Kernel
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.platform.acpi import (
+    DMAR_INTR_REMAP,
+    DMAR_SCOPE_IOAPIC,
+    DMAR_X2APIC_OPT_OUT,
     NMI_ALL_PROCESSORS,
     AcpiTables,
+    Dmar,
+    DmarDeviceScope,
+    DmarDrhd,
     HostBridgeResources,
     Madt,
     MadtIoApic,
@@ -75,15 +81,6 @@ class IoApicOptions:
     version: int = 0x20
 
 
-@dataclass(frozen=True, slots=True)
-class IommuOptions:
-    """The remapping unit's options: where its register block sits (the root complex maps
-    it there). Issue 10's VT-d model adds its capabilities here and takes these options in
-    its constructor."""
-
-    base: int = VTD_BASE
-
-
 class Machine:
     """CPUs with Local APICs, a root complex with root ports, an IOMMU, memory, an OS."""
 
@@ -97,7 +94,8 @@ class Machine:
                  cpus: Sequence[CpuOptions] | None = None,
                  ioapics: Sequence[IoApicOptions] | None = None,
                  iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
-                 start_ns: int = 0, cpu_class: type[Cpu] = Cpu) -> None:
+                 start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
+                 intremap: bool | str = False, intremap_cfi: bool = False) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -105,14 +103,17 @@ class Machine:
         the trace (or this :class:`Tracer`, with its own bounds and sink). ``ledger_debug``:
         follow every interrupt id and raise :class:`LedgerError` where the books break.
         ``cpu_class``: the processor model (a subclass of :class:`Cpu`, e.g. the guest
-        front-end's, which runs real x86 code).
+        front-end's, which runs real x86 code). ``intremap``: the OS's interrupt remapping
+        (False/"off", True/"on", "nosid", "nopost"; docs/vtd.md), ``intremap_cfi``: let
+        compatibility-format interrupts bypass it.
 
         Board options (the test bench's; docs/testbench.md): ``cpus`` gives each CPU's
         APIC ID and features (it replaces ``ncpus``/``apic_ids``), ``ioapics`` the I/O
-        APICs (default: one, ID 0 at 0xFEC00000, GSIs 0-23), ``iommu`` the IOMMU's
-        options, ``maxphyaddr`` the physical address width, ``start_ns`` the engine's
-        clock at power-on. Building does not boot: the kernel exists but runs only
-        when :meth:`boot` is called."""
+        APICs (default: one, ID 0 at 0xFEC00000, GSIs 0-23), ``iommu`` the VT-d unit's
+        options (base, capabilities; the DMAR table describes it), ``maxphyaddr`` the
+        physical address width, ``start_ns`` the engine's clock at power-on. Building does
+        not boot: the kernel exists but runs only when :meth:`boot` is called."""
+        opt = intremap if isinstance(intremap, str) else ("on" if intremap else "off")
         if cpus is not None:
             if not cpus:
                 raise ValueError("cpus must list at least one CPU")
@@ -141,8 +142,9 @@ class Machine:
         self.maxphyaddr = maxphyaddr
         self.memory = SystemMemory()
         self.apic_bus = ApicBus(ctx)
-        self.iommu_options = iommu or IommuOptions()
-        self.iommu = Iommu(ctx)
+        self.iommu_options = io_opts = iommu or IommuOptions()
+        self.iommu = Iommu(ctx, self.memory, io_opts.base, pi=io_opts.pi, eim=io_opts.eim,
+                           nfr=io_opts.nfr, iec=io_opts.iec, cmd_delay_ns=io_opts.cmd_delay_ns)
         self.rc = RootComplex(ctx, self.memory, self.iommu, self.apic_bus)
         self.rc.extra_mmio[0] = (self.iommu_options.base, 0x1000, self.iommu)
         # The chipset I/O APIC at 0xFEC00000, GSIs 0-23 (PCI INTx lines use 16-23), or the
@@ -152,7 +154,8 @@ class Machine:
                                gsi_base=o.gsi_base)
                         for i, o in enumerate(ioapics or [IoApicOptions()])]
         self.ioapic = self.ioapics[0]
-        for io in self.ioapics:
+        for i, io in enumerate(self.ioapics):
+            io.source_id += i          # ff:00.0, ff:00.1, ...: each declared in the DMAR
             self.rc.attach_ioapic(io)
         # A probe on the trace points, not part of the hardware.
         self.recorder = LatencyRecorder(ctx.points) if latency else None
@@ -177,7 +180,8 @@ class Machine:
         self.acpi = self._build_acpi(list(ids))
         self.kernel = Kernel(ctx, self.cpus, self.acpi, first_vector=first_vector,
                              last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
-                             timer_mode=timer_mode, directed_eoi=directed_eoi)
+                             timer_mode=timer_mode, directed_eoi=directed_eoi,
+                             intremap=opt, intremap_cfi=intremap_cfi)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         watch = RUN_PROGRESS.get()
@@ -195,11 +199,18 @@ class Machine:
                     ioapics=[MadtIoApic(io.id >> 24, io.base, io.gsi_base)
                              for io in self.ioapics],
                     nmis=[MadtLapicNmi(NMI_ALL_PROCESSORS, 1)])
+        scopes = tuple(DmarDeviceScope(DMAR_SCOPE_IOAPIC, io.id >> 24, io.source_id >> 8,
+                                       ((io.source_id >> 3 & 0x1F, io.source_id & 7),))
+                       for io in self.ioapics)
+        dmar = Dmar(45, DMAR_INTR_REMAP | (DMAR_X2APIC_OPT_OUT
+                                           if self.iommu_options.x2apic_opt_out else 0),
+                    (DmarDrhd(self.iommu.base, scopes=scopes),))
         return AcpiTables(
             mcfg=[McfgAllocation(ECAM_BASE, 0, 0, (ECAM_SIZE >> 20) - 1)],
             madt=madt,
             resources=HostBridgeResources(*MMIO32_WINDOW, mmio64_base=MMIO64_BASE,
-                                          dma_base=DMA_RAM_BASE))
+                                          dma_base=DMA_RAM_BASE),
+            dmar=dmar)
 
     def cpuid(self, cpu: int) -> Cpuid:
         """CPUID of CPU ``cpu`` (index), from its options, the topology and MAXPHYADDR."""
@@ -332,7 +343,10 @@ class Machine:
                 pba += bin(cap.pba).count("1")
         irr = sum(a.irr.bit_count() for a in self.lapics)
         nmi = sum(1 for c in self.cpus if c.nmi_latched)
-        return {"pba": pba, "irr": irr, "nmi": nmi, **self.mechanism_pending()}
+        out = {"pba": pba, "irr": irr, "nmi": nmi, **self.mechanism_pending()}
+        if self.iommu.posted_pids:          # posted interrupts waiting in descriptors' PIRs
+            out["pir"] = self.iommu.pir_pending()
+        return out
 
     def accounting(self) -> dict[str, Any]:
         """The ledger plus pending state; ``balanced`` proves nothing was lost."""

@@ -32,7 +32,14 @@ def test_tables_describe_the_board() -> None:
     assert (io.address, io.gsi_base) == (m.ioapic.base, m.ioapic.gsi_base)
     assert a.madt.nmis == [MadtLapicNmi(NMI_ALL_PROCESSORS, 1)]
     assert a.prt == {(0, d, p): intx_gsi(d, p) for d in (1, 2) for p in range(1, 5)}
-    assert a.prt == m.rc.intx_routes and a.dmar is None
+    assert a.prt == m.rc.intx_routes
+    # DMAR (VT-d 8): one DRHD at the unit's base; the I/O APIC's device scope gives its SID.
+    assert a.dmar is not None and a.dmar.flags & 1
+    (drhd,) = a.dmar.drhds
+    assert drhd.address == m.iommu.base
+    (scope,) = drhd.scopes
+    assert (scope.type, scope.enumeration_id, scope.sid) == (3, m.ioapic.id >> 24,
+                                                            m.ioapic.source_id)
 
 
 def test_os_takes_cpus_and_nmi_pin_from_the_madt() -> None:

@@ -72,6 +72,11 @@ R_ICR_DELIVERY_MODE = rule(
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
 
+# The remapping unit's output is an APIC-bus message, not a PCIe address: in x2APIC mode
+# (IRTA.EIME) it carries a 32-bit destination, which irqsim marks with address bit 63 (not
+# architectural; destination bits 30:8 in address bits 62:40). 0xFF is then APIC ID 255 and
+# only 0xFFFFFFFF is a broadcast.
+REMAPPED_WIDE_SHIFT = 63
 LowestPriorityPolicy = Callable[[list[LocalApic]], LocalApic]
 SHORTHAND_NAMES = ("none", "self", "all-including-self", "all-excluding-self")
 _COUNTED = (DM_FIXED, DM_LOWEST, DM_NMI)   # delivery modes the interrupt ledger counts
@@ -184,10 +189,12 @@ class ApicBus:
         vector = data & DATA_VECTOR
         mode = (data >> DATA_MODE_SHIFT) & DATA_MODE_BITS
         dest = (addr >> ADDR_DEST_SHIFT) & ADDR_DEST_MAX
+        wide = False
         if addr >> 32:
-            dest |= (addr >> 32) & 0xFFFFFF00    # extended destination (remapped x2APIC ID)
+            dest |= (addr >> 32) & 0x7FFFFF00    # extended destination (remapped x2APIC ID)
+            wide = bool(addr >> REMAPPED_WIDE_SHIFT)
         logical = bool(addr & ADDR_LOGICAL)
-        if mode == DM_FIXED and not logical and dest != ADDR_DEST_MAX:
+        if mode == DM_FIXED and not logical and (dest != ADDR_DEST_MAX or wide):
             # Fast path: one physical destination, fixed delivery.
             a = self.by_id.get(dest)
             if a is not None and a.hw_enabled:
@@ -198,7 +205,7 @@ class ApicBus:
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0
         # (semantics.md A.11, kvm-unit-tests' I/O APIC logical test): matches_logical does it.
-        targets = self.targets(dest, logical)
+        targets = self.targets(dest, logical, wide)
         if not targets:
             led.drop(Reason.NO_DESTINATION, tlp.iid, "APIC bus")
             ctx.diag("APIC bus", R_NO_DESTINATION,

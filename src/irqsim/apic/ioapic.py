@@ -25,7 +25,7 @@ clear, masked); a re-delivery at EOI is an interrupt raised here.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from irqsim.fabric.tlp import Tlp, TlpType
 from irqsim.sim.accounting import Reason
@@ -125,6 +125,10 @@ class IoApic:
         self.irr = 0                    # level: asserted; edge: edge latched, not yet serviced
         self.sched = 0                  # pins whose service (RTE lookup) is under way
         self.remap: Remap | None = None  # the IOMMU's interrupt_request, if wired
+        self.remap_unit: Any = None      # that IOMMU (its ``delay``: the remapping cost)
+        # Requester ID of the messages it sends (interrupt remapping validates it; the
+        # board's DMAR table declares it in the I/O APIC's device scope).
+        self.source_id = IOAPIC_SOURCE_ID
         self.messages = 0
         self.eois = 0
         # Per pin: level re-deliveries at EOI since the input or a wire routed to it last
@@ -284,7 +288,7 @@ class IoApic:
         ctx = self.ctx
         now = ctx.engine.now
         addr, data = self.message(pin)
-        tlp = Tlp(TlpType.MWR, IOAPIC_SOURCE_ID, addr, data, 4)
+        tlp = Tlp(TlpType.MWR, self.source_id, addr, data, 4)
         meta = self._meta[pin]
         tlp.source = meta.source if meta is not None else f"{self.name}/pin{pin}"
         tlp.iid = self._iid[pin]
@@ -304,7 +308,10 @@ class IoApic:
             self.rte[pin] &= ~DELIVERY_STATUS
             return
         t = ctx.timing
-        ctx.engine.after(t.ioapic_to_lapic + t.iommu_passthrough, self._arrive, (pin, msg))
+        delay = t.ioapic_to_lapic + t.iommu_passthrough
+        if msg is not tlp:                          # remapped: the unit's stages
+            delay += self.remap_unit.delay
+        ctx.engine.after(delay, self._arrive, (pin, msg))
 
     def _arrive(self, arg: tuple[int, Tlp]) -> None:
         pin, msg = arg

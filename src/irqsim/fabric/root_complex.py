@@ -80,6 +80,7 @@ class RootComplex:
         self._gsi_sources: dict[int, set[tuple[int, int, int]]] = {}
         self._lapic_delay = (ctx.timing.root_complex + ctx.timing.iommu_passthrough
                              + ctx.timing.msg_to_lapic)
+        iommu.send = self._iommu_message
 
     # -- topology -----------------------------------------------------------
     def add_root_port(self, device: int, name: str | None = None) -> RootPort:
@@ -118,6 +119,12 @@ class RootComplex:
             walk(self.bus0[devfn])
         return out
 
+    def _iommu_message(self, msg: Tlp, delay: int) -> None:
+        """A message the remapping unit generates (fault event, posted notification): on
+        the APIC bus ``delay`` + ``msg_to_lapic`` later."""
+        self.ctx.engine.after(delay + self.ctx.timing.msg_to_lapic, self.apic_bus.deliver_msi,
+                              msg)
+
     def attach_ioapic(self, ioapic: IoApic) -> None:
         """Map ``ioapic`` at its base address and put its messages through the IOMMU (the
         first one attached is ``ioapic``; several serve disjoint GSI ranges)."""
@@ -133,6 +140,7 @@ class RootComplex:
         self.ioapics.append(ioapic)
         self.extra_mmio.append((ioapic.base, IOAPIC_MMIO_SIZE, ioapic))
         ioapic.remap = self.iommu.interrupt_request
+        ioapic.remap_unit = self.iommu
 
     def route_intx(self, bus: int, device: int, pin: int, gsi: int) -> None:
         """Route virtual wire ``pin`` (1-4) of the port at (``bus``, ``device``) to ``gsi``."""
@@ -307,9 +315,13 @@ class RootComplex:
             if ctx.tracer.on:
                 ctx.tracer.emit(now, "PCIe Bus", "IOMMU", "interrupt-write", address=addr,
                                 data=tlp.data, source=tlp.source)
-            msg = self.iommu.interrupt_request(tlp)
+            iommu = self.iommu
+            msg = iommu.interrupt_request(tlp)
             if msg is not None:
-                ctx.engine.at(now + self._lapic_delay, self.apic_bus.deliver_msi, msg)
+                delay = self._lapic_delay
+                if msg is not tlp:                  # remapped or a posted notification
+                    delay += iommu.delay
+                ctx.engine.at(now + delay, self.apic_bus.deliver_msi, msg)
             return
         self.memory_writes += 1
         if self.memory.contains(addr):

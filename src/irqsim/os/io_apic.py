@@ -31,7 +31,8 @@ from irqsim.os.intx import (
     ioapic_write,
 )
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
-from irqsim.spec.ioapic import RTE_REMOTE_IRR
+from irqsim.spec.ioapic import RTE_REMOTE_IRR, remappable_rte
+from irqsim.spec.msi import MSI_ADDRESS_REMAPPABLE
 
 if TYPE_CHECKING:
     from irqsim.os.irq import IrqDesc
@@ -58,11 +59,18 @@ class IoApicDomain(IrqDomain, IrqChip):
         self.k = kernel
         self.info = info
         self.deferred_moves = 0
+        # Under interrupt remapping (parent an IR domain): remappable-format entries, the
+        # pin number as the RTE vector, the pin's EOI written to the EOI register
+        # (Linux ioapic_ir_ack_level), and moves done by the IRTE alone.
+        self.ir = bool(getattr(parent, "remapping", False))
+        if self.ir:
+            self.name = "IR-IO-APIC"
 
     def alloc(self, descs: list[IrqDesc], hwirq: int, info: AllocInfo) -> list[IrqData]:
         """``hwirq`` is the pin; trigger and polarity come from ``info`` (ACPI)."""
         assert self.parent is not None and len(descs) == 1
         desc = descs[0]
+        info.devid = self.info.id
         (p,) = self.parent.alloc(descs, hwirq, info)
         self.k.trace_sw("OS", "OS", f"Allocate vector {desc.vector:#x} on CPU{desc.cpu} for "
                                     f"GSI {desc.irq}")
@@ -74,8 +82,26 @@ class IoApicDomain(IrqDomain, IrqChip):
     def _program(self, d: IrqData) -> None:
         cfg: RteConfig = d.chip_data
         desc = self.k.irqs[d.irq]
+        if self.ir:
+            self._program_ir(d, cfg)
+            return
         ioapic_program(self.k, self.info, d.hwirq, desc.vector, self.k.apic_ids[desc.cpu],
                        cfg.level, cfg.active_low)
+        cfg.masked = True
+
+    def _program_ir(self, d: IrqData, cfg: RteConfig) -> None:
+        """A remappable-format entry (VT-d 5.1.5.1): the IRTE index from the IR domain's
+        message, the pin as vector; written masked, high dword first."""
+        assert d.parent is not None
+        addr, _ = d.parent.chip.irq_compose_msi_msg(d.parent)
+        f = MSI_ADDRESS_REMAPPABLE.decode(addr)
+        index = f["handle_15"] << 15 | f["handle"]
+        rte = remappable_rte(index, d.hwirq, cfg.level, cfg.active_low, True)
+        k, base, pin = self.k, self.info.base, d.hwirq
+        k.trace_sw("OS", "IOAPIC0", f"Program RTE {pin} (remappable): IRTE index {index}, "
+                                    f"{'level' if cfg.level else 'edge'}, masked")
+        ioapic_write(k, base, 0x11 + 2 * pin, rte >> 32)
+        ioapic_write(k, base, 0x10 + 2 * pin, rte & 0xFFFFFFFF)
         cfg.masked = True
 
     def activate(self, d: IrqData) -> None:
@@ -97,13 +123,20 @@ class IoApicDomain(IrqDomain, IrqChip):
 
     def needs_eoi(self, d: IrqData) -> bool:
         cfg: RteConfig = d.chip_data
-        return ((cfg.level and self.k.directed_eoi) or cfg.pending_move is not None
-                or super().needs_eoi(d))
+        return ((cfg.level and (self.k.directed_eoi or self.ir))
+                or cfg.pending_move is not None or super().needs_eoi(d))
 
     def irq_eoi(self, d: IrqData) -> None:
         """Directed EOI for a level line, then a deferred move, then the parent's."""
         cfg: RteConfig = d.chip_data
-        if cfg.level and self.k.directed_eoi:
+        if cfg.level and self.ir:
+            if self.info.version >= 0x20:
+                ioapic_eoi(self.k, self.info, d.hwirq)      # the RTE's vector is the pin
+            else:
+                low = ioapic_read(self.k, self.info.base, 0x10 + 2 * d.hwirq)
+                self._eoi_pin(d.hwirq, low)
+                ioapic_write(self.k, self.info.base, 0x10 + 2 * d.hwirq, low)
+        elif cfg.level and self.k.directed_eoi:
             ioapic_eoi(self.k, self.info, self.k.irqs[d.irq].vector)
         if cfg.pending_move is not None:
             cpus, cfg.pending_move = cfg.pending_move, None
@@ -111,7 +144,11 @@ class IoApicDomain(IrqDomain, IrqChip):
         super().irq_eoi(d)
 
     def irq_set_affinity(self, d: IrqData, cpus: list[int]) -> bool:
-        """Rewrite the RTE now, or at the in-service interrupt's EOI (Remote IRR set)."""
+        """Rewrite the RTE now, or at the in-service interrupt's EOI (Remote IRR set); under
+        remapping the IR domain rewrites the IRTE and the entry stays."""
+        if self.ir:
+            assert d.parent is not None
+            return d.parent.chip.irq_set_affinity(d.parent, cpus)
         return self._move(d, cpus)
 
     def _move(self, d: IrqData, cpus: list[int], after_eoi: bool = False) -> bool:

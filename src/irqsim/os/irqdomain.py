@@ -45,6 +45,7 @@ class AllocInfo:
     who: str = ""
     level: bool = False
     active_low: bool = False
+    devid: int | None = None        # an I/O APIC's ID (its remapping source-id lookup)
 
 
 @dataclass(slots=True, eq=False)

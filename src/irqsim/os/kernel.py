@@ -21,6 +21,7 @@ from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
 from irqsim.os.irq import Handler, IrqDesc
+from irqsim.os.irq_remapping import IrRemapDomain, intel_irq_remap_init
 from irqsim.os.manage import IrqCore
 from irqsim.os.pci import Enumerator, PciDev
 from irqsim.os.pci_irq import (  # noqa: F401  (re-exported: drivers import them from here)
@@ -42,6 +43,8 @@ from irqsim.sim.context import SimContext
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu, Fault
+
+INTREMAP_OPTIONS = ("off", "on", "nosid", "nopost")
 
 
 class PciDriver(Protocol):
@@ -71,14 +74,20 @@ class Kernel:
     def __init__(self, ctx: SimContext, cpus: list[Cpu], acpi: AcpiTables,
                  first_vector: int = 0x20, last_vector: int = 0xDF,
                  x2apic: bool | None = None, tick_hz: int = 0,
-                 timer_mode: str = "periodic", directed_eoi: bool = False) -> None:
+                 timer_mode: str = "periodic", directed_eoi: bool = False,
+                 intremap: str = "off", intremap_cfi: bool = False) -> None:
         """``acpi``: the board's firmware tables. Boot options: ``x2apic`` (None: only when
         a MADT APIC ID needs more than 8 bits), ``tick_hz`` (0: no local timer tick) with
         ``timer_mode`` "periodic" or "tsc-deadline", ``directed_eoi`` (use
-        suppress-EOI-broadcast when the LAPIC advertises it)."""
+        suppress-EOI-broadcast when the LAPIC advertises it), ``intremap`` ("off", "on",
+        "nosid", "nopost": Linux's intremap=, os/irq_remapping.py) and ``intremap_cfi``
+        (let compatibility-format interrupts bypass remapping)."""
         if timer_mode not in ("periodic", "tsc-deadline"):
             raise ValueError(f"timer_mode must be 'periodic' or 'tsc-deadline', got "
                              f"{timer_mode!r}")
+        if intremap not in INTREMAP_OPTIONS:
+            raise ValueError(f"intremap must be one of {', '.join(INTREMAP_OPTIONS)}, got "
+                             f"{intremap!r}")
         if tick_hz < 0:
             raise ValueError(f"tick_hz must be >= 0, got {tick_hz}")
         self.ctx = ctx
@@ -118,6 +127,11 @@ class Kernel:
         self.vector_irq = self.irq.vector_irq
         self.vectors = self.irq.matrix
         self.idt = self._build_idt()
+        # Interrupt remapping (os/irq_remapping.py) and the kernel log lines it prints.
+        self.intremap = intremap
+        self.intremap_cfi = intremap_cfi
+        self.ir_domain: Any = None
+        self.dmesg: list[str] = []
 
     # -- the CPU software runs on now ---------------------------------------------
     @property
@@ -149,6 +163,11 @@ class Kernel:
         uids = [e.uid for e in lapics]
         self.lint_nmi = [{n.lint for n in acpi.madt.nmis
                           if n.uid in (uid, NMI_ALL_PROCESSORS)} for uid in uids]
+
+    def printk(self, line: str) -> None:
+        """A kernel log line (``dmesg``), stamped at the running section's instant."""
+        t = self.current_cpu.clock
+        self.dmesg.append(f"[{t // 1_000_000_000:5d}.{t // 1000 % 1_000_000:06d}] {line}")
 
     # -- tracing of software steps ----------------------------------------------
     def trace_sw(self, src: str, dst: str, label: str, reply: bool = False) -> None:
@@ -219,6 +238,8 @@ class Kernel:
         if self.directed_eoi:
             for cpu in self.cpus:
                 self.run_on(cpu, lambda: enable_directed_eoi(self))
+        if self.intremap != "off":
+            self.run_on(self.cpus[0], lambda: intel_irq_remap_init(self))
         self.run_on(self.cpus[0], self._pci_init)
         self.boot_ns = self.ctx.engine.now - t0
         return self.boot_ns
@@ -317,6 +338,20 @@ class Kernel:
     def irq_set_affinity(self, irq: int, cpus: list[int]) -> list[int]:
         """Retarget ``irq`` to CPUs ``cpus``; returns the effective affinity."""
         return self.irq.irq_set_affinity(irq, cpus)
+
+    def irq_set_vcpu_affinity(self, irq: int, target: tuple[int, int, bool] | None) -> None:
+        """Post ``irq`` to a vCPU: ``target`` = (posted-interrupt descriptor address, virtual
+        vector, urgent), or None to remap it to its host vector again (Linux
+        irq_set_vcpu_affinity -> intel_ir_set_vcpu_affinity). Needs interrupt remapping."""
+        desc = self.irqs.get(irq)
+        d = desc.data if desc is not None else None
+        while d is not None and not getattr(d.domain, "remapping", False):
+            d = d.parent
+        if d is None:
+            raise OSError(f"irq_set_vcpu_affinity: IRQ {irq} is not remapped (ENODEV)")
+        dom = d.domain
+        assert isinstance(dom, IrRemapDomain)
+        self.run_on(self.current_cpu, lambda: dom.irq_set_vcpu_affinity(d, target))
 
     def note_interrupt(self, desc: IrqDesc, handled: bool) -> None:
         """Linux's note_interrupt (os/manage.py)."""

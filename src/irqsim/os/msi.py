@@ -138,7 +138,7 @@ class PciMsiDomain(IrqDomain, IrqChip):
         super().__init__(parent)
         self.k = kernel
         self.pdev = pdev
-        self.name = f"PCI-MSI-{pdev.slot}"
+        self.name = f"{getattr(parent, 'chip_prefix', '')}PCI-MSI-{pdev.slot}"
         self.block = 1
         self.maskable = False
         self.masked: set[int] = set()

@@ -74,7 +74,7 @@ class PciMsixDomain(IrqDomain, IrqChip):
         super().__init__(parent)
         self.k = kernel
         self.pdev = pdev
-        self.name = f"PCI-MSIX-{pdev.slot}"
+        self.name = f"{getattr(parent, 'chip_prefix', '')}PCI-MSIX-{pdev.slot}"
         self.base = 0                       # table address, found at set-up (ioremap)
         self.ctrl: dict[int, int] = {}      # cached Vector Control per entry (msix_ctrl)
         self.aliases: dict[int, list[int]] = {}   # hwirq -> other entries sharing its message

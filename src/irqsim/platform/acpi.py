@@ -5,14 +5,13 @@ complex's ECAM window, MADT from its Local APICs and I/O APICs (plus interrupt s
 overrides and the LINT NMI entry), the host bridge's _PRT as root ports are wired, and the
 host bridge _CRS windows and RAM the OS may use. The OS reads the tables at boot, as Linux
 parses ACPI (``acpi_boot_init``, ``pci_mmcfg_init``, ``acpi_pci_irq_lookup``); it carries no
-defaults of its own. A DMAR table (VT-d DRHD, remapping units) comes with interrupt remapping
-(issue 10): ``AcpiTables.dmar`` is its place and is None until then.
+defaults of its own. The DMAR table (VT-d 8: DRHD remapping units and their device scopes, such
+as the I/O APIC's source-id) is ``AcpiTables.dmar``.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 # MPS INTI flags (ACPI 6.5 table 5.26): polarity bits 1:0, trigger mode bits 3:2.
 INTI_POLARITY_CONFORMS = 0
@@ -105,17 +104,60 @@ class HostBridgeResources:
     dma_base: int
 
 
+# DMAR (Intel VT-d 8): device scope types and table flags.
+DMAR_SCOPE_ENDPOINT, DMAR_SCOPE_BRIDGE, DMAR_SCOPE_IOAPIC, DMAR_SCOPE_HPET = 1, 2, 3, 4
+DMAR_INTR_REMAP = 1 << 0                # the platform supports interrupt remapping
+DMAR_X2APIC_OPT_OUT = 1 << 1            # firmware asks the OS not to enable x2APIC
+
+
+@dataclass(frozen=True, slots=True)
+class DmarDeviceScope:
+    """A DRHD device scope entry (VT-d 8.3.1): ``type``, ``enumeration_id`` (the I/O APIC
+    ID for type 3), start ``bus`` and the (device, function) path."""
+
+    type: int
+    enumeration_id: int
+    bus: int
+    path: tuple[tuple[int, int], ...]
+
+    @property
+    def sid(self) -> int:
+        """The source-id (requester ID) its requests carry: bus and the path's last hop."""
+        dev, fn = self.path[-1]
+        return self.bus << 8 | dev << 3 | fn
+
+
+@dataclass(frozen=True, slots=True)
+class DmarDrhd:
+    """DMA Remapping Hardware unit Definition (VT-d 8.3): its register base; with
+    ``include_pci_all`` every PCI device of the segment is under it."""
+
+    address: int
+    segment: int = 0
+    include_pci_all: bool = True
+    scopes: tuple[DmarDeviceScope, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Dmar:
+    """The DMAR table (VT-d 8.1): host address width - 1, flags, remapping units."""
+
+    host_address_width: int
+    flags: int
+    drhds: tuple[DmarDrhd, ...]
+
+
 @dataclass(slots=True)
 class AcpiTables:
     """What the firmware tells the OS: MCFG, MADT, the root bridge's _PRT and _CRS.
 
     ``prt`` maps (bus, device, pin 1-4) to a GSI; PCI interrupt lines routed by _PRT are
     level-triggered, active low (ACPI 6.5 6.2.13) unless a MADT override says otherwise.
-    ``dmar`` is the VT-d table's place (None: no remapping hardware described).
+    ``dmar`` is the VT-d table (:class:`Dmar`; None: no remapping hardware described).
     """
 
     mcfg: list[McfgAllocation]
     madt: Madt
     resources: HostBridgeResources
     prt: dict[tuple[int, int, int], int] = field(default_factory=dict)
-    dmar: Any = None
+    dmar: Dmar | None = None

@@ -58,7 +58,19 @@ class Reason(StrEnum):
     INTX_DISCARDED_RTE = ("pending INTx discarded by an RTE write",
                           "82093AA 3.2.4 I/O Redirection Table")
     MASKED_EDGE = ("masked edge lost", "82093AA 3.2.4 Interrupt Mask (edge)")
-    REMAPPING = ("interrupt remapping not modelled", "VT-d 5.1 interrupt remapping")
+    VTD_REQUEST_RESERVED = ("VT-d fault 0x20: reserved field in the request",
+                            "VT-d 5.1.4.1 interrupt request reserved fields")
+    VTD_INDEX_RANGE = ("VT-d fault 0x21: index beyond the remapping table",
+                       "VT-d 5.1.4.1 IRTA.S table size")
+    VTD_NOT_PRESENT = ("VT-d fault 0x22: IRTE not present", "VT-d 9.10 IRTE Present")
+    VTD_READ_FAILED = ("VT-d fault 0x23: IRTE read failed", "VT-d 5.1.4.1 IRTE access")
+    VTD_IRTE_RESERVED = ("VT-d fault 0x24: reserved field in the IRTE",
+                         "VT-d 9.10 IRTE reserved fields")
+    VTD_COMPAT_BLOCKED = ("VT-d fault 0x25: compatibility format blocked",
+                          "VT-d 5.1.2.1 compatibility format (IRTA.EIME, GSTS.CFIS)")
+    VTD_SID = ("VT-d fault 0x26: source-id verification failed", "VT-d 9.10 SVT/SQ/SID")
+    VTD_PID_READ = ("VT-d fault 0x27: posted-interrupt descriptor read failed",
+                    "VT-d 5.2.3 posted-interrupt descriptor access")
     NO_DESTINATION = ("no destination APIC", "SDM 10.11.1 MSI destination ID")
     MSI_MODE = ("MSI delivery mode not deliverable", "SDM 10.11.2 MSI delivery mode")
     MSI_ADDRESS = ("MSI address outside 0xFEExxxxx", "SDM 11.11.1 MSI address is 0xFEExxxxx")

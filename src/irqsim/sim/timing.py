@@ -62,6 +62,15 @@ class TimingModel:
     # NMI (seed 003 "NMI Performance Impact")
     nmi_delivery: int = 300
     nmi_handler: int = 1000
+    # VT-d interrupt remapping (reference/vtd-posted.md 8: no public figure exists; seed 003's
+    # "+50-100 ns for remapping" has no source). Request decode and index check, an IRTE from
+    # the interrupt entry cache or from memory, the posted-interrupt descriptor's atomic
+    # update, a fault record written.
+    ir_decode: int = 5
+    ir_iec_hit: int = 5
+    ir_iec_miss: int = 100
+    ir_pid_update: int = 150
+    ir_fault_record: int = 100
     # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
     apic_bus_cycle_ns: int = 10
     tsc_khz: int = 3_000_000
@@ -131,6 +140,17 @@ SOURCES: dict[str, str] = {
     "tlb_flush_local": "flush_tlb_func: INVLPG / CR3 reload (irqsim choice, ~300 cycles)",
     "nmi_delivery": "003 NMI Performance Impact: NMI delivery ~300-500 ns (LAPIC to handler)",
     "nmi_handler": "003 NMI Performance Impact: handler execution ~1-10 us",
+    "ir_decode": "VT-d remapping request decode and index check: no public figure (reference "
+                 "vtd-posted.md 8; seed 003's +50-100 ns for remapping is unsourced); irqsim "
+                 "choice, a few ns",
+    "ir_iec_hit": "VT-d IRTE from the interrupt entry cache: no public figure (reference "
+                  "vtd-posted.md 8 assumes a few ns)",
+    "ir_iec_miss": "VT-d IRTE read from memory on an IEC miss: no public figure (reference "
+                   "vtd-posted.md 8 assumes one memory read, ~100 ns)",
+    "ir_pid_update": "VT-d posted-interrupt descriptor read-modify-write: no public figure "
+                     "(reference vtd-posted.md 8 assumes about one uncached RMW)",
+    "ir_fault_record": "VT-d fault record write: no public figure (irqsim choice: one "
+                       "memory-speed write, ~100 ns)",
     "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",

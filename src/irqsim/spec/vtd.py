@@ -111,3 +111,91 @@ PID = Register("Posted-Interrupt Descriptor", 0x0, 64, (
 ))
 PID_SIZE = 64
 PID_ALIGN = 64
+
+# Fault recording register (128 bits) at CAP.FRO * 16 + 16 * i (VT-d 10.4.14; reference 5.2).
+FRCD = Register("Fault Recording", 0x0, 16, (
+    F("fi", (63, 12), RO, "fault info; for interrupt-remapping faults FI[63:48] = index"),
+    F("sid", (79, 64), RO, "source-id of the faulting request"),
+    F("fr", (103, 96), RO, "fault reason"),
+    F("t", 126, RO, "type (undefined for interrupt-remapping faults)"),
+    F("f", 127, RW1C, "fault: the record is valid"),
+))
+FRCD_SIZE = 16
+FRCD_F = FRCD.mask("f")
+FRCD_INDEX_SHIFT = 48                    # FI[63:48] holds the interrupt index
+
+# Invalidation queue descriptors, 128 bits each (VT-d 6.5.2; reference 2.3).
+INV_DESC_SIZE = 16
+INV_IEC = 4                              # interrupt entry cache invalidate descriptor
+INV_WAIT = 5                             # invalidation wait descriptor
+INV_CONTEXT, INV_IOTLB, INV_DEVTLB = 1, 2, 3    # accepted, no interrupt effect (DMA side)
+IEC_DESC = Register("Interrupt Entry Cache Invalidate Descriptor", 0x0, 16, (
+    F("type", (3, 0), RW, "4"),
+    F("g", 4, RW, "granularity: 0 global, 1 index-selective"),
+    F("reserved", (26, 5), RSVD),
+    F("im", (31, 27), RW, "index mask: 2^IM entries from IIDX"),
+    F("iidx", (47, 32), RW, "interrupt index"),
+    F("reserved2", (127, 48), RSVD),
+))
+INV_WAIT_DESC = Register("Invalidation Wait Descriptor", 0x0, 16, (
+    F("type", (3, 0), RW, "5"),
+    F("if_", 4, RW, "interrupt flag: set ICS.IWC when complete"),
+    F("sw", 5, RW, "status write: write STATUS DATA to STATUS ADDRESS"),
+    F("fn", 6, RW, "fence: later descriptors wait for this one"),
+    F("reserved", (31, 7), RSVD),
+    F("status_data", (63, 32), RW),
+    F("reserved2", (65, 64), RSVD),
+    F("status_address", (127, 66), RW, "dword-aligned address [63:2]"),
+))
+
+# Fault reasons of interrupt remapping (VT-d 7.1.3 table; reference 5.1).
+FR_REQUEST_RESERVED = 0x20   # reserved field set in the interrupt request
+FR_INDEX_RANGE = 0x21        # index beyond the table size
+FR_NOT_PRESENT = 0x22        # IRTE.P = 0 (qualified: FPD suppresses recording)
+FR_READ_FAILED = 0x23        # IRTE could not be read
+FR_IRTE_RESERVED = 0x24      # present IRTE with a reserved field set (qualified)
+FR_COMPAT_BLOCKED = 0x25     # compatibility-format interrupt blocked
+FR_SID = 0x26                # source-id verification failed (qualified)
+FR_PID_READ = 0x27           # posted-interrupt descriptor read failed (qualified)
+FAULT_QUALIFIED = frozenset((FR_NOT_PRESENT, FR_IRTE_RESERVED, FR_SID, FR_PID_READ))
+# What Linux prints for each (drivers/iommu/intel/dmar.c irq_remap_fault_reasons).
+FAULT_TEXT = {
+    FR_REQUEST_RESERVED: "Detected reserved fields in the decoded interrupt-remapped request",
+    FR_INDEX_RANGE: "Interrupt index exceeded the interrupt-remapping table size",
+    FR_NOT_PRESENT: "Present field in the IRTE entry is clear",
+    FR_READ_FAILED: "Error accessing interrupt-remapping table pointed by IRTA_REG",
+    FR_IRTE_RESERVED: "Detected reserved fields in the IRTE entry",
+    FR_COMPAT_BLOCKED: "Blocked a compatibility format interrupt request",
+    FR_SID: "Blocked an interrupt request due to source-id verification failure",
+    FR_PID_READ: "Posted-interrupt descriptor read failed",
+}
+
+# Derived constants the unit and the OS use (free at run time).
+ECAP_QI, ECAP_IR, ECAP_EIM = (ECAP.mask(n) for n in ("qi", "ir", "eim"))
+CAP_PI = CAP.mask("pi")
+GCMD_TE = GCMD.mask("te")
+GSTS_TES = GSTS.mask("tes")
+GCMD_ONE_SHOT = GCMD.mask("srtp") | GCMD.mask("sfl") | GCMD.mask("wbf") | GCMD_SIRTP
+GCMD_PERSISTENT = GCMD_TE | GCMD_QIE | GCMD_IRE | GCMD_CFI
+FSTS_PFO, FSTS_PPF, FSTS_IQE = (FSTS.mask(n) for n in ("pfo", "ppf", "iqe"))
+FSTS_FRI_SHIFT = FSTS.field("fri").lsb
+FECTL_IM, FECTL_IP = FECTL.mask("im"), FECTL.mask("ip")
+ICS_IWC = ICS.mask("iwc")
+IRTA_EIME = IRTA.mask("eime")
+IRTA_S = IRTA.mask("s")
+IRTA_BASE = IRTA.mask("ira")
+IQA_BASE, IQA_QS = IQA.mask("iqa"), IQA.mask("qs")
+IQ_INDEX_SHIFT = IQT.field("qt").lsb      # IQH/IQT hold the descriptor index << 4
+IRTE_P, IRTE_FPD, IRTE_IM = (IRTE_LOW.mask(n) for n in ("p", "fpd", "im"))
+IRTE_URG = IRTE_POSTED_LOW.mask("urg")
+# Reserved bits of each IRTE format, per qword (mode-dependent DST bits added by the unit).
+IRTE_LOW_RESERVED = IRTE_LOW.mask("reserved") | IRTE_LOW.mask("reserved_hi")
+IRTE_HIGH_RESERVED = IRTE_HIGH.mask("reserved")
+IRTE_XAPIC_DST_RESERVED = 0xFFFF_00FF << 32   # DST bits 39:32 and 63:48 in xAPIC mode
+IRTE_POSTED_LOW_RESERVED = (IRTE_POSTED_LOW.mask("reserved") | IRTE_POSTED_LOW.mask("reserved2")
+                            | IRTE_POSTED_LOW.mask("reserved3"))
+IRTE_POSTED_HIGH_RESERVED = IRTE_POSTED_HIGH.mask("reserved")
+SVT_NONE, SVT_SID, SVT_BUS, SVT_RESERVED = 0, 1, 2, 3
+SQ_MASKS = (0xFFFF, 0xFFFB, 0xFFF9, 0xFFF8)   # SVT=01: compared bits of the SID per SQ
+PID_ON, PID_SN = PID.mask("on"), PID.mask("sn")
+PID_NV, PID_NDST = PID.field("nv"), PID.field("ndst")
