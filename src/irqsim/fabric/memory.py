@@ -45,3 +45,8 @@ class SystemMemory:
 
     def read(self, addr: int, size: int) -> int:
         return int.from_bytes(self.read_bytes(addr, size), "little")
+
+    def pages_in(self, addr: int, size: int) -> list[int]:
+        """Addresses of the allocated (ever written) pages overlapping [addr, addr+size)."""
+        lo, hi = addr >> 12, (addr + size - 1) >> 12
+        return sorted(p << 12 for p in self._pages if lo <= p <= hi)

@@ -421,9 +421,9 @@ class Iommu:
                  f"{index:#x} [fault reason {fr:#04x}] {FAULT_TEXT[fr]}"
                  + ("" if recorded else " (FPD set: not recorded)"))
         if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-fault", reason=fr,
-                            index=index, sid=bdf_str(tlp.requester), recorded=recorded,
-                            source=tlp.source)
+            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-result", outcome="blocked",
+                            reason=fr, index=index, sid=bdf_str(tlp.requester),
+                            recorded=recorded, source=tlp.source)
         if recorded:
             self.delay += ctx.timing.ir_fault_record
             self._record(fr, tlp.requester, index)
@@ -439,10 +439,12 @@ class Iommu:
         if self.frcd[i][1] & (FRCD_F >> 64):
             self.regs[FSTS] = fsts | FSTS_PFO
             return
-        quiet = not self._fsts() & (FSTS_PPF | FSTS_PFO | FSTS_IQE)
+        now = self._fsts()
+        quiet = not now & (FSTS_PPF | FSTS_PFO | FSTS_IQE)
         self.frcd[i] = [(index & 0xFFFF) << FRCD_INDEX_SHIFT,
                         (sid & 0xFFFF) | fr << 32 | FRCD_F >> 64]
-        self.regs[FSTS] = (fsts & ~(0xFF << FSTS_FRI_SHIFT)) | i << FSTS_FRI_SHIFT
+        if not now & FSTS_PPF:                  # FRI: the first pending record (VT-d 10.4.9)
+            self.regs[FSTS] = (fsts & ~(0xFF << FSTS_FRI_SHIFT)) | i << FSTS_FRI_SHIFT
         self.next_fr = (i + 1) % len(self.frcd)
         if quiet:
             self._fault_interrupt()
@@ -503,6 +505,9 @@ class Iommu:
         index = (addr >> 2 & 1) << 15 | (addr >> 5 & 0x7FFF)
         if shv:
             index += data & 0xFFFF
+        if ctx.tracer.on:
+            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-lookup", index=index,
+                            sid=bdf_str(tlp.requester), source=tlp.source)
         if index >= self.irt_entries:
             self._fault(FR_INDEX_RANGE, tlp, index, False)
             return None
@@ -542,8 +547,8 @@ class Iommu:
                        | ((dst & 0x7FFFFF00) << 32 | REMAPPED_WIDE if self.eime else 0))
         out.data = msi_data(v, lo >> 5 & 7, bool(tm))
         if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-remap", index=index,
-                            vector=v, dest=dst, sid=bdf_str(tlp.requester),
+            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-result",
+                            outcome="remapped", index=index, vector=v, dest=dst,
                             source=tlp.source)
         return out
 
@@ -597,9 +602,9 @@ class Iommu:
         ndst = PID_NDST.get(pid)
         nv = PID_NV.get(pid)
         if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, "Memory", "ir-post", index=index,
-                            vector=vv, pid=pda, notify=notify, merged=already,
-                            source=tlp.source)
+            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-result",
+                            outcome="posted", index=index, vector=vv, pid=pda,
+                            notify=notify, merged=already, source=tlp.source)
         if not notify:
             return None
         self.notifications += 1

@@ -77,6 +77,12 @@ class TraceKind(StrEnum):
                                 "{asserted:? (line still asserted: deliver again)|}")
     IOAPIC_RTE = ("ioapic-rte", "RTE {pin} = vector {vector:#x}, {trigger}, "
                                 "{masked:?masked|unmasked}")
+    # -- VT-d interrupt remapping (iommu/vtd.py) --------------------------------------------
+    IR_LOOKUP = ("ir-lookup", "Lookup & validate device ID {sid}: remapping table entry {index}")
+    IR_RESULT = ("ir-result", "Check remapping table, IRTE {index}: {outcome}"
+                              "{vector:+, vector @x}{dest:+ to APIC ID @}{pid:+ in descriptor @x}"
+                              "{notify:?, notify|}{reason:+, fault reason @x}{sid:+ from @}")
+    IR_COMPAT = ("ir-compat", "Compatibility format: passed through (CFIS set)")
     # -- APIC bus and Local APIC -----------------------------------------------------------------
     MSI_DELIVER = ("msi-deliver", "Forward interrupt message: vector {vector:#x} to APIC ID {dest}")
     IRR_SET = ("irr-set", "Decode message, place vector {vector:#x} in IRR")

@@ -88,13 +88,16 @@ _INSTANCE = re.compile(r"^(LAPIC|CPU)\d+$")
 MASKED = "Vector Masked"
 CANNOT_ACCEPT = "CPU Cannot Accept (IF=0 or TPR blocks or Higher Priority ISR)"
 # The event that starts a branch: the kind that ends it and the field both share.
+REMAP = "IOMMU Enabled"
 _CLOSES = {"msix-masked": ("msix-unmask-send", "entry"),
-           "msi-masked": ("msi-unmask-send", "vector"), "irr-set": ("inta", "vector")}
+           "msi-masked": ("msi-unmask-send", "vector"), "irr-set": ("inta", "vector"),
+           "ir-lookup": ("ir-result", "index")}
+_END_FIELD = {"msix-unmask-send": "entry", "ir-result": "index"}
 
 
 def _end_key(e: TraceEvent) -> tuple[str, str, object]:
     """The key a branch that ``e`` would end is stored under."""
-    return e.kind, e.src, e.fields.get("entry" if e.kind == "msix-unmask-send" else "vector")
+    return e.kind, e.src, e.fields.get(_END_FIELD.get(e.kind, "vector"))
 
 
 def _branch(e: TraceEvent) -> tuple[str, str, tuple[str, str, object]] | None:
@@ -104,6 +107,8 @@ def _branch(e: TraceEvent) -> tuple[str, str, tuple[str, str, object]] | None:
     f = e.fields
     if e.kind in ("msix-masked", "msi-masked"):
         note = "Interrupt queued in device"
+    elif e.kind == "ir-lookup":
+        note = "Interrupt remapping: look up, validate, remap"
     elif e.kind == "irr-set":
         vector, ppr = int(f["vector"]), int(f.get("ppr", 0))
         if not f.get("if_flag", True):
@@ -116,7 +121,7 @@ def _branch(e: TraceEvent) -> tuple[str, str, tuple[str, str, object]] | None:
     else:
         return None
     kind, field = _CLOSES[e.kind]
-    title = MASKED if e.kind != "irr-set" else CANNOT_ACCEPT
+    title = {"irr-set": CANNOT_ACCEPT, "ir-lookup": REMAP}.get(e.kind, MASKED)
     # The INTA is traced from the LAPIC, so the LAPIC's name matches for irr-set too.
     return title, note, (kind, e.src, f.get(field))
 
