@@ -103,6 +103,29 @@ def test_retarget_rewrites_the_irte_not_the_device() -> None:
     assert k.irqs[irq].counts == [0, 1] and m.accounting()["balanced"]
 
 
+def test_driver_that_forgets_to_invalidate_keeps_the_old_target() -> None:
+    """VT-d 6.5.2.7 (reference 2.3, behaviour 13): software rewrites an IRTE to another CPU
+    without the IEC invalidation: the interrupt still goes to the old CPU; after the
+    invalidation it goes to the new one."""
+    m, nics, _ = nic_machine(ncpus=2, intremap=True)
+    k = m.kernel
+    irq = next(d.irq for d in k.irqs.values() if d.name == "q0")
+    dom, data, lo, hi = irte_of(m, irq)
+    nics[0].rx(0)
+    m.run()                                               # the entry is now cached
+    assert k.irqs[irq].counts == [1, 0]
+    new_lo = s.IRTE_LOW.field("dst").put(lo, k.apic_ids[1] << 8)
+    k.run_on(k.cpus[0], lambda: dom.unit.write_irte(data.index, new_lo, hi, flush=False))
+    nics[0].rx(0)
+    m.run()
+    assert m.lapics[0].isr == 0 and k.irqs[irq].counts == [2, 0]
+    k.run_on(k.cpus[0], lambda: dom.unit.flush_iec(data.index))
+    nics[0].rx(0)
+    m.run()
+    # CPU 1 has no handler for that vector (the driver never moved it): "unexpected".
+    assert k.irqs[irq].counts == [2, 0] and k.unexpected == [0, 1]
+
+
 def test_ioapic_line_goes_through_a_remappable_entry_and_directed_eoi() -> None:
     """VT-d 5.1.5.1, behaviour 23 (Linux ioapic_ir_ack_level): the RTE is remappable (bit 48,
     index), its vector is the pin, the delivered vector is IRTE.V; the level line's EOI goes

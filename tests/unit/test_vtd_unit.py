@@ -486,3 +486,19 @@ def test_every_request_ends_delivered_posted_or_blocked_with_a_reason(
     assert led.raised == led.in_flight + sum(led.dropped.values()) + led.merged + posted
     if out is None and not led.merged and not posted:
         assert len(led.dropped) == 1
+
+
+def test_new_declarations_match_the_specification() -> None:
+    """VT-d 10.4.14 (FRCD), 6.5.2.7 (IEC descriptor), 6.5.2.8 (wait descriptor), 5.1.5.1
+    (remappable I/O APIC entry): masks transcribed from the specification."""
+    from irqsim.spec.ioapic import IOREDTBL_REMAPPABLE, remappable_rte
+    assert s.FRCD.w1cmask == 1 << 127
+    assert s.FRCD.field("fr").lsb == 96 and s.FRCD.field("sid").lsb == 64
+    assert s.IEC_DESC.reserved_mask == ((1 << 128) - 1) & ~(0xF | 1 << 4 | 0x1F << 27
+                                                              | 0xFFFF << 32)
+    assert s.INV_WAIT_DESC.field("status_address").lsb == 66
+    assert s.INV_WAIT_DESC.reserved_mask == 0xFFFFFF80 | 3 << 64
+    assert IOREDTBL_REMAPPABLE.reserved_mask == ((1 << 48) - 1) & ~((1 << 17) - 1)
+    rte = remappable_rte(0x8003, 5, True, True, True)
+    assert rte == 1 << 48 | 3 << 49 | 1 << 11 | 5 | 1 << 13 | 1 << 15 | 1 << 16
+    assert s.PID.size == 64 and s.PID.field("ndst").lsb == 288

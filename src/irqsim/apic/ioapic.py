@@ -309,7 +309,7 @@ class IoApic:
             return
         t = ctx.timing
         delay = t.ioapic_to_lapic + t.iommu_passthrough
-        if msg is not tlp:                          # remapped: the unit's stages
+        if self.remap_unit is not None:             # the unit's stages (0: remapping off)
             delay += self.remap_unit.delay
         ctx.engine.after(delay, self._arrive, (pin, msg))
 

@@ -317,11 +317,9 @@ class RootComplex:
                                 data=tlp.data, source=tlp.source)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
-            if msg is not None:
-                delay = self._lapic_delay
-                if msg is not tlp:                  # remapped or a posted notification
-                    delay += iommu.delay
-                ctx.engine.at(now + delay, self.apic_bus.deliver_msi, msg)
+            if msg is not None:                     # iommu.delay: 0 with remapping off
+                ctx.engine.at(now + self._lapic_delay + iommu.delay, self.apic_bus.deliver_msi,
+                              msg)
             return
         self.memory_writes += 1
         if self.memory.contains(addr):

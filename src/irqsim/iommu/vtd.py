@@ -210,6 +210,10 @@ class Iommu:
         self.irt_entries = 0
         self.eime = False
         self.iec: dict[int, tuple[int, int]] | None = {} if iec else None
+        # The IEC's decoded remapped entries: index -> (address, data, SID mask, SID wanted).
+        self._xlate: dict[int, tuple[int, int, int, int]] = {}
+        t = ctx.timing
+        self._hit_delay = t.ir_decode + t.ir_iec_hit
         self.iec_hits = 0
         self.iec_misses = 0
         self.iec_invalidations = 0
@@ -400,6 +404,7 @@ class Iommu:
         f = IEC_DESC.decode(d)
         if not f["g"]:
             iec.clear()
+            self._xlate.clear()
             return
         im = f["im"]
         if im > (self.ecap >> ECAP.field("mhmv").lsb & 0xF):
@@ -408,6 +413,7 @@ class Iommu:
         key = f["iidx"] >> im
         for idx in [i for i in iec if i >> im == key]:
             del iec[idx]
+            self._xlate.pop(idx, None)
 
     # -- faults ------------------------------------------------------------------------------
     def _fault(self, fr: int, tlp: Tlp, index: int, fpd: bool) -> None:
@@ -478,11 +484,29 @@ class Iommu:
 
     # -- the interrupt path -----------------------------------------------------------------
     def interrupt_request(self, tlp: Tlp) -> Tlp | None:
-        """Process an interrupt write; return the message to deliver, or None if blocked or
-        posted (VT-d 5.1.4; reference 6). ``delay`` holds the remapping cost."""
+        """Process an interrupt write; return the message to deliver (a remapped request is
+        rewritten in place into its APIC message; a posted one returns the notification, a
+        new interrupt), or None if blocked or posted silently (VT-d 5.1.4; reference 6).
+        ``delay`` holds the remapping cost (0 while remapping is off)."""
         self.requests += 1
         if not self.gsts & GSTS_IRES:
             return tlp
+        x = self._xlate
+        if x and not self.ctx.tracer.on:
+            # Common case: a remappable request hitting a cached remapped entry.
+            addr = tlp.address
+            if addr & ADDR_REMAPPABLE and not addr >> 32:
+                index = (addr >> 2 & 1) << 15 | (addr >> 5 & 0x7FFF)
+                if addr & 8:
+                    data = tlp.data
+                    index = -1 if data >> 16 else index + data
+                e = x.get(index)
+                if e is not None and tlp.requester & e[2] == e[3]:
+                    self.iec_hits += 1
+                    self.remapped += 1
+                    self.delay = self._hit_delay
+                    tlp.address, tlp.data = e[0], e[1]
+                    return tlp
         return self._remap(tlp)
 
     def _remap(self, tlp: Tlp) -> Tlp | None:
@@ -542,10 +566,15 @@ class Iommu:
         dst = lo >> 32 if self.eime else lo >> 40 & 0xFF
         v = lo >> 16 & 0xFF
         tm = lo >> 4 & 1
-        out = tlp.fork(tlp.iid)
+        out = tlp                                   # the write becomes the APIC message
         out.address = (msi_address(dst & 0xFF, bool(lo >> 2 & 1), bool(lo >> 3 & 1))
                        | ((dst & 0x7FFFFF00) << 32 | REMAPPED_WIDE if self.eime else 0))
         out.data = msi_data(v, lo >> 5 & 7, bool(tm))
+        if self.iec is not None and index in self.iec:
+            svt = hi >> 18 & 3
+            if svt in (SVT_NONE, SVT_SID):
+                m = SQ_MASKS[hi >> 16 & 3] if svt == SVT_SID else 0
+                self._xlate[index] = (out.address, out.data, m, hi & m)
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-result",
                             outcome="remapped", index=index, vector=v, dest=dst,
