@@ -266,3 +266,31 @@ def test_iommu_options_reach_the_unit() -> None:
     assert m.acpi.dmar is not None and m.acpi.dmar.drhds[0].address == 0xFED91000
     cap = s.CAP.decode(m.iommu.cap)
     assert (cap["pi"], cap["nfr"]) == (0, 1) and not m.iommu.ecap & s.ECAP_EIM
+
+
+def test_multi_message_msi_moves_one_irq_at_a_time_under_remapping() -> None:
+    """Linux with interrupt remapping (VT-d 5.1.2.2, sub-handles): a 4-message MSI block gets
+    4 consecutive IRTEs (handle + message number) and a vector each, so one IRQ of the block
+    moves alone by rewriting its IRTE; the others stay."""
+    from irqsim.devices.msi_device import MsiEventDevice
+    from irqsim.drivers.msi_device import MsiEventDriver
+    m = Machine(ncpus=2, intremap=True, ledger_debug=True)
+    dev = MsiEventDevice(m.ctx, events=4)
+    m.add_device(dev)
+    drv = MsiEventDriver(events=4)
+    m.kernel.register_driver(drv)
+    m.boot()
+    k = m.kernel
+    irqs = drv.devices[0].irqs
+    idx = [irte_of(m, i)[1].index + irte_of(m, i)[1].sub_handle for i in irqs]
+    assert idx == list(range(idx[0], idx[0] + 4)) and k.irqs[irqs[0]].chip.startswith("IR-")
+    before = [k.irqs[i].cpu for i in irqs]
+    target = 1 - before[2]
+    k.run_on(k.cpus[0], lambda: k.irq_set_affinity(irqs[2], [target]))
+    for ev in range(4):
+        dev.event(ev)
+    m.run()
+    want = [*before[:2], target, before[3]]
+    assert [k.irqs[i].cpu for i in irqs] == want
+    assert [k.irqs[i].counts[c] for i, c in zip(irqs, want, strict=True)] == [1, 1, 1, 1]
+    assert m.accounting()["balanced"]

@@ -626,7 +626,7 @@ class Iommu:
         if already:
             led.merge(tlp.iid, self.name, flying=True)
         else:
-            led.land(tlp.iid, self.name)              # pending in the PIR
+            led.post(tlp.iid, self.name)              # pending in the PIR
             self.posted_pids.setdefault(pda, {})[vv] = tlp.iid
         ndst = PID_NDST.get(pid)
         nv = PID_NV.get(pid)

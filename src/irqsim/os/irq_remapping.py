@@ -268,7 +268,13 @@ class IrRemapDomain(IrqDomain, IrqChip):
         """A vector per IRQ from VECTOR, then IRTEs: one block (sub-handles 0..n-1) for a
         multi-message MSI, else one entry each; each entry written and invalidated."""
         assert self.parent is not None
-        parents = self.parent.alloc(descs, hwirq, info)
+        # Each IRQ of a multi-message MSI gets a vector of its own (its IRTE names it), so
+        # the block can be spread and moved one IRQ at a time, as in Linux.
+        vinfo = info
+        if info.contiguous:
+            vinfo = AllocInfo(info.affinity, pdev=info.pdev, who=info.who, level=info.level,
+                              active_low=info.active_low, devid=info.devid)
+        parents = self.parent.alloc(descs, hwirq, vinfo)
         unit = self.unit
         if info.pdev is not None:
             sid = info.pdev.bus << 8 | info.pdev.devfn

@@ -16,7 +16,8 @@ domain as parent, it follows Linux's msi_set_affinity: the new vector is first w
 the OLD destination (the vector is mapped on both CPUs while the move is in progress), then
 the new destination, so a message the function sends between the two config writes still
 finds a handler. A multi-message block shares one address and cannot move one IRQ alone
-(Linux refuses multi-MSI affinity without interrupt remapping).
+(Linux refuses multi-MSI affinity without interrupt remapping; with it each message has its
+own IRTE, so each IRQ moves alone: docs/vtd.md).
 """
 
 from __future__ import annotations
@@ -193,7 +194,7 @@ class PciMsiDomain(IrqDomain, IrqChip):
             self.irq_unmask(d)
 
     def irq_set_affinity(self, d: IrqData, cpus: list[int]) -> bool:
-        if self.block > 1:
+        if self.block > 1 and not getattr(self.parent, "remapping", False):
             raise OSError(f"{self.pdev.slot}: IRQ {d.irq} is one of a {self.block}-message "
                           "MSI block sharing one address: its affinity cannot change alone")
         parent = d.parent

@@ -10,7 +10,8 @@ so the ledger cannot drift from the hardware state.
 Blocks change the counters only through intent methods, one per thing that happens to
 an interrupt: :meth:`Ledger.raise_` (it exists, at its origin; returns its interrupt id),
 :meth:`~Ledger.launch` (it leaves pending state and travels), :meth:`~Ledger.land` (it
-arrives in pending state: an IRR bit, an I/O APIC input), :meth:`~Ledger.deliver` (a CPU
+arrives in pending state: an IRR bit, an I/O APIC input), :meth:`~Ledger.post` (it is
+pending in a posted-interrupt descriptor's PIR), :meth:`~Ledger.deliver` (a CPU
 takes it), :meth:`~Ledger.merge` (it joins one already pending) and :meth:`~Ledger.drop`
 (lost, for a :class:`Reason`). :class:`DebugLedger` follows every interrupt id through its
 intents and names the path where the books stop balancing.
@@ -125,6 +126,12 @@ class Ledger:
         """The travelling interrupt reaches a block (it is pending there or acted on)."""
         self.in_flight -= 1
 
+    def post(self, iid: int = 0, block: str = "") -> None:
+        """The travelling interrupt is posted: its bit set in a posted-interrupt descriptor's
+        PIR (VT-d 5.2.3), pending there (the machine counts PIR bits) until the CPU side moves
+        it to a virtual APIC and delivers it."""
+        self.in_flight -= 1
+
     def deliver(self, iid: int = 0, block: str = "") -> None:
         """A CPU (or the core, for SMI/INIT) takes the interrupt."""
         self.delivered += 1
@@ -229,6 +236,10 @@ class DebugLedger(Ledger):
     def land(self, iid: int = 0, block: str = "") -> None:
         super().land(iid, block)
         self._step(iid, "land", block, (_FLYING,), _PENDING)
+
+    def post(self, iid: int = 0, block: str = "") -> None:
+        super().post(iid, block)
+        self._step(iid, "post", block, (_FLYING,), _PENDING)
 
     def deliver(self, iid: int = 0, block: str = "") -> None:
         super().deliver(iid, block)
