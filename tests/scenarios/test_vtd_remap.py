@@ -294,3 +294,17 @@ def test_multi_message_msi_moves_one_irq_at_a_time_under_remapping() -> None:
     assert [k.irqs[i].cpu for i in irqs] == want
     assert [k.irqs[i].counts[c] for i, c in zip(irqs, want, strict=True)] == [1, 1, 1, 1]
     assert m.accounting()["balanced"]
+
+
+def test_x2apic_opt_out_keeps_remapping_in_xapic_mode() -> None:
+    """Reference 9 (Linux intel_irq_remapping): the DMAR x2APIC opt-out flag: the kernel says
+    so and remaps with 8-bit destinations (EIME = 0), so CPUs above APIC ID 254 get no device
+    vectors."""
+    m = Machine(ncpus=300, intremap=True, iommu=IommuOptions(x2apic_opt_out=True))
+    nic = MultiQueueNic(m.ctx, 8)
+    m.add_device(nic)
+    m.kernel.register_driver(GenericDriver(((0x8086, 0x1572),), max_vectors=8))
+    m.boot()
+    lines = [line.split("] ", 1)[1] for line in m.kernel.dmesg]
+    assert "DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit." in lines
+    assert lines[-1] == "DMAR-IR: Enabled IRQ remapping in xapic mode" and not m.iommu.eime

@@ -390,6 +390,7 @@ def intel_irq_remap_init(k: Kernel) -> IrRemapDomain | None:
     want_x2 = k.x2apic_mode
     if want_x2 and dmar is not None and dmar.flags & DMAR_X2APIC_OPT_OUT:
         k.printk("DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit.")
+        want_x2 = False                 # remapping in xAPIC mode: 8-bit destinations
     unit.eim = bool(want_x2 and unit.ecap & ECAP_EIM)
     k.printk("DMAR-IR: Queued invalidation will be enabled to support x2apic and "
              "Intr-remapping.")
