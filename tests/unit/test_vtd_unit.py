@@ -502,3 +502,38 @@ def test_new_declarations_match_the_specification() -> None:
     rte = remappable_rte(0x8003, 5, True, True, True)
     assert rte == 1 << 48 | 3 << 49 | 1 << 11 | 5 | 1 << 13 | 1 << 15 | 1 << 16
     assert s.PID.size == 64 and s.PID.field("ndst").lsb == 288
+
+
+OPS = st.lists(st.one_of(
+    st.tuples(st.just("write"), st.integers(0, 7), st.integers(0x20, 0xFF)),
+    st.tuples(st.just("inval"), st.integers(0, 7), st.integers(0, 3)),
+    st.tuples(st.just("global"), st.just(0), st.just(0)),
+    st.tuples(st.just("request"), st.integers(0, 7), st.just(0))), max_size=40)
+
+
+@settings(max_examples=100, deadline=None)
+@given(ops=OPS)
+def test_iec_follows_the_invalidation_rules(ops: list[tuple[str, int, int]]) -> None:
+    """VT-d 6.5.2.7 (reference 2.3): an entry, once read, is served from the IEC until a
+    global invalidation or an index invalidation whose 2^IM-aligned range covers it; a model
+    cache with those rules predicts every delivered vector."""
+    u = Unit()
+    u.enable()
+    memory = {i: 0x20 for i in range(8)}
+    for i in range(8):
+        u.irte(i, remapped(0x20, 1))
+    cache: dict[int, int] = {}
+    for op, i, v in ops:
+        if op == "write":
+            memory[i] = v
+            u.irte(i, remapped(v, 1))
+        elif op == "inval":
+            u.flush(i, im=v)
+            cache = {j: w for j, w in cache.items() if j >> v != i >> v}
+        elif op == "global":
+            u.flush()
+            cache.clear()
+        else:
+            want = cache.setdefault(i, memory[i])
+            out = u.request(remappable(i))
+            assert out is not None and out.data & 0xFF == want
