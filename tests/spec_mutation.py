@@ -21,7 +21,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/unit/test_spec_declarations.py", "tests/unit/test_lapic_registers.py",
          "tests/unit/test_config_space.py", "tests/unit/test_msix_registers.py",
-         "tests/unit/test_msi.py", "tests/unit/test_msix.py", "tests/unit/test_ioapic.py"]
+         "tests/unit/test_msi.py", "tests/unit/test_msix.py", "tests/unit/test_ioapic.py",
+         "tests/unit/test_vtd_unit.py"]
 
 # name -> (file under src/irqsim, text, replacement)
 MUTATIONS: dict[str, tuple[str, str, str]] = {
@@ -60,6 +61,14 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
         'F("trigger_mode", 13, RW, "0 edge, 1 level")'),
     "irta-reserved-writable": (
         "spec/vtd.py", 'F("reserved", (10, 4), RSVD)', 'F("reserved", (10, 4), RW)'),
+    "frcd-fault-bit-not-w1c": (
+        "spec/vtd.py", 'F("f", 127, RW1C,', 'F("f", 127, RO,'),
+    "irte-xapic-dst-reserved-ignored": (
+        "spec/vtd.py", "IRTE_XAPIC_DST_RESERVED = 0xFFFF_00FF << 32",
+        "IRTE_XAPIC_DST_RESERVED = 0"),
+    "posted-irte-vector-moved": (
+        "spec/vtd.py", 'F("vv", (23, 16), RW, "virtual vector posted into PIR")',
+        'F("vv", (24, 17), RW, "virtual vector posted into PIR")'),
     "virtio-queue-enable-16-bit": (
         "spec/virtio.py", 'F("enable", (0, 0), RW)', 'F("enable", (15, 0), RW)'),
     "model-lapic-write-unmasked": (

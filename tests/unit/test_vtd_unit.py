@@ -502,6 +502,13 @@ def test_new_declarations_match_the_specification() -> None:
     rte = remappable_rte(0x8003, 5, True, True, True)
     assert rte == 1 << 48 | 3 << 49 | 1 << 11 | 5 | 1 << 13 | 1 << 15 | 1 << 16
     assert s.PID.size == 64 and s.PID.field("ndst").lsb == 288
+    # Reference 3.1's example: xAPIC ID 4, vector 0x50, fixed, physical, edge; and x2APIC.
+    assert s.IRTE_LOW.encode(p=1, v=0x50, dst=4 << 8) == 0x0000_0400_0050_0001
+    assert s.IRTE_LOW.encode(p=1, v=0x50, dst=4) == 0x0000_0004_0050_0001
+    # Posted format (VT-d 9.11): URG 14, IM 15, VV 23:16, PDA[31:6] 63:38, PDA[63:32] 127:96.
+    assert s.IRTE_POSTED_LOW.encode(urg=1, im=1, vv=0xAB, pda_l=0x3FFFFFF) == (
+        1 << 14 | 1 << 15 | 0xAB << 16 | 0x3FFFFFF << 38)
+    assert s.IRTE_POSTED_HIGH.encode(pda_h=0xFFFFFFFF, svt=1) == 0xFFFFFFFF << 32 | 1 << 18
 
 
 OPS = st.lists(st.one_of(

@@ -37,7 +37,7 @@ from irqsim.fabric.tlp import Tlp, TlpType, bdf_str
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
-from irqsim.spec.msi import ADDR_REMAPPABLE, msi_address, msi_data
+from irqsim.spec.msi import ADDR_REMAPPABLE, MSI_ADDRESS_REMAPPABLE, msi_address, msi_data
 from irqsim.spec.regs import Register
 from irqsim.spec.vtd import (
     CAP,
@@ -101,11 +101,15 @@ from irqsim.spec.vtd import (
     IRTA_EIME,
     IRTA_S,
     IRTE_FPD,
+    IRTE_HIGH,
     IRTE_HIGH_RESERVED,
     IRTE_IM,
+    IRTE_LOW,
     IRTE_LOW_RESERVED,
     IRTE_P,
+    IRTE_POSTED_HIGH,
     IRTE_POSTED_HIGH_RESERVED,
+    IRTE_POSTED_LOW,
     IRTE_POSTED_LOW_RESERVED,
     IRTE_SIZE,
     IRTE_URG,
@@ -150,6 +154,19 @@ FAULT_REASONS: dict[int, Reason] = {
     FR_SID: Reason.VTD_SID, FR_PID_READ: Reason.VTD_PID_READ,
 }
 _MASK64 = (1 << 64) - 1
+
+# IRTE fields as the unit reads them (derived from the declarations).
+_V, _DM, _RH, _TM, _DLM, _DST = (IRTE_LOW.field(n) for n in ("v", "dm", "rh", "tm", "dlm", "dst"))
+_VV, _PDA_L = IRTE_POSTED_LOW.field("vv"), IRTE_POSTED_LOW.field("pda_l")
+_PDA_H = IRTE_POSTED_HIGH.field("pda_h")
+_SID, _SQ, _SVT = (IRTE_HIGH.field(n) for n in ("sid", "sq", "svt"))
+_XAPIC_DST_SHIFT = 8                       # xAPIC mode: the APIC ID is DST[15:8] (bits 47:40)
+# Remappable request: handle and SHV bits (VT-d 5.1.2.2), from the declaration.
+_HANDLE = MSI_ADDRESS_REMAPPABLE.field("handle")
+_HANDLE15 = MSI_ADDRESS_REMAPPABLE.field("handle_15")
+_SHV = MSI_ADDRESS_REMAPPABLE.mask("shv")
+_H_SHIFT, _H_MASK = _HANDLE.lsb, (1 << _HANDLE.width) - 1      # ints for the hot path
+_H15_SHIFT = _HANDLE15.lsb
 
 
 def _byte_table(regs: tuple[Register, ...]) -> dict[int, Register]:
@@ -496,8 +513,8 @@ class Iommu:
             # Common case: a remappable request hitting a cached remapped entry.
             addr = tlp.address
             if addr & ADDR_REMAPPABLE and not addr >> 32:
-                index = (addr >> 2 & 1) << 15 | (addr >> 5 & 0x7FFF)
-                if addr & 8:
+                index = (addr >> _H15_SHIFT & 1) << 15 | (addr >> _H_SHIFT & _H_MASK)
+                if addr & _SHV:
                     data = tlp.data
                     index = -1 if data >> 16 else index + data
                 e = x.get(index)
@@ -525,8 +542,8 @@ class Iommu:
                 ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-compat",
                                 address=addr, source=tlp.source)
             return tlp
-        shv = addr >> 3 & 1
-        index = (addr >> 2 & 1) << 15 | (addr >> 5 & 0x7FFF)
+        shv = addr & _SHV
+        index = _HANDLE15.get(addr) << 15 | _HANDLE.get(addr)
         if shv:
             index += data & 0xFFFF
         if ctx.tracer.on:
@@ -563,18 +580,20 @@ class Iommu:
         if posted:
             return self._post(tlp, index, lo, hi, fpd)
         self.remapped += 1
-        dst = lo >> 32 if self.eime else lo >> 40 & 0xFF
-        v = lo >> 16 & 0xFF
-        tm = lo >> 4 & 1
+        dst = _DST.get(lo)
+        if not self.eime:
+            dst = dst >> _XAPIC_DST_SHIFT & 0xFF
+        v = _V.get(lo)
+        tm = _TM.get(lo)
         out = tlp                                   # the write becomes the APIC message
-        out.address = (msi_address(dst & 0xFF, bool(lo >> 2 & 1), bool(lo >> 3 & 1))
+        out.address = (msi_address(dst & 0xFF, bool(_DM.get(lo)), bool(_RH.get(lo)))
                        | ((dst & 0x7FFFFF00) << 32 | REMAPPED_WIDE if self.eime else 0))
-        out.data = msi_data(v, lo >> 5 & 7, bool(tm))
+        out.data = msi_data(v, _DLM.get(lo), bool(tm))
         if self.iec is not None and index in self.iec:
-            svt = hi >> 18 & 3
+            svt = _SVT.get(hi)
             if svt in (SVT_NONE, SVT_SID):
-                m = SQ_MASKS[hi >> 16 & 3] if svt == SVT_SID else 0
-                self._xlate[index] = (out.address, out.data, m, hi & m)
+                m = SQ_MASKS[_SQ.get(hi)] if svt == SVT_SID else 0
+                self._xlate[index] = (out.address, out.data, m, _SID.get(hi) & m)
         if ctx.tracer.on:
             ctx.tracer.emit(ctx.engine.now, self.name, self.name, "ir-result",
                             outcome="remapped", index=index, vector=v, dest=dst,
@@ -606,14 +625,14 @@ class Iommu:
         """Posted-format hit (VT-d 5.2.3; reference 7.2): atomic PIR/ON update in memory,
         then the notification if one is due."""
         ctx = self.ctx
-        pda = (hi >> 32) << 32 | (lo >> 38) << 6
+        pda = _PDA_H.get(hi) << 32 | _PDA_L.get(lo) << 6
         mem = self.memory
         if not mem.contains(pda + PID_SIZE - 1):
             self._fault(FR_PID_READ, tlp, index, fpd)
             return None
         self.delay += ctx.timing.ir_pid_update
         self.posted += 1
-        vv = lo >> 16 & 0xFF
+        vv = _VV.get(lo)
         pid = mem.read(pda, PID_SIZE)
         urgent = bool(lo & IRTE_URG)
         notify = not pid & PID_ON and (not pid & PID_SN or urgent)
@@ -672,12 +691,12 @@ class Iommu:
 
 def _sid_ok(hi: int, sid: int) -> bool:
     """Source-id validation (VT-d 9.10 SVT/SQ/SID; reference 3.3)."""
-    svt = hi >> 18 & 3
+    svt = _SVT.get(hi)
     if svt == SVT_NONE:
         return True
-    want = hi & 0xFFFF
+    want = _SID.get(hi)
     if svt == SVT_SID:
-        m = SQ_MASKS[hi >> 16 & 3]
+        m = SQ_MASKS[_SQ.get(hi)]
         return sid & m == want & m
     if svt == SVT_BUS:
         return want >> 8 <= sid >> 8 <= want & 0xFF
