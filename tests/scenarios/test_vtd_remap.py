@@ -49,6 +49,9 @@ def test_boot_enables_remapping_in_linux_order_with_its_log_lines() -> None:
     assert g & s.GSTS_QIES and g & s.GSTS_IRES and g & s.GSTS_IRTPS and not g & s.GSTS_CFIS
     assert (io.irt_entries, io.eime) == (65536, False) and io.irt_base % (1 << 20) == 0
     assert [line.split("] ", 1)[1] for line in m.kernel.dmesg] == [
+        "DMAR: Host address width 46",
+        "DMAR: DRHD base: 0x000000fed90000 flags: 0x1",
+        f"DMAR: dmar0: reg_base_addr fed90000 ver 1:0 cap {io.cap:x} ecap {io.ecap:x}",
         "DMAR-IR: IOAPIC id 0 under DRHD base  0xfed90000 IOMMU 0",
         "DMAR-IR: Queued invalidation will be enabled to support x2apic and Intr-remapping.",
         "DMAR-IR: Enabled IRQ remapping in xapic mode"]

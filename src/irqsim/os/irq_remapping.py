@@ -36,6 +36,7 @@ from irqsim.spec.msi import MSI_ADDRESS_REMAPPABLE, msi_address, msi_data
 from irqsim.spec.vtd import (
     CAP,
     CAP_PI,
+    ECAP,
     ECAP_EIM,
     ECAP_IR,
     ECAP_QI,
@@ -72,6 +73,7 @@ from irqsim.spec.vtd import (
     IRTE_SIZE,
     SVT_NONE,
     SVT_SID,
+    VER,
 )
 
 if TYPE_CHECKING:
@@ -376,9 +378,16 @@ def intel_irq_remap_init(k: Kernel) -> IrRemapDomain | None:
     units = dmar_units(k)
     if not units:
         return None
+    dmar = k.acpi.dmar
+    assert dmar is not None
+    k.printk(f"DMAR: Host address width {dmar.host_address_width + 1}")
     unit = IntelIr(k, units[0], 0)
+    k.printk(f"DMAR: DRHD base: {unit.reg:#016x} flags: {int(unit.drhd.include_pci_all):#x}")
+    ver = unit.readl(VER.offset)
     unit.cap = unit.readq(CAP.offset)
-    unit.ecap = unit.readq(0x10)
+    unit.ecap = unit.readq(ECAP.offset)
+    k.printk(f"DMAR: {unit.name}: reg_base_addr {unit.reg:x} ver {ver >> 4 & 0xF}:{ver & 0xF} "
+             f"cap {unit.cap:x} ecap {unit.ecap:x}")
     if not unit.ecap & ECAP_IR or not unit.ecap & ECAP_QI:
         k.ctx.diag("OS", R_NO_IR, f"DMAR: {unit.name}: ECAP {unit.ecap:#x} has no IR/QI")
         return None
@@ -386,9 +395,8 @@ def intel_irq_remap_init(k: Kernel) -> IrRemapDomain | None:
         if s.type == DMAR_SCOPE_IOAPIC:
             k.printk(f"DMAR-IR: IOAPIC id {s.enumeration_id} under DRHD base  "
                      f"{unit.reg:#x} IOMMU {unit.seq}")
-    dmar = k.acpi.dmar
     want_x2 = k.x2apic_mode
-    if want_x2 and dmar is not None and dmar.flags & DMAR_X2APIC_OPT_OUT:
+    if want_x2 and dmar.flags & DMAR_X2APIC_OPT_OUT:
         k.printk("DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit.")
         want_x2 = False                 # remapping in xAPIC mode: 8-bit destinations
     unit.eim = bool(want_x2 and unit.ecap & ECAP_EIM)

@@ -11,6 +11,9 @@ from irqsim.spec.regs import RO, RSVD, RW, RW1C, WO, F, Register
 VTD_BASE = 0xFED90000
 VTD_MMIO_SIZE = 0x1000
 
+VER = Register("Version", 0x00, 4, (
+    F("min", (3, 0), RO, "minor version"), F("max", (7, 4), RO, "major version"),
+), reset=0x10)
 CAP = Register("Capability", 0x08, 8, (
     F("fro", (33, 24), RO, "fault-recording register offset / 16"),
     F("nfr", (47, 40), RO, "number of fault-recording registers - 1"),
@@ -57,7 +60,7 @@ IRTA = Register("Interrupt Remapping Table Address", 0xB8, 8, (
     F("eime", 11, RW, "extended interrupt mode enable (x2APIC)"),
     F("ira", (63, 12), RW, "table base"),
 ))
-REGISTERS = (CAP, ECAP, GCMD, GSTS, FSTS, FECTL, FEDATA, FEADDR, FEUADDR, IQH, IQT, IQA, ICS,
+REGISTERS = (VER, CAP, ECAP, GCMD, GSTS, FSTS, FECTL, FEDATA, FEADDR, FEUADDR, IQH, IQT, IQA, ICS,
              IRTA)
 
 # Derived GCMD/GSTS bits (the status bit of each command has the same position).
