@@ -311,3 +311,16 @@ def test_x2apic_opt_out_keeps_remapping_in_xapic_mode() -> None:
     lines = [line.split("] ", 1)[1] for line in m.kernel.dmesg]
     assert "DMAR-IR: x2apic is disabled because BIOS sets x2apic opt out bit." in lines
     assert lines[-1] == "DMAR-IR: Enabled IRQ remapping in xapic mode" and not m.iommu.eime
+
+
+def test_cfi_only_when_asked_lets_compatibility_writes_bypass() -> None:
+    """Reference 2.2 and 1.2: the OS sets CFI only if asked (intremap_cfi); then, in xAPIC
+    mode, a compatibility-format write bypasses remapping and is delivered as it is."""
+    for cfi in (False, True):
+        m, nics, drv = nic_machine(intremap=True, intremap_cfi=cfi)
+        assert bool(m.iommu.gsts & s.GSTS_CFIS) == cfi
+        v = m.kernel.irqs[next(d.irq for d in m.kernel.irqs.values() if d.name == "q0")].vector
+        nics[0].dma_write(0xFEE00000, v.to_bytes(4, "little"))
+        m.run()
+        assert len(drv.calls) == int(cfi) and m.iommu.faults.get(0x25, 0) == int(not cfi)
+        assert m.accounting()["balanced"]
