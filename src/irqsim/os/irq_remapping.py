@@ -130,6 +130,7 @@ class IntelIr:
         self.gcmd = 0                            # shadow of the persistent GCMD bits
         self.table = 0
         self.used: set[int] = set()
+        self.shadow: dict[int, tuple[int, int]] = {}    # what the kernel last wrote per entry
         self.qi_base = 0
         self.qi_tail = 0
         self.qi_status = 0
@@ -220,14 +221,20 @@ class IntelIr:
         self.flush_iec(index, (n - 1).bit_length())
 
     def write_irte(self, index: int, lo: int, hi: int, flush: bool = True) -> None:
-        """modify_irte: the entry's two qwords, high then low (Linux uses one CMPXCHG16B;
-        irqsim's CPU stores at most 8 bytes: the IEC keeps serving the old entry until the
-        invalidation that follows, so the unit never uses a half-written one), then the IEC
-        invalidation."""
+        """modify_irte: the entry's changed qwords, high before low, then the IEC
+        invalidation. Linux stores all 16 bytes with one CMPXCHG16B; irqsim's CPU stores at
+        most 8, so only the qwords that differ from what the kernel wrote last are stored: a
+        retarget or a switch to or from posted format (descriptor below 4 GiB) changes the
+        low qword alone, one atomic store; a new entry becomes present with its low qword,
+        written last."""
         cpu = self.k.current_cpu
         a = self.table + IRTE_SIZE * index
-        cpu.write(a + 8, 8, hi)
-        cpu.write(a, 8, lo)
+        old_lo, old_hi = self.shadow.get(index, (-1, -1))
+        if hi != old_hi:
+            cpu.write(a + 8, 8, hi)
+        if lo != old_lo:
+            cpu.write(a, 8, lo)
+        self.shadow[index] = (lo, hi)
         if flush:
             self.flush_iec(index, 0)
 
