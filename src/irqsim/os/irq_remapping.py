@@ -52,6 +52,7 @@ from irqsim.spec.vtd import (
     GCMD,
     GCMD_CFI,
     GCMD_IRE,
+    GCMD_PERSISTENT,
     GCMD_QIE,
     GCMD_SIRTP,
     GSTS,
@@ -154,7 +155,7 @@ class IntelIr:
     def command(self, bit: int, status: int, on: bool) -> bool:
         """Set (or clear) a persistent command, or issue a one-shot one, and wait for GSTS
         (Linux IOMMU_WAIT_OP). False if the status never followed."""
-        persistent = bit & (GCMD_QIE | GCMD_IRE | GCMD_CFI | GCMD.mask("te"))
+        persistent = bit & GCMD_PERSISTENT
         if persistent:
             self.gcmd = self.gcmd | bit if on else self.gcmd & ~bit
             self.writel(GCMD.offset, self.gcmd)
@@ -461,9 +462,9 @@ def dmar_fault(k: Kernel, unit: IntelIr) -> IrqReturn:
     fsts = unit.readl(FSTS.offset)
     if fsts:
         k.printk(f"DMAR: DRHD: handling fault status reg {fsts:x}")
-    nfr = (unit.cap >> 40 & 0xFF) + 1
-    fro = (unit.cap >> 24 & 0x3FF) * 16
-    i = fsts >> 8 & 0xFF
+    cap = CAP.decode(unit.cap)
+    nfr, fro = cap["nfr"] + 1, cap["fro"] * 16
+    i = FSTS.field("fri").get(fsts)
     if fsts & FSTS_PPF:
         for _ in range(nfr):
             off = fro + FRCD_SIZE * i
