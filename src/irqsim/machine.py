@@ -47,7 +47,6 @@ from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import Tracer
 from irqsim.spec.cpu import MAXPHYADDR
 from irqsim.spec.ioapic import IOAPIC_DEFAULT_BASE
-from irqsim.spec.vtd import VTD_BASE
 
 R_PENDING_MASKED_AT_IDLE = rule(
     "MSIX-PENDING-MASKED-AT-IDLE", "PCIe 6.1.4.5",
