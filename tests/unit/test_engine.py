@@ -85,3 +85,36 @@ def test_cancelled_handles_that_already_ran_are_forgotten() -> None:
     live = e.at(e.now + 5, lambda _: None)
     e.cancel(live)
     assert e.pending == 0
+
+
+def test_ahead_only_when_the_entry_would_run_next() -> None:
+    """Engine.ahead (issue 12 folding): an entry at ``t`` would run next only when every live
+    entry is later than ``t`` (an entry at ``t`` itself was scheduled first and runs first),
+    inside an unbounded run, and never with folding turned off."""
+    from irqsim.sim.engine import Engine
+
+    e = Engine()
+    seen: list[tuple[int, bool]] = []
+
+    def probe(t: object) -> None:
+        assert isinstance(t, int)
+        seen.append((t, e.ahead(t)))
+
+    e.at(100, lambda _: None)
+    e.at(10, probe, 15)      # next entry at 20: 15 would run next
+    e.at(20, probe, 25)      # tie with the entry at 25: that one was scheduled first
+    h = e.at(30, lambda _: None)
+    e.cancel(h)
+    e.at(25, probe, 100)     # the live entry at 100 was scheduled first
+    e.at(26, probe, 50)      # the cancelled entry at 30 does not count
+    e.run()
+    assert seen == [(15, True), (25, False), (100, False), (50, True)]
+    assert not e.ahead(0)    # outside a run: nothing to return to
+    e.fold = False
+    e.at(200, probe, 250)
+    e.run()
+    assert seen[-1] == (250, False)
+    e.fold = True
+    e.at(300, probe, 350)
+    e.run(until=1000)        # bounded: stages stay entries
+    assert seen[-1] == (350, False)

@@ -318,8 +318,16 @@ class RootComplex:
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off
-                ctx.engine.at(now + self._lapic_delay + iommu.delay, self.apic_bus.deliver_msi,
-                              msg)
+                t = now + self._lapic_delay + iommu.delay
+                engine = ctx.engine
+                if engine.ahead(t) and not ctx.tracer.on:
+                    # Folded: this TLP's arrival is always an event of its own and this is
+                    # its last step; the delivery would be the engine's next entry.
+                    engine.now = t
+                    engine.folded += 1
+                    self.apic_bus.deliver_msi(msg)
+                else:
+                    engine.at(t, self.apic_bus.deliver_msi, msg)
             return
         self.memory_writes += 1
         if self.memory.contains(addr):

@@ -8,6 +8,12 @@ set forgets handles that already ran (it never outgrows the heap).
 Time only moves forward: scheduling in the past or with a negative delay is an
 error. Software sections (:mod:`irqsim.sim.section`) may move ``now`` forward
 between entries, but never past the next entry or the ``until`` of the run.
+
+Folding (:meth:`Engine.ahead`): a callback that ends its event by scheduling the next stage
+of the same message may instead run that stage at once, moving ``now`` to its instant, when
+the entry would be the very next one to run anyway. The entries run, their instants and
+their order are those of the unfolded run (only the tie-break counter and ``events_run``
+differ), so folding changes no result; ``Engine.FOLD = False`` turns it off everywhere.
 """
 
 from __future__ import annotations
@@ -23,8 +29,10 @@ FOREVER = 1 << 62
 class Engine:
     """Discrete-event scheduler with integer time in nanoseconds."""
 
-    __slots__ = ("_cancelled", "_heap", "_seq", "bounded", "events_run", "horizon", "now",
-                 "running", "stopped", "wait_t")
+    __slots__ = ("_cancelled", "_heap", "_seq", "bounded", "events_run", "fold", "folded",
+                 "horizon", "now", "running", "stopped", "wait_t")
+
+    FOLD = True         # the default of ``fold`` (the differential test turns it off)
 
     def __init__(self) -> None:
         self.now: int = 0
@@ -37,6 +45,8 @@ class Engine:
         self.horizon: int = FOREVER     # the ``until`` of the run in progress
         self.bounded = False            # the run in progress has an ``until`` or event limit
         self.wait_t = FOREVER           # when software waiting off the heap wakes up
+        self.fold = Engine.FOLD         # callers may run their next stage at once (ahead)
+        self.folded = 0                 # stages run at once instead of as entries
 
     def at(self, time: int, fn: Callback, arg: Any = None) -> int:
         """Schedule ``fn(arg)`` at absolute ``time``; returns a handle for :meth:`cancel`."""
@@ -130,6 +140,24 @@ class Engine:
         if e[0] > time:
             return True
         if e[1] not in self._cancelled:
+            return False
+        nxt = self.peek()
+        return nxt is None or nxt > time
+
+    def ahead(self, time: int) -> bool:
+        """True when an entry at ``time`` scheduled now would be the next to run, in a run
+        without ``until`` or event limit, with nothing waiting off the heap before it.
+
+        The caller, at the very end of an event callback run by :meth:`run` (nothing of the
+        event is left to do), may then set ``now = time`` and call the stage itself: the
+        engine would have popped it next. It counts in ``folded``, not ``events_run``."""
+        if not self.fold or self.bounded or not self.running or self.stopped \
+                or time >= self.wait_t:
+            return False
+        heap = self._heap
+        if not heap or heap[0][0] > time:
+            return True
+        if heap[0][1] not in self._cancelled:
             return False
         nxt = self.peek()
         return nxt is None or nxt > time
