@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz fuzz-dumps clean
+.PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +23,27 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_msix.py
+
+# Optional: the hot path compiled by mypyc from the same source (needs a C compiler; the
+# dev extra brings mypyc). It goes to build/compiled; PYTHONPATH=build/compiled uses it.
+COMPILED := build/compiled
+COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/golden \
+	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
+	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
+	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py
+$(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) bench/build_compiled.py
+	$(BIN)/python bench/build_compiled.py --out $(COMPILED)
+	touch $@
+
+compiled: $(COMPILED)/.built
+
+# The tests that exercise the hot path, against the compiled modules (same results).
+test-compiled: $(COMPILED)/.built
+	IRQSIM_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(BIN)/pytest -n 2 -p no:cacheprovider \
+		$(COMPILED_TESTS)
+
+bench-compiled: $(COMPILED)/.built
+	PYTHONPATH=$(COMPILED) $(BIN)/python bench/bench_msix.py
 
 # Long guest-operation fuzz (docs/reliability.md): IRQSIM_FUZZ_OPS operations (default 10
 # million), IRQSIM_FUZZ_SEED; prints operations, crashes and ledger violations.

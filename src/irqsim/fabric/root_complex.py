@@ -320,7 +320,8 @@ class RootComplex:
             if msg is not None:                     # iommu.delay: 0 with remapping off
                 t = now + self._lapic_delay + iommu.delay
                 engine = ctx.engine
-                if engine.ahead(t) and not ctx.tracer.on:
+                heap = engine._heap         # a live entry due first: no fold (cheap test)
+                if (not heap or heap[0][0] > t) and engine.ahead(t) and not ctx.tracer.on:
                     # Folded: this TLP's arrival is always an event of its own and this is
                     # its last step; the delivery would be the engine's next entry.
                     engine.now = t

@@ -40,9 +40,8 @@ class Tlp:
 
     def fork(self, iid: int) -> Tlp:
         """A copy carrying interrupt ``iid`` (one message delivered to several APICs)."""
-        t = Tlp.__new__(Tlp)
-        for name in Tlp.__slots__:
-            setattr(t, name, getattr(self, name))
+        t = Tlp(self.kind, self.requester, self.address, self.data, self.length, self.code)
+        t.source = self.source
         t.iid = iid
         return t
 

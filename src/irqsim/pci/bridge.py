@@ -19,6 +19,7 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
+from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
@@ -58,6 +59,7 @@ _WIN = MEMORY_BASE.mask("base")             # address bits 31:20 in bits 15:4
 _WINDOWS_END = PREF_LIMIT_UPPER.offset + PREF_LIMIT_UPPER.size
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)    # switch ports subclass it
 class PciBridge(PciFunction):
     """A type-1 function with a secondary bus holding ``children``."""
 

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Protocol
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.sim.accounting import Reason
+from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
@@ -75,6 +76,7 @@ class MmioRegion(Protocol):
 ConfigListener = Callable[[int, int, bytes], None]
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)    # devices subclass it
 class PciFunction:
     """A type-0 PCIe function (endpoint)."""
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from enum import StrEnum
 
+from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.probe import POINTS, TracePoint
 
 
@@ -86,6 +87,7 @@ class Reason(StrEnum):
                    "SDM 6.7.1 NMIs blocked until IRET; one more is latched")
 
 
+@mypyc_attr(native_class=False)     # mypyc cannot derive a native class from an exception
 class LedgerError(AssertionError):
     """The books stopped balancing (raised by :class:`DebugLedger`)."""
 

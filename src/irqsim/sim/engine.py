@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any
+from typing import Any, ClassVar
 
 Callback = Callable[[Any], None]
 FOREVER = 1 << 62
@@ -32,7 +32,7 @@ class Engine:
     __slots__ = ("_cancelled", "_heap", "_seq", "bounded", "events_run", "fold", "folded",
                  "horizon", "now", "running", "stopped", "wait_t")
 
-    FOLD = True         # the default of ``fold`` (the differential test turns it off)
+    FOLD: ClassVar[bool] = True     # the default of ``fold`` (the differential test: off)
 
     def __init__(self) -> None:
         self.now: int = 0

@@ -45,7 +45,7 @@ docs/timing.md ("Software time") describes the choice and its cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -115,7 +115,7 @@ class Software:
 
     __slots__ = ("_pool", "current", "engine", "inline", "inline_ok")
 
-    INLINE = True       # the default of ``inline_ok`` (tests turn it off to compare)
+    INLINE: ClassVar[bool] = True   # the default of ``inline_ok`` (tests turn it off)
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -147,8 +147,9 @@ class Software:
             engine = self.engine
             if sec.clock > engine.now:                  # _ended(), inlined
                 fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
-                if sec.SELF_FINISHING and engine.ahead(sec.clock) \
-                        and not sec.cpu.ctx.tracer.on:
+                heap = engine._heap     # a live entry due first: no fold (cheap test)
+                if sec.SELF_FINISHING and (not heap or heap[0][0] > sec.clock) \
+                        and engine.ahead(sec.clock) and not sec.cpu.ctx.tracer.on:
                     # Folded tail: a self-finishing section (a handler Frame) is launched at
                     # the end of its event, and its tail would be the next entry anyway.
                     engine.now = sec.clock
