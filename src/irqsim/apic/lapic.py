@@ -464,8 +464,14 @@ class LocalApic:
         if tracer.on:
             tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
                         ppr=self.ppr, level=level, if_flag=cpu is None or cpu.if_flag)
-        if cpu is not None and (vector & 0xF0) > (self.ppr & 0xF0):
-            cpu.intr()
+        if cpu is not None:
+            # (vector class) > (PPR class): self.ppr's class, inlined
+            pcls = self.tpr & 0xF0
+            isr = self.isr
+            if isr and (isr.bit_length() - 1) & 0xF0 > pcls:
+                pcls = (isr.bit_length() - 1) & 0xF0
+            if vector & 0xF0 > pcls:
+                cpu.intr()
         return True
 
     def inta(self) -> int:

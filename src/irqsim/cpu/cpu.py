@@ -486,7 +486,7 @@ class Cpu:
                     self._sw.unpreempt(task)
         if frame.vector == VEC_NMI and not frame.spurious:
             self._nmi_iret()
-        if self.if_flag and self.lapic.deliverable() >= 0:
+        if self.if_flag and self.lapic.irr and self.lapic.deliverable() >= 0:
             self.intr()
 
     # -- NMI, SMI, INIT, start-up --------------------------------------------------

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from irqsim.fabric.tlp import Tlp
+from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.sim.context import SimContext
+from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
+_MWR = int(TlpType.MWR)
 
 
 class Link:
@@ -32,7 +34,11 @@ class Link:
     def send(self, tlp: Tlp, ready: int) -> int:
         """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream."""
         start = ready if ready > self._free_at else self._free_at
-        ser = (tlp.wire_bytes * self._per64 + 63) >> 6
+        if tlp.kind == _MWR and tlp.address < 1 << 32:     # Tlp.wire_bytes' common case
+            wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
+        else:
+            wire = tlp.wire_bytes
+        ser = (wire * self._per64 + 63) >> 6
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1

@@ -280,8 +280,11 @@ class PciFunction:
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
                             requester=tlp.requester, source=source)
-        if self.send_upstream(tlp, ready) is None:
+        link = self.link                # send_upstream, inlined: the interrupt is raised
+        if link is None:
             ctx.ledger.drop(Reason.NO_LINK, iid, self.name, flying=True)
+        else:
+            link.send(tlp, ready)
 
     def msix_enabled_changed(self, enabled: bool) -> None:
         """Hook: MSI-X Enable changed; an enabled MSI-X forbids INTx (PCIe 7.7.2.2)."""
