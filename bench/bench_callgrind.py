@@ -6,7 +6,9 @@ under ``valgrind --tool=callgrind`` at two sizes and prints the instructions per
 (the difference of the two runs, so start-up and imports cancel out) and their ratio, the
 deterministic counterpart of bench_msix.py's "vs heapq" column.
 
-    python bench/bench_callgrind.py [--cpus 1 64] [--small 1000] [--large 6000]
+    python bench/bench_callgrind.py [--cpus 1 64] [--small 1000] [--large 6000] [--trace]
+
+``--trace`` also counts irqsim with the structured tracer on (the "tracing on" cost).
 
 Needs valgrind on the PATH and ../shared/bench/anchors; prints a note and exits 0 without.
 """
@@ -34,7 +36,7 @@ sys.path.insert(0, {bench!r}); sys.path.insert(0, {anchors!r})
 import bench_msix
 from workload import Workload
 bench_msix.run_irqsim(Workload(n_total={n}, n_cpus={cpus}, load=0.95, seed=1, iommu=True),
-                      False)
+                      {trace})
 """
 HEAPQ = """
 import sys
@@ -62,8 +64,10 @@ def instructions(script: str) -> int:
     return int(m.group(1))
 
 
-def per_interrupt(template: str, cpus: int, small: int, large: int) -> float:
-    kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus}
+def per_interrupt(template: str, cpus: int, small: int, large: int,
+                  trace: bool = False) -> float:
+    kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus,
+          "trace": trace}
     a = instructions(template.format(n=small, **kw))
     b = instructions(template.format(n=large, **kw))
     return (b - a) / (large - small)
@@ -73,7 +77,8 @@ def per_interrupt(template: str, cpus: int, small: int, large: int) -> float:
 @click.option("--cpus", type=int, multiple=True, default=(1, 64), show_default=True)
 @click.option("--small", type=int, default=1000, help="interrupts in the short run")
 @click.option("--large", type=int, default=6000, help="interrupts in the long run")
-def main(cpus: tuple[int, ...], small: int, large: int) -> None:
+@click.option("--trace", is_flag=True, help="also count irqsim with tracing on")
+def main(cpus: tuple[int, ...], small: int, large: int, trace: bool) -> None:
     if large <= small:
         raise click.UsageError("--large must exceed --small")
     if shutil.which("valgrind") is None or not ANCHORS.is_dir():
@@ -84,7 +89,11 @@ def main(cpus: tuple[int, ...], small: int, large: int) -> None:
     for n in cpus:
         ours = per_interrupt(IRQSIM, n, small, large)
         ref = per_interrupt(HEAPQ, n, small, large)
-        print(f"{n:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x")
+        line = f"{n:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x"
+        if trace:
+            on = per_interrupt(IRQSIM, n, small, large, trace=True)
+            line += f" | traced {on:>10,.0f} ({on / ours:.2f}x)"
+        print(line)
     print("vs heapq: the reference's instructions per interrupt divided by irqsim's "
           "(higher is faster)")
 

@@ -8,6 +8,7 @@ when the previous one has left, so arrivals are in send order.
 from __future__ import annotations
 
 from collections.abc import Callable
+from heapq import heappush
 
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.sim.context import SimContext
@@ -42,5 +43,7 @@ class Link:
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
-        self._engine.at(arrival, self.receiver, tlp)
+        engine = self._engine           # engine.at(arrival, ...), inlined: arrival > now
+        seq = engine._seq = engine._seq + 1
+        heappush(engine._heap, (arrival, seq, self.receiver, tlp))
         return arrival

@@ -7,6 +7,7 @@ MSI-X disabled OR Function Mask OR the entry's Mask bit (semantics.md C.2).
 
 from __future__ import annotations
 
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from irqsim.sim.accounting import Reason
@@ -200,7 +201,9 @@ class MsixCapability:
         tp = self._tp_event
         if tp.on:
             tp(iid, now if t_event is None else t_event, self.fn.name)
-        ctx.engine.after(self.sample_delay, self._sample, (k, iid))
+        engine = ctx.engine             # engine.after(sample_delay, ...), inlined
+        seq = engine._seq = engine._seq + 1
+        heappush(engine._heap, (now + self.sample_delay, seq, self._sample, (k, iid)))
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg

@@ -22,7 +22,6 @@ from __future__ import annotations
 from collections import Counter, deque
 from enum import StrEnum
 
-from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.probe import POINTS, TracePoint
 
 
@@ -87,7 +86,6 @@ class Reason(StrEnum):
                    "SDM 6.7.1 NMIs blocked until IRET; one more is latched")
 
 
-@mypyc_attr(native_class=False)     # mypyc cannot derive a native class from an exception
 class LedgerError(AssertionError):
     """The books stopped balancing (raised by :class:`DebugLedger`)."""
 
