@@ -293,7 +293,8 @@ class RootComplex:
 
     # -- upstream (device side) -------------------------------------------------
     def receive(self, tlp: Tlp) -> None:
-        """A TLP reaches the root complex from a root port."""
+        """A TLP reaches the root complex from a root port (as the last step of its arrival
+        event: the delivery to the APIC bus may be folded into it, Engine.ahead)."""
         ctx = self.ctx
         now = ctx.engine.now
         tp = self._tp_rc

@@ -70,7 +70,8 @@ class Section:
     """One piece of software running on one CPU, with its own clock."""
 
     # True when ``on_done`` marks the section finished itself (a subclass's fast path:
-    # its tail event then calls ``on_done`` directly).
+    # its tail event then calls ``on_done`` directly). Such a section is launched as the
+    # last action of an event callback: its tail may then be folded (Engine.ahead).
     SELF_FINISHING = False
 
     __slots__ = ("abandoned", "arg", "blocked", "body", "busy", "clock", "cpu", "finished",
