@@ -2,8 +2,8 @@
 
 The same source, compiled: the package is copied to ``build/compiled/irqsim`` and the
 modules in :data:`MODULES` (the engine, software sections, context, tracer, timing model,
-trace points, fabric, MSI-X, IOMMU, LAPIC, APIC bus, CPU, IDT gate) are compiled there by mypyc into C extensions, which
-Python imports in place of the .py files beside them. Run with
+trace points, fabric, MSI-X, IOMMU, LAPIC, APIC bus, CPU, IDT gate) are compiled there by
+mypyc into C extensions, which Python imports in place of the .py files beside them. Run with
 ``PYTHONPATH=build/compiled`` to use them; without it the plain Python package runs (the
 default: ``make demo`` and ``make test`` need only python3 and make). Needs mypy (the dev
 extra) and a C compiler.
