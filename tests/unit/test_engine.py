@@ -1,6 +1,6 @@
 """The event engine: integer time, deterministic ties, lazy cancellation."""
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irqsim.sim.engine import Engine
@@ -118,3 +118,43 @@ def test_ahead_only_when_the_entry_would_run_next() -> None:
     e.at(300, probe, 350)
     e.run(until=1000)        # bounded: stages stay entries
     assert seen[-1] == (350, False)
+
+
+def _chains(fold: bool, starts: list[tuple[int, list[int]]]) -> list[tuple[int, int, int]]:
+    """Run message chains (start instant, stage delays); each stage ends its event by
+    scheduling the next one, folding it when ``Engine.ahead`` allows."""
+    from irqsim.sim.engine import Engine
+
+    e = Engine()
+    e.fold = fold
+    log: list[tuple[int, int, int]] = []
+
+    def stage(arg: object) -> None:
+        assert isinstance(arg, tuple)
+        chain, k = arg
+        log.append((e.now, chain, k))
+        delays = starts[chain][1]
+        if k < len(delays):
+            t = e.now + delays[k]
+            if e.ahead(t):
+                e.now = t
+                e.folded += 1
+                stage((chain, k + 1))
+            else:
+                e.at(t, stage, (chain, k + 1))
+
+    for i, (t0, _) in enumerate(starts):
+        e.at(t0, stage, (i, 0))
+    e.run()
+    assert fold or e.folded == 0
+    return log
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.lists(st.integers(0, 60), max_size=5)),
+                min_size=1, max_size=12))
+@settings(max_examples=150, deadline=None)
+def test_folding_runs_the_same_stages_at_the_same_instants_in_the_same_order(
+        starts: list[tuple[int, list[int]]]) -> None:
+    """Property (issue 12 How 1): folding a stage whose entry would run next leaves the run
+    unchanged: the same (instant, message, stage) sequence, ties included."""
+    assert _chains(True, starts) == _chains(False, starts)
