@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from irqsim.apic.lapic import GP, LocalApic
 from irqsim.sim.accounting import Reason
+from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Section
@@ -161,6 +162,7 @@ class Fault:
     rule_id: str = ""       # the diagnostic rule's id (irqsim.sim.rules)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)    # the guest front-end's GuestCpu
 class Cpu:
     """One logical processor with its Local APIC.
 
