@@ -25,6 +25,14 @@ LAPIC_REGS = ("apic_id", "tpr", "svr", "irr", "isr", "tmr", "esr", "esr_hidden",
               "dfr", "icr_lo", "icr_hi", "tmict", "tdcr", "_lvt", "base_msr", "x2apic")
 
 
+def _plain(a: object) -> object:
+    """A trace-point argument as a comparable value (blocks by name, TLPs by content)."""
+    if isinstance(a, int | str | None):
+        return a
+    name = getattr(a, "name", None)
+    return name if isinstance(name, str) else repr(a)
+
+
 def _state(m: Machine) -> dict[str, Any]:
     """The machine's final architectural state: registers, tables, config spaces."""
     out: dict[str, Any] = {}
@@ -49,8 +57,7 @@ def _run(name: str, fold: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, .
     def logged(self: probe.TracePoints) -> None:
         _MADE(self)
         for tp in self:
-            tp.subscribe(lambda *args, _n=tp.name: calls.append(
-                (_n, *(a.name if hasattr(a, "name") else a for a in args))))
+            tp.subscribe(lambda *args, _n=tp.name: calls.append((_n, *map(_plain, args))))
 
     monkeypatch.setattr(probe.TracePoints, "__init__", logged)
     _, run = load_all()[name]

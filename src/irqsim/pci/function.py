@@ -280,7 +280,10 @@ class PciFunction:
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
                             requester=tlp.requester, source=source)
-        link = self.link                # send_upstream, inlined: the interrupt is raised
+        tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
+        if tp.on:
+            tp(self, tlp, ready)
+        link = self.link
         if link is None:
             ctx.ledger.drop(Reason.NO_LINK, iid, self.name, flying=True)
         else:
