@@ -1,0 +1,1 @@
+"""Networking: RSS, traffic, moderation algorithms, NAPI helpers (docs/networking.md)."""
