@@ -172,13 +172,54 @@ class Cpu:
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_handler_done_fn",
-                 "_handler_fn", "_lapic_access", "_lapic_delivery", "_ledger", "_mark", "_mode",
-                 "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
-                 "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
-                 "faults", "frames", "idt", "if_flag", "index", "lapic", "name", "nesting_allowed",
-                 "nmi_blocked", "nmi_count", "nmi_latched", "on_startup", "platform", "runq",
-                 "smi_count", "startup_vector", "state", "task", "tsc_offset")
+    __slots__ = (
+        "_accept_entry",
+        "_ctx_ns",
+        "_engine",
+        "_entry_delay",
+        "_handler_done_fn",
+        "_handler_fn",
+        "_lapic_access",
+        "_lapic_delivery",
+        "_ledger",
+        "_mark",
+        "_mode",
+        "_msr_access",
+        "_nmi_delay",
+        "_nmi_due",
+        "_nmi_entry",
+        "_post_write",
+        "_restore",
+        "_sw",
+        "_tp_accept",
+        "_tp_entry",
+        "_tracer",
+        "accepted",
+        "apic_base",
+        "ctx",
+        "faults",
+        "frames",
+        "idt",
+        "if_flag",
+        "index",
+        "irq_exit_hook",
+        "lapic",
+        "name",
+        "nesting_allowed",
+        "nmi_blocked",
+        "nmi_count",
+        "nmi_latched",
+        "on_startup",
+        "platform",
+        "runq",
+        "smi_count",
+        "soft",
+        "softirq_pending",
+        "startup_vector",
+        "state",
+        "task",
+        "tsc_offset",
+    )
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
@@ -195,6 +236,13 @@ class Cpu:
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.task: Section | None = None            # the task section on this CPU
         self.runq: deque[Section] = deque()          # tasks waiting for the CPU
+        # Softirq context (os/softirq.py): the OS sets ``softirq_pending`` when it raises a
+        # softirq and installs ``irq_exit_hook``, which the last IRET calls (irq_exit ->
+        # invoke_softirq) to start ``soft``, a SOFTIRQ section that runs before the
+        # interrupted task resumes and that interrupts preempt (IF=1).
+        self.soft: Section | None = None
+        self.softirq_pending = False
+        self.irq_exit_hook: Callable[[Cpu], None] | None = None
         self.state = RUNNING
         self.startup_vector = -1
         self.on_startup: Callable[[Cpu], None] | None = None
@@ -235,7 +283,8 @@ class Cpu:
         now = self._engine.now
         self._ctx_ns[self._mode] += now - self._mark
         self._mark = now
-        self._mode = HARDIRQ if self.frames else TASK if self.task is not None else IDLE
+        self._mode = (HARDIRQ if self.frames else SOFTIRQ if self.soft is not None
+                      else self.task.kind if self.task is not None else IDLE)
 
     def cpu_time(self) -> dict[str, int]:
         """Simulated ns spent so far in hardirq, softirq, task and idle context (they add
@@ -287,24 +336,25 @@ class Cpu:
                 self._sw._wait(cur, t)
         return cur
 
-    def run(self, body: Callable[[Any], Any], arg: Any = None) -> Section:
+    def run(self, body: Callable[[Any], Any], arg: Any = None, kind: str = TASK) -> Section:
         """Run ``body(arg)`` as software on this CPU.
 
         Inside a section of this CPU it runs inline (same clock). Otherwise it becomes a
-        task section: started now if the CPU is free, else queued until it is. Called from
-        outside any event (a script), it returns when the section has ended."""
+        task section (its time counted as ``kind``: a kernel thread such as ksoftirqd
+        counts as softirq): started now if the CPU is free, else queued until it is.
+        Called from outside any event (a script), it returns when the section has ended."""
         cur = self._sw.current
         if cur is not None and cur.cpu is self:
             body(arg)
             return cur
-        sec = Section(self, body, TASK, self._engine.now, self._task_done, arg)
+        sec = Section(self, body, kind, self._engine.now, self._task_done, arg)
         if self.state != RUNNING:
             # In wait-for-SIPI the core fetches nothing (SDM 8.4.1): the software never runs.
             sec.abandoned = True
             self.ctx.diag(self.name, R_WAIT_FOR_SIPI,
                           "software started on a CPU waiting for a start-up IPI never runs")
             return sec
-        if self.task is None and not self.frames:
+        if self.task is None and not self.frames and self.soft is None:
             self._task_start(sec)
         else:
             self.runq.append(sec)
@@ -321,12 +371,48 @@ class Cpu:
     def _task_done(self, sec: Section) -> None:
         self.task = None
         self._tally()
-        if self.runq and not self.frames:
+        if self.runq and not self.frames and self.soft is None:
             self._engine.after(0, self._task_next)
 
     def _task_next(self, _: object) -> None:
-        if self.task is None and not self.frames and self.runq:
+        if self.task is None and not self.frames and self.soft is None and self.runq:
             self._task_start(self.runq.popleft())
+
+    # -- softirq context -------------------------------------------------------------
+    def start_soft(self, body: Callable[[Any], Any], on_done: Callable[[Section], None],
+                   arg: Any = None) -> Section:
+        """Start a SOFTIRQ section now (the OS's do_softirq): it runs before the task it
+        finds on the CPU (that task stays preempted until it ends); interrupts preempt it.
+        Its launch is an event at ``now``, held like a wake-up if an interrupt comes
+        first. The CPU must not be in an interrupt handler nor already in softirq."""
+        assert self.soft is None and not self.frames
+        now = self._engine.now
+        task = self.task
+        if task is not None and not task.preempted:
+            self._sw.preempt(task)
+        sec = Section(self, body, SOFTIRQ, now, on_done, arg)
+        self.soft = sec
+        self._tally()
+        sec.next = self._soft_launch
+        sec.handle = self._engine.at(now, self._soft_launch, sec)
+        return sec
+
+    def _soft_launch(self, sec: Section) -> None:
+        sec.handle = sec.next = None
+        sec.start = sec.clock = self._engine.now
+        self._sw.launch(sec)
+
+    def soft_done(self) -> None:
+        """The SOFTIRQ section has ended (called from its ``on_done``): the interrupted
+        task resumes, or the next queued one starts."""
+        self.soft = None
+        self._tally()
+        task = self.task
+        if task is not None:
+            if task.preempted:
+                self._sw.unpreempt(task)
+        elif self.runq and not self.frames:
+            self._engine.after(0, self._task_next)
 
     def _preempt_top(self, now: int, by: int) -> None:
         """An interrupt or NMI takes the CPU: the software running until now stops."""
@@ -337,6 +423,9 @@ class Cpu:
                 return
             sec: Section = top
             vector = top.vector
+        elif self.soft is not None:
+            sec = self.soft
+            vector = -1
         elif self.task is not None:
             sec = self.task
             vector = -1
@@ -353,6 +442,9 @@ class Cpu:
             top = frames[-1]
             if top.preempted:
                 self._sw.unpreempt(top)
+        elif self.soft is not None:
+            if self.soft.preempted:
+                self._sw.unpreempt(self.soft)
         elif self.task is not None:
             if self.task.preempted:
                 self._sw.unpreempt(self.task)
@@ -395,7 +487,7 @@ class Cpu:
             if tracer.on:
                 tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
         frames = self.frames
-        if frames or self.task is not None:
+        if frames or self.task is not None or self.soft is not None:
             self._preempt_top(now, v)
         frame = Frame(self, v, self.if_flag, spurious, now, meta)
         frames.append(frame)
@@ -476,6 +568,12 @@ class Cpu:
             top = frames[-1]
             if top.preempted:
                 self._sw.unpreempt(top)
+        elif self.soft is not None:
+            self._mode = SOFTIRQ
+            if self.soft.preempted:
+                self._sw.unpreempt(self.soft)
+        elif self.softirq_pending and self.irq_exit_hook is not None:
+            self.irq_exit_hook(self)                # irq_exit -> invoke_softirq
         else:
             task = self.task
             if task is None:
@@ -483,7 +581,7 @@ class Cpu:
                 if self.runq:
                     self._engine.after(0, self._task_next)
             else:
-                self._mode = TASK
+                self._mode = task.kind
                 if task.preempted:
                     self._sw.unpreempt(task)
         if frame.vector == VEC_NMI and not frame.spurious:
@@ -565,6 +663,10 @@ class Cpu:
             if not f.finished:
                 sw.abandon(f)               # it never runs again
         self.frames.clear()
+        if self.soft is not None:
+            sw.abandon(self.soft)
+            self.soft = None
+        self.softirq_pending = False
         if self.task is not None:
             sw.abandon(self.task)
             self.task = None

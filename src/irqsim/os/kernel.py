@@ -30,6 +30,7 @@ from irqsim.os.pci_irq import (  # noqa: F401  (re-exported: drivers import them
     PCI_IRQ_MSI,
     PCI_IRQ_MSIX,
 )
+from irqsim.os.softirq import Softirqs
 from irqsim.os.vectors import (
     CALL_FUNCTION_SINGLE_VECTOR,
     CALL_FUNCTION_VECTOR,
@@ -132,6 +133,8 @@ class Kernel:
         self.intremap_cfi = intremap_cfi
         self.ir_domain: Any = None
         self.dmesg: list[str] = []
+        # Softirqs and NAPI (os/softirq.py): every CPU's irq_exit runs pending softirqs.
+        self.softirq = Softirqs(self)
 
     # -- the CPU software runs on now ---------------------------------------------
     @property

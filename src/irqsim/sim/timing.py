@@ -71,6 +71,17 @@ class TimingModel:
     ir_iec_miss: int = 100
     ir_pid_update: int = 150
     ir_fault_record: int = 100
+    # Networking (docs/networking.md): NIC DMA, softirq/NAPI, stack and application costs.
+    nic_rx_dma: int = 300
+    softirq_entry: int = 100
+    net_rx_action_base: int = 100
+    napi_poll_base: int = 200
+    napi_rx_packet: int = 150
+    app_wakeup: int = 1500
+    app_rx_packet: int = 100
+    busy_poll_loop: int = 100
+    pmd_rx_packet: int = 40
+    pmd_loop: int = 50
     # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
     apic_bus_cycle_ns: int = 10
     tsc_khz: int = 3_000_000
@@ -151,6 +162,20 @@ SOURCES: dict[str, str] = {
                      "(reference vtd-posted.md 8 assumes about one uncached RMW)",
     "ir_fault_record": "VT-d fault record write: no public figure (irqsim choice: one "
                        "memory-speed write, ~100 ns)",
+    "nic_rx_dma": "packet + descriptor write-back DMA after the frame's last bit (irqsim "
+                  "choice: ~4 TLPs over one hop, 003 PCIe step 4 50-100 ns per hop)",
+    "softirq_entry": "irq_exit -> __do_softirq entry and exit (irqsim choice, ~300 cycles)",
+    "net_rx_action_base": "net_rx_action set-up per round (irqsim choice)",
+    "napi_poll_base": "driver poll call overhead: ring check, doorbell (irqsim choice)",
+    "napi_rx_packet": "per-packet driver + stack (skb, GRO, IP/UDP) to the socket (irqsim "
+                      "choice, calibrated so 8 queues at 14.88 Mpps land in seed 003's "
+                      "'NAPI 10 Gbps at 40-60 %' row)",
+    "app_wakeup": "try_to_wake_up + context switch of a sleeping reader (irqsim choice, "
+                  "~1-2 us on Linux)",
+    "app_rx_packet": "recvmsg copy per packet in the application (irqsim choice)",
+    "busy_poll_loop": "one busy-poll iteration on an empty ring (irqsim choice)",
+    "pmd_rx_packet": "poll-mode driver per packet (irqsim choice: DPDK-class ~100 cycles)",
+    "pmd_loop": "poll-mode driver empty rx_burst iteration (irqsim choice)",
     "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",
