@@ -384,13 +384,16 @@ class Cpu:
         """Start a SOFTIRQ section now (the OS's do_softirq): it runs before the task it
         finds on the CPU (that task stays preempted until it ends); interrupts preempt it.
         Its launch is an event at ``now``, held like a wake-up if an interrupt comes
-        first. The CPU must not be in an interrupt handler nor already in softirq."""
+        first. ``body`` gets ``arg``, or the section itself when ``arg`` is None. The CPU
+        must not be in an interrupt handler nor already in softirq."""
         assert self.soft is None and not self.frames
         now = self._engine.now
         task = self.task
         if task is not None and not task.preempted:
             self._sw.preempt(task)
         sec = Section(self, body, SOFTIRQ, now, on_done, arg)
+        if arg is None:
+            sec.arg = sec                   # the body gets its own section
         self.soft = sec
         self._tally()
         sec.next = self._soft_launch

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 PAGE = 4096
 
 
 class SystemMemory:
     """RAM below ``size``; pages are allocated on first write."""
 
-    __slots__ = ("_pages", "size")
+    __slots__ = ("_pages", "size", "watchers")
 
     def __init__(self, size: int = 2 << 30) -> None:
         self.size = size
         self._pages: dict[int, bytearray] = {}
+        # page -> callbacks run before a read of that page: a device whose DMA writes are
+        # computed lazily (batched packet arrivals) brings the page up to date first.
+        self.watchers: dict[int, list[tuple[int, int, Callable[[], None]]]] = {}
+
+    def watch(self, addr: int, size: int, fn: Callable[[], None]) -> None:
+        """Run ``fn()`` before every read that overlaps ``[addr, addr + size)`` (within one
+        page)."""
+        self.watchers.setdefault(addr >> 12, []).append((addr, addr + size, fn))
 
     def contains(self, addr: int) -> bool:
         return 0 <= addr < self.size
@@ -30,6 +40,12 @@ class SystemMemory:
             i += k
 
     def read_bytes(self, addr: int, n: int) -> bytes:
+        if self.watchers:
+            end = addr + n
+            for pno in range(addr >> 12, ((end - 1) >> 12) + 1):
+                for lo, hi, fn in self.watchers.get(pno, ()):
+                    if lo < end and addr < hi:
+                        fn()
         out = bytearray()
         i = 0
         while i < n:

@@ -1,0 +1,317 @@
+"""The multi-queue NIC's driver (an ixgbe-shaped NAPI driver) and the socket/application
+model it delivers to.
+
+Probe: rings and head write-back words in DMA memory, coalescing registers (fixed or DIM),
+EIAM (auto-mask every queue vector), one MSI-X vector per queue pair bound to
+``queue_cpus[q]`` plus the misc vector, one NAPI instance per queue, EIMS to unmask.
+
+Hard IRQ (queue q): the vector masked itself; ``napi_schedule``. Poll (NET_RX softirq, on
+the CPU that took the interrupt): read the head write-back word (a memory read), reap up to
+the weight, charge the per-packet cost, hand the packets to the queue's socket at their own
+instants, give the descriptors back (RDT), and under the weight complete and re-enable the
+vector (EIMS) when ``napi_complete_done`` says so. With adaptive moderation each completion
+feeds Linux DIM; a new profile is programmed by a work item on the same CPU.
+
+Application: one reader thread per queue (pinned to ``app_cpus[q]``), woken when its socket
+gets data (the wake-up takes effect at the poll's instant); it pays ``app_wakeup`` and
+``app_rx_packet`` per packet. Latency wire-to-socket and wire-to-application are recorded
+per packet.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from irqsim.net.moderation import Coalesce
+from irqsim.net.stats import PacketLatency
+from irqsim.os.dim import Dim, Sample
+from irqsim.os.irq import IRQ_HANDLED, IrqReturn
+from irqsim.os.kernel import PCI_IRQ_MSIX
+from irqsim.os.softirq import Napi
+from irqsim.spec.nic import (
+    COAL_FRAMES,
+    COAL_MODE,
+    COAL_USECS,
+    EIAM,
+    EIMS,
+    EITR,
+    ICR,
+    MODE_ABSOLUTE,
+    MODE_INTERVAL,
+    NIC_DEVICE,
+    NIC_VENDOR,
+    RDBA,
+    RDHWB,
+    RDLEN,
+    RDT,
+    queue_reg,
+)
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from irqsim.cpu.cpu import Cpu
+    from irqsim.devices.netnic import NetNic
+    from irqsim.os.kernel import Kernel
+    from irqsim.os.pci import PciDev
+    from irqsim.sim.section import Section
+
+
+@dataclass
+class NetConfig:
+    """What ``ethtool``/sysctl would set: ring size, coalescing, NAPI knobs, placement."""
+
+    queues: int = 8
+    queue_cpus: list[int] = field(default_factory=list)
+    app_cpus: list[int] | None = None       # None: the queue's CPU
+    ring_size: int = 1024
+    rx: Coalesce = field(default_factory=lambda: Coalesce(usecs=50, frames=64))
+    dim_mode: str = "eqe"                   # DIM profile set when rx.adaptive
+    weight: int = 64
+    napi_defer_hard_irqs: int = 0
+    gro_flush_timeout_ns: int = 0
+    app: bool = True
+
+
+@dataclass
+class Socket:
+    """A receive socket: packets (arrival instants, sizes) queued for its reader."""
+
+    q: int
+    cpu: int
+    backlog: deque[tuple[Any, int]] = field(default_factory=deque)
+    queued: int = 0
+    awake: bool = False
+    delivered: int = 0
+    delivered_bytes: int = 0
+    wakeups: int = 0
+
+
+@dataclass
+class QueueState:
+    """The driver's per-queue data (ixgbe's q_vector + ring)."""
+
+    q: int
+    napi: Napi
+    irq: int = -1
+    ring: int = 0
+    hwb: int = 0
+    reaped: int = 0                 # free-running, as the head write-back counts
+    pkts: int = 0
+    bytes: int = 0
+    events: int = 0
+    dim: Dim | None = None
+    dim_applied: int = 0
+    irqs: int = 0
+    socket: Socket | None = None
+
+
+class NetDriver:
+    """Driver for :class:`irqsim.devices.netnic.NetNic`."""
+
+    name = "ixgbe-sim"
+    ids = ((NIC_VENDOR, NIC_DEVICE),)
+
+    def __init__(self, cfg: NetConfig, nic: NetNic) -> None:
+        self.cfg = cfg
+        self.nic = nic          # the RX timestamps the descriptors carry (see reap)
+        self.k: Kernel | None = None
+        self.bar = 0
+        self.queues: list[QueueState] = []
+        self.misc_irq = -1
+        self.link_events = 0
+        self.stack_latency = PacketLatency()
+        self.app_latency = PacketLatency()
+
+    # -- probe ------------------------------------------------------------------------
+    def probe(self, k: Kernel, pdev: PciDev) -> None:
+        self.k = k
+        cfg = self.cfg
+        k.pci_enable_device(pdev)
+        k.pci_set_master(pdev)
+        self.bar = bar = pdev.bars[0].address
+        n = cfg.queues
+        cpus = cfg.queue_cpus or list(range(n))
+        got = k.pci_alloc_irq_vectors(pdev, n + 1, n + 1, PCI_IRQ_MSIX,
+                                      cpus=[cpus[i % len(cpus)] for i in range(n)] + [0])
+        assert got == n + 1
+        t = k.timing
+        for q in range(n):
+            ring = k.dma_alloc(16 * cfg.ring_size)
+            hwb = k.dma_alloc(64, 64)
+            napi = k.softirq.netif_napi_add(f"{self.nic.name}-rx-{q}", self.poll, cfg.weight)
+            napi.defer_hard_irqs = cfg.napi_defer_hard_irqs
+            napi.gro_flush_timeout_ns = cfg.gro_flush_timeout_ns
+            st = QueueState(q, napi, ring=ring, hwb=hwb)
+            napi.ctx = st
+            if cfg.rx.adaptive:
+                st.dim = Dim()
+            app_cpu = (cfg.app_cpus or cpus)[q % len(cfg.app_cpus or cpus)]
+            if cfg.app:
+                st.socket = Socket(q, app_cpu)
+            self.queues.append(st)
+            k.writeq(bar + queue_reg(RDBA, q), ring)
+            k.writel(bar + queue_reg(RDLEN, q), cfg.ring_size)
+            k.writeq(bar + queue_reg(RDHWB, q), hwb)
+            self._program(q)
+            st.irq = k.pci_request_irq(pdev, q, self.msix_ring, f"{self.nic.name}-TxRx-{q}",
+                                       st)
+        self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
+        k.writel(bar + EIAM.offset, (1 << n) - 1)
+        k.writel(bar + EIMS.offset, (1 << n) - 1)
+        k.spend(t.napi_poll_base)
+
+    def _program(self, q: int) -> None:
+        """Write queue ``q``'s coalescing registers: the fixed settings, or the DIM profile
+        (EQE profiles drive the throttle-like INTERVAL timer, CQE the PACKET timer)."""
+        k = self.k
+        assert k is not None
+        rx = self.cfg.rx
+        st = self.queues[q]
+        if st.dim is not None:
+            usecs, frames = st.dim.profile("rx", self.cfg.dim_mode)
+            mode = MODE_INTERVAL if self.cfg.dim_mode == "eqe" else 2
+            itr = 0
+        else:
+            usecs, frames, mode, itr = rx.usecs, rx.frames, rx.mode_code, rx.itr_usecs
+            if mode == MODE_ABSOLUTE and usecs == 0:
+                mode = MODE_ABSOLUTE
+        bar = self.bar
+        k.writel(bar + queue_reg(COAL_USECS, q), usecs * 1000)
+        k.writel(bar + queue_reg(COAL_FRAMES, q), frames)
+        k.writel(bar + queue_reg(COAL_MODE, q), mode)
+        k.writel(bar + queue_reg(EITR, q), itr * 1000)
+
+    # -- interrupt handlers -------------------------------------------------------------
+    def msix_ring(self, irq: int, st: QueueState) -> IrqReturn:
+        """ixgbe_msix_clean_rings: the vector auto-masked itself; schedule NAPI."""
+        k = self.k
+        assert k is not None
+        st.irqs += 1
+        st.events += 1
+        k.softirq.napi_schedule(st.napi)
+        return IRQ_HANDLED
+
+    def msix_other(self, irq: int, _: object) -> IrqReturn:
+        """The misc vector: read (and so clear) ICR; count link changes."""
+        k = self.k
+        assert k is not None
+        icr = k.readl(self.bar + ICR.offset)
+        if icr & ICR.mask("link_change"):
+            self.link_events += 1
+        return IRQ_HANDLED
+
+    # -- NAPI poll ------------------------------------------------------------------------
+    def poll(self, napi: Napi, budget: int) -> int:
+        """ixgbe_poll: reap up to ``budget`` received packets; complete under budget."""
+        k = self.k
+        assert k is not None
+        st: QueueState = napi.ctx
+        t = k.timing
+        sec = k.ctx.sw.current
+        assert sec is not None
+        k.spend(t.napi_poll_base)
+        head = k.read_mem(st.hwb, 4)                # the device's head write-back
+        avail = (head - st.reaped) & 0xFFFFFFFF
+        n = min(avail, budget)
+        if n:
+            arrivals, sizes = self.nic.reap(st.q, n)
+            t0 = sec.clock
+            cost = t.napi_rx_packet
+            done = t0 + cost * np.arange(1, n + 1, dtype=np.int64)
+            k.spend(cost * n)
+            self.stack_latency.add(done - arrivals)
+            st.reaped = (st.reaped + n) & 0xFFFFFFFF
+            st.pkts += n
+            nbytes = int(sizes.sum())
+            st.bytes += nbytes
+            k.softirq.softnet[sec.cpu.index].processed += n
+            if st.socket is not None:
+                self._deliver(sec, st.socket, arrivals, sizes, int(done[-1]))
+            k.writel(self.bar + queue_reg(RDT, st.q), st.reaped)
+        if n < budget:
+            st.events += 1
+            if st.dim is not None and st.dim.sample(
+                    Sample(sec.clock, st.pkts & 0xFFFFFFFF, st.bytes & 0xFFFFFFFF,
+                           st.events & 0xFFFF)):
+                k.ctx.sw.post(sec, self._dim_work, st)
+            if k.softirq.napi_complete_done(napi, n):
+                k.writel(self.bar + EIMS.offset, 1 << st.q)
+        return n
+
+    def _dim_work(self, st: QueueState) -> None:
+        """schedule_work(&dim->work): a kworker on this CPU programs the new profile."""
+        k = self.k
+        assert k is not None
+        cpu = k.cpus[st.napi.cpu]
+
+        def work(_: object) -> None:
+            self._program(st.q)
+            st.dim_applied += 1
+            assert st.dim is not None
+            st.dim.applied()
+        cpu.run(work)
+
+    # -- sockets and readers ----------------------------------------------------------
+    def _deliver(self, sec: Section, sock: Socket, arrivals: NDArray[np.int64],
+                 sizes: NDArray[np.int64], t_last: int) -> None:
+        """Queue the packets on the socket; wake its reader at the poll's instant."""
+        sock.backlog.append((arrivals, int(sizes.sum())))
+        sock.queued += len(arrivals)
+        if not sock.awake:
+            sock.awake = True
+            self.k.ctx.sw.post(sec, self._wake, sock)       # type: ignore[union-attr]
+
+    def _wake(self, sock: Socket) -> None:
+        k = self.k
+        assert k is not None
+        sock.wakeups += 1
+        k.cpus[sock.cpu].run(self._reader, sock)
+
+    def _reader(self, sock: Socket) -> None:
+        """The application thread: drain the socket, then sleep."""
+        k = self.k
+        assert k is not None
+        cpu: Cpu = k.cpus[sock.cpu]
+        t = k.timing
+        k.spend(t.app_wakeup)
+        sec = cpu.section
+        assert sec is not None
+        while True:
+            k.ctx.sw.sync(sec)                      # see what was queued by now
+            if not sock.backlog:
+                break
+            batch = list(sock.backlog)
+            sock.backlog.clear()
+            sock.queued = 0
+            arr = np.concatenate([b[0] for b in batch])
+            nbytes = sum(b[1] for b in batch)
+            t0 = sec.clock
+            c = t.app_rx_packet
+            self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
+            k.spend(c * len(arr))
+            sock.delivered += len(arr)
+            sock.delivered_bytes += nbytes
+        sock.awake = False
+
+    # -- views ------------------------------------------------------------------------
+    def ethtool_c(self) -> str:
+        """``ethtool -c``-like settings."""
+        rx = self.cfg.rx
+        lines = [f"Coalesce parameters for {self.nic.name}:",
+                 f"Adaptive RX: {'on' if rx.adaptive else 'off'}  TX: off",
+                 f"rx-usecs: {rx.usecs}", f"rx-frames: {rx.frames}",
+                 "rx-usecs-irq: 0", "rx-frames-irq: 0",
+                 f"timer mode: {rx.mode}"
+                 + (f" (DIM {self.cfg.dim_mode} profiles)" if rx.adaptive else ""),
+                 f"itr-usecs: {rx.itr_usecs}",
+                 f"napi-defer-hard-irqs: {self.cfg.napi_defer_hard_irqs}  "
+                 f"gro-flush-timeout: {self.cfg.gro_flush_timeout_ns}"]
+        if rx.adaptive:
+            lines.append("DIM profile per queue: " + " ".join(
+                f"q{s.q}={s.dim.profile_ix}" for s in self.queues if s.dim is not None))
+        return "\n".join(lines)
