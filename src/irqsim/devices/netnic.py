@@ -47,6 +47,8 @@ from irqsim.spec.nic import (
     ICR,
     MAX_QUEUES,
     MODE_ABSOLUTE,
+    MODE_NONE,
+    MODE_PACKET,
     MSIX_PBA_OFF,
     MSIX_TABLE_OFF,
     NIC_BAR_SIZE,
@@ -96,6 +98,10 @@ class RxQueue:
     itr_ns: int = 0
     last_fire: int = -(1 << 62)
     fire_handle: int | None = None
+    # per-packet mode's incremental moderation state (see NetNic.per_packet)
+    pp_n: int = 0
+    pp_first: int = 0
+    pp_lastc: int = 0
     masked: bool = True
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
         ("rx_packets", "rx_bytes", "rx_missed", "interrupts", "unmasks"), 0))
@@ -106,7 +112,11 @@ class NetNic(PciFunction):
     ``queues`` for link/misc causes."""
 
     def __init__(self, ctx: SimContext, memory: SystemMemory, queues: int = 8,
-                 name: str = "eth0", numa_node: int = 0, rss: Rss | None = None) -> None:
+                 name: str = "eth0", numa_node: int = 0, rss: Rss | None = None,
+                 per_packet: bool = False) -> None:
+        """``per_packet``: every completion is an engine event and moderation is the
+        incremental state machine a device runs (counters, timers restarted per the mode);
+        the reference the batched (analytic) path is tested against, for low rates."""
         if not 1 <= queues <= MAX_QUEUES:
             raise ValueError(f"queues must be 1..{MAX_QUEUES}, got {queues}")
         super().__init__(ctx, name, NIC_VENDOR, NIC_DEVICE, NIC_CLASS,
@@ -126,6 +136,7 @@ class NetNic(PciFunction):
         self.flow_size: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.dma_ns = ctx.timing.nic_rx_dma
         self.unclassified = 0
+        self.per_packet = per_packet
 
     # -- traffic ---------------------------------------------------------------------
     def connect(self, traffic: Traffic) -> None:
@@ -141,6 +152,8 @@ class NetNic(PciFunction):
         for rq in self.queues:
             rq.arrivals = QueueArrivals()
         traffic.attach(self)
+        if self.per_packet:
+            traffic.generate_until(traffic.stop)
 
     def receive_batch(self, times: NDArray[np.int64], flows: NDArray[np.int32]) -> None:
         """Frames from the wire (instants of their last bit), split by RSS queue."""
@@ -150,6 +163,10 @@ class NetNic(PciFunction):
             sel = fq == q.index
             keep = min(q.reaped, q.arrivals.index_after(q.last_fire - self.dma_ns))
             q.arrivals.append(times[sel], sizes[sel], keep)
+            if self.per_packet:
+                at = self.ctx.engine.at
+                for t in (times[sel] + self.dma_ns).tolist():
+                    at(t, self._pp_complete, q)
 
     def _need(self, q: RxQueue, upto_t: int | None = None, count_from: int = 0,
               n: int = 0) -> None:
@@ -205,9 +222,48 @@ class NetNic(PciFunction):
         return times, sizes
 
     # -- moderation ------------------------------------------------------------------
+    def _pp_complete(self, q: RxQueue) -> None:
+        """Per-packet mode: one completion now."""
+        now = self.ctx.engine.now
+        self.sync(q, now)
+        q.pp_n += 1
+        if q.pp_n == 1:
+            q.pp_first = now
+        q.pp_lastc = now
+        self._schedule(q)
+
+    def _pp_due(self, q: RxQueue) -> int | None:
+        """Per-packet mode: when the counters and timers say the vector fires."""
+        if not q.pp_n:
+            return None
+        now = self.ctx.engine.now
+        if q.frames > 0 and q.pp_n >= q.frames:
+            due = now
+        elif q.mode == MODE_NONE or (q.usecs_ns == 0 and q.frames <= 1):
+            due = q.pp_first
+        elif q.usecs_ns == 0:
+            return None
+        elif q.mode == MODE_ABSOLUTE:
+            due = q.pp_first + q.usecs_ns
+        elif q.mode == MODE_PACKET:
+            due = q.pp_lastc + q.usecs_ns
+        else:
+            due = max(q.pp_first, q.last_fire + q.usecs_ns)
+        if q.itr_ns:
+            due = max(due, q.last_fire + q.itr_ns)
+        return max(due, now)
+
     def _schedule(self, q: RxQueue) -> None:
         """(Re)compute when the unmasked queue fires next and schedule it."""
         eng = self.ctx.engine
+        if self.per_packet:
+            if q.fire_handle is not None:
+                eng.cancel(q.fire_handle)
+                q.fire_handle = None
+            due = None if q.masked else self._pp_due(q)
+            if due is not None:
+                q.fire_handle = eng.at(due, self._fire, q)
+            return
         if q.fire_handle is not None:
             eng.cancel(q.fire_handle)
             q.fire_handle = None
@@ -230,6 +286,7 @@ class NetNic(PciFunction):
         now = self.ctx.engine.now
         self.sync(q, now)
         q.last_fire = now
+        q.pp_n = 0
         q.stats["interrupts"] += 1
         if q.hwb and self.bus_master:
             self.dma_write(q.hwb, (q.head & 0xFFFFFFFF).to_bytes(4, "little"), now)

@@ -34,11 +34,12 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
               pattern: str = "line", pps: float | None = None, gbps: float = 10,
               duration_ns: int = 10_000_000, seed: int = 1, trace: TraceOption = False,
               topology: Topology = NIC_TOPOLOGY, timing: TimingModel | None = None,
-              burst: int = 32, latency: bool = True, chunk_ns: int = 200_000) -> NetRun:
+              burst: int = 32, latency: bool = True, chunk_ns: int = 200_000,
+              per_packet: bool = False) -> NetRun:
     """Machine + NIC (node 0) + driver, booted, with traffic from now for ``duration_ns``."""
     cfg = cfg or NetConfig()
     m = Machine(topology=topology, trace=trace, latency=latency, timing=timing)
-    nic = NetNic(m.ctx, m.memory, cfg.queues, numa_node=0)
+    nic = NetNic(m.ctx, m.memory, cfg.queues, numa_node=0, per_packet=per_packet)
     m.add_device(nic)
     drv = NetDriver(cfg, nic)
     m.kernel.register_driver(drv)

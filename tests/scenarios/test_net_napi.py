@@ -1,0 +1,200 @@
+"""The NIC, NAPI and softirqs on the engine clock (shared/reference/nic-moderation.md
+sections 3 and 5, section 11 items 11 and 18-20), batching against a per-packet run, packet
+conservation and interrupt accounting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+np = pytest.importorskip("numpy")
+
+from irqsim.drivers.netnic import NetConfig  # noqa: E402
+from irqsim.net.moderation import Coalesce  # noqa: E402
+from irqsim.net.setup import build_net, run_net, summary  # noqa: E402
+from irqsim.net.traffic import Flow, make_flows  # noqa: E402
+from irqsim.os.softirq import NET_RX  # noqa: E402
+
+US = 1000
+
+
+def conserve(r: Any) -> None:
+    """No packet lost or counted twice: generated = received + missed; every received
+    packet reaped once and delivered once; every interrupt accounted for."""
+    s = summary(r)
+    assert s["generated"] == s["received"] + s["missed"]
+    assert s["received"] == s["reaped"] == s["delivered"]
+    assert sum(q.stats["rx_packets"] for q in r.nic.queues) == s["received"]
+    acc = r.machine.accounting()
+    assert acc["balanced"], acc
+
+
+def test_batched_equals_per_packet_at_low_rate() -> None:
+    """The batching method (docs/networking.md): at 200 kpps Poisson over 4 queues the
+    batched run and a run with one engine event per packet give the same counts
+    (interrupts, polls, packets) and the same latency distribution."""
+    out = []
+    for pp in (False, True):
+        cfg = NetConfig(queues=4, queue_cpus=[0, 1, 2, 3],
+                        rx=Coalesce(usecs=20, frames=16, mode="absolute"))
+        r = build_net(cfg, pattern="poisson", pps=200_000, duration_ns=3_000_000, seed=3,
+                      per_packet=pp, latency=False)
+        run_net(r)
+        conserve(r)
+        s = summary(r)
+        out.append((s, [q.stats["interrupts"] for q in r.nic.queues],
+                    [st.napi.polls for st in r.driver.queues]))
+    (a, ia, pa), (b, ib, pb) = out
+    assert a["generated"] == b["generated"] > 400
+    assert a["delivered"] == b["delivered"]
+    assert sum(abs(x - y) for x, y in zip(ia, ib, strict=True)) <= 2
+    assert sum(abs(x - y) for x, y in zip(pa, pb, strict=True)) <= 4
+    for k in ("latency_stack_ns", "latency_app_ns"):
+        for p in ("min", "median", "p99"):
+            assert abs(a[k][p] - b[k][p]) <= max(200, a[k][p] // 50), (k, p, a[k], b[k])
+
+
+@pytest.mark.parametrize("mode", ["absolute", "packet", "interval"])
+def test_per_packet_and_batched_agree_per_mode(mode: str) -> None:
+    """Each timer variant: batched and per-packet runs fire the same interrupts."""
+    res = []
+    for pp in (False, True):
+        cfg = NetConfig(queues=2, queue_cpus=[0, 1], rx=Coalesce(usecs=30, frames=8,
+                                                                  mode=mode), app=False)
+        r = build_net(cfg, pattern="bursty", pps=100_000, burst=8, duration_ns=2_000_000,
+                      seed=5, per_packet=pp, latency=False)
+        run_net(r)
+        conserve(r) if cfg.app else None
+        res.append(([q.stats["interrupts"] for q in r.nic.queues],
+                     r.driver.stack_latency.summary()))
+    assert sum(abs(x - y) for x, y in zip(res[0][0], res[1][0], strict=True)) <= 2
+    assert abs(res[0][1]["median"] - res[1][1]["median"]) <= 200
+
+
+def test_line_rate_conservation_and_napi_masking() -> None:
+    """Items 11 and 18: under line rate with DIM, each queue's vector stays masked from
+    its interrupt until napi_complete_done re-enables it: interrupts = unmasks (+1 for
+    the initial enable), no NAPI schedule ever finds the instance already scheduled, and
+    nothing is lost or counted twice."""
+    r = build_net(NetConfig(rx=Coalesce(adaptive=True)), duration_ns=1_000_000,
+                  latency=False)
+    run_net(r)
+    conserve(r)
+    for q, st in zip(r.nic.queues, r.driver.queues, strict=True):
+        assert q.stats["unmasks"] == q.stats["interrupts"] + 1
+        assert st.napi.misses == 0
+        assert st.irqs == q.stats["interrupts"]
+    k = r.machine.kernel
+    assert all(c > 0 for c in k.softirq.counts[NET_RX])
+    assert all(t["softirq"] > 0 for t in r.machine.cpu_time())
+
+
+def test_budget_round_robin_and_time_squeeze() -> None:
+    """Item 19: with 5 busy queues on one CPU, one softirq round processes at most 300 + 63
+    packets and at most 64 per poll; instances are polled round-robin and the softirq
+    re-raises with time_squeeze incremented."""
+    cfg = NetConfig(queues=5, queue_cpus=[0], app_cpus=[1],
+                    rx=Coalesce(usecs=0, frames=1))
+    flows = make_flows(64, seed=2)
+    r = build_net(cfg, flows=flows, duration_ns=300_000, latency=False)
+    sirq = r.machine.kernel.softirq
+    rounds: list[list[tuple[str, int]]] = []
+    orig_poll = r.driver.poll
+
+    def poll(napi, budget):  # type: ignore[no-untyped-def]
+        n = orig_poll(napi, budget)
+        rounds[-1].append((napi.name, n))
+        assert n <= 64
+        return n
+
+    orig_action = sirq.net_rx_action
+
+    def action(cpu):  # type: ignore[no-untyped-def]
+        rounds.append([])
+        orig_action(cpu)
+
+    for st in r.driver.queues:
+        st.napi.poll = poll
+    sirq.handlers[NET_RX] = action
+    run_net(r)
+    assert max(sum(n for _, n in rd) for rd in rounds) <= 300 + 63
+    assert sirq.softnet[0].time_squeeze > 0
+    full = [rd for rd in rounds if len(rd) >= 5]
+    assert full and len({name for name, _ in full[0][:5]}) == 5      # round robin
+    conserve(r)
+
+
+def test_defer_hard_irqs_and_gro_flush_timeout() -> None:
+    """Item 20: napi_defer_hard_irqs 2, gro_flush_timeout 20 us: after the last productive
+    poll exactly 2 empty timer polls 20 us apart with the IRQ masked; the second unmasks."""
+    cfg = NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
+                    napi_defer_hard_irqs=2, gro_flush_timeout_ns=20 * US)
+    flows = [Flow("10.0.0.1", "10.0.0.2", 1000, 2000)]
+    r = build_net(cfg, flows=flows, pattern="bursty", pps=20_000, burst=4,
+                  duration_ns=1_000_000, seed=1, latency=False)
+    polls: list[tuple[int, int, bool, bool]] = []     # (instant, packets, masked, timer)
+    st = r.driver.queues[0]
+    orig = r.driver.poll
+    q = r.nic.queues[0]
+    sirq = r.machine.kernel.softirq
+    by_timer = [False]
+    orig_watchdog = sirq._napi_watchdog
+
+    def watchdog(napi):  # type: ignore[no-untyped-def]
+        by_timer[0] = True
+        orig_watchdog(napi)
+
+    def poll(napi, budget):  # type: ignore[no-untyped-def]
+        t = r.machine.ctx.sw.current.clock
+        masked = q.masked
+        n = orig(napi, budget)
+        polls.append((t, n, masked, by_timer[0]))
+        by_timer[0] = False
+        return n
+
+    sirq._napi_watchdog = watchdog                     # type: ignore[method-assign]
+    st.napi.poll = poll
+    run_net(r)
+    episodes = 0
+    for i, (_, n, _, _) in enumerate(polls):
+        if not n:
+            continue
+        timers = []
+        restarted = False
+        for t2, n2, masked, timer in polls[i + 1:]:
+            if n2:
+                restarted = True                        # a packet came: the count restarts
+            if n2 or not timer:
+                break
+            timers.append((t2, masked))
+        if restarted and len(timers) < 2:
+            continue
+        episodes += 1
+        assert len(timers) == 2, polls[i:i + 4]
+        assert 20 * US <= timers[1][0] - timers[0][0] <= 22 * US
+        assert all(m for _, m in timers)               # the IRQ stays masked meanwhile
+    assert episodes >= 2
+    assert not q.masked                                # the last timer poll re-enabled it
+    conserve(r)
+
+
+def test_ksoftirqd_takes_over_when_softirq_restarts_run_out() -> None:
+    """kernel/softirq.c: softirqs still pending after MAX_SOFTIRQ_RESTART rounds or 2 ms
+    go to ksoftirqd, whose time counts as softirq."""
+    cfg = NetConfig(queues=5, queue_cpus=[0], app_cpus=[1], rx=Coalesce(usecs=0, frames=1))
+    r = build_net(cfg, duration_ns=3_000_000, latency=False)
+    woke = []
+    sirq = r.machine.kernel.softirq
+    orig = sirq._wake_ksoftirqd
+
+    def wake(cpu):  # type: ignore[no-untyped-def]
+        woke.append(cpu.index)
+        orig(cpu)
+
+    sirq._wake_ksoftirqd = wake                        # type: ignore[method-assign]
+    run_net(r)
+    assert 0 in woke
+    t = r.machine.cpu_time()[0]
+    assert t["softirq"] > t["task"]
+    conserve(r)
