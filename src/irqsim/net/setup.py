@@ -59,9 +59,11 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
     return run
 
 
-def run_net(r: NetRun, drain_ns: int = 2_000_000) -> None:
-    """Run through the traffic and a drain period (the engine then goes idle)."""
-    r.machine.run(until=r.stop_ns + drain_ns)
+def run_net(r: NetRun, drain_ns: int | None = None) -> None:
+    """Run through the traffic until everything is delivered and the engine is idle (an
+    unbounded run lets software sections wait inline: docs/timing.md), or until
+    ``drain_ns`` after the traffic stops."""
+    r.machine.run(until=None if drain_ns is None else r.stop_ns + drain_ns)
 
 
 def summary(r: NetRun) -> dict[str, Any]:

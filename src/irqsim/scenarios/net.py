@@ -7,7 +7,7 @@ from typing import Any
 
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
 
-US_PER_REQUEST = 50     # --requests N runs N x 50 us of traffic (default 200: 10 ms)
+US_PER_REQUEST = 10     # --requests N runs N x 10 us of traffic (default 200: 2 ms)
 
 
 def _span(o: ScenarioOptions) -> float:
@@ -16,7 +16,7 @@ def _span(o: ScenarioOptions) -> float:
 
 @register("nic-10g", "10 GbE NIC, 8 queues, RSS over 1024 UDP flows at line rate (64-byte "
                      "frames, 14.88 Mpps), adaptive moderation (Linux DIM), NAPI, two NUMA "
-                     "nodes; --requests N = N x 50 us of traffic", span=_span)
+                     "nodes; --requests N = N x 10 us of traffic", span=_span)
 def nic_10g(opts: ScenarioOptions) -> ScenarioResult:
     from irqsim.drivers.netnic import NetConfig
     from irqsim.net.moderation import Coalesce
