@@ -31,7 +31,7 @@ from irqsim.net.stats import PacketLatency
 from irqsim.os.dim import Dim, Sample
 from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_MSIX
-from irqsim.os.softirq import Napi
+from irqsim.os.softirq import SCHED_BIT, Napi
 from irqsim.spec.nic import (
     COAL_FRAMES,
     COAL_MODE,
@@ -75,6 +75,11 @@ class NetConfig:
     napi_defer_hard_irqs: int = 0
     gro_flush_timeout_ns: int = 0
     app: bool = True
+    busy_read_us: int = 0                   # net.core.busy_read (all sockets)
+    busy_poll_us: list[int] | None = None   # SO_BUSY_POLL per socket (overrides busy_read)
+    busy_poll_budget: int = 8               # SO_BUSY_POLL_BUDGET
+    pmd: bool = False                       # poll-mode driver: no interrupts, PMD threads
+    pmd_stop_ns: int = 0                    # when the PMD threads stop (0: never started)
 
 
 @dataclass
@@ -89,6 +94,9 @@ class Socket:
     delivered: int = 0
     delivered_bytes: int = 0
     wakeups: int = 0
+    busy_poll_us: int = 0
+    busy_polls: int = 0
+    busy_loops: int = 0
 
 
 @dataclass
@@ -153,6 +161,8 @@ class NetDriver:
             app_cpu = (cfg.app_cpus or cpus)[q % len(cfg.app_cpus or cpus)]
             if cfg.app:
                 st.socket = Socket(q, app_cpu)
+                bp = cfg.busy_poll_us[q] if cfg.busy_poll_us else cfg.busy_read_us
+                st.socket.busy_poll_us = bp
             self.queues.append(st)
             k.writeq(bar + queue_reg(RDBA, q), ring)
             k.writel(bar + queue_reg(RDLEN, q), cfg.ring_size)
@@ -162,6 +172,8 @@ class NetDriver:
                                        st)
         self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
         k.writel(bar + EIAM.offset, (1 << n) - 1)
+        if cfg.pmd:
+            return                  # queue interrupts stay masked: start_pmd polls them
         k.writel(bar + EIMS.offset, (1 << n) - 1)
         k.spend(t.napi_poll_base)
 
@@ -273,7 +285,8 @@ class NetDriver:
         k.cpus[sock.cpu].run(self._reader, sock)
 
     def _reader(self, sock: Socket) -> None:
-        """The application thread: drain the socket, then sleep."""
+        """The application thread: drain the socket; with busy polling (SO_BUSY_POLL or
+        net.core.busy_read) spin on the queue's NAPI before sleeping; then sleep."""
         k = self.k
         assert k is not None
         cpu: Cpu = k.cpus[sock.cpu]
@@ -283,6 +296,8 @@ class NetDriver:
         assert sec is not None
         while True:
             k.ctx.sw.sync(sec)                      # see what was queued by now
+            if not sock.backlog and sock.busy_poll_us:
+                self._busy_poll(sec, sock)
             if not sock.backlog:
                 break
             batch = list(sock.backlog)
@@ -297,6 +312,78 @@ class NetDriver:
             sock.delivered += len(arr)
             sock.delivered_bytes += nbytes
         sock.awake = False
+
+    def _busy_poll(self, sec: Section, sock: Socket) -> None:
+        """napi_busy_loop (reference section 6): spin up to busy_poll_us while the socket is
+        empty; own the NAPI when it is idle and poll it with the busy-poll budget, else just
+        check the socket; on the way out release it with one last poll whose completion
+        re-enables the IRQ."""
+        k = self.k
+        assert k is not None
+        st = self.queues[sock.q]
+        napi = st.napi
+        deadline = sec.clock + sock.busy_poll_us * 1000
+        owned = False
+        sock.busy_polls += 1
+        loop = k.timing.busy_poll_loop
+        while not sock.backlog and sec.clock < deadline:
+            if not owned and not napi.state & SCHED_BIT:
+                napi.state = SCHED_BIT
+                napi.busy_owner = owned = True
+                napi.cpu = sec.cpu.index
+            if owned:
+                napi.poll(napi, self.cfg.busy_poll_budget)
+            k.spend(loop)
+            sock.busy_loops += 1
+            k.ctx.sw.sync(sec)
+        if owned:
+            napi.busy_owner = False                 # busy_poll_stop: the last poll
+            budget = self.cfg.busy_poll_budget
+            if napi.poll(napi, budget) == budget:
+                napi.state = 0                      # still busy: hand it to NET_RX
+                k.softirq.napi_schedule(napi, sec.cpu)
+
+    # -- poll-mode driver (DPDK-like) -------------------------------------------------
+    def start_pmd(self, cpus: list[int]) -> None:
+        """Start one poll-mode thread per queue on dedicated ``cpus``: no interrupts; each
+        loop reads the head, processes up to a burst of 32 at ``pmd_rx_packet`` each (the
+        application works in place) and hands the descriptors back. An empty ring is spun
+        on analytically: the thread's clock jumps to the first loop boundary at or after
+        the next completion (one event instead of one per spin; the same instants)."""
+        k = self.k
+        assert k is not None
+        for st in self.queues:
+            cpu = k.cpus[cpus[st.q % len(cpus)]]
+            k.ctx.engine.after(0, lambda _, cpu=cpu, st=st: cpu.run(self._pmd, st))
+
+    def _pmd(self, st: QueueState) -> None:
+        k = self.k
+        assert k is not None
+        sec = k.ctx.sw.current
+        assert sec is not None
+        t = k.timing
+        stop = self.cfg.pmd_stop_ns
+        loop, cost = t.pmd_loop, t.pmd_rx_packet
+        while sec.clock < stop:
+            head = k.read_mem(st.hwb, 4)
+            n = min((head - st.reaped) & 0xFFFFFFFF, 32)
+            if not n:
+                nxt = self.nic.next_completion(st.q, sec.clock)
+                target = stop if nxt is None else min(stop, nxt)
+                spins = max(1, -(-(target - sec.clock) // loop))
+                k.spend(spins * loop)
+                continue
+            arrivals, sizes = self.nic.reap(st.q, n)
+            t0 = sec.clock
+            k.spend(cost * n + loop)
+            self.app_latency.add(t0 + cost * np.arange(1, n + 1, dtype=np.int64) - arrivals)
+            st.reaped = (st.reaped + n) & 0xFFFFFFFF
+            st.pkts += n
+            st.bytes += int(sizes.sum())
+            if st.socket is not None:
+                st.socket.delivered += n
+                st.socket.delivered_bytes += int(sizes.sum())
+            k.writel(self.bar + queue_reg(RDT, st.q), st.reaped)
 
     # -- views ------------------------------------------------------------------------
     def ethtool_c(self) -> str:

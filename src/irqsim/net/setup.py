@@ -56,6 +56,9 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
     # Kick the queues: each unmasked queue computes its first fire from the traffic.
     for q in nic.queues:
         nic._schedule(q)
+    if cfg.pmd:
+        cfg.pmd_stop_ns = start + duration_ns + 1_000_000
+        drv.start_pmd(cfg.app_cpus or cfg.queue_cpus or list(range(cfg.queues)))
     return run
 
 

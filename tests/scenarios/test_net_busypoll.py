@@ -1,0 +1,97 @@
+"""Busy polling and the poll-mode driver (shared/reference/nic-moderation.md section 6,
+section 11 items 21-22; seed 003's "Busy polling" and "DPDK" rows)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+pytest.importorskip("numpy")
+
+from irqsim.drivers.netnic import NetConfig
+from irqsim.net.moderation import Coalesce
+from irqsim.net.setup import build_net, run_net, summary
+
+
+def run(cfg: NetConfig, **kw: Any) -> Any:
+    r = build_net(cfg, pattern="poisson", pps=50_000, duration_ns=4_000_000, latency=False,
+                  **kw)
+    return r
+
+
+def test_busy_poll_one_interrupt_per_ownership_and_budget_8() -> None:
+    """Items 21-22: while the reader owns the NAPI at most one interrupt of that queue is
+    delivered; busy polls use budget 8 and handle at most 8; after the spin ends the IRQ is
+    re-enabled. Busy polling lowers the wire-to-application latency and costs CPU."""
+    base = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1)))
+    run_net(base)
+    r = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
+                      busy_read_us=50))
+    drv = r.driver
+    periods: list[list[int]] = []
+    irqs: list[int] = []
+    budgets: list[tuple[int, int]] = []
+    orig_bp, orig_ring, orig_poll = drv._busy_poll, drv.msix_ring, drv.poll
+
+    def busy(sec, sock):  # type: ignore[no-untyped-def]
+        periods.append([sec.clock, -1])
+        orig_bp(sec, sock)
+        periods[-1][1] = sec.clock
+
+    def ring(irq, st):  # type: ignore[no-untyped-def]
+        irqs.append(r.machine.now)
+        return orig_ring(irq, st)
+
+    def poll(napi, budget):  # type: ignore[no-untyped-def]
+        n = orig_poll(napi, budget)
+        if napi.busy_owner:
+            budgets.append((budget, n))
+        return n
+
+    drv._busy_poll = busy                              # type: ignore[method-assign]
+    drv.msix_ring = ring                               # type: ignore[method-assign]
+    drv.queues[0].napi.poll = poll
+    run_net(r)
+    assert periods and budgets
+    assert all(b == 8 and n <= 8 for b, n in budgets)
+    for a, b in periods:
+        assert sum(1 for t in irqs if a <= t < b) <= 1
+    assert not r.nic.queues[0].masked
+    sb, s = summary(base), summary(r)
+    assert s["delivered"] == s["generated"]
+    assert s["latency_app_ns"]["median"] < sb["latency_app_ns"]["median"]
+    assert s["cpu_busy_pct"] > sb["cpu_busy_pct"]
+    assert r.machine.accounting()["balanced"]
+
+
+def test_busy_poll_ends_at_timeout() -> None:
+    """Item 22: with no data the spin ends at the timeout (busy_poll_us)."""
+    r = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
+                      busy_poll_us=[20]))
+    ends: list[int] = []
+    orig = r.driver._busy_poll
+
+    def busy(sec, sock):  # type: ignore[no-untyped-def]
+        t0 = sec.clock
+        orig(sec, sock)
+        if not sock.backlog:
+            ends.append(sec.clock - t0)
+
+    r.driver._busy_poll = busy                         # type: ignore[method-assign]
+    run_net(r)
+    assert ends and all(20_000 <= d <= 20_000 + 2_000 for d in ends)
+
+
+def test_poll_mode_driver_takes_no_interrupts() -> None:
+    """Seed 003 DPDK row: dedicated cores poll the rings, no queue interrupts, sub-us
+    latency from the wire, the polling cores 100 % busy."""
+    r = run(NetConfig(queues=2, queue_cpus=[0, 1], app_cpus=[2, 3], pmd=True))
+    run_net(r)
+    s = summary(r)
+    assert s["interrupts_per_s"] == 0 and s["delivered"] == s["generated"] > 100
+    assert s["latency_app_ns"]["max"] < 1000
+    t = s["cpu_time_window_ns"]
+    for c in (2, 3):
+        assert t[c]["idle"] == 0
+    assert r.machine.accounting()["balanced"]
