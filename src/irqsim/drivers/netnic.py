@@ -354,7 +354,11 @@ class NetDriver:
         assert k is not None
         for st in self.queues:
             cpu = k.cpus[cpus[st.q % len(cpus)]]
-            k.ctx.engine.after(0, lambda _, cpu=cpu, st=st: cpu.run(self._pmd, st))
+            k.ctx.engine.after(0, self._pmd_start, (cpu, st))
+
+    def _pmd_start(self, arg: tuple[Cpu, QueueState]) -> None:
+        cpu, st = arg
+        cpu.run(self._pmd, st)
 
     def _pmd(self, st: QueueState) -> None:
         k = self.k
