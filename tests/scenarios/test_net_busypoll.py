@@ -95,3 +95,22 @@ def test_poll_mode_driver_takes_no_interrupts() -> None:
     for c in (2, 3):
         assert t[c]["idle"] == 0
     assert r.machine.accounting()["balanced"]
+
+
+def test_reader_placement_pinned_remote_and_unpinned() -> None:
+    """Application model: a reader pinned to another CPU is woken with a reschedule IPI
+    (counted as RES), so its wire-to-application latency grows with the IPI hop (the
+    other socket's more); an unpinned reader runs where it is woken (no IPI)."""
+    med = {}
+    for name, app_cpus, pinned in (("same", None, True), ("near", [2], True),
+                                   ("far", [6], True), ("unpinned", [6], False)):
+        cfg = NetConfig(queues=1, queue_cpus=[0], app_cpus=app_cpus, app_pinned=pinned,
+                        rx=Coalesce(usecs=0, frames=1))
+        r = run(cfg)
+        run_net(r)
+        assert summary(r)["delivered"] == summary(r)["generated"]
+        med[name] = (summary(r)["latency_app_ns"]["median"], r.machine.kernel.smp.reschedules)
+    assert med["same"][1] == med["unpinned"][1] == 0
+    assert med["near"][1] > 0 and med["far"][1] > 0
+    assert med["same"][0] < med["near"][0] < med["far"][0]
+    assert med["unpinned"][0] == med["same"][0]

@@ -68,6 +68,7 @@ class NetConfig:
     queues: int = 8
     queue_cpus: list[int] = field(default_factory=list)
     app_cpus: list[int] | None = None       # None: the queue's CPU
+    app_pinned: bool = True                 # False: the reader runs where it is woken
     ring_size: int = 1024
     rx: Coalesce = field(default_factory=lambda: Coalesce(usecs=50, frames=64))
     dim_mode: str = "eqe"                   # DIM profile set when rx.adaptive
@@ -276,7 +277,16 @@ class NetDriver:
         sock.queued += len(arrivals)
         if not sock.awake:
             sock.awake = True
-            self.k.ctx.sw.post(sec, self._wake, sock)       # type: ignore[union-attr]
+            k = self.k
+            assert k is not None
+            here = sec.cpu.index
+            if not self.cfg.app_pinned:
+                sock.cpu = here                     # wake-affine: the waker's CPU
+            if sock.cpu == here:
+                k.ctx.sw.post(sec, self._wake, sock)
+            else:
+                sock.wakeups += 1
+                k.smp.wake_up_on(sec.cpu, sock.cpu, self._reader, sock)
 
     def _wake(self, sock: Socket) -> None:
         k = self.k

@@ -86,6 +86,9 @@ class SmpOps:
         self.dest_mode = "physical"        # or "cluster" (x2APIC logical clusters)
         self.tick_handlers: list[Callable[[Cpu], None]] = []
         self.reschedules = 0
+        # Tasks woken onto another CPU (ttwu_queue_wakelist): started there when its
+        # reschedule IPI arrives, after the IPI handler returns.
+        self.wakelist: dict[int, list[tuple[Callable[[Any], Any], Any]]] = {}
 
     # -- the ICR, through the CPU's LAPIC access path ------------------------------
     def write_icr(self, cpu: Cpu, low: int, dest: int) -> None:
@@ -238,6 +241,22 @@ class SmpOps:
 
     def on_reschedule(self, cpu: Cpu) -> None:
         self.reschedules += 1
+        woken = self.wakelist.pop(cpu.index, None)
+        if woken:
+            eng = self.kernel.ctx.engine
+            for body, arg in woken:
+                eng.at(cpu.clock, self._start_woken, (cpu, body, arg))
+
+    def wake_up_on(self, src: Cpu, dst: int, body: Callable[[Any], Any], arg: Any) -> None:
+        """try_to_wake_up of a task that runs on CPU ``dst``, from software on ``src``:
+        queue it on ``dst``'s wake list and send the reschedule IPI (run in ``src``'s
+        section)."""
+        self.wakelist.setdefault(dst, []).append((body, arg))
+        self.send_mask(src, [dst], RESCHEDULE_VECTOR)
+
+    def _start_woken(self, arg: tuple[Cpu, Callable[[Any], Any], Any]) -> None:
+        cpu, body, a = arg
+        cpu.run(body, a)
 
     def on_local_timer(self, cpu: Cpu) -> None:
         self.kernel.timer_tick(cpu)
