@@ -155,6 +155,22 @@ class NetNic(PciFunction):
         if self.per_packet:
             traffic.generate_until(traffic.stop)
 
+    def set_rxfh(self, equal: int | None = None, weights: list[int] | None = None,
+                  key: bytes | None = None) -> None:
+        """``ethtool -X``: rewrite the indirection table (``equal N`` or ``weight ...``)
+        and/or the key; flows then hash to their new queues (packets already generated
+        keep theirs, as packets already in a ring do)."""
+        if equal is not None:
+            self.rss.equal(equal)
+        if weights is not None:
+            self.rss.weight(weights)
+        if key is not None:
+            self.rss.set_key(key)
+        if self.traffic is not None:
+            self.flow_queue = np.array(
+                [self.rss.classify(Packet(f.src, f.dst, f.proto, f.sport, f.dport))[1]
+                 for f in self.traffic.flows], dtype=np.int64)
+
     def receive_batch(self, times: NDArray[np.int64], flows: NDArray[np.int32]) -> None:
         """Frames from the wire (instants of their last bit), split by RSS queue."""
         fq = self.flow_queue[flows]
