@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import strategies as hs
 
 np = pytest.importorskip("numpy")
 
@@ -203,10 +203,10 @@ def test_ksoftirqd_takes_over_when_softirq_restarts_run_out() -> None:
 
 
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.sampled_from(["line", "poisson", "bursty"]),
-       st.sampled_from(["absolute", "packet", "interval"]), st.integers(0, 40),
-       st.integers(0, 64), st.sampled_from([64, 128, 1024]), st.integers(1, 4),
-       st.integers(0, 2**16))
+@given(hs.sampled_from(["line", "poisson", "bursty"]),
+       hs.sampled_from(["absolute", "packet", "interval"]), hs.integers(0, 40),
+       hs.integers(0, 64), hs.sampled_from([64, 128, 1024]), hs.integers(1, 4),
+       hs.integers(0, 2**16))
 def test_no_packet_lost_or_counted_twice(pattern: str, mode: str, usecs: int, frames: int,
                                          ring: int, queues: int, seed: int) -> None:
     """Property: whatever the arrivals, timer variant, ring size and queue count, every
