@@ -401,13 +401,19 @@ class NetDriver:
 
     # -- views ------------------------------------------------------------------------
     def ethtool_c(self) -> str:
-        """``ethtool -c``-like settings."""
+        """``ethtool -c``-like settings (with adaptive moderation: queue 0's current DIM
+        profile, as ethtool reads the values the driver last programmed)."""
         rx = self.cfg.rx
+        usecs, frames, mode = rx.usecs, rx.frames, rx.mode
+        st0 = self.queues[0] if self.queues else None
+        if rx.adaptive and st0 is not None and st0.dim is not None:
+            usecs, frames = st0.dim.profile("rx", self.cfg.dim_mode)
+            mode = "interval" if self.cfg.dim_mode == "eqe" else "packet"
         lines = [f"Coalesce parameters for {self.nic.name}:",
                  f"Adaptive RX: {'on' if rx.adaptive else 'off'}  TX: off",
-                 f"rx-usecs: {rx.usecs}", f"rx-frames: {rx.frames}",
+                 f"rx-usecs: {usecs}", f"rx-frames: {frames}",
                  "rx-usecs-irq: 0", "rx-frames-irq: 0",
-                 f"timer mode: {rx.mode}"
+                 f"timer mode: {mode}"
                  + (f" (DIM {self.cfg.dim_mode} profiles)" if rx.adaptive else ""),
                  f"itr-usecs: {rx.itr_usecs}",
                  f"napi-defer-hard-irqs: {self.cfg.napi_defer_hard_irqs}  "
