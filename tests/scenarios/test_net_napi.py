@@ -21,12 +21,17 @@ from irqsim.os.softirq import NET_RX  # noqa: E402
 US = 1000
 
 
-def conserve(r: Any) -> None:
-    """No packet lost or counted twice: generated = received + missed; every received
-    packet reaped once and delivered once; every interrupt accounted for."""
+def conserve(r: Any, strict: bool = True) -> None:
+    """No packet lost or counted twice: generated = received + missed + held in the device;
+    every received packet reaped once (or still in its ring) and delivered once; every
+    interrupt accounted for. ``strict``: nothing may be held at the end."""
     s = summary(r)
-    assert s["generated"] == s["received"] + s["missed"]
-    assert s["received"] == s["reaped"] == s["delivered"]
+    dev, ring = r.nic.held()
+    assert s["generated"] == s["received"] + s["missed"] + dev
+    assert s["received"] == s["reaped"] + ring
+    assert s["reaped"] == s["delivered"]
+    if strict:
+        assert dev == ring == 0
     assert sum(q.stats["rx_packets"] for q in r.nic.queues) == s["received"]
     acc = r.machine.accounting()
     assert acc["balanced"], acc
@@ -220,7 +225,9 @@ def test_no_packet_lost_or_counted_twice(pattern: str, mode: str, usecs: int, fr
                   duration_ns=100_000, seed=seed, latency=False,
                   flows=make_flows(16, seed=seed))
     run_net(r)
-    conserve(r)
+    # rx-usecs 0 with rx-frames F > 1 has no time condition (ETHC): the last packets of a
+    # queue that never reach F stay in the device, counted as held.
+    conserve(r, strict=usecs > 0 or frames <= 1)
 
 
 def test_ethtool_X_moves_flows() -> None:

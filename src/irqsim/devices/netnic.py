@@ -417,6 +417,14 @@ class NetNic(PciFunction):
             return
         q.tail = new
 
+    def held(self) -> tuple[int, int]:
+        """Packets the port holds: (arrived but not yet written to a ring — DMA not
+        materialised, e.g. a frames-only threshold that the last packets never reach —,
+        written to a ring but not yet reaped by the driver)."""
+        dev = sum(len(q.arrivals) - q.head for q in self.queues if q.arrivals is not None)
+        ring = sum(q.head - q.reaped for q in self.queues)
+        return dev, ring
+
     def counters(self) -> dict[str, int]:
         """``ethtool -S``: per-queue and total counters."""
         out: dict[str, int] = {}

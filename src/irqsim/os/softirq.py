@@ -185,6 +185,11 @@ class Softirqs:
         if sc.ksoftirqd:
             return
         sc.ksoftirqd = True
+        # wake_up_process: the thread becomes runnable now (software running on this CPU
+        # keeps it until it ends or is preempted: the wake-up is an event at its instant).
+        self.ctx.engine.at(max(cpu.clock, self.ctx.engine.now), self._ksoftirqd_start, cpu)
+
+    def _ksoftirqd_start(self, cpu: Cpu) -> None:
         cpu.run(self._ksoftirqd, cpu, kind=SOFTIRQ)
 
     def _ksoftirqd(self, cpu: Cpu) -> None:
