@@ -336,22 +336,28 @@ class NetDriver:
         owned = False
         sock.busy_polls += 1
         loop = k.timing.busy_poll_loop
+        sirq = k.softirq
+        cpu = sec.cpu
         while not sock.backlog and sec.clock < deadline:
             if not owned and not napi.state & SCHED_BIT:
                 napi.state = SCHED_BIT
                 napi.busy_owner = owned = True
-                napi.cpu = sec.cpu.index
+                napi.cpu = cpu.index
             if owned:
+                sirq.local_bh_disable(cpu)
                 napi.poll(napi, self.cfg.busy_poll_budget)
+                sirq.local_bh_enable(cpu)
             k.spend(loop)
             sock.busy_loops += 1
             k.ctx.sw.sync(sec)
         if owned:
-            napi.busy_owner = False                 # busy_poll_stop: the last poll
+            sirq.local_bh_disable(cpu)              # busy_poll_stop: the last poll
+            napi.busy_owner = False
             budget = self.cfg.busy_poll_budget
             if napi.poll(napi, budget) == budget:
                 napi.state = 0                      # still busy: hand it to NET_RX
-                k.softirq.napi_schedule(napi, sec.cpu)
+                sirq.napi_schedule(napi, cpu)
+            sirq.local_bh_enable(cpu)
 
     # -- poll-mode driver (DPDK-like) -------------------------------------------------
     def start_pmd(self, cpus: list[int]) -> None:

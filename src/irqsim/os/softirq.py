@@ -89,6 +89,7 @@ class SoftnetStat:
 class SoftirqCpu:
     pending: int = 0
     ksoftirqd: bool = False
+    bh_disabled: int = 0
     poll_list: deque[Napi] = field(default_factory=deque)
 
 
@@ -126,9 +127,28 @@ class Softirqs:
             return                  # irq_exit, the running loop or ksoftirqd picks it up
         cur = self.ctx.sw.current
         if cur is not None and cur.cpu is cpu:
-            self._wake_ksoftirqd(cpu)
+            if not sc.bh_disabled:
+                self._wake_ksoftirqd(cpu)       # else local_bh_enable runs it
         else:
             cpu.start_soft(self._do_softirq, self._soft_done)
+
+    def local_bh_disable(self, cpu: Cpu) -> None:
+        """Enter a bottom-half-disabled region in task context."""
+        self.cpus[cpu.index].bh_disabled += 1
+
+    def local_bh_enable(self, cpu: Cpu) -> None:
+        """Leave it: softirqs raised meanwhile run now, inline in the task (do_softirq on
+        the task's stack; their time is the task's here — Linux with
+        IRQ_TIME_ACCOUNTING counts it as softirq); what is left goes to ksoftirqd."""
+        sc = self.cpus[cpu.index]
+        sc.bh_disabled -= 1
+        if sc.bh_disabled or not sc.pending or sc.ksoftirqd:
+            return
+        sec = self.ctx.sw.current
+        if sec is None or sec.cpu is not cpu or cpu.frames or cpu.soft is not None:
+            return
+        if self._run_pending(cpu, sec):
+            self._wake_ksoftirqd(cpu)
 
     def _irq_exit(self, cpu: Cpu) -> None:
         """The CPU's last IRET found softirqs pending (invoke_softirq); with ksoftirqd
