@@ -227,8 +227,8 @@ class NetDriver:
         t = k.timing
         sec = k.ctx.sw.current
         assert sec is not None
-        k.spend(t.napi_poll_base)
         head = k.read_mem(st.hwb, 4)                # the device's head write-back
+        k.spend(t.napi_poll_base)
         avail = (head - st.reaped) & 0xFFFFFFFF
         n = min(avail, budget)
         if n:
