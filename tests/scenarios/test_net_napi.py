@@ -241,3 +241,15 @@ def test_ethtool_X_moves_flows() -> None:
     per_q = [q.stats["rx_packets"] for q in r.nic.queues]
     # Only the first generated chunk (before the change) reached queues 1-3.
     assert per_q[0] > 3 * sum(per_q[1:])
+
+
+def test_misc_vector_link_change() -> None:
+    """Reference section 2: the non-queue vector carries link changes; its handler reads
+    (and so clears) ICR."""
+    cfg = NetConfig(queues=2, queue_cpus=[0, 1], rx=Coalesce(usecs=0, frames=1), app=False)
+    r = build_net(cfg, pattern="poisson", pps=10_000, duration_ns=100_000, latency=False)
+    r.machine.engine.after(5_000, lambda _: r.nic.link_change(False))
+    run_net(r)
+    assert r.driver.link_events == 1 and r.nic.icr == 0
+    assert r.machine.kernel.irqs[r.driver.misc_irq].counts[0] == 1
+    assert r.machine.accounting()["balanced"]
