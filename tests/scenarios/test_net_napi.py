@@ -253,3 +253,20 @@ def test_misc_vector_link_change() -> None:
     assert r.driver.link_events == 1 and r.nic.icr == 0
     assert r.machine.kernel.irqs[r.driver.misc_irq].counts[0] == 1
     assert r.machine.accounting()["balanced"]
+
+
+def test_ipv6_flows_spread_by_rss() -> None:
+    """RSS over IPv6 TCP flows (36-byte 4-tuple input): each flow stays on the queue its
+    hash names, and 256 flows reach every one of 4 queues."""
+    from irqsim.net.rss import Packet
+
+    flows = make_flows(256, proto="tcp", seed=4, ipv6=True)
+    cfg = NetConfig(queues=4, queue_cpus=[0, 1, 2, 3], rx=Coalesce(usecs=10, frames=32))
+    r = build_net(cfg, flows=flows, pattern="poisson", pps=1_000_000, duration_ns=200_000,
+                  latency=False)
+    run_net(r)
+    conserve(r)
+    want = [r.nic.rss.classify(Packet(f.src, f.dst, f.proto, f.sport, f.dport))[1]
+            for f in flows]
+    assert list(r.nic.flow_queue) == want and set(want) == {0, 1, 2, 3}
+    assert all(q.stats["rx_packets"] > 0 for q in r.nic.queues)

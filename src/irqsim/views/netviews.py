@@ -29,6 +29,8 @@ def text_blocks(r: NetRun, s: dict[str, Any]) -> list[str]:
                    f"{q['polls']:>7d} polls  profile {q['dim_profile']}")
     out.append("\n$ ethtool -c " + r.nic.name)
     out.append(r.driver.ethtool_c())
+    out.append("\n$ ethtool -x " + r.nic.name)
+    out.append(r.nic.rss.show())
     out.append("\n$ ethtool -S " + r.nic.name)
     out.extend(f"     {k}: {v}" for k, v in r.nic.counters().items())
     out.append("\n$ cat /proc/softirqs")
