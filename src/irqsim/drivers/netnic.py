@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from irqsim.drivers.intel_itr import interval_us, update_itr, vector_rate
 from irqsim.net.moderation import Coalesce
 from irqsim.net.stats import PacketLatency
 from irqsim.os.dim import Dim, Sample
@@ -72,6 +73,8 @@ class NetConfig:
     ring_size: int = 1024
     rx: Coalesce = field(default_factory=lambda: Coalesce(usecs=50, frames=64))
     dim_mode: str = "eqe"                   # DIM profile set when rx.adaptive
+    adaptive_algo: str = "dim"              # "dim" (Linux DIM) or "itr" (igb legacy ITR)
+    itr_conservative: bool = True           # igb InterruptThrottleRate 3 (the default)
     weight: int = 64
     napi_defer_hard_irqs: int = 0
     gro_flush_timeout_ns: int = 0
@@ -117,6 +120,10 @@ class QueueState:
     dim_applied: int = 0
     irqs: int = 0
     socket: Socket | None = None
+    itr_class: int = 1                      # igb: starts at low latency
+    itr_pkts: int = 0                       # packets and bytes since the last interrupt
+    itr_bytes: int = 0
+    itr_rate: int = 0
 
 
 class NetDriver:
@@ -157,7 +164,7 @@ class NetDriver:
             napi.gro_flush_timeout_ns = cfg.gro_flush_timeout_ns
             st = QueueState(q, napi, ring=ring, hwb=hwb)
             napi.ctx = st
-            if cfg.rx.adaptive:
+            if cfg.rx.adaptive and cfg.adaptive_algo == "dim":
                 st.dim = Dim()
             app_cpu = (cfg.app_cpus or cpus)[q % len(cfg.app_cpus or cpus)]
             if cfg.app:
@@ -189,6 +196,9 @@ class NetDriver:
             usecs, frames = st.dim.profile("rx", self.cfg.dim_mode)
             mode = MODE_INTERVAL if self.cfg.dim_mode == "eqe" else 2
             itr = 0
+        elif rx.adaptive:                       # igb: the class's rate as an ITR interval
+            st.itr_rate = vector_rate(st.itr_class, conservative=self.cfg.itr_conservative)
+            usecs, frames, mode, itr = interval_us(st.itr_rate), 0, MODE_INTERVAL, 0
         else:
             usecs, frames, mode, itr = rx.usecs, rx.frames, rx.mode_code, rx.itr_usecs
             if mode == MODE_ABSOLUTE and usecs == 0:
@@ -242,12 +252,16 @@ class NetDriver:
             st.pkts += n
             nbytes = int(sizes.sum())
             st.bytes += nbytes
+            st.itr_pkts += n
+            st.itr_bytes += nbytes
             k.softirq.softnet[sec.cpu.index].processed += n
             if st.socket is not None:
                 self._deliver(sec, st.socket, arrivals, sizes, int(done[-1]))
             k.writel(self.bar + queue_reg(RDT, st.q), st.reaped)
         if n < budget:
             st.events += 1
+            if self.cfg.rx.adaptive and st.dim is None and not napi.busy_owner:
+                self._update_itr(st)
             if st.dim is not None and st.dim.sample(
                     Sample(sec.clock, st.pkts & 0xFFFFFFFF, st.bytes & 0xFFFFFFFF,
                            st.events & 0xFFFF)):
@@ -255,6 +269,15 @@ class NetDriver:
             if k.softirq.napi_complete_done(napi, n):
                 k.writel(self.bar + EIMS.offset, 1 << st.q)
         return n
+
+    def _update_itr(self, st: QueueState) -> None:
+        """igb_set_itr at the end of a poll (before the re-enable): new class from the
+        packets and bytes since the last interrupt; EITR rewritten when the rate changes."""
+        st.itr_class = update_itr(st.itr_class, st.itr_pkts, st.itr_bytes)
+        st.itr_pkts = st.itr_bytes = 0
+        rate = vector_rate(st.itr_class, conservative=self.cfg.itr_conservative)
+        if rate != st.itr_rate:
+            self._program(st.q)
 
     def _dim_work(self, st: QueueState) -> None:
         """schedule_work(&dim->work): a kworker on this CPU programs the new profile."""
@@ -415,6 +438,8 @@ class NetDriver:
         if rx.adaptive and st0 is not None and st0.dim is not None:
             usecs, frames = st0.dim.profile("rx", self.cfg.dim_mode)
             mode = "interval" if self.cfg.dim_mode == "eqe" else "packet"
+        elif rx.adaptive and st0 is not None and st0.itr_rate:
+            usecs, frames, mode = interval_us(st0.itr_rate), 0, "interval (igb ITR)"
         lines = [f"Coalesce parameters for {self.nic.name}:",
                  f"Adaptive RX: {'on' if rx.adaptive else 'off'}  TX: off",
                  f"rx-usecs: {usecs}", f"rx-frames: {frames}",
