@@ -3,6 +3,8 @@ section 11 items 6-10): the analytic fire decision over completion instants."""
 
 from __future__ import annotations
 
+import bisect
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -110,8 +112,8 @@ def test_intel_rate_cap(usecs: int, limit: int) -> None:
     ts = [i * 100 for i in range(100_000)]          # 10 Mpps for 10 ms
     last, n = -(10**9), 0
     while True:
-        start = next((i for i, x in enumerate(ts) if x > last), None)
-        if start is None:
+        start = bisect.bisect_right(ts, last)
+        if start == len(ts):
             break
         t = fire_time(MODE_INTERVAL, usecs * US, 0, 0, last, lambda k, s=start: ts[s:s + k],
                       0)
