@@ -5,6 +5,7 @@ table and the ``irqsim rss`` command."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 
 import pytest
 from click.testing import CliRunner
@@ -132,3 +133,22 @@ def test_rss_command_json_and_text() -> None:
     assert r.exit_code == 2
     r = run(main, ["rss", "--src", "1.2.3.4", "--dst", "5.6.7.8"])
     assert r.exit_code == 0 and "IPv4 hash" in r.output
+
+
+def test_nic_register_declarations() -> None:
+    """spec/nic.py: per-queue registers fit in one queue stride, do not overlap, and sit
+    below the MSI-X table; the global registers do not overlap the queue block."""
+    from irqsim.spec.nic import (
+        GLOBAL_REGS,
+        MAX_QUEUES,
+        MSIX_TABLE_OFF,
+        QUEUE_REGS,
+        QUEUE_STRIDE,
+        RDBA,
+        queue_reg,
+    )
+    spans = sorted((r.offset, r.offset + r.size) for r in QUEUE_REGS)
+    assert all(a[1] <= b[0] for a, b in pairwise(spans))
+    assert spans[-1][1] - RDBA.offset <= QUEUE_STRIDE
+    assert queue_reg(RDBA, MAX_QUEUES - 1) + QUEUE_STRIDE <= MSIX_TABLE_OFF
+    assert all(r.offset + r.size <= RDBA.offset for r in GLOBAL_REGS)

@@ -18,5 +18,7 @@ virtio    virtio-pci capability types and the common configuration structure
 vtd       VT-d remapping register block (GCMD/GSTS/IRTA/...), IRTE layout
 cpu       IA32_APIC_BASE and the MSR numbers the model implements
 modes     delivery, destination, trigger and timer modes (IntEnum = encoding), irq mode
+rss       RSS key and indirection table sizes, hash types and their input tuples (MS-RSS)
+nic       the multi-queue NIC's BAR0 registers (EIMS/EIMC/EIAM, ring, coalescing, EITR)
 ========  =============================================================================
 """
