@@ -135,7 +135,6 @@ class NetNic(PciFunction):
         self.flow_queue: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.flow_size: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.dma_ns = ctx.timing.nic_rx_dma
-        self.unclassified = 0
         self.per_packet = per_packet
 
     # -- traffic ---------------------------------------------------------------------

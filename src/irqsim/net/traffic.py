@@ -197,10 +197,6 @@ class QueueArrivals:
         """Absolute index of the first arrival later than ``t``."""
         return self.base + int(np.searchsorted(self.times, t, side="right"))
 
-    def count_upto(self, t: int) -> int:
-        """Number of arrivals at or before ``t`` (absolute)."""
-        return self.index_after(t)
-
     def slice(self, a: int, b: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         return self.times[a - self.base:b - self.base], self.sizes[a - self.base:b - self.base]
 
