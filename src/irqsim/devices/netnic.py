@@ -61,6 +61,10 @@ from irqsim.spec.nic import (
     RDHWB,
     RDLEN,
     RDT,
+    TCOAL_FRAMES,
+    TCOAL_USECS,
+    TDHWB,
+    TDT,
 )
 
 if TYPE_CHECKING:
@@ -102,9 +106,22 @@ class RxQueue:
     pp_n: int = 0
     pp_first: int = 0
     pp_lastc: int = 0
+    # transmit side of the pair: completions (instants the frame left the wire, write-back
+    # done), posted/completed counts, head write-back, TX coalescing
+    txc: Any = None                         # QueueArrivals of completion instants
+    tx_tail: int = 0
+    tx_head: int = 0
+    tx_synced: int = -1
+    tx_hwb: int = 0
+    tx_usecs_ns: int = 0
+    tx_frames: int = 0
+    pp_tx_n: int = 0
+    pp_tx_first: int = 0
+    pp_tx_lastc: int = 0
     masked: bool = True
     stats: dict[str, int] = field(default_factory=lambda: dict.fromkeys(
-        ("rx_packets", "rx_bytes", "rx_missed", "interrupts", "unmasks"), 0))
+        ("rx_packets", "rx_bytes", "rx_missed", "interrupts", "unmasks", "tx_packets",
+         "tx_bytes"), 0))
 
 
 class NetNic(PciFunction):
@@ -136,6 +153,12 @@ class NetNic(PciFunction):
         self.flow_size: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.dma_ns = ctx.timing.nic_rx_dma
         self.per_packet = per_packet
+        self.tx_free = 0.0                       # the instant the transmit wire is free
+        self.gbps = 10.0
+        self._tx_stage: list[list[int]] = [[] for _ in range(queues)]
+        from irqsim.net.traffic import QueueArrivals
+        for rq in self.queues:
+            rq.txc = QueueArrivals()
 
     # -- traffic ---------------------------------------------------------------------
     def connect(self, traffic: Traffic) -> None:
@@ -150,6 +173,7 @@ class NetNic(PciFunction):
         self.flow_size = np.array([f.size for f in traffic.flows], dtype=np.int64)
         for rq in self.queues:
             rq.arrivals = QueueArrivals()
+        self.gbps = traffic.gbps
         traffic.attach(self)
         if self.per_packet:
             traffic.generate_until(traffic.stop)
@@ -224,6 +248,9 @@ class NetNic(PciFunction):
     def _watch(self, q: RxQueue) -> None:
         self.sync(q, self.ctx.engine.now)
 
+    def _tx_watch(self, q: RxQueue) -> None:
+        self.tx_sync(q, self.ctx.engine.now)
+
     def reap(self, qi: int, n: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         """The ``n`` descriptors after the driver's last reaped one: each packet's arrival
         instant (the RX hardware timestamp the descriptor carries) and size. The driver
@@ -235,6 +262,58 @@ class NetNic(PciFunction):
         times, sizes = q.arrivals.slice(start, start + n)
         q.stats["rx_bytes"] += int(sizes.sum())
         return times, sizes
+
+    # -- transmit -------------------------------------------------------------------
+    def tx_descriptors(self, qi: int, sizes: list[int]) -> None:
+        """The frame sizes of descriptors the driver wrote to queue ``qi``'s TX ring (what
+        the device reads when the tail moves)."""
+        self._tx_stage[qi].extend(sizes)
+
+    def _tx_tail(self, q: RxQueue, value: int) -> None:
+        """TDT: transmit the newly posted descriptors back to back on the port's wire
+        (after a descriptor + data fetch of ``nic_rx_dma``); each completes when its last
+        bit has left."""
+        new = (value - q.tx_tail) & 0xFFFFFFFF
+        stage = self._tx_stage[q.index]
+        sizes, self._tx_stage[q.index] = stage[:new], stage[new:]
+        if len(sizes) < new:
+            sizes += [64] * (new - len(sizes))
+        q.tx_tail += new
+        now = self.ctx.engine.now
+        t = float(max(now + self.dma_ns, self.tx_free))
+        done = []
+        for sz in sizes:
+            t += (sz + 20) * 8 / self.gbps
+            done.append(int(t))
+        self.tx_free = t
+        if done:
+            arr = np.array(done, dtype=np.int64)
+            keep = min(q.tx_head, q.txc.index_after(q.last_fire))
+            q.txc.append(arr, np.array(sizes, dtype=np.int64), keep)
+            q.stats["tx_packets"] += len(done)
+            q.stats["tx_bytes"] += sum(sizes)
+            if self.per_packet:
+                for c in done:
+                    self.ctx.engine.at(c, self._pp_tx_complete, q)
+            else:
+                self._schedule(q)
+
+    def tx_sync(self, q: RxQueue, t: int) -> None:
+        """Materialise TX completions up to ``t`` into the TX head write-back word."""
+        if t <= q.tx_synced:
+            return
+        q.tx_head = q.txc.index_after(t)
+        q.tx_synced = t
+        if q.tx_hwb:
+            self.memory.write(q.tx_hwb, 4, q.tx_head & 0xFFFFFFFF)
+
+    def _pp_tx_complete(self, q: RxQueue) -> None:
+        now = self.ctx.engine.now
+        q.pp_tx_n += 1
+        if q.pp_tx_n == 1:
+            q.pp_tx_first = now
+        q.pp_tx_lastc = now
+        self._schedule(q)
 
     def next_completion(self, qi: int, after: int) -> int | None:
         """When the next packet's DMA completes after instant ``after`` (None: the traffic
@@ -258,25 +337,34 @@ class NetNic(PciFunction):
         self._schedule(q)
 
     def _pp_due(self, q: RxQueue) -> int | None:
-        """Per-packet mode: when the counters and timers say the vector fires."""
-        if not q.pp_n:
+        """Per-packet mode: when the counters and timers say the vector fires (the earlier
+        of the RX and TX decisions)."""
+        rx = self._pp_dir(q, q.pp_n, q.pp_first, q.pp_lastc, q.usecs_ns, q.frames)
+        tx = self._pp_dir(q, q.pp_tx_n, q.pp_tx_first, q.pp_tx_lastc, q.tx_usecs_ns,
+                          q.tx_frames) if q.tx_usecs_ns or q.tx_frames else None
+        due = rx if tx is None else tx if rx is None else min(rx, tx)
+        if due is None:
             return None
-        now = self.ctx.engine.now
-        if q.frames > 0 and q.pp_n >= q.frames:
-            due = now
-        elif q.mode == MODE_NONE or (q.usecs_ns == 0 and q.frames <= 1):
-            due = q.pp_first
-        elif q.usecs_ns == 0:
-            return None
-        elif q.mode == MODE_ABSOLUTE:
-            due = q.pp_first + q.usecs_ns
-        elif q.mode == MODE_PACKET:
-            due = q.pp_lastc + q.usecs_ns
-        else:
-            due = max(q.pp_first, q.last_fire + q.usecs_ns)
         if q.itr_ns:
             due = max(due, q.last_fire + q.itr_ns)
-        return max(due, now)
+        return max(due, self.ctx.engine.now)
+
+    def _pp_dir(self, q: RxQueue, n: int, first: int, lastc: int, usecs: int,
+                frames: int) -> int | None:
+        if not n:
+            return None
+        now = self.ctx.engine.now
+        if frames > 0 and n >= frames:
+            return now
+        if q.mode == MODE_NONE or (usecs == 0 and frames <= 1):
+            return first
+        if usecs == 0:
+            return None
+        if q.mode == MODE_ABSOLUTE:
+            return first + usecs
+        if q.mode == MODE_PACKET:
+            return lastc + usecs
+        return max(first, q.last_fire + usecs)
 
     def _schedule(self, q: RxQueue) -> None:
         """(Re)compute when the unmasked queue fires next and schedule it."""
@@ -303,6 +391,17 @@ class NetNic(PciFunction):
             return (times + dma).tolist()
 
         t = fire_time(q.mode, q.usecs_ns, q.frames, q.itr_ns, q.last_fire, comps, eng.now)
+        if q.tx_usecs_ns or q.tx_frames:
+            tstart = q.txc.index_after(q.last_fire)
+
+            def tx_comps(n: int) -> list[int]:
+                times, _ = q.txc.slice(tstart, tstart + n)
+                return list(times.tolist())
+
+            tt = fire_time(q.mode, q.tx_usecs_ns, q.tx_frames, q.itr_ns, q.last_fire,
+                           tx_comps, eng.now)
+            if tt is not None and (t is None or tt < t):
+                t = tt
         if t is not None:
             q.fire_handle = eng.at(t, self._fire, q)
 
@@ -311,10 +410,13 @@ class NetNic(PciFunction):
         now = self.ctx.engine.now
         self.sync(q, now)
         q.last_fire = now
-        q.pp_n = 0
+        q.pp_n = q.pp_tx_n = 0
         q.stats["interrupts"] += 1
         if q.hwb and self.bus_master:
             self.dma_write(q.hwb, (q.head & 0xFFFFFFFF).to_bytes(4, "little"), now)
+        if q.tx_hwb and self.bus_master:
+            self.tx_sync(q, now)
+            self.dma_write(q.tx_hwb, (q.tx_head & 0xFFFFFFFF).to_bytes(4, "little"), now)
         if self.eiam >> q.index & 1:
             q.masked = True
         if self.ctx.tracer.on:
@@ -382,6 +484,19 @@ class NetNic(PciFunction):
         r = (off - _Q0) % QUEUE_STRIDE + _Q0
         if r == RDT.offset:
             self._tail(q, value)
+        elif r == TDT.offset:
+            self._tx_tail(q, value)
+        elif r in (TDHWB.offset, TDHWB.offset + 4):
+            q.tx_hwb = (q.tx_hwb & ~0xFFFFFFFF) | value if r == TDHWB.offset else \
+                (q.tx_hwb & 0xFFFFFFFF) | value << 32
+            if q.tx_hwb:
+                self.memory.watch(q.tx_hwb, 4, partial(self._tx_watch, q))
+        elif r in (TCOAL_USECS.offset, TCOAL_FRAMES.offset):
+            if r == TCOAL_USECS.offset:
+                q.tx_usecs_ns = value
+            else:
+                q.tx_frames = value
+            self._schedule(q)
         elif r == RDLEN.offset:
             q.size = value & 0xFFFF
         elif r == RDBA.offset:
@@ -429,8 +544,10 @@ class NetNic(PciFunction):
         out: dict[str, int] = {}
         for q in self.queues:
             for k, v in q.stats.items():
-                out[f"rx_queue_{q.index}_{k.removeprefix('rx_')}"] = v
-        for k in ("rx_packets", "rx_bytes", "rx_missed", "interrupts"):
+                d = "tx" if k.startswith("tx_") else "rx"
+                out[f"{d}_queue_{q.index}_{k.removeprefix('rx_').removeprefix('tx_')}"] = v
+        for k in ("rx_packets", "rx_bytes", "rx_missed", "interrupts", "tx_packets",
+                  "tx_bytes"):
             out[k] = sum(q.stats[k] for q in self.queues)
         return out
 

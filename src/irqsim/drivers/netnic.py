@@ -49,6 +49,10 @@ from irqsim.spec.nic import (
     RDHWB,
     RDLEN,
     RDT,
+    TCOAL_FRAMES,
+    TCOAL_USECS,
+    TDHWB,
+    TDT,
     queue_reg,
 )
 
@@ -84,6 +88,8 @@ class NetConfig:
     busy_poll_budget: int = 8               # SO_BUSY_POLL_BUDGET
     pmd: bool = False                       # poll-mode driver: no interrupts, PMD threads
     pmd_stop_ns: int = 0                    # when the PMD threads stop (0: never started)
+    tx: Coalesce = field(default_factory=lambda: Coalesce(usecs=64, frames=128))
+    echo: bool = False                      # each reader answers every packet (TX path)
 
 
 @dataclass
@@ -92,7 +98,7 @@ class Socket:
 
     q: int
     cpu: int
-    backlog: deque[tuple[Any, int]] = field(default_factory=deque)
+    backlog: deque[tuple[Any, Any]] = field(default_factory=deque)    # (arrivals, sizes)
     queued: int = 0
     awake: bool = False
     delivered: int = 0
@@ -124,6 +130,10 @@ class QueueState:
     itr_pkts: int = 0                       # packets and bytes since the last interrupt
     itr_bytes: int = 0
     itr_rate: int = 0
+    tx_hwb: int = 0
+    tx_posted: int = 0
+    tx_cleaned: int = 0
+    tx_done: int = 0
 
 
 class NetDriver:
@@ -175,6 +185,8 @@ class NetDriver:
             k.writeq(bar + queue_reg(RDBA, q), ring)
             k.writel(bar + queue_reg(RDLEN, q), cfg.ring_size)
             k.writeq(bar + queue_reg(RDHWB, q), hwb)
+            st.tx_hwb = k.dma_alloc(64, 64)
+            k.writeq(bar + queue_reg(TDHWB, q), st.tx_hwb)
             self._program(q)
             st.irq = k.pci_request_irq(pdev, q, self.msix_ring, f"{self.nic.name}-TxRx-{q}",
                                        st)
@@ -208,6 +220,9 @@ class NetDriver:
         k.writel(bar + queue_reg(COAL_FRAMES, q), frames)
         k.writel(bar + queue_reg(COAL_MODE, q), mode)
         k.writel(bar + queue_reg(EITR, q), itr * 1000)
+        tx = self.cfg.tx
+        k.writel(bar + queue_reg(TCOAL_USECS, q), tx.usecs * 1000)
+        k.writel(bar + queue_reg(TCOAL_FRAMES, q), tx.frames)
 
     # -- interrupt handlers -------------------------------------------------------------
     def msix_ring(self, irq: int, st: QueueState) -> IrqReturn:
@@ -237,6 +252,8 @@ class NetDriver:
         t = k.timing
         sec = k.ctx.sw.current
         assert sec is not None
+        if self.cfg.echo:
+            self._clean_tx(st)
         head = k.read_mem(st.hwb, 4)                # the device's head write-back
         k.spend(t.napi_poll_base)
         avail = (head - st.reaped) & 0xFFFFFFFF
@@ -296,7 +313,7 @@ class NetDriver:
     def _deliver(self, sec: Section, sock: Socket, arrivals: NDArray[np.int64],
                  sizes: NDArray[np.int64], t_last: int) -> None:
         """Queue the packets on the socket; wake its reader at the poll's instant."""
-        sock.backlog.append((arrivals, int(sizes.sum())))
+        sock.backlog.append((arrivals, sizes))
         sock.queued += len(arrivals)
         if not sock.awake:
             sock.awake = True
@@ -337,14 +354,40 @@ class NetDriver:
             sock.backlog.clear()
             sock.queued = 0
             arr = np.concatenate([b[0] for b in batch])
-            nbytes = sum(b[1] for b in batch)
+            sizes = np.concatenate([b[1] for b in batch])
+            nbytes = int(sizes.sum())
             t0 = sec.clock
             c = t.app_rx_packet
             self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
             k.spend(c * len(arr))
             sock.delivered += len(arr)
             sock.delivered_bytes += nbytes
+            if self.cfg.echo:
+                self._xmit(sock.q, sizes.tolist())
         sock.awake = False
+
+    def _xmit(self, q: int, sizes: list[int]) -> None:
+        """sendmsg of one reply per packet: the stack's cost, TX descriptors, one TDT
+        doorbell (ndo_start_xmit with xmit_more batching)."""
+        k = self.k
+        assert k is not None
+        st = self.queues[q]
+        k.spend(k.timing.app_tx_packet * len(sizes))
+        self.nic.tx_descriptors(q, sizes)
+        st.tx_posted = (st.tx_posted + len(sizes)) & 0xFFFFFFFF
+        k.writel(self.bar + queue_reg(TDT, q), st.tx_posted)
+
+    def _clean_tx(self, st: QueueState) -> int:
+        """ixgbe_clean_tx_irq: reap every completed transmit (not bounded by the budget)."""
+        k = self.k
+        assert k is not None
+        head = k.read_mem(st.tx_hwb, 4)
+        done = (head - st.tx_cleaned) & 0xFFFFFFFF
+        if done:
+            k.spend(k.timing.tx_clean_packet * done)
+            st.tx_cleaned = (st.tx_cleaned + done) & 0xFFFFFFFF
+            st.tx_done += done
+        return done
 
     def _busy_poll(self, sec: Section, sock: Socket) -> None:
         """napi_busy_loop (reference section 6): spin up to busy_poll_us while the socket is
@@ -446,6 +489,7 @@ class NetDriver:
                  "rx-usecs-irq: 0", "rx-frames-irq: 0",
                  f"timer mode: {mode}"
                  + (f" (DIM {self.cfg.dim_mode} profiles)" if rx.adaptive else ""),
+                 f"tx-usecs: {self.cfg.tx.usecs}", f"tx-frames: {self.cfg.tx.frames}",
                  f"itr-usecs: {rx.itr_usecs}",
                  f"napi-defer-hard-irqs: {self.cfg.napi_defer_hard_irqs}  "
                  f"gro-flush-timeout: {self.cfg.gro_flush_timeout_ns}"]

@@ -79,6 +79,8 @@ class TimingModel:
     napi_rx_packet: int = 150
     app_wakeup: int = 1500
     app_rx_packet: int = 100
+    app_tx_packet: int = 150
+    tx_clean_packet: int = 30
     busy_poll_loop: int = 100
     pmd_rx_packet: int = 40
     pmd_loop: int = 50
@@ -173,6 +175,8 @@ SOURCES: dict[str, str] = {
     "app_wakeup": "try_to_wake_up + context switch of a sleeping reader (irqsim choice, "
                   "~1-2 us on Linux)",
     "app_rx_packet": "recvmsg copy per packet in the application (irqsim choice)",
+    "app_tx_packet": "sendmsg per packet through the stack to ndo_start_xmit (irqsim choice)",
+    "tx_clean_packet": "TX completion cleaning per packet in the NAPI poll (irqsim choice)",
     "busy_poll_loop": "one busy-poll iteration on an empty ring (irqsim choice)",
     "pmd_rx_packet": "poll-mode driver per packet (irqsim choice: DPDK-class ~100 cycles)",
     "pmd_loop": "poll-mode driver empty rx_burst iteration (irqsim choice)",

@@ -15,7 +15,7 @@ NIC_CLASS = 0x020000                             # network controller, Ethernet
 NIC_BAR_SIZE = 0x10000
 MSIX_TABLE_OFF = 0x8000
 MSIX_PBA_OFF = 0xA000
-QUEUE_STRIDE = 0x40
+QUEUE_STRIDE = 0x80
 MAX_QUEUES = 64
 
 # Global registers.
@@ -44,8 +44,17 @@ COAL_MODE = Register("COAL_MODE", 0x1028, 4, (F("mode", (1, 0), RW,
                                                  "0 none, 1 absolute, 2 packet, 3 interval"),))
 EITR = Register("EITR", 0x102C, 4, (F("interval_ns", (31, 0), RW),))
 
+# The queue pair's transmit side: tail (free-running count of descriptors posted), head
+# write-back address, and the TX coalescing values (same timer mode as RX).
+TDT = Register("TDT", 0x1030, 4, (F("tail", (31, 0), RW),))
+TDHWB = Register("TDHWB", 0x1038, 8, (F("addr", (63, 0), RW,
+                                         "TX head write-back address in host memory"),))
+TCOAL_USECS = Register("TCOAL_USECS", 0x1034, 4, (F("ns", (31, 0), RW),))
+TCOAL_FRAMES = Register("TCOAL_FRAMES", 0x1040, 4, (F("frames", (31, 0), RW),))
+
 GLOBAL_REGS = (CTRL, ICR, EIMS, EIMC, EIAM, EIMS_STATUS)
-QUEUE_REGS = (RDBA, RDLEN, RDH, RDT, RDHWB, COAL_USECS, COAL_FRAMES, COAL_MODE, EITR)
+QUEUE_REGS = (RDBA, RDLEN, RDH, RDT, RDHWB, COAL_USECS, COAL_FRAMES, COAL_MODE, EITR, TDT,
+              TCOAL_USECS, TDHWB, TCOAL_FRAMES)
 
 # The four timer variants (reference 3.2), as COAL_MODE encodes them.
 MODE_NONE, MODE_ABSOLUTE, MODE_PACKET, MODE_INTERVAL = 0, 1, 2, 3
