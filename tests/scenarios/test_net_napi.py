@@ -284,7 +284,8 @@ def test_head_write_back_lands_before_the_interrupt() -> None:
     by_addr = {q.hwb: q.index for q in nic.queues}
 
     def dma(address, payload, ready=None):  # type: ignore[no-untyped-def]
-        fired[by_addr[address]] = int.from_bytes(payload, "little")
+        if address in by_addr:                        # the RX head (not the TX one)
+            fired[by_addr[address]] = int.from_bytes(payload, "little")
         return orig_dma(address, payload, ready)
 
     nic.dma_write = dma                                # type: ignore[method-assign]
