@@ -153,6 +153,7 @@ class NetNic(PciFunction):
         self.flow_size: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.dma_ns = ctx.timing.nic_rx_dma
         self.per_packet = per_packet
+        self.last_reaped_flows: NDArray[np.int64] = np.zeros(0, dtype=np.int64)
         self.tx_free = 0.0                       # the instant the transmit wire is free
         self.gbps = 10.0
         self._tx_stage: list[list[int]] = [[] for _ in range(queues)]
@@ -201,7 +202,7 @@ class NetNic(PciFunction):
         for q in self.queues:
             sel = fq == q.index
             keep = min(q.reaped, q.arrivals.index_after(q.last_fire - self.dma_ns))
-            q.arrivals.append(times[sel], sizes[sel], keep)
+            q.arrivals.append(times[sel], sizes[sel], keep, flows[sel].astype(np.int64))
             if self.per_packet:
                 at = self.ctx.engine.at
                 for t in (times[sel] + self.dma_ns).tolist():
@@ -259,6 +260,7 @@ class NetNic(PciFunction):
         start = q.reaped
         n = max(0, min(n, q.head - start))
         q.reaped = start + n
+        self.last_reaped_flows = q.arrivals.flows_of(start, start + n)
         times, sizes = q.arrivals.slice(start, start + n)
         q.stats["rx_bytes"] += int(sizes.sum())
         return times, sizes

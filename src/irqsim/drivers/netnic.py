@@ -74,6 +74,7 @@ class NetConfig:
     queue_cpus: list[int] = field(default_factory=list)
     app_cpus: list[int] | None = None       # None: the queue's CPU
     app_pinned: bool = True                 # False: the reader runs where it is woken
+    app_per: str = "queue"                  # "queue": a reader per queue; "flow": per flow
     ring_size: int = 1024
     rx: Coalesce = field(default_factory=lambda: Coalesce(usecs=50, frames=64))
     dim_mode: str = "eqe"                   # DIM profile set when rx.adaptive
@@ -151,6 +152,7 @@ class NetDriver:
         self.misc_irq = -1
         self.link_events = 0
         self.stack_latency = PacketLatency()
+        self.flow_sockets: dict[int, Socket] = {}
         self.app_latency = PacketLatency()
 
     # -- probe ------------------------------------------------------------------------
@@ -273,7 +275,10 @@ class NetDriver:
             st.itr_bytes += nbytes
             k.softirq.softnet[sec.cpu.index].processed += n
             if st.socket is not None:
-                self._deliver(sec, st.socket, arrivals, sizes, int(done[-1]))
+                if self.cfg.app_per == "flow":
+                    self._deliver_flows(sec, st, arrivals, sizes, self.nic.last_reaped_flows)
+                else:
+                    self._deliver(sec, st.socket, arrivals, sizes, int(done[-1]))
             k.writel(self.bar + queue_reg(RDT, st.q), st.reaped)
         if n < budget:
             st.events += 1
@@ -327,6 +332,26 @@ class NetDriver:
             else:
                 sock.wakeups += 1
                 k.smp.wake_up_on(sec.cpu, sock.cpu, self._reader, sock)
+
+    def _deliver_flows(self, sec: Section, st: QueueState, arrivals: NDArray[np.int64],
+                       sizes: NDArray[np.int64], flows: NDArray[np.int64]) -> None:
+        """A socket and reader per flow: split the batch by flow (order kept per flow)."""
+        cpus = self.cfg.app_cpus or self.cfg.queue_cpus or [0]
+        assert st.socket is not None
+        for f in np.unique(flows).tolist():
+            sel = flows == f
+            sock = self.flow_sockets.get(f)
+            if sock is None:
+                sock = self.flow_sockets[f] = Socket(st.q, cpus[f % len(cpus)])
+                sock.busy_poll_us = st.socket.busy_poll_us
+            a = arrivals[sel]
+            self._deliver(sec, sock, a, sizes[sel], int(a[-1]))
+
+    def sockets(self) -> list[Socket]:
+        """Every socket (per queue, or per flow)."""
+        if self.cfg.app_per == "flow" and not self.cfg.pmd:
+            return list(self.flow_sockets.values())
+        return [st.socket for st in self.queues if st.socket is not None]
 
     def _wake(self, sock: Socket) -> None:
         k = self.k

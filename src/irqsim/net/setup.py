@@ -74,8 +74,8 @@ def summary(r: NetRun) -> dict[str, Any]:
     m, nic, drv, tr = r.machine, r.nic, r.driver, r.traffic
     span = max(1, tr.stop - tr.start)
     secs = span / 1e9
-    delivered = sum(s.socket.delivered for s in drv.queues if s.socket is not None)
-    dbytes = sum(s.socket.delivered_bytes for s in drv.queues if s.socket is not None)
+    delivered = sum(s.delivered for s in drv.sockets())
+    dbytes = sum(s.delivered_bytes for s in drv.sockets())
     reaped = sum(s.pkts for s in drv.queues)
     cnt = nic.counters()
     c0, c1 = r.extra.get("cpu0"), r.extra.get("cpu1") or m.cpu_time()

@@ -175,22 +175,27 @@ class QueueArrivals:
     """One RX queue's arrivals (instants in ns and frame sizes), in order, with absolute
     indices: packets before ``base`` were trimmed once nothing needed them."""
 
-    __slots__ = ("base", "sizes", "times")
+    __slots__ = ("base", "flows", "sizes", "times")
 
     def __init__(self) -> None:
         self.times: NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self.sizes: NDArray[np.int64] = np.empty(0, dtype=np.int64)
+        self.flows: NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self.base = 0
 
     def __len__(self) -> int:
         return self.base + len(self.times)
 
-    def append(self, times: NDArray[np.int64], sizes: NDArray[np.int64], keep_from: int
-               ) -> None:
-        """Add arrivals; forget those before absolute index ``keep_from``."""
+    def append(self, times: NDArray[np.int64], sizes: NDArray[np.int64], keep_from: int,
+               flows: NDArray[np.int64] | None = None) -> None:
+        """Add arrivals (and their flow indices); forget those before absolute index
+        ``keep_from``."""
         cut = max(0, min(keep_from - self.base, len(self.times)))
         self.times = np.concatenate((self.times[cut:], times))
         self.sizes = np.concatenate((self.sizes[cut:], sizes))
+        if flows is None:
+            flows = np.zeros(len(times), dtype=np.int64)
+        self.flows = np.concatenate((self.flows[cut:], flows))
         self.base += cut
 
     def index_after(self, t: int) -> int:
@@ -205,3 +210,8 @@ class QueueArrivals:
         i, j = a - self.base, b - self.base
         self.times = np.concatenate((self.times[:i], self.times[j:]))
         self.sizes = np.concatenate((self.sizes[:i], self.sizes[j:]))
+        self.flows = np.concatenate((self.flows[:i], self.flows[j:]))
+
+    def flows_of(self, a: int, b: int) -> NDArray[np.int64]:
+        """Flow indices of arrivals [a, b)."""
+        return self.flows[a - self.base:b - self.base]
