@@ -331,3 +331,20 @@ def test_tx_completions_moderated_cleaned_and_batched_equals_per_packet() -> Non
     run_net(r)
     conserve(r)
     assert r.nic.queues[0].stats["interrupts"] > 2_000_000 // 1_000_000 * 3
+
+
+def test_ethtool_C_at_run_time() -> None:
+    """ethtool -C while traffic flows: switching from no coalescing to rx-usecs 100 (an
+    INTERVAL throttle) cuts the interrupt rate to at most 10 000/s per queue."""
+    cfg = NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1))
+    r = build_net(cfg, pattern="poisson", pps=500_000, duration_ns=4_000_000, latency=False)
+    m, q = r.machine, r.nic.queues[0]
+    half = r.traffic.start + 2_000_000
+    m.run(until=half)
+    first = q.stats["interrupts"]
+    m.engine.at(m.now, lambda _: r.driver.set_coalesce(
+        rx=Coalesce(usecs=100, frames=0, mode="interval")))
+    run_net(r)
+    second = q.stats["interrupts"] - first
+    assert first > 200 and second <= 2_000_000 // 100_000 + 2
+    conserve(r)

@@ -199,6 +199,25 @@ class NetDriver:
         k.writel(bar + EIMS.offset, (1 << n) - 1)
         k.spend(t.napi_poll_base)
 
+    def set_coalesce(self, rx: Coalesce | None = None, tx: Coalesce | None = None) -> None:
+        """``ethtool -C``: new settings, written to every queue's registers by software on
+        CPU 0 (DIM starts or stops with ``rx.adaptive``)."""
+        k = self.k
+        assert k is not None
+        if rx is not None:
+            rx.check()
+            self.cfg.rx = rx
+            for st in self.queues:
+                st.dim = Dim() if rx.adaptive and self.cfg.adaptive_algo == "dim" else None
+        if tx is not None:
+            tx.check()
+            self.cfg.tx = tx
+
+        def body() -> None:
+            for st in self.queues:
+                self._program(st.q)
+        k.run_on(k.cpus[0], body)
+
     def _program(self, q: int) -> None:
         """Write queue ``q``'s coalescing registers: the fixed settings, or the DIM profile
         (EQE profiles drive the throttle-like INTERVAL timer, CQE the PACKET timer)."""
