@@ -346,5 +346,5 @@ def test_ethtool_C_at_run_time() -> None:
         rx=Coalesce(usecs=100, frames=0, mode="interval")))
     run_net(r)
     second = q.stats["interrupts"] - first
-    assert first > 200 and second <= 2_000_000 // 100_000 + 2
+    assert first > 200 and second <= 2_000_000 // 100_000 + 3     # + the tail after the traffic
     conserve(r)
