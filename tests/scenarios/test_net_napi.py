@@ -346,5 +346,6 @@ def test_ethtool_C_at_run_time() -> None:
         rx=Coalesce(usecs=100, frames=0, mode="interval")))
     run_net(r)
     second = q.stats["interrupts"] - first
-    assert first > 200 and second <= 2_000_000 // 100_000 + 3     # + the tail after the traffic
+    # + the few taken before the writes land and the tail after the traffic
+    assert first > 200 and second <= 2_000_000 // 100_000 + 5
     conserve(r)
