@@ -82,7 +82,7 @@ def summary(r: NetRun) -> dict[str, Any]:
     times = [{k: b[k] - (a[k] if c0 else 0) for k in b} for a, b in
              zip(c0 or c1, c1, strict=True)]
     total = sum(sum(t.values()) for t in times) or 1
-    busy = sum(t["hardirq"] + t["softirq"] + t["task"] for t in times)
+    busy = sum(sum(t.values()) - t["idle"] for t in times)      # every context but idle
     queues = []
     for s in drv.queues:
         q = nic.queues[s.q]
