@@ -291,7 +291,7 @@ def test_head_write_back_lands_before_the_interrupt() -> None:
     nic.dma_write = dma                                # type: ignore[method-assign]
     seen: list[tuple[int, int]] = []
 
-    def entry(iid: int, cpu: int, t: int) -> None:
+    def entry(iid: int, cpu: int, t: int, *_: object) -> None:
         q = nic.queues[cpu]
         page = m.memory._pages.get(q.hwb >> 12)       # raw RAM, no device materialisation
         off = q.hwb & 0xFFF
