@@ -22,6 +22,7 @@ from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
+from irqsim.platform.numa import NumaInfo
 from irqsim.platform.acpi import (
     DMAR_INTR_REMAP,
     DMAR_SCOPE_IOAPIC,
@@ -177,6 +178,14 @@ class Machine:
             self.lapics.append(lapic)
             self.cpus.append(cpu)
         self.acpi = self._build_acpi(list(ids))
+        # NUMA (topology.nodes > 1): the SRAT/SLIT the firmware reports, which the root
+        # complex prices RAM accesses and interrupt hops with (docs/performance-platform.md).
+        self.numa: NumaInfo | None = None
+        if topology.nodes > 1:
+            self.numa = NumaInfo.build(topology, list(ids), self.memory.size, ctx.timing)
+            self.acpi.numa = self.numa
+            self.rc.numa = self.numa
+            self.apic_bus.node_of_apic = self.numa.apic_node
         self.kernel = Kernel(ctx, self.cpus, self.acpi, first_vector=first_vector,
                              last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
                              timer_mode=timer_mode, directed_eoi=directed_eoi,
@@ -187,6 +196,7 @@ class Machine:
         if watch is not None:
             watch(self)
         self._next_port = 1
+        self.port_node: dict[str, int] = {}      # root port name -> NUMA node
         self.budget = _budget.current()      # the command's run budget (None: unbounded)
 
     def _build_acpi(self, ids: list[int]) -> AcpiTables:
@@ -228,11 +238,17 @@ class Machine:
         return self.ctx.engine.now
 
     # -- building -----------------------------------------------------------------
-    def add_root_port(self) -> RootPort:
-        """A root port on bus 0; its INTA-INTD wires are routed to GSIs 16-23."""
+    def add_root_port(self, node: int = 0) -> RootPort:
+        """A root port on bus 0 (on NUMA node ``node``: its _PXM); its INTA-INTD wires are
+        routed to GSIs 16-23."""
         while self._next_port << 3 in self.rc.bus0:     # an integrated endpoint is there
             self._next_port += 1
         port = self.rc.add_root_port(self._next_port)
+        self.port_node[port.name] = node
+        if self.numa is not None:
+            if not 0 <= node < self.numa.nodes:
+                raise ValueError(f"node {node} is not one of the {self.numa.nodes} NUMA nodes")
+            self.numa.port_node[self._next_port] = node
         for pin in range(1, 5):
             self.route_intx(0, self._next_port, pin, intx_gsi(self._next_port, pin))
         self._next_port += 1
@@ -264,12 +280,17 @@ class Machine:
         self.switches.append(sw)
         return sw
 
-    def add_device(self, fn: PciFunction, port: PciBridge | None = None) -> PciFunction:
+    def add_device(self, fn: PciFunction, port: PciBridge | None = None,
+                   node: int = 0) -> PciFunction:
         """Attach an endpoint below ``port`` (a root or switch downstream port; a new root
-        port if None)."""
-        port = port or self.add_root_port()
+        port on NUMA node ``node`` if None)."""
+        if port is None:
+            port = self.add_root_port(node)
+        else:
+            node = self.port_node.get(port.name, node)
         self.rc.connect(port, fn)
         self.devices.append(fn)
+        self.rc.source_node[fn.name] = node
         return fn
 
     def use_directed_eoi(self) -> None:

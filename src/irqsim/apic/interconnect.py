@@ -101,7 +101,11 @@ class ApicBus:
         self.messages = 0
         self.ipis = 0
         t = ctx.timing
-        self._hops = (t.ipi_hop_same_core, t.ipi_hop_same_socket, t.ipi_hop_cross_socket)
+        self._hops = (t.ipi_hop_same_core, t.ipi_hop_same_socket, t.ipi_hop_cross_socket,
+                      t.ipi_hop_remote_node)
+        # APIC ID -> NUMA node (set by the board when it has several nodes): a cross-socket
+        # IPI to another node takes seed 003's remote-node tier.
+        self.node_of_apic: dict[int, int] | None = None
 
     # -- membership and the ID index ----------------------------------------------
     def add(self, lapic: LocalApic) -> None:
@@ -145,6 +149,9 @@ class ApicBus:
             return self._hops[0]
         if src.socket_key == dst.socket_key:
             return self._hops[1]
+        nodes = self.node_of_apic
+        if nodes is not None and nodes.get(src.apic_id) != nodes.get(dst.apic_id):
+            return self._hops[3]
         return self._hops[2]
 
     # -- destination decoding ---------------------------------------------------------

@@ -10,6 +10,12 @@ Field widths are rounded up to whole bits, so IDs are not simply 0..N-1 (a socke
 cores with 2 threads uses core IDs 0-5 in a 3-bit field: socket 1 starts at ID 16).
 Seed 003 draws the same fields at the *top* of the 32-bit ID (socket in bit 31); the SDM puts
 the thread in the low bits, which this module follows (docs/lapic.md).
+
+NUMA nodes (``nodes``, what the firmware's SRAT reports): 1 means one node for the whole
+machine; fewer nodes than sockets groups whole sockets (``sockets // nodes`` per node); more
+nodes than sockets splits each socket's cores (sub-NUMA clustering, ``nodes // sockets`` per
+socket). CPU numbers are socket-major, so each node's CPUs are one contiguous range unless
+the socket is split (docs/performance-platform.md).
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ class Topology:
     threads: int = 1
     thread_bits: int | None = None
     core_bits: int | None = None
+    nodes: int = 1
 
     def __post_init__(self) -> None:
         for name in ("sockets", "cores", "threads"):
@@ -43,6 +50,13 @@ class Topology:
         if self.core_bits is not None and (1 << self.core_bits) < self.cores:
             raise ValueError(f"topology: {self.cores} cores do not fit in {self.core_bits} "
                              f"bit(s)")
+        n = self.nodes
+        if not isinstance(n, int) or n < 1 or not (
+                (n <= self.sockets and self.sockets % n == 0)
+                or (n > self.sockets and n % self.sockets == 0
+                    and self.cores % (n // self.sockets) == 0)):
+            raise ValueError(f"topology: {n!r} NUMA node(s) must group whole sockets or split "
+                             f"each socket's {self.cores} cores evenly")
         if self.sockets << self.socket_shift > 1 << 32:
             raise ValueError("topology: APIC IDs do not fit in 32 bits")
 
@@ -96,6 +110,29 @@ class Topology:
     def socket_key(self, apic_id: int) -> int:
         """Equal for logical processors in one socket."""
         return apic_id >> self.socket_shift
+
+    def node_of(self, cpu: int) -> int:
+        """NUMA node of CPU number ``cpu`` (socket-major numbering, as ``ids``)."""
+        per_socket = self.cores * self.threads
+        socket = cpu // per_socket
+        if self.nodes <= self.sockets:
+            return socket // (self.sockets // self.nodes)
+        split = self.nodes // self.sockets
+        core = (cpu // self.threads) % self.cores
+        return socket * split + core // (self.cores // split)
+
+    def socket_of(self, cpu: int) -> int:
+        """Socket (package) of CPU number ``cpu``."""
+        return cpu // (self.cores * self.threads)
+
+    def core_of(self, cpu: int) -> int:
+        """Machine-wide core index of CPU number ``cpu`` (SMT siblings share it)."""
+        return cpu // self.threads
+
+    def node_cpus(self, node: int, ncpus: int | None = None) -> list[int]:
+        """CPU numbers of ``node`` (among the first ``ncpus``)."""
+        n = self.ncpus if ncpus is None else ncpus
+        return [c for c in range(n) if self.node_of(c) == node]
 
     def __str__(self) -> str:
         return (f"{self.sockets} socket(s) x {self.cores} core(s) x {self.threads} thread(s) "

@@ -81,6 +81,30 @@ class RootComplex:
         self._lapic_delay = (ctx.timing.root_complex + ctx.timing.iommu_passthrough
                              + ctx.timing.msg_to_lapic)
         iommu.send = self._iommu_message
+        # NUMA (set by the board when it has several nodes): RAM accesses are priced by the
+        # distance to their home node, an interrupt message to a CPU on another node than
+        # its device pays msi_hop_remote_node. ``source_node``: device name -> node.
+        self.numa: NumaInfo | None = None
+        self.source_node: dict[str, int] = {}
+
+    def _mem_cost(self, base: int, addr: int) -> int:
+        """``base`` scaled by the NUMA distance from the accessing CPU to ``addr``."""
+        numa = self.numa
+        cur = self.ctx.sw.current
+        if numa is None or cur is None:
+            return base
+        return numa.mem_cost(base, cur.cpu.index, addr)
+
+    def _remote_hop(self, tlp: Tlp, msg: Tlp) -> int:
+        """Extra delay of an interrupt message whose target CPU is on another node than the
+        device that sent it (destination ID in address bits 19:12)."""
+        numa = self.numa
+        assert numa is not None
+        src = self.source_node.get(tlp.source.partition("/")[0])
+        dst = numa.apic_node.get((msg.address >> 12) & 0xFF)
+        if src is None or dst is None or src == dst:
+            return 0
+        return self.ctx.timing.msi_hop_remote_node
 
     # -- topology -----------------------------------------------------------
     def add_root_port(self, device: int, name: str | None = None) -> RootPort:
@@ -208,7 +232,7 @@ class RootComplex:
             return self.config_read(off >> 20, (off >> 12) & 0xFF, off & 0xFFF, size), \
                 t.config_access
         if self.memory.contains(addr):
-            return self.memory.read(addr, size), t.memory_read
+            return self.memory.read(addr, size), self._mem_cost(t.memory_read, addr)
         hit = self._decode(addr)
         if hit is None:
             self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
@@ -223,7 +247,7 @@ class RootComplex:
         if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:
             return t.config_access
         if self.memory.contains(addr):
-            return t.memory_write
+            return self._mem_cost(t.memory_write, addr)
         return t.device_mmio_write
 
     def io_write_cost(self, port: int) -> int:
@@ -240,7 +264,7 @@ class RootComplex:
             return t.config_access
         if self.memory.contains(addr):
             self.memory.write(addr, size, value)
-            return t.memory_write
+            return self._mem_cost(t.memory_write, addr)
         hit = self._decode(addr)
         if hit is None:
             self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
@@ -320,6 +344,8 @@ class RootComplex:
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off
                 t = now + self._lapic_delay + iommu.delay
+                if self.numa is not None:
+                    t += self._remote_hop(tlp, msg)
                 engine = ctx.engine
                 heap = engine._heap         # a live entry due first: no fold (cheap test)
                 if (not heap or heap[0][0] > t) and engine.ahead(t) and not ctx.tracer.on:

@@ -12,6 +12,7 @@ as the I/O APIC's source-id) is ``AcpiTables.dmar``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # MPS INTI flags (ACPI 6.5 table 5.26): polarity bits 1:0, trigger mode bits 3:2.
 INTI_POLARITY_CONFORMS = 0
@@ -161,3 +162,4 @@ class AcpiTables:
     resources: HostBridgeResources
     prt: dict[tuple[int, int, int], int] = field(default_factory=dict)
     dmar: Dmar | None = None
+    numa: Any = None        # SRAT/SLIT/_PXM (platform/numa.py NumaInfo; None: one node)

@@ -84,6 +84,14 @@ class TimingModel:
     busy_poll_loop: int = 100
     pmd_rx_packet: int = 40
     pmd_loop: int = 50
+    # NUMA (docs/performance-platform.md): SLIT distances scale RAM accesses to another node;
+    # cache-line transfers between CPUs; the extra hop of an interrupt or IPI to another node.
+    numa_slit_local: int = 10
+    numa_slit_remote: int = 21
+    cacheline_same_node: int = 70
+    cacheline_remote_node: int = 140
+    msi_hop_remote_node: int = 250
+    ipi_hop_remote_node: int = 6900
     # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
     apic_bus_cycle_ns: int = 10
     tsc_khz: int = 3_000_000
@@ -180,6 +188,22 @@ SOURCES: dict[str, str] = {
     "busy_poll_loop": "one busy-poll iteration on an empty ring (irqsim choice)",
     "pmd_rx_packet": "poll-mode driver per packet (irqsim choice: DPDK-class ~100 cycles)",
     "pmd_loop": "poll-mode driver empty rx_burst iteration (irqsim choice)",
+    "numa_slit_local": "ACPI SLIT: a node's distance to itself is 10 (reference "
+                       "nic-moderation.md section 9)",
+    "numa_slit_remote": "reference nic-moderation.md section 9: SLIT-style remote distance 21; "
+                        "a remote RAM access costs memory_read x 21/10 (seed 003 local 70 ns vs "
+                        "remote 140 ns, ratio 2: no primary source, a parameter)",
+    "cacheline_same_node": "003 Affinity Tuning: interrupt and application on one CPU saves "
+                           "~200-500 ns (cache hot); ~4 lines handed over at ~70 ns each via "
+                           "the shared L3 (irqsim choice inside the seed's band)",
+    "cacheline_remote_node": "003 NUMA-Aware Affinity: local 70 ns vs remote 140 ns memory; a "
+                             "line owned by a CPU on another node comes through its home agent",
+    "msi_hop_remote_node": "003 IPI transmission: NUMA remote node ~500-1000 cycles vs same "
+                           "socket ~100-200 (3 GHz): ~750 cycles = 250 ns more for a message "
+                           "crossing to a CPU on another node",
+    "ipi_hop_remote_node": "003 IPI real measurement: remote NUMA node IPI 7.5 us; hop = total "
+                           "minus the modelled sender and receiver stages, as for cross socket "
+                           "(4.8 us -> 4200 ns): 7.5 us -> 6900 ns",
     "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",
