@@ -22,7 +22,6 @@ from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
-from irqsim.platform.numa import NumaInfo
 from irqsim.platform.acpi import (
     DMAR_INTR_REMAP,
     DMAR_SCOPE_IOAPIC,
@@ -39,6 +38,7 @@ from irqsim.platform.acpi import (
     MadtLocalApic,
     McfgAllocation,
 )
+from irqsim.platform.numa import NumaInfo
 from irqsim.sim import budget as _budget
 from irqsim.sim.accounting import DebugLedger, Ledger
 from irqsim.sim.context import SimContext
@@ -189,7 +189,8 @@ class Machine:
         self.kernel = Kernel(ctx, self.cpus, self.acpi, first_vector=first_vector,
                              last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
                              timer_mode=timer_mode, directed_eoi=directed_eoi,
-                             intremap=opt, intremap_cfi=intremap_cfi)
+                             intremap=opt, intremap_cfi=intremap_cfi,
+                             topology=topology)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         watch = RUN_PROGRESS.get()

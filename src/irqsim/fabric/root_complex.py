@@ -18,6 +18,7 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
+from irqsim.platform.numa import NumaInfo
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule

@@ -83,6 +83,11 @@ class IrqDesc:
     data: IrqData | None = None
     affinity: list[int] | None = None
     activated: bool = False
+    # Managed affinity (kernel-spread queue vectors: user writes fail with EIO), the
+    # driver's hint (irq_set_affinity_hint) and the device's NUMA node (/proc/irq/N/node).
+    managed: bool = False
+    affinity_hint: list[int] | None = None
+    node: int = -1
 
     @property
     def name(self) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
+from irqsim.cpu.topology import Topology
 from irqsim.os import pci_irq
 from irqsim.os.apic import lapic_timer_tick, setup_local_apic
 from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
@@ -76,7 +77,8 @@ class Kernel:
                  first_vector: int = 0x20, last_vector: int = 0xDF,
                  x2apic: bool | None = None, tick_hz: int = 0,
                  timer_mode: str = "periodic", directed_eoi: bool = False,
-                 intremap: str = "off", intremap_cfi: bool = False) -> None:
+                 intremap: str = "off", intremap_cfi: bool = False,
+                 topology: Topology | None = None) -> None:
         """``acpi``: the board's firmware tables. Boot options: ``x2apic`` (None: only when
         a MADT APIC ID needs more than 8 bits), ``tick_hz`` (0: no local timer tick) with
         ``timer_mode`` "periodic" or "tsc-deadline", ``directed_eoi`` (use
@@ -135,6 +137,30 @@ class Kernel:
         self.dmesg: list[str] = []
         # Softirqs and NAPI (os/softirq.py): every CPU's irq_exit runs pending softirqs.
         self.softirq = Softirqs(self)
+        # Platform half (docs/affinity.md): CPUID topology (SMT siblings, packages), boot
+        # options isolcpus= and irqaffinity=, the /proc/irq tree.
+        self.topology = topology or Topology.flat(len(cpus))
+        self.isolcpus: list[int] = []
+        self.isolcpus_flags: frozenset[str] = frozenset()
+        self.irq_default_affinity: list[int] | None = None
+        from irqsim.os.affinity import ProcIrqFs
+        self.procfs = ProcIrqFs(self)
+
+    # -- NUMA as the firmware reports it (SRAT, _PXM) --------------------------------
+    def cpu_to_node(self, cpu: int) -> int:
+        """NUMA node of CPU ``cpu`` (0 without an SRAT)."""
+        numa = self.acpi.numa
+        return numa.cpu_node[cpu] if numa is not None else 0
+
+    def dev_to_node(self, pdev: PciDev) -> int:
+        """The device's node: its root port's _PXM (-1 without an SRAT)."""
+        numa = self.acpi.numa
+        if numa is None:
+            return -1
+        top = pdev
+        while top.parent is not None:
+            top = top.parent
+        return int(numa.port_node.get(top.devfn >> 3, -1)) if top.bus == 0 else -1
 
     # -- the CPU software runs on now ---------------------------------------------
     @property

@@ -18,7 +18,7 @@ class VectorSpaceExhausted(Exception):
 class IrqMatrix:
     """Per-CPU allocation bitmaps of the device vector range."""
 
-    __slots__ = ("first", "last", "system", "used")
+    __slots__ = ("first", "last", "managed", "system", "used")
 
     def __init__(self, ncpus: int, first: int = 0x20, last: int = 0xDF) -> None:
         if not 0x10 <= first <= last <= 0xFF:
@@ -27,6 +27,7 @@ class IrqMatrix:
         self.last = last
         self.used = [0] * ncpus
         self.system = 0                 # vectors assigned to the system on every CPU
+        self.managed = [0] * ncpus      # managed vectors allocated per CPU
 
     def available(self, cpu: int) -> int:
         """Free vectors of ``cpu`` in the range (Linux cpumap->available)."""
@@ -48,6 +49,18 @@ class IrqMatrix:
         raise VectorSpaceExhausted(
             f"no block of {count} vector(s) free in {self.first:#x}-{self.last:#x} on CPUs "
             f"{cpus}")
+
+    def alloc_managed(self, cpus: list[int]) -> tuple[int, int]:
+        """A managed vector: on the CPU of ``cpus`` with the fewest managed vectors
+        allocated, the highest-numbered on a tie (matrix_find_best_cpu_managed), its lowest
+        free vector. Returns (cpu, vector)."""
+        for cpu in sorted(cpus, key=lambda c: (self.managed[c], -c)):
+            v = self._find(cpu, 1, 1)
+            if v is not None:
+                self.used[cpu] |= 1 << v
+                self.managed[cpu] += 1
+                return cpu, v
+        raise VectorSpaceExhausted(f"no managed vector free on CPUs {cpus}")
 
     def alloc_on_both(self, cpu: int, other: int) -> int | None:
         """One vector free on both ``cpu`` and ``other``, assigned on both (None if none)."""

@@ -35,12 +35,15 @@ PCI_IRQ_ALL_TYPES = PCI_IRQ_INTX | PCI_IRQ_MSI | PCI_IRQ_MSIX
 
 def pci_alloc_irq_vectors(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int,
                           flags: int = PCI_IRQ_ALL_TYPES,
-                          cpus: list[int] | None = None) -> int:
+                          cpus: list[int] | None = None,
+                          masks: list[list[int]] | None = None,
+                          managed: list[bool] | None = None) -> int:
     """Allocate between ``min_vecs`` and ``max_vecs`` vectors; returns the count.
 
     ``cpus``: MSI-X vector i is bound to ``cpus[i % len(cpus)]``, an MSI block and an INTx
-    line to the best of ``cpus``. Raises OSError (like -EINVAL / -ENOSPC) when nothing can
-    provide ``min_vecs``.
+    line to the best of ``cpus``. ``masks``/``managed``: MSI-X vector i gets affinity mask
+    ``masks[i]``, managed if ``managed[i]`` (os/affinity.py pci_alloc_irq_vectors_affinity).
+    Raises OSError (like -EINVAL / -ENOSPC) when nothing can provide ``min_vecs``.
     """
     if min_vecs < 1 or max_vecs < min_vecs:
         raise OSError(f"pci_alloc_irq_vectors: invalid range min={min_vecs} max={max_vecs}")
@@ -51,7 +54,7 @@ def pci_alloc_irq_vectors(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int,
         if pdev.msix_cap is None:
             why.append("no MSI-X capability")
         else:
-            count = _msix(k, pdev, min_vecs, max_vecs, cpus, why)
+            count = _msix(k, pdev, min_vecs, max_vecs, cpus, why, masks, managed)
             if count:
                 return count
     if flags & PCI_IRQ_MSI:
@@ -75,7 +78,8 @@ def pci_alloc_irq_vectors(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int,
 
 
 def _msix(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int, cpus: list[int] | None,
-          why: list[str]) -> int:
+          why: list[str], masks: list[list[int]] | None = None,
+          managed: list[bool] | None = None) -> int:
     """msix_capability_init: one IRQ per table entry 0..count-1."""
     k.trace_sw("OS", "PCI Config Space", "Read MSI-X capability structure")
     n = msix_table_size(k, pdev)
@@ -90,8 +94,14 @@ def _msix(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int, cpus: list[int]
     wanted = core.vector_domain.reachable(cpus, pdev.slot) if cpus else None
     affinity: list[list[int] | None] = [
         [wanted[i % len(wanted)]] if wanted else None for i in range(count)]
+    if masks is not None:
+        affinity = [list(m) for m in masks[:count]]
     descs = [core.alloc_desc(None, dom.name, i, pdev.slot, affinity=affinity[i])
              for i in range(count)]
+    node = k.dev_to_node(pdev)
+    for i, desc in enumerate(descs):
+        desc.node = node
+        desc.managed = bool(managed[i]) if managed is not None else False
     try:
         datas = core.domain_alloc(dom, descs, 0, AllocInfo(affinity, pdev=pdev, who=pdev.slot))
     except OSError as e:

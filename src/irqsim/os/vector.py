@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from irqsim.os.irqdomain import AllocInfo, IrqChip, IrqData, IrqDomain
+from irqsim.os.isolation import housekeeping
 from irqsim.os.matrix import IrqMatrix, VectorSpaceExhausted
 from irqsim.sim.rules import rule
 from irqsim.spec.lapic import APIC_IRR, APIC_ISR
@@ -93,11 +94,23 @@ class VectorDomain(IrqDomain, IrqChip):
                        for i in range(len(descs))]
             else:
                 for i in range(len(descs)):
-                    cpu, v = self.matrix.alloc(self.reachable(info.affinity[i], info.who))
+                    aff = info.affinity[i]
+                    if aff is None and descs[i].node >= 0:
+                        # activation without a mask: the device's node first (reference
+                        # 7.2, assign_irq_vector_any_locked)
+                        aff = [c for c in range(len(self.k.cpus))
+                               if self.k.cpu_to_node(c) == descs[i].node] or None
+                    mask = self.reachable(aff, info.who)
+                    if descs[i].managed:
+                        cpu, v = self.matrix.alloc_managed(housekeeping(self.k, mask))
+                    else:
+                        cpu, v = self.matrix.alloc(mask)
                     got.append(ApicData(cpu, v))
         except VectorSpaceExhausted as e:
-            for a in got:
+            for d, a in zip(descs, got, strict=False):
                 self.matrix.free(a.cpu, a.vector, a.block)
+                if d.managed:
+                    self.matrix.managed[a.cpu] -= 1
             raise OSError(f"{info.who}: {e}") from None
         out = []
         for i, (desc, a) in enumerate(zip(descs, got, strict=True)):
@@ -117,7 +130,11 @@ class VectorDomain(IrqDomain, IrqChip):
             return
         desc = self.k.irqs[d.irq]
         try:
-            a.cpu, a.vector = self.matrix.alloc(self.reachable(desc.affinity, desc.device))
+            mask = self.reachable(desc.affinity, desc.device)
+            if desc.managed:
+                a.cpu, a.vector = self.matrix.alloc_managed(housekeeping(self.k, mask))
+            else:
+                a.cpu, a.vector = self.matrix.alloc(mask)
         except VectorSpaceExhausted as e:
             raise OSError(f"IRQ {d.irq}: {e}") from None
         a.block = 1
@@ -136,6 +153,9 @@ class VectorDomain(IrqDomain, IrqChip):
         self._uninstall(d.irq, a.cpu, a.vector)
         if a.block:
             self.matrix.free(a.cpu, a.vector, a.block)
+        desc = self.k.irqs.get(d.irq)
+        if desc is not None and desc.managed:
+            self.matrix.managed[a.cpu] -= 1
         a.vector = 0
 
     def _install(self, desc: IrqDesc, cpu: int, vector: int) -> None:
