@@ -12,6 +12,7 @@ from irqsim.apic.ioapic import IoApic
 from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
 from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.cpuid import Cpuid
+from irqsim.cpu.idle import CSTATE_TABLES, NO_TIMER, CState, IdleCpu
 from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
@@ -95,7 +96,9 @@ class Machine:
                  ioapics: Sequence[IoApicOptions] | None = None,
                  iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
                  start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
-                 intremap: bool | str = False, intremap_cfi: bool = False) -> None:
+                 intremap: bool | str = False, intremap_cfi: bool = False,
+                 cstates: str | tuple[CState, ...] | None = None,
+                 pm_qos_ns: int = NO_TIMER) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -112,8 +115,24 @@ class Machine:
         APICs (default: one, ID 0 at 0xFEC00000, GSIs 0-23), ``iommu`` the VT-d unit's
         options (base, capabilities; the DMAR table describes it), ``maxphyaddr`` the
         physical address width, ``start_ns`` the engine's clock at power-on. Building does
-        not boot: the kernel exists but runs only when :meth:`boot` is called."""
+        not boot: the kernel exists but runs only when :meth:`boot` is called.
+        ``cstates``: idle CPUs enter C-states (a table name of cpu/idle.py CSTATE_TABLES:
+        "skx", "icx", "spr", "hsw"; "poll" for idle=poll; or a table) chosen by the governor
+        under the PM-QoS limit ``pm_qos_ns``; None: no idle states (nothing on the interrupt
+        path); C-states need the default ``cpu_class``."""
         opt = intremap if isinstance(intremap, str) else ("on" if intremap else "off")
+        table = None
+        if cstates is not None:
+            if cpu_class is not Cpu:
+                raise ValueError("cstates: C-states model the default Cpu, not "
+                                 f"{cpu_class.__name__}")
+            if isinstance(cstates, str):
+                if cstates not in CSTATE_TABLES:
+                    raise ValueError(f"cstates must be one of {sorted(CSTATE_TABLES)}, got "
+                                     f"{cstates!r}")
+                table = CSTATE_TABLES[cstates]
+            else:
+                table = tuple(cstates)
         if cpus is not None:
             if not cpus:
                 raise ValueError("cpus must list at least one CPU")
@@ -174,7 +193,8 @@ class Machine:
             lapic.core_key = core_key(aid)
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
-            cpu = cpu_class(ctx, i, lapic, self.rc, idt)
+            cpu = (cpu_class(ctx, i, lapic, self.rc, idt) if table is None
+                   else IdleCpu(ctx, i, lapic, self.rc, idt, table, pm_qos_ns))
             self.lapics.append(lapic)
             self.cpus.append(cpu)
         self.acpi = self._build_acpi(list(ids))
@@ -342,6 +362,10 @@ class Machine:
         """Per CPU: simulated ns in hardirq, softirq, task and idle context (each CPU's
         four add up to the simulated time), as /proc/stat splits a CPU's time."""
         return [c.cpu_time() for c in self.cpus]
+
+    def cstate_residency(self) -> list[dict[str, int]]:
+        """Per CPU: ns spent in each idle state (empty without C-states)."""
+        return [c.cstate_residency() if isinstance(c, IdleCpu) else {} for c in self.cpus]
 
     # -- accounting -------------------------------------------------------------------
     def mechanism_pending(self) -> dict[str, int]:

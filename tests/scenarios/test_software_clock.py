@@ -41,13 +41,13 @@ def test_inline_and_greenlet_waits_give_the_same_run(name: str,
 
 @pytest.mark.parametrize("name", sorted(load_all()))
 def test_cpu_time_per_context_adds_up_to_the_simulated_time(name: str) -> None:
-    """/proc/stat-style accounting (issue 8): each CPU's hardirq, softirq, task and idle ns
+    """/proc/stat-style accounting (issue 8): each CPU's hardirq, softirq, task, idle and poll ns
     add up to the simulated time, and a CPU that took interrupts spent hardirq time."""
     _, fn = load_all()[name]
     res = fn(ScenarioOptions(requests=40, mean_gap_ns=5_000.0, seed=1, trace=False))
     m = res.machine
     for c, t in zip(m.cpus, m.cpu_time(), strict=True):
-        assert set(t) == {"hardirq", "softirq", "task", "idle"}
+        assert set(t) == {"hardirq", "softirq", "task", "idle", "poll"}
         assert sum(t.values()) == m.now and min(t.values()) >= 0
         assert (t["hardirq"] > 0) == (c.accepted + c.nmi_count > 0)
 

@@ -51,7 +51,11 @@ R_WRMSR_UNIMPLEMENTED = rule(
     "WRMSR of an unimplemented MSR raises #GP")
 
 IDLE = "idle"
-CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE)
+# Busy polling (a task spinning on a queue instead of sleeping for its interrupt): a task
+# section whose kind is POLL is counted here, apart from ``task`` (the one name of the
+# context; sim/section.py's kinds plus this one are what /proc/stat-like splits show).
+POLL = "poll"
+CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE, POLL)
 
 if TYPE_CHECKING:
     from irqsim.fabric.tlp import Tlp
@@ -247,8 +251,8 @@ class Cpu:
                       else self.task.kind if self.task is not None else IDLE)
 
     def cpu_time(self) -> dict[str, int]:
-        """Simulated ns spent so far in hardirq, softirq, task and idle context (they add
-        up to the simulated time)."""
+        """Simulated ns spent so far in hardirq, softirq, task, idle and poll context (they
+        add up to the simulated time)."""
         out = dict(self._ctx_ns)
         out[self._mode] += self._engine.now - self._mark
         return out
@@ -257,7 +261,7 @@ class Cpu:
     def busy_ns(self) -> int:
         """Simulated ns this CPU was not idle."""
         t = self.cpu_time()
-        return t[HARDIRQ] + t[SOFTIRQ] + t[TASK]
+        return t[HARDIRQ] + t[SOFTIRQ] + t[TASK] + t[POLL]
 
     # -- software sections ------------------------------------------------------------
     @property

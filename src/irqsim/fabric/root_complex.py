@@ -233,7 +233,8 @@ class RootComplex:
             return self.config_read(off >> 20, (off >> 12) & 0xFF, off & 0xFFF, size), \
                 t.config_access
         if self.memory.contains(addr):
-            return self.memory.read(addr, size), self._mem_cost(t.memory_read, addr)
+            return self.memory.read(addr, size), (
+                t.memory_read if self.numa is None else self._mem_cost(t.memory_read, addr))
         hit = self._decode(addr)
         if hit is None:
             self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
@@ -248,7 +249,7 @@ class RootComplex:
         if ECAM_BASE <= addr < ECAM_BASE + ECAM_SIZE:
             return t.config_access
         if self.memory.contains(addr):
-            return self._mem_cost(t.memory_write, addr)
+            return t.memory_write if self.numa is None else self._mem_cost(t.memory_write, addr)
         return t.device_mmio_write
 
     def io_write_cost(self, port: int) -> int:
@@ -265,7 +266,7 @@ class RootComplex:
             return t.config_access
         if self.memory.contains(addr):
             self.memory.write(addr, size, value)
-            return self._mem_cost(t.memory_write, addr)
+            return t.memory_write if self.numa is None else self._mem_cost(t.memory_write, addr)
         hit = self._decode(addr)
         if hit is None:
             self.ctx.diag("Root Complex", R_UNSUPPORTED_REQUEST,
