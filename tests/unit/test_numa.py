@@ -4,8 +4,8 @@ nic-moderation.md section 9 and behaviour 30; seed 003 "IPI Latency by Topology"
 from __future__ import annotations
 
 import pytest
-from helpers import RecordingDriver, balanced
 
+from helpers import RecordingDriver, balanced
 from irqsim.cpu.topology import Topology
 from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
