@@ -72,7 +72,7 @@ def test_interrupt_to_another_node_pays_the_remote_hop() -> None:
     for cpu in (1, 2):
         m, nic, _ = _two_node_machine(cpu)
         for i in range(5):
-            m.engine.at(m.now + 10_000 * (i + 1), lambda _: nic.rx(0))
+            m.engine.at(m.now + 10_000 * (i + 1), lambda _, nic=nic: nic.rx(0))
         m.run()
         assert m.recorder is not None and balanced(m)
         s = m.recorder.summary()[nic.name]

@@ -182,16 +182,16 @@ class IrqBalance:
                 pending.append(info)
             else:
                 home.irqs.append(info)
-        for lvl in levels:
-            for o in lvl:
+        for objs_at in levels:
+            for o in objs_at:
                 total = sum(i.delta for i in o.irqs)
                 for i in o.irqs:
                     i.load = max(1.0, o.load * i.delta / total) if total else 1.0
         for info in pending:
             info.load = max(1.0, info.load)
         if self.cycles > 1:
-            for lvl in (CORE, CACHE, PACKAGE, NODE):
-                pending += self._overloaded(levels[lvl])
+            for depth in (CORE, CACHE, PACKAGE, NODE):
+                pending += self._overloaded(levels[depth])
         self._place(pending, levels)
         self._write()
 
