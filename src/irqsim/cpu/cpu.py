@@ -305,8 +305,9 @@ class Cpu:
 
         Inside a section of this CPU it runs inline (same clock). Otherwise it becomes a
         task section (its time counted as ``kind``: a kernel thread such as ksoftirqd
-        counts as softirq): started now if the CPU is free, else queued until it is.
-        Called from outside any event (a script), it returns when the section has ended."""
+        counts as softirq, a busy-polling task as POLL): started now if the CPU is free, else
+        queued until it is. Called from outside any event (a script), it returns when the
+        section has ended."""
         cur = self._sw.current
         if cur is not None and cur.cpu is self:
             body(arg)

@@ -114,6 +114,7 @@ class Kernel:
         self.system_counters: dict[str, tuple[list[int], str]] = {
             "SPU": (self.spurious, "Spurious interrupts")}
         self._dma_cursor = acpi.resources.dma_base
+        self._node_cursor: dict[int, int] = {}
         self.boot_ns = 0
         # Local APIC mode, timer tick and the IPI layer (docs/lapic.md, docs/ipi.md).
         self.x2apic_option = x2apic
@@ -243,6 +244,20 @@ class Kernel:
         """Physical memory for rings and buffers (a bump allocator)."""
         addr = (self._dma_cursor + align - 1) // align * align
         self._dma_cursor = addr + size
+        return addr
+
+    def dma_alloc_node(self, size: int, node: int, align: int = 4096) -> int:
+        """Memory on NUMA node ``node`` (the SRAT range's bump allocator; node 0 or no
+        SRAT: ``dma_alloc``)."""
+        numa = self.acpi.numa
+        if numa is None or node <= 0:
+            return self.dma_alloc(size, align)
+        base, span, _ = numa.memory[node]
+        cur = self._node_cursor.get(node, base)
+        addr = (cur + align - 1) // align * align
+        if addr + size > base + span:
+            raise OSError(f"node {node}: out of DMA memory")
+        self._node_cursor[node] = addr + size
         return addr
 
     # -- boot ---------------------------------------------------------------------

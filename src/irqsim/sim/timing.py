@@ -92,6 +92,10 @@ class TimingModel:
     cacheline_remote_node: int = 140
     msi_hop_remote_node: int = 250
     ipi_hop_remote_node: int = 6900
+    # NVMe (docs/nvme.md): media time of a read/write, driver CPU cost per request.
+    nvme_media_read: int = 10_000
+    nvme_sw_submit: int = 500
+    nvme_sw_complete: int = 500
     # Clocks: the APIC timer counts the bus (core crystal) clock; the TSC runs at tsc_khz.
     apic_bus_cycle_ns: int = 10
     tsc_khz: int = 3_000_000
@@ -204,6 +208,12 @@ SOURCES: dict[str, str] = {
     "ipi_hop_remote_node": "003 IPI real measurement: remote NUMA node IPI 7.5 us; hop = total "
                            "minus the modelled sender and receiver stages, as for cross socket "
                            "(4.8 us -> 4200 ns): 7.5 us -> 6900 ns",
+    "nvme_media_read": "low-latency NVMe SSD read ~10 us (Intel Optane SSD DC P4800X datasheet: "
+                       "read latency < 10 us; M: from memory), an irqsim choice for the media",
+    "nvme_sw_submit": "003 'NVMe SSD at 1M IOPS: 1 us per operation budget': half of it for "
+                      "blk-mq + nvme_queue_rq (submission), the other half for completion",
+    "nvme_sw_complete": "003 'NVMe SSD at 1M IOPS: 1 us per operation budget': half for "
+                        "nvme_irq / nvme_poll + blk_mq_complete_request",
     "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",

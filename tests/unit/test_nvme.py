@@ -1,0 +1,111 @@
+"""The NVMe-like controller and driver: managed per-CPU vectors with an unmanaged admin
+vector (pre_vectors = 1), Set Features 08h aggregation (NVMe 2.0 5.27.1.8: THR 0's based,
+TIME in 100 us), 09h coalescing disable, polled queues (IEN = 0)."""
+
+from __future__ import annotations
+
+from helpers import balanced
+from irqsim.cpu.cpu import POLL
+from irqsim.cpu.topology import Topology
+from irqsim.devices.nvme import NvmeController
+from irqsim.drivers.nvme import NvmeDriver
+from irqsim.machine import Machine
+from irqsim.scenarios.nvme import build_nvme
+from irqsim.sim.timing import TimingModel
+
+US = 1000
+T = TimingModel()
+
+
+def _machine(aggregation: tuple[int, int] | None = None, cd: tuple[int, ...] = (),
+             poll_queues: int = 0) -> tuple[Machine, NvmeController, NvmeDriver]:
+    m = Machine(topology=Topology(sockets=1, cores=2))
+    dev = NvmeController(m.ctx, m.memory, io_queues=2)
+    m.add_device(dev)
+    drv = NvmeDriver(poll_queues=poll_queues, aggregation=aggregation,
+                     coalescing_disabled=cd)
+    m.kernel.register_driver(drv)
+    m.boot()
+    return m, dev, drv
+
+
+def _burst(m: Machine, drv: NvmeDriver, cpu: int, n: int, gap: int = 1000) -> None:
+    t = m.now
+    for i in range(n):
+        m.engine.at(t + i * gap, lambda _: drv.issue(cpu))
+    m.run()
+
+
+def test_vectors_admin_unmanaged_io_managed_and_blk_mq_map() -> None:
+    """pre_vectors = 1: vector 0 (admin) keeps the default mask and is not managed; each
+    I/O vector is managed with one CPU and blk-mq sends CPU c's requests to its queue."""
+    m, _, drv = _machine()
+    k = m.kernel
+    assert drv.pdev is not None
+    admin = k.irqs[k.pci_irq_vector(drv.pdev, 0)]
+    assert not admin.managed and admin.affinity == [0, 1]      # default_smp_affinity
+    for qid in (1, 2):
+        d = k.irqs[drv.queues[qid].irq]
+        assert d.managed and d.affinity == [qid - 1] and d.cpu == qid - 1
+    assert drv.cpu_queue == [1, 2]
+
+
+def test_no_aggregation_interrupts_per_completion_after_media_time() -> None:
+    """TIME 0 (the default): one interrupt per completion; the read completes after the
+    SQE fetch (a round trip) and the media time, plus driver and interrupt path costs."""
+    m, dev, drv = _machine()
+    _burst(m, drv, 0, 5, gap=50 * US)
+    assert dev.stats.by_cause["threshold"] == dev.stats.by_cause["time"] == 0
+    assert sum(m.kernel.irqs[drv.queues[1].irq].counts) == 5
+    lat = drv.latencies["irq"]
+    assert len(lat) == 5 and all(T.nvme_media_read + T.device_mmio_read < x
+                                 < T.nvme_media_read + 5 * US for x in lat)
+    assert balanced(m)
+
+
+def test_threshold_fires_on_the_thr_plus_one_th_entry() -> None:
+    """THR 3, TIME 255 (25.5 ms): four completions 1 us apart give one interrupt, at the
+    fourth (threshold), and all four are reaped by it."""
+    m, dev, drv = _machine(aggregation=(3, 255))
+    _burst(m, drv, 1, 4)
+    assert dev.stats.by_cause["threshold"] == 1 and dev.stats.by_cause["time"] == 0
+    assert sum(m.kernel.irqs[drv.queues[2].irq].counts) == 1
+    assert drv.queues[2].completed == 4 and balanced(m)
+
+
+def test_time_fires_time_units_after_the_first_entry() -> None:
+    """THR 3, TIME 1: a lone completion interrupts 100 us after it is posted; a vector with
+    coalescing disabled (feature 09h CD) interrupts at once."""
+    m, dev, drv = _machine(aggregation=(3, 1))
+    _burst(m, drv, 0, 1)
+    (lat,) = drv.latencies["irq"]
+    m2, dev2, drv2 = _machine(aggregation=(3, 1), cd=(1,))
+    _burst(m2, drv2, 0, 1)
+    (lat_cd,) = drv2.latencies["irq"]
+    assert dev.stats.by_cause["time"] == 1 and dev2.stats.by_cause["time"] == 0
+    assert lat - lat_cd == 100 * US
+
+
+def test_polled_queue_never_interrupts_and_spins_in_poll_context() -> None:
+    """A CQ created with IEN = 0: the issuer spins (POLL context) and no interrupt is raised
+    for it; its latency has no interrupt path."""
+    m, _, drv = _machine(poll_queues=1)
+    raised = m.ctx.ledger.raised
+    t = m.now
+    m.engine.at(t + 1000, lambda _: drv.issue(1, polled=True))
+    m.run()
+    assert m.ctx.ledger.raised == raised
+    assert len(drv.latencies["poll"]) == 1
+    assert m.cpus[1].cpu_time()[POLL] >= T.nvme_media_read
+
+
+def test_remote_queue_pays_numa_costs() -> None:
+    """Behaviour 30 for NVMe: with the controller on node 0, a queue whose CPU is on node 1
+    pays the remote interrupt hop and remote CQE reads; a node-0 queue does not."""
+    m, _, drv = build_nvme(aggregation=None, poll_queues=0)
+    for cpu in (1, 5):
+        m.engine.at(m.now + 1000, lambda _, c=cpu: drv.issue(c))
+        m.run()
+    local, remote = drv.latencies["irq"]
+    assert remote - local >= T.msi_hop_remote_node
+    assert balanced(m)
