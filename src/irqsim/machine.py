@@ -18,6 +18,8 @@ from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
 from irqsim.iommu.vtd import Iommu, IommuOptions
+from irqsim.os.affinity import AFTER_BOOT
+from irqsim.os.isolation import parse_isolcpus
 from irqsim.os.kernel import Kernel
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
@@ -98,7 +100,7 @@ class Machine:
                  start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
                  intremap: bool | str = False, intremap_cfi: bool = False,
                  cstates: str | tuple[CState, ...] | None = None,
-                 pm_qos_ns: int = NO_TIMER) -> None:
+                 pm_qos_ns: int | None = None, isolcpus: str | None = None) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -119,7 +121,15 @@ class Machine:
         ``cstates``: idle CPUs enter C-states (a table name of cpu/idle.py CSTATE_TABLES:
         "skx", "icx", "spr", "hsw"; "poll" for idle=poll; or a table) chosen by the governor
         under the PM-QoS limit ``pm_qos_ns``; None: no idle states (nothing on the interrupt
-        path); C-states need the default ``cpu_class``."""
+        path); C-states need the default ``cpu_class``. ``isolcpus``: the boot option's
+        value (``[managed_irq,domain,]LIST``). Defaults for ``cstates``/``pm_qos_ns``/
+        ``isolcpus`` come from :data:`PLATFORM` when a command set them (``irqsim
+        platform``)."""
+        plat = PLATFORM.get()
+        cstates = cstates if cstates is not None else plat.get("cstates")
+        pm_qos_ns = pm_qos_ns if pm_qos_ns is not None else plat.get("pm_qos_ns", NO_TIMER)
+        isolcpus = isolcpus if isolcpus is not None else plat.get("isolcpus")
+        assert pm_qos_ns is not None
         opt = intremap if isinstance(intremap, str) else ("on" if intremap else "off")
         table = None
         if cstates is not None:
@@ -211,6 +221,8 @@ class Machine:
                              timer_mode=timer_mode, directed_eoi=directed_eoi,
                              intremap=opt, intremap_cfi=intremap_cfi,
                              topology=topology)
+        if isolcpus:
+            self.kernel.isolcpus, self.kernel.isolcpus_flags = parse_isolcpus(isolcpus, n)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         watch = RUN_PROGRESS.get()
@@ -335,8 +347,12 @@ class Machine:
 
     # -- running --------------------------------------------------------------------
     def boot(self) -> int:
-        """Run the OS's boot on the CPUs; returns with the boot over (its duration in ns)."""
-        return self.kernel.boot()
+        """Run the OS's boot on the CPUs; returns with the boot over (its duration in ns).
+        Then the run-time changes a command asked for (``AFTER_BOOT``) are applied."""
+        ns = self.kernel.boot()
+        for hook in AFTER_BOOT.get():
+            hook(self)
+        return ns
 
     def run(self, until: int | None = None) -> int:
         """Run the engine until idle or ``until``; within the machine's budget if it has one
@@ -403,6 +419,10 @@ class Machine:
         return {**led.as_dict(), "pending": pend, "in_service": in_service,
                 "accounted": total, "balanced": total == led.raised and led.counters_ok()}
 
+
+# Platform boot options a command sets for every machine it builds (``irqsim platform``):
+# "cstates", "pm_qos_ns", "isolcpus" (the Machine arguments' defaults).
+PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noqa: B039
 
 # Who wants to watch the machines built in this context (the CLI's progress line: it reads
 # their clock and ledger from another thread, so a run is the same watched or not).

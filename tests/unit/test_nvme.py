@@ -109,3 +109,41 @@ def test_remote_queue_pays_numa_costs() -> None:
     local, remote = drv.latencies["irq"]
     assert remote - local >= T.msi_hop_remote_node
     assert balanced(m)
+
+
+def test_nvme_scenario_balances_and_aggregates() -> None:
+    """The nvme scenario: every interrupt accounted for; aggregation makes fewer vector
+    signals than I/O completions; polled reads raise none."""
+    from irqsim.scenarios import ScenarioOptions
+    from irqsim.scenarios.nvme import nvme
+
+    res = nvme(ScenarioOptions(requests=80, mean_gap_ns=5_000.0, seed=3, trace=False))
+    m = res.machine
+    rep = res.extra["nvme"]
+    assert m.accounting()["balanced"]
+    io = [q for q in rep["queues"] if not q["polled"]]
+    assert sum(q["interrupts"] for q in io) < sum(q["completions"] for q in io)
+    assert rep["latency_ns"]["poll"]["count"] == 10
+    assert rep["aggregation"]["by_cause"]["time"] > 0
+
+
+def test_platform_command_json(tmp_path: object) -> None:
+    """``irqsim platform --format json``: a managed IRQ's write fails with EIO's text, an
+    unmanaged one moves; C-state residency is reported; the books balance."""
+    import json
+
+    from click.testing import CliRunner
+
+    from irqsim.cli import main
+    out = CliRunner().invoke(main, ["platform", "--requests", "40", "--set", "25=4",
+                                    "--set-mask", "24=f0", "--cstates", "icx",
+                                    "--format", "json"])
+    assert out.exit_code == 0, out.output
+    rep = json.loads(out.output)
+    errs = {w["path"]: w["error"] for w in rep["writes"]}
+    assert "Input/output error" in errs["/proc/irq/25/smp_affinity_list"]
+    assert errs["/proc/irq/24/smp_affinity"] is None
+    row = next(r for r in rep["proc_irq"] if r["irq"] == 24)
+    assert row["smp_affinity"] == "f0" and int(row["effective_affinity_list"]) >= 4
+    assert any(sum(r.values()) for r in rep["cstate_residency_ns"])
+    assert rep["accounting"]["balanced"]

@@ -124,21 +124,23 @@ class IdleCpu(Cpu):
         self.idle_since = self._engine.now
         self.cstate_entries[st.name] += 1
 
-    def _leave_idle(self) -> int:
-        """Back to C0 now; returns the exit latency to pay."""
+    def _leave_idle(self, pay: bool = True) -> int:
+        """Back to C0 now; returns the exit latency to pay (``pay`` False: software started
+        on the CPU without an interrupt; the stay ends now)."""
         st = self.cstate
         if st is None:
             return 0
         now = self._engine.now
         span = now - self.idle_since
-        self.cstate_ns[st.name] += span
+        # cpuidle measures a stay from entry to the end of the exit (the CPU is back in C0)
+        self.cstate_ns[st.name] += span + (st.exit_latency_ns if pay else 0)
         self.idle_history.append(span)
         self.cstate = None
         self.wakeups += 1
         if self._tracer.on and st.exit_latency_ns:
             self._tracer.emit(now, self.name, self.name, "cstate-exit", state=st.name,
                               exit_ns=st.exit_latency_ns)
-        return st.exit_latency_ns
+        return st.exit_latency_ns if pay else 0
 
     # -- hooks on the CPU's transitions ------------------------------------------------
     def intr(self) -> None:
@@ -155,7 +157,7 @@ class IdleCpu(Cpu):
             if not self.frames and self.task is None:
                 self._enter_idle()
         elif self.cstate is not None:
-            self._leave_idle()
+            self._leave_idle(pay=False)
 
     def _handler_done(self, frame: Frame) -> None:
         super()._handler_done(frame)
@@ -163,7 +165,8 @@ class IdleCpu(Cpu):
             self._enter_idle()
 
     def cstate_residency(self) -> dict[str, int]:
-        """ns spent in each idle state so far (the current stay included)."""
+        """ns spent in each idle state so far, exit latencies included (cpuidle's
+        residency: entry to back in C0), the current stay up to now."""
         out = dict(self.cstate_ns)
         if self.cstate is not None:
             out[self.cstate.name] += self._engine.now - self.idle_since

@@ -100,7 +100,7 @@ class IrqBalance:
     # -- running ------------------------------------------------------------------------
     def start(self, until: int | None = None) -> None:
         """Run a cycle every ``interval_ns`` from now (the first one at once) until ``until``
-        (None: for ever; run the machine with ``until`` then)."""
+        (None: while the machine has anything else to do)."""
         self.until = until
         self._due = self.k.ctx.engine.now
         self.k.ctx.engine.at(self._due, self._tick)
@@ -110,6 +110,8 @@ class IrqBalance:
         cpus = [c for c in range(len(self.k.cpus)) if c not in self.banned] or [0]
         self.k.run_on(self.k.cpus[cpus[0]], self.cycle)
         self._due += self.interval_ns           # a fixed period (irqbalance sleeps it)
+        if self.until is None and engine.peek() is None:
+            return                  # the machine has gone idle: the daemon stops with it
         if self.until is None or self._due <= self.until:
             engine.at(max(self._due, engine.now), self._tick)
 
