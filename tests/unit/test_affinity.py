@@ -17,6 +17,7 @@ from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
 from irqsim.os.affinity import (
     group_cpus_evenly,
+    irq_set_affinity_hint,
     parse_cpulist,
     parse_cpumask,
     pci_alloc_irq_vectors_affinity,
@@ -242,3 +243,15 @@ def test_managed_choice_fewest_managed_highest_cpu_and_isolcpus() -> None:
     m2.boot()
     k2 = m2.kernel
     assert [k2.irqs[k2.pci_irq_vector(drv2.pdevs[0], i)].cpu for i in (1, 2)] == [1, 5]
+
+
+def test_affinity_hint_is_shown_and_applied() -> None:
+    """irq_set_affinity_hint: affinity_hint reads the driver's mask (zeros before), and the
+    hint becomes the unmanaged IRQ's affinity (Linux __irq_apply_affinity_hint)."""
+    m, _, drv = nic_machine(ncpus=8)
+    k = m.kernel
+    irq = k.pci_irq_vector(drv.pdevs[0], 0)
+    assert k.procfs.read(f"/proc/irq/{irq}/affinity_hint") == "00\n"
+    k.run_on(m.cpus[0], lambda: irq_set_affinity_hint(k, irq, [6]))
+    assert k.procfs.read(f"/proc/irq/{irq}/affinity_hint") == "40\n"
+    assert k.procfs.read(f"/proc/irq/{irq}/effective_affinity_list") == "6\n"

@@ -10,6 +10,8 @@ wires for each downstream port").
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
 from irqsim.fabric.link import Link
@@ -18,13 +20,15 @@ from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
 from irqsim.pci.function import MmioRegion, PciFunction
-from irqsim.platform.numa import NumaInfo
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.vtd import VTD_BASE
+
+if TYPE_CHECKING:
+    from irqsim.platform.numa import NumaInfo  # data the board hands over
 
 R_ECAM_UNALIGNED = rule(
     "PCI-ECAM-UNALIGNED", "PCIe 7.2.2",

@@ -187,6 +187,16 @@ def pci_alloc_irq_vectors_affinity(k: Kernel, pdev: PciDev, min_vecs: int, max_v
     return count
 
 
+def irq_set_affinity_hint(k: Kernel, irq: int, cpus: list[int] | None) -> None:
+    """irq_set_affinity_hint: record the driver's hint (/proc/irq/N/affinity_hint) and, as
+    Linux's __irq_apply_affinity_hint(..., set=true) does, apply it as the affinity of an
+    unmanaged IRQ (None clears the hint)."""
+    desc = k.irqs[irq]
+    desc.affinity_hint = sorted(set(cpus)) if cpus else None
+    if cpus and not desc.managed:
+        k.irq.irq_set_affinity(irq, desc.affinity_hint or [])
+
+
 # -- the kernel-side state the files show ---------------------------------------------------
 def irq_default_affinity(k: Kernel) -> list[int]:
     """/proc/irq/default_smp_affinity (``irqaffinity=``; all CPUs by default)."""
