@@ -104,3 +104,33 @@ def test_cache_line_transfer_tiers() -> None:
     assert line_transfer_ns(t, topo, 0, 1) == 0
     assert line_transfer_ns(t, topo, 0, 2) == t.cacheline_same_node
     assert line_transfer_ns(t, topo, 0, 4) == t.cacheline_remote_node
+
+
+def _reactivated_cpu(node: int) -> int:
+    """CPU of queue 1's vector after free_irq + request_irq with mask 0-3, the NIC on
+    ``node`` (RecordingDriver pins both vectors to CPU 0 at allocation)."""
+    m = Machine(topology=Topology(sockets=2, cores=2, nodes=2), latency=False)
+    nic = MultiQueueNic(m.ctx, 2, name="eth0")
+    m.add_device(nic, node=node)
+    drv = RecordingDriver(queues=2)
+    m.kernel.register_driver(drv)
+    m.boot()
+    k = m.kernel
+    pdev = drv.pdevs[0]
+    irq = k.pci_irq_vector(pdev, 1)
+
+    def script() -> None:
+        for q in range(2):
+            k.irq.irq_set_affinity(k.pci_irq_vector(pdev, q), [0, 1, 2, 3])
+        k.free_irq(irq, pdev)
+        k.request_irq(irq, drv.handler, 0, "q1", pdev)
+    k.run_on(m.cpus[0], script)
+    return k.irqs[irq].cpu
+
+
+def test_unmanaged_activation_prefers_the_device_node_within_the_mask() -> None:
+    """Reference 7.2 (assign_irq_vector_any_locked): an unmanaged vector whose mask spans
+    both nodes is activated on a CPU of its device's node (node 1: CPU 2, though CPU 1
+    has as many free vectors and a lower number)."""
+    assert _reactivated_cpu(1) == 2
+    assert _reactivated_cpu(0) == 1

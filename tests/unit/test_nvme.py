@@ -4,6 +4,9 @@ TIME in 100 us), 09h coalescing disable, polled queues (IEN = 0)."""
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from helpers import balanced
 from irqsim.cpu.cpu import POLL
 from irqsim.cpu.topology import Topology
@@ -147,3 +150,39 @@ def test_platform_command_json(tmp_path: object) -> None:
     assert row["smp_affinity"] == "f0" and int(row["effective_affinity_list"]) >= 4
     assert any(sum(r.values()) for r in rep["cstate_residency_ns"])
     assert rep["accounting"]["balanced"]
+
+
+def test_nvme_declarations_match_the_specification() -> None:
+    """NVMe 2.0 3.1.3: CC.EN bit 0, IOSQES 19:16, IOCQES 23:20; AQA ASQS 11:0 / ACQS 27:16;
+    CAP.DSTRD 35:32; CQE DW3 phase tag bit 16, status 31:17; feature 08h THR 7:0, TIME
+    15:8; feature 09h CD bit 16; Create I/O CQ CDW11 IEN bit 1, IV 31:16."""
+    from irqsim.spec import nvme as s
+    assert s.CC.wmask == 0x00FF_FFF1
+    assert s.AQA.wmask == 0x0FFF_0FFF
+    assert s.CAP.mask("dstrd") == 0xF << 32
+    assert s.CQE_DW3.mask("p") == 1 << 16 and s.CQE_DW3.mask("sf") == 0x7FFF << 17
+    assert s.INTERRUPT_COALESCING.wmask == 0xFFFF
+    assert s.INTERRUPT_VECTOR_CONFIG.mask("cd") == 1 << 16
+    assert s.CREATE_CQ_CDW11.mask("ien") == 2 and s.CREATE_CQ_CDW11.mask("iv") == 0xFFFF << 16
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(0, 7), st.integers(0, 3),
+       st.lists(st.integers(0, 150_000), min_size=1, max_size=12))
+def test_aggregation_invariants(thr: int, time: int, offsets: list[int]) -> None:
+    """Property (NVMe 5.27.1.8): whatever THR, TIME and arrival pattern, every read is
+    completed exactly once, vector signals never outnumber completions, no completion
+    waits more than TIME x 100 us for its interrupt, and the books balance."""
+    m, dev, drv = _machine(aggregation=(thr, time))
+    t0 = m.now + 1000
+    for off in offsets:
+        m.engine.at(t0 + off, lambda _: drv.issue(0))
+    m.run()
+    q = drv.queues[1]
+    assert q.completed == len(offsets) and not q.inflight
+    assert len(drv.latencies["irq"]) == len(offsets)
+    io_signals = sum(m.kernel.irqs[q.irq].counts) + dev.msix.pba.bit_count()
+    assert io_signals <= len(offsets)
+    bound = T.device_mmio_read + T.nvme_media_read + time * 100 * US + 20 * US
+    assert max(drv.latencies["irq"]) <= bound + len(offsets) * 2 * US
+    assert balanced(m)

@@ -94,17 +94,11 @@ class VectorDomain(IrqDomain, IrqChip):
                        for i in range(len(descs))]
             else:
                 for i in range(len(descs)):
-                    aff = info.affinity[i]
-                    if aff is None and descs[i].node >= 0:
-                        # activation without a mask: the device's node first (reference
-                        # 7.2, assign_irq_vector_any_locked)
-                        aff = [c for c in range(len(self.k.cpus))
-                               if self.k.cpu_to_node(c) == descs[i].node] or None
-                    mask = self.reachable(aff, info.who)
+                    mask = self.reachable(info.affinity[i], info.who)
                     if descs[i].managed:
                         cpu, v = self.matrix.alloc_managed(housekeeping(self.k, mask))
                     else:
-                        cpu, v = self.matrix.alloc(mask)
+                        cpu, v = self._alloc_near(mask, descs[i].node)
                     got.append(ApicData(cpu, v))
         except VectorSpaceExhausted as e:
             for d, a in zip(descs, got, strict=False):
@@ -117,6 +111,18 @@ class VectorDomain(IrqDomain, IrqChip):
             self._install(desc, a.cpu, a.vector)
             out.append(IrqData(desc.irq, hwirq + i, self, self, None, a))
         return out
+
+    def _alloc_near(self, mask: list[int], node: int) -> tuple[int, int]:
+        """assign_irq_vector_any_locked: the mask's CPUs on the device's node first, then
+        the whole mask (reference 7.2)."""
+        if node >= 0:
+            near = [c for c in mask if self.k.cpu_to_node(c) == node]
+            if near and len(near) != len(mask):
+                try:
+                    return self.matrix.alloc(near)
+                except VectorSpaceExhausted:
+                    pass
+        return self.matrix.alloc(mask)
 
     def free(self, d: IrqData) -> None:
         self.deactivate(d)
@@ -134,7 +140,7 @@ class VectorDomain(IrqDomain, IrqChip):
             if desc.managed:
                 a.cpu, a.vector = self.matrix.alloc_managed(housekeeping(self.k, mask))
             else:
-                a.cpu, a.vector = self.matrix.alloc(mask)
+                a.cpu, a.vector = self._alloc_near(mask, desc.node)
         except VectorSpaceExhausted as e:
             raise OSError(f"IRQ {d.irq}: {e}") from None
         a.block = 1
