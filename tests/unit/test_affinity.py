@@ -255,3 +255,18 @@ def test_affinity_hint_is_shown_and_applied() -> None:
     k.run_on(m.cpus[0], lambda: irq_set_affinity_hint(k, irq, [6]))
     assert k.procfs.read(f"/proc/irq/{irq}/affinity_hint") == "40\n"
     assert k.procfs.read(f"/proc/irq/{irq}/effective_affinity_list") == "6\n"
+
+
+def test_isolcpus_boot_option() -> None:
+    """isolcpus=[flags,]LIST (kernel/sched/isolation.c): no flag means domain; the flags
+    and CPUs reach the kernel; default_smp_affinity is writable and read back in hex."""
+    from irqsim.os.isolation import parse_isolcpus
+    assert parse_isolcpus("2-3", 8) == ([2, 3], frozenset({"domain"}))
+    assert parse_isolcpus("managed_irq,domain,1,5-6", 8) == (
+        [1, 5, 6], frozenset({"managed_irq", "domain"}))
+    m = Machine(ncpus=8, isolcpus="managed_irq,4-7", latency=False)
+    k = m.kernel
+    assert k.isolcpus == [4, 5, 6, 7] and "managed_irq" in k.isolcpus_flags
+    assert k.procfs.read("/proc/irq/default_smp_affinity") == "ff\n"
+    k.procfs.write("/proc/irq/default_smp_affinity", "0f")
+    assert k.procfs.read("/proc/irq/default_smp_affinity") == "0f\n"

@@ -134,7 +134,8 @@ class IdleCpu(Cpu):
         span = now - self.idle_since
         # cpuidle measures a stay from entry to the end of the exit (the CPU is back in C0)
         self.cstate_ns[st.name] += span + (st.exit_latency_ns if pay else 0)
-        self.idle_history.append(span)
+        if pay:                 # an interrupt's wake-up: menu's measured idle interval
+            self.idle_history.append(span)
         self.cstate = None
         self.wakeups += 1
         if self._tracer.on and st.exit_latency_ns:
