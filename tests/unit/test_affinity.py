@@ -270,3 +270,20 @@ def test_isolcpus_boot_option() -> None:
     assert k.procfs.read("/proc/irq/default_smp_affinity") == "ff\n"
     k.procfs.write("/proc/irq/default_smp_affinity", "0f")
     assert k.procfs.read("/proc/irq/default_smp_affinity") == "0f\n"
+
+
+def test_offline_cpus_are_not_targeted() -> None:
+    """Reference 7.1/7.2: a mask whose CPUs are all offline is refused with EINVAL; a mask
+    with an online CPU targets only online ones (a CPU sent INIT waits for SIPI: offline)."""
+    m, _, drv = nic_machine(ncpus=4)
+    k = m.kernel
+    irq = k.pci_irq_vector(drv.pdevs[0], 0)
+    m.cpus[3].init_signal()
+    with pytest.raises(OSError) as e:
+        k.procfs.write(f"/proc/irq/{irq}/smp_affinity", "8")
+    assert e.value.errno == errno.EINVAL
+    for c in range(3):
+        k.vectors.reserve(c, 0x90)          # CPU3 would have the most free vectors
+    k.run_on(m.cpus[0], lambda: k.procfs.write(f"/proc/irq/{irq}/smp_affinity", "e"))
+    assert k.procfs.read(f"/proc/irq/{irq}/smp_affinity") == "e\n"
+    assert k.irqs[irq].cpu in (1, 2)

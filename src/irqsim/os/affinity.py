@@ -267,7 +267,8 @@ class ProcIrqFs:
             raise _err(errno.EIO, f"IRQ {irq} is managed by the kernel"
                        if desc.managed else f"IRQ {irq} cannot be moved")
         cpus = parse_cpulist(text, n) if name.endswith("_list") else parse_cpumask(text, n)
-        if not cpus:                # cpumask_intersects(new, cpu_online_mask) fails
+        online = [c for c in cpus if self.k.cpu_online(c)]
+        if not online:              # cpumask_intersects(new, cpu_online_mask) fails
             raise _err(errno.EINVAL, f"IRQ {irq}: the mask has no online CPU")
         self.k.irq.irq_set_affinity(irq, cpus)
         return len(text)

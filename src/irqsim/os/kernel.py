@@ -147,6 +147,10 @@ class Kernel:
         from irqsim.os.affinity import ProcIrqFs
         self.procfs = ProcIrqFs(self)
 
+    def cpu_online(self, cpu: int) -> bool:
+        """Whether CPU ``cpu`` runs (a CPU sent INIT waits for a start-up IPI: offline)."""
+        return self.cpus[cpu].state == "running"
+
     # -- NUMA as the firmware reports it (SRAT, _PXM) --------------------------------
     def cpu_to_node(self, cpu: int) -> int:
         """NUMA node of CPU ``cpu`` (0 without an SRAT)."""

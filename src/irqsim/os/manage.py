@@ -226,7 +226,8 @@ class IrqCore:
             raise OSError(f"irq_set_affinity: IRQ {irq} has no irq chip")
         self.k.trace_sw("OS", "OS", f"Set IRQ {irq} affinity to CPUs {mask}")
         if desc.activated:
-            d.chip.irq_set_affinity(d, mask)
+            # irq_do_set_affinity: the chip gets the online CPUs of the mask
+            d.chip.irq_set_affinity(d, [c for c in mask if self.k.cpu_online(c)] or mask)
             self.update_eoi(desc)
         desc.affinity = mask
         return self.effective_affinity(irq)
