@@ -135,6 +135,7 @@ class Topology:
         return [c for c in range(n) if self.node_of(c) == node]
 
     def __str__(self) -> str:
+        numa = f", {self.nodes} NUMA nodes" if self.nodes > 1 else ""
         return (f"{self.sockets} socket(s) x {self.cores} core(s) x {self.threads} thread(s) "
                 f"= {self.ncpus} CPUs (APIC ID = socket<<{self.socket_shift} | "
-                f"core<<{self.tbits} | thread)")
+                f"core<<{self.tbits} | thread){numa}")

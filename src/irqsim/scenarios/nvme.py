@@ -91,8 +91,7 @@ def nvme(opts: ScenarioOptions) -> ScenarioResult:
     tracer.on = False
     rep = nvme_report(m, dev, drv)
     agg = rep["aggregation"]
-    notes = [f"topology: {m.topology}; {m.numa.nodes if m.numa else 1} NUMA nodes; "
-             f"controller on node {rep['device_node']}",
+    notes = [f"topology: {m.topology}; controller on node {rep['device_node']}",
              f"nvme get-feature -f 8: THR {agg['thr']} ({agg['thr'] + 1} entries), TIME "
              f"{agg['time_100us']} ({agg['time_100us'] * 100} us); {agg['completions']} "
              f"completions -> {agg['signals']} vector signals {agg['by_cause']}",
