@@ -32,7 +32,6 @@ from irqsim.os.manage import cpulist, cpumask_hex
 from irqsim.os.pci_irq import PCI_IRQ_MSIX
 
 if TYPE_CHECKING:
-    from irqsim.cpu.topology import Topology
     from irqsim.machine import Machine
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import PciDev
@@ -287,14 +286,6 @@ class ProcIrqFs:
 
 
 # Run-time changes a command wants applied right after a machine boots (``irqsim
-# irq-affinity --set``): each callback gets the booted machine.
+# platform --set``): each callback gets the booted machine.
 AFTER_BOOT: ContextVar[tuple[Callable[[Machine], None], ...]] = ContextVar("AFTER_BOOT",
                                                                          default=())
-
-
-def spread_topology(topo: Topology, ncpus: int) -> tuple[Callable[[int], int],
-                                                         Callable[[int], list[int]]]:
-    """(node_of, siblings) callables over ``topo`` for ``group_cpus_evenly``."""
-    def siblings(c: int) -> list[int]:
-        return [s for s in range(ncpus) if s != c and topo.core_of(s) == topo.core_of(c)]
-    return topo.node_of, siblings

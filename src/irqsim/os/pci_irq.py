@@ -140,6 +140,8 @@ def _msi(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int, cpus: list[int] 
     mask = core.vector_domain.reachable(cpus, pdev.slot)
     descs = [core.alloc_desc(None, dom.name, i, pdev.slot, affinity=mask)
              for i in range(count)]
+    for desc in descs:
+        desc.node = k.dev_to_node(pdev)
     info = AllocInfo([mask] * count, contiguous=True, block=block, pdev=pdev, who="MSI")
     try:
         datas = core.domain_alloc(dom, descs, 0, info)
@@ -175,6 +177,7 @@ def pci_intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> in
         mask = core.vector_domain.reachable(cpus, "I/O APIC")
         desc = core.alloc_desc(gsi, dom.name, pin, pdev.slot,
                                trigger="fasteoi" if level else "edge", affinity=mask)
+        desc.node = k.dev_to_node(pdev)
         core.domain_alloc(dom, [desc], pin, AllocInfo([mask], who="I/O APIC", level=level,
                                                       active_low=active_low))
     else:
