@@ -118,3 +118,16 @@ def test_banned_cpus_are_never_targeted() -> None:
     cpus = {k.irqs[k.pci_irq_vector(drv.pdevs[0], q)].cpu for q in range(4)}
     assert cpus <= {0, 3} and cpus == {0, 3}
     assert all(w[2] not in ("2", "4") for w in bal.writes)
+
+
+def test_irqbalance_scenario_spreads_over_the_nic_node() -> None:
+    """The irqbalance scenario: the four vectors end on four distinct CPUs of node 1 and
+    the books balance."""
+    from irqsim.scenarios import ScenarioOptions
+    from irqsim.scenarios.irqbalance import irqbalance
+
+    res = irqbalance(ScenarioOptions(requests=120, mean_gap_ns=20_000.0, seed=2, trace=False))
+    moved = res.extra["irqbalance"]["moved"]
+    assert sorted(after for _, after in moved.values()) == [4, 5, 6, 7]
+    assert all(before == 0 for before, _ in moved.values())
+    assert res.machine.accounting()["balanced"]
