@@ -287,3 +287,15 @@ def test_offline_cpus_are_not_targeted() -> None:
     k.run_on(m.cpus[0], lambda: k.procfs.write(f"/proc/irq/{irq}/smp_affinity", "e"))
     assert k.procfs.read(f"/proc/irq/{irq}/smp_affinity") == "e\n"
     assert k.irqs[irq].cpu in (1, 2)
+
+
+@given(st.integers(1, 16), st.integers(1, 48))
+def test_managed_allocation_stays_even(ncpus: int, nvec: int) -> None:
+    """Property (matrix_find_best_cpu_managed): managed vectors allocated over one mask
+    differ by at most one per CPU, and the highest-numbered CPUs get the extra ones."""
+    from irqsim.os.matrix import IrqMatrix
+    mx = IrqMatrix(ncpus)
+    for _ in range(nvec):
+        mx.alloc_managed(list(range(ncpus)))
+    assert max(mx.managed) - min(mx.managed) <= 1
+    assert mx.managed == sorted(mx.managed)
