@@ -299,3 +299,28 @@ def test_managed_allocation_stays_even(ncpus: int, nvec: int) -> None:
         mx.alloc_managed(list(range(ncpus)))
     assert max(mx.managed) - min(mx.managed) <= 1
     assert mx.managed == sorted(mx.managed)
+
+
+def test_new_irqs_start_with_default_smp_affinity() -> None:
+    """Reference 7.1: new IRQs start with /proc/irq/default_smp_affinity (irqaffinity=):
+    an MSI-X vector allocated without a mask lands on one of those CPUs and shows it."""
+    from irqsim.os.kernel import PCI_IRQ_MSIX
+
+    class NoMask(ManagedDriver):
+        def probe(self, k: Kernel, pdev: PciDev) -> None:
+            k.pci_enable_device(pdev)
+            k.pci_set_master(pdev)
+            k.pci_alloc_irq_vectors(pdev, 2, 2, PCI_IRQ_MSIX)
+            self.pdevs.append(pdev)
+
+    m = Machine(ncpus=8, latency=False)
+    m.kernel.irq_default_affinity = [2, 3]
+    m.add_device(MultiQueueNic(m.ctx, 2))
+    drv = NoMask(2)
+    m.kernel.register_driver(drv)
+    m.boot()
+    k = m.kernel
+    for q in range(2):
+        irq = k.pci_irq_vector(drv.pdevs[0], q)
+        assert k.irqs[irq].cpu in (2, 3)
+        assert k.procfs.read(f"/proc/irq/{irq}/smp_affinity") == "0c\n"

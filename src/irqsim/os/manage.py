@@ -83,6 +83,8 @@ class IrqCore:
             self.next_irq += 1
         desc = IrqDesc(irq, chip, hwirq, 0, 0, [0] * len(self.k.cpus), device=device,
                        trigger=trigger)
+        if affinity is None and self.k.irq_default_affinity is not None:
+            affinity = list(self.k.irq_default_affinity)     # irqaffinity= (desc_smp_init)
         desc.affinity = affinity
         self.irqs[irq] = desc
         return desc
