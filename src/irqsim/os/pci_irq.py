@@ -103,7 +103,8 @@ def _msix(k: Kernel, pdev: PciDev, min_vecs: int, max_vecs: int, cpus: list[int]
         desc.node = node
         desc.managed = bool(managed[i]) if managed is not None else False
     try:
-        datas = core.domain_alloc(dom, descs, 0, AllocInfo(affinity, pdev=pdev, who=pdev.slot))
+        datas = core.domain_alloc(dom, descs, 0, AllocInfo([d.affinity for d in descs],
+                                                          pdev=pdev, who=pdev.slot))
     except OSError as e:
         core.next_irq -= count
         why.append(f"MSI-X: {e}")
