@@ -186,3 +186,13 @@ def test_aggregation_invariants(thr: int, time: int, offsets: list[int]) -> None
     bound = T.device_mmio_read + T.nvme_media_read + time * 100 * US + 20 * US
     assert max(drv.latencies["irq"]) <= bound + len(offsets) * 2 * US
     assert balanced(m)
+
+
+def test_platform_command_usage_errors() -> None:
+    """Bad --isolcpus / --set values are usage errors (exit status 2), not tracebacks."""
+    from click.testing import CliRunner
+
+    from irqsim.cli import main
+    for args in (["--isolcpus", "abc"], ["--isolcpus", "0-99"], ["--set", "x"]):
+        out = CliRunner().invoke(main, ["platform", "--requests", "5", *args])
+        assert out.exit_code == 2, (args, out.output)

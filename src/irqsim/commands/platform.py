@@ -19,7 +19,13 @@ from typing import Any
 import click
 from rich.console import Console
 
-from irqsim.commands.options import DEFAULT_BUDGETS, SEED, budget_options, finite_gap
+from irqsim.commands.options import (
+    DEFAULT_BUDGETS,
+    SEED,
+    UsageFailure,
+    budget_options,
+    finite_gap,
+)
 from irqsim.sim.budget import Budget
 
 DEFAULT_BUDGETS.setdefault("platform", Budget(max_sim_ns=100_000_000_000,
@@ -179,8 +185,17 @@ def command(scenario: str, requests: int, gap_ns: float, seed: int,
     """Run a scenario with run-time affinity writes, irqbalance, isolcpus and C-states."""
     writes = ([("smp_affinity_list", i, v) for i, v in sets]
               + [("smp_affinity", i, v) for i, v in masks])
+    if isolcpus:
+        from irqsim.os.isolation import parse_isolcpus
+        try:
+            parse_isolcpus(isolcpus, 1 << 16)
+        except OSError as e:
+            raise click.BadParameter(e.strerror or str(e), param_hint="'--isolcpus'") from None
     budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["platform"].storm_limit)
     with budget.active():
-        rep = run(scenario, requests, gap_ns, seed, writes, irqbalance_ms, isolcpus,
-                  cstates, pm_qos_us)
+        try:
+            rep = run(scenario, requests, gap_ns, seed, writes, irqbalance_ms, isolcpus,
+                      cstates, pm_qos_us)
+        except OSError as e:            # e.g. isolcpus naming a CPU the machine lacks
+            raise UsageFailure(f"{scenario}: {e}") from None
     click.echo(json.dumps(rep, indent=2) if fmt == "json" else as_text(rep))
