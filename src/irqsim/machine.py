@@ -127,9 +127,8 @@ class Machine:
         platform``)."""
         plat = PLATFORM.get()
         cstates = cstates if cstates is not None else plat.get("cstates")
-        pm_qos_ns = pm_qos_ns if pm_qos_ns is not None else plat.get("pm_qos_ns", NO_TIMER)
+        qos: int = pm_qos_ns if pm_qos_ns is not None else int(plat.get("pm_qos_ns", NO_TIMER))
         isolcpus = isolcpus if isolcpus is not None else plat.get("isolcpus")
-        assert pm_qos_ns is not None
         opt = intremap if isinstance(intremap, str) else ("on" if intremap else "off")
         table = None
         if cstates is not None:
@@ -204,7 +203,7 @@ class Machine:
             lapic.socket_key = socket_key(aid)
             self.apic_bus.add(lapic)
             cpu = (cpu_class(ctx, i, lapic, self.rc, idt) if table is None
-                   else IdleCpu(ctx, i, lapic, self.rc, idt, table, pm_qos_ns))
+                   else IdleCpu(ctx, i, lapic, self.rc, idt, table, qos))
             self.lapics.append(lapic)
             self.cpus.append(cpu)
         self.acpi = self._build_acpi(list(ids))
@@ -310,6 +309,8 @@ class Machine:
         port = port or self.add_root_port()
         sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports)
         self.rc.connect(port, sw.upstream)
+        for dp in sw.downstream:            # below the same root port: the same node
+            self.port_node[dp.name] = self.port_node.get(port.name, 0)
         self.switches.append(sw)
         return sw
 
