@@ -81,6 +81,9 @@ class QueuePair:
     next_cid: int = 0
     inflight: dict[int, Request] = field(default_factory=dict)
     completed: int = 0
+    lock_word: int = 0             # the spinlocks' cache line (sq_lock, cq_poll_lock)
+    sq_owner: Any = None           # the section holding sq_lock (None: free)
+    cq_owner: Any = None           # the section holding cq_poll_lock
 
 
 class NvmeDriver:
@@ -118,7 +121,8 @@ class NvmeDriver:
         self.bar = pdev.bars[0].address
         node = k.dev_to_node(pdev)
         admin = QueuePair(0, ADMIN_DEPTH, k.dma_alloc_node(ADMIN_DEPTH * SQE_SIZE, node),
-                          k.dma_alloc_node(ADMIN_DEPTH * CQE_SIZE, node))
+                          k.dma_alloc_node(ADMIN_DEPTH * CQE_SIZE, node),
+                          lock_word=k.dma_alloc_node(64, node, 64))
         self.queues[0] = admin
         k.writel(self.bar + CC.offset, 0)
         k.writel(self.bar + AQA.offset, AQA.encode(asqs=ADMIN_DEPTH - 1,
@@ -140,7 +144,8 @@ class NvmeDriver:
         for qid in range(1, total + 1):
             polled = qid > n_io
             q = QueuePair(qid, self.depth, k.dma_alloc_node(self.depth * SQE_SIZE, node),
-                          k.dma_alloc_node(self.depth * CQE_SIZE, node))
+                          k.dma_alloc_node(self.depth * CQE_SIZE, node),
+                          lock_word=k.dma_alloc_node(64, node, 64))
             self._admin(ADMIN_CREATE_IO_CQ, prp1=q.cq,
                         cdw10=CREATE_CQ_CDW10.encode(qid=qid, qsize=self.depth - 1),
                         cdw11=CREATE_CQ_CDW11.encode(pc=1, ien=0 if polled else 1,
@@ -168,12 +173,29 @@ class NvmeDriver:
         self.cpu_poll_queue = [polled_ids[c % len(polled_ids)] if polled_ids else 0
                                for c in range(ncpu)]
 
+    # -- locks: a queue shared by CPUs is serialised in simulated time ----------------
+    def _lock(self, q: QueuePair, which: str) -> None:
+        """spin_lock: while another section holds it, spin reading the lock's cache line
+        (each read lets the engine run the holder); the check-and-take is one step."""
+        k = self.k
+        assert k is not None
+        me = k.ctx.sw.current
+        cpu = k.current_cpu
+        while getattr(q, which) not in (None, me):
+            cpu.read(q.lock_word, 8)
+        setattr(q, which, me)
+
+    @staticmethod
+    def _unlock(q: QueuePair, which: str) -> None:
+        setattr(q, which, None)
+
     # -- submission ----------------------------------------------------------------------
     def _sqe(self, q: QueuePair, opc: int, cid: int, prp1: int = 0, cdw10: int = 0,
              cdw11: int = 0) -> None:
         """Store one 64-byte SQE at the tail and ring the tail doorbell."""
         k = self.k
         assert k is not None
+        self._lock(q, "sq_owner")           # nvme_queue->sq_lock
         raw = bytearray(SQE_SIZE)
         raw[0:4] = (opc | cid << 16).to_bytes(4, "little")
         raw[SQE_PRP1_OFF:SQE_PRP1_OFF + 8] = prp1.to_bytes(8, "little")
@@ -185,6 +207,7 @@ class NvmeDriver:
             cpu.write(addr + off, 8, int.from_bytes(raw[off:off + 8], "little"))
         q.sq_tail = (q.sq_tail + 1) % q.depth
         k.writel(self.bar + DOORBELL_BASE + 8 * q.qid, q.sq_tail)
+        self._unlock(q, "sq_owner")
 
     def _admin(self, opc: int, prp1: int = 0, cdw10: int = 0, cdw11: int = 0) -> int:
         """An admin command, waited for (the admin vector's handler records it; the wait
@@ -211,6 +234,9 @@ class NvmeDriver:
         if polled and not qid:
             raise OSError("nvme: no polled queues (poll_queues=0)")
         q = self.queues[qid]
+        cpu_ = k.current_cpu
+        while len(q.inflight) >= q.depth - 1:       # no free tag: wait for a completion
+            cpu_.read(q.lock_word, 8)
         cid = q.next_cid
         q.next_cid = (cid + 1) & 0xFFFF
         req = Request(qid, cid, cpu, k.current_cpu.clock, polled, on_done=on_done)
@@ -219,7 +245,9 @@ class NvmeDriver:
         self._sqe(q, IO_READ, cid)
         if polled:
             while req.t_done < 0:
+                self._lock(q, "cq_owner")       # nvme_poll: cq_poll_lock
                 self._reap(q, k.cpus[cpu])
+                self._unlock(q, "cq_owner")
         return req
 
     def issue(self, cpu: int, polled: bool = False) -> None:
