@@ -109,3 +109,4 @@ class TraceKind(StrEnum):
     STARTUP = ("startup",)
     SIPI_IGNORED = ("sipi-ignored",)
     FAULT = ("fault",)
+    CSTATE_EXIT = ("cstate-exit",)         # an idle CPU leaves a C-state (cpu/idle.py)
