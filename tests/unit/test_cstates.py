@@ -68,3 +68,24 @@ def test_regular_traffic_moves_the_cpu_to_a_shallower_state_and_residency_adds_u
     # packets arriving during a 133 us wake-up merge in IRR: handled + merged = sent
     assert balanced(m) and len(drv.calls) + m.ctx.ledger.merged == 60
     assert m.ctx.ledger.merged >= 1
+
+
+def test_custom_table_and_refusals() -> None:
+    """Per-profile override: a machine takes its own table (here one C6-like state of
+    50 us exit); unknown table names are refused; C-states model the default Cpu only."""
+    import pytest
+
+    from irqsim.cpu.cpu import Cpu
+    from irqsim.cpu.idle import POLL_STATE, CState
+    from irqsim.machine import Machine
+
+    table = (POLL_STATE, CState("C6x", 50 * US, 100 * US))
+    base = _first_latency()
+    assert _first_latency(cstates=table) == base + 50 * US
+    with pytest.raises(ValueError):
+        Machine(cstates="c99")
+
+    class Other(Cpu):
+        __slots__ = ()
+    with pytest.raises(ValueError):
+        Machine(cstates="skx", cpu_class=Other)
