@@ -102,11 +102,13 @@ class RootComplex:
 
     def _remote_hop(self, tlp: Tlp, msg: Tlp) -> int:
         """Extra delay of an interrupt message whose target CPU is on another node than the
-        device that sent it (destination ID in address bits 19:12)."""
+        device that sent it (physical destination: address bits 19:12, and 63:40 for a
+        remapped x2APIC ID; a logical destination finds no node and pays nothing)."""
         numa = self.numa
         assert numa is not None
         src = self.source_node.get(tlp.source.partition("/")[0])
-        dst = numa.apic_node.get((msg.address >> 12) & 0xFF)
+        addr = msg.address          # destination 19:12, extended (remapped x2APIC) 63:40
+        dst = numa.apic_node.get((addr >> 12) & 0xFF | (addr >> 32) & 0x7FFFFF00)
         if src is None or dst is None or src == dst:
             return 0
         return self.ctx.timing.msi_hop_remote_node
