@@ -66,18 +66,24 @@ def key_lines(text: str) -> dict[Path_, int]:
         if h and not _KEY.match(line):
             names = _split_key(h.group(2))
             if h.group(1) == "[[":
-                base = _resolve(tuple(names), counts)
+                base = (*_resolve(tuple(names[:-1]), counts), names[-1])
                 idx = counts.get(base, -1) + 1
                 counts[base] = idx
                 table = (*base, idx)
             else:
                 table = _resolve(tuple(names), counts)
-            out.setdefault(table, no)
+            _mark(out, table, no)
             continue
         k = _KEY.match(line)
         if k:
-            out.setdefault((*table, *_split_key(k.group(1))), no)
+            _mark(out, (*table, *_split_key(k.group(1))), no)
     return out
+
+
+def _mark(out: dict[Path_, int], path: Path_, no: int) -> None:
+    """Line ``no`` for ``path`` and for the tables it defines implicitly (``[a.b]``)."""
+    for i in range(1, len(path) + 1):
+        out.setdefault(path[:i], no)
 
 
 def _resolve(names: tuple[str, ...], counts: dict[tuple[str | int, ...], int],

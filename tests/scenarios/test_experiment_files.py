@@ -1,0 +1,171 @@
+"""Experiment files (issue 13 item 1): built-in scenarios from their files, generic machines,
+validation errors (docs/experiments.md)."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+import tomli_w
+from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from irqsim.cli import main
+from irqsim.experiments.builder import run_experiment
+from irqsim.experiments.export import export_scenario
+from irqsim.experiments.loader import ExperimentError, key_lines, line_of, load_text
+from irqsim.machine import Machine
+from irqsim.scenarios import load_all
+from irqsim.sim.timing import TimingModel, timing_defaults
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples" / "experiments"
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, list(args), catch_exceptions=False)
+    return r.exit_code, r.stdout, r.stderr
+
+
+# Small runs: the comparison is exact whatever the size.
+OPTS = {"timer": ("--requests", "2"), "ipi": ("--requests", "30")}
+
+
+@pytest.mark.parametrize("name", sorted(load_all()))
+def test_exported_scenario_runs_exactly_as_the_demo(name: str, tmp_path: Path) -> None:
+    """Issue 13: `irqsim scenarios export NAME` then `irqsim run FILE` prints exactly what
+    `irqsim demo --scenario NAME` prints with the same options, as text and as JSON."""
+    opts = OPTS.get(name, ("--requests", "8")) + ("--gap-ns", "7000", "--seed", "3")
+    f = tmp_path / f"{name}.toml"
+    assert run("scenarios", "export", name, "--out", str(f), *opts)[0] == 0
+    for fmt in ("text", "json"):
+        code, demo, _ = run("demo", "--scenario", name, "--format", fmt, *opts)
+        code2, ran, err = run("run", str(f), "--format", fmt)
+        assert code == code2 == 0, err
+        assert ran == demo
+
+
+def test_shipped_example_files_are_the_exports() -> None:
+    """examples/experiments/NAME.toml is exactly `irqsim scenarios export NAME` (no drift)."""
+    for name in load_all():
+        f = EXAMPLES / f"{name}.toml"
+        if f.exists():
+            assert f.read_text() == export_scenario(name), name
+
+
+def test_bad_file_reports_every_problem_with_line_path_and_value(tmp_path: Path) -> None:
+    """A bad file: one line per problem naming file, line, key path and bad value; exit 2;
+    nothing run (no output on stdout)."""
+    f = tmp_path / "bad.toml"
+    f.write_text('version = 1\n\n[scenario]\nname = "seed002"\nrequests = 0\n'
+                 'vectors = "per-cpu"\n\n[timing]\npcie_hopp = 3\n\n[run]\nseed = -1\n')
+    code, out, err = run("run", str(f))
+    assert code == 2 and out == ""
+    lines = [ln.strip() for ln in err.splitlines()[1:]]
+    assert f"{f}:5: scenario.requests:" in lines[0] and "(got 0)" in lines[0]
+    assert f"{f}:6: scenario.vectors:" in lines[1] and "'per-cpu'" in lines[1]
+    assert f"{f}:9: timing.pcie_hopp:" in lines[2]
+    assert f"{f}:12: run.seed:" in lines[3] and "(got -1)" in lines[3]
+    assert len(lines) == 4
+
+
+def test_bad_generic_machine_names_array_items_and_references(tmp_path: Path) -> None:
+    """Errors inside arrays of tables carry the item index and its own line; a port naming
+    no switch and an IPI to a CPU that does not exist are errors too."""
+    text = ('version = 1\n[machine.topology]\ncores = 2\n'
+            '[[devices]]\nmodel = "virtio-net"\n'
+            '[[devices]]\nmodel = "virtio-net"\nmsix_vectors = -1\nport = "nosw.0"\n'
+            '[[workloads]]\nkind = "ipi"\ntype = "reschedule"\ncount = 3\nmean_gap_ns = 10\n'
+            'dst = 5\n')
+    with pytest.raises(ExperimentError) as ei:
+        load_text(text, "m.toml", Path("."))
+    assert ei.value.problems[0].startswith("m.toml:8: devices[1].msix_vectors:")
+    text = text.replace("msix_vectors = -1\n", "")
+    with pytest.raises(ExperimentError) as ei:
+        load_text(text, "m.toml", Path("."))
+    assert [p.split(": ")[0:2] for p in ei.value.problems] == [
+        ["m.toml:8", "devices[1].port"], ["m.toml:14", "workloads[0].dst"]]
+
+
+def test_unknown_scenario_and_missing_version(tmp_path: Path) -> None:
+    """version is required (= 1); an unknown scenario name lists the known ones."""
+    with pytest.raises(ExperimentError) as ei:
+        load_text('[scenario]\nname = "nope"\n', "x.toml", Path("."))
+    msgs = "\n".join(ei.value.problems)
+    assert "version: Field required" in msgs and "x.toml:2: scenario.name" in msgs
+    assert "seed002" in msgs
+
+
+def test_generic_machine_runs_balanced_and_timing_overrides_apply() -> None:
+    """A machine described generically (2 sockets, a switch, NICs per-queue, an INTx device,
+    IPIs) runs with balanced books, and [timing] pcie_hop moves the fabric stage by the
+    hops crossed (seed 003 MSI-X step 4: a cost per hop; root port + switch = 2 hops)."""
+    text = (EXAMPLES / "two-nics-switch.toml").read_text()
+    fabric = {}
+    for hop in (75, 175):
+        exp = load_text(text, "f", EXAMPLES, [("timing.pcie_hop", hop),
+                                              ("workloads.0.requests", 20),
+                                              ("workloads.1.count", 10)])
+        res = run_experiment(exp)
+        m = res.machine
+        assert m.accounting()["balanced"]
+        assert len(m.cpus) == 4 and m.kernel.smp is not None
+        summ = m.recorder.summary()
+        assert set(summ) == {"eth0", "eth1", "legacy"}
+        assert 30 <= summ["eth0"]["count"] <= 40      # 2 queues x 20 requests, few merged
+        fabric[hop] = summ["eth0"]["stages"]["fabric"]
+        assert sum(m.kernel.system_counters["CAL"][0]) == 10
+    assert fabric[175] - fabric[75] == 2 * 100
+
+
+def test_timing_defaults_reach_machines_built_without_a_model() -> None:
+    """[timing] of a scenario file: a machine built inside timing_defaults() gets the
+    overrides, one built outside the defaults."""
+    with timing_defaults(TimingModel().with_(pcie_hop=999)):
+        assert Machine().ctx.timing.pcie_hop == 999
+    assert Machine().ctx.timing.pcie_hop == TimingModel().pcie_hop
+
+
+def test_run_set_overrides_and_json(tmp_path: Path) -> None:
+    """`irqsim run FILE --set PATH=VALUE` overrides a key (here the requests)."""
+    f = EXAMPLES / "seed002.toml"
+    code, out, _ = run("run", str(f), "--format", "json", "--set", "scenario.requests=5")
+    assert code == 0
+    data = json.loads(out)
+    assert data["latency_ns"]["virtio-blk"]["count"] == 5
+
+
+keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=8)
+scalars = st.one_of(st.integers(-5, 5), st.booleans(), st.text(max_size=5))
+tables = st.dictionaries(keys, st.one_of(scalars, st.dictionaries(keys, scalars, max_size=3)),
+                         max_size=5)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(keys, st.one_of(tables, st.lists(tables, min_size=1, max_size=3)),
+                       max_size=4))
+def test_key_lines_finds_every_key_of_any_document(doc: dict) -> None:
+    """Invariant of the error positions: for any TOML document, every key path tomllib
+    reads (through tables and arrays of tables) gets a line, its own or its nearest
+    enclosing key's (inline values), and a line found for the path itself names the key."""
+    text = tomli_w.dumps(doc)
+    assert tomllib.loads(text) == doc
+    lines = key_lines(text).copy()
+    src = text.splitlines()
+
+    def walk(node: object, path: tuple) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                p = (*path, k)
+                assert line_of(lines, p) is not None, (p, text)
+                if p in lines:
+                    assert k in src[lines[p] - 1], (p, text)
+                walk(v, p)
+        elif isinstance(node, list) and node and isinstance(node[0], dict):
+            for i, item in enumerate(node):
+                walk(item, (*path, i))
+
+    walk(doc, ())
