@@ -38,7 +38,7 @@ OPTS = {"timer": ("--requests", "2"), "ipi": ("--requests", "30")}
 def test_exported_scenario_runs_exactly_as_the_demo(name: str, tmp_path: Path) -> None:
     """Issue 13: `irqsim scenarios export NAME` then `irqsim run FILE` prints exactly what
     `irqsim demo --scenario NAME` prints with the same options, as text and as JSON."""
-    opts = OPTS.get(name, ("--requests", "8")) + ("--gap-ns", "7000", "--seed", "3")
+    opts = (*OPTS.get(name, ("--requests", "8")), "--gap-ns", "7000", "--seed", "3")
     f = tmp_path / f"{name}.toml"
     assert run("scenarios", "export", name, "--out", str(f), *opts)[0] == 0
     for fmt in ("text", "json"):
