@@ -269,6 +269,7 @@ def default_plots(rows: list[dict[str, Any]], params: list[str], runs: list[dict
     interrupt rate per queue and CPU of the first point."""
     if not rows or not params:
         return []
+    _pyplot()                       # PlotError naming the extra when matplotlib is absent
     x = params[0]
     hue = params[1] if len(params) > 1 else None
     paths: list[Path] = []
