@@ -169,3 +169,28 @@ def test_key_lines_finds_every_key_of_any_document(doc: dict) -> None:
                 walk(item, (*path, i))
 
     walk(doc, ())
+
+
+DUMPS = ROOT / ".." / "shared" / "realworld" / "pci-dumps"
+
+
+@pytest.mark.skipif(not DUMPS.is_dir(), reason="shared/realworld/pci-dumps not present")
+def test_dump_device_in_a_file(tmp_path: Path) -> None:
+    """[[devices]] model = "dump": a real config dump's endpoint, path relative to the file,
+    gets the MSI-X vectors its capability offers and raises requests on each (issue 4's
+    dumps as devices, from a file); a missing dump file is a validation error."""
+    dump = sorted(DUMPS.glob("*myri10g.lspci-x.txt"))[0]
+    (tmp_path / "nic.txt").write_text(dump.read_text())
+    f = tmp_path / "d.toml"
+    f.write_text('version = 1\n[machine.topology]\ncores = 2\n[[devices]]\nmodel = "dump"\n'
+                 'file = "nic.txt"\n[[workloads]]\nkind = "requests"\ndevice = "*"\n'
+                 'requests = 10\nmean_gap_ns = 10000\n')
+    code, out, err = run("run", str(f), "--format", "json")
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["accounting"]["balanced"] and data["accounting"]["raised"] == 20
+    assert {r["chip"] for r in data["interrupts"] if not r.get("system")} == \
+        {"PCI-MSIX-0000:01:00.0"}
+    f.write_text(f.read_text().replace("nic.txt", "none.txt"))
+    code, out, err = run("run", str(f))
+    assert code == 2 and "d.toml:6: devices[0].file: no such file" in err

@@ -39,7 +39,7 @@ def _sortkey(v: Any) -> tuple[int, Any]:
 
 
 def _label(col: str) -> str:
-    return col.replace("scenario.", "").replace("timing.", "timing ")
+    return col.removeprefix("scenario.")
 
 
 def values(rows: list[dict[str, Any]], metric: str, device: str | None, cpu: str | None,

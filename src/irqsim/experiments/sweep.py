@@ -308,7 +308,8 @@ def _run_ray(todo: list[Point], args: tuple[str, str, str], jobs: int,
                                "'irqsim[ray]'"]) from None
     started = not ray.is_initialized()
     if started:
-        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+        kw: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False,
+                              "logging_level": "ERROR"}
         if address:
             kw["address"] = address
         else:
