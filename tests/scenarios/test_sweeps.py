@@ -208,3 +208,21 @@ def test_manifest_reproduces_the_sweep(tmp_path: Path) -> None:
     assert man["sets"] == [list(s) for s in GRID]
     assert (tmp_path / "o" / "experiment.toml").read_text() == f.read_text()
     assert [p["seed"] for p in man["points"]] == [p.seed for p in sw.points]
+
+
+def test_run_progress_fills_with_simulated_time() -> None:
+    """`irqsim run`'s line on a terminal: given the expected span, the bar's completed part
+    is the simulated time (capped at the span) and it shows events/s."""
+    from irqsim.commands.progress import RunProgress
+    from irqsim.machine import Machine
+    tty = Tty()
+    with RunProgress("run x", stream=tty, span_ns=1_000_000) as rp:
+        rp.start -= 10
+        m = Machine()
+        m.engine.at(400_000, lambda _: None)
+        m.run()
+        rp.update()
+        assert rp.progress is not None
+        task = rp.progress.tasks[0]
+        assert (task.total, task.completed) == (1_000_000, 400_000)
+    assert "events/s" in tty.getvalue()

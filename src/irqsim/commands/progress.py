@@ -42,6 +42,7 @@ class RunProgress:
         self.label = label
         self.span_ns = span_ns if span_ns and span_ns > 0 else None
         self._rate: tuple[float, int] = (time.monotonic(), 0)
+        self.rate = 0.0
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
@@ -90,9 +91,10 @@ class RunProgress:
             self.progress.start()
         t, ev = time.monotonic(), m.ctx.engine.events_run
         t0, ev0 = self._rate
-        rate = (ev - ev0) / (t - t0) if t > t0 and ev >= ev0 else 0.0
-        self._rate = (t, ev)
+        if t - t0 >= 1.0 and ev > ev0:           # events/s over the last second or more
+            self.rate = (ev - ev0) / (t - t0)
+            self._rate = (t, ev)
         self.progress.update(self.task, completed=min(m.ctx.engine.now, self.span_ns or 0),
                              description=(
             f"{self.label}: simulated {m.ctx.engine.now / 1e6:,.3f} ms, "
-            f"{m.ctx.ledger.raised:,} interrupts raised, {rate:,.0f} events/s"))
+            f"{m.ctx.ledger.raised:,} interrupts raised, {self.rate / 1e3:,.0f}k events/s"))
