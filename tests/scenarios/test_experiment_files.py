@@ -194,3 +194,22 @@ def test_dump_device_in_a_file(tmp_path: Path) -> None:
     f.write_text(f.read_text().replace("nic.txt", "none.txt"))
     code, out, err = run("run", str(f))
     assert code == 2 and "d.toml:6: devices[0].file: no such file" in err
+
+
+def test_kernel_affinity_retargets_a_devices_irqs() -> None:
+    """[machine.kernel] affinity = { eth0 = [3] }: after boot every IRQ of eth0 is
+    retargeted to CPU 3 (Linux irq_set_affinity, docs/irq-domains.md), so /proc/interrupts
+    counts them there; a CPU the machine lacks is a validation error."""
+    text = ('version = 1\n[machine.topology]\ncores = 4\n[machine.kernel]\n'
+            'virtio_vectors = "per-queue"\naffinity = { eth0 = [3] }\n'
+            '[[devices]]\nmodel = "virtio-net"\nname = "eth0"\n'
+            '[[workloads]]\nkind = "requests"\ndevice = "eth0"\nrequests = 10\n'
+            'mean_gap_ns = 10000\n')
+    m = run_experiment(load_text(text, "a", Path("."))).machine
+    rows = [r for r in m.kernel.interrupt_rows() if r["name"].startswith("virtio-net")]
+    assert len(rows) == 2
+    assert all(r["counts"][3] == sum(r["counts"]) > 0 for r in rows)
+    with pytest.raises(ExperimentError) as ei:
+        load_text(text.replace("[3]", "[4]"), "a", Path("."))
+    assert ei.value.problems == ["a:6: machine.kernel.affinity.eth0: CPUs must be a non-empty "
+                                 "list of 0-3 (got [4])"]

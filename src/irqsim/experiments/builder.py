@@ -93,6 +93,8 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
     devices, problems = _devices(m, exp, ports)
     _drivers(m, spec, devices)
     m.boot()
+    if k is not None and k.affinity:
+        _affinity(m, k.affinity, devices)
     rng = random.Random(spec.run.seed)
     notes = _workloads(m, spec, devices, rng)
     if spec.run.duration_ns:
@@ -106,6 +108,22 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
     notes += [f"dump problem: {p}" for p in problems]
     title = spec.run.title or spec.description or f"Experiment {exp.base_dir.name}"
     return ScenarioResult(m, title, focus, notes=notes)
+
+
+def _affinity(m: Machine, affinity: dict[str, list[int]],
+              devices: dict[str, list[PciFunction]]) -> None:
+    """Retarget every IRQ of each named device, as software on CPU 0 right after boot
+    (Linux's irq_set_affinity: MSI-X masked update, MSI message, RTE rewrite)."""
+    k = m.kernel
+    for name, cpus in affinity.items():
+        if name not in devices:
+            raise ExperimentError([f"machine.kernel.affinity: no device called {name!r} "
+                                   f"(devices: {', '.join(devices)})"])
+        slots = {f"0000:{fn.bdf}" for fn in devices[name]}
+        for pdev in k.devices:
+            if pdev.slot in slots:
+                for irq in pdev.irqs:
+                    k.run_on(m.cpus[0], partial(k.irq_set_affinity, irq, cpus))
 
 
 def _fn_name(m: Machine, slot: str) -> str:

@@ -256,6 +256,11 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
         if dname is not None:
             names.add(dname)
     ncpus = _ncpus(spec)
+    if spec.machine is not None:
+        for dev, cpus in spec.machine.kernel.affinity.items():
+            if not cpus or any(c >= ncpus for c in cpus):
+                bad(("machine", "kernel", "affinity", dev), f"CPUs must be a non-empty list "
+                    f"of 0-{ncpus - 1}", cpus)
     for i, w in enumerate(spec.workloads):
         if w.kind == "ipi":
             for key in ("src", "dst"):

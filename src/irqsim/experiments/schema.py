@@ -91,6 +91,8 @@ class KernelSection(Section):
     virtio_vectors: Literal["per-device", "per-queue"] = "per-device"
     irq_mechanism: Literal["msix", "msi", "intx"] = Field(
         "msix", description="best mechanism drivers may use (MSI-X, else MSI, else INTx)")
+    affinity: dict[str, list[Annotated[int, Field(ge=0)]]] = Field(
+        {}, description="device name -> CPUs: every IRQ of the device, set after boot")
 
     @model_validator(mode="after")
     def _range(self) -> KernelSection:
