@@ -315,6 +315,7 @@ def _run_ray(todo: list[Point], args: tuple[str, str, str], jobs: int,
         else:
             kw["num_cpus"] = jobs or os.cpu_count() or 1
         ray.init(**kw)
+    refs: dict[Any, Point] = {}
     try:
         task = ray.remote(run_point)
         refs = {task.remote(*args, p.overrides()): p for p in todo}
@@ -324,7 +325,7 @@ def _run_ray(todo: list[Point], args: tuple[str, str, str], jobs: int,
             for r in ready:
                 done(refs[r], ray.get(r))
     except BaseException:
-        for r in refs if "refs" in locals() else {}:
+        for r in refs:
             ray.cancel(r, force=True)
         raise
     finally:
