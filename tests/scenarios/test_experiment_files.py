@@ -213,3 +213,28 @@ def test_kernel_affinity_retargets_a_devices_irqs() -> None:
         load_text(text.replace("[3]", "[4]"), "a", Path("."))
     assert ei.value.problems == ["a:6: machine.kernel.affinity.eth0: CPUs must be a non-empty "
                                  "list of 0-3 (got [4])"]
+
+
+def test_interrupted_run_shows_partial_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C during `irqsim run`: the views of what was simulated so far are printed,
+    titled as interrupted, then exit status 1 ("aborted")."""
+    import irqsim.experiments.builder as builder
+    real = builder.run_experiment
+
+    def interrupted(exp: object, trace: object = False) -> object:
+        def stop(_: object) -> None:
+            raise KeyboardInterrupt
+        with timing_defaults(TimingModel()):
+            from irqsim.scenarios.seed002 import WorkloadSpec, build_seed002, start_workload
+            m, _ = build_seed002(trace=trace)
+            m.boot()
+            start_workload(m, WorkloadSpec(50, 5000), 1)
+            m.engine.at(m.now + 100_000, stop)
+            m.run()
+        return real(exp, trace)
+
+    monkeypatch.setattr(builder, "run_experiment", interrupted)
+    code, out, err = run("run", str(EXAMPLES / "seed002.toml"))
+    assert code == 1 and "aborted" in err
+    assert "(interrupted at " in out.splitlines()[0]
+    assert "accounting: raised" in out and "virtio-blk" in out

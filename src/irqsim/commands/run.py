@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,26 @@ def load(file: Path, sets: list[tuple[str, Any]] | None = None) -> Any:
         raise InvalidExperiment(e.problems) from None
 
 
+@contextmanager
+def machines_built() -> Iterator[list[Any]]:
+    """The machines built inside the block (chained with any progress watcher), so that an
+    interrupted run can still be shown."""
+    from irqsim.machine import RUN_PROGRESS
+    prev = RUN_PROGRESS.get()
+    seen: list[Any] = []
+
+    def watch(m: Any) -> None:
+        seen.append(m)
+        if prev is not None:
+            prev(m)
+
+    token = RUN_PROGRESS.set(watch)
+    try:
+        yield seen
+    finally:
+        RUN_PROGRESS.reset(token)
+
+
 @click.command("run")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "json"]), default="text",
@@ -56,19 +78,32 @@ def command(file: Path, fmt: str, out: Path | None, trace_out: Path | None,
 
     A file that does not validate gets one line per problem (file, line, key path, bad
     value) and exit status 2; nothing is run. The run budget is the file's [run] section.
+    Ctrl-C stops the run and shows what was simulated until then (exit status 1).
     """
     from irqsim.commands.progress import RunProgress
     from irqsim.experiments.builder import budget_of, expected_span, run_experiment
     from irqsim.experiments.loader import ExperimentError, parse_value
+    from irqsim.scenarios import ScenarioResult
     from irqsim.views.report import render, tracer_for
     exp = load(file, [(p, parse_value(v)) for p, v in parse_sets(sets)])
     budget = budget_of(exp)
     check_span(expected_span(exp), budget, f"{file}", "FILE")
     check_writable(out, "--out")
     sink = open_output(trace_out, "--trace") if trace_out is not None else None
+    interrupted = False
     try:
-        with RunProgress(f"run {file.name}", span_ns=expected_span(exp)), budget.active():
-            res = run_experiment(exp, trace=tracer_for(fmt, sink))
+        with RunProgress(f"run {file.name}", span_ns=expected_span(exp)), \
+                machines_built() as built, budget.active():
+            try:
+                res = run_experiment(exp, trace=tracer_for(fmt, sink))
+            except KeyboardInterrupt:
+                if not built:
+                    raise
+                interrupted = True
+                m = built[-1]
+                res = ScenarioResult(m, f"{exp.spec.run.title or file.name} (interrupted at "
+                                        f"{m.now} ns simulated: partial results)",
+                                     exp.spec.run.focus_device or "")
     except ExperimentError as e:
         raise InvalidExperiment(e.problems) from None
     finally:
@@ -80,3 +115,5 @@ def command(file: Path, fmt: str, out: Path | None, trace_out: Path | None,
         click.echo(f"wrote {out}")
     else:
         click.echo(text)
+    if interrupted:
+        raise click.Abort()
