@@ -74,12 +74,15 @@ def test_bad_file_reports_every_problem_with_line_path_and_value(tmp_path: Path)
 
 def test_bad_generic_machine_names_array_items_and_references(tmp_path: Path) -> None:
     """Errors inside arrays of tables carry the item index and its own line; a port naming
-    no switch and an IPI to a CPU that does not exist are errors too."""
+    no switch, an IPI to a CPU that does not exist and a workload on a device that does not
+    exist are errors too (found before anything runs)."""
     text = ('version = 1\n[machine.topology]\ncores = 2\n'
             '[[devices]]\nmodel = "virtio-net"\n'
             '[[devices]]\nmodel = "virtio-net"\nmsix_vectors = -1\nport = "nosw.0"\n'
             '[[workloads]]\nkind = "ipi"\ntype = "reschedule"\ncount = 3\nmean_gap_ns = 10\n'
-            'dst = 5\n')
+            'dst = 5\n'
+            '[[workloads]]\nkind = "requests"\ndevice = "eth0"\nrequests = 1\n'
+            'mean_gap_ns = 10\n')
     with pytest.raises(ExperimentError) as ei:
         load_text(text, "m.toml", Path("."))
     assert ei.value.problems[0].startswith("m.toml:8: devices[1].msix_vectors:")
@@ -87,7 +90,9 @@ def test_bad_generic_machine_names_array_items_and_references(tmp_path: Path) ->
     with pytest.raises(ExperimentError) as ei:
         load_text(text, "m.toml", Path("."))
     assert [p.split(": ")[0:2] for p in ei.value.problems] == [
-        ["m.toml:8", "devices[1].port"], ["m.toml:14", "workloads[0].dst"]]
+        ["m.toml:8", "devices[1].port"], ["m.toml:14", "workloads[0].dst"],
+        ["m.toml:17", "workloads[1].device"]]
+    assert "(virtio-net, virtio-net1)" in ei.value.problems[2]
 
 
 def test_unknown_scenario_and_missing_version(tmp_path: Path) -> None:

@@ -154,21 +154,17 @@ def _devices(m: Machine, exp: Experiment, ports: dict[str, list[PciBridge]],
     from irqsim.scenarios.dumps import load_devices
     out: dict[str, list[PciFunction]] = {}
     problems: list[str] = []
-    used: dict[str, int] = {}
-
-    def name_for(base: str) -> str:
-        used[base] = used.get(base, 0) + 1
-        return base if used[base] == 1 else f"{base}{used[base] - 1}"
-
-    for d in exp.spec.devices:
+    for d, dname in zip(exp.spec.devices, exp.spec.device_names(), strict=True):
         fn: PciFunction
         if isinstance(d, DumpDevice):
             devs, probs = load_devices(m, [exp.base_dir / d.file])
             problems += probs
             for dd in devs:
                 out.setdefault(dd.name, []).append(dd)
+            if len(devs) > 1:                   # a multi-function dump: also by file stem
+                out.setdefault(dname, []).extend(devs)
             continue
-        name = d.name or name_for(d.model)
+        name = dname
         if isinstance(d, VirtioDevice):
             fn = VIRTIO[d.model](m.ctx, name=name, queue_size=d.queue_size,
                                  msix_vectors=d.msix_vectors, msi_vectors=d.msi_vectors)
@@ -190,7 +186,7 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
     from irqsim.drivers.virtio import VirtioPciDriver
     from irqsim.scenarios.mechanisms import MECHANISMS
     k = spec.machine.kernel if spec.machine else None
-    fns = [f for fs in devices.values() for f in fs]
+    fns = _all(devices)
     if any(isinstance(f, VirtioPciDevice) for f in fns):
         m.kernel.register_driver(VirtioPciDriver(
             vectors=k.virtio_vectors if k else "per-device",
@@ -207,6 +203,15 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
                   (d.cause_bar, d.bars[d.cause_bar].size - CAUSE_REGISTER_SIZE)
                   for d in dumped if d.cause_bar is not None}
         m.kernel.register_driver(GenericDriver(ids, cause_registers=causes))
+
+
+def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:
+    """Every function once, in the order added."""
+    seen: dict[int, PciFunction] = {}
+    for fs in devices.values():
+        for f in fs:
+            seen.setdefault(id(f), f)
+    return list(seen.values())
 
 
 def _queues(m: Machine, fn: PciFunction) -> list[Callable[[], None]]:
@@ -231,8 +236,7 @@ def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunc
     for i, w in enumerate(spec.workloads):
         start = m.now + w.start_ns
         if isinstance(w, RequestsWorkload):
-            targets = [f for fs in devices.values() for f in fs] if w.device == "*" \
-                else devices.get(w.device, [])
+            targets = _all(devices) if w.device == "*" else devices.get(w.device, [])
             if not targets:
                 raise ExperimentError([f"workloads[{i}].device: no device called "
                                        f"{w.device!r} (devices: {', '.join(devices)})"])

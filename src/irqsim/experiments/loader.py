@@ -247,21 +247,33 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
             bad(("platform", "switches", i, "port"), "no such port: 'root' or SWITCH.N with "
                 "an earlier switch", sw.port)
         switches[sw.name] = sw.ports
-    names = set()
     for i, d in enumerate(spec.devices):
         port = getattr(d, "port", "root")
         if not _port_ok(port, switches):
             bad(("devices", i, "port"), "no such port: 'root' or SWITCH.N", port)
-        dname = getattr(d, "name", None)
-        if dname is not None:
-            names.add(dname)
+    names = spec.device_names()
+    dumps = {n for n, d in zip(names, spec.devices, strict=True) if d.model == "dump"}
+    seen: set[str] = set()
+    for i, n in enumerate(names):
+        if n in seen and n not in dumps:
+            bad(("devices", i, "name"), "device name used twice", n)
+        seen.add(n)
+
+    def known(dev: str) -> bool:
+        return dev in seen or any(dev.startswith(f"{d}@") for d in dumps)
+
+    hint = f"a device name ({', '.join(names)})" if names else "a device name (no devices)"
     ncpus = _ncpus(spec)
     if spec.machine is not None:
         for dev, cpus in spec.machine.kernel.affinity.items():
+            if not known(dev):
+                bad(("machine", "kernel", "affinity", dev), f"not {hint}", dev)
             if not cpus or any(c >= ncpus for c in cpus):
                 bad(("machine", "kernel", "affinity", dev), f"CPUs must be a non-empty list "
                     f"of 0-{ncpus - 1}", cpus)
     for i, w in enumerate(spec.workloads):
+        if w.kind == "requests" and w.device != "*" and not known(w.device):
+            bad(("workloads", i, "device"), f"not {hint} or '*'", w.device)
         if w.kind == "ipi":
             for key in ("src", "dst"):
                 v = getattr(w, key)

@@ -245,6 +245,23 @@ class ExperimentFile(Section):
                              "and [[workloads]]")
         return self
 
+    def device_names(self) -> list[str]:
+        """The name of each ``[[devices]]`` entry's function: its ``name``, else its model
+        (numbered from the second of a model: ``virtio-net``, ``virtio-net1``); a dump's
+        functions are named after the file (``stem`` or ``stem@slot``)."""
+        used: dict[str, int] = {}
+        out = []
+        for d in self.devices:
+            if isinstance(d, DumpDevice):
+                out.append(d.file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0])
+                continue
+            if d.name is not None:
+                out.append(d.name)
+                continue
+            used[d.model] = used.get(d.model, 0) + 1
+            out.append(d.model if used[d.model] == 1 else f"{d.model}{used[d.model] - 1}")
+        return out
+
     def timing_model(self) -> TimingModel:
         """The default timing model with this file's overrides."""
         section: BaseModel = self.timing
