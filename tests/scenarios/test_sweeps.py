@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irqsim.cli import main
 from irqsim.experiments.progress import SweepProgress
@@ -62,6 +64,22 @@ def test_points_product_zip_and_derived_seeds() -> None:
     assert [p.seed for p in expand([("run.seed", [5, 6])], 1)] == [5, 6]
     with pytest.raises(ValueError, match="--zip"):
         expand([("a", [1, 2]), ("b", [1])], 1, zip_=True)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.lists(st.lists(st.integers(0, 9), min_size=1, max_size=3, unique=True),
+                min_size=1, max_size=3), st.integers(1, 3), st.integers(0, 2**63 - 1))
+def test_expand_invariants(lists: list[list[int]], seeds: int, base: int) -> None:
+    """Any grid: the product has prod(len) x seeds points, every combination once per
+    replicate, ids unique, and each point's seed is derive_seed of its own values alone."""
+    grid = [(f"k{i}", vs) for i, vs in enumerate(lists)]
+    pts = expand(grid, base, seeds=seeds)
+    n = 1
+    for vs in lists:
+        n *= len(vs)
+    assert len(pts) == n * seeds == len({p.id for p in pts})
+    assert len({(tuple(p.params.values()), p.rep) for p in pts}) == len(pts)
+    assert all(p.seed == derive_seed(base, p.params, p.rep) for p in pts)
 
 
 def test_sweep_table_runs_and_resume(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ JSON (docs/experiments.md)."""
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import itertools
@@ -371,7 +372,10 @@ def write_table(sw: Sweep, out: Path) -> list[dict[str, Any]]:
         import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         return rows
-    pq.write_table(pa.Table.from_pylist(rows), out / f"{TABLE}.parquet")
+    typed = [{**r, "value": float(r["value"])} for r in rows]
+    # Swept values of mixed types have no Arrow column type: then CSV and JSONL only.
+    with contextlib.suppress(pa.ArrowInvalid, pa.ArrowTypeError):
+        pq.write_table(pa.Table.from_pylist(typed), out / f"{TABLE}.parquet")
     return rows
 
 
