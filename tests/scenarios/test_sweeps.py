@@ -244,3 +244,13 @@ def test_run_progress_fills_with_simulated_time() -> None:
         task = rp.progress.tasks[0]
         assert (task.total, task.completed) == (1_000_000, 400_000)
     assert "events/s" in tty.getvalue()
+
+
+def test_parquet_table_when_pyarrow_is_present(tmp_path: Path) -> None:
+    """With pyarrow installed the table is also written as Parquet, the same rows."""
+    pq = pytest.importorskip("pyarrow.parquet", reason="pyarrow absent: CSV and JSONL only")
+    f = tiny(tmp_path)
+    sw, _ = plan(f, GRID[:1])
+    execute(sw, tmp_path / "o", jobs=1)
+    _, rows = read_table(tmp_path / "o")
+    assert pq.read_table(tmp_path / "o" / "results.parquet").num_rows == len(rows)
