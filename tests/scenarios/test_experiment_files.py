@@ -243,3 +243,18 @@ def test_interrupted_run_shows_partial_results(monkeypatch: pytest.MonkeyPatch) 
     assert code == 1 and "aborted" in err
     assert "(interrupted at " in out.splitlines()[0]
     assert "accounting: raised" in out and "virtio-blk" in out
+
+
+def test_mq_nic_gets_a_vector_per_queue_spread_over_cpus() -> None:
+    """model = "mq-nic": the multi-queue NIC's MSI-X table has a vector per queue; the
+    generic driver takes one per queue (up to the table), the vector matrix spreads them
+    over the CPUs, and a request stream per queue lands on its queue's IRQ."""
+    text = ('version = 1\n[machine.topology]\ncores = 2\n[[devices]]\nmodel = "mq-nic"\n'
+            'queues = 4\n[[workloads]]\nkind = "requests"\ndevice = "*"\nrequests = 5\n'
+            'mean_gap_ns = 50000\n')
+    m = run_experiment(load_text(text, "n", Path("."))).machine
+    rows = [r for r in m.kernel.interrupt_rows() if r["chip"].startswith("PCI-MSIX")]
+    assert len(rows) == 4
+    assert {r["cpu"] for r in rows} == {0, 1}
+    assert all(sum(r["counts"]) == r["counts"][r["cpu"]] == 5 for r in rows)
+    assert m.accounting()["balanced"]

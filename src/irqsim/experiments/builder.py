@@ -12,6 +12,7 @@ from irqsim.cpu.topology import Topology
 from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.msi_device import MsiEventDevice
+from irqsim.devices.nic import MultiQueueNic
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.experiments.loader import Experiment, ExperimentError
 from irqsim.experiments.schema import (
@@ -19,6 +20,7 @@ from irqsim.experiments.schema import (
     ExperimentFile,
     IpiWorkload,
     LegacyDevice,
+    MqNicDevice,
     MsiEventDeviceSpec,
     RequestsWorkload,
     VirtioDevice,
@@ -168,6 +170,8 @@ def _devices(m: Machine, exp: Experiment, ports: dict[str, list[PciBridge]],
         if isinstance(d, VirtioDevice):
             fn = VIRTIO[d.model](m.ctx, name=name, queue_size=d.queue_size,
                                  msix_vectors=d.msix_vectors, msi_vectors=d.msi_vectors)
+        elif isinstance(d, MqNicDevice):
+            fn = MultiQueueNic(m.ctx, d.queues, name=name)
         elif isinstance(d, MsiEventDeviceSpec):
             fn = MsiEventDevice(m.ctx, name, events=d.events, addr64=d.addr64,
                                 masking=d.masking, pin=d.pin)
@@ -196,6 +200,10 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
         m.kernel.register_driver(MsiEventDriver(events=max(events)))
     if any(isinstance(f, LegacyIntxDevice) for f in fns):
         m.kernel.register_driver(LegacyIntxDriver())
+    nics = [f for f in fns if isinstance(f, MultiQueueNic)]
+    if nics:
+        m.kernel.register_driver(GenericDriver(
+            ((0x8086, 0x1572),), max_vectors=max(f.msix.n for f in nics)))
     dumped = [f for f in fns if isinstance(f, DumpedFunction)]
     if dumped:
         ids = tuple({(d.config.read(0, 2), d.config.read(2, 2)) for d in dumped})
@@ -222,9 +230,13 @@ def _queues(m: Machine, fn: PciFunction) -> list[Callable[[], None]]:
         return [partial(fn.event, e) for e in range(fn.n_events)]
     if isinstance(fn, LegacyIntxDevice):
         return [partial(fn.event, 0)]
-    if isinstance(fn, DumpedFunction):
+    if isinstance(fn, DumpedFunction | MultiQueueNic):
         pdev = next((p for p in m.kernel.devices if p.slot == f"0000:{fn.bdf}"), None)
-        if pdev is None or not pdev.irqs or (pdev.irq_mode == "intx" and fn.cause_bar is None):
+        if pdev is None or not pdev.irqs:
+            return []
+        if isinstance(fn, MultiQueueNic):           # the queues that got a vector
+            return [partial(fn.rx, q) for q in range(len(pdev.irqs))]
+        if pdev.irq_mode == "intx" and fn.cause_bar is None:
             return []
         return [partial(fn.raise_vector, k) for k in range(len(pdev.irqs))]
     return []

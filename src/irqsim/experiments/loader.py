@@ -129,8 +129,8 @@ def _problems(e: ValidationError, name: str, lines: dict[Path_, int], prefix: Pa
     return out
 
 
-_TAGS = {"virtio-net", "virtio-blk", "virtio-rng", "msi-event", "legacy-intx", "dump",
-         "requests", "ipi"}
+_TAGS = {"virtio-net", "virtio-blk", "virtio-rng", "msi-event", "legacy-intx", "mq-nic",
+         "dump", "requests", "ipi"}
 
 
 def _line_key(problem: str) -> int:

@@ -145,6 +145,14 @@ class LegacyDevice(DeviceBase):
     pin: int = Field(1, ge=1, le=4)
 
 
+class MqNicDevice(DeviceBase):
+    """The minimal multi-queue NIC (devices/nic.py): one MSI-X vector per queue, driven by
+    the generic driver (one vector per CPU, at most ``queues``)."""
+
+    model: Literal["mq-nic"]
+    queues: int = Field(4, ge=1, le=2048)
+
+
 class DumpDevice(Section):
     """Every endpoint of a real configuration dump (`irqsim lspci` reads the same files);
     ``file`` is relative to the experiment file."""
@@ -153,8 +161,8 @@ class DumpDevice(Section):
     file: str
 
 
-DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | DumpDevice,
-                       Field(discriminator="model")]
+DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicDevice
+                       | DumpDevice, Field(discriminator="model")]
 
 
 class Rate(Section):
