@@ -254,3 +254,18 @@ def test_parquet_table_when_pyarrow_is_present(tmp_path: Path) -> None:
     execute(sw, tmp_path / "o", jobs=1)
     _, rows = read_table(tmp_path / "o")
     assert pq.read_table(tmp_path / "o" / "results.parquet").num_rows == len(rows)
+
+
+def test_sweep_again_from_its_directory(tmp_path: Path) -> None:
+    """Reproducible from the files alone: `irqsim sweep DIR --out NEW` runs the recorded
+    experiment over the recorded grid and gives the same table."""
+    f = tiny(tmp_path)
+    sw, _ = plan(f, GRID, seeds=2)
+    execute(sw, tmp_path / "a", jobs=1)
+    code, _, err = run("sweep", str(tmp_path / "a"), "--jobs", "1", "--out", str(tmp_path / "b"),
+                       "--no-plots")
+    assert code == 0, err
+    assert (tmp_path / "b" / "results.csv").read_text() == \
+        (tmp_path / "a" / "results.csv").read_text()
+    code, _, err = run("sweep", str(f), "--out", str(tmp_path / "c"))
+    assert code == 2 and "--set" in err

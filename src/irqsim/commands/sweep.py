@@ -32,8 +32,8 @@ def split_values(text: str) -> list[str]:
 
 
 @click.command("sweep")
-@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--set", "sets", multiple=True, required=True, metavar="PATH=V1,V2,...",
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--set", "sets", multiple=True, metavar="PATH=V1,V2,...",
               help="A key of the file and its values (TOML values: 100, 1.5, true, \"x\"); "
                    "repeatable: the points are the cartesian product (or --zip).")
 @click.option("--zip", "zip_", is_flag=True,
@@ -55,12 +55,20 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
             ray_address: str | None, out: Path, resume: bool, no_plots: bool) -> None:
     """Run experiment FILE once per point of the --set grid and write results.csv and
     results.jsonl (one row per point x metric, the swept keys as columns), runs/*.json and
-    the default plots into --out. Ctrl-C keeps the finished points; --resume skips them."""
+    the default plots into --out. Ctrl-C keeps the finished points; --resume skips them.
+
+    FILE may also be a sweep's directory: its experiment.toml is run again over the grid
+    its sweep.json records (--set, --zip and --seeds come from there), into --out.
+    """
     from irqsim.commands.run import InvalidExperiment, parse_sets
     from irqsim.experiments.loader import ExperimentError, parse_value
     from irqsim.experiments.progress import SweepProgress
     from irqsim.experiments.sweep import execute, load_runs, plan
     grid: list[tuple[str, list[Any]]] = []
+    if file.is_dir():
+        file, grid, zip_, seeds = _from_directory(file, sets)
+    elif not sets:
+        raise click.BadParameter("give at least one --set PATH=V1,V2,...", param_hint="--set")
     for path, text in parse_sets(sets):
         grid.append((path, [parse_value(v) for v in split_values(text)]))
     if len({p for p, _ in grid}) != len(grid):
@@ -92,6 +100,23 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
         click.echo(f"point failed: {failure}", err=True)
     if not no_plots:
         _plots(out)
+
+
+def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[str, list[Any]]],
+                                                             bool, int]:
+    """The experiment file and grid a sweep directory records (to run it again)."""
+    import json
+
+    from irqsim.experiments.sweep import MANIFEST
+    if sets:
+        raise click.BadParameter("a sweep directory brings its own grid: no --set",
+                                 param_hint="--set")
+    try:
+        man = json.loads((d / MANIFEST).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageFailure(f"{d} holds no readable {MANIFEST}: {e}") from None
+    return (d / "experiment.toml", [(p, list(v)) for p, v in man["sets"]], bool(man["zip"]),
+            int(man["seeds"]))
 
 
 def _plots(out: Path) -> None:
