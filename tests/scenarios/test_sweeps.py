@@ -101,6 +101,11 @@ def test_sweep_table_runs_and_resume(tmp_path: Path) -> None:
            if r["metric"] == "latency_p99_ns" and r["device"] == "virtio-blk"}
     assert len(p99) == 4
     assert all(r["value"] == "1" for r in rows if r["metric"] == "accounting_balanced")
+    # The per-stage medians: pcie_hop 150 vs 50 moves the fabric stage by 100 per hop
+    # (seed 002's devices sit behind one root port: one hop; seed 003 step 4).
+    fab = {(r["scenario.mean_gap_ns"], r["timing.pcie_hop"]): int(r["value"]) for r in rows
+           if r["metric"] == "stage_fabric_median_ns" and r["device"] == "virtio-net"}
+    assert fab[("9000", "150")] - fab[("9000", "50")] == 100
     runs = load_runs(out1)
     assert len(runs) == 4 and all("latency_ns" in r["result"] for r in runs)
     # The pool gives the same table.

@@ -134,6 +134,8 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
         for stat in ("count", "min", "median", "p99", "max"):
             rows.append((f"latency_{stat}_ns" if stat != "count" else "handled", dev, "",
                          s[stat]))
+        for stage, v in s.get("stages", {}).items():
+            rows.append((f"stage_{_slug(stage)}_median_ns", dev, "", v))
         handled += s["count"]
         rows.append(("handled_per_s", dev, "", s["count"] / sim_s if sim_s else 0.0))
     rows.append(("handled", "", "", handled))
@@ -165,6 +167,12 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
                          r["count"] / sim_s if sim_s else 0.0))
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
     return rows
+
+
+def _slug(name: str) -> str:
+    """A stage name as a metric name part: 'root complex+IOMMU+msg' -> root_complex_iommu_msg."""
+    name = name.lower().replace("/", "")
+    return "_".join("".join(c if c.isalnum() else " " for c in name).split())
 
 
 # -- the sweep -------------------------------------------------------------------------------
