@@ -274,3 +274,20 @@ def test_sweep_again_from_its_directory(tmp_path: Path) -> None:
         (tmp_path / "a" / "results.csv").read_text()
     code, _, err = run("sweep", str(f), "--out", str(tmp_path / "c"))
     assert code == 2 and "--set" in err
+
+
+def test_readme_sweep_is_one_command(tmp_path: Path) -> None:
+    """The README's sweep: a built-in scenario's name, 4 x 3 points, one command (here with
+    tiny runs): 12 points in the table, the exported file kept beside it; a name that is
+    neither a file nor a scenario is a usage error."""
+    out = tmp_path / "s"
+    code, text, err = run("sweep", "seed002", "--set", "scenario.requests=2",
+                          "--set", "scenario.mean_gap_ns=2000,5000,10000,20000",
+                          "--set", "timing.pcie_hop=50,100,200", "--jobs", "1", "--out",
+                          str(out), "--no-plots")
+    assert code == 0, err
+    assert text.startswith("12 points (12 run, 0 kept)")
+    assert len({r["point"] for r in read_table(out)[1]}) == 12
+    assert (out / "experiment.toml").read_text().startswith("# irqsim experiment file")
+    code, _, err = run("sweep", "nope", "--set", "a=1", "--out", str(tmp_path / "n"))
+    assert code == 2 and "no such file, directory or built-in scenario" in err

@@ -58,7 +58,9 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
     the default plots into --out. Ctrl-C keeps the finished points; --resume skips them.
 
     FILE may also be a sweep's directory: its experiment.toml is run again over the grid
-    its sweep.json records (--set, --zip and --seeds come from there), into --out.
+    its sweep.json records (--set, --zip and --seeds come from there), into --out; or the
+    name of a built-in scenario (`irqsim scenarios list`): its exported file, written to
+    --out/experiment.toml, is swept.
     """
     from irqsim.commands.run import InvalidExperiment, parse_sets
     from irqsim.experiments.loader import ExperimentError, parse_value
@@ -67,6 +69,8 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
     grid: list[tuple[str, list[Any]]] = []
     if file.is_dir():
         file, grid, zip_, seeds = _from_directory(file, sets)
+    elif not file.exists():
+        file = _from_scenario(str(file), out)
     elif not sets:
         raise click.BadParameter("give at least one --set PATH=V1,V2,...", param_hint="--set")
     for path, text in parse_sets(sets):
@@ -100,6 +104,21 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
         click.echo(f"point failed: {failure}", err=True)
     if not no_plots:
         _plots(out)
+
+
+def _from_scenario(name: str, out: Path) -> Path:
+    """Built-in scenario ``name`` exported to ``out/experiment.toml`` (the file swept)."""
+    from irqsim.experiments.export import export_scenario
+    from irqsim.scenarios import load_all
+    if name not in load_all() or "/" in name:
+        raise UsageFailure(f"{name}: no such file, directory or built-in scenario")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        f = out / "experiment.toml"
+        f.write_text(export_scenario(name))
+    except OSError as e:
+        raise UsageFailure(f"cannot write --out {out}: {e.strerror or e}") from None
+    return f
 
 
 def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[str, list[Any]]],
