@@ -124,7 +124,10 @@ def _problems(e: ValidationError, name: str, lines: dict[Path_, int], prefix: Pa
         line = line_of(lines, loc)
         where = f"{name}:{line}" if line else name
         msg = err["msg"].removeprefix("Value error, ")
-        got = "" if err["type"] in ("missing", "model_type") else f" (got {err['input']!r})"
+        shown = repr(err["input"])
+        shown = shown if len(shown) <= 80 else shown[:77] + "..."
+        got = "" if err["type"] in ("missing", "model_type") or isinstance(
+            err["input"], dict) else f" (got {shown})"
         out.append(f"{where}: {_fmt_loc(loc)}: {msg}{got}")
     return out
 

@@ -34,7 +34,7 @@ class ScenarioParams(Section):
 
     name: str
     requests: int = Field(200, ge=1, le=1_000_000)
-    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15, strict=False)] = 20_000.0
+    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15)] = 20_000.0
 
 
 @cache
@@ -168,8 +168,8 @@ DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicD
 class Rate(Section):
     """Exactly one of ``mean_gap_ns`` and ``rate_per_s``: exponential (Poisson) gaps."""
 
-    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15, strict=False)] | None = None
-    rate_per_s: Annotated[float, Field(gt=0, le=1e9, strict=False)] | None = None
+    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15)] | None = None
+    rate_per_s: Annotated[float, Field(gt=0, le=1e9)] | None = None
     start_ns: int = Field(0, ge=0)
 
     @model_validator(mode="after")
