@@ -291,3 +291,20 @@ def test_readme_sweep_is_one_command(tmp_path: Path) -> None:
     assert (out / "experiment.toml").read_text().startswith("# irqsim experiment file")
     code, _, err = run("sweep", "nope", "--set", "a=1", "--out", str(tmp_path / "n"))
     assert code == 2 and "no such file, directory or built-in scenario" in err
+
+
+def test_point_metrics_of_a_generic_machine_with_ipis() -> None:
+    """A point of a described machine (two-nics-switch: NIC queues spread over 4 CPUs,
+    call-function IPIs) yields per-queue/CPU interrupt rows, per-CPU busy %, and the IPI
+    requests with their latency (os/ipi.py: call to last acknowledgement)."""
+    from irqsim.experiments.sweep import metrics, run_point
+    f = ROOT / "examples" / "experiments" / "two-nics-switch.toml"
+    res = run_point(f.read_text(), str(f), str(f.parent),
+                    [("workloads.0.requests", 10), ("workloads.1.count", 8)])
+    rows = metrics(res)
+    ipi = {(m, d): v for m, d, _, v in rows if m.startswith("ipi")}
+    assert ipi[("ipis", "call-single")] == 8
+    assert ipi[("ipi_latency_mean_ns", "call-single")] > 0
+    cpus = {c for m, _, c, _ in rows if m == "interrupts"}
+    assert cpus == {"0", "1", "2", "3"}
+    assert {c for m, _, c, _ in rows if m == "cpu_busy_pct"} == {"0", "1", "2", "3", "all"}

@@ -102,6 +102,9 @@ def run_point(text: str, name: str, base_dir: str, overrides: list[tuple[str, An
     out = as_json(res)
     out["events_run"] = m.engine.events_run
     out["latency_cdf_ns"] = latency_cdfs(m)
+    smp = getattr(m.kernel, "smp", None)
+    if smp is not None and "ipi_requests" not in out:
+        out["ipi_requests"] = smp.summary()
     out["wall_s"] = round(time.monotonic() - t0, 3)
     return out
 
@@ -165,6 +168,12 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
             rows.append(("interrupts", dev, str(r["cpu"]), r["count"]))
             rows.append(("interrupt_rate_per_s", dev, str(r["cpu"]),
                          r["count"] / sim_s if sim_s else 0.0))
+    for r in res.get("ipi_requests", []):          # IPIs by kind (os/ipi.py summary)
+        rows.append(("ipis", r["kind"], "", r["count"]))
+        rows.append(("ipi_latency_mean_ns", r["kind"], "", r["latency_mean_ns"]))
+        rows.append(("ipi_latency_max_ns", r["kind"], "", r["latency_max_ns"]))
+    for r in res.get("ipi_latency", []):           # the ipi scenario: by where the target is
+        rows.append(("ipi_call_single_mean_ns", r["hop"], "", r["mean_ns"]))
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
     return rows
 
