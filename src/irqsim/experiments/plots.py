@@ -264,9 +264,10 @@ def _heatmap(fig: Any, ax: Any, rows: list[dict[str, Any]], x: str, hue: str, y:
 
 def default_plots(rows: list[dict[str, Any]], params: list[str], runs: list[dict[str, Any]],
                   out: Path) -> list[Path]:
-    """The plots a sweep writes beside its table: p50/p99 latency against the first swept
-    parameter (hue: the second), latency CDFs, throughput against CPU busy, and the
-    interrupt rate per queue and CPU of the first point."""
+    """The plots a sweep writes beside its table: p50/p99 latency (and IPI latency, when
+    there are IPIs) against the first swept parameter (hue: the second), latency CDFs,
+    throughput against CPU busy, and the interrupt rate per queue and CPU of the first
+    point."""
     if not rows or not params:
         return []
     _pyplot()                       # PlotError naming the extra when matplotlib is absent
@@ -278,6 +279,9 @@ def default_plots(rows: list[dict[str, Any]], params: list[str], runs: list[dict
     for stat in ("p99", "median"):
         if f"latency_{stat}_ns" in metrics:
             todo.append({"kind": "line", "x": x, "y": f"latency_{stat}_ns", "hue": hue})
+    for ipi in ("ipi_call_single_mean_ns", "ipi_latency_mean_ns"):
+        if ipi in metrics:
+            todo.append({"kind": "line", "x": x, "y": ipi, "hue": hue})
     if "handled_per_s" in metrics:
         todo.append({"kind": "line", "x": "cpu_busy_pct", "y": "handled_per_s", "hue": x,
                      "device": "", "title": "Throughput (interrupts handled/s) against CPU "
