@@ -7,8 +7,8 @@ from typing import Any
 
 import tomli_w
 
-from irqsim.experiments.schema import FORMAT_VERSION, RunSection, scenario_params_model
-from irqsim.sim.timing import SOURCES
+from irqsim.experiments.schema import FORMAT_VERSION, RunSection
+from irqsim.sim.timing import SOURCES, TimingModel
 
 
 def dump_toml(raw: dict[str, Any]) -> str:
@@ -27,8 +27,8 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
     name`` with the same options."""
     from irqsim.scenarios import KNOBS, load_all
     desc = load_all()[name][0]
-    model = scenario_params_model(name)
     run = RunSection(seed=seed)
+    defaults = TimingModel()
     lines = [f"# irqsim experiment file: the built-in scenario {name!r} (docs/experiments.md).",
              "# `irqsim run FILE` gives the same output as `irqsim demo --scenario "
              f"{name}` with these options.",
@@ -53,15 +53,6 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
               "",
               "[timing]",
               "# Any TimingModel field in ns overrides the default (docs/timing.md), e.g.:"]
-    lines += [f"# {k} = {getattr(_DEFAULTS, k)}   # {SOURCES.get(k, '')[:60]}"
+    lines += [f"# {k} = {getattr(defaults, k)}   # {SOURCES.get(k, '')[:60]}"
               for k in ("pcie_hop", "lapic_delivery", "handler_base")]
-    assert model.model_fields["name"]
     return "\n".join(lines) + "\n"
-
-
-def _defaults() -> Any:
-    from irqsim.sim.timing import TimingModel
-    return TimingModel()
-
-
-_DEFAULTS = _defaults()
