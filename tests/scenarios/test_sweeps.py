@@ -308,3 +308,11 @@ def test_point_metrics_of_a_generic_machine_with_ipis() -> None:
     cpus = {c for m, _, c, _ in rows if m == "interrupts"}
     assert cpus == {"0", "1", "2", "3"}
     assert {c for m, _, c, _ in rows if m == "cpu_busy_pct"} == {"0", "1", "2", "3", "all"}
+
+
+def test_set_values_split_outside_brackets_and_quotes() -> None:
+    """`--set PATH=V1,V2`: commas inside [...] or quotes belong to one TOML value."""
+    from irqsim.commands.sweep import split_values
+    from irqsim.experiments.loader import parse_value
+    vals = [parse_value(v) for v in split_values('[1, 2],[3],"a,b",per-queue,2.5,true')]
+    assert vals == [[1, 2], [3], "a,b", "per-queue", 2.5, True]
