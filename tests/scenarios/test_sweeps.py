@@ -316,3 +316,20 @@ def test_set_values_split_outside_brackets_and_quotes() -> None:
     from irqsim.experiments.loader import parse_value
     vals = [parse_value(v) for v in split_values('[1, 2],[3],"a,b",per-queue,2.5,true')]
     assert vals == [[1, 2], [3], "a,b", "per-queue", 2.5, True]
+
+
+def test_sweep_without_matplotlib_keeps_its_table(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """matplotlib is an optional extra: without it a sweep still writes its table and says
+    how to get the plots (exit 0)."""
+    import irqsim.experiments.plots as plots
+
+    def missing() -> None:
+        raise plots.PlotError("plots need matplotlib: pip install 'irqsim[plot]'")
+
+    monkeypatch.setattr(plots, "_pyplot", missing)
+    code, _, err = run("sweep", str(tiny(tmp_path)), "--set", "timing.pcie_hop=50",
+                       "--jobs", "1", "--out", str(tmp_path / "o"))
+    assert code == 0 and "irqsim[plot]" in err
+    assert (tmp_path / "o" / "results.csv").exists()
+    assert not (tmp_path / "o" / "plots").exists()
