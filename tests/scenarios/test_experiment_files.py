@@ -258,3 +258,16 @@ def test_mq_nic_gets_a_vector_per_queue_spread_over_cpus() -> None:
     assert {r["cpu"] for r in rows} == {0, 1}
     assert all(sum(r["counts"]) == r["counts"][r["cpu"]] == 5 for r in rows)
     assert m.accounting()["balanced"]
+
+
+def test_schema_command_prints_the_format_as_json_schema() -> None:
+    """`irqsim scenarios schema`: the version-1 format as JSON Schema (sections, device
+    models by discriminator, every TimingModel field)."""
+    code, out, _ = run("scenarios", "schema")
+    assert code == 0
+    s = json.loads(out)
+    assert {"version", "scenario", "machine", "devices", "workloads", "timing", "run"} <= \
+        set(s["properties"])
+    timing = s["$defs"]["TimingSection"]["properties"]
+    assert set(timing) == set(TimingModel().as_dict())
+    assert s["properties"]["devices"]["items"]["discriminator"]["propertyName"] == "model"

@@ -46,3 +46,13 @@ def export(name: str, out: Path | None, requests: int, gap_ns: float, seed: int)
     else:
         write_output(out, text, "--out")
         click.echo(f"wrote {out}")
+
+
+@command.command("schema")
+def schema() -> None:
+    """Print the experiment file format (version 1) as JSON Schema, for editors that
+    validate TOML against one (the [scenario] table's keys depend on the scenario)."""
+    import json
+
+    from irqsim.experiments.schema import ExperimentFile
+    click.echo(json.dumps(ExperimentFile.model_json_schema(), indent=1))
