@@ -271,3 +271,22 @@ def test_schema_command_prints_the_format_as_json_schema() -> None:
     timing = s["$defs"]["TimingSection"]["properties"]
     assert set(timing) == set(TimingModel().as_dict())
     assert s["properties"]["devices"]["items"]["discriminator"]["propertyName"] == "model"
+
+
+def test_run_takes_allow_and_strict_like_every_machine_command(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`irqsim run FILE --strict`: a run that reports a diagnostic prints its output, then
+    exits 4 naming the rule; `--allow RULE` counts it without reporting (issue 9 item 2)."""
+    from test_cli_diagnostics import broken_icr
+
+    from irqsim.scenarios import SCENARIOS
+    load_all()
+    monkeypatch.setitem(SCENARIOS, "broken-icr", ("seed002 plus an invalid ICR", broken_icr))
+    f = tmp_path / "b.toml"
+    f.write_text('version = 1\n[scenario]\nname = "broken-icr"\nrequests = 2\n')
+    code, out, err = run("run", str(f), "--format", "json", "--strict")
+    assert code == 4 and "LAPIC-ICR-INVALID x1" in err
+    assert json.loads(out)["diagnostics"][0]["rule_id"] == "LAPIC-ICR-INVALID"
+    code, out, _ = run("run", str(f), "--format", "json", "--strict", "--allow",
+                       "LAPIC-ICR-INVALID")
+    assert code == 0 and json.loads(out)["diagnostics_allowed"] == {"LAPIC-ICR-INVALID": 1}

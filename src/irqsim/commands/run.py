@@ -9,7 +9,13 @@ from typing import Any
 
 import click
 
-from irqsim.commands.options import UsageFailure, check_span, check_writable, open_output
+from irqsim.commands.options import (
+    UsageFailure,
+    check_span,
+    check_writable,
+    diag_options,
+    open_output,
+)
 
 
 class InvalidExperiment(UsageFailure):
@@ -72,6 +78,7 @@ def machines_built() -> Iterator[list[Any]]:
 @click.option("--set", "sets", multiple=True, metavar="PATH=VALUE",
               help="Override a key of the file (e.g. scenario.requests=50, timing.pcie_hop=100, "
                    "devices.0.msix_vectors=4); repeatable.")
+@diag_options
 def command(file: Path, fmt: str, out: Path | None, trace_out: Path | None,
             sets: tuple[str, ...]) -> None:
     """Run the experiment FILE (TOML, docs/experiments.md) and show it as `irqsim demo` does.
