@@ -47,7 +47,7 @@ from irqsim.sim.accounting import DebugLedger, Ledger
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
 from irqsim.sim.stats import LatencyRecorder
-from irqsim.sim.timing import TimingModel
+from irqsim.sim.timing import TimingModel, default_timing
 from irqsim.sim.trace import Tracer
 from irqsim.spec.cpu import MAXPHYADDR
 from irqsim.spec.ioapic import IOAPIC_DEFAULT_BASE
@@ -163,7 +163,7 @@ class Machine:
             raise ValueError(f"apic_ids must be {n} distinct IDs, got {ids}")
         self.topology = topology
         tracer = trace if isinstance(trace, Tracer) else Tracer(on=trace)
-        self.ctx = ctx = SimContext(timing=timing or TimingModel(), tracer=tracer,
+        self.ctx = ctx = SimContext(timing=timing or default_timing(), tracer=tracer,
                                     ledger=DebugLedger() if ledger_debug else Ledger())
         if start_ns:
             ctx.engine.now = start_ns

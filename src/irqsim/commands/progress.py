@@ -9,7 +9,14 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from irqsim.machine import RUN_PROGRESS
 
@@ -19,7 +26,9 @@ if TYPE_CHECKING:
 
 class RunProgress:
     """While active, the last machine built is watched from a thread that shows its
-    simulated time and interrupts raised on a transient rich progress line on stderr.
+    simulated time, interrupts raised and engine events per second on a transient rich
+    progress line on stderr; given ``span_ns`` (the simulated time the run is expected to
+    take) the bar fills with simulated time and shows an ETA.
 
     Nothing happens if stderr is not a terminal or the run ends within ``show_after_s``;
     the simulation itself is not touched (no event added, no run sliced), so a watched run
@@ -29,8 +38,11 @@ class RunProgress:
     show_after_s = 1.0
     poll_s = 0.25
 
-    def __init__(self, label: str, stream: Any = None) -> None:
+    def __init__(self, label: str, stream: Any = None, span_ns: float | None = None) -> None:
         self.label = label
+        self.span_ns = span_ns if span_ns and span_ns > 0 else None
+        self._rate: tuple[float, int] = (time.monotonic(), 0)
+        self.rate = 0.0
         self.stream = stream if stream is not None else sys.stderr
         self.enabled = bool(getattr(self.stream, "isatty", lambda: False)())
         self.start = time.monotonic()
@@ -73,10 +85,16 @@ class RunProgress:
             return
         if self.progress is None:
             self.progress = Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                                     BarColumn(), TimeElapsedColumn(), transient=True,
-                                     console=Console(file=self.stream))
-            self.task = self.progress.add_task(self.label, total=None)
+                                     BarColumn(), TimeElapsedColumn(), TimeRemainingColumn(),
+                                     transient=True, console=Console(file=self.stream))
+            self.task = self.progress.add_task(self.label, total=self.span_ns)
             self.progress.start()
-        self.progress.update(self.task, description=(
+        t, ev = time.monotonic(), m.ctx.engine.events_run
+        t0, ev0 = self._rate
+        if t - t0 >= 1.0 and ev > ev0:           # events/s over the last second or more
+            self.rate = (ev - ev0) / (t - t0)
+            self._rate = (t, ev)
+        self.progress.update(self.task, completed=min(m.ctx.engine.now, self.span_ns or 0),
+                             description=(
             f"{self.label}: simulated {m.ctx.engine.now / 1e6:,.3f} ms, "
-            f"{m.ctx.ledger.raised:,} interrupts raised"))
+            f"{m.ctx.ledger.raised:,} interrupts raised, {self.rate / 1e3:,.0f}k events/s"))

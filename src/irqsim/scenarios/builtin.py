@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from dataclasses import dataclass
+from typing import Literal
+
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 from irqsim.scenarios.seed002 import WorkloadSpec, build_seed002, start_workload
 
 
-@register("seed002", "Seed 002's machine: virtio-rng/blk/net on MSI-X, vectors 33-35, APIC ID 0")
+@dataclass
+class Seed002Knobs:
+    """seed002's own knob: the virtio driver's vector policy (seed 002: one per device)."""
+
+    vectors: Literal["per-device", "per-queue"] = "per-device"
+
+
+@register("seed002", "Seed 002's machine: virtio-rng/blk/net on MSI-X, vectors 33-35, APIC ID 0",
+          knobs=Seed002Knobs)
 def seed002(opts: ScenarioOptions) -> ScenarioResult:
-    m, drv = build_seed002(trace=opts.trace)
+    m, drv = build_seed002(trace=opts.trace, vectors=knobs_of(opts, Seed002Knobs).vectors)
     m.boot()
     start_workload(m, WorkloadSpec(opts.requests, opts.mean_gap_ns), opts.seed)
     m.run()

@@ -24,7 +24,7 @@ from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
 from irqsim.pci.bridge import PciBridge
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, knobs_of, register
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import TraceOption
@@ -123,10 +123,20 @@ def build_msi_multi(trace: TraceOption = False, timing: TimingModel | None = Non
     return m, dev, drv
 
 
+@dataclass
+class MsiMultiKnobs:
+    """msi-multi's own knobs: the MSI capability's address width and per-vector masking
+    (PCIe 7.7.1; the demo: 64-bit with masking)."""
+
+    addr64: bool = True
+    masking: bool = True
+
+
 @register("msi-multi", "MSI: one device, 4 event types on 4 contiguous vectors; one masked "
-                       "for a while")
+                       "for a while", knobs=MsiMultiKnobs)
 def msi_multi(opts: ScenarioOptions) -> ScenarioResult:
-    m, dev, drv = build_msi_multi(trace=opts.trace)
+    kn = knobs_of(opts, MsiMultiKnobs)
+    m, dev, drv = build_msi_multi(trace=opts.trace, addr64=kn.addr64, masking=kn.masking)
     m.boot()
     k = m.kernel
     st = drv.devices[0]

@@ -4,12 +4,13 @@ timer driving a periodic tick (seed 003 "Inter-Processor Interrupts", "LAPIC Tim
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from typing import Any
 
 from irqsim.cpu.topology import Topology
 from irqsim.machine import Machine
 from irqsim.os.ipi import CallRequest
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 from irqsim.sim.trace import TraceOption
 
 # Two sockets x 2 cores x 2 SMT threads, a 2-bit core field: APIC IDs 0-3 and 8-11.
@@ -45,11 +46,20 @@ def build_ipi_machine(trace: TraceOption = False, x2apic: bool = True, tick_hz: 
     return m
 
 
+@dataclass
+class IpiKnobs:
+    """ipi's own knobs: the OS's APIC mode and periodic tick (the demo: x2APIC, 1 kHz)."""
+
+    x2apic: bool = True
+    tick_hz: int = 1000
+
+
 @register("ipi", "Two sockets x 2 cores x 2 threads (APIC IDs 0-3, 8-11), x2APIC: an IPI storm "
                  "(reschedule, call-function, NMI) and TLB shootdowns with acknowledgements",
-          span=lambda o: o.requests * max(1.0, o.mean_gap_ns / 4) + 70_000)
+          span=lambda o: o.requests * max(1.0, o.mean_gap_ns / 4) + 70_000, knobs=IpiKnobs)
 def ipi(opts: ScenarioOptions) -> ScenarioResult:
-    m = build_ipi_machine(trace=opts.trace)
+    kn = knobs_of(opts, IpiKnobs)
+    m = build_ipi_machine(trace=opts.trace, x2apic=kn.x2apic, tick_hz=kn.tick_hz)
     k = m.kernel
     smp = k.smp
     n = len(m.cpus)
@@ -73,7 +83,8 @@ def ipi(opts: ScenarioOptions) -> ScenarioResult:
     m.run(until=t + 50_000)
     reqs = smp.requests
     lat = ipi_latency_rows(m, reqs)
-    notes = [f"topology: {m.topology}; x2APIC mode; IPI hop costs from the timing model "
+    mode = "x2APIC" if kn.x2apic else "xAPIC"
+    notes = [f"topology: {m.topology}; {mode} mode; IPI hop costs from the timing model "
              f"(same core {m.ctx.timing.ipi_hop_same_core} ns, same socket "
              f"{m.ctx.timing.ipi_hop_same_socket} ns, cross socket "
              f"{m.ctx.timing.ipi_hop_cross_socket} ns)",
@@ -85,7 +96,8 @@ def ipi(opts: ScenarioOptions) -> ScenarioResult:
     notes += [f"  {r['kind']:<14} {r['count']:>5}  targets {r['targets_mean']:>5.1f}  mean "
               f"{r['latency_mean_ns']:>6} ns  max {r['latency_max_ns']:>6} ns  ICR writes "
               f"{r['icr_writes']}" for r in smp.summary()]
-    return ScenarioResult(m, f"IPI storm and TLB shootdowns on {n} CPUs in 2 sockets (x2APIC)",
+    return ScenarioResult(m, f"IPI storm and TLB shootdowns on {n} CPUs in 2 sockets "
+                          f"({mode})",
                           m.cpus[0].name, notes=notes,
                           extra={"ipi_latency": lat, "ipi_requests": smp.summary(),
                                  "first_call_latency_ns": first.latency,

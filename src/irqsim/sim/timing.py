@@ -9,6 +9,9 @@ All values are integer nanoseconds, except ``tsc_khz`` (a frequency, as Linux's
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
@@ -218,3 +221,25 @@ SOURCES: dict[str, str] = {
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",
 }
+
+
+# The timing model of machines built without one (experiment files' ``[timing]`` overrides
+# apply to built-in scenarios through it); None: the defaults above.
+_DEFAULT: ContextVar[TimingModel | None] = ContextVar("irqsim_default_timing", default=None)
+
+
+def default_timing() -> TimingModel:
+    """The timing model a machine built without one gets (see :func:`timing_defaults`)."""
+    t = _DEFAULT.get()
+    return TimingModel() if t is None else replace(t)
+
+
+@contextmanager
+def timing_defaults(model: TimingModel) -> Iterator[TimingModel]:
+    """Machines built inside the ``with`` block without a timing model get a copy of
+    ``model``."""
+    token = _DEFAULT.set(model)
+    try:
+        yield model
+    finally:
+        _DEFAULT.reset(token)

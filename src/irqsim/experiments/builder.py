@@ -1,0 +1,287 @@
+"""Running an experiment: a built-in scenario with its parameters, or a machine built from
+the file's generic description (topology, platform, devices, kernel, workloads)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from functools import partial
+from typing import Any
+
+from irqsim.cpu.topology import Topology
+from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction
+from irqsim.devices.legacy import LegacyIntxDevice
+from irqsim.devices.msi_device import MsiEventDevice
+from irqsim.devices.nic import MultiQueueNic
+from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
+from irqsim.experiments.loader import Experiment, ExperimentError
+from irqsim.experiments.schema import (
+    DumpDevice,
+    ExperimentFile,
+    IpiWorkload,
+    LegacyDevice,
+    MqNicDevice,
+    MsiEventDeviceSpec,
+    RequestsWorkload,
+    VirtioDevice,
+    scenario_knobs,
+)
+from irqsim.machine import Machine
+from irqsim.pci.bridge import PciBridge
+from irqsim.pci.function import PciFunction
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, load_all
+from irqsim.scenarios.workload import PoissonSource
+from irqsim.sim.budget import Budget
+from irqsim.sim.timing import timing_defaults
+from irqsim.sim.trace import TraceOption
+
+VIRTIO = {"virtio-net": VirtioNet, "virtio-blk": VirtioBlk, "virtio-rng": VirtioRng}
+APIC_MODES = {"auto": None, "xapic": False, "x2apic": True}
+
+
+def budget_of(exp: Experiment) -> Budget:
+    """The run budget the file's ``[run]`` section sets."""
+    r = exp.spec.run
+    return Budget(max_sim_ns=r.max_sim_ns, max_events=r.max_events)
+
+
+def scenario_options(exp: Experiment, trace: TraceOption = False) -> ScenarioOptions:
+    """The demo options a level-1 file stands for."""
+    p = exp.params
+    assert p is not None
+    return ScenarioOptions(p.requests, p.mean_gap_ns, exp.spec.run.seed, trace=trace,
+                           knobs=scenario_knobs(p))
+
+
+def expected_span(exp: Experiment) -> float:
+    """About how much simulated time the run needs (for the budget check and the ETA)."""
+    from irqsim.scenarios import expected_span_ns
+    if exp.params is not None:
+        return expected_span_ns(exp.params.name, scenario_options(exp))
+    if exp.spec.run.duration_ns:
+        return float(exp.spec.run.duration_ns)
+    return max((w.start_ns + (w.requests if isinstance(w, RequestsWorkload) else w.count)
+                * w.gap_ns for w in exp.spec.workloads), default=0.0)
+
+
+def run_experiment(exp: Experiment, trace: TraceOption = False) -> ScenarioResult:
+    """Build, boot and run ``exp`` (under the file's timing model); the caller makes the
+    run budget active."""
+    spec = exp.spec
+    with timing_defaults(spec.timing_model()):
+        if exp.params is not None:
+            return load_all()[exp.params.name][1](scenario_options(exp, trace))
+        try:
+            return _run_machine(exp, spec, trace)
+        except ValueError as e:
+            raise ExperimentError([f"{exp.base_dir}: cannot build the machine: {e}"]
+                                  ) from None
+
+
+def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> ScenarioResult:
+    mach = spec.machine
+    t = mach.topology if mach else None
+    k = mach.kernel if mach else None
+    kw: dict[str, Any] = {}
+    if k is not None:
+        kw = {"first_vector": k.first_vector, "last_vector": k.last_vector,
+              "tick_hz": k.tick_hz, "timer_mode": k.timer_mode,
+              "directed_eoi": k.directed_eoi}
+    topo = Topology(t.sockets, t.cores, t.threads) if t else None
+    m = Machine(ncpus=t.ncpus if t else None, topology=topo, trace=trace,
+                timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
+                **kw)
+    ports = _switches(m, spec)
+    devices, problems = _devices(m, exp, ports)
+    _drivers(m, spec, devices)
+    m.boot()
+    if k is not None and k.affinity:
+        _affinity(m, k.affinity, devices)
+    rng = random.Random(spec.run.seed)
+    notes = _workloads(m, spec, devices, rng)
+    if spec.run.duration_ns:
+        m.run(until=m.now + spec.run.duration_ns)
+    else:
+        m.run()
+    names = list(devices)
+    focus = spec.run.focus_device or (names[0] if names else m.cpus[0].name)
+    notes += [f"{p.slot} {_fn_name(m, p.slot)}: {p.irq_mode} ({len(p.irqs)} IRQ(s))"
+              for p in m.kernel.devices if not p.is_bridge]
+    notes += [f"dump problem: {p}" for p in problems]
+    title = spec.run.title or spec.description or f"Experiment {exp.base_dir.name}"
+    return ScenarioResult(m, title, focus, notes=notes)
+
+
+def _affinity(m: Machine, affinity: dict[str, list[int]],
+              devices: dict[str, list[PciFunction]]) -> None:
+    """Retarget every IRQ of each named device, as software on CPU 0 right after boot
+    (Linux's irq_set_affinity: MSI-X masked update, MSI message, RTE rewrite)."""
+    k = m.kernel
+    for name, cpus in affinity.items():
+        if name not in devices:
+            raise ExperimentError([f"machine.kernel.affinity: no device called {name!r} "
+                                   f"(devices: {', '.join(devices)})"])
+        slots = {f"0000:{fn.bdf}" for fn in devices[name]}
+        for pdev in k.devices:
+            if pdev.slot in slots:
+                for irq in pdev.irqs:
+                    k.run_on(m.cpus[0], partial(k.irq_set_affinity, irq, cpus))
+
+
+def _fn_name(m: Machine, slot: str) -> str:
+    for fn in m.rc.functions():
+        if f"0000:{fn.bdf}" == slot:
+            return fn.name
+    return "?"
+
+
+def _switches(m: Machine, spec: ExperimentFile) -> dict[str, list[PciBridge]]:
+    ports: dict[str, list[PciBridge]] = {}
+    for sw in spec.platform.switches:
+        below = None if sw.port == "root" else _port(ports, sw.port)
+        ports[sw.name] = list(m.add_switch(sw.ports, port=below, name=sw.name).downstream)
+    return ports
+
+
+def _port(ports: dict[str, list[PciBridge]], ref: str) -> PciBridge | None:
+    if ref == "root":
+        return None
+    sw, _, n = ref.rpartition(".")
+    return ports[sw][int(n)]
+
+
+def _devices(m: Machine, exp: Experiment, ports: dict[str, list[PciBridge]],
+             ) -> tuple[dict[str, list[PciFunction]], list[str]]:
+    """Add every device; by name, the functions each entry produced (a dump: several)."""
+    from irqsim.scenarios.dumps import load_devices
+    out: dict[str, list[PciFunction]] = {}
+    problems: list[str] = []
+    for d, dname in zip(exp.spec.devices, exp.spec.device_names(), strict=True):
+        fn: PciFunction
+        if isinstance(d, DumpDevice):
+            devs, probs = load_devices(m, [exp.base_dir / d.file])
+            problems += probs
+            for dd in devs:
+                out.setdefault(dd.name, []).append(dd)
+            if len(devs) > 1:                   # a multi-function dump: also by file stem
+                out.setdefault(dname, []).extend(devs)
+            continue
+        name = dname
+        if isinstance(d, VirtioDevice):
+            fn = VIRTIO[d.model](m.ctx, name=name, queue_size=d.queue_size,
+                                 msix_vectors=d.msix_vectors, msi_vectors=d.msi_vectors)
+        elif isinstance(d, MqNicDevice):
+            fn = MultiQueueNic(m.ctx, d.queues, name=name)
+        elif isinstance(d, MsiEventDeviceSpec):
+            fn = MsiEventDevice(m.ctx, name, events=d.events, addr64=d.addr64,
+                                masking=d.masking, pin=d.pin)
+        else:
+            assert isinstance(d, LegacyDevice)
+            fn = LegacyIntxDevice(m.ctx, name, pin=d.pin)
+        m.add_device(fn, _port(ports, d.port))
+        out.setdefault(name, []).append(fn)
+    return out, problems
+
+
+def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]]) -> None:
+    from irqsim.drivers.generic import GenericDriver
+    from irqsim.drivers.legacy import LegacyIntxDriver
+    from irqsim.drivers.msi_device import MsiEventDriver
+    from irqsim.drivers.virtio import VirtioPciDriver
+    from irqsim.scenarios.mechanisms import MECHANISMS
+    k = spec.machine.kernel if spec.machine else None
+    fns = _all(devices)
+    if any(isinstance(f, VirtioPciDevice) for f in fns):
+        m.kernel.register_driver(VirtioPciDriver(
+            vectors=k.virtio_vectors if k else "per-device",
+            irq_flags=MECHANISMS[k.irq_mechanism if k else "msix"]))
+    events = [f.n_events for f in fns if isinstance(f, MsiEventDevice)]
+    if events:
+        m.kernel.register_driver(MsiEventDriver(events=max(events)))
+    if any(isinstance(f, LegacyIntxDevice) for f in fns):
+        m.kernel.register_driver(LegacyIntxDriver())
+    nics = [f for f in fns if isinstance(f, MultiQueueNic)]
+    if nics:
+        m.kernel.register_driver(GenericDriver(
+            ((0x8086, 0x1572),), max_vectors=max(f.msix.n for f in nics)))
+    dumped = [f for f in fns if isinstance(f, DumpedFunction)]
+    if dumped:
+        ids = tuple({(d.config.read(0, 2), d.config.read(2, 2)) for d in dumped})
+        causes = {(d.config.read(0, 2), d.config.read(2, 2)):
+                  (d.cause_bar, d.bars[d.cause_bar].size - CAUSE_REGISTER_SIZE)
+                  for d in dumped if d.cause_bar is not None}
+        m.kernel.register_driver(GenericDriver(ids, cause_registers=causes))
+
+
+def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:
+    """Every function once, in the order added."""
+    seen: dict[int, PciFunction] = {}
+    for fs in devices.values():
+        for f in fs:
+            seen.setdefault(id(f), f)
+    return list(seen.values())
+
+
+def _queues(m: Machine, fn: PciFunction) -> list[Callable[[], None]]:
+    """One action per queue of ``fn``: what a request on that queue does."""
+    if isinstance(fn, VirtioPciDevice):
+        return [partial(fn.complete, q) for q in range(len(fn.queues))]
+    if isinstance(fn, MsiEventDevice):
+        return [partial(fn.event, e) for e in range(fn.n_events)]
+    if isinstance(fn, LegacyIntxDevice):
+        return [partial(fn.event, 0)]
+    if isinstance(fn, DumpedFunction | MultiQueueNic):
+        pdev = next((p for p in m.kernel.devices if p.slot == f"0000:{fn.bdf}"), None)
+        if pdev is None or not pdev.irqs:
+            return []
+        if isinstance(fn, MultiQueueNic):           # the queues that got a vector
+            return [partial(fn.rx, q) for q in range(len(pdev.irqs))]
+        if pdev.irq_mode == "intx" and fn.cause_bar is None:
+            return []
+        return [partial(fn.raise_vector, k) for k in range(len(pdev.irqs))]
+    return []
+
+
+def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]],
+               rng: random.Random) -> list[str]:
+    notes = []
+    for i, w in enumerate(spec.workloads):
+        start = m.now + w.start_ns
+        if isinstance(w, RequestsWorkload):
+            targets = _all(devices) if w.device == "*" else devices.get(w.device, [])
+            if not targets:
+                raise ExperimentError([f"workloads[{i}].device: no device called "
+                                       f"{w.device!r} (devices: {', '.join(devices)})"])
+            for fn in targets:
+                acts = _queues(m, fn)
+                chosen = range(len(acts)) if w.queues == "all" else w.queues
+                for q in chosen:
+                    if not 0 <= q < len(acts):
+                        raise ExperimentError([f"workloads[{i}].queues: {fn.name} has no "
+                                               f"queue {q} (it has {len(acts)})"])
+                    PoissonSource(m.engine, acts[q], w.requests, w.gap_ns, rng, start=start)
+                if not acts:
+                    notes.append(f"{fn.name}: no interrupt set up, no requests raised")
+        else:
+            PoissonSource(m.engine, partial(_ipi, m, w, rng), w.count, w.gap_ns, rng,
+                          start=start)
+    return notes
+
+
+def _ipi(m: Machine, w: IpiWorkload, rng: random.Random) -> None:
+    smp = m.kernel.smp
+    n = len(m.cpus)
+    src = rng.randrange(n) if w.src == "random" else w.src
+    dst = rng.randrange(n) if w.dst == "random" else w.dst
+    if dst == src and n > 1:
+        dst = (src + 1) % n
+    if w.type == "reschedule":
+        smp.send_reschedule(src, dst)
+    elif w.type == "call-single":
+        smp.call_function_single(src, dst)
+    elif w.type == "call-many":
+        smp.call_function_many(src, [c for c in range(n) if c != src])
+    elif w.type == "tlb":
+        smp.flush_tlb_others(src)
+    else:
+        smp.send_nmi(src, [dst])

@@ -1,0 +1,277 @@
+"""The experiment file format, version 1, as pydantic models (docs/experiments.md).
+
+A file either names a built-in scenario (``[scenario]``, with the scenario's parameters) or
+describes a machine generically (``[machine]``, ``[platform]``, ``[[devices]]``,
+``[[workloads]]``); both may set ``[timing]`` (any :class:`TimingModel` field) and ``[run]``
+(seed and run budget). Every section is its own model with ``extra="forbid"``: a misspelt
+key is an error, and a new feature adds a field or a section here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from functools import cache
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+
+from irqsim.sim.timing import TimingModel
+
+FORMAT_VERSION = 1
+MAX_SEED = 2**63 - 1
+
+
+class Section(BaseModel):
+    """A section of the file: unknown keys are errors, values are not coerced across types."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False)
+
+
+# -- level 1: a built-in scenario --------------------------------------------------------------
+class ScenarioParams(Section):
+    """What every built-in scenario understands (``irqsim demo``'s options)."""
+
+    name: str
+    requests: int = Field(200, ge=1, le=1_000_000)
+    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15)] = 20_000.0
+
+
+@cache
+def scenario_params_model(name: str) -> type[ScenarioParams]:
+    """The parameter model of built-in scenario ``name``: the common fields plus the fields
+    of the knobs dataclass it registered (their types and defaults)."""
+    from irqsim.scenarios import KNOBS, load_all
+    load_all()
+    knobs = KNOBS.get(name)
+    if knobs is None:
+        return ScenarioParams
+    hints = typing.get_type_hints(knobs)
+    fields: dict[str, Any] = {f.name: (hints[f.name], f.default)
+                              for f in dataclasses.fields(knobs)}
+    return create_model(f"Params_{name.replace('-', '_')}", __base__=ScenarioParams,
+                        **fields)
+
+
+def scenario_knobs(params: ScenarioParams) -> Any:
+    """The scenario's knobs dataclass filled from ``params`` (None: it declares none)."""
+    from irqsim.scenarios import KNOBS
+    knobs = KNOBS.get(params.name)
+    if knobs is None:
+        return None
+    return knobs(**{f.name: getattr(params, f.name) for f in dataclasses.fields(knobs)})
+
+
+# -- level 2: a machine described generically -------------------------------------------------
+class TopologySection(Section):
+    """Sockets x cores x SMT threads; APIC IDs follow CPUID leaf 0Bh (docs/lapic.md)."""
+
+    sockets: int = Field(1, ge=1, le=16)
+    cores: int = Field(1, ge=1, le=128)
+    threads: int = Field(1, ge=1, le=4)
+    ncpus: int | None = Field(None, ge=1, description="CPUs used (default: all)")
+    apic_mode: Literal["auto", "xapic", "x2apic"] = "auto"
+
+    @model_validator(mode="after")
+    def _fits(self) -> TopologySection:
+        if self.ncpus is not None and self.ncpus > self.sockets * self.cores * self.threads:
+            raise ValueError(f"ncpus {self.ncpus} exceeds sockets x cores x threads = "
+                             f"{self.sockets * self.cores * self.threads}")
+        return self
+
+
+class KernelSection(Section):
+    """The OS's boot options and driver policies that exist today."""
+
+    first_vector: int = Field(0x20, ge=0x20, le=0xFE)
+    last_vector: int = Field(0xDF, ge=0x20, le=0xFE)
+    tick_hz: int = Field(0, ge=0, le=10_000)
+    timer_mode: Literal["periodic", "tsc-deadline"] = "periodic"
+    directed_eoi: bool = False
+    virtio_vectors: Literal["per-device", "per-queue"] = "per-device"
+    irq_mechanism: Literal["msix", "msi", "intx"] = Field(
+        "msix", description="best mechanism drivers may use (MSI-X, else MSI, else INTx)")
+    affinity: dict[str, list[Annotated[int, Field(ge=0)]]] = Field(
+        {}, description="device name -> CPUs: every IRQ of the device, set after boot")
+
+    @model_validator(mode="after")
+    def _range(self) -> KernelSection:
+        if self.first_vector > self.last_vector:
+            raise ValueError(f"first_vector {self.first_vector} > last_vector "
+                             f"{self.last_vector}")
+        return self
+
+
+class MachineSection(Section):
+    topology: TopologySection = TopologySection()
+    kernel: KernelSection = KernelSection()
+
+
+class SwitchSpec(Section):
+    """A PCIe switch below a new root port (or below another switch's downstream port)."""
+
+    name: str
+    ports: int = Field(4, ge=1, le=32)
+    port: str = Field("root", description="'root' or SWITCH.N (downstream port N)")
+
+
+class PlatformSection(Section):
+    iommu: Literal["passthrough"] = "passthrough"
+    switches: list[SwitchSpec] = []
+
+
+class DeviceBase(Section):
+    name: str | None = None
+    port: str = Field("root", description="'root' (a new root port) or SWITCH.N")
+
+
+class VirtioDevice(DeviceBase):
+    model: Literal["virtio-net", "virtio-blk", "virtio-rng"]
+    queue_size: int = Field(256, ge=1, le=32768)
+    msix_vectors: int | None = Field(None, ge=0, le=2048)
+    msi_vectors: int | None = Field(None, ge=1, le=32)
+
+
+class MsiEventDeviceSpec(DeviceBase):
+    model: Literal["msi-event"]
+    events: int = Field(4, ge=1, le=32)
+    addr64: bool = True
+    masking: bool = True
+    pin: int = Field(1, ge=1, le=4)
+
+
+class LegacyDevice(DeviceBase):
+    model: Literal["legacy-intx"]
+    pin: int = Field(1, ge=1, le=4)
+
+
+class MqNicDevice(DeviceBase):
+    """The minimal multi-queue NIC (devices/nic.py): one MSI-X vector per queue, driven by
+    the generic driver (one vector per CPU, at most ``queues``)."""
+
+    model: Literal["mq-nic"]
+    queues: int = Field(4, ge=1, le=2048)
+
+
+class DumpDevice(Section):
+    """Every endpoint of a real configuration dump (`irqsim lspci` reads the same files);
+    ``file`` is relative to the experiment file."""
+
+    model: Literal["dump"]
+    file: str
+
+
+DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicDevice
+                       | DumpDevice, Field(discriminator="model")]
+
+
+class Rate(Section):
+    """Exactly one of ``mean_gap_ns`` and ``rate_per_s``: exponential (Poisson) gaps."""
+
+    mean_gap_ns: Annotated[float, Field(gt=0, le=1e15)] | None = None
+    rate_per_s: Annotated[float, Field(gt=0, le=1e9)] | None = None
+    start_ns: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _one(self) -> Rate:
+        if (self.mean_gap_ns is None) == (self.rate_per_s is None):
+            raise ValueError("give exactly one of mean_gap_ns and rate_per_s")
+        return self
+
+    @property
+    def gap_ns(self) -> float:
+        return self.mean_gap_ns if self.mean_gap_ns is not None else 1e9 / (self.rate_per_s
+                                                                           or 1.0)
+
+
+class RequestsWorkload(Rate):
+    """Completions on a device's queues (virtio queues, MSI event types, a legacy device's
+    event, a dumped function's vectors): ``requests`` per queue."""
+
+    kind: Literal["requests"]
+    device: str = Field(description="a device name, or '*' for every device")
+    queues: list[int] | Literal["all"] = "all"
+    requests: int = Field(ge=1, le=10_000_000)
+
+
+class IpiWorkload(Rate):
+    """``count`` IPIs of one type from ``src`` to ``dst`` (CPU indexes or 'random')."""
+
+    kind: Literal["ipi"]
+    type: Literal["reschedule", "call-single", "call-many", "tlb", "nmi"]
+    count: int = Field(ge=1, le=10_000_000)
+    src: int | Literal["random"] = "random"
+    dst: int | Literal["random"] = "random"
+
+
+Workload = Annotated[RequestsWorkload | IpiWorkload, Field(discriminator="kind")]
+
+
+class RunSection(Section):
+    """Seed, an optional stop time, and the run budget (as ``irqsim demo``'s options)."""
+
+    seed: int = Field(1, ge=0, le=MAX_SEED)
+    duration_ns: int | None = Field(None, ge=1, le=10**15)
+    max_sim_ns: int = Field(100_000_000_000, ge=1, le=10**15)
+    max_events: int = Field(100_000_000, ge=1, le=10**12)
+    title: str | None = None
+    focus_device: str | None = None
+
+
+def _timing_model() -> type[Section]:
+    fields: dict[str, Any] = {f.name: (int | None, Field(None, ge=0, le=10**12))
+                              for f in dataclasses.fields(TimingModel)}
+    return create_model("TimingSection", __base__=Section, **fields)
+
+
+# Every TimingModel field, optional; names are checked against the dataclass's.
+TimingSection: type[Section] = _timing_model()
+
+
+class ExperimentFile(Section):
+    """One experiment: a built-in scenario with its parameters, or a described machine."""
+
+    version: Literal[1]
+    description: str = ""
+    scenario: dict[str, Any] | None = None      # validated by scenario_params_model(name)
+    machine: MachineSection | None = None
+    platform: PlatformSection = PlatformSection()
+    devices: list[DeviceSpec] = []
+    workloads: list[Workload] = []
+    timing: TimingSection = TimingSection()       # type: ignore[valid-type]
+    run: RunSection = RunSection()
+
+    @model_validator(mode="after")
+    def _one_level(self) -> ExperimentFile:
+        generic = self.machine is not None or self.devices or self.workloads \
+            or self.platform.switches
+        if self.scenario is not None and generic:
+            raise ValueError("a file names a built-in [scenario] or describes a machine "
+                             "([machine], [[devices]], [[workloads]]), not both")
+        if self.scenario is None and not generic:
+            raise ValueError("nothing to run: give [scenario] or [machine] with [[devices]] "
+                             "and [[workloads]]")
+        return self
+
+    def device_names(self) -> list[str]:
+        """The name of each ``[[devices]]`` entry's function: its ``name``, else its model
+        (numbered from the second of a model: ``virtio-net``, ``virtio-net1``); a dump's
+        functions are named after the file (``stem`` or ``stem@slot``)."""
+        used: dict[str, int] = {}
+        out = []
+        for d in self.devices:
+            if isinstance(d, DumpDevice):
+                out.append(d.file.replace("\\", "/").rsplit("/", 1)[-1].split(".")[0])
+                continue
+            if d.name is not None:
+                out.append(d.name)
+                continue
+            used[d.model] = used.get(d.model, 0) + 1
+            out.append(d.model if used[d.model] == 1 else f"{d.model}{used[d.model] - 1}")
+        return out
+
+    def timing_model(self) -> TimingModel:
+        """The default timing model with this file's overrides."""
+        section: BaseModel = self.timing
+        changes = {k: v for k, v in section.model_dump().items() if v is not None}
+        return TimingModel().with_(**changes)
