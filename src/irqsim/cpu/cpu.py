@@ -85,6 +85,14 @@ class ExceptionGate(Protocol):
         ...
 
 
+class GuestPort(Protocol):
+    """A CPU in VMX non-root mode: what the LAPIC's INTR means there (SDM 25.2, 29.6)."""
+
+    def intr(self) -> None:
+        """The LAPIC asserts INTR while the CPU runs guest code."""
+        ...
+
+
 class Platform(Protocol):
     """Where the CPU's memory and I/O accesses go (the root complex)."""
 
@@ -180,10 +188,10 @@ class Cpu:
                  "_handler_fn", "_lapic_access", "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
                  "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
-                 "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic", "name",
-                 "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched", "on_startup",
-                 "platform", "runq", "smi_count", "soft", "softirq_pending", "startup_vector",
-                 "state", "task", "tsc_offset")
+                 "faults", "frames", "guest", "idt", "if_flag", "index", "irq_exit_hook",
+                 "lapic", "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
+                 "on_startup", "platform", "runq", "smi_count", "soft", "softirq_pending",
+                 "startup_vector", "state", "task", "tsc_offset")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
@@ -197,6 +205,9 @@ class Cpu:
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag: bool = True
         self.frames: list[Frame] = []
+        # VMX non-root mode: the running vCPU's hardware side (irqsim.virt.vmx) while this
+        # CPU executes guest code; None in root mode (the only mode without virtualization).
+        self.guest: GuestPort | None = None
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.task: Section | None = None            # the task section on this CPU
         self.runq: deque[Section] = deque()          # tasks waiting for the CPU
@@ -300,19 +311,26 @@ class Cpu:
                 self._sw._wait(cur, t)
         return cur
 
-    def run(self, body: Callable[[Any], Any], arg: Any = None, kind: str = TASK) -> Section:
+    def run(self, body: Callable[[Any], Any], arg: Any = None, kind: str = TASK,
+            then: Callable[[Section], None] | None = None) -> Section:
         """Run ``body(arg)`` as software on this CPU.
 
         Inside a section of this CPU it runs inline (same clock). Otherwise it becomes a
         task section (its time counted as ``kind``: a kernel thread such as ksoftirqd
         counts as softirq, a busy-polling task as POLL): started now if the CPU is free, else
         queued until it is. Called from outside any event (a script), it returns when the
-        section has ended."""
+        section has ended. ``then`` runs at the task's last instant, after the CPU has let it
+        go (inline: not called)."""
         cur = self._sw.current
         if cur is not None and cur.cpu is self:
             body(arg)
             return cur
-        sec = Section(self, body, kind, self._engine.now, self._task_done, arg)
+        done: Callable[[Section], None] = self._task_done
+        if then is not None:
+            def done(s: Section, _then: Callable[[Section], None] = then) -> None:
+                self._task_done(s)
+                _then(s)
+        sec = Section(self, body, kind, self._engine.now, done, arg)
         if self.state != RUNNING:
             # In wait-for-SIPI the core fetches nothing (SDM 8.4.1): the software never runs.
             sec.abandoned = True
@@ -421,7 +439,13 @@ class Cpu:
 
     # -- INTR / acceptance -------------------------------------------------
     def intr(self) -> None:
-        """The LAPIC asserts INTR; the core samples it at the next instruction boundary."""
+        """The LAPIC asserts INTR; the core samples it at the next instruction boundary (in
+        VMX non-root mode the running vCPU decides: posted-interrupt processing or a VM
+        exit)."""
+        guest = self.guest
+        if guest is not None:
+            guest.intr()
+            return
         if self.if_flag and self._accept_entry is None:
             self._accept_entry = self._engine.after(self._lapic_delivery, self._accept)
 
@@ -473,6 +497,24 @@ class Cpu:
             # order; no section is left waiting through the dispatch).
             frame.next = self._enter
             frame.handle = engine.at(t, self._enter, frame)
+
+    def dispatch_acked(self, vector: int, meta: Tlp | None) -> None:
+        """Run the host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
+        with "acknowledge interrupt on exit" (SDM 27.2.2; KVM's
+        handle_external_interrupt_irqoff calls the IDT entry): a frame, as ``_accept``."""
+        engine = self._engine
+        now = engine.now
+        if self.frames or self.task is not None:
+            self._preempt_top(now, vector)
+        frame = Frame(self, vector, self.if_flag, False, now, meta)
+        self.frames.append(frame)
+        self.if_flag = False
+        self._tally()
+        if engine.free_until(now + frame.dispatch):
+            self._sw.launch(frame)
+        else:
+            frame.next = self._enter
+            frame.handle = engine.at(now + frame.dispatch, self._enter, frame)
 
     def _enter(self, frame: Frame) -> None:
         frame.handle = frame.next = None
@@ -841,6 +883,21 @@ class Cpu:
         if cur is not None:
             cur.clock += cost
             cur.busy += cost
+
+    def locked(self, addr: int, size: int, op: Callable[[int], int]) -> int:
+        """A LOCK-prefixed read-modify-write of memory (LOCK OR/BTS/CMPXCHG, XCHG): read and
+        write at one instant, nothing in between; ``op(old)`` gives the new value. Returns the
+        old value; costs a read and a write."""
+        if size not in MEM_SIZES:
+            raise _bad_size("locked access", size, MEM_SIZES)
+        cur = self._sync()
+        assert self.platform is not None
+        old, cost = self.platform.cpu_read(addr, size)
+        cost += self.platform.cpu_write(addr, size, op(old) & ((1 << (8 * size)) - 1))
+        if cur is not None:
+            cur.clock += cost
+            cur.busy += cost
+        return old
 
     def _posted_write(self, arg: tuple[int, int, int]) -> None:
         addr, size, value = arg

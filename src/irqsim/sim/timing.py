@@ -109,6 +109,16 @@ class TimingModel:
     # order). The interrupt such a write raises is delivered within it, as on KVM.
     guest_insn_ps: int = 333
     guest_trap_io: int = 1500
+    # Virtualization (docs/virt.md): VMX transitions and APIC virtualization. Seed 003 gives
+    # only the exit and entry figures; the others have no public source (irqsim choices).
+    vm_exit: int = 333
+    vm_entry: int = 333
+    kvm_exit_handling: int = 333
+    event_injection: int = 50
+    posted_intr_processing: int = 50
+    virtual_intr_delivery: int = 50
+    vfio_irqfd_inject: int = 400
+    vcpu_wakeup: int = 1000
 
     def with_(self, **changes: int) -> TimingModel:
         """A copy with some costs changed; unknown names raise ValueError."""
@@ -220,6 +230,23 @@ SOURCES: dict[str, str] = {
     "apic_bus_cycle_ns": "APIC timer input: 100 MHz bus / core crystal clock (irqsim choice; "
                          "KVM's default is 1 ns)",
     "tsc_khz": "003 cycle figures are quoted at 3 GHz",
+    "vm_exit": "003 Posted Interrupts, traditional delivery step 3: VM exit ~1000 cycles (3 GHz); "
+               "reference vtd-posted.md 8: ~1350 cycles for a whole exit+entry on AMD Zen",
+    "vm_entry": "003 Posted Interrupts, traditional delivery step 7: VM entry ~1000 cycles",
+    "kvm_exit_handling": "no public figure (irqsim choice): KVM's exit dispatch and handler, "
+                         "sized so exit + handling + entry ~ 3000 cycles, reference 8's "
+                         "unsourced 'typical' per injected interrupt",
+    "event_injection": "no public figure (irqsim choice): delivering the VM-entry "
+                       "interruption-information event through the guest IDT",
+    "posted_intr_processing": "no public figure (irqsim choice): SDM 29.6 microcode steps "
+                              "besides its PID memory accesses (charged as memory_read/write)",
+    "virtual_intr_delivery": "no public figure (irqsim choice): SDM 29.2.2 RVI recognition and "
+                             "delivery; the guest's IDT dispatch adds context_save + "
+                             "handler_dispatch",
+    "vfio_irqfd_inject": "no public figure (irqsim choice): vfio_msihandler -> eventfd -> "
+                         "irqfd -> kvm_set_msi -> the local APIC emulation",
+    "vcpu_wakeup": "no public figure (irqsim choice): kvm_vcpu_wake_up to the vCPU thread "
+                   "running (try_to_wake_up + context switch)",
 }
 
 
