@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from irqsim.devices.nic import MultiQueueNic
@@ -42,13 +43,30 @@ class VirtSpec:
 
 @dataclass
 class VirtRun:
-    """A built machine and its virtual parts (``kvm`` is None on bare metal)."""
+    """A built machine and its virtual parts (``kvm`` is None on bare metal); ``base_ns``:
+    host CPU time and guest time spent before the workload (boot, first entries)."""
 
     machine: VirtMachine
     nic: MultiQueueNic
     kvm: Kvm | None
     vcpus: list[Vcpu]
     vfio: VfioPci | None
+    base_root_ns: int = 0
+    base_guest_ns: int = 0
+
+    def root_ns(self) -> int:
+        """Host CPU time so far: hardirq + softirq + task of every CPU, plus the VM exits'
+        hardware time."""
+        host = sum(t["hardirq"] + t["softirq"] + t["task"] for t in self.machine.cpu_time())
+        return host + sum(v.transition_ns for v in self.vcpus)
+
+    def guest_ns(self) -> int:
+        return sum(v.guest_ns_now() for v in self.vcpus)
+
+    def mark(self) -> None:
+        """The workload starts: CPU time from now on is the workload's."""
+        self.base_root_ns = self.root_ns()
+        self.base_guest_ns = self.guest_ns()
 
 
 def build_path(path: str, trace: TraceOption = False, timing: TimingModel | None = None,
@@ -80,6 +98,7 @@ def build_path(path: str, trace: TraceOption = False, timing: TimingModel | None
 def run_path(path: str, spec: VirtSpec, timing: TimingModel | None = None) -> VirtRun:
     """Build ``path``'s machine, run the workload to the end."""
     r = build_path(path, timing=timing)
+    r.mark()
     rng = random.Random(spec.seed)
     PoissonSource(r.machine.engine, lambda: r.nic.rx(0), spec.requests, spec.mean_gap_ns, rng)
     r.machine.run()
@@ -90,25 +109,20 @@ def summarize(r: VirtRun) -> dict[str, Any]:
     """Latency (device event to handler entry: the host's on bare metal, the guest's in a
     VM), VM exits per interrupt and CPU time in root mode."""
     m = r.machine
-    times = m.cpu_time()
-    host_ns = sum(t["hardirq"] + t["softirq"] + t["task"] for t in times)
+    root = r.root_ns() - r.base_root_ns
     if r.kvm is None:
         rec = m.recorder.summary() if m.recorder else {}
-        s = rec.get(r.nic.name, {})
-        lat = {"count": s.get("count", 0), "median": s.get("median", 0),
-               "p99": s.get("p99", 0), "min": s.get("min", 0), "max": s.get("max", 0)}
+        s: dict[str, Any] = rec.get(r.nic.name, {})
+        lat: dict[str, int] = {k: int(s.get(k, 0)) for k in ("count", "median", "p99", "min",
+                                                              "max")}
         exits = 0
         delivered = int(lat["count"])
-        guest_ns = 0
-        transition = 0
         by_reason: dict[str, int] = {}
     else:
         assert m.guest_latency is not None
         lat = m.guest_latency.summary()
         exits = sum(v.interrupt_exits() for v in r.vcpus)
         delivered = sum(sum(v.guest_irqs.values()) for v in r.vcpus)
-        guest_ns = sum(v.guest_ns_now() for v in r.vcpus)
-        transition = sum(v.transition_ns for v in r.vcpus)
         by_reason = {}
         for v in r.vcpus:
             for k, n in v.exit_counts().items():
@@ -120,9 +134,9 @@ def summarize(r: VirtRun) -> dict[str, Any]:
         "max_ns": lat["max"],
         "exits_per_interrupt": round(exits / delivered, 3) if delivered else 0.0,
         "exits": by_reason,
-        "root_ns": host_ns + transition,
-        "root_ns_per_interrupt": round((host_ns + transition) / delivered) if delivered else 0,
-        "guest_ns": guest_ns,
+        "root_ns": root,
+        "root_ns_per_interrupt": round(root / delivered) if delivered else 0,
+        "guest_ns": r.guest_ns() - r.base_guest_ns,
         "accounting_balanced": acc["balanced"],
     }
 
@@ -163,7 +177,7 @@ def vm_posted(opts: ScenarioOptions) -> ScenarioResult:
     assert kvm is not None
     rng = random.Random(opts.seed)
     for q in range(2):
-        PoissonSource(m.engine, lambda q=q: r.nic.rx(q), opts.requests, opts.mean_gap_ns, rng)
+        PoissonSource(m.engine, partial(r.nic.rx, q), opts.requests, opts.mean_gap_ns, rng)
     # The host scheduler takes CPU1 from vCPU0 for 30 us every ~20 requests' time.
     span = int(opts.requests * opts.mean_gap_ns)
     every = int(20 * opts.mean_gap_ns)
