@@ -506,6 +506,7 @@ class Cpu:
         now = engine.now
         if self.frames or self.task is not None:
             self._preempt_top(now, vector)
+        self.accepted += 1
         frame = Frame(self, vector, self.if_flag, False, now, meta)
         self.frames.append(frame)
         self.if_flag = False

@@ -143,10 +143,10 @@ def summarize(r: VirtRun) -> dict[str, Any]:
 
 # -- vm-posted --------------------------------------------------------------------------------
 def build_vm_posted(trace: TraceOption = False, timing: TimingModel | None = None,
-                    ) -> VirtRun:
+                    ledger_debug: bool = False) -> VirtRun:
     """3 CPUs: CPU0 host, vCPU0 on CPU1 (busy), vCPU1 on CPU2 (halts when idle); the NIC's
     two queues' host vectors on CPU0, guest vectors 0x41 on vCPU0 and 0x42 on vCPU1."""
-    m = VirtMachine(ncpus=3, trace=trace, timing=timing)
+    m = VirtMachine(ncpus=3, trace=trace, timing=timing, ledger_debug=ledger_debug)
     nic = MultiQueueNic(m.ctx, 2, name="nic0")
     m.add_device(nic)
     vfio = VfioPci(NIC_IDS, 2, host_cpus=[0])

@@ -121,9 +121,9 @@ class Kvm:
         if reason == EXIT_EXTERNAL_INTERRUPT and vcpu.exit_ctls & EXIT_ACK_INTR \
                 and vector >= 0:
             cpu.dispatch_acked(vector, meta)        # handle_external_interrupt_irqoff
-        self._run_then_enter(vcpu, lambda v: self._exit_body(v, reason))
         if cpu.lapic.deliverable() >= 0:
             cpu.intr()                               # host IRQs on: pending ones are taken
+        self._run_then_enter(vcpu, lambda v: self._exit_body(v, reason))
 
     def _exit_body(self, vcpu: Vcpu, reason: int) -> str:
         cpu = vcpu.cpu

@@ -1,0 +1,260 @@
+"""Posted interrupts and VMs end to end (SDM 25.2, 26.6.2, 29.1.2, 29.6; KVM posted_intr.c;
+reference/vtd-posted.md 7.3-7.5 and behaviours 19-22)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from irqsim.cli import main
+from irqsim.devices.nic import MultiQueueNic
+from irqsim.scenarios import ScenarioOptions
+from irqsim.scenarios.virt import (
+    NIC_IDS,
+    VirtSpec,
+    build_vm_posted,
+    run_path,
+    summarize,
+    vm_posted,
+)
+from irqsim.sim.timing import TimingModel
+from irqsim.spec.vmx import (
+    EXIT_APIC_ACCESS,
+    EXIT_EOI_INDUCED,
+    EXIT_EXTERNAL_INTERRUPT,
+    EXIT_HLT,
+    EXIT_INTERRUPT_WINDOW,
+    POSTED_INTR_VECTOR,
+    POSTED_INTR_WAKEUP_VECTOR,
+)
+from irqsim.virt.board import VirtMachine
+from irqsim.virt.kvm import Kvm
+from irqsim.virt.pid import ndst_for
+from irqsim.virt.vfio import VfioPci
+from irqsim.virt.vmx import BLOCKED, GUEST, ROOT, Vcpu
+
+
+def _vm(apicv: bool = True, halt: bool = False, start: bool = True,
+        ) -> tuple[VirtMachine, MultiQueueNic, Kvm, Vcpu]:
+    """2 CPUs; a one-queue NIC assigned to a VM whose one vCPU runs on CPU1; host vector on
+    CPU0 (not running a guest), guest vector 0x41."""
+    m = VirtMachine(ncpus=2, ledger_debug=True)
+    nic = MultiQueueNic(m.ctx, 1, name="nic0")
+    m.add_device(nic)
+    vfio = VfioPci(NIC_IDS, 1, host_cpus=[0])
+    m.kernel.register_driver(vfio)
+    m.boot()
+    kvm = m.start_kvm(apicv=apicv)
+    vcpu = kvm.create_vcpu("vm0", 0, 1, halt_when_idle=halt)
+    vfio.route(kvm, 0, vcpu, 0x41)
+    if start:
+        kvm.start(vcpu)
+        m.run(until=m.now + 10_000)
+    return m, nic, kvm, vcpu
+
+
+def _count(m: VirtMachine, name: str, cpu: int) -> int:
+    row = m.kernel.system_counters.get(name)
+    return row[0][cpu] if row else 0
+
+
+def _ipi(m: VirtMachine, src: int, dst: int, vector: int) -> None:
+    k = m.kernel
+    k.run_on(m.cpus[src], lambda: k.smp.send_mask(m.cpus[src], [dst], vector))
+
+
+def test_notification_in_non_root_mode_is_processed_without_an_exit() -> None:
+    """Behaviour 19 (SDM 29.6): the notification vector reaching a CPU that runs the vCPU with
+    'process posted interrupts' causes no VM exit: ON cleared, the LAPIC EOIed, PIR moved to
+    vIRR, the guest takes the vector."""
+    m, nic, kvm, vcpu = _vm()
+    assert vcpu.state == GUEST
+    nic.rx(0)
+    m.run()
+    assert vcpu.exits == {} and vcpu.posted_notifications == 1
+    assert vcpu.guest_irqs == {0x41: 1}
+    assert vcpu.pid is not None and vcpu.pid.pir() == 0 and not vcpu.pid.on
+    lapic = m.lapics[1]
+    assert lapic.irr == 0 and lapic.isr == 0            # the notification retired
+    assert _count(m, "PIN", 1) == 0                      # no host handler ran on CPU1
+    assert vcpu.vapic.isr == 0 and vcpu.vapic.irr == 0   # the guest EOIed (virtualized)
+    assert m.accounting()["balanced"]
+
+
+def test_notification_in_root_mode_is_a_host_interrupt_and_entry_does_not_read_the_pir(
+        ) -> None:
+    """Behaviour 20: 0xF2 on a CPU in root mode runs the host's handler (PIN); the PIR stays
+    pending; a VM entry alone does not consume it; KVM's sync before the next entry does."""
+    m, _, kvm, vcpu = _vm(start=False)
+    pid = vcpu.pid
+    assert pid is not None and vcpu.state != GUEST
+    pid.meta[0x41] = m.ctx.ledger.raise_("test")
+    pid.post(0x41, honour_sn=False)
+    _ipi(m, 0, 1, POSTED_INTR_VECTOR)
+    m.run()
+    assert _count(m, "PIN", 1) == 1
+    assert pid.pir() == 1 << 0x41
+    vcpu.enter()                                         # hardware entry, no sync
+    m.run()
+    assert pid.pir() == 1 << 0x41 and vcpu.vapic.irr == 0 and not vcpu.guest_irqs
+    kvm.preempt(vcpu, 0)                                 # an exit, then KVM's own entry
+    m.run()
+    assert pid.pir() == 0 and vcpu.guest_irqs == {0x41: 1}
+    assert m.accounting()["balanced"]
+
+
+def test_preempted_vcpu_gets_no_notification_and_sees_the_interrupt_at_its_next_entry(
+        ) -> None:
+    """Behaviour 21 (KVM vmx_vcpu_pi_put): a preempted vCPU has SN = 1; a posting notifies
+    nothing (the unit's rule: no ON, no message); KVM sets ON at load and syncs at entry."""
+    m, nic, kvm, vcpu = _vm()
+    pid = vcpu.pid
+    assert pid is not None
+    t0 = m.now
+    kvm.preempt(vcpu, 50_000)
+    m.run(until=t0 + 10_000)
+    assert vcpu.state != GUEST and pid.sn
+    assert not pid.post(0x51)                            # VT-d 5.2.3: SN suppresses
+    pid.meta[0x51] = m.ctx.ledger.raise_("test")
+    nic.rx(0)
+    m.run(until=t0 + 40_000)
+    assert vcpu.posted_notifications == 0 and not vcpu.guest_irqs
+    assert pid.pir() == 1 << 0x41 | 1 << 0x51
+    m.run()
+    assert vcpu.state == GUEST and not pid.sn and pid.pir() == 0
+    assert vcpu.guest_irqs == {0x41: 1, 0x51: 1}
+    assert vcpu.posted_notifications == 0
+    assert m.accounting()["balanced"]
+
+
+def test_blocked_vcpu_is_woken_by_the_wakeup_vector() -> None:
+    """Behaviour 21 (KVM pi_enable_wakeup_handler, pi_wakeup_handler): a vCPU halted in HLT
+    has NV = 0xF1 and NDST = its CPU; a posting's notification runs the host 0xF1 handler,
+    which wakes it; it takes the interrupt and blocks again."""
+    m, _, kvm, vcpu = _vm(halt=True)
+    pid = vcpu.pid
+    assert pid is not None
+    assert vcpu.state == BLOCKED and vcpu.exits[EXIT_HLT] == 1
+    assert pid.nv == POSTED_INTR_WAKEUP_VECTOR and not pid.sn
+    assert pid.ndst == ndst_for(m.lapics[1].apic_id, x2apic=False)
+    assert vcpu in kvm.wakeup_list[1]
+    pid.meta[0x41] = m.ctx.ledger.raise_("test")
+    assert pid.post(0x41)                                # as the remapping unit does
+    _ipi(m, 0, 1, pid.nv)                                # its notification: NV to NDST
+    m.run()
+    assert _count(m, "PIW", 1) == 1
+    assert vcpu.guest_irqs == {0x41: 1}
+    assert vcpu.state == BLOCKED and vcpu.exits[EXIT_HLT] == 2 and pid.nv == 0xF1
+    assert m.accounting()["balanced"]
+
+
+def test_exits_per_interrupt_on_each_path() -> None:
+    """Behaviour 22: without APICv an interrupt costs an external-interrupt exit on the host
+    vector's CPU, a kick exit on the target and an EOI (APIC-access) exit; with APICv only
+    the first (the target processes 0xF2 in non-root mode); bare metal none."""
+    spec = VirtSpec(requests=12, mean_gap_ns=50_000.0)
+    bare, exit_, posted = (run_path(p, spec) for p in ("bare", "vm_exit", "posted"))
+    assert summarize(bare)["exits_per_interrupt"] == 0
+    n = sum(exit_.vcpus[1].guest_irqs.values())
+    assert n >= 10                     # packets close together merge in vIRR
+    assert exit_.vcpus[0].exits == {EXIT_EXTERNAL_INTERRUPT: n}
+    assert exit_.vcpus[1].exits == {EXIT_EXTERNAL_INTERRUPT: n, EXIT_APIC_ACCESS: n}
+    assert summarize(exit_)["exits_per_interrupt"] == 3.0
+    n = sum(posted.vcpus[1].guest_irqs.values())
+    assert posted.vcpus[1].exits == {} and posted.vcpus[1].posted_notifications == n
+    # at most one (an interrupt that finds vCPU0 already in root mode costs none)
+    assert set(posted.vcpus[0].exits) == {EXIT_EXTERNAL_INTERRUPT}
+    assert n - 2 <= posted.vcpus[0].exits[EXIT_EXTERNAL_INTERRUPT] <= n
+    assert 0.8 <= summarize(posted)["exits_per_interrupt"] <= 1.0
+    for r in (bare, exit_, posted):
+        assert r.machine.accounting()["balanced"]
+
+
+def test_latency_moves_by_the_exits_on_the_critical_path() -> None:
+    """Latency emerges from the stages: 100 ns more per VM exit moves the no-APICv path by
+    200 ns (the exit on the host vector's CPU and the kick exit; the EOI exit comes after the
+    handler entry), the APICv path by 100 ns, bare metal not at all."""
+    spec = VirtSpec(requests=5, mean_gap_ns=50_000.0)
+    slow = TimingModel().with_(vm_exit=TimingModel().vm_exit + 100)
+    for path, shift in (("bare", 0), ("vm_exit", 200), ("posted", 100)):
+        a = summarize(run_path(path, spec))["median_ns"]
+        b = summarize(run_path(path, spec, timing=slow))["median_ns"]
+        assert b - a == shift, path
+
+
+def test_eoi_exit_bitmap_makes_the_virtual_eoi_exit() -> None:
+    """SDM 29.1.2: EOI virtualization exits (EOI-induced) only for vectors whose EOI-exit
+    bitmap bit is set."""
+    m, nic, _, vcpu = _vm()
+    nic.rx(0)
+    m.run()
+    assert vcpu.exits == {}
+    vcpu.eoi_exit_bitmap = 1 << 0x41
+    nic.rx(0)
+    m.run()
+    assert vcpu.exits == {EXIT_EOI_INDUCED: 1} and vcpu.guest_irqs == {0x41: 2}
+    assert vcpu.state == GUEST and m.accounting()["balanced"]
+
+
+def test_interrupt_window_exiting_injects_when_the_guest_can_take_it() -> None:
+    """Without APICv (SDM 26.6.2, 25.2): two interrupts pending; the higher is injected; at
+    its EOI exit the guest still has IF = 0, so KVM arms interrupt-window exiting; the IRET
+    exits and the second is injected at the next entry."""
+    m, _, kvm, vcpu = _vm(apicv=False)
+    k = m.kernel
+
+    def two() -> None:
+        kvm.deliver(vcpu, 0x41)
+        kvm.deliver(vcpu, 0x51)
+    k.run_on(m.cpus[0], two)
+    m.run()
+    assert vcpu.guest_irqs == {0x41: 1, 0x51: 1}
+    assert vcpu.exits[EXIT_INTERRUPT_WINDOW] == 1 and vcpu.exits[EXIT_APIC_ACCESS] == 2
+    assert vcpu.state == GUEST and m.accounting()["balanced"]
+
+
+def test_posted_processing_without_virtual_interrupt_delivery_fails_vm_entry() -> None:
+    """SDM 26.2.1.1: 'process posted interrupts' needs virtual-interrupt delivery: the VM
+    entry fails and says which rule."""
+    m, _, kvm, vcpu = _vm(start=False)
+    vcpu.proc2 = 0
+    kvm.start(vcpu)
+    m.run()
+    assert vcpu.state == ROOT
+    assert [d.rule_id for d in m.ctx.diagnostics] == ["VMX-ENTRY-PI-CONTROLS"]
+
+
+def test_vm_posted_scenario_balances_and_shows_every_vcpu_state() -> None:
+    """The vm-posted scenario: every interrupt accounted for under the debug ledger; vCPU0
+    takes its interrupts without exits except when preempted; vCPU1 blocks and is woken."""
+    r = build_vm_posted(ledger_debug=True)
+    m = r.machine
+    kvm = r.kvm
+    assert kvm is not None
+    for i in range(30):
+        m.engine.at(m.now + 5_000 + 7_000 * i, lambda _, q=i % 2: r.nic.rx(q))
+    m.engine.at(m.now + 60_000, lambda _: kvm.preempt(r.vcpus[0], 20_000))
+    m.run()
+    v0, v1 = r.vcpus
+    assert sum(v0.guest_irqs.values()) > 0 and sum(v1.guest_irqs.values()) > 0
+    assert v0.exits[EXIT_EXTERNAL_INTERRUPT] == 1          # the reschedule IPI only
+    assert v1.exits[EXIT_HLT] >= sum(v1.guest_irqs.values()) > 0
+    assert v1.state == BLOCKED and v0.state == GUEST
+    assert m.accounting()["balanced"]
+    res = vm_posted(ScenarioOptions(requests=20, mean_gap_ns=10_000.0, trace=False))
+    assert res.machine.accounting()["balanced"]
+
+
+def test_compare_virt_json_keys() -> None:
+    """irqsim compare-virt --format json: keys bare, vm_exit, posted, each with median_ns,
+    p99_ns, exits_per_interrupt and root CPU time."""
+    out = CliRunner().invoke(main, ["compare-virt", "--format", "json", "--requests", "10"])
+    assert out.exit_code == 0, out.output
+    res = json.loads(out.output)
+    assert set(res) == {"bare", "vm_exit", "posted"}
+    for r in res.values():
+        assert {"median_ns", "p99_ns", "exits_per_interrupt", "root_ns"} <= set(r)
+    assert res["bare"]["median_ns"] < res["posted"]["median_ns"] < res["vm_exit"]["median_ns"]
+    bad = CliRunner().invoke(main, ["compare-virt", "--requests", "0"])
+    assert bad.exit_code == 2
