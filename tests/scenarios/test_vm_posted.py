@@ -68,7 +68,7 @@ def test_notification_in_non_root_mode_is_processed_without_an_exit() -> None:
     """Behaviour 19 (SDM 29.6): the notification vector reaching a CPU that runs the vCPU with
     'process posted interrupts' causes no VM exit: ON cleared, the LAPIC EOIed, PIR moved to
     vIRR, the guest takes the vector."""
-    m, nic, kvm, vcpu = _vm()
+    m, nic, _, vcpu = _vm()
     assert vcpu.state == GUEST
     nic.rx(0)
     m.run()

@@ -65,7 +65,7 @@ def test_empty_pir_sync_is_a_no_op() -> None:
     """SDM 29.6 step 4: RVI = max(RVI, highest PIR bit), unchanged when the PIR was empty."""
     va = VirtualApic()
     va.irr, va.rvi = 1 << 0x31, 0x31
-    assert va.merge_pir(0, {}) == []
+    assert va.merge_pir(0) == []
     assert (va.irr, va.rvi) == (1 << 0x31, 0x31)
 
 
@@ -85,7 +85,7 @@ def test_rvi_svi_vppr_rules_hold_over_any_sequence(ops: list[tuple[str, list[int
             bits = 0
             for v in vs:
                 bits |= 1 << v
-            va.merge_pir(bits, {})
+            va.merge_pir(bits)
         elif op == "deliver":
             if not va.recognizable():
                 continue
@@ -108,7 +108,7 @@ def test_rvi_svi_vppr_rules_hold_over_any_sequence(ops: list[tuple[str, list[int
 def test_virtual_apic_page_reads_its_chunks() -> None:
     """SDM 29.1: VIRR at 0x200 + 0x10*i and VISR at 0x100 + 0x10*i, 32 vectors per chunk."""
     va = VirtualApic()
-    va.merge_pir(1 << 0x41 | 1 << 0x20, {})
+    va.merge_pir(1 << 0x41 | 1 << 0x20)
     assert va.read(0x220) == 1 << 1 and va.read(0x210) == 1 << 0
     va.deliver()
     assert va.read(0x120) == 1 << 1 and va.read(0xA0) == 0x40

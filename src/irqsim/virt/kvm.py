@@ -173,7 +173,7 @@ class Kvm:
         bits = 0
         for w in range(4):
             bits |= cpu.locked(pid.addr + 8 * w, 8, lambda _: 0) << (64 * w)
-        for iid in vcpu.vapic.merge_pir(bits, pid.meta):
+        for iid in vcpu.vapic.merge_pir(bits, pid.take):
             self.ctx.ledger.merge(iid, vcpu.name)
         if self.ctx.tracer.on:
             self.ctx.tracer.emit(cpu.clock, cpu.name, vcpu.name, "sync-pir", pir=f"{bits:#x}",

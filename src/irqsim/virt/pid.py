@@ -11,6 +11,8 @@ carries, as the LAPIC's ``irr_meta`` does for IRR bits.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from irqsim.fabric.memory import SystemMemory
 from irqsim.spec.vtd import PID, PID_ALIGN, PID_SIZE
 
@@ -41,7 +43,7 @@ def control(on: bool = False, sn: bool = False, nv: int = 0, ndst: int = 0) -> i
 class PostedDescriptor:
     """One vCPU's PID at ``addr`` (64-byte aligned) in ``memory``."""
 
-    __slots__ = ("addr", "memory", "meta")
+    __slots__ = ("addr", "external", "memory", "meta")
 
     def __init__(self, memory: SystemMemory, addr: int) -> None:
         if addr % PID_ALIGN:
@@ -50,6 +52,8 @@ class PostedDescriptor:
         self.memory = memory
         self.addr = addr
         self.meta: dict[int, int] = {}       # vector -> ledger id of the posted interrupt
+        # Who else posts here and keeps its own ids (the remapping unit's take_posted).
+        self.external: Callable[[int, int], int] | None = None
         memory.write_bytes(addr, bytes(PID_SIZE))
 
     @property
@@ -82,6 +86,13 @@ class PostedDescriptor:
     @property
     def ndst(self) -> int:
         return self.control() >> NDST_SHIFT & 0xFFFFFFFF
+
+    def take(self, vector: int) -> int:
+        """The ledger id the PIR bit ``vector`` carries (forgotten: it moves to vIRR)."""
+        iid = self.meta.pop(vector, 0)
+        if not iid and self.external is not None:
+            iid = self.external(self.addr, vector)
+        return iid
 
     # -- hardware atomic operations (one instant each) ----------------------------------
     def post(self, vector: int, urgent: bool = False, honour_sn: bool = True) -> bool:

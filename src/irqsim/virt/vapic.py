@@ -9,6 +9,8 @@ software operations.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from irqsim.spec.vmx import VIRR, VISR, VPPR, VTPR
 
 
@@ -36,9 +38,10 @@ class VirtualApic:
         self.ppr = self.tpr & 0xFF if (self.tpr >> 4) >= (self.svi >> 4) else self.svi & 0xF0
 
     # -- SDM 29.6 step 3-4: PIR into vIRR -------------------------------------------------
-    def merge_pir(self, bits: int, meta: dict[int, int]) -> list[int]:
+    def merge_pir(self, bits: int, take: Callable[[int], int] = lambda v: 0) -> list[int]:
         """vIRR |= bits; RVI = max(RVI, highest bit of ``bits``) (unchanged when empty).
-        Returns the ledger ids that joined a vIRR bit already set (merged)."""
+        ``take(vector)`` gives the ledger id a PIR bit carries. Returns the ids that joined a
+        vIRR bit already set (merged)."""
         if not bits:
             return []
         merged = []
@@ -46,7 +49,7 @@ class VirtualApic:
         while b:
             v = b.bit_length() - 1
             b &= ~(1 << v)
-            iid = meta.pop(v, 0)
+            iid = take(v)
             if self.irr >> v & 1:
                 merged.append(iid)
             else:

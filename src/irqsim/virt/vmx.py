@@ -289,7 +289,7 @@ class Vcpu:
         pid.clear_on()                               # 1: ON := 0 (locked, memory)
         lapic.eoi()                                  # 2: EOI, the notification retires
         bits = pid.take_pir()                        # 3: VIRR |= PIR, PIR := 0
-        for iid in self.vapic.merge_pir(bits, pid.meta):   # 4: RVI := max(RVI, PIR high)
+        for iid in self.vapic.merge_pir(bits, pid.take):   # 4: RVI := max(RVI, PIR high)
             ctx.ledger.merge(iid, self.name)
         cost = (t.posted_intr_processing + 2 * t.memory_read + 2 * t.memory_write)
         self._busy_until = ctx.engine.now + cost
