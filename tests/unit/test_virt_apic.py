@@ -112,3 +112,23 @@ def test_virtual_apic_page_reads_its_chunks() -> None:
     assert va.read(0x220) == 1 << 1 and va.read(0x210) == 1 << 0
     va.deliver()
     assert va.read(0x120) == 1 << 1 and va.read(0xA0) == 0x40
+
+
+def test_vmx_declarations_match_the_sdm() -> None:
+    """Masks transcribed from SDM vol. 3C 24.6.1 (pin-based: bit 0 external-interrupt
+    exiting, 3 NMI exiting, 5 virtual NMIs, 6 preemption timer, 7 process posted interrupts),
+    24.6.2 (primary bit 2 interrupt-window exiting, 7 HLT exiting, 21 TPR shadow, 31
+    secondary; secondary bit 0 virtualize APIC accesses, 4 x2APIC mode, 8 APIC-register
+    virtualization, 9 virtual-interrupt delivery), 24.7.1 (exit control 15 acknowledge
+    interrupt on exit), 24.8.3 (entry interruption information), 24.4.2 (RVI/SVI), 29.1
+    (virtual-APIC page offsets)."""
+    from irqsim.spec import vmx
+    assert vmx.PIN_BASED.wmask == 0b1110_1001
+    assert vmx.PROC_BASED.wmask == 1 << 2 | 1 << 7 | 1 << 21 | 1 << 31
+    assert vmx.PROC_BASED2.wmask == 1 << 0 | 1 << 4 | 1 << 8 | 1 << 9
+    assert vmx.EXIT_ACK_INTR == 1 << 15 and vmx.PIN_POSTED == 1 << 7
+    assert vmx.ENTRY_INTR_INFO.encode(vector=0x41, type=0, valid=1) == 0x8000_0041
+    assert vmx.GUEST_INTR_STATUS.decode(0x4151) == {"rvi": 0x51, "svi": 0x41}
+    assert (vmx.VTPR, vmx.VPPR, vmx.VEOI, vmx.VISR, vmx.VIRR) == (0x80, 0xA0, 0xB0, 0x100,
+                                                                  0x200)
+    assert (vmx.POSTED_INTR_VECTOR, vmx.POSTED_INTR_WAKEUP_VECTOR) == (0xF2, 0xF1)
