@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irqsim.cli import main
 from irqsim.devices.nic import MultiQueueNic
@@ -258,3 +260,45 @@ def test_compare_virt_json_keys() -> None:
     assert res["bare"]["median_ns"] < res["posted"]["median_ns"] < res["vm_exit"]["median_ns"]
     bad = CliRunner().invoke(main, ["compare-virt", "--requests", "0"])
     assert bad.exit_code == 2
+
+
+@settings(max_examples=12, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 40_000), st.sampled_from(["rx0", "rx1", "preempt0",
+                                                                    "preempt1", "direct"])),
+                min_size=1, max_size=25),
+       st.booleans())
+def test_any_mix_of_postings_preemptions_and_blocking_balances(
+        ops: list[tuple[int, str]], apicv: bool) -> None:
+    """Invariant (reference 10; the ledger's rule): whatever the timing of device interrupts,
+    direct deliveries, preemptions (SN) and blocking (HLT, NV = 0xF1), every interrupt ends
+    delivered to a guest or the host, or merged: nothing stays in a PIR or vIRR once the
+    machine is idle, and the debug ledger never sees an impossible step."""
+    m = VirtMachine(ncpus=3, ledger_debug=True)
+    nic = MultiQueueNic(m.ctx, 2, name="nic0")
+    m.add_device(nic)
+    vfio = VfioPci(NIC_IDS, 2, host_cpus=[0])
+    m.kernel.register_driver(vfio)
+    m.boot()
+    kvm = m.start_kvm(apicv=apicv)
+    vcpus = [kvm.create_vcpu("vm0", 0, 1), kvm.create_vcpu("vm0", 1, 2, halt_when_idle=True)]
+    for q in range(2):
+        vfio.route(kvm, q, vcpus[q], 0x41 + 0x10 * q)
+    for v in vcpus:
+        kvm.start(v)
+    t0 = m.now + 5_000
+
+    def act(arg: tuple[str]) -> None:
+        what = arg[0]
+        if what.startswith("rx"):
+            nic.rx(int(what[2]))
+        elif what.startswith("preempt"):
+            kvm.preempt(vcpus[int(what[-1])], 3_000)
+        else:
+            m.kernel.run_on(m.cpus[0], lambda: kvm.deliver(vcpus[1], 0x61))
+    for t, what in ops:
+        m.engine.at(t0 + t, act, (what,))
+    m.run()
+    acc = m.accounting()
+    assert acc["balanced"] and acc["in_flight"] == 0
+    assert sum(acc["pending"].values()) == 0
+    assert all(v.state in (GUEST, BLOCKED) for v in vcpus)
