@@ -206,7 +206,8 @@ class Cpu:
         self.if_flag: bool = True
         self.frames: list[Frame] = []
         # VMX non-root mode: the running vCPU's hardware side (irqsim.virt.vmx) while this
-        # CPU executes guest code; None in root mode (the only mode without virtualization).
+        # CPU executes guest code (the LAPIC's INTR is wired to it meanwhile: ``lapic.cpu``);
+        # None in root mode (the only mode without virtualization).
         self.guest: GuestPort | None = None
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.task: Section | None = None            # the task section on this CPU
@@ -440,12 +441,8 @@ class Cpu:
     # -- INTR / acceptance -------------------------------------------------
     def intr(self) -> None:
         """The LAPIC asserts INTR; the core samples it at the next instruction boundary (in
-        VMX non-root mode the running vCPU decides: posted-interrupt processing or a VM
-        exit)."""
-        guest = self.guest
-        if guest is not None:
-            guest.intr()
-            return
+        VMX non-root mode the LAPIC's INTR goes to the running vCPU instead, which decides:
+        posted-interrupt processing or a VM exit; see ``guest``)."""
         if self.if_flag and self._accept_entry is None:
             self._accept_entry = self._engine.after(self._lapic_delivery, self._accept)
 

@@ -63,6 +63,44 @@ INTERRUPT_EXITS = (EXIT_EXTERNAL_INTERRUPT, EXIT_APIC_ACCESS, EXIT_EOI_INDUCED,
                    EXIT_INTERRUPT_WINDOW)
 
 
+class GuestPin:
+    """What the LAPIC's INTR output reaches while its CPU runs a vCPU in non-root mode: the
+    vCPU's recognition logic (SDM 25.2, 29.6); everything else (NMI, INIT, IF, TSC) is the
+    CPU's. Rewiring ``lapic.cpu`` at entry and exit keeps root mode's INTR path untouched."""
+
+    __slots__ = ("cpu", "vcpu")
+
+    def __init__(self, cpu: Cpu, vcpu: Vcpu) -> None:
+        self.cpu = cpu
+        self.vcpu = vcpu
+
+    def intr(self) -> None:
+        self.vcpu.intr()
+
+    def nmi(self) -> None:
+        self.cpu.nmi()
+
+    def smi(self) -> None:
+        self.cpu.smi()
+
+    def init_signal(self) -> None:
+        self.cpu.init_signal()
+
+    def sipi(self, vector: int) -> None:
+        self.cpu.sipi(vector)
+
+    @property
+    def if_flag(self) -> bool:
+        return self.cpu.if_flag
+
+    @if_flag.setter
+    def if_flag(self, value: bool) -> None:
+        self.cpu.if_flag = value
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.cpu, name)
+
+
 class Vcpu:
     """One virtual CPU: VMCS controls, virtual-APIC page, PID, guest state and counters."""
 
@@ -75,6 +113,7 @@ class Vcpu:
         self.index = index
         self.name = f"{vm}/vCPU{index}"
         self.cpu = cpu
+        self.pin_port = GuestPin(cpu, self)
         self.pid = pid
         self.vapic = VirtualApic()
         # VMCS controls as KVM sets them (vmx.c): external-interrupt exiting, ack on exit,
@@ -156,6 +195,7 @@ class Vcpu:
         self.state = GUEST
         self._t_in = now
         cpu.guest = self
+        cpu.lapic.cpu = self.pin_port
         self._emit("vm-entry", rvi=self.vapic.rvi, svi=self.vapic.svi)
         info = self.entry_intr_info
         if info & ENTRY_INTR_VALID:
@@ -195,6 +235,7 @@ class Vcpu:
         self.exits[reason] += 1
         self.state = ROOT
         self.cpu.guest = None
+        self.cpu.lapic.cpu = self.cpu
         self.cpu.if_flag = False        # host IRQs stay off until KVM has handled the exit
         cost = self.ctx.timing.vm_exit
         self.transition_ns += cost
