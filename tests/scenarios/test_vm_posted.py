@@ -302,3 +302,24 @@ def test_any_mix_of_postings_preemptions_and_blocking_balances(
     assert acc["balanced"] and acc["in_flight"] == 0
     assert sum(acc["pending"].values()) == 0
     assert all(v.state in (GUEST, BLOCKED) for v in vcpus)
+
+
+def test_without_acknowledge_on_exit_the_host_takes_the_vector_after_the_exit() -> None:
+    """SDM 24.7.1 / 27.2.2: with 'acknowledge interrupt on exit' the exit takes the vector
+    from the LAPIC (INTA at the exit, vector in the exit information); without it the vector
+    stays in IRR and the host takes it through its own INTA once KVM enables interrupts."""
+    acked = {}
+    for ack in (True, False):
+        m, nic, kvm, vcpu = _vm(apicv=False, start=False)
+        host = kvm.create_vcpu("vm1", 0, 0)              # the NIC's host vector's CPU
+        if not ack:
+            host.exit_ctls = 0
+        kvm.start(host)
+        kvm.start(vcpu)
+        m.run(until=m.now + 10_000)
+        nic.rx(0)
+        m.run()
+        assert host.exits == {EXIT_EXTERNAL_INTERRUPT: 1} and vcpu.guest_irqs == {0x41: 1}
+        acked[ack] = host.exit_info
+        assert m.cpus[0].accepted >= 1 and m.accounting()["balanced"]
+    assert acked[True] == 1 << 31 | m.kernel.irqs[24].vector and acked[False] == 0
