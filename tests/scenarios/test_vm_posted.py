@@ -335,3 +335,23 @@ def test_the_python_example_in_docs_virt_runs() -> None:
     exec(compile(code, "docs/virt.md", "exec"), env)
     vcpu = env["vcpu"]
     assert isinstance(vcpu, Vcpu) and vcpu.guest_irqs == {0x41: 1} and not vcpu.exits
+
+
+def test_x2apic_ndst_is_the_32_bit_apic_id() -> None:
+    """VT-d 9.12: in x2APIC mode NDST is the 32-bit APIC ID; KVM's load writes it and the
+    notification reaches a CPU whose APIC ID does not fit 8 bits."""
+    m = VirtMachine(ncpus=2, x2apic=True, apic_ids=[0, 300])
+    nic = MultiQueueNic(m.ctx, 1, name="nic0")
+    m.add_device(nic)
+    vfio = VfioPci(NIC_IDS, 1, host_cpus=[0])
+    m.kernel.register_driver(vfio)
+    m.boot()
+    kvm = m.start_kvm()
+    vcpu = kvm.create_vcpu("vm0", 0, 1)
+    vfio.route(kvm, 0, vcpu, 0x41)
+    kvm.start(vcpu)
+    m.run(until=m.now + 10_000)
+    assert vcpu.pid is not None and vcpu.pid.ndst == 300 == ndst_for(300, x2apic=True)
+    nic.rx(0)
+    m.run()
+    assert vcpu.guest_irqs == {0x41: 1} and vcpu.posted_notifications == 1 and not vcpu.exits
