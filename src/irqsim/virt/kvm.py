@@ -74,7 +74,12 @@ class Kvm:
     # -- set-up -----------------------------------------------------------------------------
     def create_vcpu(self, vm: str, index: int, cpu: int, halt_when_idle: bool = False,
                     handler_ns: int | None = None) -> Vcpu:
-        """A vCPU pinned to physical CPU ``cpu``; with APICv it gets a PID in memory."""
+        """A vCPU pinned to physical CPU ``cpu`` (one vCPU per CPU: the host scheduler is not
+        modelled beyond preemption); with APICv it gets a PID in memory."""
+        if not 0 <= cpu < len(self.kernel.cpus):
+            raise ValueError(f"no CPU {cpu} (the machine has {len(self.kernel.cpus)})")
+        if any(v.cpu.index == cpu for v in self.vcpus):
+            raise ValueError(f"CPU {cpu} already runs a vCPU")
         pid = PostedDescriptor(self.memory, self.kernel.dma_alloc(64, 64)) if self.apicv \
             else None
         v = Vcpu(self, vm, index, self.kernel.cpus[cpu], self.apicv, pid, halt_when_idle,
