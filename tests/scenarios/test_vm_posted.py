@@ -355,3 +355,16 @@ def test_x2apic_ndst_is_the_32_bit_apic_id() -> None:
     nic.rx(0)
     m.run()
     assert vcpu.guest_irqs == {0x41: 1} and vcpu.posted_notifications == 1 and not vcpu.exits
+
+
+def test_the_demo_draws_one_delivery_into_the_guest() -> None:
+    """irqsim demo --scenario vm-posted: the delivery diagram follows the interrupt from the
+    device to the guest's handler and its virtualized EOI, with a Guest lifeline."""
+    out = CliRunner().invoke(main, ["demo", "--scenario", "vm-posted", "--format", "mermaid",
+                                    "--requests", "20"])
+    assert out.exit_code == 0, out.output
+    delivery = out.output.split("One interrupt from nic0")[1]
+    assert "participant Guest as Guest (vCPU)" in out.output
+    for step in ("Hardware event occurs", "Notification vector in non-root mode",
+                 "Virtual-interrupt delivery: vector 0x4", "Guest EOI (virtualized)"):
+        assert step in delivery, step

@@ -96,6 +96,17 @@ class TraceKind(StrEnum):
                             "{logical:?logical|APIC ID} {dest} (shorthand {shorthand})")
     IPI_DELIVER = ("ipi-deliver", "IPI arrives: {mode} vector {vector:#x}")
     IPI_INIT_DEASSERT = ("ipi-init-deassert",)
+    # -- virtualization (irqsim.virt; SDM 25-29) --------------------------------------------------
+    VM_ENTRY = ("vm-entry", "VM entry (RVI {rvi:#x}, SVI {svi:#x})")
+    VM_EXIT = ("vm-exit", "VM exit: {reason}{vector:+, vector @x}")
+    POSTED_PROCESSING = ("posted-processing", "Notification vector in non-root mode: clear ON, "
+                                              "EOI, PIR {pir} -> vIRR, RVI {rvi:#x} (no VM exit)")
+    SYNC_PIR = ("sync-pir", "KVM before entry: PIR {pir} -> vIRR, RVI {rvi:#x}")
+    VIRTUAL_DELIVERY = ("virtual-delivery", "Virtual-interrupt delivery: vector {vector:#x} "
+                                            "vIRR->vISR, through the guest IDT")
+    GUEST_HANDLER = ("guest-handler", "Guest handler for vector {vector:#x} runs")
+    VIRTUAL_EOI = ("virtual-eoi", "Guest EOI (virtualized): clear vISR {vector:#x}, "
+                                  "VPPR {ppr:#x}")
     # -- CPU ---------------------------------------------------------------------------------------
     HANDLER_ENTRY = ("handler-entry",
                      "Save context, clear IF, IDT[{vector:#x}]: jump to ISR handler")

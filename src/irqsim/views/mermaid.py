@@ -15,8 +15,8 @@ PARTICIPANTS = (
     ("Device", "PCIe Device"), ("PCIe", "PCIe Bus"), ("IOMMU", "IOMMU/VT-d"),
     ("LAPIC", "Local APIC"), ("CPU", "CPU"),
 )
-# Shown only when a diagram uses them, before the participant named second.
-OPTIONAL = (("IOAPIC", "I/O APIC", "LAPIC"),)
+# Shown only when a diagram uses them, before the participant named second ("": last).
+OPTIONAL = (("IOAPIC", "I/O APIC", "LAPIC"), ("Guest", "Guest (vCPU)", ""))
 _FIXED = {"OS": "OS", "Driver": "Driver", "PCI Config Space": "PCI", "PCIe Device": "Device",
           "PCIe Bus": "PCIe", "IOMMU": "IOMMU", "Memory": "PCIe", "LAPIC": "LAPIC",
           "CPU": "CPU", "APIC bus": "LAPIC", "Root Complex": "PCIe"}
@@ -34,6 +34,8 @@ def participant(name: str) -> str:
         return "IOAPIC"
     if name.startswith(("Switch", "RootPort")):
         return "PCIe"
+    if "/vCPU" in name:                 # a VM's vCPU (irqsim.virt): the guest
+        return "Guest"
     return "Device"
 
 
@@ -135,7 +137,8 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
     seen = {participant(x) for e in events for x in (e.src, e.dst)}
     for alias, name, before in OPTIONAL:
         if alias in seen:
-            used.insert([a for a, _ in used].index(before), (alias, name))
+            used.insert([a for a, _ in used].index(before) if before else len(used),
+                        (alias, name))
     # Several CPUs or Local APICs in one diagram (IPIs): one lifeline each, e.g. CPU0/LAPIC0.
     per_cpu = list(dict.fromkeys(x for e in events for x in (e.src, e.dst)
                                  if _INSTANCE.match(x)))
@@ -189,20 +192,22 @@ def sequence_diagram(events: Iterable[TraceEvent], title: str = "",
 def setup_and_one_delivery(events: list[TraceEvent], device: str) -> tuple[list[TraceEvent],
                                                                           list[TraceEvent]]:
     """The set-up steps before the first device event, and one undisturbed delivery from
-    ``device`` (its event up to the IRET that ends its handler)."""
+    ``device`` (its event up to the IRET that ends its handler; to a guest: up to the guest
+    handler's EOI)."""
     setup: list[TraceEvent] = []
     for e in events:
         if e.kind == "device-event":
             break
         setup.append(e)
     n = len(events)
+    vm = any(e.kind == "vm-entry" for e in events)      # a delivery ends in a guest
     for start in range(len(setup), n):
         e = events[start]
         if e.kind != "device-event" or e.src != device:
             continue
         chunk: list[TraceEvent] = []
         clean = True
-        entered = False
+        entered = guest = False
         for e2 in events[start:]:
             src_field = str(e2.fields.get("source", ""))
             if (e2.kind == "device-event" and e2 is not e) or (
@@ -212,7 +217,10 @@ def setup_and_one_delivery(events: list[TraceEvent], device: str) -> tuple[list[
             chunk.append(e2)
             if e2.kind == "handler-entry":
                 entered = True
-            if e2.kind == "iret" and entered:
+            if e2.kind == "guest-handler":
+                entered = guest = True
+            if entered and (e2.kind == "virtual-eoi" or (e2.kind == "vm-exit" and guest)
+                            or (e2.kind == "iret" and not guest and not vm)):
                 break
         if clean and entered:
             return setup, chunk

@@ -239,7 +239,10 @@ class Vcpu:
         self.cpu.if_flag = False        # host IRQs stay off until KVM has handled the exit
         cost = self.ctx.timing.vm_exit
         self.transition_ns += cost
-        self._emit("vm-exit", reason=EXIT_REASONS.get(reason, str(reason)), vector=vector)
+        if vector >= 0:
+            self._emit("vm-exit", reason=EXIT_REASONS.get(reason, str(reason)), vector=vector)
+        else:
+            self._emit("vm-exit", reason=EXIT_REASONS.get(reason, str(reason)))
         engine.after(cost, self.kvm.handle_exit, (self, reason, vector, meta))
 
     # -- the guest's steps (they advance only in non-root mode) ---------------------------
