@@ -54,6 +54,11 @@ class VfioPci:
     def route(self, kvm: Kvm, entry: int, vcpu: Vcpu, guest_vector: int) -> None:
         """KVM_IRQFD + the guest's MSI-X programming: entry ``entry`` -> ``guest_vector`` on
         ``vcpu``."""
+        if not 16 <= guest_vector <= 255:
+            raise ValueError(f"guest vector must be 16-255 (0-15 are reserved, SDM 10.5.2), "
+                             f"got {guest_vector}")
+        if not 0 <= entry < len(self.irqs):
+            raise ValueError(f"MSI-X entry {entry} not allocated ({len(self.irqs)} vectors)")
         self.kvm = kvm
         self.routes[entry] = (vcpu, guest_vector)
 
