@@ -188,10 +188,10 @@ class Cpu:
                  "_handler_fn", "_lapic_access", "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
                  "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
-                 "faults", "frames", "guest", "idt", "if_flag", "index", "irq_exit_hook",
-                 "lapic", "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
+                 "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
+                 "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
                  "on_startup", "platform", "runq", "smi_count", "soft", "softirq_pending",
-                 "startup_vector", "state", "task", "tsc_offset")
+                 "startup_vector", "state", "task", "tsc_offset", "vcpu")
 
     def __init__(self, ctx: SimContext, index: int, lapic: LocalApic,
                  platform: Platform | None = None,
@@ -208,7 +208,7 @@ class Cpu:
         # VMX non-root mode: the running vCPU's hardware side (irqsim.virt.vmx) while this
         # CPU executes guest code (the LAPIC's INTR is wired to it meanwhile: ``lapic.cpu``);
         # None in root mode (the only mode without virtualization).
-        self.guest: GuestPort | None = None
+        self.vcpu: GuestPort | None = None
         self.idt: list[Gate | None] = idt if idt is not None else [None] * 256
         self.task: Section | None = None            # the task section on this CPU
         self.runq: deque[Section] = deque()          # tasks waiting for the CPU
@@ -442,7 +442,7 @@ class Cpu:
     def intr(self) -> None:
         """The LAPIC asserts INTR; the core samples it at the next instruction boundary (in
         VMX non-root mode the LAPIC's INTR goes to the running vCPU instead, which decides:
-        posted-interrupt processing or a VM exit; see ``guest``)."""
+        posted-interrupt processing or a VM exit; see ``vcpu``)."""
         if self.if_flag and self._accept_entry is None:
             self._accept_entry = self._engine.after(self._lapic_delivery, self._accept)
 

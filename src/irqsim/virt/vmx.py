@@ -194,7 +194,7 @@ class Vcpu:
         now = self.ctx.engine.now
         self.state = GUEST
         self._t_in = now
-        cpu.guest = self
+        cpu.vcpu = self
         cpu.lapic.cpu = self.pin_port
         self._emit("vm-entry", rvi=self.vapic.rvi, svi=self.vapic.svi)
         info = self.entry_intr_info
@@ -234,7 +234,7 @@ class Vcpu:
         self.guest_ns += now - self._t_in
         self.exits[reason] += 1
         self.state = ROOT
-        self.cpu.guest = None
+        self.cpu.vcpu = None
         self.cpu.lapic.cpu = self.cpu
         self.cpu.if_flag = False        # host IRQs stay off until KVM has handled the exit
         cost = self.ctx.timing.vm_exit
