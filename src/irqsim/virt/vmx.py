@@ -165,11 +165,6 @@ class Vcpu:
     def exit_counts(self) -> dict[str, int]:
         return {EXIT_REASONS[r]: n for r, n in sorted(self.exits.items())}
 
-    def _emit(self, kind: str, **kw: Any) -> None:
-        tr = self.ctx.tracer
-        if tr.on:
-            tr.emit(self.ctx.engine.now, self.cpu.name, self.name, kind, **kw)
-
     # -- VM entry / exit (hardware) --------------------------------------------------------
     def entry_checks(self) -> bool:
         """SDM 26.2.1.1: posted-interrupt processing needs ext-int exiting, ack on exit and
@@ -196,7 +191,10 @@ class Vcpu:
         self._t_in = now
         cpu.vcpu = self
         cpu.lapic.cpu = self.pin_port
-        self._emit("vm-entry", rvi=self.vapic.rvi, svi=self.vapic.svi)
+        tr = self.ctx.tracer
+        if tr.on:
+            tr.emit(now, cpu.name, self.name, "vm-entry", rvi=self.vapic.rvi,
+                    svi=self.vapic.svi)
         info = self.entry_intr_info
         if info & ENTRY_INTR_VALID:
             # SDM 26.6.2: the event is delivered through the guest IDT as the entry ends.
@@ -239,10 +237,13 @@ class Vcpu:
         self.cpu.if_flag = False        # host IRQs stay off until KVM has handled the exit
         cost = self.ctx.timing.vm_exit
         self.transition_ns += cost
-        if vector >= 0:
-            self._emit("vm-exit", reason=EXIT_REASONS.get(reason, str(reason)), vector=vector)
-        else:
-            self._emit("vm-exit", reason=EXIT_REASONS.get(reason, str(reason)))
+        tr = self.ctx.tracer
+        if tr.on:
+            why = EXIT_REASONS.get(reason, str(reason))
+            if vector >= 0:
+                tr.emit(now, self.cpu.name, self.name, "vm-exit", reason=why, vector=vector)
+            else:
+                tr.emit(now, self.cpu.name, self.name, "vm-exit", reason=why)
         engine.after(cost, self.kvm.handle_exit, (self, reason, vector, meta))
 
     # -- the guest's steps (they advance only in non-root mode) ---------------------------
@@ -341,7 +342,10 @@ class Vcpu:
             self._step_due += cost
             ctx.engine.cancel(self._step)
             self._step = ctx.engine.at(self._step_due, self._do_step)
-        self._emit("posted-processing", pir=f"{bits:#x}", rvi=self.vapic.rvi)
+        tr = self.ctx.tracer
+        if tr.on:
+            tr.emit(ctx.engine.now, self.cpu.name, self.name, "posted-processing",
+                    pir=f"{bits:#x}", rvi=self.vapic.rvi)
         ctx.engine.at(self._busy_until, self._after_posted)
 
     def _after_posted(self, _: object) -> None:
@@ -362,7 +366,10 @@ class Vcpu:
         if not vapic.recognizable():
             return
         v, iid = vapic.deliver()
-        self._emit("virtual-delivery", vector=v, svi=vapic.svi, rvi=vapic.rvi)
+        tr = self.ctx.tracer
+        if tr.on:
+            tr.emit(self.ctx.engine.now, self.cpu.name, self.name, "virtual-delivery",
+                    vector=v, svi=vapic.svi, rvi=vapic.rvi)
         self._take(v, iid, self.ctx.timing.virtual_intr_delivery)
 
     def _take(self, vector: int, iid: int, delay: int) -> None:
@@ -381,7 +388,10 @@ class Vcpu:
         iid = self._cur_iid
         if kvm.guest_entry.on:
             kvm.guest_entry(iid, self.name, self.ctx.engine.now)
-        self._emit("guest-handler", vector=self.in_handler)
+        tr = self.ctx.tracer
+        if tr.on:
+            tr.emit(self.ctx.engine.now, self.cpu.name, self.name, "guest-handler",
+                    vector=self.in_handler)
         self._run_step(self.handler_ns, self._guest_eoi)
 
     def _guest_eoi(self) -> None:
@@ -389,7 +399,10 @@ class Vcpu:
         t = self.ctx.timing
         if self.apicv:
             v = self.vapic.virtual_eoi()             # EOI virtualization, no exit
-            self._emit("virtual-eoi", vector=v, svi=self.vapic.svi, ppr=self.vapic.ppr)
+            tr = self.ctx.tracer
+            if tr.on:
+                tr.emit(self.ctx.engine.now, self.cpu.name, self.name, "virtual-eoi",
+                        vector=v, svi=self.vapic.svi, ppr=self.vapic.ppr)
             self._run_step(t.context_restore, self._iret)
             if self.eoi_exit_bitmap >> v & 1:
                 self._exit(EXIT_EOI_INDUCED, v)      # trap-like: after the EOI
