@@ -22,6 +22,7 @@ from irqsim.commands.options import (
     SEED,
     budget_options,
     check_span,
+    diag_options,
     finite_gap,
 )
 from irqsim.sim.budget import Budget
@@ -82,6 +83,7 @@ def as_text(requests: int, gap_ns: float, seed: int, res: dict[str, dict[str, An
               help="Mean gap between packets (exponential), simulated ns.")
 @click.option("--seed", type=SEED, default=1, show_default=True, help="Random seed (>= 0).")
 @budget_options("compare-virt")
+@diag_options
 def command(fmt: str, requests: int, gap_ns: float, seed: int, max_sim_ns: int,
             max_events: int) -> None:
     """The same NIC workload to bare metal, a VM with VM exits, a VM with posted interrupts."""
