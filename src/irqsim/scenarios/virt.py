@@ -29,7 +29,7 @@ from irqsim.virt.vmx import Vcpu
 _ = builtin                         # the default demo's scenarios are listed first
 NIC_IDS = ((0x8086, 0x1572),)
 GUEST_VECTORS = (0x41, 0x42)        # the guest driver's vectors for queue 0 and 1
-PATHS = ("bare", "vm_exit", "posted")
+PATHS = ("bare", "vm_exit", "apicv", "posted")
 
 
 @dataclass
@@ -71,12 +71,14 @@ class VirtRun:
 
 def build_path(path: str, trace: TraceOption = False, timing: TimingModel | None = None,
                ) -> VirtRun:
-    """compare-virt's machine for ``path``: 2 CPUs and a one-queue NIC. Bare: a host driver
-    on CPU1. VM paths: a VM with vCPU0 on CPU0 and vCPU1 on CPU1, both running (busy); the
-    NIC's host vector is affine to CPU0, its guest vector targets vCPU1."""
+    """compare-virt's machine for ``path``: 2 CPUs and a one-queue NIC, interrupt remapping
+    on. Bare: a host driver on CPU1. VM paths: a VM with vCPU0 on CPU0 and vCPU1 on CPU1,
+    both running (busy); the NIC's host vector is affine to CPU0, its guest vector targets
+    vCPU1: ``vm_exit`` without APICv, ``apicv`` with CPU-side posting only, ``posted`` with
+    the IRTE in posted format (VT-d posted interrupts)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    m = VirtMachine(ncpus=2, trace=trace, timing=timing)
+    m = VirtMachine(ncpus=2, trace=trace, timing=timing, intremap=True)
     nic = MultiQueueNic(m.ctx, 1, name="nic0")
     m.add_device(nic)
     if path == "bare":
@@ -86,9 +88,9 @@ def build_path(path: str, trace: TraceOption = False, timing: TimingModel | None
     vfio = VfioPci(NIC_IDS, 1, host_cpus=[0])
     m.kernel.register_driver(vfio)
     m.boot()
-    kvm = m.start_kvm(apicv=path == "posted")
+    kvm = m.start_kvm(apicv=path in ("apicv", "posted"))
     vcpus = [kvm.create_vcpu("vm0", i, i) for i in range(2)]
-    vfio.route(kvm, 0, vcpus[1], GUEST_VECTORS[0])
+    vfio.route(kvm, 0, vcpus[1], GUEST_VECTORS[0], posted=path == "posted")
     for v in vcpus:
         kvm.start(v)
     m.run(until=m.now + 10_000)
@@ -146,7 +148,8 @@ def build_vm_posted(trace: TraceOption = False, timing: TimingModel | None = Non
                     ledger_debug: bool = False) -> VirtRun:
     """3 CPUs: CPU0 host, vCPU0 on CPU1 (busy), vCPU1 on CPU2 (halts when idle); the NIC's
     two queues' host vectors on CPU0, guest vectors 0x41 on vCPU0 and 0x42 on vCPU1."""
-    m = VirtMachine(ncpus=3, trace=trace, timing=timing, ledger_debug=ledger_debug)
+    m = VirtMachine(ncpus=3, trace=trace, timing=timing, ledger_debug=ledger_debug,
+                    intremap=True)
     nic = MultiQueueNic(m.ctx, 2, name="nic0")
     m.add_device(nic)
     vfio = VfioPci(NIC_IDS, 2, host_cpus=[0])
@@ -155,7 +158,7 @@ def build_vm_posted(trace: TraceOption = False, timing: TimingModel | None = Non
     kvm = m.start_kvm(apicv=True)
     vcpus = [kvm.create_vcpu("vm0", 0, 1), kvm.create_vcpu("vm0", 1, 2, halt_when_idle=True)]
     for q in range(2):
-        vfio.route(kvm, q, vcpus[q], GUEST_VECTORS[q])
+        vfio.route(kvm, q, vcpus[q], GUEST_VECTORS[q], posted=True)
     for v in vcpus:
         kvm.start(v)
     m.run(until=m.now + 10_000)

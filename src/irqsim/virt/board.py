@@ -21,7 +21,8 @@ class VirtMachine(Machine):
 
     def start_kvm(self, apicv: bool = True) -> Kvm:
         """Load KVM (call after boot)."""
-        self.kvm = Kvm(self.kernel, self.memory, apicv=apicv)
+        self.kvm = Kvm(self.kernel, self.memory, apicv=apicv,
+                       posted_ids=self.iommu.take_posted)
         self.guest_latency = GuestLatency(self, self.kvm)
         return self.kvm
 

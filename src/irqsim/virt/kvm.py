@@ -54,11 +54,15 @@ ENTER, BLOCK, PREEMPT = "enter", "block", "preempt"
 class Kvm:
     """The hypervisor of one host: its vCPUs, per-pCPU wakeup lists and vector handlers."""
 
-    def __init__(self, kernel: Kernel, memory: SystemMemory, apicv: bool = True) -> None:
+    def __init__(self, kernel: Kernel, memory: SystemMemory, apicv: bool = True,
+                 posted_ids: Callable[[int, int], int] | None = None) -> None:
+        """``posted_ids``: the remapping unit's ``take_posted`` (the ledger id of a PIR bit it
+        set), so the CPU side settles what the unit posted."""
         self.kernel = kernel
         self.ctx = kernel.ctx
         self.memory = memory
         self.apicv = apicv
+        self.posted_ids = posted_ids
         self.vcpus: list[Vcpu] = []
         self.wakeup_list: dict[int, list[Vcpu]] = {}
         # virtual interrupt id -> the host interrupt it continues (VFIO, for latency).
@@ -82,6 +86,8 @@ class Kvm:
             raise ValueError(f"CPU {cpu} already runs a vCPU")
         pid = PostedDescriptor(self.memory, self.kernel.dma_alloc(64, 64)) if self.apicv \
             else None
+        if pid is not None:
+            pid.external = self.posted_ids
         v = Vcpu(self, vm, index, self.kernel.cpus[cpu], self.apicv, pid, halt_when_idle,
                  handler_ns)
         self.vcpus.append(v)
@@ -297,6 +303,22 @@ class Kvm:
             self.wake(vcpu)
         elif vcpu.in_guest_mode and vcpu.cpu is not cpu:
             self.kernel.smp.send_mask(cpu, [vcpu.cpu.index], RESCHEDULE_VECTOR)
+
+    # -- VT-d posted interrupts (vmx_pi_update_irte) ---------------------------------------
+    def update_pi_irte(self, irq: int, vcpu: Vcpu, vector: int) -> bool:
+        """An irqfd route for host IRQ ``irq`` targets exactly one vCPU (fixed delivery): with
+        APICv and a remapping unit that posts, KVM switches its IRTE to posted format
+        (irq_set_vcpu_affinity: the vCPU's PID, ``vector``), so the unit posts into the PID and
+        notifies NV -> NDST with no host code. False when that is not possible (the route
+        stays on the host vector)."""
+        pid = vcpu.pid
+        if pid is None or not vcpu.apicv:
+            return False
+        try:
+            self.kernel.irq_set_vcpu_affinity(irq, (pid.addr, vector, False))
+        except OSError:
+            return False
+        return True
 
     # -- accounting -------------------------------------------------------------------------
     def pending(self) -> dict[str, int]:

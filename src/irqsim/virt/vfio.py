@@ -51,9 +51,11 @@ class VfioPci:
             self.irqs.append(irq)
             k.request_irq(irq, self.handler, 0, f"vfio-msix[{i}]({pdev.slot})", i)
 
-    def route(self, kvm: Kvm, entry: int, vcpu: Vcpu, guest_vector: int) -> None:
+    def route(self, kvm: Kvm, entry: int, vcpu: Vcpu, guest_vector: int,
+              posted: bool = False) -> bool:
         """KVM_IRQFD + the guest's MSI-X programming: entry ``entry`` -> ``guest_vector`` on
-        ``vcpu``."""
+        ``vcpu``; ``posted``: KVM also asks for VT-d posting (irq bypass, vmx_pi_update_irte).
+        Returns whether the entry's IRTE is now posted."""
         if not 16 <= guest_vector <= 255:
             raise ValueError(f"guest vector must be 16-255 (0-15 are reserved, SDM 10.5.2), "
                              f"got {guest_vector}")
@@ -61,6 +63,7 @@ class VfioPci:
             raise ValueError(f"MSI-X entry {entry} not allocated ({len(self.irqs)} vectors)")
         self.kvm = kvm
         self.routes[entry] = (vcpu, guest_vector)
+        return posted and kvm.update_pi_irte(self.irqs[entry], vcpu, guest_vector)
 
     def handler(self, irq: int, dev_id: Any) -> IrqReturn:
         """vfio_msihandler: signal the irqfd; KVM delivers to the routed vCPU."""
