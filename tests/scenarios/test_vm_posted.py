@@ -395,3 +395,29 @@ def test_the_demo_draws_one_delivery_into_the_guest() -> None:
     for step in ("Hardware event occurs", "Notification vector in non-root mode",
                  "Virtual-interrupt delivery: vector 0x4", "Guest EOI (virtualized)"):
         assert step in delivery, step
+
+
+def test_vtd_posting_to_a_preempted_vcpu_sends_nothing_until_its_next_load() -> None:
+    """VT-d 5.2.3 with KVM's preempted state (SN = 1): the unit sets the PIR bit and sends no
+    notification (ON stays 0); KVM's load sets ON because the PIR is not empty and syncs it
+    before the entry; the guest takes the interrupt with no exit for it."""
+    r = build_vm_posted(ledger_debug=True)
+    m = r.machine
+    kvm = r.kvm
+    assert kvm is not None
+    v0 = r.vcpus[0]
+    pid = v0.pid
+    assert pid is not None
+    t0 = m.now
+    kvm.preempt(v0, 40_000)
+    m.run(until=t0 + 10_000)
+    assert pid.sn and v0.state != GUEST
+    sent = m.iommu.notifications
+    r.nic.rx(0)
+    m.run(until=t0 + 30_000)
+    assert m.iommu.notifications == sent and not pid.on and pid.pir() == 1 << 0x41
+    assert not v0.guest_irqs
+    m.run()
+    assert v0.guest_irqs == {0x41: 1} and not pid.sn and pid.pir() == 0
+    assert v0.exits == {EXIT_EXTERNAL_INTERRUPT: 1}          # the reschedule IPI only
+    assert m.accounting()["balanced"]
