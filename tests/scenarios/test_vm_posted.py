@@ -421,3 +421,22 @@ def test_vtd_posting_to_a_preempted_vcpu_sends_nothing_until_its_next_load() -> 
     assert v0.guest_irqs == {0x41: 1} and not pid.sn and pid.pir() == 0
     assert v0.exits == {EXIT_EXTERNAL_INTERRUPT: 1}          # the reschedule IPI only
     assert m.accounting()["balanced"]
+
+
+def test_unposting_an_entry_sends_it_through_the_host_vector_again() -> None:
+    """intel_ir_set_vcpu_affinity(NULL): the IRTE goes back to remapped format, so the device's
+    next interrupt reaches the host vector, VFIO's handler forwards it and KVM posts it
+    (CPU-side); before, the unit posted it with no host code."""
+    r = build_vm_posted(ledger_debug=True)
+    m = r.machine
+    vfio = r.vfio
+    assert vfio is not None
+    r.nic.rx(0)
+    m.run()
+    assert vfio.forwarded == 0 and r.vcpus[0].guest_irqs == {0x41: 1}
+    vfio.unpost(0)
+    m.run()
+    r.nic.rx(0)
+    m.run()
+    assert vfio.forwarded == 1 and r.vcpus[0].guest_irqs == {0x41: 2}
+    assert m.accounting()["balanced"]

@@ -65,6 +65,14 @@ class VfioPci:
         self.routes[entry] = (vcpu, guest_vector)
         return posted and kvm.update_pi_irte(self.irqs[entry], vcpu, guest_vector)
 
+    def unpost(self, entry: int) -> None:
+        """KVM stops posting entry ``entry`` (the route no longer targets one vCPU, or the
+        irqfd goes away): the IRTE goes back to remapped format, the host vector's handler
+        forwards again (irq_set_vcpu_affinity(irq, NULL))."""
+        k = self.kernel
+        assert k is not None
+        k.irq_set_vcpu_affinity(self.irqs[entry], None)
+
     def handler(self, irq: int, dev_id: Any) -> IrqReturn:
         """vfio_msihandler: signal the irqfd; KVM delivers to the routed vCPU."""
         k = self.kernel
