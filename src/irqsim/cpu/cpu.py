@@ -495,10 +495,12 @@ class Cpu:
             frame.next = self._enter
             frame.handle = engine.at(t, self._enter, frame)
 
-    def dispatch_acked(self, vector: int, meta: Tlp | None) -> None:
-        """Run the host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
+    def dispatch_acked(self, vector: int, meta: Tlp | None) -> Callable[[], None]:
+        """The host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
         with "acknowledge interrupt on exit" (SDM 27.2.2; KVM's
-        handle_external_interrupt_irqoff calls the IDT entry): a frame, as ``_accept``."""
+        handle_external_interrupt_irqoff calls the IDT entry): its frame is pushed now (the
+        CPU is in hardirq from here); the returned function starts it and must be the last
+        thing the calling event does (its tail may then run at once: Engine.ahead)."""
         engine = self._engine
         now = engine.now
         if self.frames or self.task is not None:
@@ -508,11 +510,15 @@ class Cpu:
         self.frames.append(frame)
         self.if_flag = False
         self._tally()
-        if engine.free_until(now + frame.dispatch):
-            self._sw.launch(frame)
-        else:
-            frame.next = self._enter
-            frame.handle = engine.at(now + frame.dispatch, self._enter, frame)
+
+        def go() -> None:
+            t = now + frame.dispatch
+            if engine.free_until(t):
+                self._sw.launch(frame)
+            else:
+                frame.next = self._enter
+                frame.handle = engine.at(t, self._enter, frame)
+        return go
 
     def _enter(self, frame: Frame) -> None:
         frame.handle = frame.next = None

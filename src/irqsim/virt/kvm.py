@@ -129,12 +129,15 @@ class Kvm:
         cpu = vcpu.cpu
         vcpu.in_guest_mode = False
         cpu.if_flag = True
+        go = None
         if reason == EXIT_EXTERNAL_INTERRUPT and vcpu.exit_ctls & EXIT_ACK_INTR \
                 and vector >= 0:
-            cpu.dispatch_acked(vector, meta)        # handle_external_interrupt_irqoff
+            go = cpu.dispatch_acked(vector, meta)   # handle_external_interrupt_irqoff
         if cpu.lapic.deliverable() >= 0:
             cpu.intr()                               # host IRQs on: pending ones are taken
         self._run_then_enter(vcpu, lambda v: self._exit_body(v, reason))
+        if go is not None:
+            go()                                     # last: the handler runs, KVM after it
 
     def _exit_body(self, vcpu: Vcpu, reason: int) -> str:
         cpu = vcpu.cpu
