@@ -166,9 +166,14 @@ class PciFunction:
             lo |= cs.read(BAR0 + 4 * index + 4, 4) << 32
         return lo
 
+    def decodes_memory(self) -> bool:
+        """Whether the function claims memory requests: Memory Space Enable (a virtual
+        function overrides it with its PF's VF MSE, PCIe 9.3.4.1.3)."""
+        return bool(self.config.data[_CMD] & CMD_MEMORY_SPACE)
+
     def decode(self, addr: int) -> tuple[MmioRegion, int] | None:
         """The register block and offset that claim memory address ``addr``, if any."""
-        if not self.config.data[_CMD] & CMD_MEMORY_SPACE:
+        if not self.decodes_memory():
             return None
         for index, spec in self.bars.items():
             base = self.bar_address(index)

@@ -66,18 +66,8 @@ class VirtualFunction(PciFunction):
         spec = self.bars[index]
         return self.sriov.vf_bar_base(index) + self.index * spec.size
 
-    def decode(self, addr: int) -> tuple[object, int] | None:  # type: ignore[override]
-        if not self.sriov.mse:
-            return None
-        for index, spec in self.bars.items():
-            base = self.bar_address(index)
-            if base and base <= addr < base + spec.size:
-                off = addr - base
-                for start, size, region in self.regions[index]:
-                    if start <= off < start + size:
-                        return region, off - start
-                return None
-        return None
+    def decodes_memory(self) -> bool:
+        return self.sriov.mse
 
 
 class SriovCapability:
