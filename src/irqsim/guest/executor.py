@@ -84,6 +84,11 @@ REGS64 = (UC_X86_REG_RAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX)
 
 # Instruction kinds found by the code hook.
 PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R = range(11)
+# The special instructions by their opcode bytes (SDM vol. 2): RDMSR, WRMSR, RDTSC, CPUID,
+# HLT, STI, PAUSE, IRETQ (REX.W CF). MOV CR8 needs its ModRM decoded (_decode_bytes).
+OPCODES = ((b"\x0f\x32", RDMSR), (b"\x0f\x30", WRMSR), (b"\x0f\x31", RDTSC),
+           (b"\x0f\xa2", CPUID), (b"\xf4", HLT), (b"\xfb", STI), (b"\xf3\x90", PAUSE),
+           (b"\x48\xcf", IRETQ))
 POLL_REPEATS = 8                # same register / RDTSC read this many times -> warp
 POLL_GAP = 200                  # ... with at most this many instructions between reads
 WARP_MIN_NS, WARP_MAX_NS = 1_000, 1_000_000
@@ -373,22 +378,9 @@ class Executor:
 
     @staticmethod
     def _decode_bytes(b: bytes) -> tuple[int, int]:
-        if b[:2] == b"\x0f\x32":
-            return RDMSR, 0
-        if b[:2] == b"\x0f\x30":
-            return WRMSR, 0
-        if b[:2] == b"\x0f\x31":
-            return RDTSC, 0
-        if b[:2] == b"\x0f\xa2":
-            return CPUID, 0
-        if b[:1] == b"\xf4":
-            return HLT, 0
-        if b[:1] == b"\xfb":
-            return STI, 0
-        if b[:2] == b"\xf3\x90":
-            return PAUSE, 0
-        if b[:2] == b"\x48\xcf":
-            return IRETQ, 0
+        for prefix, kind in OPCODES:
+            if b.startswith(prefix):
+                return kind, 0
         if len(b) >= 4 and b[0] & 0xF4 == 0x44 and b[1] == 0x0F and b[2] in (0x20, 0x22) \
                 and b[3] & 0xF8 == 0xC0:
             # MOV CR8 (REX.R selects CR8; REX.B extends the GPR): SDM vol. 2B MOV CRn.

@@ -8,6 +8,7 @@ by name.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from irqsim.spec import pcie as X
@@ -418,25 +419,30 @@ def ecap_acs(d: _Dev, where: int, exp_type: int) -> None:
     d.w(fmt(X.ACS_CTRL, d.word(where + X.ACS_CTRL.offset), "\t\tACSCtl:\t" + t))
 
 
-def ecap_ari(d: _Dev, where: int, exp_type: int) -> None:
-    """ARI (PCIe 7.8.7): next function number and function group."""
-    if not d.fetch(where + X.ARI_CAP.offset, 4):
-        return
-    d.w(fmt(X.ARI_CAP, d.word(where + X.ARI_CAP.offset),
-            "\t\tARICap:\tMFVC{mfvc} ACS{acs}, Next Function: {next_function}\n"))
-    d.w(fmt(X.ARI_CTRL, d.word(where + X.ARI_CTRL.offset),
-            "\t\tARICtl:\tMFVC{mfvc} ACS{acs}, Function Group: {function_group}\n"))
+# Extended capabilities printed as one line per 16-bit register from a template over its
+# declared fields: ARI (PCIe 7.8.7), ATS (10.5.1), PASID (7.8.8).
+_REGISTER_LINES: dict[int, tuple[tuple[Register, str], ...]] = {
+    X.ECAP_ARI: ((X.ARI_CAP, "\t\tARICap:\tMFVC{mfvc} ACS{acs}, Next Function: {next_function}\n"),
+                 (X.ARI_CTRL,
+                  "\t\tARICtl:\tMFVC{mfvc} ACS{acs}, Function Group: {function_group}\n")),
+    X.ECAP_ATS: ((X.ATS_CAP, "\t\tATSCap:\tInvalidate Queue Depth: {invalidate_queue_depth:02x}\n"),
+                 (X.ATS_CTRL, "\t\tATSCtl:\tEnable{enable}, Smallest Translation Unit: "
+                              "{smallest_translation_unit:02x}\n")),
+    X.ECAP_PASID: ((X.PASID_CAP, "\t\tPASIDCap: Exec{execute} Priv{privileged}, "
+                                 "Max PASID Width: {max_width:02x}\n"),
+                   (X.PASID_CTRL, "\t\tPASIDCtl: Enable{enable} Exec{execute} Priv{privileged}\n")),
+}
 
 
-def ecap_ats(d: _Dev, where: int, exp_type: int) -> None:
-    """ATS (PCIe 10.5.1): invalidate queue depth, enable and smallest translation unit."""
-    if not d.fetch(where + X.ATS_CAP.offset, 4):
-        return
-    d.w(fmt(X.ATS_CAP, d.word(where + X.ATS_CAP.offset),
-            "\t\tATSCap:\tInvalidate Queue Depth: {invalidate_queue_depth:02x}\n"))
-    d.w(fmt(X.ATS_CTRL, d.word(where + X.ATS_CTRL.offset),
-            "\t\tATSCtl:\tEnable{enable}, Smallest Translation Unit: "
-            "{smallest_translation_unit:02x}\n"))
+def _ecap_lines(cid: int) -> Callable[[_Dev, int, int], None]:
+    lines = _REGISTER_LINES[cid]
+
+    def show(d: _Dev, where: int, exp_type: int) -> None:
+        if not d.fetch(where + lines[0][0].offset, 4):
+            return
+        for reg, template in lines:
+            d.w(fmt(reg, d.word(where + reg.offset), template))
+    return show
 
 
 def ecap_pri(d: _Dev, where: int, exp_type: int) -> None:
@@ -449,16 +455,6 @@ def ecap_pri(d: _Dev, where: int, exp_type: int) -> None:
             "\t\tPRISta: RF{response_failure} UPRGI{unexpected_index} Stopped{stopped}\n"))
     d.w(f"\t\tPage Request Capacity: {d.long(where + X.PRI_CAPACITY):08x}, "
         f"Page Request Allocation: {d.long(where + X.PRI_ALLOCATION):08x}\n")
-
-
-def ecap_pasid(d: _Dev, where: int, exp_type: int) -> None:
-    """PASID (PCIe 7.8.8)."""
-    if not d.fetch(where + X.PASID_CAP.offset, 4):
-        return
-    d.w(fmt(X.PASID_CAP, d.word(where + X.PASID_CAP.offset),
-            "\t\tPASIDCap: Exec{execute} Priv{privileged}, Max PASID Width: {max_width:02x}\n"))
-    d.w(fmt(X.PASID_CTRL, d.word(where + X.PASID_CTRL.offset),
-            "\t\tPASIDCtl: Enable{enable} Exec{execute} Priv{privileged}\n"))
 
 
 def ecap_ltr(d: _Dev, where: int, exp_type: int) -> None:
@@ -545,9 +541,9 @@ def ecap_sriov(d: _Dev, where: int, exp_type: int) -> None:
         f"BIR: {_f(X.SRIOV_MIGRATION_STATE, 'bir', ms):x}\n")
 
 
-EXT_SUBLINES = {
-    X.ECAP_AER: ecap_aer, X.ECAP_ACS: ecap_acs, X.ECAP_ARI: ecap_ari, X.ECAP_ATS: ecap_ats,
-    X.ECAP_PRI: ecap_pri, X.ECAP_PASID: ecap_pasid, X.ECAP_LTR: ecap_ltr,
+EXT_SUBLINES: dict[int, Callable[[_Dev, int, int], None]] = {
+    **{cid: _ecap_lines(cid) for cid in _REGISTER_LINES},
+    X.ECAP_AER: ecap_aer, X.ECAP_ACS: ecap_acs, X.ECAP_PRI: ecap_pri, X.ECAP_LTR: ecap_ltr,
     X.ECAP_SEC: ecap_sec, X.ECAP_TPH: ecap_tph, X.ECAP_SRIOV: ecap_sriov,
 }
 
