@@ -43,5 +43,5 @@ class SriovNic(PciFunction):
                                      vf_offset=vf_offset, vf_stride=vf_stride)
 
     @property
-    def vfs(self) -> list[VirtualFunction]:
-        return self.sriov.vfs
+    def vfs(self) -> list[SriovNicVf]:
+        return [vf for vf in self.sriov.vfs if isinstance(vf, SriovNicVf)]

@@ -14,8 +14,6 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
-    CMD_MEMORY_SPACE,
-    COMMAND,
     MSIX_CAP_SIZE,
     MSIX_CTRL_ENABLE,
     MSIX_CTRL_FUNCTION_MASK,
@@ -257,7 +255,7 @@ class MsixCapability:
         now_b = self.fn.config.data[self.ctl_hi]
         fn = self.fn
         if now_b & _CTL_ENABLE and not was & _CTL_ENABLE:
-            if not fn.config.read(COMMAND.offset, 2) & CMD_MEMORY_SPACE:
+            if not fn.decodes_memory():             # a VF: its PF's VF MSE
                 fn.ctx.diag(fn.name, R_MEMORY_SPACE,
                             "MSI-X enabled while Memory Space Enable is clear: the table and "
                             "PBA cannot be reached by software")
