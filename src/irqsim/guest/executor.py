@@ -62,7 +62,9 @@ from unicorn.x86_const import (
     UC_X86_REG_TR,
 )
 
+from irqsim.cpu.cpu import RUNNING
 from irqsim.guest import GuestError, cpuid
+from irqsim.sim.accounting import Reason
 from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
 
 _uc_reg_read = _uclib.uc_reg_read
@@ -680,8 +682,7 @@ class Executor:
     # -- NMI -------------------------------------------------------------------------------------
     def nmi_in(self) -> None:
         led = self.ctx.ledger
-        if self.cpu.state != "running":
-            from irqsim.sim.accounting import Reason
+        if self.cpu.state != RUNNING:
             led.drop(Reason.NMI_WAIT_SIPI, 0, self.cpu.name)
             return
         if not self.nmi_blocked and not self.nmi_pending:
@@ -692,7 +693,6 @@ class Executor:
             led.launch(0, self.cpu.name)
             self.nmi_latched = True
         else:
-            from irqsim.sim.accounting import Reason
             led.drop(Reason.NMI_LATCHED, 0, self.cpu.name)
 
     def _nmi_unblock(self) -> None:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from irqsim.sim.rules import rule
 from irqsim.spec import pcie as X
+from irqsim.spec.regs import Register
 
 if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
@@ -67,8 +68,8 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
         return
     b, d = pdev.bus, pdev.devfn
 
-    def rd(reg: object, extra: int = 0) -> int:
-        return k.cfg_read(b, d, pos + reg.offset + extra, reg.size)  # type: ignore[attr-defined]
+    def rd(reg: Register) -> int:
+        return k.cfg_read(b, d, pos + reg.offset, reg.size)
 
     info = SriovInfo(pos, rd(X.SRIOV_TOTAL_VFS), rd(X.SRIOV_VF_OFFSET), rd(X.SRIOV_VF_STRIDE),
                      rd(X.SRIOV_VF_DEVICE))

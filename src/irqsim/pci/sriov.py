@@ -20,6 +20,7 @@ from irqsim.pci.function import PciFunction
 from irqsim.sim.rules import rule
 from irqsim.spec import pcie as X
 from irqsim.spec.pci import BAR0, COMMAND
+from irqsim.spec.regs import Register
 
 if TYPE_CHECKING:
     from irqsim.pci.bridge import PciBridge
@@ -105,9 +106,8 @@ class SriovCapability:
         self._enabled = False
 
     # -- registers ----------------------------------------------------------------------------
-    def _reg(self, reg: object) -> int:
-        r = reg  # a Register
-        return self.pf.config.read(self.offset + r.offset, r.size)  # type: ignore[attr-defined]
+    def _reg(self, reg: Register) -> int:
+        return self.pf.config.read(self.offset + reg.offset, reg.size)
 
     @property
     def num_vfs(self) -> int:
