@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
+from irqsim.apic.i8259 import IsaIrqLines, PicPair
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
 from irqsim.apic.lapic import APIC_DEFAULT_BASE, LocalApic
@@ -17,6 +19,7 @@ from irqsim.cpu.topology import Topology
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
+from irqsim.fabric.tlp import Tlp
 from irqsim.iommu.vtd import Iommu, IommuOptions
 from irqsim.os.affinity import AFTER_BOOT
 from irqsim.os.isolation import parse_isolcpus
@@ -36,6 +39,7 @@ from irqsim.platform.acpi import (
     DmarDrhd,
     HostBridgeResources,
     Madt,
+    MadtIntSrcOverride,
     MadtIoApic,
     MadtLapicNmi,
     MadtLocalApic,
@@ -50,7 +54,8 @@ from irqsim.sim.stats import LatencyRecorder
 from irqsim.sim.timing import TimingModel, default_timing
 from irqsim.sim.trace import Tracer
 from irqsim.spec.cpu import MAXPHYADDR
-from irqsim.spec.ioapic import IOAPIC_DEFAULT_BASE
+from irqsim.spec.i8259 import PIC_PORTS
+from irqsim.spec.ioapic import IOAPIC_DEFAULT_BASE, IOREDTBL
 
 R_PENDING_MASKED_AT_IDLE = rule(
     "MSIX-PENDING-MASKED-AT-IDLE", "PCIe 6.1.4.5",
@@ -100,7 +105,9 @@ class Machine:
                  start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
                  intremap: bool | str = False, intremap_cfi: bool = False,
                  cstates: str | tuple[CState, ...] | None = None,
-                 pm_qos_ns: int | None = None, isolcpus: str | None = None) -> None:
+                 pm_qos_ns: int | None = None, isolcpus: str | None = None,
+                 pic: bool = False, isa_ioapic: dict[int, int] | None = None,
+                 noapic: bool = False, timer_8259: str = "") -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -124,7 +131,14 @@ class Machine:
         path); C-states need the default ``cpu_class``. ``isolcpus``: the boot option's
         value (``[managed_irq,domain,]LIST``). Defaults for ``cstates``/``pm_qos_ns``/
         ``isolcpus`` come from :data:`PLATFORM` when a command set them (``irqsim
-        platform``)."""
+        platform``).
+
+        Legacy platform (docs/legacy-pc.md): ``pic`` adds the 8259A pair (ports 0x20/0x21,
+        0xA0/0xA1, ELCR 0x4D0/0x4D1), its INT output wired to every LAPIC's LINT0 and to
+        input 0 of the I/O APIC with GSI 0, and the ISA IRQ lines (``isa_irq``), each
+        wired to its 8259 input and to the I/O APIC input ``isa_ioapic`` gives (ISA IRQ ->
+        GSI; default IRQ 0 -> GSI 2, the others identity, as the MADT overrides say).
+        ``noapic`` / ``timer_8259`` are the OS's boot options (os/i8259.py)."""
         plat = PLATFORM.get()
         cstates = cstates if cstates is not None else plat.get("cstates")
         qos: int = pm_qos_ns if pm_qos_ns is not None else int(plat.get("pm_qos_ns", NO_TIMER))
@@ -206,6 +220,11 @@ class Machine:
                    else IdleCpu(ctx, i, lapic, self.rc, idt, table, qos))
             self.lapics.append(lapic)
             self.cpus.append(cpu)
+        self.pic: PicPair | None = None
+        self.isa: IsaIrqLines | None = None
+        self.isa_gsi: dict[int, int] = {}
+        if pic:
+            self._build_legacy(isa_ioapic)
         self.acpi = self._build_acpi(list(ids))
         # NUMA (topology.nodes > 1): the SRAT/SLIT the firmware reports, which the root
         # complex prices RAM accesses and interrupt hops with (docs/performance-platform.md).
@@ -219,17 +238,87 @@ class Machine:
                              last_vector=last_vector, x2apic=x2apic, tick_hz=tick_hz,
                              timer_mode=timer_mode, directed_eoi=directed_eoi,
                              intremap=opt, intremap_cfi=intremap_cfi,
-                             topology=topology)
+                             topology=topology, noapic=noapic, timer_8259=timer_8259)
         if isolcpus:
             self.kernel.isolcpus, self.kernel.isolcpus_flags = parse_isolcpus(isolcpus, n)
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
+        self.isa_devices: list[Any] = []
         watch = RUN_PROGRESS.get()
         if watch is not None:
             watch(self)
         self._next_port = 1
         self.port_node: dict[str, int] = {}      # root port name -> NUMA node
         self.budget = _budget.current()      # the command's run budget (None: unbounded)
+
+    def _build_legacy(self, isa_ioapic: dict[int, int] | None) -> None:
+        """The 8259 pair, its INT output's two virtual wires, the ISA IRQ lines."""
+        p = self.pic = PicPair(self.ctx)
+        self.rc.map_io(PIC_PORTS, p)
+        for a in self.lapics:
+            a.pic = p
+            p.int_listeners.append(a.lint0_input)
+        io0 = self.rc.ioapic_for(0)
+        if io0 is not None:
+            p.int_listeners.append(partial(_pic_int_to_pin0, io0))
+        wiring = isa_ioapic if isa_ioapic is not None else {
+            irq: (2 if irq == 0 else irq) for irq in range(16) if irq != 2}
+        pins = {}
+        for irq, gsi in wiring.items():
+            io = self.rc.ioapic_for(gsi)
+            if io is None:
+                raise ValueError(f"ISA IRQ {irq}: GSI {gsi} is not an input of any I/O APIC")
+            pins[irq] = (io, gsi - io.gsi_base)
+        self.isa_gsi = dict(wiring)
+        self.isa = IsaIrqLines(self.ctx, p, pins)
+        self.rc.pirq_listener = self._pirq
+
+    def _pirq(self, key: tuple[int, int, int], asserted: bool, tlp: Tlp) -> None:
+        """A conventional PCI pin seen by the PIRQ router: to the 8259 input it steers the
+        pin to (the routes the _PRT reports in PIC mode)."""
+        irq = self.acpi.prt_pic.get(key)
+        if irq is None or self.pic is None:
+            return
+        t = self.ctx.engine.now
+        self.ctx.engine.after(self.ctx.timing.pirq_route, self._pirq_arrive,
+                              (irq, int(asserted), tlp.source, t))
+
+    def _pirq_arrive(self, arg: tuple[int, int, str, int]) -> None:
+        irq, level, source, t = arg
+        assert self.pic is not None
+        self.pic.set_irq(irq, level, source, t)
+
+    def isa_irq(self, irq: int, level: int, source: str = "ISA") -> None:
+        """Drive ISA IRQ line ``irq`` (needs ``pic``): its 8259 input and I/O APIC input."""
+        if self.isa is None:
+            raise ValueError("isa_irq: the board has no ISA IRQ lines (Machine(pic=True))")
+        self.isa.set_irq(irq, level, source)
+
+    def add_isa(self, dev: Any) -> Any:
+        """Put an ISA device (devices/isa.py) on the board: its I/O ports decoded, its IRQ
+        line wired."""
+        if self.isa is None:
+            raise ValueError("add_isa: the board has no ISA IRQ lines (Machine(pic=True))")
+        dev.attach(self.isa)
+        if dev.ports:
+            self.rc.map_io(dev.ports, dev)
+        self.isa_devices.append(dev)
+        return dev
+
+    def add_conventional(self, fn: PciFunction, device: int, gsi: int | None = None,
+                         isa_irq: int | None = None) -> PciFunction:
+        """A conventional PCI function on bus 0 at ``device`` with a physical INTx# pin:
+        the board wires it to I/O APIC input ``gsi`` (default: as a root port's, _PRT) and,
+        with an 8259, steers it to ISA IRQ ``isa_irq`` (the _PRT's PIC-mode route)."""
+        if gsi is not None:
+            for pin in range(1, 5):
+                self.route_intx(0, device, pin, gsi)
+        self.add_integrated(fn, device)
+        fn.intx_pin_wire = self.rc.intx_pin
+        if isa_irq is not None:
+            for pin in range(1, 5):
+                self.acpi.prt_pic[(0, device, pin)] = isa_irq
+        return fn
 
     def _build_acpi(self, ids: list[int]) -> AcpiTables:
         """The firmware tables describing what was built: MCFG (the root complex's ECAM
@@ -240,6 +329,10 @@ class Machine:
                     ioapics=[MadtIoApic(io.id >> 24, io.base, io.gsi_base)
                              for io in self.ioapics],
                     nmis=[MadtLapicNmi(NMI_ALL_PROCESSORS, 1)])
+        if self.pic is not None:
+            madt.pcat_compat = True
+            madt.overrides = [MadtIntSrcOverride(irq, gsi) for irq, gsi in
+                              sorted(self.isa_gsi.items()) if irq != gsi]
         scopes = tuple(DmarDeviceScope(DMAR_SCOPE_IOAPIC, io.id >> 24, io.source_id >> 8,
                                        ((io.source_id >> 3 & 0x1F, io.source_id & 7),))
                        for io in self.ioapics)
@@ -394,7 +487,10 @@ class Machine:
                 msi += cap.pending_bits.bit_count()
             if fn.intx_held:
                 intx += 1
-        return {"msi": msi, "intx": intx, "ioapic": sum(io.pending() for io in self.ioapics)}
+        out = {"msi": msi, "intx": intx, "ioapic": sum(io.pending() for io in self.ioapics)}
+        if self.pic is not None:
+            out["pic"] = self.pic.pending()
+        return out
 
     def pending(self) -> dict[str, int]:
         """Interrupts held pending in architectural state: PBA bits and IRR bits."""
@@ -421,6 +517,8 @@ class Machine:
                 "accounted": total, "balanced": total == led.raised and led.counters_ok()}
 
 
+RTE_MASKED = IOREDTBL.mask("mask")
+
 # Platform boot options a command sets for every machine it builds (``irqsim platform``):
 # "cstates", "pm_qos_ns", "isolcpus" (the Machine arguments' defaults).
 PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noqa: B039
@@ -429,6 +527,17 @@ PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noq
 # their clock and ledger from another thread, so a run is the same watched or not).
 RUN_PROGRESS: ContextVar[Callable[[Machine], None] | None] = ContextVar("RUN_PROGRESS",
                                                                       default=None)
+
+
+def _pic_int_to_pin0(io: IoApic, level: int) -> None:
+    """The 8259's INT output on I/O APIC input 0. It is a signal, not an interrupt of its
+    own: while the entry is masked the input only follows the level (an edge on a masked
+    entry is lost anyway, 82093AA 3.2.4), so nothing is counted; unmasked (ExtINT), it is
+    an input like any other."""
+    if io.rte[0] & RTE_MASKED:
+        io.line[0] = level
+    else:
+        io.set_pin(0, level)
 
 
 def intx_gsi(device: int, pin: int) -> int:

@@ -239,6 +239,11 @@ class ApicBus:
                 self._hw_disabled_diag(a, "interrupt message", vector)
             elif mode in (DM_FIXED, DM_LOWEST):
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), msg)
+            elif mode == DM_EXTINT and a.pic is not None:
+                # The core will ask the 8259 for the vector: this message joins the
+                # request pending in the 8259's IRR (docs/legacy-pc.md).
+                led.merge(iid, a.name)
+                a.extint_message()
             elif mode == DM_NMI:
                 self._special(a, mode, vector, R_MSI_DELIVERY_MODE, iid)
                 self._ends_at_core(iid)

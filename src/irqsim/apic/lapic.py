@@ -82,6 +82,7 @@ from irqsim.spec.lapic import (
     X2APIC_WRITE_ZERO,
     x2apic_msr,
 )
+from irqsim.spec.msi import DM_EXTINT
 
 R_HW_DISABLED = rule(
     "LAPIC-HW-DISABLED", "SDM 10.4.3",
@@ -181,6 +182,14 @@ class ApicReg(NamedTuple):
     put: Callable[[LocalApic, int], None] | None    # value already masked
 
 
+class ExtIntController(Protocol):
+    """An 8259-compatible controller: it answers the INTA cycles of an ExtINT (SDM 10.5.1)."""
+
+    def inta(self) -> tuple[int, Tlp | None, int]:
+        """(vector, stamps, interrupt id; 0 for a spurious IRQ 7/15)."""
+        ...
+
+
 class CpuPort(Protocol):
     """What the LAPIC needs from its core: INTR and the NMI/INIT/SIPI/SMI pins."""
 
@@ -203,9 +212,11 @@ class LocalApic:
     __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline",
                  "_version", "apic_id", "base_msr", "base_reserved", "bus", "core_key", "cpu",
                  "ctx", "dfr", "esr",
-                 "esr_hidden", "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta",
-                 "isr", "isr_meta", "last_gp", "ldr", "mmio_on", "name", "socket_key", "svr",
-                 "tdcr", "timer", "tmict", "tmr", "tpr", "x2apic", "x2apic_capable")
+                 "esr_hidden", "extint", "extint_iid", "extint_meta", "extint_msg",
+                 "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta",
+                 "isr", "isr_meta", "last_gp", "ldr", "lint0_level", "mmio_on", "name", "pic",
+                 "socket_key", "svr", "tdcr", "timer", "tmict", "tmr", "tpr", "x2apic",
+                 "x2apic_capable")
 
     def __init__(self, ctx: SimContext, apic_id: int, name: str | None = None, *,
                  bsp: bool = False, cmci: bool = False, x2apic_capable: bool = True,
@@ -241,6 +252,15 @@ class LocalApic:
         self.socket_key = 0
         self.last_gp: Rule | None = None
         self._ipi_pending = 0
+        # ExtINT (docs/legacy-pc.md): the 8259 pair that answers an ExtINT INTA (None: no
+        # 8259 on the board), the level its INT output drives on LINT0, and whether the core
+        # is asked for an ExtINT INTA (LINT0 in ExtINT mode, or an ExtINT message latched).
+        self.pic: ExtIntController | None = None
+        self.lint0_level = 0
+        self.extint = False
+        self.extint_msg = False
+        self.extint_meta: Tlp | None = None
+        self.extint_iid = 0
         self.timer = ApicTimer(self)
         self.reset()
 
@@ -359,6 +379,8 @@ class LocalApic:
                             mode=MODE_NAMES[new], was=MODE_NAMES[old])
         if self.bus is not None:
             self.bus.apic_changed(self, old_id)
+        if self.pic is not None:
+            self._extint_update()
 
     def init_reset(self) -> None:
         """INIT: registers back to power-up values; ID and APIC base kept (SDM 10.4.7.3)."""
@@ -478,12 +500,61 @@ class LocalApic:
         """Interrupt acknowledge: highest deliverable IRR vector moves to ISR; else spurious."""
         v = self.deliverable()
         if v < 0:
+            if self.extint:
+                return self._extint_inta()
             return self.svr & SVR_VECTOR | 0x100  # 0x100 flags "spurious" to the core
         bit = 1 << v
         self.irr &= ~bit
         self.isr |= bit
         self.isr_meta[v] = self.irr_meta.pop(v, None)
         return v
+
+    # -- ExtINT: the 8259 through LINT0 or an ExtINT message ---------------------------
+    def _lint0_extint(self) -> bool:
+        """LINT0 passes the 8259's INT to the core: unmasked ExtINT entry, or the APIC
+        hardware-disabled (semantics.md A.8; QEMU apic_accept_pic_intr)."""
+        lvt = self._lvt[LVT_LINT0]
+        return not self.hw_enabled or (not lvt & LVT_MASK
+                                       and (lvt >> LVT_MODE_SHIFT) & 7 == DM_EXTINT)
+
+    def lint0_input(self, level: int) -> None:
+        """The 8259's INT output drives LINT0 to ``level``. In ExtINT mode the core is asked
+        for an INTA (level-sensitive, SDM 10.5.1); a request that falls before the core
+        starts its acknowledge cycle is withdrawn, one that falls after it is answered
+        with the 8259's spurious vector."""
+        self.lint0_level = level
+        self._extint_update()
+
+    def _extint_update(self) -> None:
+        want = self.extint_msg or (bool(self.lint0_level) and self._lint0_extint())
+        cpu = self.cpu
+        if want and not self.extint:
+            self.extint = True
+            ctx = self.ctx
+            if ctx.tracer.on:
+                ctx.tracer.emit(ctx.engine.now, "8259", self.name, "extint",
+                                via="message" if self.extint_msg else "LINT0")
+            if cpu is not None:
+                cpu.intr()
+        elif not want and self.extint and getattr(cpu, "_accept_entry", None) is None:
+            self.extint = False
+
+    def extint_message(self) -> None:
+        """An ExtINT-mode message (an I/O APIC RTE or an MSI in ExtINT mode) arrives: the
+        core does an INTA to the 8259 (SDM 10.11.2 ExtINT)."""
+        self.extint_msg = True
+        self._extint_update()
+
+    def _extint_inta(self) -> int:
+        """The core's INTA goes to the 8259 (no IRR, ISR or EOI here): its vector | 0x200."""
+        self.extint_msg = False
+        pic = self.pic
+        if pic is None:
+            self.extint = False
+            return self.svr & SVR_VECTOR | 0x100
+        v, self.extint_meta, self.extint_iid = pic.inta()
+        self.extint = bool(self.lint0_level) and self._lint0_extint()
+        return v | 0x200
 
     def eoi(self) -> int:
         """Clear the highest ISR bit (A.7); broadcast level EOIs; returns the vector or -1."""
@@ -712,6 +783,8 @@ class LocalApic:
         if not v & SVR_ENABLE:
             self._lvt = [x | LVT_MASK for x in self._lvt]
             self.timer.rearm(self._now())
+            if self.pic is not None:
+                self._extint_update()
         self._priority_changed()
 
     def _lvt_write(self, i: int, v: int) -> None:
@@ -726,6 +799,8 @@ class LocalApic:
                 self.ctx.diag(self.name, R_TIMER_MODE_RESERVED,
                               "the timer behaves as one-shot")
             self.timer.on_lvt(old, val, self._now())
+        elif i == LVT_LINT0 and self.pic is not None:
+            self._extint_update()
 
     def lvt(self, name: str) -> int:
         """Value of the LVT entry ``name`` (one of LVT_NAMES)."""

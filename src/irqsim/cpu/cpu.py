@@ -460,6 +460,9 @@ class Cpu:
         v = lapic.inta()
         tracer = self._tracer
         spurious = v > 0xFF
+        if spurious and v > 0x1FF:
+            self._accept_extint(v & 0xFF, now)     # the vector came from the 8259
+            return
         v &= 0xFF
         if spurious:
             if tracer.on:
@@ -494,6 +497,38 @@ class Cpu:
             # order; no section is left waiting through the dispatch).
             frame.next = self._enter
             frame.handle = engine.at(t, self._enter, frame)
+
+    def _accept_extint(self, v: int, now: int) -> None:
+        """An ExtINT acceptance: the INTA cycles went to the 8259, which answered vector
+        ``v`` (SDM 10.5.1 ExtINT: no IRR, ISR or EOI at the Local APIC). The cycles cost
+        ``pic_inta`` before the dispatch; a spurious IRQ 7/15 carries no interrupt."""
+        lapic = self.lapic
+        iid = lapic.extint_iid
+        meta = lapic.extint_meta
+        self.accepted += 1
+        if iid:
+            self._ledger.deliver(iid, self.name)
+            tp_irr = self.ctx.points.irr_set
+            if tp_irr.on:
+                tp_irr(iid, now)
+            tp = self._tp_accept
+            if tp.on:
+                tp(iid, self.index, now)
+        if self._tracer.on:
+            self._tracer.emit(now, "8259", self.name, "inta", vector=v, ppr=lapic.ppr)
+        if self.frames or self.task is not None or self.soft is not None:
+            self._preempt_top(now, v)
+        frame = Frame(self, v, self.if_flag, False, now, meta)
+        frame.dispatch += self.ctx.timing.pic_inta
+        self.frames.append(frame)
+        self.if_flag = False
+        self._tally()
+        t = now + frame.dispatch
+        if self._engine.free_until(t):
+            self._sw.launch(frame)
+        else:
+            frame.next = self._enter
+            frame.handle = self._engine.at(t, self._enter, frame)
 
     def dispatch_acked(self, vector: int, meta: Tlp | None) -> Callable[[], None]:
         """The host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
@@ -600,8 +635,10 @@ class Cpu:
                     self._sw.unpreempt(task)
         if frame.vector == VEC_NMI and not frame.spurious:
             self._nmi_iret()
-        if self.if_flag and self.lapic.irr and self.lapic.deliverable() >= 0:
-            self.intr()
+        if self.if_flag:
+            lapic = self.lapic
+            if (lapic.irr and lapic.deliverable() >= 0) or lapic.extint:
+                self.intr()
 
     # -- NMI, SMI, INIT, start-up --------------------------------------------------
     def nmi(self) -> None:
@@ -818,7 +855,7 @@ class Cpu:
         self.if_flag = True
         if self._tracer.on:
             self._tracer.emit(self._engine.now, self.name, self.name, "sti")
-        if self.lapic.deliverable() >= 0:
+        if self.lapic.deliverable() >= 0 or self.lapic.extint:
             self.intr()
 
     @property

@@ -10,7 +10,8 @@ wires for each downstream port").
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
@@ -47,6 +48,14 @@ ECAM_BASE = 0xB0000000
 ECAM_SIZE = 256 << 20
 CONFIG_ADDRESS = 0xCF8
 CONFIG_DATA = 0xCFC
+
+
+class IoPortDevice(Protocol):
+    """A chipset block decoding I/O ports (8-bit registers: the 8259 pair, the ELCR)."""
+
+    def io_read(self, port: int, size: int) -> int: ...
+
+    def io_write(self, port: int, size: int, value: int) -> None: ...
 
 
 class RootPort(PciBridge):
@@ -91,6 +100,12 @@ class RootComplex:
         # its device pays msi_hop_remote_node. ``source_node``: device name -> node.
         self.numa: NumaInfo | None = None
         self.source_node: dict[str, int] = {}
+        # Legacy I/O ports the chipset decodes besides 0xCF8/0xCFC (the 8259 pair and its
+        # ELCR: docs/legacy-pc.md): port -> the block with io_read/io_write.
+        self.io_ports: dict[int, IoPortDevice] = {}
+        # Conventional PCI INTx# pins (docs/legacy-pc.md): a pin change also goes to the
+        # 8259 input the PIRQ router gives it, if the board has one.
+        self.pirq_listener: Callable[[tuple[int, int, int], bool, Tlp], None] | None = None
 
     def _mem_cost(self, base: int, addr: int) -> int:
         """``base`` scaled by the NUMA distance from the accessing CPU to ``addr``."""
@@ -260,6 +275,8 @@ class RootComplex:
 
     def io_write_cost(self, port: int) -> int:
         """What a port write costs the software (as ``io_write`` returns)."""
+        if port in self.io_ports:
+            return self.ctx.timing.legacy_port_io
         return self.ctx.timing.config_access
 
     def cpu_write(self, addr: int, size: int, value: int) -> int:
@@ -292,8 +309,16 @@ class RootComplex:
                 return hit
         return None
 
+    def map_io(self, ports: tuple[int, ...], dev: IoPortDevice) -> None:
+        """Decode ``ports`` to ``dev`` (a chipset legacy block)."""
+        for p in ports:
+            self.io_ports[p] = dev
+
     def io_read(self, port: int, size: int) -> tuple[int, int]:
-        """Configuration mechanism #1 (PCI Local Bus 3.0 3.2.2.3.2)."""
+        """Configuration mechanism #1 (PCI Local Bus 3.0 3.2.2.3.2); legacy ports."""
+        dev = self.io_ports.get(port)
+        if dev is not None:
+            return dev.io_read(port, size), self.ctx.timing.legacy_port_io
         cost = self.ctx.timing.config_access
         if port == CONFIG_ADDRESS and size == 4:
             return self.cf8, cost
@@ -305,6 +330,10 @@ class RootComplex:
         return (1 << (8 * size)) - 1, cost
 
     def io_write(self, port: int, size: int, value: int) -> int:
+        dev = self.io_ports.get(port)
+        if dev is not None:
+            dev.io_write(port, size, value)
+            return self.ctx.timing.legacy_port_io
         cost = self.ctx.timing.config_access
         if port == CONFIG_ADDRESS and size == 4:
             self.cf8 = value & 0x80FFFFFC
@@ -383,6 +412,22 @@ class RootComplex:
                      f"message {tlp.code:#04x} from {tlp.requester:#06x} not modelled: dropped")
             return
         self.intx_messages += 1
+        t = ctx.timing
+        self._route_intx(tlp, t.root_complex + t.rc_to_ioapic)
+
+    def intx_pin(self, tlp: Tlp) -> None:
+        """A conventional PCI function's INTx# pin changed (``tlp`` names the function,
+        pin and level as an Assert/Deassert code; nothing travels on a link): the chipset's
+        PIRQ router takes it to its I/O APIC input (the _PRT route) ``pirq_route`` later,
+        and to the 8259 input it is steered to, if any (docs/legacy-pc.md)."""
+        if self.pirq_listener is not None:
+            pin, is_assert = intx_decode(tlp.code)
+            key = (tlp.requester >> 8, (tlp.requester >> 3) & 0x1F, pin)
+            self.pirq_listener(key, is_assert, tlp)
+        self._route_intx(tlp, self.ctx.timing.pirq_route)
+
+    def _route_intx(self, tlp: Tlp, delay: int) -> None:
+        ctx = self.ctx
         pin, is_assert = intx_decode(tlp.code)
         key = (tlp.requester >> 8, (tlp.requester >> 3) & 0x1F, pin)
         gsi = self.intx_routes.get(key)
@@ -411,8 +456,7 @@ class RootComplex:
                 ctx.ledger.merge(tlp.iid, "Root Complex", flying=True)
             return
         level = int(now_on) ^ int(self.intx_active_low)
-        t = ctx.timing
-        ctx.engine.at(now + t.root_complex + t.rc_to_ioapic, self._drive_ioapic,
+        ctx.engine.at(now + delay, self._drive_ioapic,
                       (io, gsi - io.gsi_base, level, tlp if is_assert else None))
 
     def _drive_ioapic(self, arg: tuple[IoApic, int, int, Tlp | None]) -> None:

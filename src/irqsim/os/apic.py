@@ -45,7 +45,11 @@ def setup_local_apic(k: Kernel, i: int, cpu: Cpu) -> None:
     # LINT1 is NMI where the MADT says so; as Linux's setup_local_APIC, only the BSP leaves
     # it unmasked.
     nmi_ok = i == 0 and 1 in k.lint_nmi[i]
-    k.apic_write(cpu, 0x350, 0x10700)                           # LINT0: ExtINT, masked
+    # LINT0: ExtINT, masked; the BSP's unmasked when the 8259 is the interrupt controller
+    # (noapic) or IRQ 0 stays on it through LINT0 (virtual wire, docs/legacy-pc.md).
+    wire = (i == 0 and k.pic8259 is not None
+            and (k.noapic or k.timer_8259 == "lint0"))
+    k.apic_write(cpu, 0x350, 0x700 if wire else 0x10700)
     k.apic_write(cpu, 0x360, 0x400 | (0 if nmi_ok else 0x10000))   # LINT1: NMI
     k.apic_write(cpu, 0x370, ERROR_APIC_VECTOR)                 # LVT Error
     k.apic_write(cpu, 0x280, 0)                                 # clear ESR

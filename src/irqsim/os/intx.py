@@ -102,12 +102,13 @@ def gsi_trigger(k: Kernel, gsi: int) -> tuple[bool, bool]:
 
 
 def intx_route(k: Kernel, pdev: PciDev) -> int:
-    """The GSI of the device's INTx pin through the _PRT (0 if no pin or no route)."""
+    """The GSI of the device's INTx pin through the _PRT (0 if no pin or no route); with
+    ``noapic``, the ISA IRQ of the _PRT's PIC-mode route (docs/legacy-pc.md)."""
     pin = pdev.pin
     if not 1 <= pin <= 4:
         return 0
     dev: PciDev | None = pdev
-    prt = k.acpi.prt
+    prt = k.acpi.prt_pic if k.noapic else k.acpi.prt
     while dev is not None:
         gsi = prt.get((dev.bus, dev.devfn >> 3, pin))
         if gsi is not None:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from irqsim.cpu.topology import Topology
 from irqsim.os import pci_irq
 from irqsim.os.apic import lapic_timer_tick, setup_local_apic
+from irqsim.os.i8259 import TIMER_8259_OPTIONS, Legacy8259, legacy_init
 from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
@@ -78,19 +79,25 @@ class Kernel:
                  x2apic: bool | None = None, tick_hz: int = 0,
                  timer_mode: str = "periodic", directed_eoi: bool = False,
                  intremap: str = "off", intremap_cfi: bool = False,
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None, noapic: bool = False,
+                 timer_8259: str = "") -> None:
         """``acpi``: the board's firmware tables. Boot options: ``x2apic`` (None: only when
         a MADT APIC ID needs more than 8 bits), ``tick_hz`` (0: no local timer tick) with
         ``timer_mode`` "periodic" or "tsc-deadline", ``directed_eoi`` (use
         suppress-EOI-broadcast when the LAPIC advertises it), ``intremap`` ("off", "on",
         "nosid", "nopost": Linux's intremap=, os/irq_remapping.py) and ``intremap_cfi``
-        (let compatibility-format interrupts bypass remapping)."""
+        (let compatibility-format interrupts bypass remapping). Legacy PIC options
+        (os/i8259.py, docs/legacy-pc.md): ``noapic`` keeps legacy IRQs on the 8259,
+        ``timer_8259`` ("lint0" or "ioapic-pin0") keeps IRQ 0 there through a virtual wire."""
         if timer_mode not in ("periodic", "tsc-deadline"):
             raise ValueError(f"timer_mode must be 'periodic' or 'tsc-deadline', got "
                              f"{timer_mode!r}")
         if intremap not in INTREMAP_OPTIONS:
             raise ValueError(f"intremap must be one of {', '.join(INTREMAP_OPTIONS)}, got "
                              f"{intremap!r}")
+        if timer_8259 not in TIMER_8259_OPTIONS:
+            raise ValueError(f"timer_8259 must be one of {TIMER_8259_OPTIONS}, got "
+                             f"{timer_8259!r}")
         if tick_hz < 0:
             raise ValueError(f"tick_hz must be >= 0, got {tick_hz}")
         self.ctx = ctx
@@ -146,6 +153,10 @@ class Kernel:
         self.irq_default_affinity: list[int] | None = None
         from irqsim.os.affinity import ProcIrqFs
         self.procfs = ProcIrqFs(self)
+        # The legacy PIC (os/i8259.py): present when the MADT says PC-AT compatible.
+        self.noapic = noapic
+        self.timer_8259 = timer_8259
+        self.pic8259: Legacy8259 | None = Legacy8259(self) if acpi.madt.pcat_compat else None
 
     def cpu_online(self, cpu: int) -> bool:
         """Whether CPU ``cpu`` runs (a CPU sent INIT waits for a start-up IPI: offline)."""
@@ -283,6 +294,8 @@ class Kernel:
         t0 = self.ctx.engine.now
         for i, cpu in enumerate(self.cpus):
             self.run_on(cpu, partial(self._lapic_init, i, cpu))
+        if self.pic8259 is not None:
+            self.run_on(self.cpus[0], lambda: legacy_init(self))
         if self.directed_eoi:
             for cpu in self.cpus:
                 self.run_on(cpu, lambda: enable_directed_eoi(self))

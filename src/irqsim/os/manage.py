@@ -270,6 +270,8 @@ class IrqCore:
         rows = []
         for irq in sorted(self.irqs):
             d = self.irqs[irq]
+            if d.device == "ISA" and not d.actions and not any(d.counts):
+                continue        # a legacy IRQ nobody requested: Linux skips it too
             rows.append({"irq": irq, "counts": list(d.counts), "chip": d.chip,
                          "hwirq": d.hwirq, "name": d.name, "vector": d.vector, "cpu": d.cpu,
                          "device": d.device, "unhandled": d.unhandled, "trigger": d.trigger,

@@ -168,6 +168,8 @@ def pci_intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> in
     """
     gsi = pdev.irq
     core = k.irq
+    if k.noapic and k.pic8259 is not None:
+        return _pic_intx_setup(k, pdev)
     dom = core.ioapic_for_gsi(gsi) if gsi else None
     if dom is None:
         raise OSError(f"{pdev.slot}: INTx pin {pdev.pin} has no I/O APIC route")
@@ -195,6 +197,28 @@ def pci_intx_setup(k: Kernel, pdev: PciDev, cpus: list[int] | None = None) -> in
     return gsi
 
 
+def _pic_intx_setup(k: Kernel, pdev: PciDev) -> int:
+    """``noapic``: the INTx line is an ISA IRQ of the 8259 (the _PRT's PIC-mode route),
+    shared on its XT-PIC descriptor and made level-sensitive in the ELCR (Linux
+    acpi_register_gsi_pic -> elcr_set_level_irq)."""
+    irq = pdev.irq
+    core = k.irq
+    desc = core.irqs.get(irq)
+    pic = k.pic8259
+    if desc is None or pic is None:
+        raise OSError(f"{pdev.slot}: INTx pin {pdev.pin} has no 8259 route")
+    pic.set_level(irq)
+    core.intx_users.setdefault(irq, set()).add(pdev.slot)
+    b, d = pdev.bus, pdev.devfn
+    k.cfg_write(b, d, 0x3C, 1, irq)
+    cmd = k.cfg_read(b, d, 0x04, 2)
+    if cmd & (1 << 10):
+        k.cfg_write(b, d, 0x04, 2, cmd & ~(1 << 10))
+    pdev.irqs = [irq]
+    pdev.irq_mode = IrqMode.INTX
+    return irq
+
+
 def pci_free_irq_vectors(k: Kernel, pdev: PciDev) -> None:
     """Release the device's IRQs (every handler must have been freed): disable MSI-X/MSI
     (masking its entries) and free the domain stacks; an INTx line is freed with its last
@@ -214,7 +238,7 @@ def pci_free_irq_vectors(k: Kernel, pdev: PciDev) -> None:
         users = core.intx_users.get(gsi, set())
         users.discard(pdev.slot)
         desc = core.irqs[gsi]
-        if not users and not desc.actions:
+        if not users and not desc.actions and desc.chip != "XT-PIC":
             if desc.activated and desc.chip_mask is not None:
                 desc.chip_mask(True)
             core.free_desc(desc)

@@ -117,6 +117,10 @@ class PciFunction:
         self.msix_on = False
         # Not architectural: the interrupt id (Ledger.raise_) the INTx condition carries.
         self.intx_iid = 0
+        # A conventional PCI function's physical INTx# pin (docs/legacy-pc.md): the board's
+        # wire, called with the Assert/Deassert code at the pin's change; None: a PCIe
+        # function, whose wire is virtual (messages on its link).
+        self.intx_pin_wire: Callable[[Tlp], None] | None = None
 
     def _init_header(self, header_type: int) -> None:
         install_header(self.config, TYPE0_HEADER)
@@ -419,5 +423,8 @@ class PciFunction:
         if ctx.tracer.on:
             ctx.tracer.emit(ready, self.name, "PCIe Bus", INTX_NAMES[tlp.code],
                             requester=self.bdf, source=tlp.source)
+        if self.intx_pin_wire is not None:
+            ctx.engine.at(ready, self.intx_pin_wire, tlp)
+            return
         if self.send_upstream(tlp, ready) is None and assert_:
             ctx.ledger.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)

@@ -86,6 +86,7 @@ class Madt:
     ioapics: list[MadtIoApic] = field(default_factory=list)
     overrides: list[MadtIntSrcOverride] = field(default_factory=list)
     nmis: list[MadtLapicNmi] = field(default_factory=list)
+    pcat_compat: bool = False       # MADT flags bit 0: a dual-8259 setup is present too
 
     def override_for(self, gsi: int) -> MadtIntSrcOverride | None:
         """The interrupt source override that names ``gsi``, if any."""
@@ -161,5 +162,8 @@ class AcpiTables:
     madt: Madt
     resources: HostBridgeResources
     prt: dict[tuple[int, int, int], int] = field(default_factory=dict)
+    # The _PRT's PIC-mode answer (after _PIC(0)): (bus, device, pin) -> ISA IRQ of the 8259,
+    # the PIRQ router's steering; empty without an 8259.
+    prt_pic: dict[tuple[int, int, int], int] = field(default_factory=dict)
     dmar: Dmar | None = None
     numa: Any = None        # SRAT/SLIT/_PXM (platform/numa.py NumaInfo; None: one node)

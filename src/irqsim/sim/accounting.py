@@ -72,6 +72,10 @@ class Reason(StrEnum):
     VTD_SID = ("VT-d fault 0x26: source-id verification failed", "VT-d 9.10 SVT/SQ/SID")
     VTD_PID_READ = ("VT-d fault 0x27: posted-interrupt descriptor read failed",
                     "VT-d 5.2.3 posted-interrupt descriptor access")
+    PIC_DEASSERTED = ("8259 level request deasserted before INTA",
+                      "8259A datasheet: IR must stay high until the first INTA pulse")
+    PIC_INIT_RESET = ("8259 request cleared by ICW1", "8259A ICW1: the edge sense latch is "
+                                                      "reset")
     NO_DESTINATION = ("no destination APIC", "SDM 10.11.1 MSI destination ID")
     MSI_MODE = ("MSI delivery mode not deliverable", "SDM 10.11.2 MSI delivery mode")
     MSI_ADDRESS = ("MSI address outside 0xFEExxxxx", "SDM 11.11.1 MSI address is 0xFEExxxxx")

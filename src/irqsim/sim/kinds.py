@@ -77,6 +77,12 @@ class TraceKind(StrEnum):
                                 "{asserted:? (line still asserted: deliver again)|}")
     IOAPIC_RTE = ("ioapic-rte", "RTE {pin} = vector {vector:#x}, {trigger}, "
                                 "{masked:?masked|unmasked}")
+    # -- 8259A PIC pair (apic/i8259.py) --------------------------------------------------------
+    PIC_IRQ = ("pic-irq", "IRQ {irq} {level:?asserted|deasserted}{latched:? (IRR set)|}")
+    PIC_INT = ("pic-int", "INT output {level:?high|low}")
+    PIC_INTA = ("pic-inta", "ExtINT INTA: vector {vector:#x} (IRQ {irq}{spurious:? spurious|})")
+    PIC_EOI = ("pic-eoi", "{command}{irq:+ IRQ @}")
+    EXTINT = ("extint", "ExtINT: INTR from the 8259 ({via})")
     # -- VT-d interrupt remapping (iommu/vtd.py) --------------------------------------------
     IR_LOOKUP = ("ir-lookup", "Lookup & validate device ID {sid}: remapping table entry {index}")
     IR_RESULT = ("ir-result", "Check remapping table, IRTE {index}: {outcome}"

@@ -53,6 +53,13 @@ class TimingModel:
     ioapic_processing: int = 150
     ioapic_to_lapic: int = 75
     ioapic_eoi: int = 150
+    # Legacy platform (docs/legacy-pc.md): ISA IRQs reach the chipset as a serialized IRQ
+    # stream, a conventional PCI INTx# pin goes through the chipset's PIRQ router, the
+    # CPU's INTA cycles to the 8259 and port I/O to the 8259/ELCR are chipset I/O cycles.
+    serirq_frame: int = 2100
+    pirq_route: int = 30
+    pic_inta: int = 1000
+    legacy_port_io: int = 1000
     # Inter-processor interrupts (seed 003 "IPI Latency"): the sender's APIC builds the message,
     # the interconnect carries it one hop whose cost depends on where the target sits.
     ipi_send: int = 17
@@ -165,6 +172,17 @@ SOURCES: dict[str, str] = {
     "ioapic_processing": "003 l.438 (and l.1202) I/O APIC processing ~100-200 ns",
     "ioapic_to_lapic": "003 l.439 (and l.1203) I/O APIC to LAPIC message ~50-100 ns",
     "ioapic_eoi": "003 l.2053-2057 Legacy INTx Path step 10: EOI to I/O APIC ~100-200 ns",
+    "serirq_frame": "Serialized IRQ Support for PCI Systems 6.0: a continuous-mode frame "
+                    "(start frame, 21 IRQ data frames of 3 clocks, stop frame) is ~68 PCI "
+                    "clocks at 33 MHz, ~2.1 us; an ISA IRQ change rides the next frame",
+    "pirq_route": "conventional PCI INTx# through the chipset's PIRQ router to an I/O APIC or "
+                  "8259 input: one 33 MHz PCI clock (irqsim choice)",
+    "pic_inta": "003 8259 PIC 'requires serial acknowledgment protocol (slow)': two INTA "
+                "pulses (8259A datasheet 'Interrupt Sequence') as a chipset I/O cycle, sized "
+                "like legacy_port_io (irqsim choice)",
+    "legacy_port_io": "an I/O port access to the chipset's legacy block (8259, ELCR): ~1 us, "
+                      "the figure Linux's io_delay relies on for a port 0x80 write "
+                      "(arch/x86/kernel/io_delay.c)",
     "ipi_send": "003 IPI transmission: Local APIC message generation ~50 cycles (3 GHz)",
     "ipi_icr_idle_wait": "003 IPI sender overhead: wait for delivery status ~50 cycles (xAPIC)",
     "ipi_hop_same_core": "003 IPI latency by topology: same core (SMT) 0.5-1 us end to end; hop ="

@@ -12,6 +12,12 @@ def proc_interrupts(rows: list[dict[str, Any]], ncpus: int,
     out = [" " * (prec + 2) + "".join(f"CPU{i:<8d}" for i in range(ncpus)).rstrip()]
     for r in rows:
         counts = "".join(f"{c:10d} " for c in r["counts"])
+        if r["chip"] == "XT-PIC":
+            # The 8259's chip has no irq domain and no flow name: Linux prints the chip
+            # name, a blank hwirq column and the actions ("  0:  ...  XT-PIC      timer").
+            out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} {'':>4s}  "
+                       f"{'':<9s}{r['name']}".rstrip())
+            continue
         out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} "
                    f"{r['hwirq']:>4d}-{r.get('trigger', 'edge'):<9s} {r['name']}".rstrip())
     for name, sys_counts, text in system_rows or []:
