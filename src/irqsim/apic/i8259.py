@@ -302,10 +302,12 @@ class PicPair:
 
     def _rerequest(self) -> None:
         """Level inputs still high whose interrupt was taken and ended (ISR clear) are a
-        new request, raised here (no device event)."""
+        new request, raised here (no device event), once unmasked: Linux's XT-PIC flow
+        masks and EOIs the line before its handler clears the device, which is no new
+        interrupt."""
         led = self.ctx.ledger
         for chip, off in ((self.master, 0), (self.slave, 8)):
-            stale = chip.irr & ~chip.isr & ~(self.req >> off) & 0xFF
+            stale = chip.irr & ~chip.isr & ~chip.imr & ~(self.req >> off) & 0xFF
             if off == 0:
                 stale &= ~(1 << CASCADE_IR)
             while stale:

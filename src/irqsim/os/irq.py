@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
 from irqsim.sim.rules import rule
 
+_IOAPIC_BUS = IOAPIC_SOURCE_ID >> 8
+
 R_NO_IRQ = rule(
     "OS-NO-IRQ-FOR-VECTOR", "Linux do_IRQ",
     "an interrupt arrived on a vector with no IRQ descriptor")
@@ -127,7 +129,8 @@ class IrqGate:
         frames = cpu.frames
         frame = frames[-1] if frames else None
         meta = frame.meta if frame is not None else None
-        line = meta is not None and meta.requester == IOAPIC_SOURCE_ID
+        # An I/O APIC's message (every I/O APIC sends as ff:00.x, one function each).
+        line = meta is not None and meta.requester >> 8 == _IOAPIC_BUS
         if len(actions) == 1 and not line:
             # Fast path: one handler, nothing to attribute.
             action = actions[0]
