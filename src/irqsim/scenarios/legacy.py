@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from irqsim.devices.isa import I8042_DATA, RTC_DATA, IsaIrqDevice, Pit
@@ -95,7 +96,7 @@ def legacy_pc(opts: ScenarioOptions) -> ScenarioResult:
     PoissonSource(m.engine, lambda: dev["pci"].event(0), opts.requests, gap, rng)
     net = dev["net"]
     for q in range(len(net.queues)):
-        PoissonSource(m.engine, lambda q=q: net.complete(q), opts.requests, gap, rng)
+        PoissonSource(m.engine, partial(net.complete, q), opts.requests, gap, rng)
     m.run()
     xt = [r["irq"] for r in k.interrupt_rows() if r["chip"] == "XT-PIC"]
     mode = "noapic: the 8259 through LINT0" if kn.noapic else (
