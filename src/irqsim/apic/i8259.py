@@ -104,6 +104,12 @@ R_ACCESS_SIZE = rule(
     "the 8259 and ELCR ports are 8-bit: a wider access is split into byte accesses")
 
 
+# Not architectural: the label the stamps of an 8259 interrupt carry (an INTA answer has no
+# requester). Bus 0xFF as the I/O APICs' (ff:00.x): the OS attributes both alike, latency
+# measured at the handler that claims the line (os/irq.py).
+PIC_SOURCE_ID = 0xFF80
+
+
 def _priority(mask: int, add: int) -> int:
     """Priority of the best bit of ``mask`` (0 highest; 8: none), with the lowest priority
     rotated by ``add`` (QEMU get_priority)."""
@@ -290,7 +296,7 @@ class PicPair:
         now = self.ctx.engine.now
         meta = None
         if points.event.on:
-            meta = Tlp(TlpType.MSG, 0, length=0)
+            meta = Tlp(TlpType.MSG, PIC_SOURCE_ID, length=0)
             meta.iid = iid
             meta.source = f"{source or self.name}/irq{irq}"
             points.event(iid, t_event, source or self.name)
@@ -298,6 +304,8 @@ class PicPair:
                 points.send(iid, now)
             if points.root_complex.on:
                 points.root_complex(iid, now)
+            if points.ioapic_out.on:        # a line's interrupt: measured at its claim
+                points.ioapic_out(iid, now, "")
         self._meta[irq] = meta
 
     def _rerequest(self) -> None:
