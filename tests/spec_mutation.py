@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TESTS = ["tests/unit/test_spec_declarations.py", "tests/unit/test_lapic_registers.py",
          "tests/unit/test_config_space.py", "tests/unit/test_msix_registers.py",
          "tests/unit/test_msi.py", "tests/unit/test_msix.py", "tests/unit/test_ioapic.py",
-         "tests/unit/test_vtd_unit.py"]
+         "tests/unit/test_vtd_unit.py", "tests/unit/test_i8259.py"]
 
 # name -> (file under src/irqsim, text, replacement)
 MUTATIONS: dict[str, tuple[str, str, str]] = {
@@ -71,6 +71,13 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
         'F("vv", (24, 17), RW, "virtual vector posted into PIR")'),
     "virtio-queue-enable-16-bit": (
         "spec/virtio.py", 'F("enable", (0, 0), RW)', 'F("enable", (15, 0), RW)'),
+    "icw4-aeoi-moved": (
+        "spec/i8259.py", 'F("aeoi", 1, WO,', 'F("aeoi", 2, WO,'),
+    "ocw3-select-moved": (
+        "spec/i8259.py", 'F("ocw3", (4, 3), WO,', 'F("ocw3", (5, 4), WO,'),
+    "model-pic-level-irr-cleared-at-inta": (
+        "apic/i8259.py", "        if not self.is_level(ir):\n            self.irr &= ~(1 << ir)",
+        "        self.irr &= ~(1 << ir)"),
     "model-lapic-write-unmasked": (
         "apic/lapic.py", "r.put(self, value & r.wmask)", "r.put(self, value)"),
     "model-x2apic-ignores-reserved-bits": (

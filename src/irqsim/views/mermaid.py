@@ -16,7 +16,8 @@ PARTICIPANTS = (
     ("LAPIC", "Local APIC"), ("CPU", "CPU"),
 )
 # Shown only when a diagram uses them, before the participant named second ("": last).
-OPTIONAL = (("IOAPIC", "I/O APIC", "LAPIC"), ("Guest", "Guest (vCPU)", ""))
+OPTIONAL = (("IOAPIC", "I/O APIC", "LAPIC"), ("PIC", "8259 PIC", "LAPIC"),
+            ("Guest", "Guest (vCPU)", ""))
 _FIXED = {"OS": "OS", "Driver": "Driver", "PCI Config Space": "PCI", "PCIe Device": "Device",
           "PCIe Bus": "PCIe", "IOMMU": "IOMMU", "Memory": "PCIe", "LAPIC": "LAPIC",
           "CPU": "CPU", "APIC bus": "LAPIC", "Root Complex": "PCIe"}
@@ -32,6 +33,8 @@ def participant(name: str) -> str:
         return "CPU"
     if name.startswith("IOAPIC"):
         return "IOAPIC"
+    if name.startswith("8259"):
+        return "PIC"
     if name.startswith(("Switch", "RootPort")):
         return "PCIe"
     if "/vCPU" in name:                 # a VM's vCPU (irqsim.virt): the guest
