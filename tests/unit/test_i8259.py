@@ -10,6 +10,7 @@ from irqsim.apic.i8259 import PicPair
 from irqsim.sim.accounting import DebugLedger, Reason
 from irqsim.sim.context import SimContext
 from irqsim.spec.i8259 import ELCR1, ELCR2, ICW1, ICW4, OCW2, OCW3
+from irqsim.testbench import Code, TestBench
 
 MCMD, MDATA, SCMD, SDATA = 0x20, 0x21, 0xA0, 0xA1
 
@@ -250,3 +251,79 @@ def test_property_irr_isr_imr_invariants(elcr: int, ops: list[tuple[str, int, in
         assert (p.master.last_irr >> 2 & 1) == (1 if p.slave.get_irq() >= 0 else 0)
         assert p.elcr & 0x2107 == 0
         assert books(ctx, p)
+
+
+def test_auto_eoi_sets_no_isr_and_rotates() -> None:
+    """8259A ICW4 AEOI: the chip performs a non-specific EOI at the end of the INTA
+    sequence (ISR never set); with rotate-in-AEOI set (OCW2 R SL EOI = 100) the IR just
+    served becomes the lowest priority."""
+    ctx, p = pair(init=False)
+    for port, v in ((MCMD, 0x11), (MDATA, 0x30), (MDATA, 0x04), (MDATA, 0x03),
+                    (SCMD, 0x11), (SDATA, 0x38), (SDATA, 0x02), (SDATA, 0x03),
+                    (MDATA, 0x00), (SDATA, 0x00)):
+        p.io_write(port, 1, v)
+    p.io_write(MCMD, 1, 0x80)                            # set rotate in AEOI
+    p.set_irq(1, 1, "a")
+    assert ack(ctx, p) == 0x31
+    assert p.master.isr == 0 and p.master.priority_add == 2
+    assert books(ctx, p)
+
+
+# -- on the test bench: ExtINT at the CPU, no OS (SDM 10.5.1, MP spec 3.6.2.2) -----------------
+def _bench_with_pic(lint0: int) -> tuple[TestBench, list[tuple[int, int]]]:
+    tb = TestBench(cpus=1, pic=True)
+    taken: list[tuple[int, int]] = []
+
+    def program(c: Code) -> None:
+        for port, v in ((MCMD, 0x11), (MDATA, 0x30), (MDATA, 0x04), (MDATA, 0x01),
+                        (SCMD, 0x11), (SDATA, 0x38), (SDATA, 0x02), (SDATA, 0x01),
+                        (MDATA, 0xF3), (SDATA, 0xFF)):  # IR2 (cascade), IR3 open
+            c.outb(port, v)
+        c.apic_write(0xF0, 0x1FF)
+        c.apic_write(0x350, lint0)
+
+    def handler(code: Code) -> None:
+        taken.append((code.vector, code.cpu.lapic.isr))
+        code.outb(MCMD, 0x20)
+
+    tb.handle(0x33, handler, eoi=False)                   # no LAPIC EOI for an ExtINT
+    tb.run_on(0, program)
+    return tb, taken
+
+
+def test_bench_extint_via_lint0_takes_the_8259_vector_without_lapic_isr() -> None:
+    """LINT0 = ExtINT unmasked: the 8259's INT reaches the core, whose INTA the 8259
+    answers (ICW2 base + IR); the LAPIC's IRR/ISR are not involved (SDM 10.5.1)."""
+    tb, taken = _bench_with_pic(0x700)
+    tb.machine.isa_irq(3, 1, "dev")
+    summary = tb.run()
+    assert taken == [(0x33, 0)]
+    assert summary.accounting["balanced"]
+
+
+def test_bench_lint0_masked_blocks_and_hw_disabled_apic_passes_the_8259_through() -> None:
+    """LINT0 masked: no ExtINT. With the APIC hardware-disabled (IA32_APIC_BASE.EN = 0)
+    the 8259's INT is the core's INTR directly (semantics.md A.8, QEMU
+    apic_accept_pic_intr)."""
+    tb, taken = _bench_with_pic(0x10700)
+    m = tb.machine
+    m.isa_irq(3, 1, "dev")
+    tb.run()
+    assert taken == [] and m.pic.pending() == 1
+    tb.run_on(0, lambda c: c.wrmsr(0x1B, 0))
+    tb.run()
+    assert taken == [(0x33, 0)] and m.accounting()["balanced"]
+
+
+def test_bench_extint_via_ioapic_pin0_message() -> None:
+    """I/O APIC RTE 0 in ExtINT mode (the virtual wire through the I/O APIC): the 8259's
+    INT on pin 0 becomes an ExtINT message; the target core's INTA goes to the 8259."""
+    tb, taken = _bench_with_pic(0x10700)
+    m = tb.machine
+    io = m.ioapic
+    io.write_register(0x11, 0)
+    io.write_register(0x10, 0x700)                        # ExtINT, edge, unmasked, APIC 0
+    m.isa_irq(3, 1, "dev")
+    summary = tb.run()
+    assert taken == [(0x33, 0)] and io.messages == 1
+    assert summary.accounting["balanced"] and summary.accounting["merged"] == 1

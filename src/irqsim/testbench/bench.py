@@ -178,6 +178,14 @@ class Code:
         self.eoi_done = True
         self.apic_write(EOI_OFFSET, 0)
 
+    def inb(self, port: int) -> int:
+        """IN (byte) from I/O port ``port``."""
+        return self.cpu.inl(port, 1)
+
+    def outb(self, port: int, value: int) -> None:
+        """OUT (byte) to I/O port ``port``."""
+        self.cpu.outl(port, value, 1)
+
     def cli(self) -> None:
         self.cpu.cli()
 
@@ -266,7 +274,9 @@ class TestBench:
     ``topology``: sockets x cores x threads, which numbers the APIC IDs and CPUID 0BH;
     ``ioapics``: :class:`IoApicOptions` (default one, 24 pins at 0xFEC00000); ``iommu``:
     :class:`IommuOptions`; ``maxphyaddr``; ``timing``; ``trace`` (record the structured
-    trace). The ledger is the debugging one: the first impossible step raises."""
+    trace); ``pic``: the board has the 8259 pair and ISA IRQ lines (``machine.pic``,
+    ``machine.isa_irq``; docs/legacy-pc.md). The ledger is the debugging one: the first
+    impossible step raises."""
 
     __test__ = False                # not a pytest test class
 
@@ -274,7 +284,7 @@ class TestBench:
                  ioapics: Sequence[IoApicOptions] | None = None,
                  iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
                  timing: TimingModel | None = None, trace: bool = False,
-                 topology: Topology | None = None) -> None:
+                 topology: Topology | None = None, pic: bool = False) -> None:
         if cpus is None:
             ids = topology.ids() if topology is not None else [0]
             cpus = [CpuOptions(i) for i in ids]
@@ -288,6 +298,7 @@ class TestBench:
         self.maxphyaddr = maxphyaddr
         self.timing = timing
         self.trace = trace
+        self.pic = pic
         self.devices: list[Device] = []
         self.taken: list[Taken] = []
         self.messages: list[Message] = []
@@ -302,7 +313,7 @@ class TestBench:
                                    iommu=self.iommu_options, maxphyaddr=self.maxphyaddr,
                                    timing=self.timing, trace=self.trace, latency=False,
                                    ledger_debug=True, start_ns=start_ns,
-                                   topology=self.topology)
+                                   topology=self.topology, pic=self.pic)
         for cpu in m.cpus:              # one IDT per CPU; exceptions raise until handled
             cpu.idt = [None] * 256
             for v in range(32):
