@@ -460,11 +460,11 @@ class Cpu:
         v = lapic.inta()
         tracer = self._tracer
         spurious = v > 0xFF
-        if spurious and v > 0x1FF:
-            self._accept_extint(v & 0xFF, now)     # the vector came from the 8259
-            return
-        v &= 0xFF
         if spurious:
+            if v > 0x1FF:
+                self._accept_extint(v & 0xFF, now)     # the vector came from the 8259
+                return
+            v &= 0xFF
             if tracer.on:
                 tracer.emit(now, lapic.name, self.name, "spurious", vector=v)
             meta = None

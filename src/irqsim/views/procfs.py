@@ -15,8 +15,8 @@ def proc_interrupts(rows: list[dict[str, Any]], ncpus: int,
         if r["chip"] == "XT-PIC":
             # The 8259's chip has no irq domain and no flow name: Linux prints the chip
             # name, a blank hwirq column and the actions ("  0:  ...  XT-PIC      timer").
-            out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} {'':>4s}  "
-                       f"{'':<9s}{r['name']}".rstrip())
+            out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} {'':>{prec}s}  "
+                       f"{r['name']}".rstrip())
             continue
         out.append(f"{r['irq']:>{prec}d}: {counts} {r['chip']:>8s} "
                    f"{r['hwirq']:>4d}-{r.get('trigger', 'edge'):<9s} {r['name']}".rstrip())
