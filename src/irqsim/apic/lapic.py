@@ -536,7 +536,10 @@ class LocalApic:
                                 via="message" if self.extint_msg else "LINT0")
             if cpu is not None:
                 cpu.intr()
-        elif not want and self.extint and getattr(cpu, "_accept_entry", None) is None:
+        elif not want and self.extint and (getattr(cpu, "_accept_entry", None) is None
+                                           or self.deliverable() >= 0):
+            # Withdrawn unless the core's pending acknowledge cycle is the 8259's (no
+            # vector of its own to take first).
             self.extint = False
 
     def extint_message(self) -> None:
