@@ -157,3 +157,26 @@ def test_legacy_pc_scenario_books_and_pins(knobs: LegacyPcKnobs) -> None:
         assert sum(rows[28]["counts"]) > 0 and m.ioapics[1].messages > 0
         assert rows[0]["chip"] == ("XT-PIC" if knobs.timer else "IO-APIC")
     assert not m.ctx.diagnostics
+
+
+@pytest.mark.parametrize("noapic", [False, True])
+def test_conventional_pin_latency_is_the_sum_of_its_stages(noapic: bool) -> None:
+    """Seed 003's legacy PCI path, stage by stage. APIC mode: device detect + INTx# pin
+    (seed 003 "Assert INTx pin/message") + PIRQ router + I/O APIC processing + message to
+    the LAPIC + LAPIC delivery + dispatch: no link, no root complex. noapic: the same pin
+    to the 8259, LAPIC delivery (LINT0), the INTA cycles, dispatch, then Linux's
+    mask_and_ack_8259A for a slave line (one read, three writes of 8259 ports) before the
+    driver's handler."""
+    from irqsim.scenarios.legacy import build_legacy_pc
+    m, dev = build_legacy_pc(LegacyPcKnobs(noapic=noapic, timer=""))
+    m.boot()
+    m.engine.at(m.now + 1000, lambda _: dev["pci"].event(0))
+    m.run()
+    t = m.ctx.timing
+    pin = t.device_event_detect + t.intx_message + t.pirq_route
+    dispatch = t.cpu_acceptance + t.context_save + t.handler_dispatch
+    want = (pin + t.lapic_delivery + t.pic_inta + dispatch + 4 * t.legacy_port_io if noapic
+            else pin + t.ioapic_processing + t.ioapic_to_lapic + t.lapic_delivery + dispatch)
+    s = m.recorder.summary()["pci-legacy"]
+    assert s["count"] == 1 and s["min"] == want
+    assert m.accounting()["balanced"]
