@@ -108,7 +108,7 @@ def intx_route(k: Kernel, pdev: PciDev) -> int:
     if not 1 <= pin <= 4:
         return 0
     dev: PciDev | None = pdev
-    prt = k.acpi.prt_pic if k.noapic else k.acpi.prt
+    prt = k.acpi.prt_pic if k.noapic and k.pic8259 is not None else k.acpi.prt
     while dev is not None:
         gsi = prt.get((dev.bus, dev.devfn >> 3, pin))
         if gsi is not None:
