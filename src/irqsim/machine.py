@@ -309,12 +309,17 @@ class Machine:
                          isa_irq: int | None = None) -> PciFunction:
         """A conventional PCI function on bus 0 at ``device`` with a physical INTx# pin:
         the board wires it to I/O APIC input ``gsi`` (default: as a root port's, _PRT) and,
-        with an 8259, steers it to ISA IRQ ``isa_irq`` (the _PRT's PIC-mode route)."""
+        with an 8259, steers it to ISA IRQ ``isa_irq`` (the _PRT's PIC-mode route). Its
+        registers (the regions mapped so far) sit across a 33 MHz bus: a read also waits
+        ``pci33_read``."""
         if gsi is not None:
             for pin in range(1, 5):
                 self.route_intx(0, device, pin, gsi)
         self.add_integrated(fn, device)
         fn.intx_pin_wire = self.rc.intx_pin
+        for regions in fn.regions.values():         # its registers are across the 33 MHz bus
+            regions[:] = [(off, size, ConventionalRegion(self.ctx, r))
+                          for off, size, r in regions]
         if isa_irq is not None:
             for pin in range(1, 5):
                 self.acpi.prt_pic[(0, device, pin)] = isa_irq
@@ -527,6 +532,29 @@ PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noq
 # their clock and ledger from another thread, so a run is the same watched or not).
 RUN_PROGRESS: ContextVar[Callable[[Machine], None] | None] = ContextVar("RUN_PROGRESS",
                                                                       default=None)
+
+
+class ConventionalRegion:
+    """A conventional PCI function's register block seen from the CPU: a read (non-posted)
+    also waits for the 33 MHz bus, charged to the software section that makes it; writes
+    are posted."""
+
+    __slots__ = ("ctx", "inner")
+
+    def __init__(self, ctx: SimContext, inner: Any) -> None:
+        self.ctx = ctx
+        self.inner = inner
+
+    def mmio_read(self, offset: int, size: int) -> int:
+        sec = self.ctx.sw.current
+        if sec is not None:
+            ns = self.ctx.timing.pci33_read
+            sec.clock += ns
+            sec.busy += ns
+        return int(self.inner.mmio_read(offset, size))
+
+    def mmio_write(self, offset: int, size: int, value: int) -> None:
+        self.inner.mmio_write(offset, size, value)
 
 
 def _pic_int_to_pin0(io: IoApic, level: int) -> None:

@@ -180,3 +180,21 @@ def test_conventional_pin_latency_is_the_sum_of_its_stages(noapic: bool) -> None
     s = m.recorder.summary()["pci-legacy"]
     assert s["count"] == 1 and s["min"] == want
     assert m.accounting()["balanced"]
+
+
+def test_conventional_register_read_waits_for_the_33mhz_bus() -> None:
+    """PCI Local Bus 3.0 3.5.1.1: a read of a conventional (33 MHz) function costs the bus
+    cycles (``pci33_read``) on top of the PCIe-side read; a PCIe function's does not."""
+    from irqsim.devices.legacy import IMS
+    from irqsim.scenarios.legacy import build_legacy_pc
+    m, _ = build_legacy_pc(LegacyPcKnobs(timer=""))
+    m.boot()
+    k = m.kernel
+    t = m.ctx.timing
+    conv = next(p for p in k.devices if p.slot.endswith("00:05.0"))
+    net = next(p for p in k.devices if p.bus == 1)
+    busy = k.run_on(m.cpus[1], lambda: k.readl(conv.bars[0].address + IMS.offset))
+    assert busy == t.device_mmio_read + t.pci33_read
+    net_bar = net.bars[min(net.bars)].address        # virtio-net, behind a root port
+    busy = k.run_on(m.cpus[1], lambda: k.readl(net_bar))
+    assert busy == t.device_mmio_read

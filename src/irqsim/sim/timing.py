@@ -59,6 +59,7 @@ class TimingModel:
     serirq_frame: int = 2100
     pirq_route: int = 30
     pic_inta: int = 1000
+    pci33_read: int = 540
     legacy_port_io: int = 1000
     # Inter-processor interrupts (seed 003 "IPI Latency"): the sender's APIC builds the message,
     # the interconnect carries it one hop whose cost depends on where the target sits.
@@ -180,6 +181,10 @@ SOURCES: dict[str, str] = {
     "pic_inta": "003 8259 PIC 'requires serial acknowledgment protocol (slow)': two INTA "
                 "pulses (8259A datasheet 'Interrupt Sequence') as a chipset I/O cycle, sized "
                 "like legacy_port_io (irqsim choice)",
+    "pci33_read": "PCI Local Bus 3.0 3.5.1.1: a target's initial latency is at most 16 "
+                  "clocks; a single-DWORD read (address phase, wait states, data, "
+                  "turnaround) is ~18 clocks of 30 ns at 33 MHz, on top of the PCIe-side "
+                  "device_mmio_read: a conventional PCI status read ~1 us",
     "legacy_port_io": "an I/O port access to the chipset's legacy block (8259, ELCR): ~1 us, "
                       "the figure Linux's io_delay relies on for a port 0x80 write "
                       "(arch/x86/kernel/io_delay.c)",
