@@ -4,7 +4,9 @@ the file's generic description (topology, platform, devices, kernel, workloads).
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -22,11 +24,14 @@ from irqsim.experiments.schema import (
     LegacyDevice,
     MqNicDevice,
     MsiEventDeviceSpec,
+    PlatformSection,
     RequestsWorkload,
     VirtioDevice,
     scenario_knobs,
 )
-from irqsim.machine import Machine
+from irqsim.machine import PLATFORM, Machine
+from irqsim.os.affinity import AFTER_BOOT
+from irqsim.os.irqbalance import IrqBalance
 from irqsim.pci.bridge import PciBridge
 from irqsim.pci.function import PciFunction
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, load_all
@@ -65,17 +70,84 @@ def expected_span(exp: Experiment) -> float:
 
 
 def run_experiment(exp: Experiment, trace: TraceOption = False) -> ScenarioResult:
-    """Build, boot and run ``exp`` (under the file's timing model); the caller makes the
-    run budget active."""
+    """Build, boot and run ``exp`` (under the file's timing model and ``[platform]`` boot
+    options); the caller makes the run budget active."""
     spec = exp.spec
-    with timing_defaults(spec.timing_model()):
-        if exp.params is not None:
-            return load_all()[exp.params.name][1](scenario_options(exp, trace))
+    with timing_defaults(spec.timing_model()), platform_applied(spec.platform) as report:
         try:
-            return _run_machine(exp, spec, trace)
+            if exp.params is not None:
+                res = load_all()[exp.params.name][1](scenario_options(exp, trace))
+            else:
+                res = _run_machine(exp, spec, trace)
+        except OSError as e:            # a boot option the machine refuses (isolcpus=)
+            raise ExperimentError([f"{exp.base_dir}: cannot build the machine: "
+                                   f"{e.strerror}"]) from None
         except ValueError as e:
+            if exp.params is not None:
+                raise
             raise ExperimentError([f"{exp.base_dir}: cannot build the machine: {e}"]
                                   ) from None
+    if report.used:
+        res.notes += report.notes()
+        res.extra["platform"] = report.as_dict()
+    return res
+
+
+@dataclass
+class PlatformReport:
+    """What the ``[platform]`` run-time settings did: each /proc/irq write and its error,
+    irqbalance's figures (of the last machine booted)."""
+
+    used: bool = False
+    writes: list[dict[str, Any]] = field(default_factory=list)
+    balancer: IrqBalance | None = None
+
+    def notes(self) -> list[str]:
+        out = [f"platform: echo {w['value']} > {w['path']}"
+               + (f": {w['error']}" if w["error"] else "") for w in self.writes]
+        if self.balancer is not None:
+            st = self.balancer.stats()
+            out.append(f"platform: irqbalance every {self.balancer.interval_ns} ns: "
+                       f"{st['cycles']} cycles, {st['moves']} moves")
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"writes": self.writes,
+                "irqbalance": self.balancer.stats() if self.balancer is not None else None}
+
+
+@contextmanager
+def platform_applied(p: PlatformSection) -> Iterator[PlatformReport]:
+    """Inside the block, every machine built takes ``p``'s boot options (PLATFORM) and,
+    right after boot, its /proc/irq writes and irqbalance (AFTER_BOOT)."""
+    report = PlatformReport(used=bool(p.smp_affinity_list or p.irqbalance_ns))
+    hooks = AFTER_BOOT.get()
+    if p.smp_affinity_list or p.irqbalance_ns:
+        def after_boot(m: Machine) -> None:
+            k = m.kernel
+            report.writes.clear()
+            for irq, cpus in p.smp_affinity_list.items():
+                row: dict[str, Any] = {"path": f"/proc/irq/{irq}/smp_affinity_list",
+                                       "value": cpus, "error": None}
+                report.writes.append(row)
+
+                def echo(row: dict[str, Any] = row) -> None:
+                    try:
+                        k.procfs.write(row["path"], row["value"] + "\n")
+                    except OSError as e:        # what `echo` prints: write error: ...
+                        row["error"] = f"write error: {e.strerror}"
+                k.run_on(m.cpus[0], echo)
+            if p.irqbalance_ns:
+                report.balancer = IrqBalance(k, interval_ns=p.irqbalance_ns)
+                report.balancer.start()
+        hooks = (*hooks, after_boot)
+    t1 = PLATFORM.set({**PLATFORM.get(), **p.boot_options()})
+    t2 = AFTER_BOOT.set(hooks)
+    try:
+        yield report
+    finally:
+        AFTER_BOOT.reset(t2)
+        PLATFORM.reset(t1)
 
 
 def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> ScenarioResult:

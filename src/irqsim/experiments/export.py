@@ -7,7 +7,7 @@ from typing import Any
 
 import tomli_w
 
-from irqsim.experiments.schema import FORMAT_VERSION, RunSection
+from irqsim.experiments.schema import FORMAT_VERSION, RunSection, knob_default
 from irqsim.sim.timing import SOURCES, TimingModel
 
 
@@ -44,7 +44,7 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
     knobs = KNOBS.get(name)
     if knobs is not None:
         for f in dataclasses.fields(knobs):
-            lines.append(f"{f.name} = {_val(f.default)}")
+            lines.append(f"{f.name} = {_val(knob_default(f))}")
     lines += ["",
               "[run]",
               f"seed = {seed}",

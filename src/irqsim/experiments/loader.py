@@ -19,6 +19,7 @@ from pydantic import ValidationError
 from irqsim.experiments.schema import (
     ExperimentFile,
     ScenarioParams,
+    scenario_knobs,
     scenario_params_model,
 )
 
@@ -229,9 +230,16 @@ def _scenario_params(scen: dict[str, Any], name: str, lines: dict[Path_, int],
         return None, [f"{where}: scenario.name: unknown scenario (got {sname!r}; choose "
                       f"from {', '.join(known)})"]
     try:
-        return scenario_params_model(sname).model_validate(scen), []
+        params = scenario_params_model(sname).model_validate(scen)
     except ValidationError as e:
         return None, _problems(e, name, lines, ("scenario",))
+    try:                    # the knobs' own checks (combinations: their __post_init__)
+        scenario_knobs(params)
+    except ValueError as e:
+        line = line_of(lines, ("scenario",))
+        where = f"{name}:{line}" if line else name
+        return None, [f"{where}: scenario: {e}"]
+    return params, []
 
 
 def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],

@@ -14,7 +14,14 @@ import typing
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from irqsim.sim.timing import TimingModel
 
@@ -46,11 +53,18 @@ def scenario_params_model(name: str) -> type[ScenarioParams]:
     knobs = KNOBS.get(name)
     if knobs is None:
         return ScenarioParams
-    hints = typing.get_type_hints(knobs)
-    fields: dict[str, Any] = {f.name: (hints[f.name], f.default)
+    hints = typing.get_type_hints(knobs, include_extras=True)
+    fields: dict[str, Any] = {f.name: (hints[f.name], knob_default(f))
                               for f in dataclasses.fields(knobs)}
     return create_model(f"Params_{name.replace('-', '_')}", __base__=ScenarioParams,
                         **fields)
+
+
+def knob_default(f: dataclasses.Field[Any]) -> Any:
+    """A knob's default value (its ``default_factory``'s product for a list)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def scenario_knobs(params: ScenarioParams) -> Any:
@@ -115,9 +129,76 @@ class SwitchSpec(Section):
     port: str = Field("root", description="'root' or SWITCH.N (downstream port N)")
 
 
+class VtdSection(Section):
+    """The board's VT-d unit (the test bench's IommuOptions): CAP.PI, ECAP.EIM, fault
+    recording registers, the interrupt entry cache, GCMD completion time, the DMAR's
+    x2APIC opt-out flag."""
+
+    pi: bool = True
+    eim: bool = True
+    nfr: int = Field(8, ge=1, le=256)
+    iec: bool = True
+    cmd_delay_ns: int = Field(0, ge=0, le=10**9)
+    x2apic_opt_out: bool = False
+
+
+CStateTable = Literal["skx", "icx", "spr", "hsw", "poll"]
+
+
 class PlatformSection(Section):
+    """The board and the boot options of every machine the file runs (a built-in
+    scenario's machines too): ``irqsim platform``'s settings, remapping, the VT-d unit;
+    ``switches`` (a described machine only)."""
+
     iommu: Literal["passthrough"] = "passthrough"
+    intremap: Literal["off", "on", "nosid", "nopost"] | None = Field(
+        None, description="the kernel's intremap= (default: the scenario's own, else off)")
+    intremap_cfi: bool | None = Field(
+        None, description="compatibility-format interrupts bypass remapping")
+    vtd: VtdSection | None = None
+    cstates: CStateTable | None = Field(
+        None, description="idle states (cpu/idle.py table; poll = idle=poll)")
+    pm_qos_ns: int | None = Field(None, ge=0, le=10**12, description="PM-QoS latency limit")
+    isolcpus: str | None = Field(None, description="isolcpus= ([managed_irq,domain,]LIST)")
+    irqbalance_ns: int | None = Field(None, ge=1000, le=10**12,
+                                      description="run irqbalance with this period")
+    smp_affinity_list: dict[str, str] = Field(
+        {}, description="IRQ number -> CPU list, written to /proc/irq/N/ after boot")
     switches: list[SwitchSpec] = []
+
+    @field_validator("isolcpus")
+    @classmethod
+    def _isolcpus(cls, v: str | None) -> str | None:
+        from irqsim.os.isolation import parse_isolcpus
+        if v is not None:
+            try:
+                parse_isolcpus(v, 1 << 16)
+            except OSError as e:
+                raise ValueError(e.strerror) from None
+        return v
+
+    @field_validator("smp_affinity_list")
+    @classmethod
+    def _affinity(cls, v: dict[str, str]) -> dict[str, str]:
+        from irqsim.os.affinity import parse_cpulist
+        for irq, cpus in v.items():
+            if not irq.isdigit():
+                raise ValueError(f"{irq!r} is not an IRQ number")
+            try:
+                parse_cpulist(cpus, 1 << 16)
+            except OSError as e:
+                raise ValueError(f"IRQ {irq}: {e.strerror}") from None
+        return v
+
+    def boot_options(self) -> dict[str, Any]:
+        """What the file sets, as :data:`irqsim.machine.PLATFORM` entries."""
+        from irqsim.iommu.vtd import IommuOptions
+        out: dict[str, Any] = {k: getattr(self, k) for k in
+                               ("intremap", "intremap_cfi", "cstates", "pm_qos_ns", "isolcpus")
+                               if getattr(self, k) is not None}
+        if self.vtd is not None:
+            out["iommu"] = IommuOptions(**self.vtd.model_dump())
+        return out
 
 
 class DeviceBase(Section):
