@@ -14,7 +14,10 @@ from irqsim.cpu.topology import Topology
 from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.msi_device import MsiEventDevice
+from irqsim.devices.netnic import NetNic
 from irqsim.devices.nic import MultiQueueNic
+from irqsim.devices.nvme import NvmeController
+from irqsim.devices.sriov_nic import SriovNic
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.experiments.loader import Experiment, ExperimentError
 from irqsim.experiments.schema import (
@@ -24,8 +27,12 @@ from irqsim.experiments.schema import (
     LegacyDevice,
     MqNicDevice,
     MsiEventDeviceSpec,
+    NicDevice,
+    NvmeDevice,
     PlatformSection,
     RequestsWorkload,
+    SriovNicDevice,
+    TrafficWorkload,
     VirtioDevice,
     scenario_knobs,
 )
@@ -65,8 +72,14 @@ def expected_span(exp: Experiment) -> float:
         return expected_span_ns(exp.params.name, scenario_options(exp))
     if exp.spec.run.duration_ns:
         return float(exp.spec.run.duration_ns)
-    return max((w.start_ns + (w.requests if isinstance(w, RequestsWorkload) else w.count)
-                * w.gap_ns for w in exp.spec.workloads), default=0.0)
+    return max((_workload_span(w) for w in exp.spec.workloads), default=0.0)
+
+
+def _workload_span(w: Any) -> float:
+    if isinstance(w, TrafficWorkload):
+        return float(w.start_ns + w.duration_ns)
+    n = w.requests if isinstance(w, RequestsWorkload) else w.count
+    return float(w.start_ns + n * w.gap_ns)
 
 
 def run_experiment(exp: Experiment, trace: TraceOption = False) -> ScenarioResult:
@@ -159,18 +172,27 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
         kw = {"first_vector": k.first_vector, "last_vector": k.last_vector,
               "tick_hz": k.tick_hz, "timer_mode": k.timer_mode,
               "directed_eoi": k.directed_eoi}
-    topo = Topology(t.sockets, t.cores, t.threads) if t else None
+    topo = Topology(t.sockets, t.cores, t.threads, nodes=t.nodes) if t else None
     m = Machine(ncpus=t.ncpus if t else None, topology=topo, trace=trace,
                 timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
                 **kw)
     ports = _switches(m, spec)
     devices, problems = _devices(m, exp, ports)
-    _drivers(m, spec, devices)
+    drivers = _drivers(m, spec, devices)
     m.boot()
+    by_name = dict(zip(spec.device_names(), spec.devices, strict=True))
+    for f in _all(devices):
+        d = by_name.get(f.name)
+        if isinstance(f, SriovNic) and isinstance(d, SriovNicDevice):   # sriov_numvfs
+            pdev = next(p for p in m.kernel.devices if p.slot == f"0000:{f.bdf}")
+            m.kernel.sriov_numvfs(pdev, d.num_vfs)
+        elif isinstance(f, NetNic) and isinstance(d, NicDevice):         # ethtool -X
+            d.settings().apply_rss(f)
     if k is not None and k.affinity:
         _affinity(m, k.affinity, devices)
     rng = random.Random(spec.run.seed)
-    notes = _workloads(m, spec, devices, rng)
+    runs: list[Any] = []
+    notes = _workloads(m, spec, devices, rng, drivers, runs)
     if spec.run.duration_ns:
         m.run(until=m.now + spec.run.duration_ns)
     else:
@@ -181,7 +203,28 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
               for p in m.kernel.devices if not p.is_bridge]
     notes += [f"dump problem: {p}" for p in problems]
     title = spec.run.title or spec.description or f"Experiment {exp.base_dir.name}"
-    return ScenarioResult(m, title, focus, notes=notes)
+    return ScenarioResult(m, title, focus, notes=notes, extra=_extras(m, drivers, runs))
+
+
+def _extras(m: Machine, drivers: dict[str, Any], runs: list[Any]) -> dict[str, Any]:
+    """The NIC's network summary (throughput, CPU, packet latency; as nic-10g) and the
+    NVMe report (as the nvme scenario) of the first of each."""
+    from irqsim.net.setup import summary
+    from irqsim.scenarios.nvme import nvme_report
+    extra: dict[str, Any] = {}
+    if runs:
+        extra["network"] = summary(runs[0])
+        extra["ethtool_S"] = runs[0].nic.counters()
+    for fn, drv in drivers.items():
+        if drv.__class__.__name__ == "NvmeDriver" and drv.pdev is not None:
+            extra["nvme"] = nvme_report(m, m_dev(m, fn), drv)
+            break
+    return extra
+
+
+def m_dev(m: Machine, name: str) -> Any:
+    """Device ``name`` of ``m``."""
+    return next(d for d in m.devices if d.name == name)
 
 
 def _affinity(m: Machine, affinity: dict[str, list[int]],
@@ -244,21 +287,33 @@ def _devices(m: Machine, exp: Experiment, ports: dict[str, list[PciBridge]],
                                  msix_vectors=d.msix_vectors, msi_vectors=d.msi_vectors)
         elif isinstance(d, MqNicDevice):
             fn = MultiQueueNic(m.ctx, d.queues, name=name)
+        elif isinstance(d, NicDevice):
+            fn = NetNic(m.ctx, m.memory, d.queues, name=name, numa_node=d.node)
+        elif isinstance(d, NvmeDevice):
+            fn = NvmeController(m.ctx, m.memory, io_queues=d.io_queues or len(m.cpus),
+                                name=name)
+        elif isinstance(d, SriovNicDevice):
+            fn = SriovNic(m.ctx, name=name, total_vfs=d.total_vfs)
         elif isinstance(d, MsiEventDeviceSpec):
             fn = MsiEventDevice(m.ctx, name, events=d.events, addr64=d.addr64,
                                 masking=d.masking, pin=d.pin)
         else:
             assert isinstance(d, LegacyDevice)
             fn = LegacyIntxDevice(m.ctx, name, pin=d.pin)
-        m.add_device(fn, _port(ports, d.port))
+        m.add_device(fn, _port(ports, d.port), node=d.node)
         out.setdefault(name, []).append(fn)
     return out, problems
 
 
-def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]]) -> None:
+def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]],
+             ) -> dict[str, Any]:
+    """Register the drivers the devices need; by device name, the per-device drivers
+    (the NIC's and the NVMe controller's)."""
     from irqsim.drivers.generic import GenericDriver
     from irqsim.drivers.legacy import LegacyIntxDriver
     from irqsim.drivers.msi_device import MsiEventDriver
+    from irqsim.drivers.netnic import NetDriver
+    from irqsim.drivers.nvme import NvmeDriver
     from irqsim.drivers.virtio import VirtioPciDriver
     from irqsim.scenarios.mechanisms import MECHANISMS
     k = spec.machine.kernel if spec.machine else None
@@ -283,6 +338,23 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
                   (d.cause_bar, d.bars[d.cause_bar].size - CAUSE_REGISTER_SIZE)
                   for d in dumped if d.cause_bar is not None}
         m.kernel.register_driver(GenericDriver(ids, cause_registers=causes))
+    per_device: dict[str, Any] = {}
+    names = dict(zip(spec.device_names(), spec.devices, strict=True))
+    for f in fns:
+        d = names.get(f.name)
+        if isinstance(f, NetNic) and isinstance(d, NicDevice):
+            per_device[f.name] = NetDriver(d.settings().net_config(len(m.cpus)), f)
+        elif isinstance(f, NvmeController) and isinstance(d, NvmeDevice):
+            per_device[f.name] = NvmeDriver(
+                io_queues=d.io_queues, poll_queues=d.poll_queues, depth=d.depth,
+                aggregation=(d.aggregation_thr, d.aggregation_time)
+                if d.aggregation_thr or d.aggregation_time else None)
+    for drv in per_device.values():
+        m.kernel.register_driver(drv)
+    if any(isinstance(f, SriovNic) for f in fns):
+        m.kernel.register_driver(GenericDriver(ids=((0x8086, 0x10C9), (0x8086, 0x10CA)),
+                                               max_vectors=3))
+    return per_device
 
 
 def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:
@@ -294,8 +366,12 @@ def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:
     return list(seen.values())
 
 
-def _queues(m: Machine, fn: PciFunction) -> list[Callable[[], None]]:
+def _queues(m: Machine, fn: PciFunction, drv: Any = None) -> list[Callable[[], None]]:
     """One action per queue of ``fn``: what a request on that queue does."""
+    if isinstance(fn, NvmeController) and drv is not None:
+        return [partial(drv.issue, c) for c in range(len(m.cpus))]
+    if isinstance(fn, SriovNic):
+        return [partial(vf.event, q) for vf in fn.vfs for q in range(2)]
     if isinstance(fn, VirtioPciDevice):
         return [partial(fn.complete, q) for q in range(len(fn.queues))]
     if isinstance(fn, MsiEventDevice):
@@ -315,17 +391,20 @@ def _queues(m: Machine, fn: PciFunction) -> list[Callable[[], None]]:
 
 
 def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]],
-               rng: random.Random) -> list[str]:
+               rng: random.Random, drivers: dict[str, Any], runs: list[Any]) -> list[str]:
     notes = []
     for i, w in enumerate(spec.workloads):
         start = m.now + w.start_ns
-        if isinstance(w, RequestsWorkload):
+        if isinstance(w, TrafficWorkload):
+            runs.append(_traffic(m, w, devices[w.device][0], drivers[w.device], start,
+                                 spec.run.seed))
+        elif isinstance(w, RequestsWorkload):
             targets = _all(devices) if w.device == "*" else devices.get(w.device, [])
             if not targets:
                 raise ExperimentError([f"workloads[{i}].device: no device called "
                                        f"{w.device!r} (devices: {', '.join(devices)})"])
             for fn in targets:
-                acts = _queues(m, fn)
+                acts = _queues(m, fn, drivers.get(fn.name))
                 chosen = range(len(acts)) if w.queues == "all" else w.queues
                 for q in chosen:
                     if not 0 <= q < len(acts):
@@ -338,6 +417,26 @@ def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunc
             PoissonSource(m.engine, partial(_ipi, m, w, rng), w.count, w.gap_ns, rng,
                           start=start)
     return notes
+
+
+def _traffic(m: Machine, w: TrafficWorkload, nic: Any, drv: Any, start: int, seed: int,
+             ) -> Any:
+    """Connect ``w``'s packets to the NIC (as net.setup.build_net): CPU time snapshots
+    over the traffic window, each queue's first fire scheduled."""
+    from irqsim.net.setup import NetRun
+    from irqsim.net.traffic import Traffic, make_flows
+    from irqsim.scenarios.net import TrafficSettings
+    t = TrafficSettings(**{f: getattr(w, f) for f in TrafficSettings.__dataclass_fields__})
+    tr = Traffic(make_flows(t.flows, size=t.frame_size, seed=seed), gbps=t.link_gbps,
+                 pattern=t.pattern, pps=t.pps or None, burst=t.burst, start_ns=start,
+                 stop_ns=start + w.duration_ns, seed=seed)
+    nic.connect(tr)
+    run = NetRun(m, nic, drv, tr, start + w.duration_ns)
+    m.engine.at(start, lambda _: run.extra.__setitem__("cpu0", m.cpu_time()))
+    m.engine.at(start + w.duration_ns, lambda _: run.extra.__setitem__("cpu1", m.cpu_time()))
+    for q in nic.queues:
+        nic._schedule(q)
+    return run
 
 
 def _ipi(m: Machine, w: IpiWorkload, rng: random.Random) -> None:

@@ -134,7 +134,7 @@ def _problems(e: ValidationError, name: str, lines: dict[Path_, int], prefix: Pa
 
 
 _TAGS = {"virtio-net", "virtio-blk", "virtio-rng", "msi-event", "legacy-intx", "mq-nic",
-         "dump", "requests", "ipi"}
+         "nic", "nvme", "sriov-nic", "dump", "requests", "ipi", "traffic"}
 
 
 def _line_key(problem: str) -> int:
@@ -282,7 +282,26 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
             if not cpus or any(c >= ncpus for c in cpus):
                 bad(("machine", "kernel", "affinity", dev), f"CPUs must be a non-empty list "
                     f"of 0-{ncpus - 1}", cpus)
+    nodes = spec.machine.topology.nodes if spec.machine else 1
+    nics = [n for n, d in zip(names, spec.devices, strict=True) if d.model == "nic"]
+    for i, d in enumerate(spec.devices):
+        node = getattr(d, "node", 0)
+        if node >= nodes:
+            bad(("devices", i, "node"), f"no such NUMA node (0-{nodes - 1})", node)
+        if node and getattr(d, "port", "root") != "root":
+            bad(("devices", i, "node"), "a node is for a new root port (port = 'root'); "
+                "below a switch the device is on the switch's node", node)
+        if d.model == "nic" and nics.index(names[i]) > 0:
+            bad(("devices", i, "model"), "one 'nic' device per machine", d.model)
+    traffic: set[str] = set()
     for i, w in enumerate(spec.workloads):
+        if w.kind == "traffic":
+            if w.device not in nics:
+                bad(("workloads", i, "device"), "not a 'nic' device "
+                    f"({', '.join(nics) or 'there is none'})", w.device)
+            elif w.device in traffic:
+                bad(("workloads", i, "device"), "one traffic workload per NIC", w.device)
+            traffic.add(w.device)
         if w.kind == "requests" and w.device != "*" and not known(w.device):
             bad(("workloads", i, "device"), f"not {hint} or '*'", w.device)
         if w.kind == "ipi":

@@ -83,14 +83,18 @@ class TopologySection(Section):
     sockets: int = Field(1, ge=1, le=16)
     cores: int = Field(1, ge=1, le=128)
     threads: int = Field(1, ge=1, le=4)
+    nodes: int = Field(1, ge=1, le=64, description="NUMA nodes (whole sockets or equal "
+                       "splits of each socket; SRAT/SLIT as the firmware reports them)")
     ncpus: int | None = Field(None, ge=1, description="CPUs used (default: all)")
     apic_mode: Literal["auto", "xapic", "x2apic"] = "auto"
 
     @model_validator(mode="after")
     def _fits(self) -> TopologySection:
+        from irqsim.cpu.topology import Topology
         if self.ncpus is not None and self.ncpus > self.sockets * self.cores * self.threads:
             raise ValueError(f"ncpus {self.ncpus} exceeds sockets x cores x threads = "
                              f"{self.sockets * self.cores * self.threads}")
+        Topology(self.sockets, self.cores, self.threads, nodes=self.nodes)
         return self
 
 
@@ -204,6 +208,8 @@ class PlatformSection(Section):
 class DeviceBase(Section):
     name: str | None = None
     port: str = Field("root", description="'root' (a new root port) or SWITCH.N")
+    node: int = Field(0, ge=0, le=63, description="NUMA node of the new root port "
+                      "(port = 'root')")
 
 
 class VirtioDevice(DeviceBase):
@@ -234,6 +240,67 @@ class MqNicDevice(DeviceBase):
     queues: int = Field(4, ge=1, le=2048)
 
 
+def _dataclass_fields(dc: type) -> dict[str, Any]:
+    """A dataclass's fields as pydantic field definitions (type with its constraints,
+    default)."""
+    hints = typing.get_type_hints(dc, include_extras=True)
+    return {f.name: (hints[f.name], knob_default(f)) for f in dataclasses.fields(dc)}
+
+
+def _nic_base() -> type[DeviceBase]:
+    from irqsim.scenarios.net import NicSettings
+    return create_model("NicBase", __base__=DeviceBase, **_dataclass_fields(NicSettings))
+
+
+class NicDevice(_nic_base()):  # type: ignore[misc]
+    """The 10 GbE multi-queue NIC of ``nic-10g`` (devices/netnic.py) with its driver (NAPI,
+    moderation, DIM, RSS, busy polling): the fields are nic-10g's NIC knobs; traffic comes
+    from a ``kind = "traffic"`` workload."""
+
+    model: Literal["nic"]
+
+    @model_validator(mode="after")
+    def _combination(self) -> NicDevice:
+        self.settings()
+        return self
+
+    def settings(self) -> Any:
+        """The :class:`~irqsim.scenarios.net.NicSettings` these fields give."""
+        from irqsim.scenarios.net import NicSettings
+        return NicSettings(**{f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(NicSettings)})
+
+
+class NvmeDevice(DeviceBase):
+    """An NVMe controller (devices/nvme.py) and its driver: ``io_queues`` interrupt-driven
+    queues (default: one per CPU), ``poll_queues`` polled ones, Set Features 08h
+    aggregation (``aggregation_thr``: entries - 1, ``aggregation_time``: 100 us units; both
+    0: none). A requests workload's queue i is a read issued from CPU i."""
+
+    model: Literal["nvme"]
+    io_queues: int | None = Field(None, ge=1, le=256)
+    poll_queues: int = Field(0, ge=0, le=64)
+    depth: int = Field(64, ge=2, le=4096)
+    aggregation_thr: int = Field(0, ge=0, le=255)
+    aggregation_time: int = Field(0, ge=0, le=255)
+
+
+class SriovNicDevice(DeviceBase):
+    """An SR-IOV NIC (82576-style, devices/sriov_nic.py): the OS writes ``num_vfs`` to
+    sriov_numvfs after boot; each VF gets 3 MSI-X vectors. A requests workload's queues
+    are the VFs' RX and TX vectors (VF i: queues 2i and 2i+1)."""
+
+    model: Literal["sriov-nic"]
+    total_vfs: int = Field(8, ge=1, le=64)
+    num_vfs: int = Field(4, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _fits(self) -> SriovNicDevice:
+        if self.num_vfs > self.total_vfs:
+            raise ValueError(f"num_vfs {self.num_vfs} exceeds total_vfs {self.total_vfs}")
+        return self
+
+
 class DumpDevice(Section):
     """Every endpoint of a real configuration dump (`irqsim lspci` reads the same files);
     ``file`` is relative to the experiment file."""
@@ -243,7 +310,8 @@ class DumpDevice(Section):
 
 
 DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicDevice
-                       | DumpDevice, Field(discriminator="model")]
+                       | NicDevice | NvmeDevice | SriovNicDevice | DumpDevice,
+                       Field(discriminator="model")]
 
 
 class Rate(Section):
@@ -285,7 +353,30 @@ class IpiWorkload(Rate):
     dst: int | Literal["random"] = "random"
 
 
-Workload = Annotated[RequestsWorkload | IpiWorkload, Field(discriminator="kind")]
+def _traffic_base() -> type[Section]:
+    from irqsim.scenarios.net import TrafficSettings
+    return create_model("TrafficBase", __base__=Section, **_dataclass_fields(TrafficSettings))
+
+
+class TrafficWorkload(_traffic_base()):  # type: ignore[misc]
+    """Packets into a ``nic`` device for ``duration_ns`` from ``start_ns``: the fields are
+    nic-10g's traffic knobs (flows, frame size, arrival pattern, rate, link speed)."""
+
+    kind: Literal["traffic"]
+    device: str
+    duration_ns: int = Field(ge=1000, le=10**12)
+    start_ns: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _combination(self) -> TrafficWorkload:
+        from irqsim.scenarios.net import TrafficSettings
+        TrafficSettings(**{f.name: getattr(self, f.name)
+                           for f in dataclasses.fields(TrafficSettings)})
+        return self
+
+
+Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload,
+                     Field(discriminator="kind")]
 
 
 class RunSection(Section):
