@@ -179,7 +179,48 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
         rows.append(("ipi_latency_max_ns", r["kind"], "", r["latency_max_ns"]))
     for r in res.get("ipi_latency", []):           # the ipi scenario: by where the target is
         rows.append(("ipi_call_single_mean_ns", r["hop"], "", r["mean_ns"]))
+    rows += _network_metrics(res.get("network"))
+    rows += _nvme_metrics(res.get("nvme"))
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
+    return rows
+
+
+NET_FIGURES = ("offered_mpps", "throughput_mpps", "throughput_gbps", "interrupts_per_s",
+               "cpu_busy_pct", "cpu_cores_busy", "missed")
+
+
+def _network_metrics(net: dict[str, Any] | None) -> list[tuple[str, str, str, float]]:
+    """A NIC run's figures (nic-10g, a ``nic`` device with traffic): over the traffic
+    window, packet latency (``app``: arrival to the reader, ``stack``: to the protocol
+    stack), and per queue its interrupts and packets per interrupt."""
+    if not net:
+        return []
+    rows: list[tuple[str, str, str, float]] = [(f"net_{k}", "", "", net[k])
+                                               for k in NET_FIGURES if k in net]
+    for kind in ("app", "stack"):
+        lat = net.get(f"latency_{kind}_ns", {})
+        for stat in ("median", "p99", "max"):
+            if stat in lat:
+                rows.append((f"net_latency_{stat}_ns", kind, "", lat[stat]))
+    for q in net.get("queues", []):
+        dev = f"queue{q['queue']}"
+        rows.append(("net_queue_interrupts_per_s", dev, str(q["cpu"]), q["irq_per_s"]))
+        rows.append(("net_queue_pkts_per_irq", dev, str(q["cpu"]), q["pkts_per_irq"]))
+    return rows
+
+
+def _nvme_metrics(nvme: dict[str, Any] | None) -> list[tuple[str, str, str, float]]:
+    """An NVMe run's read latency by completion kind (irq, poll) and its vector signals."""
+    if not nvme:
+        return []
+    rows: list[tuple[str, str, str, float]] = []
+    for kind, st in nvme.get("latency_ns", {}).items():
+        for stat in ("median", "p99"):
+            if stat in st:
+                rows.append((f"nvme_read_{stat}_ns", kind, "", st[stat]))
+    agg = nvme.get("aggregation", {})
+    if "signals" in agg:
+        rows.append(("nvme_signals", "", "", agg["signals"]))
     return rows
 
 
