@@ -47,6 +47,7 @@ from irqsim.sim.budget import Budget
 from irqsim.sim.timing import timing_defaults
 from irqsim.sim.trace import TraceOption
 
+MQ_NIC_IDS = ((0x8086, 0x1572),)
 VIRTIO = {"virtio-net": VirtioNet, "virtio-blk": VirtioBlk, "virtio-rng": VirtioRng}
 APIC_MODES = {"auto": None, "xapic": False, "x2apic": True}
 
@@ -173,7 +174,11 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
               "tick_hz": k.tick_hz, "timer_mode": k.timer_mode,
               "directed_eoi": k.directed_eoi}
     topo = Topology(t.sockets, t.cores, t.threads, nodes=t.nodes) if t else None
-    m = Machine(ncpus=t.ncpus if t else None, topology=topo, trace=trace,
+    board: type[Machine] = Machine
+    if spec.vms:
+        from irqsim.virt.board import VirtMachine
+        board = VirtMachine
+    m = board(ncpus=t.ncpus if t else None, topology=topo, trace=trace,
                 timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
                 **kw)
     ports = _switches(m, spec)
@@ -190,6 +195,8 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
             d.settings().apply_rss(f)
     if k is not None and k.affinity:
         _affinity(m, k.affinity, devices)
+    if spec.vms:
+        _start_vms(m, spec, drivers)
     rng = random.Random(spec.run.seed)
     runs: list[Any] = []
     notes = _workloads(m, spec, devices, rng, drivers, runs)
@@ -215,6 +222,17 @@ def _extras(m: Machine, drivers: dict[str, Any], runs: list[Any]) -> dict[str, A
     if runs:
         extra["network"] = summary(runs[0])
         extra["ethtool_S"] = runs[0].nic.counters()
+    kvm = getattr(m, "kvm", None)
+    if kvm is not None:
+        probe = getattr(m, "guest_latency", None)
+        lat = probe.summary() if probe is not None else {}
+        extra["vcpus"] = kvm.states()
+        extra["guest_latency_ns"] = lat
+        extra["vm_exits"] = {v.name: v.exit_counts() for v in kvm.vcpus}
+        extra["vm_interrupts"] = {v.name: {"guest_irqs": sum(v.guest_irqs.values()),
+                                           "interrupt_exits": v.interrupt_exits(),
+                                           "posted_notifications": v.posted_notifications}
+                                  for v in kvm.vcpus}
     for fn, drv in drivers.items():
         if drv.__class__.__name__ == "NvmeDriver" and drv.pdev is not None:
             extra["nvme"] = nvme_report(m, m_dev(m, fn), drv)
@@ -316,6 +334,7 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
     from irqsim.drivers.nvme import NvmeDriver
     from irqsim.drivers.virtio import VirtioPciDriver
     from irqsim.scenarios.mechanisms import MECHANISMS
+    from irqsim.virt.vfio import VfioPci
     k = spec.machine.kernel if spec.machine else None
     fns = _all(devices)
     if any(isinstance(f, VirtioPciDevice) for f in fns):
@@ -328,9 +347,16 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
     if any(isinstance(f, LegacyIntxDevice) for f in fns):
         m.kernel.register_driver(LegacyIntxDriver())
     nics = [f for f in fns if isinstance(f, MultiQueueNic)]
+    assigned = {a.device: a for vm in spec.vms for a in vm.assign}
+    per_device: dict[str, Any] = {}
     if nics:
-        m.kernel.register_driver(GenericDriver(
-            ((0x8086, 0x1572),), max_vectors=max(f.msix.n for f in nics)))
+        host = GenericDriver(MQ_NIC_IDS, max_vectors=max(f.msix.n for f in nics))
+        by_fn: dict[PciFunction, Any] = {}
+        for f in nics:
+            if f.name in assigned:
+                per_device[f.name] = by_fn[f] = VfioPci(
+                    MQ_NIC_IDS, f.msix.n, host_cpus=list(assigned[f.name].host_cpus))
+        m.kernel.register_driver(_ByFunction(MQ_NIC_IDS, by_fn, host) if by_fn else host)
     dumped = [f for f in fns if isinstance(f, DumpedFunction)]
     if dumped:
         ids = tuple({(d.config.read(0, 2), d.config.read(2, 2)) for d in dumped})
@@ -338,23 +364,64 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
                   (d.cause_bar, d.bars[d.cause_bar].size - CAUSE_REGISTER_SIZE)
                   for d in dumped if d.cause_bar is not None}
         m.kernel.register_driver(GenericDriver(ids, cause_registers=causes))
-    per_device: dict[str, Any] = {}
     names = dict(zip(spec.device_names(), spec.devices, strict=True))
-    for f in fns:
-        d = names.get(f.name)
-        if isinstance(f, NetNic) and isinstance(d, NicDevice):
-            per_device[f.name] = NetDriver(d.settings().net_config(len(m.cpus)), f)
-        elif isinstance(f, NvmeController) and isinstance(d, NvmeDevice):
-            per_device[f.name] = NvmeDriver(
+    for fn in fns:
+        d = names.get(fn.name)
+        if isinstance(fn, NetNic) and isinstance(d, NicDevice):
+            per_device[fn.name] = NetDriver(d.settings().net_config(len(m.cpus)), fn)
+        elif isinstance(fn, NvmeController) and isinstance(d, NvmeDevice):
+            per_device[fn.name] = NvmeDriver(
                 io_queues=d.io_queues, poll_queues=d.poll_queues, depth=d.depth,
                 aggregation=(d.aggregation_thr, d.aggregation_time)
                 if d.aggregation_thr or d.aggregation_time else None)
     for drv in per_device.values():
-        m.kernel.register_driver(drv)
+        if not isinstance(drv, VfioPci):        # those probe through _ByFunction
+            m.kernel.register_driver(drv)
     if any(isinstance(f, SriovNic) for f in fns):
         m.kernel.register_driver(GenericDriver(ids=((0x8086, 0x10C9), (0x8086, 0x10CA)),
                                                max_vectors=3))
     return per_device
+
+
+class _ByFunction:
+    """One PCI driver entry for a (vendor, device) some of whose functions are assigned to
+    VMs: it probes each function with its own vfio-pci instance (by requester ID), the
+    others with the host driver (Linux: driver_override)."""
+
+    name = "vfio-pci|host"
+
+    def __init__(self, ids: tuple[tuple[int, int], ...], by_fn: dict[PciFunction, Any],
+                 host: Any) -> None:
+        self.ids = ids
+        self.by_fn = by_fn
+        self.host = host
+
+    def probe(self, k: Any, pdev: Any) -> None:
+        rid = pdev.bus << 8 | pdev.devfn            # bus numbers exist from enumeration on
+        drv = next((d for f, d in self.by_fn.items() if f.requester_id == rid), self.host)
+        pdev.driver = drv
+        drv.probe(k, pdev)
+
+
+def _start_vms(m: Machine, spec: ExperimentFile, drivers: dict[str, Any]) -> None:
+    """KVM, each VM's vCPUs (pinned), each assigned device's routes (queue q -> guest
+    vector base + q on vCPU vcpus[q]; posted as asked), then KVM_RUN on every vCPU."""
+    from irqsim.virt.board import VirtMachine
+    assert isinstance(m, VirtMachine)
+    kvm = m.start_kvm(apicv=spec.vms[0].apicv)
+    started = []
+    for vm in spec.vms:
+        vcpus = [kvm.create_vcpu(vm.name, i, v.cpu, halt_when_idle=v.halt_when_idle)
+                 for i, v in enumerate(vm.vcpus)]
+        for a in vm.assign:
+            vfio = drivers[a.device]
+            for q in range(len(vfio.irqs)):
+                target = a.vcpus[q % len(a.vcpus)] if a.vcpus else q % len(vcpus)
+                vfio.route(kvm, q, vcpus[target], a.guest_vector_base + q, posted=a.posted)
+        started += vcpus
+    for v in started:
+        kvm.start(v)
+    m.run(until=m.now + 10_000)                 # the vCPUs enter the guest
 
 
 def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:

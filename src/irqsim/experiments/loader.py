@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -293,6 +294,7 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
                 "below a switch the device is on the switch's node", node)
         if d.model == "nic" and nics.index(names[i]) > 0:
             bad(("devices", i, "model"), "one 'nic' device per machine", d.model)
+    _check_vms(spec, names, ncpus, bad)
     traffic: set[str] = set()
     for i, w in enumerate(spec.workloads):
         if w.kind == "traffic":
@@ -309,6 +311,39 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
                 v = getattr(w, key)
                 if isinstance(v, int) and not 0 <= v < ncpus:
                     bad(("workloads", i, key), f"no such CPU (0-{ncpus - 1})", v)
+
+
+def _check_vms(spec: ExperimentFile, names: list[str], ncpus: int,
+               bad: Callable[[Path_, str, Any], None]) -> None:
+    """vCPUs on distinct existing CPUs, one KVM (apicv the same), assigned devices that
+    are mq-nics assigned once, posted routes with remapping on."""
+    models = dict(zip(names, (d.model for d in spec.devices), strict=True))
+    used: dict[int, str] = {}
+    assigned: set[str] = set()
+    for i, vm in enumerate(spec.vms):
+        if vm.apicv != spec.vms[0].apicv:
+            bad(("vms", i, "apicv"), "every VM has the same apicv (KVM's enable_apicv)",
+                vm.apicv)
+        for j, v in enumerate(vm.vcpus):
+            if v.cpu >= ncpus:
+                bad(("vms", i, "vcpus", j, "cpu"), f"no such CPU (0-{ncpus - 1})", v.cpu)
+            elif v.cpu in used:
+                bad(("vms", i, "vcpus", j, "cpu"), f"CPU taken by {used[v.cpu]}", v.cpu)
+            used.setdefault(v.cpu, f"{vm.name} vCPU{j}")
+        for j, a in enumerate(vm.assign):
+            if models.get(a.device) != "mq-nic":
+                bad(("vms", i, "assign", j, "device"), "not an mq-nic device (" + (
+                    ", ".join(n for n, m in models.items() if m == "mq-nic") or "none")
+                    + ")", a.device)
+            elif a.device in assigned:
+                bad(("vms", i, "assign", j, "device"), "assigned twice", a.device)
+            assigned.add(a.device)
+            if any(c >= ncpus for c in a.host_cpus) or not a.host_cpus:
+                bad(("vms", i, "assign", j, "host_cpus"), f"CPUs of 0-{ncpus - 1}",
+                    a.host_cpus)
+            if a.posted and spec.platform.intremap not in ("on", "nosid"):
+                bad(("vms", i, "assign", j, "posted"), "posted interrupts need [platform] "
+                    "intremap = \"on\" (or \"nosid\")", a.posted)
 
 
 def _ncpus(spec: ExperimentFile) -> int:

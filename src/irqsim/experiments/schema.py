@@ -379,6 +379,47 @@ Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload,
                      Field(discriminator="kind")]
 
 
+class VcpuSpec(Section):
+    """A vCPU pinned to physical CPU ``cpu`` (one vCPU per CPU); ``halt_when_idle``: it
+    blocks (HLT exit) when idle instead of spinning in the guest."""
+
+    cpu: int = Field(ge=0, le=4095)
+    halt_when_idle: bool = False
+
+
+class AssignSpec(Section):
+    """A device assigned to the VM with vfio-pci: an ``mq-nic`` whose queue q's MSI-X
+    vector is routed to guest vector ``guest_vector_base + q`` on the VM's vCPU
+    ``vcpus[q]`` (default: q mod the VM's vCPUs); ``host_cpus``: the host IRQs' affinity;
+    ``posted``: VT-d posted format (needs APICv and remapping)."""
+
+    device: str
+    posted: bool = True
+    host_cpus: list[Annotated[int, Field(ge=0)]] = [0]
+    guest_vector_base: int = Field(0x41, ge=16, le=255)
+    vcpus: list[Annotated[int, Field(ge=0)]] | None = None
+
+
+class VmSpec(Section):
+    """A VM under KVM (virt/): its vCPUs and assigned devices; ``apicv`` (every VM of the
+    machine the same: it is KVM's enable_apicv)."""
+
+    name: str = "vm0"
+    apicv: bool = True
+    vcpus: list[VcpuSpec] = Field(min_length=1)
+    assign: list[AssignSpec] = []
+
+    @model_validator(mode="after")
+    def _posted(self) -> VmSpec:
+        if not self.apicv and any(a.posted for a in self.assign):
+            raise ValueError("posted interrupts need apicv = true")
+        for a in self.assign:
+            if a.vcpus is not None and any(v >= len(self.vcpus) for v in a.vcpus):
+                raise ValueError(f"assign {a.device!r}: vcpus are indexes of this VM's "
+                                 f"{len(self.vcpus)} vCPU(s)")
+        return self
+
+
 class RunSection(Section):
     """Seed, an optional stop time, and the run budget (as ``irqsim demo``'s options)."""
 
@@ -410,13 +451,14 @@ class ExperimentFile(Section):
     platform: PlatformSection = PlatformSection()
     devices: list[DeviceSpec] = []
     workloads: list[Workload] = []
+    vms: list[VmSpec] = []
     timing: TimingSection = TimingSection()       # type: ignore[valid-type]
     run: RunSection = RunSection()
 
     @model_validator(mode="after")
     def _one_level(self) -> ExperimentFile:
         generic = self.machine is not None or self.devices or self.workloads \
-            or self.platform.switches
+            or self.platform.switches or self.vms
         if self.scenario is not None and generic:
             raise ValueError("a file names a built-in [scenario] or describes a machine "
                              "([machine], [[devices]], [[workloads]]), not both")

@@ -181,6 +181,7 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
         rows.append(("ipi_call_single_mean_ns", r["hop"], "", r["mean_ns"]))
     rows += _network_metrics(res.get("network"))
     rows += _nvme_metrics(res.get("nvme"))
+    rows += _vm_metrics(res)
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
     return rows
 
@@ -206,6 +207,26 @@ def _network_metrics(net: dict[str, Any] | None) -> list[tuple[str, str, str, fl
         dev = f"queue{q['queue']}"
         rows.append(("net_queue_interrupts_per_s", dev, str(q["cpu"]), q["irq_per_s"]))
         rows.append(("net_queue_pkts_per_irq", dev, str(q["cpu"]), q["pkts_per_irq"]))
+    return rows
+
+
+def _vm_metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
+    """A described machine's VMs: device event to guest handler entry, and per vCPU its
+    guest interrupts, interrupt-caused VM exits and posted notifications taken in the guest."""
+    rows: list[tuple[str, str, str, float]] = []
+    lat = res.get("guest_latency_ns") or {}
+    for stat in ("median", "p99", "max"):
+        if lat.get("count"):
+            rows.append((f"guest_latency_{stat}_ns", "", "", lat[stat]))
+    irqs = exits = 0
+    for vcpu, v in (res.get("vm_interrupts") or {}).items():
+        rows.append(("vm_guest_irqs", vcpu, "", v["guest_irqs"]))
+        rows.append(("vm_interrupt_exits", vcpu, "", v["interrupt_exits"]))
+        rows.append(("vm_posted_notifications", vcpu, "", v["posted_notifications"]))
+        irqs += v["guest_irqs"]
+        exits += v["interrupt_exits"]
+    if irqs:
+        rows.append(("vm_exits_per_interrupt", "", "", exits / irqs))
     return rows
 
 
@@ -454,8 +475,8 @@ def write_table(sw: Sweep, out: Path) -> list[dict[str, Any]]:
         for r in rows:
             f.write(json.dumps(r, default=str) + "\n")
     try:
-        import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError:
         return rows
     typed = [{**r, "value": float(r["value"])} for r in rows]
