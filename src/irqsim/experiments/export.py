@@ -51,6 +51,10 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
               f"max_sim_ns = {run.max_sim_ns}    # run budget: simulated ns",
               f"max_events = {run.max_events}      # run budget: engine events",
               "",
+              "# [platform] applies to every machine the scenario builds (docs/experiments.md):",
+              '# intremap = "on", cstates = "skx", pm_qos_ns, isolcpus = "managed_irq,2-3",',
+              '# irqbalance_ns, smp_affinity_list = { "24" = "1" }, [platform.vtd] ...',
+              "",
               "[timing]",
               "# Any TimingModel field in ns overrides the default (docs/timing.md), e.g.:"]
     lines += [f"# {k} = {getattr(defaults, k)}   # {SOURCES.get(k, '')[:60]}"
