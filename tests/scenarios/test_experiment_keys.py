@@ -12,11 +12,14 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irqsim.cli import main
 from irqsim.experiments.builder import run_experiment
-from irqsim.experiments.export import export_scenario
-from irqsim.experiments.loader import ExperimentError, load_text
+from irqsim.experiments.export import dump_toml, export_scenario
+from irqsim.experiments.loader import ExperimentError, load_text, set_path
+from irqsim.experiments.schema import scenario_knobs
 from irqsim.scenarios import ScenarioResult
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -284,6 +287,9 @@ def test_sweep_strict_marks_points_and_exits_4(tmp_path: Path) -> None:
     code, _, _ = cli("sweep", str(f), "--set", "scenario.misprogram_irte=true",
                      "--jobs", "1", "--no-plots", "--out", str(tmp_path / "u"))
     assert code == 0                                     # without --strict: no verdict
+    code, _, err = cli("sweep", str(out), "--jobs", "1", "--no-plots", "--out",
+                       str(tmp_path / "again"))         # a directory keeps its policy
+    assert code == 4 and "--strict: point" in err
 
 
 # -- [[vms]] ---------------------------------------------------------------------------------
@@ -320,3 +326,30 @@ def test_vm_reference_errors() -> None:
     assert "vms[0].assign[0].device: not an mq-nic device (nic0)" in msg
     assert "vms[0].assign[0].posted: posted interrupts need [platform] intremap" in msg
     assert "posted interrupts need apicv = true" in problems(text, ("vms.0.apicv", False))
+
+
+NIC_KNOB_VALUES = st.fixed_dictionaries({
+    "queues": st.integers(1, 64), "ring_size": st.integers(64, 8192),
+    "adaptive": st.booleans(), "adaptive_algo": st.sampled_from(["dim", "itr"]),
+    "rx_usecs": st.integers(1, 10_000), "rx_frames": st.integers(0, 8192),
+    "napi_weight": st.integers(1, 1024), "link_gbps": st.sampled_from([1, 10, 25.0, 100]),
+    "pattern": st.sampled_from(["poisson", "bursty"]), "pps": st.floats(1, 200e6),
+    "rss_weights": st.lists(st.integers(1, 9), max_size=1)})
+
+
+@settings(max_examples=40, deadline=None)
+@given(NIC_KNOB_VALUES)
+def test_nic_knobs_round_trip_through_the_file(values: dict[str, Any]) -> None:
+    """Any valid nic-10g knob values written into the file (tomli-w) and read back give
+    the scenario exactly those knobs (an integer where a float is expected is that float;
+    nothing else is coerced)."""
+    import tomllib
+    raw = tomllib.loads(export_scenario("nic-10g"))
+    for k, v in values.items():
+        set_path(raw, f"scenario.{k}", v)
+    exp = load_text(dump_toml(raw), "f.toml", Path("."))
+    assert exp.params is not None
+    knobs = scenario_knobs(exp.params)
+    for k, v in values.items():
+        assert getattr(knobs, k) == v and (type(getattr(knobs, k)) is type(v)
+                                           or (isinstance(v, int) and k in ("link_gbps",)))

@@ -76,7 +76,9 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
     strict = bool(diag.get("strict"))
     grid: list[tuple[str, list[Any]]] = []
     if file.is_dir():
-        file, grid, zip_, seeds = _from_directory(file, sets)
+        file, grid, zip_, seeds, man = _from_directory(file, sets)
+        allow = allow or tuple(man.get("allow", ()))      # the recorded policy by default
+        strict = strict or bool(man.get("strict"))
     elif not file.exists():
         file = _from_scenario(str(file), out)
     elif not sets:
@@ -143,9 +145,10 @@ def _from_scenario(name: str, out: Path) -> Path:
     return f
 
 
-def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[str, list[Any]]],
-                                                             bool, int]:
-    """The experiment file and grid a sweep directory records (to run it again)."""
+def _from_directory(d: Path, sets: tuple[str, ...],
+                    ) -> tuple[Path, list[tuple[str, list[Any]]], bool, int, dict[str, Any]]:
+    """The experiment file and grid a sweep directory records (to run it again), and its
+    manifest (``allow``/``strict``: the recorded diagnostics policy)."""
     import json
 
     from irqsim.experiments.sweep import MANIFEST
@@ -157,7 +160,7 @@ def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[st
     except (OSError, ValueError) as e:
         raise UsageFailure(f"{d} holds no readable {MANIFEST}: {e}") from None
     return (d / "experiment.toml", [(p, list(v)) for p, v in man["sets"]], bool(man["zip"]),
-            int(man["seeds"]))
+            int(man["seeds"]), man)
 
 
 def _plots(out: Path) -> None:
