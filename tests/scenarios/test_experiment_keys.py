@@ -353,3 +353,45 @@ def test_nic_knobs_round_trip_through_the_file(values: dict[str, Any]) -> None:
     for k, v in values.items():
         assert getattr(knobs, k) == v and (type(getattr(knobs, k)) is type(v)
                                            or (isinstance(v, int) and k in ("link_gbps",)))
+
+
+IOAPIC_MACHINE = """version = 1
+[machine.topology]
+cores = 2
+[machine.kernel]
+directed_eoi = true
+[platform]
+intremap = "on"
+[[platform.ioapics]]
+id = 0
+[[platform.ioapics]]
+id = 1
+base = 0xFEC01000
+gsi_base = 24
+[[devices]]
+model = "legacy-intx"
+[[workloads]]
+kind = "requests"
+device = "*"
+requests = 20
+mean_gap_ns = 20000
+"""
+
+
+def test_platform_ioapics_in_the_madt_and_their_version() -> None:
+    """[[platform.ioapics]]: both I/O APICs are in the MADT with their GSI bases; a level
+    INTx line under remapping is EOIed through the EOI register of a version 0x20 I/O APIC
+    but by rewriting the RTE (edge and back) on a 0x11 one (Linux eoi_ioapic_pin; 82093AA
+    has no EOI register): more MMIO writes, more hardirq time for the same interrupts."""
+    hard = {}
+    for version in (0x20, 0x11):
+        r = run_experiment(load_text(IOAPIC_MACHINE, "io.toml", Path("."),
+                                     [("platform.ioapics.0.version", version)]))
+        m = r.machine
+        assert [(io.id, io.address, io.gsi_base) for io in m.acpi.madt.ioapics] == [
+            (0, 0xFEC00000, 0), (1, 0xFEC01000, 24)]
+        assert m.accounting()["balanced"] and m.recorder.summary()["legacy-intx"]["count"]
+        hard[version] = sum(c["hardirq"] for c in m.cpu_time())
+    assert hard[0x11] > hard[0x20]
+    msg = problems(IOAPIC_MACHINE, ("platform.ioapics.1.gsi_base", 10))
+    assert "GSI ranges overlap" in msg

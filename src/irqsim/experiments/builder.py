@@ -36,7 +36,7 @@ from irqsim.experiments.schema import (
     VirtioDevice,
     scenario_knobs,
 )
-from irqsim.machine import PLATFORM, Machine
+from irqsim.machine import PLATFORM, IoApicOptions, Machine
 from irqsim.os.affinity import AFTER_BOOT
 from irqsim.os.irqbalance import IrqBalance
 from irqsim.pci.bridge import PciBridge
@@ -178,7 +178,8 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
     if spec.vms:
         from irqsim.virt.board import VirtMachine
         board = VirtMachine
-    m = board(ncpus=t.ncpus if t else None, topology=topo, trace=trace,
+    ioapics = [IoApicOptions(**io.model_dump()) for io in spec.platform.ioapics] or None
+    m = board(ncpus=t.ncpus if t else None, topology=topo, trace=trace, ioapics=ioapics,
                 timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
                 **kw)
     ports = _switches(m, spec)

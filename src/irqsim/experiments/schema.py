@@ -10,6 +10,7 @@ key is an error, and a new feature adds a field or a section here.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import typing
 from functools import cache
 from typing import Annotated, Any, Literal
@@ -146,6 +147,17 @@ class VtdSection(Section):
     x2apic_opt_out: bool = False
 
 
+class IoApicSpec(Section):
+    """An I/O APIC of the board (the test bench's IoApicOptions): IOAPICID, MMIO base, first
+    GSI, input pins, version (0x11: no EOI register; 0x20: EOI register)."""
+
+    id: int = Field(0, ge=0, le=15)
+    base: int = Field(0xFEC00000, ge=0xFEC00000, le=0xFEDFF000, multiple_of=0x1000)
+    gsi_base: int = Field(0, ge=0, le=1024)
+    pins: int = Field(24, ge=1, le=240)
+    version: Literal[0x11, 0x20] = 0x20
+
+
 CStateTable = Literal["skx", "icx", "spr", "hsw", "poll"]
 
 
@@ -169,6 +181,24 @@ class PlatformSection(Section):
     smp_affinity_list: dict[str, str] = Field(
         {}, description="IRQ number -> CPU list, written to /proc/irq/N/ after boot")
     switches: list[SwitchSpec] = []
+    ioapics: list[IoApicSpec] = Field([], description="the board's I/O APICs (a described "
+                                      "machine; default: one, ID 0, GSIs 0-23)")
+
+    @field_validator("ioapics")
+    @classmethod
+    def _ioapics(cls, v: list[IoApicSpec]) -> list[IoApicSpec]:
+        if not v:
+            return v
+        for what in ("id", "base"):
+            vals = [getattr(io, what) for io in v]
+            if len(set(vals)) != len(vals):
+                raise ValueError(f"two I/O APICs with the same {what}")
+        spans = sorted((io.gsi_base, io.gsi_base + io.pins) for io in v)
+        if any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
+            raise ValueError(f"GSI ranges overlap: {spans}")
+        if not any(lo <= 16 and hi >= 24 for lo, hi in spans):
+            raise ValueError("one I/O APIC must take GSIs 16-23 (the board's PCI INTx lines)")
+        return v
 
     @field_validator("isolcpus")
     @classmethod
@@ -458,7 +488,7 @@ class ExperimentFile(Section):
     @model_validator(mode="after")
     def _one_level(self) -> ExperimentFile:
         generic = self.machine is not None or self.devices or self.workloads \
-            or self.platform.switches or self.vms
+            or self.platform.switches or self.platform.ioapics or self.vms
         if self.scenario is not None and generic:
             raise ValueError("a file names a built-in [scenario] or describes a machine "
                              "([machine], [[devices]], [[workloads]]), not both")
