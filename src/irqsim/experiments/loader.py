@@ -237,9 +237,13 @@ def _scenario_params(scen: dict[str, Any], name: str, lines: dict[Path_, int],
     try:                    # the knobs' own checks (combinations: their __post_init__)
         scenario_knobs(params)
     except ValueError as e:
-        line = line_of(lines, ("scenario",))
+        # A message that starts with a knob's name is about that key: its line.
+        first = re.split(r"[\s:]", str(e), maxsplit=1)[0]
+        loc: Path_ = ("scenario", first) if first in type(params).model_fields \
+            else ("scenario",)
+        line = line_of(lines, loc)
         where = f"{name}:{line}" if line else name
-        return None, [f"{where}: scenario: {e}"]
+        return None, [f"{where}: {_fmt_loc(loc)}: {e}"]
     return params, []
 
 
