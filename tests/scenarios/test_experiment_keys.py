@@ -134,8 +134,8 @@ def test_vm_posted_knobs_exits_without_posting() -> None:
 
 def test_knob_combinations_are_errors_with_the_line() -> None:
     """A knob combination the scenario refuses is one error naming the file and the line
-    of the knob it is about: posted interrupts need APICv; pps needs a non-line pattern; a value out of range is
-    the field's own error."""
+    of the knob it is about: posted interrupts need APICv; pps needs a non-line pattern; a
+    value out of range is the field's own error."""
     text = export_scenario("vm-posted")
     msg = problems(text, ("scenario.apicv", False))
     line = text.splitlines().index("posted = true") + 1     # the knob the message names
