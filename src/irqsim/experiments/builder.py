@@ -423,6 +423,11 @@ def _start_vms(m: Machine, spec: ExperimentFile, drivers: dict[str, Any]) -> Non
     for v in started:
         kvm.start(v)
     m.run(until=m.now + 10_000)                 # the vCPUs enter the guest
+    end = m.now + max((_workload_span(w) for w in spec.workloads), default=0.0)
+    for v, vs in zip(started, [vs for vm in spec.vms for vs in vm.vcpus], strict=True):
+        if vs.preempt_every_ns:
+            for t in range(m.now + vs.preempt_every_ns, int(end), vs.preempt_every_ns):
+                m.engine.at(t, lambda _, v=v, ns=vs.preempt_ns: kvm.preempt(v, ns))
 
 
 def _all(devices: dict[str, list[PciFunction]]) -> list[PciFunction]:

@@ -324,7 +324,11 @@ def _check_vms(spec: ExperimentFile, names: list[str], ncpus: int,
     models = dict(zip(names, (d.model for d in spec.devices), strict=True))
     used: dict[int, str] = {}
     assigned: set[str] = set()
+    vm_names: set[str] = set()
     for i, vm in enumerate(spec.vms):
+        if vm.name in vm_names:
+            bad(("vms", i, "name"), "VM name used twice", vm.name)
+        vm_names.add(vm.name)
         if vm.apicv != spec.vms[0].apicv:
             bad(("vms", i, "apicv"), "every VM has the same apicv (KVM's enable_apicv)",
                 vm.apicv)

@@ -411,10 +411,14 @@ Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload,
 
 class VcpuSpec(Section):
     """A vCPU pinned to physical CPU ``cpu`` (one vCPU per CPU); ``halt_when_idle``: it
-    blocks (HLT exit) when idle instead of spinning in the guest."""
+    blocks (HLT exit) when idle instead of spinning in the guest; preempted by the host for
+    ``preempt_ns`` every ``preempt_every_ns`` (a reschedule IPI from CPU 0)."""
 
     cpu: int = Field(ge=0, le=4095)
     halt_when_idle: bool = False
+    preempt_every_ns: int = Field(0, ge=0, le=10**12, description="the host scheduler "
+                                  "takes the CPU this often while the workloads run (0: never)")
+    preempt_ns: int = Field(30_000, ge=1, le=10**9, description="for this long")
 
 
 class AssignSpec(Section):
