@@ -138,7 +138,8 @@ def test_knob_combinations_are_errors_with_the_line() -> None:
     value out of range is the field's own error."""
     text = export_scenario("vm-posted")
     msg = problems(text, ("scenario.apicv", False))
-    line = text.splitlines().index("posted = true") + 1     # the knob the message names
+    line = next(i for i, t in enumerate(text.splitlines(), 1)   # the knob the message names
+                if t.startswith("posted = true"))
     assert f"f.toml:{line}: scenario.posted: posted interrupts need apicv = true" in msg
     msg = problems(export_scenario("nic-10g"), ("scenario.pps", 5.0))
     assert "pps applies to the poisson and bursty patterns" in msg

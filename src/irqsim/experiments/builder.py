@@ -3,6 +3,7 @@ the file's generic description (topology, platform, devices, kernel, workloads).
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -499,7 +500,8 @@ def _traffic(m: Machine, w: TrafficWorkload, nic: Any, drv: Any, start: int, see
     from irqsim.net.setup import NetRun
     from irqsim.net.traffic import Traffic, make_flows
     from irqsim.scenarios.net import TrafficSettings
-    t = TrafficSettings(**{f: getattr(w, f) for f in TrafficSettings.__dataclass_fields__})
+    t = TrafficSettings(**{f.name: getattr(w, f.name)
+                           for f in dataclasses.fields(TrafficSettings)})
     tr = Traffic(make_flows(t.flows, size=t.frame_size, seed=seed), gbps=t.link_gbps,
                  pattern=t.pattern, pps=t.pps or None, burst=t.burst, start_ns=start,
                  stop_ns=start + w.duration_ns, seed=seed)

@@ -43,8 +43,12 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
              "queue (exponential)"]
     knobs = KNOBS.get(name)
     if knobs is not None:
+        helps: dict[str, str] = getattr(knobs, "HELP", {})
         for f in dataclasses.fields(knobs):
-            lines.append(f"{f.name} = {_val(knob_default(f))}")
+            line = f"{f.name} = {_val(knob_default(f))}"
+            if f.name in helps:
+                line = f"{line:<23} # {helps[f.name]}"
+            lines.append(line)
     lines += ["",
               "[run]",
               f"seed = {seed}",

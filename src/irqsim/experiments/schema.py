@@ -55,8 +55,10 @@ def scenario_params_model(name: str) -> type[ScenarioParams]:
     if knobs is None:
         return ScenarioParams
     hints = typing.get_type_hints(knobs, include_extras=True)
-    fields: dict[str, Any] = {f.name: (hints[f.name], knob_default(f))
-                              for f in dataclasses.fields(knobs)}
+    helps: dict[str, str] = getattr(knobs, "HELP", {})
+    fields: dict[str, Any] = {
+        f.name: (Annotated[hints[f.name], Field(description=helps.get(f.name))],
+                 knob_default(f)) for f in dataclasses.fields(knobs)}
     return create_model(f"Params_{name.replace('-', '_')}", __base__=ScenarioParams,
                         **fields)
 
@@ -274,7 +276,9 @@ def _dataclass_fields(dc: type) -> dict[str, Any]:
     """A dataclass's fields as pydantic field definitions (type with its constraints,
     default)."""
     hints = typing.get_type_hints(dc, include_extras=True)
-    return {f.name: (hints[f.name], knob_default(f)) for f in dataclasses.fields(dc)}
+    helps: dict[str, str] = getattr(dc, "HELP", {})
+    return {f.name: (Annotated[hints[f.name], Field(description=helps.get(f.name))],
+                     knob_default(f)) for f in dataclasses.fields(dc)}
 
 
 def _nic_base() -> type[DeviceBase]:

@@ -4,7 +4,7 @@ moderation and NAPI on a two-socket machine (seed 003 "Interrupt Coalescing", "R
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
@@ -30,6 +30,26 @@ class NicSettings:
     ``busy_poll_budget``: net.core.busy_read and SO_BUSY_POLL_BUDGET; ``rss_equal`` (0: all
     queues) / ``rss_weights``: ``ethtool -X equal N`` / ``weight ...``; ``rss_key``:
     ``ethtool -X hkey`` (hex, 40 bytes; "": the default key)."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "queues": "RX/TX queue pairs, one MSI-X vector each",
+        "ring_size": "descriptors per RX ring (ethtool -G rx)",
+        "adaptive": "ethtool -C adaptive-rx: the driver's DIM/ITR sets usecs/frames",
+        "adaptive_algo": "dim (Linux DIM) or itr (igb's legacy ITR)",
+        "dim_mode": "DIM profiles: eqe (timer restarts at the interrupt) or cqe",
+        "rx_usecs": "ethtool -C rx-usecs (adaptive off)",
+        "rx_frames": "ethtool -C rx-frames (0: none; with rx_usecs 0: no coalescing)",
+        "tx_usecs": "ethtool -C tx-usecs",
+        "tx_frames": "ethtool -C tx-frames",
+        "napi_weight": "NAPI budget per poll (netif_napi_add weight)",
+        "defer_hard_irqs": "napi_defer_hard_irqs",
+        "gro_flush_timeout_ns": "gro_flush_timeout",
+        "busy_read_us": "net.core.busy_read (0: no busy polling)",
+        "busy_poll_budget": "SO_BUSY_POLL_BUDGET",
+        "rss_equal": "ethtool -X equal N (0: all queues)",
+        "rss_weights": "ethtool -X weight W0 W1 ... ([]: equal)",
+        "rss_key": "ethtool -X hkey, 40 bytes hex (\"\": the default key)",
+    }
 
     queues: Annotated[int, Field(ge=1, le=64)] = 8
     ring_size: Annotated[int, Field(ge=64, le=8192)] = 1024
@@ -91,6 +111,15 @@ class TrafficSettings:
     ``pattern`` (line: back to back at the link speed; poisson / bursty at ``pps``, bursts
     of ``burst``), on a ``link_gbps`` link."""
 
+    HELP: ClassVar[dict[str, str]] = {
+        "flows": "UDP flows (RSS spreads them over the queues)",
+        "frame_size": "bytes on the wire, 64-9216",
+        "pattern": "arrivals: line (back to back), poisson or bursty",
+        "pps": "packets/s of poisson and bursty (0 with line)",
+        "burst": "frames per burst (bursty)",
+        "link_gbps": "link speed, Gb/s",
+    }
+
     flows: Annotated[int, Field(ge=1, le=1_000_000)] = 1024
     frame_size: Annotated[int, Field(ge=64, le=9216)] = 64
     pattern: Literal["line", "poisson", "bursty"] = "line"
@@ -110,6 +139,11 @@ class TrafficSettings:
 class Nic10gKnobs(NicSettings, TrafficSettings):
     """``nic-10g``'s NIC settings, traffic and machine (``sockets`` x ``cores``, ``nodes``
     NUMA nodes; the NIC on node 0); defaults: the demo."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        **TrafficSettings.HELP, **NicSettings.HELP,
+        "sockets": "sockets", "cores": "cores per socket",
+        "nodes": "NUMA nodes (2: one per socket; the NIC on node 0)"}
 
     sockets: Annotated[int, Field(ge=1, le=8)] = 2
     cores: Annotated[int, Field(ge=1, le=64)] = 4

@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from statistics import median
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -91,6 +91,14 @@ class NvmeKnobs:
     100 us units; both 0: no aggregation); ``poll_queues``: the driver's poll_queues;
     ``poll_every``: one read in N is polled (0: none); ``node``: the controller's NUMA
     node; ``sockets`` x ``cores`` with ``nodes`` NUMA nodes."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "aggregation_thr": "Set Features 08h THR: entries - 1 (both 0: no aggregation)",
+        "aggregation_time": "Set Features 08h TIME, 100 us units",
+        "poll_queues": "nvme.poll_queues: polled queue pairs",
+        "poll_every": "one read in N is polled (0: none)",
+        "sockets": "sockets", "cores": "cores per socket", "nodes": "NUMA nodes",
+        "node": "the controller's NUMA node"}
 
     aggregation_thr: Annotated[int, Field(ge=0, le=255)] = AGGREGATION[0]
     aggregation_time: Annotated[int, Field(ge=0, le=255)] = AGGREGATION[1]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field
 
@@ -181,6 +181,13 @@ class VmPostedKnobs:
     posted interrupts; needs APICv; off: remapped to the host, then injected); the host
     scheduler preempts vCPU0 for ``preempt_ns`` every ``preempt_every`` requests' time (0:
     never); ``halt_when_idle``: vCPU1 blocks when idle (else it spins)."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "apicv": "KVM enable_apicv (CPU-side posting)",
+        "posted": "IRTEs in posted format (VT-d posted interrupts; needs apicv)",
+        "preempt_ns": "the host takes vCPU0's CPU for this long",
+        "preempt_every": "every N requests' time (0: never)",
+        "halt_when_idle": "vCPU1 blocks when idle (else it spins in the guest)"}
 
     apicv: bool = True
     posted: bool = True

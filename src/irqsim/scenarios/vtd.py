@@ -18,7 +18,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import partial
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -72,6 +72,10 @@ class VtdRemapKnobs:
     """``intremap``: the kernel's ``intremap=`` option (on, nosid: no source-id check,
     nopost: no posted format, off: remapping off, compatibility format); ``intx_events``:
     raise the legacy device's INTx events too."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "intremap": "intremap=: on, nosid, nopost or off",
+        "intx_events": "raise the legacy device's INTx events too"}
 
     intremap: Literal["on", "nosid", "nopost", "off"] = "on"
     intx_events: bool = True
@@ -185,6 +189,10 @@ def _span(opts: ScenarioOptions) -> float:
 class VtdFaultKnobs:
     """``forged_per_kind``: forged writes of each kind (0: requests / 4);
     ``misprogram_irte``: the buggy driver sets a reserved bit in virtio-rng's IRTE."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "forged_per_kind": "forged writes of each kind (0: requests / 4)",
+        "misprogram_irte": "a reserved bit set in virtio-rng's IRTE (fault 0x24)"}
 
     forged_per_kind: Annotated[int, Field(ge=0, le=1_000_000)] = 0
     misprogram_irte: bool = True
