@@ -224,6 +224,8 @@ def _extras(m: Machine, drivers: dict[str, Any], runs: list[Any]) -> dict[str, A
     if runs:
         extra["network"] = summary(runs[0])
         extra["ethtool_S"] = runs[0].nic.counters()
+    if len(runs) > 1:                           # several NICs: each one's report by name
+        extra["networks"] = {r.nic.name: summary(r) for r in runs}
     kvm = getattr(m, "kvm", None)
     if kvm is not None:
         probe = getattr(m, "guest_latency", None)
@@ -367,17 +369,21 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
                   for d in dumped if d.cause_bar is not None}
         m.kernel.register_driver(GenericDriver(ids, cause_registers=causes))
     names = dict(zip(spec.device_names(), spec.devices, strict=True))
+    net: dict[PciFunction, Any] = {}
     for fn in fns:
         d = names.get(fn.name)
         if isinstance(fn, NetNic) and isinstance(d, NicDevice):
-            per_device[fn.name] = NetDriver(d.settings().net_config(len(m.cpus)), fn)
+            per_device[fn.name] = net[fn] = NetDriver(d.settings().net_config(len(m.cpus)),
+                                                      fn)
         elif isinstance(fn, NvmeController) and isinstance(d, NvmeDevice):
             per_device[fn.name] = NvmeDriver(
                 io_queues=d.io_queues, poll_queues=d.poll_queues, depth=d.depth,
                 aggregation=(d.aggregation_thr, d.aggregation_time)
                 if d.aggregation_thr or d.aggregation_time else None)
+    if net:                                     # a NetDriver instance per NIC
+        m.kernel.register_driver(_ByFunction(NetDriver.ids, net, None))
     for drv in per_device.values():
-        if not isinstance(drv, VfioPci):        # those probe through _ByFunction
+        if not isinstance(drv, VfioPci | NetDriver):    # those probe through _ByFunction
             m.kernel.register_driver(drv)
     if any(isinstance(f, SriovNic) for f in fns):
         m.kernel.register_driver(GenericDriver(ids=((0x8086, 0x10C9), (0x8086, 0x10CA)),
@@ -386,14 +392,15 @@ def _drivers(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFuncti
 
 
 class _ByFunction:
-    """One PCI driver entry for a (vendor, device) some of whose functions are assigned to
-    VMs: it probes each function with its own vfio-pci instance (by requester ID), the
-    others with the host driver (Linux: driver_override)."""
+    """One PCI driver entry for a (vendor, device) whose functions each need their own
+    driver instance (a VM's vfio-pci, a NIC's NetDriver): it probes each function with its
+    instance (by requester ID), the others with ``host`` (Linux: driver_override), or
+    leaves them unbound when there is none."""
 
     name = "vfio-pci|host"
 
     def __init__(self, ids: tuple[tuple[int, int], ...], by_fn: dict[PciFunction, Any],
-                 host: Any) -> None:
+                 host: Any | None) -> None:
         self.ids = ids
         self.by_fn = by_fn
         self.host = host
@@ -401,6 +408,8 @@ class _ByFunction:
     def probe(self, k: Any, pdev: Any) -> None:
         rid = pdev.bus << 8 | pdev.devfn            # bus numbers exist from enumeration on
         drv = next((d for f, d in self.by_fn.items() if f.requester_id == rid), self.host)
+        if drv is None:
+            return
         pdev.driver = drv
         drv.probe(k, pdev)
 

@@ -296,8 +296,6 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
         if node and getattr(d, "port", "root") != "root":
             bad(("devices", i, "node"), "a node is for a new root port (port = 'root'); "
                 "below a switch the device is on the switch's node", node)
-        if d.model == "nic" and nics.index(names[i]) > 0:
-            bad(("devices", i, "model"), "one 'nic' device per machine", d.model)
     _check_vms(spec, names, ncpus, bad)
     traffic: set[str] = set()
     for i, w in enumerate(spec.workloads):

@@ -179,7 +179,13 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
         rows.append(("ipi_latency_max_ns", r["kind"], "", r["latency_max_ns"]))
     for r in res.get("ipi_latency", []):           # the ipi scenario: by where the target is
         rows.append(("ipi_call_single_mean_ns", r["hop"], "", r["mean_ns"]))
-    rows += _network_metrics(res.get("network"))
+    nets = res.get("networks")
+    if nets:                                    # several NICs: device = NIC[:app|stack]
+        for nic, net in nets.items():
+            rows += [(mt, f"{nic}:{dev}" if dev else nic, cpu, v)
+                     for mt, dev, cpu, v in _network_metrics(net)]
+    else:
+        rows += _network_metrics(res.get("network"))
     rows += _nvme_metrics(res.get("nvme"))
     rows += _vm_metrics(res)
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
