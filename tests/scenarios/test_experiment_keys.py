@@ -457,3 +457,18 @@ duration_ns = 200_000
     rows = metrics({**as_json(r), "events_run": 0})
     devs = {d for m, d, _, _ in rows if m == "net_throughput_mpps"}
     assert devs == {"eth0", "eth1"}
+
+
+def test_nic10g_busy_polling_and_pmd_knobs() -> None:
+    """nic-moderation.md section 6 (busy polling): net.core.busy_read makes the readers
+    spin for packets, so latency falls and CPU busy rises; a poll-mode driver (DPDK row)
+    takes no interrupts at all while keeping line rate, its threads on app_cpus."""
+    base = scenario("nic-10g", 10).extra["network"]
+    busy = scenario("nic-10g", 10, ("scenario.busy_read_us", 50)).extra["network"]
+    assert busy["latency_app_ns"]["p99"] < base["latency_app_ns"]["p99"]
+    assert busy["cpu_busy_pct"] > base["cpu_busy_pct"]
+    pmd = scenario("nic-10g", 10, ("scenario.pmd", True), ("scenario.queues", 4),
+                   ("scenario.app_cpus", [4, 5, 6, 7])).extra["network"]
+    assert pmd["interrupts_per_s"] == 0 and pmd["throughput_mpps"] > 14.5
+    assert "busy_poll_us: one value per queue" in problems(
+        export_scenario("nic-10g"), ("scenario.busy_poll_us", [1, 2]))

@@ -520,6 +520,10 @@ def _traffic(m: Machine, w: TrafficWorkload, nic: Any, drv: Any, start: int, see
     m.engine.at(start + w.duration_ns, lambda _: run.extra.__setitem__("cpu1", m.cpu_time()))
     for q in nic.queues:
         nic._schedule(q)
+    cfg = drv.cfg
+    if cfg.pmd:                                 # as build_net: PMD threads, no interrupts
+        cfg.pmd_stop_ns = start + w.duration_ns + 1_000_000
+        drv.start_pmd(cfg.app_cpus or cfg.queue_cpus or list(range(cfg.queues)))
     return run
 
 

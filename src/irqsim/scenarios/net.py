@@ -49,6 +49,10 @@ class NicSettings:
         "rss_equal": "ethtool -X equal N (0: all queues)",
         "rss_weights": "ethtool -X weight W0 W1 ... ([]: equal)",
         "rss_key": "ethtool -X hkey, 40 bytes hex (\"\": the default key)",
+        "busy_poll_us": "SO_BUSY_POLL per queue's socket ([]: busy_read_us for all)",
+        "app_cpus": "the readers' CPUs ([]: each queue's CPU)",
+        "echo": "each reader answers every packet (the TX path)",
+        "pmd": "poll-mode driver: PMD threads on app_cpus, no interrupts",
     }
 
     queues: Annotated[int, Field(ge=1, le=64)] = 8
@@ -68,9 +72,16 @@ class NicSettings:
     rss_equal: Annotated[int, Field(ge=0, le=64)] = 0
     rss_weights: list[Annotated[int, Field(ge=0)]] = field(default_factory=list)
     rss_key: str = ""
+    busy_poll_us: list[Annotated[int, Field(ge=0, le=10_000)]] = field(default_factory=list)
+    app_cpus: list[Annotated[int, Field(ge=0)]] = field(default_factory=list)
+    echo: bool = False
+    pmd: bool = False
 
     def __post_init__(self) -> None:
         from irqsim.net.rss import parse_key
+        if self.busy_poll_us and len(self.busy_poll_us) != self.queues:
+            raise ValueError(f"busy_poll_us: one value per queue ({self.queues}), got "
+                             f"{len(self.busy_poll_us)}")
         if self.rss_equal > self.queues:
             raise ValueError(f"rss_equal {self.rss_equal} exceeds queues {self.queues}")
         if self.rss_weights and (len(self.rss_weights) > self.queues
@@ -95,7 +106,9 @@ class NicSettings:
             dim_mode=self.dim_mode, adaptive_algo=self.adaptive_algo, weight=self.napi_weight,
             napi_defer_hard_irqs=self.defer_hard_irqs,
             gro_flush_timeout_ns=self.gro_flush_timeout_ns,
-            busy_read_us=self.busy_read_us, busy_poll_budget=self.busy_poll_budget)
+            busy_read_us=self.busy_read_us, busy_poll_budget=self.busy_poll_budget,
+            busy_poll_us=list(self.busy_poll_us) or None,
+            app_cpus=list(self.app_cpus) or None, echo=self.echo, pmd=self.pmd)
 
     def apply_rss(self, nic: NetNic) -> None:
         """``ethtool -X`` as set (nothing when the defaults are kept)."""
@@ -153,7 +166,9 @@ class Nic10gKnobs(NicSettings, TrafficSettings):
         from irqsim.cpu.topology import Topology
         NicSettings.__post_init__(self)
         TrafficSettings.__post_init__(self)
-        Topology(self.sockets, self.cores, 1, nodes=self.nodes)
+        t = Topology(self.sockets, self.cores, 1, nodes=self.nodes)
+        if any(c >= t.ncpus for c in self.app_cpus):
+            raise ValueError(f"app_cpus: CPUs of 0-{t.ncpus - 1}, got {self.app_cpus}")
 
 
 def _moderation(k: Nic10gKnobs) -> str:
