@@ -226,7 +226,9 @@ def vm_posted(opts: ScenarioOptions) -> ScenarioResult:
     lat = m.guest_latency.summary() if m.guest_latency else {}
     notes.append(f"device event to guest handler entry: median {lat.get('median', 0)} ns, "
                  f"p99 {lat.get('p99', 0)} ns over {lat.get('count', 0)} interrupts")
-    return ScenarioResult(m, "Posted interrupts to a VM with an assigned NIC", "nic0",
+    how = "Posted interrupts" if k.posted else \
+        "APICv interrupts (no posted IRTE)" if k.apicv else "Injected interrupts (no APICv)"
+    return ScenarioResult(m, f"{how} to a VM with an assigned NIC", "nic0",
                           notes=notes, extra={"vcpus": kvm.states()})
 
 
