@@ -472,3 +472,57 @@ def test_nic10g_busy_polling_and_pmd_knobs() -> None:
     assert pmd["interrupts_per_s"] == 0 and pmd["throughput_mpps"] > 14.5
     assert "busy_poll_us: one value per queue" in problems(
         export_scenario("nic-10g"), ("scenario.busy_poll_us", [1, 2]))
+
+
+def test_platform_isolcpus_keeps_managed_irqs_on_housekeeping_cpus() -> None:
+    """isolcpus=managed_irq (kernel/irq/manage.c, reference 7.2): a managed vector whose mask
+    has a housekeeping CPU avoids the isolated ones. NVMe with 2 I/O queues on 8 CPUs: the
+    masks are 0-3 and 4-7; the vectors go to 3 and 7, with 2-3,6-7 isolated to 1 and 5."""
+    text = """version = 1
+[machine.topology]
+cores = 8
+[[devices]]
+model = "nvme"
+io_queues = 2
+[[workloads]]
+kind = "requests"
+device = "nvme"
+requests = 3
+mean_gap_ns = 5000
+"""
+    def cpus(*sets: tuple[str, Any]) -> list[int]:
+        r = run_experiment(load_text(text, "iso.toml", Path("."), list(sets)))
+        return [q["cpu"] for q in r.extra["nvme"]["queues"]]
+    assert cpus() == [3, 7]
+    assert cpus(("platform.isolcpus", "managed_irq,2-3,6-7")) == [1, 5]
+
+
+def test_platform_irqbalance_spreads_irqs_pinned_to_cpu0() -> None:
+    """Reference 8 (irqbalance): a NIC on node 1 whose four queue IRQs were all written to
+    CPU 0 is spread back over node 1's CPUs by irqbalance's periodic cycles (moves through
+    /proc/irq; a write while a move is still in flight, EBUSY, is retried next cycle)."""
+    text = """version = 1
+[machine.topology]
+sockets = 2
+cores = 2
+nodes = 2
+[platform]
+irqbalance_ns = 100_000
+smp_affinity_list = { "24" = "0", "25" = "0", "26" = "0", "27" = "0" }
+[[devices]]
+model = "mq-nic"
+name = "eth0"
+queues = 4
+node = 1
+[[workloads]]
+kind = "requests"
+device = "eth0"
+requests = 100
+mean_gap_ns = 5000
+"""
+    r = run_experiment(load_text(text, "bal.toml", Path(".")))
+    k = r.machine.kernel
+    assert r.extra["platform"]["irqbalance"]["moves"] > 0
+    assert all(w["error"] is None for w in r.extra["platform"]["writes"])
+    assert {k.irqs[irq].cpu for irq in (24, 25, 26, 27)} <= {2, 3}
+    assert r.machine.accounting()["balanced"]
