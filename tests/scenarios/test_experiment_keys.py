@@ -526,3 +526,15 @@ mean_gap_ns = 5000
     assert all(w["error"] is None for w in r.extra["platform"]["writes"])
     assert {k.irqs[irq].cpu for irq in (24, 25, 26, 27)} <= {2, 3}
     assert r.machine.accounting()["balanced"]
+
+
+def test_nic10g_netdev_budget_squeezes_net_rx() -> None:
+    """net.core.netdev_budget (reference section 5, net_rx_action): with 128 us moderation
+    each interrupt brings ~240 packets per queue; a budget of 8 ends NET_RX runs with work
+    left (softnet_stat time_squeeze), the default 300 does not."""
+    base = (("scenario.adaptive", False), ("scenario.rx_usecs", 128),
+            ("scenario.rx_frames", 0))
+    def squeeze(budget: int) -> int:
+        r = scenario("nic-10g", 10, *base, ("scenario.netdev_budget", budget))
+        return sum(s["time_squeeze"] for s in r.extra["network"]["softnet"])
+    assert squeeze(300) == 0 < squeeze(8)

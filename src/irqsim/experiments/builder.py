@@ -193,8 +193,8 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
         if isinstance(f, SriovNic) and isinstance(d, SriovNicDevice):   # sriov_numvfs
             pdev = next(p for p in m.kernel.devices if p.slot == f"0000:{f.bdf}")
             m.kernel.sriov_numvfs(pdev, d.num_vfs)
-        elif isinstance(f, NetNic) and isinstance(d, NicDevice):         # ethtool -X
-            d.settings().apply_rss(f)
+        elif isinstance(f, NetNic) and isinstance(d, NicDevice):   # sysctls, ethtool -X
+            d.settings().apply(m, f)
     if k is not None and k.affinity:
         _affinity(m, k.affinity, devices)
     if spec.vms:

@@ -10,6 +10,7 @@ from pydantic import Field
 
 from irqsim.machine import Machine
 from irqsim.os.affinity import AFTER_BOOT
+from irqsim.os.softirq import Softirqs
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 
 if TYPE_CHECKING:
@@ -53,6 +54,8 @@ class NicSettings:
         "app_cpus": "the readers' CPUs ([]: each queue's CPU)",
         "echo": "each reader answers every packet (the TX path)",
         "pmd": "poll-mode driver: PMD threads on app_cpus, no interrupts",
+        "netdev_budget": "net.core.netdev_budget: packets per NET_RX softirq run",
+        "netdev_budget_usecs": "net.core.netdev_budget_usecs: time per NET_RX run",
     }
 
     queues: Annotated[int, Field(ge=1, le=64)] = 8
@@ -76,6 +79,8 @@ class NicSettings:
     app_cpus: list[Annotated[int, Field(ge=0)]] = field(default_factory=list)
     echo: bool = False
     pmd: bool = False
+    netdev_budget: Annotated[int, Field(ge=1, le=100_000)] = Softirqs.netdev_budget
+    netdev_budget_usecs: Annotated[int, Field(ge=1, le=10**7)] = Softirqs.netdev_budget_usecs
 
     def __post_init__(self) -> None:
         from irqsim.net.rss import parse_key
@@ -109,6 +114,12 @@ class NicSettings:
             busy_read_us=self.busy_read_us, busy_poll_budget=self.busy_poll_budget,
             busy_poll_us=list(self.busy_poll_us) or None,
             app_cpus=list(self.app_cpus) or None, echo=self.echo, pmd=self.pmd)
+
+    def apply(self, m: Machine, nic: NetNic) -> None:
+        """After boot: the sysctls (net.core.netdev_budget[_usecs]) and ``ethtool -X``."""
+        m.kernel.softirq.netdev_budget = self.netdev_budget
+        m.kernel.softirq.netdev_budget_usecs = self.netdev_budget_usecs
+        self.apply_rss(nic)
 
     def apply_rss(self, nic: NetNic) -> None:
         """``ethtool -X`` as set (nothing when the defaults are kept)."""
@@ -195,10 +206,10 @@ def nic_10g(opts: ScenarioOptions) -> ScenarioResult:
     topo = Topology(k.sockets, k.cores, 1, nodes=k.nodes)
     flows = make_flows(k.flows, size=k.frame_size, seed=opts.seed)
 
-    def rxfh(m: Machine) -> None:       # ethtool -X after boot, before any traffic
+    def rxfh(m: Machine) -> None:       # sysctls, ethtool -X: after boot, before traffic
         for nic in m.devices:
             if isinstance(nic, NetNic):
-                k.apply_rss(nic)
+                k.apply(m, nic)
     token = AFTER_BOOT.set((*AFTER_BOOT.get(), rxfh))
     try:
         r = build_net(k.net_config(topo.ncpus), flows=flows, pattern=k.pattern,
