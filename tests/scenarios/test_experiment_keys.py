@@ -538,3 +538,17 @@ def test_nic10g_netdev_budget_squeezes_net_rx() -> None:
         r = scenario("nic-10g", 10, *base, ("scenario.netdev_budget", budget))
         return sum(s["time_squeeze"] for s in r.extra["network"]["softnet"])
     assert squeeze(300) == 0 < squeeze(8)
+
+
+def test_every_example_file_validates() -> None:
+    """examples/experiments/*.toml are valid files (the hand-edited ones too); the
+    rx-usecs example is nic-10g with static moderation and remapping off, as its comment
+    says."""
+    from irqsim.experiments.loader import load_file
+    for f in sorted(EXAMPLES.glob("*.toml")):
+        load_file(f)
+    exp = load_file(EXAMPLES / "nic-moderation.toml")
+    assert exp.params is not None
+    k = scenario_knobs(exp.params)
+    assert (k.adaptive, k.rx_usecs, k.rx_frames) == (False, 32, 0)
+    assert exp.spec.platform.intremap == "off"
