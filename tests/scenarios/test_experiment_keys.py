@@ -552,3 +552,23 @@ def test_every_example_file_validates() -> None:
     k = scenario_knobs(exp.params)
     assert (k.adaptive, k.rx_usecs, k.rx_frames) == (False, 32, 0)
     assert exp.spec.platform.intremap == "off"
+
+
+def test_schema_describes_each_scenarios_knobs() -> None:
+    """`irqsim scenarios schema`: [scenario] is one schema per built-in scenario (by its
+    name) with the knobs, their bounds and help; every example file validates against it
+    (jsonschema, when installed) and a knob out of bounds does not."""
+    import json
+    import tomllib
+    code, out, _ = cli("scenarios", "schema")
+    assert code == 0
+    doc = json.loads(out)
+    knob = doc["$defs"]["Scenario_nic_10g"]["properties"]["rx_usecs"]
+    assert knob["description"].startswith("ethtool -C rx-usecs") and knob["minimum"] == 0
+    jsonschema = pytest.importorskip("jsonschema", reason="jsonschema absent")
+    for f in sorted(EXAMPLES.glob("*.toml")):
+        jsonschema.validate(tomllib.loads(f.read_text()), doc)
+    bad = tomllib.loads(export_scenario("nic-10g"))
+    bad["scenario"]["rx_usecs"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(bad, doc)
