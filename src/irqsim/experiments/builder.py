@@ -212,7 +212,13 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
               for p in m.kernel.devices if not p.is_bridge]
     notes += [f"dump problem: {p}" for p in problems]
     title = spec.run.title or spec.description or f"Experiment {exp.base_dir.name}"
-    return ScenarioResult(m, title, focus, notes=notes, extra=_extras(m, drivers, runs))
+    extra = _extras(m, drivers, runs)
+    if runs:                                    # nic-10g's network text, per NIC
+        from irqsim.views.netviews import text_blocks
+        nets = extra.get("networks") or {runs[0].nic.name: extra["network"]}
+        for r in runs:
+            notes += [f"{r.nic.name}:", *text_blocks(r, nets[r.nic.name])]
+    return ScenarioResult(m, title, focus, notes=notes, extra=extra)
 
 
 def _extras(m: Machine, drivers: dict[str, Any], runs: list[Any]) -> dict[str, Any]:
