@@ -573,3 +573,31 @@ def test_schema_describes_each_scenarios_knobs() -> None:
     bad["scenario"]["rx_usecs"] = -1
     with pytest.raises(jsonschema.ValidationError):
         check.validate(bad)
+
+
+def test_a_point_that_crashes_is_an_error_row(tmp_path: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A point whose run raises (a model bug, a refused setting) becomes an 'error' row
+    naming the exception, with the traceback in its JSON; the other points are kept."""
+    from irqsim.scenarios import SCENARIOS, ScenarioOptions, load_all
+    from irqsim.scenarios.seed002 import run_seed002
+    load_all()
+
+    def fragile(o: ScenarioOptions) -> ScenarioResult:
+        if o.requests == 2:
+            raise RuntimeError("kaput")
+        m, _ = run_seed002(seed=o.seed, trace=False)
+        return ScenarioResult(m, "fragile", "virtio-blk")
+    monkeypatch.setitem(SCENARIOS, "fragile", ("fails at 2 requests", fragile))
+    f = tmp_path / "f.toml"
+    f.write_text('version = 1\n[scenario]\nname = "fragile"\nrequests = 1\n')
+    code, _, err = cli("sweep", str(f), "--set", "scenario.requests=1,2", "--jobs", "1",
+                       "--no-plots", "--out", str(tmp_path / "o"))
+    assert code == 0 and "point failed" in err and "RuntimeError: kaput" in err
+    with (tmp_path / "o" / "results.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    errors = [r for r in rows if r["metric"] == "error"]
+    assert len(errors) == 1 and errors[0]["device"] == "RuntimeError: kaput"
+    assert any(r["metric"] == "handled" for r in rows)
+    runs = sorted((tmp_path / "o" / "runs").glob("*.json"))
+    assert any("Traceback" in p.read_text() for p in runs)

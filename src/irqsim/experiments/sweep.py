@@ -102,6 +102,9 @@ def run_point(text: str, name: str, base_dir: str, overrides: list[tuple[str, An
         return {"error": "; ".join(e.problems)}
     except BudgetExceeded as e:
         return {"error": f"run budget: {e.report}"}
+    except Exception as e:      # a broken point must not sink the sweep: an error row
+        import traceback
+        return {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
     m = res.machine
     out = as_json(res)
     out["events_run"] = m.engine.events_run
