@@ -291,6 +291,13 @@ def default_plots(rows: list[dict[str, Any]], params: list[str], runs: list[dict
                   "title": f"CPU busy % over the traffic window against {_label(x)}"},
                  {"kind": "line", "x": x, "y": "net_interrupts_per_s", "hue": hue,
                   "title": f"NIC interrupts per second against {_label(x)}"}]
+    if "nvme_read_p99_ns" in metrics:           # NVMe reads, interrupt-driven ones
+        todo.append({"kind": "line", "x": x, "y": "nvme_read_p99_ns", "hue": hue,
+                     "device": "irq", "title": "p99 NVMe read latency (interrupt-driven) "
+                                               f"against {_label(x)}"})
+    if "guest_latency_p99_ns" in metrics:       # VMs: device event to the guest handler
+        todo.append({"kind": "line", "x": x, "y": "guest_latency_p99_ns", "hue": hue,
+                     "title": f"p99 device-to-guest latency against {_label(x)}"})
     for stat in ("p99", "median"):
         if f"latency_{stat}_ns" in metrics:
             todo.append({"kind": "line", "x": x, "y": f"latency_{stat}_ns", "hue": hue})
