@@ -254,9 +254,12 @@ def test_described_machine_with_nic_traffic_nvme_and_vfs() -> None:
 
 
 def test_described_machine_reference_errors() -> None:
-    """Traffic must go to a 'nic' device (once per NIC), a node must exist."""
-    msg = problems(NIC_MACHINE, ("workloads.0.device", "nvme"), ("devices.0.node", 5))
+    """Traffic must go to a 'nic' device (once per NIC), a node and the readers' CPUs
+    must exist."""
+    msg = problems(NIC_MACHINE, ("workloads.0.device", "nvme"), ("devices.0.node", 5),
+                   ("devices.0.app_cpus", [0, 9]))
     assert "workloads[0].device: not a 'nic' device" in msg
+    assert "devices[0].app_cpus: CPUs of 0-3 (got [0, 9])" in msg
     assert "devices[0].node: no such NUMA node (0-1)" in msg
     assert "workloads[1].device: one traffic workload per NIC" in problems(
         NIC_MACHINE, ("workloads.1", {"kind": "traffic", "device": "eth0",

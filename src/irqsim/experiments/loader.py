@@ -293,6 +293,9 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
         node = getattr(d, "node", 0)
         if node >= nodes:
             bad(("devices", i, "node"), f"no such NUMA node (0-{nodes - 1})", node)
+        app = getattr(d, "app_cpus", None) or []
+        if any(c >= ncpus for c in app):
+            bad(("devices", i, "app_cpus"), f"CPUs of 0-{ncpus - 1}", app)
         if node and getattr(d, "port", "root") != "root":
             bad(("devices", i, "node"), "a node is for a new root port (port = 'root'); "
                 "below a switch the device is on the switch's node", node)
