@@ -103,7 +103,7 @@ class Machine:
                  ioapics: Sequence[IoApicOptions] | None = None,
                  iommu: IommuOptions | None = None, maxphyaddr: int = MAXPHYADDR,
                  start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
-                 intremap: bool | str = False, intremap_cfi: bool = False,
+                 intremap: bool | str | None = None, intremap_cfi: bool | None = None,
                  cstates: str | tuple[CState, ...] | None = None,
                  pm_qos_ns: int | None = None, isolcpus: str | None = None,
                  pic: bool = False, isa_ioapic: dict[int, int] | None = None,
@@ -130,8 +130,9 @@ class Machine:
         under the PM-QoS limit ``pm_qos_ns``; None: no idle states (nothing on the interrupt
         path); C-states need the default ``cpu_class``. ``isolcpus``: the boot option's
         value (``[managed_irq,domain,]LIST``). Defaults for ``cstates``/``pm_qos_ns``/
-        ``isolcpus`` come from :data:`PLATFORM` when a command set them (``irqsim
-        platform``).
+        ``isolcpus`` (and ``intremap``/``intremap_cfi``/``iommu``: off/False/the default unit)
+        come from :data:`PLATFORM` when a command set them (``irqsim platform``, experiment
+        files' ``[platform]``).
 
         Legacy platform (docs/legacy-pc.md): ``pic`` adds the 8259A pair (ports 0x20/0x21,
         0xA0/0xA1, ELCR 0x4D0/0x4D1), its INT output wired to every LAPIC's LINT0 and to
@@ -140,6 +141,10 @@ class Machine:
         GSI; default IRQ 0 -> GSI 2, the others identity, as the MADT overrides say).
         ``noapic`` / ``timer_8259`` are the OS's boot options (os/i8259.py)."""
         plat = PLATFORM.get()
+        intremap = intremap if intremap is not None else plat.get("intremap", False)
+        intremap_cfi = intremap_cfi if intremap_cfi is not None else \
+            bool(plat.get("intremap_cfi", False))
+        iommu = iommu if iommu is not None else plat.get("iommu")
         cstates = cstates if cstates is not None else plat.get("cstates")
         qos: int = pm_qos_ns if pm_qos_ns is not None else int(plat.get("pm_qos_ns", NO_TIMER))
         isolcpus = isolcpus if isolcpus is not None else plat.get("isolcpus")
@@ -524,8 +529,9 @@ class Machine:
 
 RTE_MASKED = IOREDTBL.mask("mask")
 
-# Platform boot options a command sets for every machine it builds (``irqsim platform``):
-# "cstates", "pm_qos_ns", "isolcpus" (the Machine arguments' defaults).
+# Platform boot options a command sets for every machine it builds (``irqsim platform``,
+# experiment files): "cstates", "pm_qos_ns", "isolcpus", "intremap", "intremap_cfi",
+# "iommu" (an IommuOptions) -- the Machine arguments' defaults.
 PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noqa: B039
 
 # Who wants to watch the machines built in this context (the CLI's progress line: it reads

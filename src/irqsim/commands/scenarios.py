@@ -51,8 +51,22 @@ def export(name: str, out: Path | None, requests: int, gap_ns: float, seed: int)
 @command.command("schema")
 def schema() -> None:
     """Print the experiment file format (version 1) as JSON Schema, for editors that
-    validate TOML against one (the [scenario] table's keys depend on the scenario)."""
+    validate TOML against one ([scenario]: one schema per built-in scenario, chosen by
+    its name, with the scenario's knobs and their help)."""
     import json
 
-    from irqsim.experiments.schema import ExperimentFile
-    click.echo(json.dumps(ExperimentFile.model_json_schema(), indent=1))
+    from irqsim.experiments.schema import ExperimentFile, scenario_params_model
+    from irqsim.scenarios import load_all
+    doc = ExperimentFile.model_json_schema()
+    defs = doc.setdefault("$defs", {})
+    choices = []
+    for name in sorted(load_all()):
+        sub = scenario_params_model(name).model_json_schema()
+        defs.update(sub.pop("$defs", {}))
+        sub["properties"]["name"] = {"const": name, "title": "Name"}
+        key = f"Scenario_{name.replace('-', '_')}"
+        defs[key] = sub
+        choices.append({"$ref": f"#/$defs/{key}"})
+    doc["properties"]["scenario"] = {"anyOf": [{"oneOf": choices}, {"type": "null"}],
+                                     "default": None, "title": "Scenario"}
+    click.echo(json.dumps(doc, indent=1))

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from irqsim.commands.options import UsageFailure
+from irqsim.commands.options import EXIT_STRICT, UsageFailure, diag_options
 
 
 def split_values(text: str) -> list[str]:
@@ -51,8 +51,9 @@ def split_values(text: str) -> list[str]:
 @click.option("--resume", is_flag=True,
               help="Keep the points already in --out (an interrupted sweep) and run the rest.")
 @click.option("--no-plots", is_flag=True, help="Do not write the default plots.")
+@diag_options
 def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: str, jobs: int,
-            ray_address: str | None, out: Path, resume: bool, no_plots: bool) -> None:
+            ray_address: str | None, out: Path, resume: bool, no_plots: bool) -> int:
     """Run experiment FILE once per point of the --set grid and write results.csv and
     results.jsonl (one row per point x metric, the swept keys as columns), runs/*.json and
     the default plots into --out. Ctrl-C keeps the finished points; --resume skips them.
@@ -61,14 +62,23 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
     its sweep.json records (--set, --zip and --seeds come from there), into --out; or the
     name of a built-in scenario (`irqsim scenarios list`): its exported file, written to
     --out/experiment.toml, is swept.
+
+    --allow RULE applies to every point; with --strict the table gets a "strict" column
+    (ok, or the rule ids a point reported) and the sweep exits with status 4 after writing
+    everything if any point reported one.
     """
     from irqsim.commands.run import InvalidExperiment, parse_sets
     from irqsim.experiments.loader import ExperimentError, parse_value
     from irqsim.experiments.progress import SweepProgress
     from irqsim.experiments.sweep import execute, load_runs, plan
+    diag = click.get_current_context().params      # --allow/--strict (diag_options)
+    allow: tuple[str, ...] = tuple(diag.get("allow") or ())
+    strict = bool(diag.get("strict"))
     grid: list[tuple[str, list[Any]]] = []
     if file.is_dir():
-        file, grid, zip_, seeds = _from_directory(file, sets)
+        file, grid, zip_, seeds, man = _from_directory(file, sets)
+        allow = allow or tuple(man.get("allow", ()))      # the recorded policy by default
+        strict = strict or bool(man.get("strict"))
     elif not file.exists():
         file = _from_scenario(str(file), out)
     elif not sets:
@@ -78,7 +88,7 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
     if len({p for p, _ in grid}) != len(grid):
         raise click.BadParameter("a path is given twice", param_hint="--set")
     try:
-        sw, _ = plan(file, grid, zip_, seeds)
+        sw, _ = plan(file, grid, zip_, seeds, allow, strict)
     except ExperimentError as e:
         raise InvalidExperiment(e.problems) from None
     if out.exists() and not out.is_dir():
@@ -104,6 +114,20 @@ def command(file: Path, sets: tuple[str, ...], zip_: bool, seeds: int, backend: 
         click.echo(f"point failed: {failure}", err=True)
     if not no_plots:
         _plots(out)
+    return _strict_exit(out, sw.params) if strict else 0
+
+
+def _strict_exit(out: Path, params: list[str]) -> int:
+    """--strict: name every point that reported a diagnostic (every run of the directory,
+    resumed ones too); EXIT_STRICT if there is one. The command's own policy saw nothing
+    (the points ran elsewhere), so this is the sweep's verdict."""
+    from irqsim.experiments.sweep import load_runs, strict_verdict
+    bad = [(rec, strict_verdict(rec["result"])) for rec in load_runs(out)]
+    bad = [(rec, v) for rec, v in bad if v not in ("ok", "error")]
+    for rec, v in bad:
+        vals = ", ".join(f"{p}={rec['params'].get(p)!r}" for p in params)
+        click.echo(f"irqsim: --strict: point {rec['point']} ({vals}): {v}", err=True)
+    return EXIT_STRICT if bad else 0
 
 
 def _from_scenario(name: str, out: Path) -> Path:
@@ -121,9 +145,10 @@ def _from_scenario(name: str, out: Path) -> Path:
     return f
 
 
-def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[str, list[Any]]],
-                                                             bool, int]:
-    """The experiment file and grid a sweep directory records (to run it again)."""
+def _from_directory(d: Path, sets: tuple[str, ...],
+                    ) -> tuple[Path, list[tuple[str, list[Any]]], bool, int, dict[str, Any]]:
+    """The experiment file and grid a sweep directory records (to run it again), and its
+    manifest (``allow``/``strict``: the recorded diagnostics policy)."""
     import json
 
     from irqsim.experiments.sweep import MANIFEST
@@ -135,7 +160,7 @@ def _from_directory(d: Path, sets: tuple[str, ...]) -> tuple[Path, list[tuple[st
     except (OSError, ValueError) as e:
         raise UsageFailure(f"{d} holds no readable {MANIFEST}: {e}") from None
     return (d / "experiment.toml", [(p, list(v)) for p, v in man["sets"]], bool(man["zip"]),
-            int(man["seeds"]))
+            int(man["seeds"]), man)
 
 
 def _plots(out: Path) -> None:

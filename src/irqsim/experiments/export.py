@@ -7,7 +7,7 @@ from typing import Any
 
 import tomli_w
 
-from irqsim.experiments.schema import FORMAT_VERSION, RunSection
+from irqsim.experiments.schema import FORMAT_VERSION, RunSection, knob_default
 from irqsim.sim.timing import SOURCES, TimingModel
 
 
@@ -43,13 +43,21 @@ def export_scenario(name: str, requests: int = 200, mean_gap_ns: float = 20_000.
              "queue (exponential)"]
     knobs = KNOBS.get(name)
     if knobs is not None:
+        helps: dict[str, str] = getattr(knobs, "HELP", {})
         for f in dataclasses.fields(knobs):
-            lines.append(f"{f.name} = {_val(f.default)}")
+            line = f"{f.name} = {_val(knob_default(f))}"
+            if f.name in helps:
+                line = f"{line:<23} # {helps[f.name]}"
+            lines.append(line)
     lines += ["",
               "[run]",
               f"seed = {seed}",
               f"max_sim_ns = {run.max_sim_ns}    # run budget: simulated ns",
               f"max_events = {run.max_events}      # run budget: engine events",
+              "",
+              "# [platform] applies to every machine the scenario builds (docs/experiments.md):",
+              '# intremap = "on", cstates = "skx", pm_qos_ns, isolcpus = "managed_irq,2-3",',
+              '# irqbalance_ns, smp_affinity_list = { "24" = "1" }, [platform.vtd] ...',
               "",
               "[timing]",
               "# Any TimingModel field in ns overrides the default (docs/timing.md), e.g.:"]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from pydantic import ValidationError
 from irqsim.experiments.schema import (
     ExperimentFile,
     ScenarioParams,
+    scenario_knobs,
     scenario_params_model,
 )
 
@@ -133,7 +135,7 @@ def _problems(e: ValidationError, name: str, lines: dict[Path_, int], prefix: Pa
 
 
 _TAGS = {"virtio-net", "virtio-blk", "virtio-rng", "msi-event", "legacy-intx", "mq-nic",
-         "dump", "requests", "ipi"}
+         "nic", "nvme", "sriov-nic", "dump", "requests", "ipi", "traffic"}
 
 
 def _line_key(problem: str) -> int:
@@ -229,9 +231,20 @@ def _scenario_params(scen: dict[str, Any], name: str, lines: dict[Path_, int],
         return None, [f"{where}: scenario.name: unknown scenario (got {sname!r}; choose "
                       f"from {', '.join(known)})"]
     try:
-        return scenario_params_model(sname).model_validate(scen), []
+        params = scenario_params_model(sname).model_validate(scen)
     except ValidationError as e:
         return None, _problems(e, name, lines, ("scenario",))
+    try:                    # the knobs' own checks (combinations: their __post_init__)
+        scenario_knobs(params)
+    except ValueError as e:
+        # A message that starts with a knob's name is about that key: its line.
+        first = re.split(r"[\s:]", str(e), maxsplit=1)[0]
+        loc: Path_ = ("scenario", first) if first in type(params).model_fields \
+            else ("scenario",)
+        line = line_of(lines, loc)
+        where = f"{name}:{line}" if line else name
+        return None, [f"{where}: {_fmt_loc(loc)}: {e}"]
+    return params, []
 
 
 def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
@@ -274,7 +287,28 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
             if not cpus or any(c >= ncpus for c in cpus):
                 bad(("machine", "kernel", "affinity", dev), f"CPUs must be a non-empty list "
                     f"of 0-{ncpus - 1}", cpus)
+    nodes = spec.machine.topology.nodes if spec.machine else 1
+    nics = [n for n, d in zip(names, spec.devices, strict=True) if d.model == "nic"]
+    for i, d in enumerate(spec.devices):
+        node = getattr(d, "node", 0)
+        if node >= nodes:
+            bad(("devices", i, "node"), f"no such NUMA node (0-{nodes - 1})", node)
+        app = getattr(d, "app_cpus", None) or []
+        if any(c >= ncpus for c in app):
+            bad(("devices", i, "app_cpus"), f"CPUs of 0-{ncpus - 1}", app)
+        if node and getattr(d, "port", "root") != "root":
+            bad(("devices", i, "node"), "a node is for a new root port (port = 'root'); "
+                "below a switch the device is on the switch's node", node)
+    _check_vms(spec, names, ncpus, bad)
+    traffic: set[str] = set()
     for i, w in enumerate(spec.workloads):
+        if w.kind == "traffic":
+            if w.device not in nics:
+                bad(("workloads", i, "device"), "not a 'nic' device "
+                    f"({', '.join(nics) or 'there is none'})", w.device)
+            elif w.device in traffic:
+                bad(("workloads", i, "device"), "one traffic workload per NIC", w.device)
+            traffic.add(w.device)
         if w.kind == "requests" and w.device != "*" and not known(w.device):
             bad(("workloads", i, "device"), f"not {hint} or '*'", w.device)
         if w.kind == "ipi":
@@ -282,6 +316,43 @@ def _check_references(spec: ExperimentFile, name: str, lines: dict[Path_, int],
                 v = getattr(w, key)
                 if isinstance(v, int) and not 0 <= v < ncpus:
                     bad(("workloads", i, key), f"no such CPU (0-{ncpus - 1})", v)
+
+
+def _check_vms(spec: ExperimentFile, names: list[str], ncpus: int,
+               bad: Callable[[Path_, str, Any], None]) -> None:
+    """vCPUs on distinct existing CPUs, one KVM (apicv the same), assigned devices that
+    are mq-nics assigned once, posted routes with remapping on."""
+    models = dict(zip(names, (d.model for d in spec.devices), strict=True))
+    used: dict[int, str] = {}
+    assigned: set[str] = set()
+    vm_names: set[str] = set()
+    for i, vm in enumerate(spec.vms):
+        if vm.name in vm_names:
+            bad(("vms", i, "name"), "VM name used twice", vm.name)
+        vm_names.add(vm.name)
+        if vm.apicv != spec.vms[0].apicv:
+            bad(("vms", i, "apicv"), "every VM has the same apicv (KVM's enable_apicv)",
+                vm.apicv)
+        for j, v in enumerate(vm.vcpus):
+            if v.cpu >= ncpus:
+                bad(("vms", i, "vcpus", j, "cpu"), f"no such CPU (0-{ncpus - 1})", v.cpu)
+            elif v.cpu in used:
+                bad(("vms", i, "vcpus", j, "cpu"), f"CPU taken by {used[v.cpu]}", v.cpu)
+            used.setdefault(v.cpu, f"{vm.name} vCPU{j}")
+        for j, a in enumerate(vm.assign):
+            if models.get(a.device) != "mq-nic":
+                bad(("vms", i, "assign", j, "device"), "not an mq-nic device (" + (
+                    ", ".join(n for n, m in models.items() if m == "mq-nic") or "none")
+                    + ")", a.device)
+            elif a.device in assigned:
+                bad(("vms", i, "assign", j, "device"), "assigned twice", a.device)
+            assigned.add(a.device)
+            if any(c >= ncpus for c in a.host_cpus) or not a.host_cpus:
+                bad(("vms", i, "assign", j, "host_cpus"), f"CPUs of 0-{ncpus - 1}",
+                    a.host_cpus)
+            if a.posted and spec.platform.intremap not in ("on", "nosid"):
+                bad(("vms", i, "assign", j, "posted"), "posted interrupts need [platform] "
+                    "intremap = \"on\" (or \"nosid\")", a.posted)
 
 
 def _ncpus(spec: ExperimentFile) -> int:

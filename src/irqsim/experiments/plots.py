@@ -63,6 +63,12 @@ def _x_of(rows: list[dict[str, Any]], x: str, point_x: dict[str, float]) -> list
     return [point_x[r["point"]] if point_x else r[x] for r in rows]
 
 
+def _hues(hue: str | None) -> list[str]:
+    """``--hue`` as its columns: one, or several joined by commas (a series per
+    combination of their values)."""
+    return [h.strip() for h in hue.split(",")] if hue else []
+
+
 def _series(rows: list[dict[str, Any]], x: str, hue: str | None, point_x: dict[str, float],
             ) -> dict[str, dict[Any, list[float]]]:
     """{series label: {x: [values]}}; a series per hue value (and per device when the
@@ -71,9 +77,7 @@ def _series(rows: list[dict[str, Any]], x: str, hue: str | None, point_x: dict[s
     out: dict[str, dict[Any, list[float]]] = defaultdict(lambda: defaultdict(list))
     xs = _x_of(rows, x, point_x)
     for r, xv in zip(rows, xs, strict=True):
-        parts = []
-        if hue:
-            parts.append(f"{_label(hue)}={r[hue]}")
+        parts = [f"{_label(h)}={r[h]}" for h in _hues(hue)]
         if len(devs) > 1:
             parts.append(r["device"] or "(total)")
         v = r["value"]
@@ -92,8 +96,10 @@ def plot(rows: list[dict[str, Any]], params: list[str], runs: list[dict[str, Any
     if kind not in KINDS:
         raise PlotError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     columns = set(rows[0]) if rows else set()
-    for name, col in (("--hue", hue),):
-        if col is not None and col not in columns:
+    if kind == "heatmap" and len(_hues(hue)) > 1:
+        raise PlotError("--kind heatmap takes one --hue column (its rows)")
+    for name, col in (("--hue", h) for h in _hues(hue)):
+        if col not in columns:
             raise PlotError(f"{name} {col!r} is not a column (columns: "
                             f"{', '.join(sorted(columns))})")
     facets = [None]
@@ -164,7 +170,8 @@ def _default_title(kind: str, x: str | None, y: str | None, hue: str | None) -> 
         return "Latency CDF (device event to handler entry)"
     if kind == "heatmap":
         return f"{y or 'interrupt_rate_per_s'} by {hue or 'device'} and {x or 'cpu'}"
-    return f"{y} against {_label(x or '')}" + (f" by {_label(hue)}" if hue else "")
+    return f"{y} against {_label(x or '')}" + (
+        f" by {', '.join(_label(h) for h in _hues(hue))}" if hue else "")
 
 
 def _line(ax: Any, series: dict[str, dict[Any, list[float]]], scatter: bool) -> None:
@@ -208,7 +215,7 @@ def _cdf(ax: Any, runs: list[dict[str, Any]], params: list[str], hue: str | None
         for dev, pts in sorted(cdfs.items()):
             if device is not None and dev != device:
                 continue
-            shown = [hue] if hue else params
+            shown = _hues(hue) or params
             label = ", ".join(f"{_label(p)}={rec['params'].get(p)}" for p in shown)
             if len(cdfs) > 1 and device is None:
                 label = f"{label} {dev}".strip()
@@ -272,17 +279,35 @@ def default_plots(rows: list[dict[str, Any]], params: list[str], runs: list[dict
         return []
     _pyplot()                       # PlotError naming the extra when matplotlib is absent
     x = params[0]
-    hue = params[1] if len(params) > 1 else None
+    hue = ",".join(params[1:]) or None
     paths: list[Path] = []
     metrics = {r["metric"] for r in rows}
     todo: list[dict[str, Any]] = []
+    if "net_latency_p99_ns" in metrics:         # a NIC with traffic: packets, CPU, IRQs
+        todo += [{"kind": "line", "x": x, "y": "net_latency_p99_ns", "hue": hue,
+                  "device": "app", "title": "p99 packet latency, arrival to the reader "
+                                            f"(ns), against {_label(x)}"},
+                 {"kind": "line", "x": x, "y": "net_cpu_busy_pct", "hue": hue,
+                  "title": f"CPU busy % over the traffic window against {_label(x)}"},
+                 {"kind": "line", "x": x, "y": "net_interrupts_per_s", "hue": hue,
+                  "title": f"NIC interrupts per second against {_label(x)}"}]
+    if "nvme_read_p99_ns" in metrics:           # NVMe reads, interrupt-driven ones
+        todo.append({"kind": "line", "x": x, "y": "nvme_read_p99_ns", "hue": hue,
+                     "device": "irq", "title": "p99 NVMe read latency (interrupt-driven) "
+                                               f"against {_label(x)}"})
+    if "guest_latency_p99_ns" in metrics:       # VMs: device event to the guest handler
+        todo.append({"kind": "line", "x": x, "y": "guest_latency_p99_ns", "hue": hue,
+                     "title": f"p99 device-to-guest latency against {_label(x)}"})
     for stat in ("p99", "median"):
         if f"latency_{stat}_ns" in metrics:
             todo.append({"kind": "line", "x": x, "y": f"latency_{stat}_ns", "hue": hue})
     for ipi in ("ipi_call_single_mean_ns", "ipi_latency_mean_ns"):
         if ipi in metrics:
             todo.append({"kind": "line", "x": x, "y": ipi, "hue": hue})
-    if "handled_per_s" in metrics:
+    if "net_throughput_mpps" in metrics:
+        todo.append({"kind": "line", "x": "net_cpu_busy_pct", "y": "net_throughput_mpps",
+                     "hue": x, "title": "Packet throughput (Mpps) against CPU busy %"})
+    elif "handled_per_s" in metrics:
         todo.append({"kind": "line", "x": "cpu_busy_pct", "y": "handled_per_s", "hue": x,
                      "device": "", "title": "Throughput (interrupts handled/s) against CPU "
                                             "busy %"})

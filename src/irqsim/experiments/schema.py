@@ -10,11 +10,19 @@ key is an error, and a new feature adds a field or a section here.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import typing
 from functools import cache
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_validator,
+    model_validator,
+)
 
 from irqsim.sim.timing import TimingModel
 
@@ -46,11 +54,20 @@ def scenario_params_model(name: str) -> type[ScenarioParams]:
     knobs = KNOBS.get(name)
     if knobs is None:
         return ScenarioParams
-    hints = typing.get_type_hints(knobs)
-    fields: dict[str, Any] = {f.name: (hints[f.name], f.default)
-                              for f in dataclasses.fields(knobs)}
+    hints = typing.get_type_hints(knobs, include_extras=True)
+    helps: dict[str, str] = getattr(knobs, "HELP", {})
+    fields: dict[str, Any] = {
+        f.name: (Annotated[hints[f.name], Field(description=helps.get(f.name))],
+                 knob_default(f)) for f in dataclasses.fields(knobs)}
     return create_model(f"Params_{name.replace('-', '_')}", __base__=ScenarioParams,
                         **fields)
+
+
+def knob_default(f: dataclasses.Field[Any]) -> Any:
+    """A knob's default value (its ``default_factory``'s product for a list)."""
+    if f.default_factory is not dataclasses.MISSING:
+        return f.default_factory()
+    return f.default
 
 
 def scenario_knobs(params: ScenarioParams) -> Any:
@@ -69,14 +86,18 @@ class TopologySection(Section):
     sockets: int = Field(1, ge=1, le=16)
     cores: int = Field(1, ge=1, le=128)
     threads: int = Field(1, ge=1, le=4)
+    nodes: int = Field(1, ge=1, le=64, description="NUMA nodes (whole sockets or equal "
+                       "splits of each socket; SRAT/SLIT as the firmware reports them)")
     ncpus: int | None = Field(None, ge=1, description="CPUs used (default: all)")
     apic_mode: Literal["auto", "xapic", "x2apic"] = "auto"
 
     @model_validator(mode="after")
     def _fits(self) -> TopologySection:
+        from irqsim.cpu.topology import Topology
         if self.ncpus is not None and self.ncpus > self.sockets * self.cores * self.threads:
             raise ValueError(f"ncpus {self.ncpus} exceeds sockets x cores x threads = "
                              f"{self.sockets * self.cores * self.threads}")
+        Topology(self.sockets, self.cores, self.threads, nodes=self.nodes)
         return self
 
 
@@ -115,14 +136,112 @@ class SwitchSpec(Section):
     port: str = Field("root", description="'root' or SWITCH.N (downstream port N)")
 
 
+class VtdSection(Section):
+    """The board's VT-d unit (the test bench's IommuOptions): CAP.PI, ECAP.EIM, fault
+    recording registers, the interrupt entry cache, GCMD completion time, the DMAR's
+    x2APIC opt-out flag."""
+
+    pi: bool = True
+    eim: bool = True
+    nfr: int = Field(8, ge=1, le=256)
+    iec: bool = True
+    cmd_delay_ns: int = Field(0, ge=0, le=10**9)
+    x2apic_opt_out: bool = False
+
+
+class IoApicSpec(Section):
+    """An I/O APIC of the board (the test bench's IoApicOptions): IOAPICID, MMIO base, first
+    GSI, input pins, version (0x11: no EOI register; 0x20: EOI register)."""
+
+    id: int = Field(0, ge=0, le=15)
+    base: int = Field(0xFEC00000, ge=0xFEC00000, le=0xFEDFF000, multiple_of=0x1000)
+    gsi_base: int = Field(0, ge=0, le=1024)
+    pins: int = Field(24, ge=1, le=240)
+    version: Literal[0x11, 0x20] = 0x20
+
+
+CStateTable = Literal["skx", "icx", "spr", "hsw", "poll"]
+
+
 class PlatformSection(Section):
+    """The board and the boot options of every machine the file runs (a built-in
+    scenario's machines too): ``irqsim platform``'s settings, remapping, the VT-d unit;
+    ``switches`` (a described machine only)."""
+
     iommu: Literal["passthrough"] = "passthrough"
+    intremap: Literal["off", "on", "nosid", "nopost"] | None = Field(
+        None, description="the kernel's intremap= (default: the scenario's own, else off)")
+    intremap_cfi: bool | None = Field(
+        None, description="compatibility-format interrupts bypass remapping")
+    vtd: VtdSection | None = None
+    cstates: CStateTable | None = Field(
+        None, description="idle states (cpu/idle.py table; poll = idle=poll)")
+    pm_qos_ns: int | None = Field(None, ge=0, le=10**12, description="PM-QoS latency limit")
+    isolcpus: str | None = Field(None, description="isolcpus= ([managed_irq,domain,]LIST)")
+    irqbalance_ns: int | None = Field(None, ge=1000, le=10**12,
+                                      description="run irqbalance with this period")
+    smp_affinity_list: dict[str, str] = Field(
+        {}, description="IRQ number -> CPU list, written to /proc/irq/N/ after boot")
     switches: list[SwitchSpec] = []
+    ioapics: list[IoApicSpec] = Field([], description="the board's I/O APICs (a described "
+                                      "machine; default: one, ID 0, GSIs 0-23)")
+
+    @field_validator("ioapics")
+    @classmethod
+    def _ioapics(cls, v: list[IoApicSpec]) -> list[IoApicSpec]:
+        if not v:
+            return v
+        for what in ("id", "base"):
+            vals = [getattr(io, what) for io in v]
+            if len(set(vals)) != len(vals):
+                raise ValueError(f"two I/O APICs with the same {what}")
+        spans = sorted((io.gsi_base, io.gsi_base + io.pins) for io in v)
+        if any(a[1] > b[0] for a, b in itertools.pairwise(spans)):
+            raise ValueError(f"GSI ranges overlap: {spans}")
+        if not any(lo <= 16 and hi >= 24 for lo, hi in spans):
+            raise ValueError("one I/O APIC must take GSIs 16-23 (the board's PCI INTx lines)")
+        return v
+
+    @field_validator("isolcpus")
+    @classmethod
+    def _isolcpus(cls, v: str | None) -> str | None:
+        from irqsim.os.isolation import parse_isolcpus
+        if v is not None:
+            try:
+                parse_isolcpus(v, 1 << 16)
+            except OSError as e:
+                raise ValueError(e.strerror) from None
+        return v
+
+    @field_validator("smp_affinity_list")
+    @classmethod
+    def _affinity(cls, v: dict[str, str]) -> dict[str, str]:
+        from irqsim.os.affinity import parse_cpulist
+        for irq, cpus in v.items():
+            if not irq.isdigit():
+                raise ValueError(f"{irq!r} is not an IRQ number")
+            try:
+                parse_cpulist(cpus, 1 << 16)
+            except OSError as e:
+                raise ValueError(f"IRQ {irq}: {e.strerror}") from None
+        return v
+
+    def boot_options(self) -> dict[str, Any]:
+        """What the file sets, as :data:`irqsim.machine.PLATFORM` entries."""
+        from irqsim.iommu.vtd import IommuOptions
+        out: dict[str, Any] = {k: getattr(self, k) for k in
+                               ("intremap", "intremap_cfi", "cstates", "pm_qos_ns", "isolcpus")
+                               if getattr(self, k) is not None}
+        if self.vtd is not None:
+            out["iommu"] = IommuOptions(**self.vtd.model_dump())
+        return out
 
 
 class DeviceBase(Section):
     name: str | None = None
     port: str = Field("root", description="'root' (a new root port) or SWITCH.N")
+    node: int = Field(0, ge=0, le=63, description="NUMA node of the new root port "
+                      "(port = 'root')")
 
 
 class VirtioDevice(DeviceBase):
@@ -153,6 +272,69 @@ class MqNicDevice(DeviceBase):
     queues: int = Field(4, ge=1, le=2048)
 
 
+def _dataclass_fields(dc: type) -> dict[str, Any]:
+    """A dataclass's fields as pydantic field definitions (type with its constraints,
+    default)."""
+    hints = typing.get_type_hints(dc, include_extras=True)
+    helps: dict[str, str] = getattr(dc, "HELP", {})
+    return {f.name: (Annotated[hints[f.name], Field(description=helps.get(f.name))],
+                     knob_default(f)) for f in dataclasses.fields(dc)}
+
+
+def _nic_base() -> type[DeviceBase]:
+    from irqsim.scenarios.net import NicSettings
+    return create_model("NicBase", __base__=DeviceBase, **_dataclass_fields(NicSettings))
+
+
+class NicDevice(_nic_base()):  # type: ignore[misc]
+    """The 10 GbE multi-queue NIC of ``nic-10g`` (devices/netnic.py) with its driver (NAPI,
+    moderation, DIM, RSS, busy polling): the fields are nic-10g's NIC knobs; traffic comes
+    from a ``kind = "traffic"`` workload."""
+
+    model: Literal["nic"]
+
+    @model_validator(mode="after")
+    def _combination(self) -> NicDevice:
+        self.settings()
+        return self
+
+    def settings(self) -> Any:
+        """The :class:`~irqsim.scenarios.net.NicSettings` these fields give."""
+        from irqsim.scenarios.net import NicSettings
+        return NicSettings(**{f.name: getattr(self, f.name)
+                              for f in dataclasses.fields(NicSettings)})
+
+
+class NvmeDevice(DeviceBase):
+    """An NVMe controller (devices/nvme.py) and its driver: ``io_queues`` interrupt-driven
+    queues (default: one per CPU), ``poll_queues`` polled ones, Set Features 08h
+    aggregation (``aggregation_thr``: entries - 1, ``aggregation_time``: 100 us units; both
+    0: none). A requests workload's queue i is a read issued from CPU i."""
+
+    model: Literal["nvme"]
+    io_queues: int | None = Field(None, ge=1, le=256)
+    poll_queues: int = Field(0, ge=0, le=64)
+    depth: int = Field(64, ge=2, le=4096)
+    aggregation_thr: int = Field(0, ge=0, le=255)
+    aggregation_time: int = Field(0, ge=0, le=255)
+
+
+class SriovNicDevice(DeviceBase):
+    """An SR-IOV NIC (82576-style, devices/sriov_nic.py): the OS writes ``num_vfs`` to
+    sriov_numvfs after boot; each VF gets 3 MSI-X vectors. A requests workload's queues
+    are the VFs' RX and TX vectors (VF i: queues 2i and 2i+1)."""
+
+    model: Literal["sriov-nic"]
+    total_vfs: int = Field(8, ge=1, le=64)
+    num_vfs: int = Field(4, ge=0, le=64)
+
+    @model_validator(mode="after")
+    def _fits(self) -> SriovNicDevice:
+        if self.num_vfs > self.total_vfs:
+            raise ValueError(f"num_vfs {self.num_vfs} exceeds total_vfs {self.total_vfs}")
+        return self
+
+
 class DumpDevice(Section):
     """Every endpoint of a real configuration dump (`irqsim lspci` reads the same files);
     ``file`` is relative to the experiment file."""
@@ -162,7 +344,8 @@ class DumpDevice(Section):
 
 
 DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicDevice
-                       | DumpDevice, Field(discriminator="model")]
+                       | NicDevice | NvmeDevice | SriovNicDevice | DumpDevice,
+                       Field(discriminator="model")]
 
 
 class Rate(Section):
@@ -204,7 +387,75 @@ class IpiWorkload(Rate):
     dst: int | Literal["random"] = "random"
 
 
-Workload = Annotated[RequestsWorkload | IpiWorkload, Field(discriminator="kind")]
+def _traffic_base() -> type[Section]:
+    from irqsim.scenarios.net import TrafficSettings
+    return create_model("TrafficBase", __base__=Section, **_dataclass_fields(TrafficSettings))
+
+
+class TrafficWorkload(_traffic_base()):  # type: ignore[misc]
+    """Packets into a ``nic`` device for ``duration_ns`` from ``start_ns``: the fields are
+    nic-10g's traffic knobs (flows, frame size, arrival pattern, rate, link speed)."""
+
+    kind: Literal["traffic"]
+    device: str
+    duration_ns: int = Field(ge=1000, le=10**12)
+    start_ns: int = Field(0, ge=0)
+
+    @model_validator(mode="after")
+    def _combination(self) -> TrafficWorkload:
+        from irqsim.scenarios.net import TrafficSettings
+        TrafficSettings(**{f.name: getattr(self, f.name)
+                           for f in dataclasses.fields(TrafficSettings)})
+        return self
+
+
+Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload,
+                     Field(discriminator="kind")]
+
+
+class VcpuSpec(Section):
+    """A vCPU pinned to physical CPU ``cpu`` (one vCPU per CPU); ``halt_when_idle``: it
+    blocks (HLT exit) when idle instead of spinning in the guest; preempted by the host for
+    ``preempt_ns`` every ``preempt_every_ns`` (a reschedule IPI from CPU 0)."""
+
+    cpu: int = Field(ge=0, le=4095)
+    halt_when_idle: bool = False
+    preempt_every_ns: int = Field(0, ge=0, le=10**12, description="the host scheduler "
+                                  "takes the CPU this often while the workloads run (0: never)")
+    preempt_ns: int = Field(30_000, ge=1, le=10**9, description="for this long")
+
+
+class AssignSpec(Section):
+    """A device assigned to the VM with vfio-pci: an ``mq-nic`` whose queue q's MSI-X
+    vector is routed to guest vector ``guest_vector_base + q`` on the VM's vCPU
+    ``vcpus[q]`` (default: q mod the VM's vCPUs); ``host_cpus``: the host IRQs' affinity;
+    ``posted``: VT-d posted format (needs APICv and remapping)."""
+
+    device: str
+    posted: bool = True
+    host_cpus: list[Annotated[int, Field(ge=0)]] = [0]
+    guest_vector_base: int = Field(0x41, ge=16, le=255)
+    vcpus: list[Annotated[int, Field(ge=0)]] | None = None
+
+
+class VmSpec(Section):
+    """A VM under KVM (virt/): its vCPUs and assigned devices; ``apicv`` (every VM of the
+    machine the same: it is KVM's enable_apicv)."""
+
+    name: str = "vm0"
+    apicv: bool = True
+    vcpus: list[VcpuSpec] = Field(min_length=1)
+    assign: list[AssignSpec] = []
+
+    @model_validator(mode="after")
+    def _posted(self) -> VmSpec:
+        if not self.apicv and any(a.posted for a in self.assign):
+            raise ValueError("posted interrupts need apicv = true")
+        for a in self.assign:
+            if a.vcpus is not None and any(v >= len(self.vcpus) for v in a.vcpus):
+                raise ValueError(f"assign {a.device!r}: vcpus are indexes of this VM's "
+                                 f"{len(self.vcpus)} vCPU(s)")
+        return self
 
 
 class RunSection(Section):
@@ -238,13 +489,14 @@ class ExperimentFile(Section):
     platform: PlatformSection = PlatformSection()
     devices: list[DeviceSpec] = []
     workloads: list[Workload] = []
+    vms: list[VmSpec] = []
     timing: TimingSection = TimingSection()       # type: ignore[valid-type]
     run: RunSection = RunSection()
 
     @model_validator(mode="after")
     def _one_level(self) -> ExperimentFile:
         generic = self.machine is not None or self.devices or self.workloads \
-            or self.platform.switches
+            or self.platform.switches or self.platform.ioapics or self.vms
         if self.scenario is not None and generic:
             raise ValueError("a file names a built-in [scenario] or describes a machine "
                              "([machine], [[devices]], [[workloads]]), not both")

@@ -83,21 +83,28 @@ def expand(sets: list[tuple[str, list[Any]]], base_seed: int, zip_: bool = False
 
 # -- one point -------------------------------------------------------------------------------
 def run_point(text: str, name: str, base_dir: str, overrides: list[tuple[str, Any]],
-              ) -> dict[str, Any]:
-    """Run one point (in a worker process or a Ray task): the run's JSON plus its engine
-    events, the latency CDFs and the wall time; ``error`` instead when it could not run."""
+              allow: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run one point (in a worker process or a Ray task) under the diagnostics policy
+    ``allow`` (``--allow``): the run's JSON plus its engine events, the latency CDFs, the
+    wall time and ``diagnostics_reported`` (rule id -> count, the ids not allowed: what
+    ``--strict`` trips on); ``error`` instead when it could not run."""
     from irqsim.experiments.builder import budget_of, run_experiment
     from irqsim.sim.budget import BudgetExceeded
+    from irqsim.sim.rules import DiagPolicy
     from irqsim.views.report import as_json
     t0 = time.monotonic()
+    policy = DiagPolicy(frozenset(allow))
     try:
         exp = load_text(text, name, Path(base_dir), overrides)
-        with budget_of(exp).active():
+        with budget_of(exp).active(), policy.active():
             res = run_experiment(exp, trace=False)
     except ExperimentError as e:
         return {"error": "; ".join(e.problems)}
     except BudgetExceeded as e:
         return {"error": f"run budget: {e.report}"}
+    except Exception as e:      # a broken point must not sink the sweep: an error row
+        import traceback
+        return {"error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc()}
     m = res.machine
     out = as_json(res)
     out["events_run"] = m.engine.events_run
@@ -105,6 +112,7 @@ def run_point(text: str, name: str, base_dir: str, overrides: list[tuple[str, An
     smp = getattr(m.kernel, "smp", None)
     if smp is not None and "ipi_requests" not in out:
         out["ipi_requests"] = smp.summary()
+    out["diagnostics_reported"] = dict(sorted(policy.reported.items()))
     out["wall_s"] = round(time.monotonic() - t0, 3)
     return out
 
@@ -174,7 +182,75 @@ def metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
         rows.append(("ipi_latency_max_ns", r["kind"], "", r["latency_max_ns"]))
     for r in res.get("ipi_latency", []):           # the ipi scenario: by where the target is
         rows.append(("ipi_call_single_mean_ns", r["hop"], "", r["mean_ns"]))
+    nets = res.get("networks")
+    if nets:                                    # several NICs: device = NIC[:app|stack]
+        for nic, net in nets.items():
+            rows += [(mt, f"{nic}:{dev}" if dev else nic, cpu, v)
+                     for mt, dev, cpu, v in _network_metrics(net)]
+    else:
+        rows += _network_metrics(res.get("network"))
+    rows += _nvme_metrics(res.get("nvme"))
+    rows += _vm_metrics(res)
     rows.append(("diagnostics", "", "", len(res["diagnostics"])))
+    return rows
+
+
+NET_FIGURES = ("offered_mpps", "throughput_mpps", "throughput_gbps", "interrupts_per_s",
+               "cpu_busy_pct", "cpu_cores_busy", "missed")
+
+
+def _network_metrics(net: dict[str, Any] | None) -> list[tuple[str, str, str, float]]:
+    """A NIC run's figures (nic-10g, a ``nic`` device with traffic): over the traffic
+    window, packet latency (``app``: arrival to the reader, ``stack``: to the protocol
+    stack), and per queue its interrupts and packets per interrupt."""
+    if not net:
+        return []
+    rows: list[tuple[str, str, str, float]] = [(f"net_{k}", "", "", net[k])
+                                               for k in NET_FIGURES if k in net]
+    for kind in ("app", "stack"):
+        lat = net.get(f"latency_{kind}_ns", {})
+        for stat in ("median", "p99", "max"):
+            if stat in lat:
+                rows.append((f"net_latency_{stat}_ns", kind, "", lat[stat]))
+    for q in net.get("queues", []):
+        dev = f"queue{q['queue']}"
+        rows.append(("net_queue_interrupts_per_s", dev, str(q["cpu"]), q["irq_per_s"]))
+        rows.append(("net_queue_pkts_per_irq", dev, str(q["cpu"]), q["pkts_per_irq"]))
+    return rows
+
+
+def _vm_metrics(res: dict[str, Any]) -> list[tuple[str, str, str, float]]:
+    """A described machine's VMs: device event to guest handler entry, and per vCPU its
+    guest interrupts, interrupt-caused VM exits and posted notifications taken in the guest."""
+    rows: list[tuple[str, str, str, float]] = []
+    lat = res.get("guest_latency_ns") or {}
+    for stat in ("median", "p99", "max"):
+        if lat.get("count"):
+            rows.append((f"guest_latency_{stat}_ns", "", "", lat[stat]))
+    irqs = exits = 0
+    for vcpu, v in (res.get("vm_interrupts") or {}).items():
+        rows.append(("vm_guest_irqs", vcpu, "", v["guest_irqs"]))
+        rows.append(("vm_interrupt_exits", vcpu, "", v["interrupt_exits"]))
+        rows.append(("vm_posted_notifications", vcpu, "", v["posted_notifications"]))
+        irqs += v["guest_irqs"]
+        exits += v["interrupt_exits"]
+    if irqs:
+        rows.append(("vm_exits_per_interrupt", "", "", exits / irqs))
+    return rows
+
+
+def _nvme_metrics(nvme: dict[str, Any] | None) -> list[tuple[str, str, str, float]]:
+    """An NVMe run's read latency by completion kind (irq, poll) and its vector signals."""
+    if not nvme:
+        return []
+    rows: list[tuple[str, str, str, float]] = []
+    for kind, st in nvme.get("latency_ns", {}).items():
+        for stat in ("median", "p99"):
+            if stat in st:
+                rows.append((f"nvme_read_{stat}_ns", kind, "", st[stat]))
+    agg = nvme.get("aggregation", {})
+    if "signals" in agg:
+        rows.append(("nvme_signals", "", "", agg["signals"]))
     return rows
 
 
@@ -195,25 +271,36 @@ class Sweep:
     zip: bool
     seeds: int
     points: list[Point] = field(default_factory=list)
+    allow: tuple[str, ...] = ()        # --allow: rule ids counted, not reported
+    strict: bool = False               # --strict: the table gets a "strict" column
 
     @property
     def params(self) -> list[str]:
         return [p for p, _ in self.sets]
 
+    @property
+    def columns(self) -> list[str]:
+        """The table's columns: the point, the swept paths, ``strict`` (with --strict),
+        then seed, metric, device, cpu, value."""
+        return ["point", *self.params, *(["strict"] if self.strict else []),
+                *FIXED_COLUMNS[1:]]
+
     def manifest(self) -> dict[str, Any]:
         return {"version": 1, "file": self.file.name, "sets": [[p, v] for p, v in self.sets],
-                "zip": self.zip, "seeds": self.seeds,
+                "zip": self.zip, "seeds": self.seeds, "allow": sorted(self.allow),
+                "strict": self.strict,
                 "text_sha256": hashlib.sha256(self.text.encode()).hexdigest(),
                 "points": [{"id": p.id, **asdict(p)} for p in self.points]}
 
 
 def plan(file: Path, sets: list[tuple[str, list[Any]]], zip_: bool = False, seeds: int = 1,
-         ) -> tuple[Sweep, Experiment]:
+         allow: tuple[str, ...] = (), strict: bool = False) -> tuple[Sweep, Experiment]:
     """Read the file, expand the points and validate every one of them (nothing runs if
     any point is invalid: :class:`ExperimentError` lists the problems)."""
     from irqsim.experiments.loader import load_file
     base = load_file(file)
-    sw = Sweep(file, base.source, sets, zip_, seeds)
+    sw = Sweep(file, base.source, sets, zip_, seeds, allow=tuple(sorted(allow)),
+               strict=strict)
     try:
         sw.points = expand(sets, base.spec.run.seed, zip_, seeds)
     except ValueError as e:
@@ -267,12 +354,12 @@ def execute(sw: Sweep, out: Path, backend: str = "local", jobs: int = 0,
 
     try:
         if backend == "ray":
-            _run_ray(todo, args, jobs, ray_address, done)
+            _run_ray(todo, args, sw.allow, jobs, ray_address, done)
         elif jobs == 1 or len(todo) <= 1:
             for p in todo:
-                done(p, run_point(*args, p.overrides()))
+                done(p, run_point(*args, p.overrides(), sw.allow))
         else:
-            _run_pool(todo, args, jobs, done)
+            _run_pool(todo, args, sw.allow, jobs, done)
     finally:
         write_table(sw, out)
     return len(todo), skipped
@@ -293,12 +380,12 @@ def _prepare(sw: Sweep, out: Path, resume: bool) -> None:
     (out / "experiment.toml").write_text(sw.text)
 
 
-def _run_pool(todo: list[Point], args: tuple[str, str, str], jobs: int,
-              done: Callable[[Point, dict[str, Any]], None]) -> None:
+def _run_pool(todo: list[Point], args: tuple[str, str, str], allow: tuple[str, ...],
+              jobs: int, done: Callable[[Point, dict[str, Any]], None]) -> None:
     pool = ProcessPoolExecutor(max_workers=jobs or os.cpu_count() or 1,
                                initializer=_ignore_sigint)
     futs: dict[Future[dict[str, Any]], Point] = {
-        pool.submit(run_point, *args, p.overrides()): p for p in todo}
+        pool.submit(run_point, *args, p.overrides(), allow): p for p in todo}
     try:
         pending = set(futs)
         while pending:
@@ -317,8 +404,9 @@ def _run_pool(todo: list[Point], args: tuple[str, str, str], jobs: int,
     pool.shutdown()
 
 
-def _run_ray(todo: list[Point], args: tuple[str, str, str], jobs: int,
-             address: str | None, done: Callable[[Point, dict[str, Any]], None]) -> None:
+def _run_ray(todo: list[Point], args: tuple[str, str, str], allow: tuple[str, ...],
+             jobs: int, address: str | None,
+             done: Callable[[Point, dict[str, Any]], None]) -> None:
     try:
         import ray
     except ImportError:
@@ -336,7 +424,7 @@ def _run_ray(todo: list[Point], args: tuple[str, str, str], jobs: int,
     refs: dict[Any, Point] = {}
     try:
         task = ray.remote(run_point)
-        refs = {task.remote(*args, p.overrides()): p for p in todo}
+        refs = {task.remote(*args, p.overrides(), allow): p for p in todo}
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)
@@ -357,13 +445,24 @@ def load_runs(out: Path) -> list[dict[str, Any]]:
     return [json.loads(f.read_text()) for f in sorted((out / RUNS).glob("*.json"))]
 
 
-def table_rows(sw_params: list[str], records: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The tidy table: one row per point x metric, the swept parameters as columns."""
+def strict_verdict(res: dict[str, Any]) -> str:
+    """A point's ``strict`` column: ``ok``, or the rule ids it reported (``RULE xN; ...``),
+    or ``error`` when it did not run."""
+    if "error" in res:
+        return "error"
+    rep = res.get("diagnostics_reported", {})
+    return "; ".join(f"{rid} x{n}" for rid, n in rep.items()) if rep else "ok"
+
+
+def table_rows(sw_params: list[str], records: list[dict[str, Any]], strict: bool = False,
+               ) -> list[dict[str, Any]]:
+    """The tidy table: one row per point x metric, the swept parameters as columns (and,
+    with ``strict``, the point's :func:`strict_verdict`)."""
     rows = []
     for rec in records:
         res = rec["result"]
         base = {"point": rec["point"], **{p: rec["params"].get(p) for p in sw_params},
-                "seed": rec["seed"]}
+                **({"strict": strict_verdict(res)} if strict else {}), "seed": rec["seed"]}
         if "error" in res:
             rows.append({**base, "metric": "error", "device": res["error"], "cpu": "",
                          "value": float("nan")})
@@ -375,8 +474,8 @@ def table_rows(sw_params: list[str], records: list[dict[str, Any]]) -> list[dict
 
 def write_table(sw: Sweep, out: Path) -> list[dict[str, Any]]:
     """results.csv and results.jsonl (and results.parquet when pyarrow is installed)."""
-    rows = table_rows(sw.params, load_runs(out))
-    columns = ["point", *sw.params, "seed", "metric", "device", "cpu", "value"]
+    rows = table_rows(sw.params, load_runs(out), sw.strict)
+    columns = sw.columns
     with (out / f"{TABLE}.csv").open("w", newline="") as f:
         w = csv.DictWriter(f, fieldnames=columns)
         w.writeheader()
@@ -385,8 +484,8 @@ def write_table(sw: Sweep, out: Path) -> list[dict[str, Any]]:
         for r in rows:
             f.write(json.dumps(r, default=str) + "\n")
     try:
-        import pyarrow as pa  # type: ignore[import-not-found, unused-ignore]
-        import pyarrow.parquet as pq  # type: ignore[import-not-found, unused-ignore]
+        import pyarrow as pa
+        import pyarrow.parquet as pq
     except ImportError:
         return rows
     typed = [{**r, "value": float(r["value"])} for r in rows]

@@ -255,6 +255,8 @@ class IrqBalance:
                     info.level = NONE          # permanent: never tried again
                     info.home = None
                     continue
+                if e.errno == errno.EBUSY:     # a move still in flight: next cycle
+                    continue
                 raise
             self.writes.append((k.ctx.engine.now, irq, mask))
 

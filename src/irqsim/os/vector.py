@@ -18,6 +18,7 @@ an IR domain between the device domains and this one lifts that limit.
 
 from __future__ import annotations
 
+import errno
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -199,7 +200,8 @@ class VectorDomain(IrqDomain, IrqChip):
         if a.block > 1 or (a.block == 0 and a.vector):
             raise OSError(f"IRQ {d.irq}: a multi-message MSI block cannot move alone")
         if a.move_in_progress:
-            raise OSError(f"IRQ {d.irq}: a previous affinity change is not complete (EBUSY)")
+            raise OSError(errno.EBUSY,
+                          f"IRQ {d.irq}: a previous affinity change is not complete (EBUSY)")
         old_cpu, old_vector = a.cpu, a.vector
         if transit:
             new_cpu = self.matrix.find_best_cpu(mask)[0]

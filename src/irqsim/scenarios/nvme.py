@@ -4,14 +4,17 @@ per-CPU completion vectors, interrupt aggregation, one polled queue (docs/nvme.m
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from statistics import median
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
 
 from irqsim.cpu.topology import Topology
 from irqsim.devices.nvme import NvmeController
 from irqsim.drivers.nvme import NvmeDriver
 from irqsim.machine import Machine
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 from irqsim.sim.trace import TraceOption
 
 NVME_TOPOLOGY = Topology(sockets=2, cores=4, nodes=2)
@@ -80,14 +83,56 @@ def nvme_report(m: Machine, dev: NvmeController, drv: NvmeDriver) -> dict[str, A
             "cstate_residency_ns": m.cstate_residency()}
 
 
+@dataclass
+class NvmeKnobs:
+    """The ``nvme`` scenario's machine and driver settings (defaults: the demo).
+
+    ``aggregation_thr``/``aggregation_time``: Set Features 08h (THR: entries - 1; TIME in
+    100 us units; both 0: no aggregation); ``poll_queues``: the driver's poll_queues;
+    ``poll_every``: one read in N is polled (0: none); ``node``: the controller's NUMA
+    node; ``sockets`` x ``cores`` with ``nodes`` NUMA nodes."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "aggregation_thr": "Set Features 08h THR: entries - 1 (both 0: no aggregation)",
+        "aggregation_time": "Set Features 08h TIME, 100 us units",
+        "poll_queues": "nvme.poll_queues: polled queue pairs",
+        "poll_every": "one read in N is polled (0: none)",
+        "sockets": "sockets", "cores": "cores per socket", "nodes": "NUMA nodes",
+        "node": "the controller's NUMA node"}
+
+    aggregation_thr: Annotated[int, Field(ge=0, le=255)] = AGGREGATION[0]
+    aggregation_time: Annotated[int, Field(ge=0, le=255)] = AGGREGATION[1]
+    poll_queues: Annotated[int, Field(ge=0, le=64)] = 1
+    poll_every: Annotated[int, Field(ge=0, le=1_000_000)] = POLL_EVERY
+    sockets: Annotated[int, Field(ge=1, le=8)] = 2
+    cores: Annotated[int, Field(ge=1, le=64)] = 4
+    nodes: Annotated[int, Field(ge=1, le=16)] = 2
+    node: Annotated[int, Field(ge=0, le=15)] = 0
+
+    def __post_init__(self) -> None:
+        t = Topology(sockets=self.sockets, cores=self.cores, nodes=self.nodes)
+        if self.node >= self.nodes:
+            raise ValueError(f"node {self.node}: the machine has nodes 0-{self.nodes - 1}")
+        if self.poll_queues >= t.ncpus:
+            raise ValueError(f"poll_queues {self.poll_queues} leaves no interrupt-driven "
+                             f"queue of {t.ncpus}")
+        if self.poll_every and not self.poll_queues:
+            raise ValueError("poll_every needs poll_queues >= 1 (0: no polled reads)")
+
+
 @register("nvme", "An NVMe controller on node 0 of 2 sockets x 4 cores (2 NUMA nodes): admin "
                   "vector + 8 managed per-CPU completion vectors (pre_vectors=1), aggregation "
                   "THR 3 / TIME 100 us, one polled queue",
-          span=lambda o: o.requests * o.mean_gap_ns + 300_000)
+          span=lambda o: o.requests * o.mean_gap_ns + 300_000, knobs=NvmeKnobs)
 def nvme(opts: ScenarioOptions) -> ScenarioResult:
-    m, dev, drv = build_nvme(trace=opts.trace)
+    k = knobs_of(opts, NvmeKnobs)
+    agg = (k.aggregation_thr, k.aggregation_time) if k.aggregation_thr or \
+        k.aggregation_time else None
+    m, dev, drv = build_nvme(trace=opts.trace, aggregation=agg, node=k.node,
+                             topology=Topology(sockets=k.sockets, cores=k.cores,
+                                               nodes=k.nodes), poll_queues=k.poll_queues)
     tracer = m.ctx.tracer
-    run_reads(m, drv, max(1, opts.requests), opts.mean_gap_ns, opts.seed)
+    run_reads(m, drv, max(1, opts.requests), opts.mean_gap_ns, opts.seed, k.poll_every)
     tracer.on = False
     rep = nvme_report(m, dev, drv)
     agg = rep["aggregation"]

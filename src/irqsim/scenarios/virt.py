@@ -12,12 +12,14 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import partial
-from typing import Any
+from typing import Annotated, Any, ClassVar
+
+from pydantic import Field
 
 from irqsim.devices.nic import MultiQueueNic
 from irqsim.drivers.generic import GenericDriver
 from irqsim.machine import Machine
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, knobs_of, register
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import TraceOption
@@ -145,9 +147,11 @@ def summarize(r: VirtRun) -> dict[str, Any]:
 
 # -- vm-posted --------------------------------------------------------------------------------
 def build_vm_posted(trace: TraceOption = False, timing: TimingModel | None = None,
-                    ledger_debug: bool = False) -> VirtRun:
+                    ledger_debug: bool = False, apicv: bool = True, posted: bool = True,
+                    halt_when_idle: bool = True) -> VirtRun:
     """3 CPUs: CPU0 host, vCPU0 on CPU1 (busy), vCPU1 on CPU2 (halts when idle); the NIC's
-    two queues' host vectors on CPU0, guest vectors 0x41 on vCPU0 and 0x42 on vCPU1."""
+    two queues' host vectors on CPU0, guest vectors 0x41 on vCPU0 and 0x42 on vCPU1
+    (``apicv``/``posted``: APICv and VT-d posted format, as compare-virt's paths)."""
     m = VirtMachine(ncpus=3, trace=trace, timing=timing, ledger_debug=ledger_debug,
                     intremap=True)
     nic = MultiQueueNic(m.ctx, 2, name="nic0")
@@ -155,10 +159,11 @@ def build_vm_posted(trace: TraceOption = False, timing: TimingModel | None = Non
     vfio = VfioPci(NIC_IDS, 2, host_cpus=[0])
     m.kernel.register_driver(vfio)
     m.boot()
-    kvm = m.start_kvm(apicv=True)
-    vcpus = [kvm.create_vcpu("vm0", 0, 1), kvm.create_vcpu("vm0", 1, 2, halt_when_idle=True)]
+    kvm = m.start_kvm(apicv=apicv)
+    vcpus = [kvm.create_vcpu("vm0", 0, 1),
+             kvm.create_vcpu("vm0", 1, 2, halt_when_idle=halt_when_idle)]
     for q in range(2):
-        vfio.route(kvm, q, vcpus[q], GUEST_VECTORS[q], posted=True)
+        vfio.route(kvm, q, vcpus[q], GUEST_VECTORS[q], posted=posted)
     for v in vcpus:
         kvm.start(v)
     m.run(until=m.now + 10_000)
@@ -170,11 +175,38 @@ def _preempt(arg: tuple[Kvm, Vcpu, int]) -> None:
     kvm.preempt(vcpu, ns)
 
 
+@dataclass
+class VmPostedKnobs:
+    """``apicv``: APICv (CPU-side posting); ``posted``: the IRTEs in posted format (VT-d
+    posted interrupts; needs APICv; off: remapped to the host, then injected); the host
+    scheduler preempts vCPU0 for ``preempt_ns`` every ``preempt_every`` requests' time (0:
+    never); ``halt_when_idle``: vCPU1 blocks when idle (else it spins)."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "apicv": "KVM enable_apicv (CPU-side posting)",
+        "posted": "IRTEs in posted format (VT-d posted interrupts; needs apicv)",
+        "preempt_ns": "the host takes vCPU0's CPU for this long",
+        "preempt_every": "every N requests' time (0: never)",
+        "halt_when_idle": "vCPU1 blocks when idle (else it spins in the guest)"}
+
+    apicv: bool = True
+    posted: bool = True
+    preempt_ns: Annotated[int, Field(ge=0, le=10**9)] = 30_000
+    preempt_every: Annotated[int, Field(ge=0, le=1_000_000)] = 20
+    halt_when_idle: bool = True
+
+    def __post_init__(self) -> None:
+        if self.posted and not self.apicv:
+            raise ValueError("posted interrupts need apicv = true")
+
+
 @register("vm-posted", "A VM with an assigned 2-queue NIC (VFIO) and posted interrupts: "
                        "vCPU0 running and preempted now and then, vCPU1 blocked when idle",
-          span=lambda o: o.requests * o.mean_gap_ns + 20_000)
+          span=lambda o: o.requests * o.mean_gap_ns + 20_000, knobs=VmPostedKnobs)
 def vm_posted(opts: ScenarioOptions) -> ScenarioResult:
-    r = build_vm_posted(trace=opts.trace)
+    k = knobs_of(opts, VmPostedKnobs)
+    r = build_vm_posted(trace=opts.trace, apicv=k.apicv, posted=k.posted,
+                        halt_when_idle=k.halt_when_idle)
     m = r.machine
     kvm = r.kvm
     assert kvm is not None
@@ -183,9 +215,10 @@ def vm_posted(opts: ScenarioOptions) -> ScenarioResult:
         PoissonSource(m.engine, partial(r.nic.rx, q), opts.requests, opts.mean_gap_ns, rng)
     # The host scheduler takes CPU1 from vCPU0 for 30 us every ~20 requests' time.
     span = int(opts.requests * opts.mean_gap_ns)
-    every = int(20 * opts.mean_gap_ns)
-    for t in range(m.now + every, m.now + span, every):
-        m.engine.at(t, _preempt, (kvm, r.vcpus[0], 30_000))
+    every = int(k.preempt_every * opts.mean_gap_ns)
+    if every and k.preempt_ns:
+        for t in range(m.now + every, m.now + span, every):
+            m.engine.at(t, _preempt, (kvm, r.vcpus[0], k.preempt_ns))
     m.run()
     notes = [f"{v.name} on CPU{v.cpu.index}: {sum(v.guest_irqs.values())} guest interrupts, "
              f"{v.posted_notifications} notifications processed in non-root mode, "
@@ -193,7 +226,9 @@ def vm_posted(opts: ScenarioOptions) -> ScenarioResult:
     lat = m.guest_latency.summary() if m.guest_latency else {}
     notes.append(f"device event to guest handler entry: median {lat.get('median', 0)} ns, "
                  f"p99 {lat.get('p99', 0)} ns over {lat.get('count', 0)} interrupts")
-    return ScenarioResult(m, "Posted interrupts to a VM with an assigned NIC", "nic0",
+    how = "Posted interrupts" if k.posted else \
+        "APICv interrupts (no posted IRTE)" if k.apicv else "Injected interrupts (no APICv)"
+    return ScenarioResult(m, f"{how} to a VM with an assigned NIC", "nic0",
                           notes=notes, extra={"vcpus": kvm.states()})
 
 

@@ -18,6 +18,9 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from functools import partial
+from typing import Annotated, ClassVar, Literal
+
+from pydantic import Field
 
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.nic import MultiQueueNic
@@ -27,7 +30,7 @@ from irqsim.drivers.legacy import LegacyIntxDriver
 from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.irq_remapping import IrRemapDomain, IrteData
-from irqsim.scenarios import ScenarioOptions, ScenarioResult, register
+from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 from irqsim.scenarios.seed002 import SEED002_FIRST_VECTOR, WorkloadSpec, start_workload
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.trace import TraceOption
@@ -37,7 +40,7 @@ from irqsim.views.iommu import fault_lines, ir_translation_struct
 ROGUE_IDS = ((0x8086, 0x1572),)
 
 
-def build_vtd_remap(trace: TraceOption = False, intremap: bool = True
+def build_vtd_remap(trace: TraceOption = False, intremap: bool | str = True
                     ) -> tuple[Machine, LegacyIntxDevice]:
     """Seed 002's devices and a legacy INTx device; remapping on (not yet booted)."""
     m = Machine(ncpus=1, apic_ids=[0], trace=trace, first_vector=SEED002_FIRST_VECTOR,
@@ -64,14 +67,31 @@ def remap_notes(m: Machine) -> list[str]:
     return notes
 
 
+@dataclass
+class VtdRemapKnobs:
+    """``intremap``: the kernel's ``intremap=`` option (on, nosid: no source-id check,
+    nopost: no posted format, off: remapping off, compatibility format); ``intx_events``:
+    raise the legacy device's INTx events too."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "intremap": "intremap=: on, nosid, nopost or off",
+        "intx_events": "raise the legacy device's INTx events too"}
+
+    intremap: Literal["on", "nosid", "nopost", "off"] = "on"
+    intx_events: bool = True
+
+
 @register("vtd-remap", "VT-d interrupt remapping on: seed 002's virtio devices (MSI-X) and an "
-                       "I/O APIC (INTx) device, IRTEs per vector, IR-PCI-MSIX / IR-IO-APIC")
+                       "I/O APIC (INTx) device, IRTEs per vector, IR-PCI-MSIX / IR-IO-APIC",
+          knobs=VtdRemapKnobs)
 def vtd_remap(opts: ScenarioOptions) -> ScenarioResult:
-    m, legacy = build_vtd_remap(trace=opts.trace)
+    k = knobs_of(opts, VtdRemapKnobs)
+    m, legacy = build_vtd_remap(trace=opts.trace, intremap=k.intremap)
     m.boot()
     start_workload(m, WorkloadSpec(opts.requests, opts.mean_gap_ns), opts.seed)
-    PoissonSource(m.engine, lambda: legacy.event(0), opts.requests, opts.mean_gap_ns,
-                  random.Random(opts.seed + 1))
+    if k.intx_events:
+        PoissonSource(m.engine, lambda: legacy.event(0), opts.requests, opts.mean_gap_ns,
+                      random.Random(opts.seed + 1))
     m.run()
     return ScenarioResult(m, "VT-d interrupt remapping: virtio on MSI-X and INTx through the "
                              "IOMMU (seed 002 machine)", "virtio-blk", notes=remap_notes(m))
@@ -165,14 +185,28 @@ def _span(opts: ScenarioOptions) -> float:
     return 3 * opts.requests * opts.mean_gap_ns
 
 
+@dataclass
+class VtdFaultKnobs:
+    """``forged_per_kind``: forged writes of each kind (0: requests / 4);
+    ``misprogram_irte``: the buggy driver sets a reserved bit in virtio-rng's IRTE."""
+
+    HELP: ClassVar[dict[str, str]] = {
+        "forged_per_kind": "forged writes of each kind (0: requests / 4)",
+        "misprogram_irte": "a reserved bit set in virtio-rng's IRTE (fault 0x24)"}
+
+    forged_per_kind: Annotated[int, Field(ge=0, le=1_000_000)] = 0
+    misprogram_irte: bool = True
+
+
 @register("vtd-fault", "VT-d faults: a device forging interrupt writes and a misprogrammed "
                        "IRTE; every one blocked, recorded and logged; forging measured with "
-                       "remapping on and off", span=_span)
+                       "remapping on and off", span=_span, knobs=VtdFaultKnobs)
 def vtd_fault(opts: ScenarioOptions) -> ScenarioResult:
-    n = max(1, opts.requests // 4)
+    k = knobs_of(opts, VtdFaultKnobs)
+    n = k.forged_per_kind or max(1, opts.requests // 4)
     m, blk, rng_dev, rogue = build_vtd_fault(trace=opts.trace)
     m.boot()
-    bad = misprogram_irte(m, rng_dev)
+    bad = misprogram_irte(m, rng_dev) if k.misprogram_irte else None
     rnd = random.Random(opts.seed)
     sent = forge(m, rogue, blk, n, opts.mean_gap_ns, rnd)
     for dev in (blk, rng_dev):
@@ -186,7 +220,8 @@ def vtd_fault(opts: ScenarioOptions) -> ScenarioResult:
     forged_on = sum(on.sent.values())
     notes = [
         f"misprogrammed IRTE {bad} (reserved bit 12 set by a buggy driver): virtio-rng's "
-        f"interrupts blocked with fault reason 0x24 ({io.faults.get(0x24, 0)} times)",
+        f"interrupts blocked with fault reason 0x24 ({io.faults.get(0x24, 0)} times)"
+        if bad is not None else "no IRTE misprogrammed",
         "forged writes from the rogue function: " + ", ".join(
             f"{name} x{c}" for name, c in sent.items()),
         "blocked per fault reason: " + ", ".join(
