@@ -133,3 +133,32 @@ def test_a_reader_per_flow() -> None:
     assert all(socks[f].cpu == [2, 3, 4][f % 3] for f in socks)
     assert all(socks[f].q == int(r.nic.flow_queue[f]) for f in socks)
     assert r.machine.accounting()["balanced"]
+
+
+def test_busy_poll_spin_counts_as_poll_cpu_time() -> None:
+    """Issue 11 "CPU accounting per context (hardirq, softirq, task, idle, poll)": a reader's
+    busy-poll spin (reference section 6) is counted under "poll", not "task"; the mpstat
+    view shows a %poll column; without busy polling the context stays 0."""
+    from irqsim.views.procfs import mpstat
+    cfg = NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
+                    busy_poll_us=[50])
+    r = run(cfg)
+    spins: list[int] = []
+    orig = r.driver._busy_poll
+
+    def busy(sec, sock):  # type: ignore[no-untyped-def]
+        t0 = sec.clock
+        orig(sec, sock)
+        spins.append(sec.clock - t0)
+
+    r.driver._busy_poll = busy                         # type: ignore[method-assign]
+    run_net(r)
+    t = r.machine.cpu_time()[0]
+    assert t["poll"] > 0
+    # Every spin's time is poll time (an interrupt taken during a spin counts as hardirq).
+    assert t["poll"] <= sum(spins) and t["poll"] > 0.8 * sum(spins)
+    assert t["task"] > 0                               # the readers' own work stays task
+    assert "%poll" in mpstat(r.machine.cpu_time())
+    base = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1)))
+    run_net(base)
+    assert base.machine.cpu_time()[0]["poll"] == 0

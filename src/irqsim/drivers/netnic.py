@@ -32,7 +32,8 @@ from irqsim.net.stats import PacketLatency
 from irqsim.os.dim import Dim, Sample
 from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_MSIX
-from irqsim.os.softirq import SCHED_BIT, Napi
+from irqsim.os.softirq import CTX_POLL, SCHED_BIT, Napi
+from irqsim.sim.section import TASK
 from irqsim.spec.nic import (
     COAL_FRAMES,
     COAL_MODE,
@@ -448,6 +449,8 @@ class NetDriver:
         loop = k.timing.busy_poll_loop
         sirq = k.softirq
         cpu = sec.cpu
+        k.ctx.sw.sync(sec)
+        cpu.set_task_kind(CTX_POLL)                 # the spin is "poll" CPU time
         while not sock.backlog and sec.clock < deadline:
             if not owned and not napi.state & SCHED_BIT:
                 napi.state = SCHED_BIT
@@ -468,6 +471,8 @@ class NetDriver:
                 napi.state = 0                      # still busy: hand it to NET_RX
                 sirq.napi_schedule(napi, cpu)
             sirq.local_bh_enable(cpu)
+        k.ctx.sw.sync(sec)
+        cpu.set_task_kind(TASK)
 
     # -- poll-mode driver (DPDK-like) -------------------------------------------------
     def start_pmd(self, cpus: list[int]) -> None:

@@ -44,8 +44,8 @@ HZ = 1000
 JIFFY_NS = 1_000_000_000 // HZ
 
 # The CPU-accounting context names the OS uses. POLL is cpu/cpu.py's: a section of kind POLL
-# counts there (NVMe polled I/O does); the network readers' busy polling still runs inside
-# their task sections and counts as task time (docs/networking.md).
+# counts there (NVMe polled I/O does), and a network reader's busy-poll spin switches its task
+# section to it for the spin (Cpu.set_task_kind; docs/networking.md).
 CTX_SOFTIRQ = SOFTIRQ
 CTX_POLL = POLL          # the CPU-time context busy polling counts under (cpu/cpu.py)
 
