@@ -30,8 +30,8 @@ from irqsim.drivers.intel_itr import interval_us, update_itr, vector_rate
 from irqsim.net.moderation import Coalesce
 from irqsim.net.stats import PacketLatency
 from irqsim.os.dim import Dim, Sample
-from irqsim.os.irq import IRQ_HANDLED, IrqReturn
-from irqsim.os.kernel import PCI_IRQ_MSIX
+from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
+from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
 from irqsim.os.softirq import CTX_POLL, SCHED_BIT, Napi
 from irqsim.sim.section import TASK
 from irqsim.spec.nic import (
@@ -67,6 +67,13 @@ if TYPE_CHECKING:
     from irqsim.sim.section import Section
 
 
+# ixgbe.h: a frame may need MAX_SKB_FRAGS + 4 descriptors (DESC_NEEDED); the queue is
+# stopped when fewer are free after a transmit and woken when twice that are free again
+# (TX_WAKE_THRESHOLD), from the TX clean in the NAPI poll.
+DESC_NEEDED = 17 + 4
+TX_WAKE_THRESHOLD = 2 * DESC_NEEDED
+
+
 @dataclass
 class NetConfig:
     """What ``ethtool``/sysctl would set: ring size, coalescing, NAPI knobs, placement."""
@@ -92,6 +99,12 @@ class NetConfig:
     pmd_stop_ns: int = 0                    # when the PMD threads stop (0: never started)
     tx: Coalesce = field(default_factory=lambda: Coalesce(usecs=64, frames=128))
     echo: bool = False                      # each reader answers every packet (TX path)
+    irq_mode: str = "msix"                  # "msix"; "msi" or "intx": one queue, one IRQ
+    tx_ring_size: int = 1024                # TX descriptors per queue
+    txqueuelen: int = 1000                  # the queue's qdisc limit (packets)
+    tx_pps: float = 0                       # a sender thread per queue at this rate (0: none)
+    tx_size: int = 64                       # its frame size (bytes)
+    tx_batch: int = 32                      # packets per sendmmsg-like call of a sender
 
 
 @dataclass
@@ -136,6 +149,13 @@ class QueueState:
     tx_posted: int = 0
     tx_cleaned: int = 0
     tx_done: int = 0
+    qdisc: deque[int] = field(default_factory=deque)   # frame sizes waiting in the qdisc
+    tx_stopped: bool = False                # netif_tx_stop_queue: the ring is (nearly) full
+    tx_sent: int = 0                        # packets the application handed to the stack
+    tx_qdisc_drops: int = 0
+    tx_stops: int = 0
+    tx_wakes: int = 0
+    tx_cleans: list[int] = field(default_factory=list)  # completions cleaned per poll (tests)
 
 
 class NetDriver:
@@ -165,9 +185,17 @@ class NetDriver:
         self.bar = bar = pdev.bars[0].address
         n = cfg.queues
         cpus = cfg.queue_cpus or list(range(n))
-        got = k.pci_alloc_irq_vectors(pdev, n + 1, n + 1, PCI_IRQ_MSIX,
-                                      cpus=[cpus[i % len(cpus)] for i in range(n)] + [0])
-        assert got == n + 1
+        legacy = cfg.irq_mode != "msix"
+        if legacy:
+            if n != 1:
+                raise ValueError(f"irq_mode {cfg.irq_mode!r} has one vector: queues must be "
+                                 f"1, got {n}")
+            flag = PCI_IRQ_MSI if cfg.irq_mode == "msi" else PCI_IRQ_INTX
+            k.pci_alloc_irq_vectors(pdev, 1, 1, flag, cpus=[cpus[0]])
+        else:
+            got = k.pci_alloc_irq_vectors(pdev, n + 1, n + 1, PCI_IRQ_MSIX,
+                                          cpus=[cpus[i % len(cpus)] for i in range(n)] + [0])
+            assert got == n + 1
         t = k.timing
         for q in range(n):
             ring = k.dma_alloc(16 * cfg.ring_size)
@@ -191,9 +219,14 @@ class NetDriver:
             st.tx_hwb = k.dma_alloc(64, 64)
             k.writeq(bar + queue_reg(TDHWB, q), st.tx_hwb)
             self._program(q)
-            st.irq = k.pci_request_irq(pdev, q, self.msix_ring, f"{self.nic.name}-TxRx-{q}",
-                                       st)
-        self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
+            if not legacy:
+                st.irq = k.pci_request_irq(pdev, q, self.msix_ring,
+                                           f"{self.nic.name}-TxRx-{q}", st)
+        if legacy:
+            self.misc_irq = self.queues[0].irq = k.pci_request_irq(
+                pdev, 0, self.intr, self.nic.name, self)
+        else:
+            self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
         k.writel(bar + EIAM.offset, (1 << n) - 1)
         if cfg.pmd:
             return                  # queue interrupts stay masked: start_pmd polls them
@@ -256,6 +289,22 @@ class NetDriver:
         k.softirq.napi_schedule(st.napi)
         return IRQ_HANDLED
 
+    def intr(self, irq: int, _: object) -> IrqReturn:
+        """The one MSI or INTx handler (ixgbe_intr): read ICR (read-to-clear: a non-posted
+        read across the link, which also deasserts INTx); no cause means another device on
+        a shared line raised it; a queue cause schedules its NAPI, a link cause is counted."""
+        k = self.k
+        assert k is not None
+        icr = k.readl(self.bar + ICR.offset)
+        if not icr:
+            return IRQ_NONE
+        if icr & ICR.mask("link_change"):
+            self.link_events += 1
+        for st in self.queues:
+            if icr >> st.q & 1:
+                self.msix_ring(irq, st)
+        return IRQ_HANDLED
+
     def msix_other(self, irq: int, _: object) -> IrqReturn:
         """The misc vector: read (and so clear) ICR; count link changes."""
         k = self.k
@@ -274,8 +323,8 @@ class NetDriver:
         t = k.timing
         sec = k.ctx.sw.current
         assert sec is not None
-        if self.cfg.echo:
-            self._clean_tx(st)
+        if st.tx_posted != st.tx_cleaned:
+            self._clean_tx(st)                      # TX first, not bounded by the budget
         head = k.read_mem(st.hwb, 4)                # the device's head write-back
         k.spend(t.napi_poll_base)
         avail = (head - st.reaped) & 0xFFFFFFFF
@@ -412,27 +461,89 @@ class NetDriver:
         sock.awake = False
 
     def _xmit(self, q: int, sizes: list[int]) -> None:
-        """sendmsg of one reply per packet: the stack's cost, TX descriptors, one TDT
-        doorbell (ndo_start_xmit with xmit_more batching)."""
+        """sendmsg of one packet per size: the stack's cost per packet, the packets
+        enqueued on the TX queue's qdisc (beyond ``txqueuelen`` dropped), then qdisc_run."""
         k = self.k
         assert k is not None
         st = self.queues[q]
         k.spend(k.timing.app_tx_packet * len(sizes))
-        self.nic.tx_descriptors(q, sizes)
-        st.tx_posted = (st.tx_posted + len(sizes)) & 0xFFFFFFFF
-        k.writel(self.bar + queue_reg(TDT, q), st.tx_posted)
+        st.tx_sent += len(sizes)
+        room = max(0, self.cfg.txqueuelen - len(st.qdisc))
+        if len(sizes) > room:
+            st.tx_qdisc_drops += len(sizes) - room
+            sizes = sizes[:room]
+        st.qdisc.extend(sizes)
+        self._qdisc_run(st)
+
+    def _tx_free(self, st: QueueState) -> int:
+        return self.cfg.tx_ring_size - ((st.tx_posted - st.tx_cleaned) & 0xFFFFFFFF)
+
+    def _qdisc_run(self, st: QueueState) -> None:
+        """qdisc_run -> ndo_start_xmit while the queue runs: as many queued packets as the
+        ring has free descriptors, one TDT doorbell (xmit_more batching); fewer than
+        DESC_NEEDED free afterwards stops the queue (ixgbe_maybe_stop_tx)."""
+        if st.tx_stopped or not st.qdisc:
+            return
+        k = self.k
+        assert k is not None
+        n = min(len(st.qdisc), self._tx_free(st))
+        if n > 0:
+            sizes = [st.qdisc.popleft() for _ in range(n)]
+            self.nic.tx_descriptors(st.q, sizes)
+            st.tx_posted = (st.tx_posted + n) & 0xFFFFFFFF
+            k.writel(self.bar + queue_reg(TDT, st.q), st.tx_posted)
+        if self._tx_free(st) < DESC_NEEDED:
+            st.tx_stopped = True
+            st.tx_stops += 1
 
     def _clean_tx(self, st: QueueState) -> int:
-        """ixgbe_clean_tx_irq: reap every completed transmit (not bounded by the budget)."""
+        """ixgbe_clean_tx_irq: reap every completed transmit (not bounded by the budget);
+        a stopped queue with TX_WAKE_THRESHOLD descriptors free again is woken
+        (netif_tx_wake_queue -> __netif_schedule: its qdisc runs in NET_TX on this CPU)."""
         k = self.k
         assert k is not None
         head = k.read_mem(st.tx_hwb, 4)
         done = (head - st.tx_cleaned) & 0xFFFFFFFF
+        st.tx_cleans.append(done)
         if done:
             k.spend(k.timing.tx_clean_packet * done)
             st.tx_cleaned = (st.tx_cleaned + done) & 0xFFFFFFFF
             st.tx_done += done
+        if st.tx_stopped and self._tx_free(st) >= TX_WAKE_THRESHOLD:
+            st.tx_stopped = False
+            st.tx_wakes += 1
+            cpu = k.current_cpu
+            k.softirq.netif_schedule(cpu, self._qdisc_run, st)
         return done
+
+    # -- sender threads (TX traffic) --------------------------------------------------
+    def start_senders(self, start: int, stop: int) -> None:
+        """A sender thread per queue on its application CPU: every ``tx_batch / tx_pps``
+        seconds from ``start`` to ``stop`` it wakes and sends ``tx_batch`` frames of
+        ``tx_size`` bytes on its queue (a UDP sender pinned to the queue's CPU, as XPS
+        maps it)."""
+        k = self.k
+        assert k is not None
+        cfg = self.cfg
+        if cfg.tx_pps <= 0:
+            return
+        period = max(1, round(cfg.tx_batch * 1e9 / cfg.tx_pps))
+        cpus = cfg.app_cpus or cfg.queue_cpus or list(range(cfg.queues))
+        for st in self.queues:
+            cpu = k.cpus[cpus[st.q % len(cpus)]]
+            t0 = start + st.q * period // max(1, len(self.queues))
+            k.ctx.engine.at(t0, self._send_tick, (cpu, st, period, stop))
+
+    def _send_tick(self, arg: tuple[Cpu, QueueState, int, int]) -> None:
+        cpu, st, period, stop = arg
+        now = self.nic.ctx.engine.now
+        if now >= stop:
+            return
+        cpu.run(self._sender, st)
+        self.nic.ctx.engine.at(now + period, self._send_tick, arg)
+
+    def _sender(self, st: QueueState) -> None:
+        self._xmit(st.q, [self.cfg.tx_size] * self.cfg.tx_batch)
 
     def _busy_poll(self, sec: Section, sock: Socket) -> None:
         """napi_busy_loop (reference section 6): spin up to busy_poll_us while the socket is

@@ -14,7 +14,8 @@ NAPI (reference section 5): ``napi_schedule`` from the hard IRQ appends the inst
 CPU's poll list and raises NET_RX; ``net_rx_action`` polls instances round-robin with their
 weight (64) under ``netdev_budget`` (300 packets) and ``netdev_budget_usecs`` (2 jiffies),
 counts ``time_squeeze`` and re-raises when either runs out; ``napi_complete_done`` honours
-``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership.
+``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership. NET_TX runs the
+qdiscs ``netif_schedule`` put on the CPU's output queue (a TX queue woken after cleaning).
 
 ``/proc/softirqs`` rows and ``/proc/net/softnet_stat`` counters are kept per CPU.
 """
@@ -93,6 +94,8 @@ class SoftirqCpu:
     ksoftirqd: bool = False
     bh_disabled: int = 0
     poll_list: deque[Napi] = field(default_factory=deque)
+    # softnet_data.output_queue: qdiscs to run in NET_TX (each a callable and its argument)
+    output_queue: deque[tuple[Callable[[Any], None], Any]] = field(default_factory=deque)
 
 
 class Softirqs:
@@ -108,7 +111,8 @@ class Softirqs:
         self.cpus = [SoftirqCpu() for _ in range(n)]
         self.counts = [[0] * n for _ in SOFTIRQ_NAMES]
         self.softnet = [SoftnetStat() for _ in range(n)]
-        self.handlers: dict[int, Callable[[Cpu], None]] = {NET_RX: self.net_rx_action}
+        self.handlers: dict[int, Callable[[Cpu], None]] = {NET_RX: self.net_rx_action,
+                                                            NET_TX: self.net_tx_action}
         self.napis: list[Napi] = []
         t = kernel.timing
         self.entry_ns = t.softirq_entry
@@ -274,6 +278,21 @@ class Softirqs:
                 stat.time_squeeze += 1
                 self.raise_softirq(cpu, NET_RX)
                 break
+
+    def netif_schedule(self, cpu: Cpu, run: Callable[[Any], None], arg: Any) -> None:
+        """__netif_schedule: put a device queue's qdisc on this CPU's output queue and raise
+        NET_TX (a driver waking a stopped TX queue after cleaning descriptors does this);
+        ``run(arg)`` is its qdisc_run."""
+        self.cpus[cpu.index].output_queue.append((run, arg))
+        self.raise_softirq(cpu, NET_TX)
+
+    def net_tx_action(self, cpu: Cpu) -> None:
+        """The NET_TX softirq: run every qdisc scheduled on this CPU (qdisc_run: dequeue
+        into the driver's ring; a qdisc that still has packets reschedules itself)."""
+        oq = self.cpus[cpu.index].output_queue
+        for _ in range(len(oq)):
+            run, arg = oq.popleft()
+            run(arg)
 
     def napi_complete_done(self, napi: Napi, work: int) -> bool:
         """The poll finished under its weight: clear SCHED; False when the IRQ must stay
