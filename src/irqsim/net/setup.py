@@ -15,7 +15,7 @@ from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import TraceOption
 
 # Two sockets (NUMA nodes) x 4 cores: CPUs 0-3 on node 0 (the NIC's), 4-7 on node 1.
-NIC_TOPOLOGY = Topology(sockets=2, cores=4, threads=1)
+NIC_TOPOLOGY = Topology(sockets=2, cores=4, threads=1, nodes=2)
 
 
 @dataclass
@@ -42,7 +42,7 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
     m = Machine(topology=topology, trace=trace, latency=latency, timing=timing)
     nic = NetNic(m.ctx, m.memory, cfg.queues, numa_node=0, per_packet=per_packet,
                  msi=cfg.irq_mode != "msix")
-    m.add_device(nic)
+    m.add_device(nic, node=nic.numa_node if topology.nodes > 1 else 0)
     drv = NetDriver(cfg, nic)
     m.kernel.register_driver(drv)
     m.boot()

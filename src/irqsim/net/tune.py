@@ -1,10 +1,11 @@
 """Seed 003's "Performance Summary" experiments (its "Latency Comparison" and "Throughput vs
 CPU Usage" tables) as runs of the model: ``irqsim tune`` (docs/tuning.md).
 
-Every row is one configuration of the same machine (two sockets x 4 cores, the 10 GbE NIC on
-node 0, the default :class:`~irqsim.sim.timing.TimingModel` whose fields cite their sources)
-driven by one of two loads; nothing in this module is a per-row figure — the figures are what
-the runs measure:
+Every row is one configuration of the same machine (one socket of 8 cores: the seed's "8
+cores"; the 10 GbE NIC below a root port; queue q's vector and reader on CPU q; the default
+:class:`~irqsim.sim.timing.TimingModel`, whose fields cite their sources) driven by one of
+two loads; nothing in this module is a per-row figure — the figures are what the runs
+measure:
 
 * latency rows: Poisson arrivals of 64-byte frames at ``LATENCY_PPS`` in total over 1024 UDP
   flows, ``LATENCY_NS`` of simulated traffic. Latency is per packet, wire to socket: from
@@ -30,11 +31,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from irqsim.cpu.topology import Topology
 from irqsim.drivers.netnic import NetConfig
 from irqsim.net.moderation import Coalesce
 from irqsim.net.setup import build_net, run_net, summary
 
 CPUS = 8
+TOPOLOGY = Topology(sockets=1, cores=CPUS, threads=1)      # the seed's "8 cores": one socket
 LATENCY_PPS = 200_000               # aggregate offered load of the latency rows
 LATENCY_NS = 20_000_000             # 20 ms of traffic per latency row
 THROUGHPUT_NS = 5_000_000           # 5 ms of line rate per throughput row
@@ -147,10 +150,10 @@ def run_experiment(e: Experiment, seed: int = 1, duration_ns: int | None = None
     cfg = e.make()
     if e.table == "latency":
         r = build_net(cfg, pattern="poisson", pps=LATENCY_PPS,
-                      duration_ns=duration_ns or LATENCY_NS, seed=seed)
+                      duration_ns=duration_ns or LATENCY_NS, seed=seed, topology=TOPOLOGY)
     else:
         r = build_net(cfg, pattern="line", duration_ns=duration_ns or THROUGHPUT_NS,
-                      seed=seed)
+                      seed=seed, topology=TOPOLOGY)
     run_net(r)
     s = summary(r)
     row: dict[str, Any] = {"config": e.config, "table": e.table, "setup": e.setup}
