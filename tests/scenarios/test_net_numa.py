@@ -35,3 +35,26 @@ def test_queue_on_the_other_node_pays_the_remote_costs_on_every_packet() -> None
     want = (t.cacheline_remote_node - t.cacheline_same_node) + t.msi_hop_remote_node + hwb_extra
     assert irq_node == {1: 0, 5: 1}
     assert med[5] - med[1] == pytest.approx(want, abs=20)
+
+
+def test_reader_pays_a_line_transfer_per_packet_by_where_it_runs() -> None:
+    """Issue 11 "costs that depend on where the handler, the data and the application run":
+    a reader on another core of the poll's node pays cacheline_same_node per packet, one on
+    the other node cacheline_remote_node (seed 003: 70 vs 140 ns); on the poll's own core
+    nothing (the golden nic-10g readers)."""
+    t = TimingModel()
+    rest = {}
+    for app in (2, 6):
+        cfg = NetConfig(queues=1, queue_cpus=[0], app_cpus=[app],
+                        rx=Coalesce(usecs=0, frames=1))
+        r = build_net(cfg, pattern="poisson", pps=50_000, duration_ns=2_000_000)
+        run_net(r)
+        sock = r.driver.sockets()[0]
+        assert sock.delivered == summary(r)["generated"] > 50
+        task = r.machine.cpu_time()[app]["task"]
+        # Reader time beyond the wake-ups and the per-packet recvmsg: the line transfers.
+        rest[app] = (task - sock.wakeups * t.app_wakeup - sock.delivered * t.app_rx_packet,
+                     sock.delivered)
+    (near, n), (far, n2) = rest[2], rest[6]
+    assert n == n2
+    assert far - near == n * (t.cacheline_remote_node - t.cacheline_same_node)

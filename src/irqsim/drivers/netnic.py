@@ -33,6 +33,7 @@ from irqsim.os.dim import Dim, Sample
 from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
 from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
 from irqsim.os.softirq import CTX_POLL, SCHED_BIT, Napi
+from irqsim.platform.numa import line_transfer_ns
 from irqsim.sim.section import TASK
 from irqsim.spec.nic import (
     COAL_FRAMES,
@@ -113,7 +114,8 @@ class Socket:
 
     q: int
     cpu: int
-    backlog: deque[tuple[Any, Any]] = field(default_factory=deque)    # (arrivals, sizes)
+    # (arrivals, sizes, the CPU whose poll queued them)
+    backlog: deque[tuple[Any, Any, int]] = field(default_factory=deque)
     queued: int = 0
     awake: bool = False
     delivered: int = 0
@@ -394,7 +396,7 @@ class NetDriver:
     def _deliver(self, sec: Section, sock: Socket, arrivals: NDArray[np.int64],
                  sizes: NDArray[np.int64], t_last: int) -> None:
         """Queue the packets on the socket; wake its reader at the poll's instant."""
-        sock.backlog.append((arrivals, sizes))
+        sock.backlog.append((arrivals, sizes, sec.cpu.index))
         sock.queued += len(arrivals)
         if not sock.awake:
             sock.awake = True
@@ -459,8 +461,18 @@ class NetDriver:
             nbytes = int(sizes.sum())
             t0 = sec.clock
             c = t.app_rx_packet
-            self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
-            k.spend(c * len(arr))
+            # Each packet's lines were last written by the CPU whose poll queued it: moving
+            # them here costs a line transfer (0 on one core, more across nodes).
+            xfer = [line_transfer_ns(t, k.topology, b[2], sock.cpu) for b in batch]
+            if any(xfer):
+                costs = np.concatenate([np.full(len(b[0]), c + x, dtype=np.int64)
+                                        for b, x in zip(batch, xfer, strict=True)])
+                done = t0 + np.cumsum(costs)
+                self.app_latency.add(done - arr)
+                k.spend(int(costs.sum()))
+            else:
+                self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
+                k.spend(c * len(arr))
             sock.delivered += len(arr)
             sock.delivered_bytes += nbytes
             if self.cfg.echo:
