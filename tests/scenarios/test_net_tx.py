@@ -104,3 +104,27 @@ def test_qdisc_drops_beyond_txqueuelen() -> None:
     assert tx["qdisc_drops"] > 0
     assert tx["sent"] == tx["transmitted"] + tx["qdisc_drops"]
     assert tx["transmitted"] == tx["cleaned"]
+
+
+def test_adaptive_tx_runs_dim_over_tx_completions() -> None:
+    """ethtool -C adaptive-tx on (reference 4: DIM's TX profiles): a TX-only load feeds DIM
+    with the cleaned frames and their bytes; DIM reprograms tx-usecs/tx-frames from the TX
+    profile table (the device's TCOAL registers hold the profile), ethtool -c shows
+    'Adaptive ... TX: on' and the profile; every frame is still cleaned once with its bytes."""
+    from irqsim.os.dim import PROFILES
+    r = tx_run(duration_ns=8_000_000, tx_pps=1_000_000, tx_batch=32,
+               tx=Coalesce(adaptive=True))
+    tx = summary(r)["tx"]
+    assert tx["sent"] == tx["transmitted"] == tx["cleaned"]
+    for st in r.driver.queues:
+        assert st.tx_dim is not None and st.tx_dim_applied > 0
+        assert st.tx_bytes_done == 64 * st.tx_done
+        usecs, frames = PROFILES[("tx", "eqe")][st.tx_dim.profile_ix]
+        q = r.nic.queues[st.q]
+        assert (q.tx_usecs_ns, q.tx_frames) == (usecs * 1000, frames)
+    st0 = r.driver.queues[0]
+    assert st0.tx_dim is not None
+    u0, f0 = PROFILES[("tx", "eqe")][st0.tx_dim.profile_ix]
+    text = r.driver.ethtool_c()
+    assert "TX: on" in text
+    assert f"tx-usecs: {u0}\n" in text and f"tx-frames: {f0}\n" in text

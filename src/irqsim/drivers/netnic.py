@@ -158,6 +158,10 @@ class QueueState:
     tx_stops: int = 0
     tx_wakes: int = 0
     tx_cleans: list[int] = field(default_factory=list)  # completions cleaned per poll (tests)
+    tx_batches: deque[list[int]] = field(default_factory=deque)  # posted [count, bytes] runs
+    tx_bytes_done: int = 0
+    tx_dim: Dim | None = None               # adaptive-tx: DIM over TX completions
+    tx_dim_applied: int = 0
 
 
 class NetDriver:
@@ -216,6 +220,8 @@ class NetDriver:
             napi.ctx = st
             if cfg.rx.adaptive and cfg.adaptive_algo == "dim":
                 st.dim = Dim()
+            if cfg.tx.adaptive:
+                st.tx_dim = Dim()
             app_cpu = (cfg.app_cpus or cpus)[q % len(cfg.app_cpus or cpus)]
             if cfg.app:
                 st.socket = Socket(q, app_cpu)
@@ -244,7 +250,7 @@ class NetDriver:
 
     def set_coalesce(self, rx: Coalesce | None = None, tx: Coalesce | None = None) -> None:
         """``ethtool -C``: new settings, written to every queue's registers by software on
-        CPU 0 (DIM starts or stops with ``rx.adaptive``)."""
+        CPU 0 (DIM starts or stops with ``rx.adaptive`` / ``tx.adaptive``)."""
         k = self.k
         assert k is not None
         if rx is not None:
@@ -255,6 +261,8 @@ class NetDriver:
         if tx is not None:
             tx.check()
             self.cfg.tx = tx
+            for st in self.queues:
+                st.tx_dim = Dim() if tx.adaptive else None
 
         def body() -> None:
             for st in self.queues:
@@ -285,8 +293,10 @@ class NetDriver:
         k.writel(bar + queue_reg(COAL_MODE, q), mode)
         k.writel(bar + queue_reg(EITR, q), itr * 1000)
         tx = self.cfg.tx
-        k.writel(bar + queue_reg(TCOAL_USECS, q), tx.usecs * 1000)
-        k.writel(bar + queue_reg(TCOAL_FRAMES, q), tx.frames)
+        tusecs, tframes = (st.tx_dim.profile("tx", self.cfg.dim_mode) if st.tx_dim is not None
+                           else (tx.usecs, tx.frames))
+        k.writel(bar + queue_reg(TCOAL_USECS, q), tusecs * 1000)
+        k.writel(bar + queue_reg(TCOAL_FRAMES, q), tframes)
 
     # -- interrupt handlers -------------------------------------------------------------
     def msix_ring(self, irq: int, st: QueueState) -> IrqReturn:
@@ -366,6 +376,10 @@ class NetDriver:
                     Sample(sec.clock, st.pkts & 0xFFFFFFFF, st.bytes & 0xFFFFFFFF,
                            st.events & 0xFFFF)):
                 k.ctx.sw.post(sec, self._dim_work, st)
+            if st.tx_dim is not None and st.tx_dim.sample(
+                    Sample(sec.clock, st.tx_done & 0xFFFFFFFF, st.tx_bytes_done & 0xFFFFFFFF,
+                           st.events & 0xFFFF)):
+                k.ctx.sw.post(sec, self._tx_dim_work, st)
             if k.softirq.napi_complete_done(napi, n):
                 k.writel(self.bar + EIMS.offset, 1 << st.q)
         return n
@@ -391,6 +405,18 @@ class NetDriver:
             assert st.dim is not None
             st.dim.applied()
         cpu.run(work)
+
+    def _tx_dim_work(self, st: QueueState) -> None:
+        """The TX DIM's work item: program the new TX profile (mlx5's tx_dim_work)."""
+        k = self.k
+        assert k is not None
+
+        def work(_: object) -> None:
+            self._program(st.q)
+            st.tx_dim_applied += 1
+            assert st.tx_dim is not None
+            st.tx_dim.applied()
+        k.cpus[st.napi.cpu].run(work)
 
     # -- sockets and readers ----------------------------------------------------------
     def _deliver(self, sec: Section, sock: Socket, arrivals: NDArray[np.int64],
@@ -508,6 +534,7 @@ class NetDriver:
         n = min(len(st.qdisc), self._tx_free(st))
         if n > 0:
             sizes = [st.qdisc.popleft() for _ in range(n)]
+            st.tx_batches.append([n, sum(sizes)])
             self.nic.tx_descriptors(st.q, sizes)
             st.tx_posted = (st.tx_posted + n) & 0xFFFFFFFF
             k.writel(self.bar + queue_reg(TDT, st.q), st.tx_posted)
@@ -528,6 +555,17 @@ class NetDriver:
             k.spend(k.timing.tx_clean_packet * done)
             st.tx_cleaned = (st.tx_cleaned + done) & 0xFFFFFFFF
             st.tx_done += done
+            left = done                             # the cleaned frames' bytes (BQL-like)
+            while left and st.tx_batches:
+                b = st.tx_batches[0]
+                take = min(left, b[0])
+                nb = b[1] * take // b[0]
+                st.tx_bytes_done += nb
+                b[0] -= take
+                b[1] -= nb
+                left -= take
+                if not b[0]:
+                    st.tx_batches.popleft()
         if st.tx_stopped and self._tx_free(st) >= TX_WAKE_THRESHOLD:
             st.tx_stopped = False
             st.tx_wakes += 1
@@ -662,13 +700,17 @@ class NetDriver:
             mode = "interval" if self.cfg.dim_mode == "eqe" else "packet"
         elif rx.adaptive and st0 is not None and st0.itr_rate:
             usecs, frames, mode = interval_us(st0.itr_rate), 0, "interval (igb ITR)"
+        tusecs, tframes = (st0.tx_dim.profile("tx", self.cfg.dim_mode)
+                           if st0 is not None and st0.tx_dim is not None
+                           else (self.cfg.tx.usecs, self.cfg.tx.frames))
         lines = [f"Coalesce parameters for {self.nic.name}:",
-                 f"Adaptive RX: {'on' if rx.adaptive else 'off'}  TX: off",
+                 f"Adaptive RX: {'on' if rx.adaptive else 'off'}  "
+                 f"TX: {'on' if self.cfg.tx.adaptive else 'off'}",
                  f"rx-usecs: {usecs}", f"rx-frames: {frames}",
                  "rx-usecs-irq: 0", "rx-frames-irq: 0",
                  f"timer mode: {mode}"
                  + (f" (DIM {self.cfg.dim_mode} profiles)" if rx.adaptive else ""),
-                 f"tx-usecs: {self.cfg.tx.usecs}", f"tx-frames: {self.cfg.tx.frames}",
+                 f"tx-usecs: {tusecs}", f"tx-frames: {tframes}",
                  f"itr-usecs: {rx.itr_usecs}",
                  f"napi-defer-hard-irqs: {self.cfg.napi_defer_hard_irqs}  "
                  f"gro-flush-timeout: {self.cfg.gro_flush_timeout_ns}"]
