@@ -28,8 +28,9 @@ from irqsim.sim.budget import Budget
 def command(fmt: str, table: str, seed: int, max_sim_ns: int, max_events: int) -> None:
     """Seed 003's Performance Summary rows (MSI-X with no, adaptive and aggressive
     coalescing, MSI, INTx, busy polling, poll-mode; throughput and CPU usage at 10 GbE on
-    8 CPUs), each measured by a short simulated run (20 ms of traffic per latency row,
-    5 ms of line rate per throughput row) of the default timing model."""
+    8 CPUs), each measured by a short simulated run of the default timing model: 10 ms of
+    traffic per latency row, 4 ms of line rate per throughput row, after a warm-up (80 ms
+    and 20 ms with adaptive moderation). docs/tuning.md defines every figure."""
     from irqsim.commands.progress import RunProgress
     from irqsim.net.tune import EXPERIMENTS, run_experiment, text
     budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["tune"].storm_limit)
