@@ -8,15 +8,17 @@ two loads; nothing in this module is a per-row figure — the figures are what t
 measure:
 
 * latency rows: Poisson arrivals of 64-byte frames at ``LATENCY_PPS`` in total over 1024 UDP
-  flows, ``LATENCY_NS`` of simulated traffic. Latency is per packet, wire to socket: from
+  flows, ``LATENCY_NS`` of measured traffic after the warm-up of :func:`warmup_ns`
+  (adaptive moderation settles first). Latency is per packet, wire to socket: from
   the frame's last bit on the wire to the instant the driver has handed it to the socket
   (NAPI poll, busy poll) or to the application (poll-mode driver, which works in place).
   ``min`` / ``typical`` / ``max`` are the 1st percentile, the median and the 99th percentile
   (10 ns resolution, net/stats.py), so one outlier does not make the row;
 * throughput rows: 64-byte frames at 10 GbE line rate (14.88 Mpps) over 1024 flows,
-  ``THROUGHPUT_NS`` of simulated traffic on 8 CPUs; throughput counts the frames delivered to
-  sockets (wire bits, preamble and gap included, so line rate is 10 Gb/s), CPU usage is the
-  busy share of the 8 CPUs over the traffic window (every context but idle).
+  ``THROUGHPUT_NS`` of measured traffic on 8 CPUs after the warm-up; throughput counts the
+  frames delivered to the readers in the window (wire bits, preamble and gap included, so
+  line rate is 10 Gb/s), CPU usage is the busy share of the 8 CPUs over the window (every
+  context but idle). Single-queue rows run their reader on CPU 1.
 
 ``inside_seed_range``: latency rows — the typical (median) figure lies within the seed's
 [min, max]; throughput rows — throughput within the seed's range (its "10 Gbps" read as at
