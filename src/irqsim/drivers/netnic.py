@@ -180,6 +180,7 @@ class NetDriver:
         self.misc_irq = -1
         self.link_events = 0
         self.remote_pkt_ns: list[int] = []      # per CPU: extra per packet off the NIC's node
+        self.xfer_ns: list[list[int]] = []      # [reader CPU][poll CPU]: a line handed over
         self.stack_latency = PacketLatency()
         self.flow_sockets: dict[int, Socket] = {}
         self.app_latency = PacketLatency()
@@ -211,6 +212,8 @@ class NetDriver:
         self.remote_pkt_ns = [
             t.cacheline_remote_node - t.cacheline_same_node
             if node >= 0 and k.cpu_to_node(c) != node else 0 for c in range(len(k.cpus))]
+        ncpu = range(len(k.cpus))
+        self.xfer_ns = [[line_transfer_ns(t, k.topology, a, b) for a in ncpu] for b in ncpu]
         for q in range(n):
             ring = k.dma_alloc_node(16 * cfg.ring_size, node)
             hwb = k.dma_alloc_node(64, node, 64)
@@ -490,7 +493,8 @@ class NetDriver:
             c = t.app_rx_packet
             # Each packet's lines were last written by the CPU whose poll queued it: moving
             # them here costs a line transfer (0 on one core, more across nodes).
-            xfer = [line_transfer_ns(t, k.topology, b[2], sock.cpu) for b in batch]
+            row = self.xfer_ns[sock.cpu]
+            xfer = [row[b[2]] for b in batch]
             if any(xfer):
                 costs = np.concatenate([np.full(len(b[0]), c + x, dtype=np.int64)
                                         for b, x in zip(batch, xfer, strict=True)])
