@@ -111,3 +111,20 @@ def test_tune_command_json_and_text(monkeypatch: pytest.MonkeyPatch) -> None:
     assert "0.2/1/2" in r.output and "MSI (single queue)" not in r.output
     r = CliRunner().invoke(main, ["tune", "--format", "yaml"])
     assert r.exit_code == 2
+
+
+def test_tune_rows_are_the_seed_tables_rows() -> None:
+    """The rows are seed 003's "Latency Comparison" (7) and "Throughput vs CPU Usage" (7)
+    rows, by the seed's names, each with the seed's figures and no figure of irqsim's own."""
+    lat = [e.config for e in tune.EXPERIMENTS if e.table == "latency"]
+    thr = [e.config for e in tune.EXPERIMENTS if e.table == "throughput"]
+    assert lat == ["MSI-X + no coalescing", "MSI-X + adaptive", "MSI-X + aggressive",
+                   "MSI + no coalescing", "INTx", "Busy polling", "DPDK"]
+    assert thr == ["INTx", "MSI (single queue)", "MSI-X (8 queues) + coalescing",
+                   "MSI-X (8 queues) + no coalescing", "NAPI (polling)", "Busy polling",
+                   "DPDK"]
+    for e in tune.EXPERIMENTS:
+        assert (e.seed_latency_us is not None) == (e.table == "latency")
+        assert (e.seed_gbps is not None) == (e.table == "throughput")
+        assert set(vars(e)) == {"config", "table", "setup", "make", "seed_latency_us",
+                                "seed_gbps", "seed_cpu_pct", "seed_cpu_scope", "seed_note"}
