@@ -92,6 +92,7 @@ class NetConfig:
     weight: int = 64
     napi_defer_hard_irqs: int = 0
     gro_flush_timeout_ns: int = 0
+    threaded: bool = False                  # /sys/class/net/<if>/threaded (threaded NAPI)
     app: bool = True
     busy_read_us: int = 0                   # net.core.busy_read (all sockets)
     busy_poll_us: list[int] | None = None   # SO_BUSY_POLL per socket (overrides busy_read)
@@ -220,6 +221,7 @@ class NetDriver:
             napi = k.softirq.netif_napi_add(f"{self.nic.name}-rx-{q}", self.poll, cfg.weight)
             napi.defer_hard_irqs = cfg.napi_defer_hard_irqs
             napi.gro_flush_timeout_ns = cfg.gro_flush_timeout_ns
+            napi.threaded = cfg.threaded
             st = QueueState(q, napi, ring=ring, hwb=hwb)
             napi.ctx = st
             if cfg.rx.adaptive and cfg.adaptive_algo == "dim":

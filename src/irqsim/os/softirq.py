@@ -14,7 +14,8 @@ NAPI (reference section 5): ``napi_schedule`` from the hard IRQ appends the inst
 CPU's poll list and raises NET_RX; ``net_rx_action`` polls instances round-robin with their
 weight (64) under ``netdev_budget`` (300 packets) and ``netdev_budget_usecs`` (2 jiffies),
 counts ``time_squeeze`` and re-raises when either runs out; ``napi_complete_done`` honours
-``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership. NET_TX runs the
+``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership. A threaded instance
+(``Napi.threaded``) is polled by its kthread instead of NET_RX. NET_TX runs the
 qdiscs ``netif_schedule`` put on the CPU's output queue (a TX queue woken after cleaning).
 
 ``/proc/softirqs`` rows and ``/proc/net/softnet_stat`` counters are kept per CPU.
@@ -76,6 +77,8 @@ class Napi:
     packets: int = 0
     timer_polls: int = 0
     misses: int = 0
+    threaded: bool = False   # /sys/class/net/<if>/threaded: polled by a kthread, not NET_RX
+    thread_awake: bool = False
     ctx: Any = None          # the driver's per-queue data
 
 
@@ -245,9 +248,42 @@ class Softirqs:
         cpu = cpu or self.k.current_cpu
         napi.state = SCHED_BIT
         napi.cpu = cpu.index
+        if napi.threaded:
+            self._wake_napi_thread(napi, cpu)
+            return True
         self.cpus[cpu.index].poll_list.append(napi)
         self.raise_softirq(cpu, NET_RX)
         return True
+
+    # -- threaded NAPI (napi_threaded_poll) ------------------------------------------------
+    def _wake_napi_thread(self, napi: Napi, cpu: Cpu) -> None:
+        """Wake the instance's kthread ``napi/<dev>-<id>`` on ``cpu`` (the CPU that
+        scheduled it: wake-affine); it becomes runnable at the waker's instant."""
+        if napi.thread_awake:
+            return
+        napi.thread_awake = True
+        self.ctx.engine.at(max(cpu.clock, self.ctx.engine.now), self._napi_thread_start,
+                           (napi, cpu))
+
+    def _napi_thread_start(self, arg: tuple[Napi, Cpu]) -> None:
+        napi, cpu = arg
+        cpu.run(self._napi_thread, napi)
+
+    def _napi_thread(self, napi: Napi) -> None:
+        """napi_threaded_poll: poll with the weight while the instance stays scheduled
+        (bottom halves disabled around each poll, as the kthread does), then sleep. No
+        netdev_budget or NET_RX softirq: the kthread is a task (its time is task time)."""
+        cpu = self.k.cpus[napi.cpu]
+        sec = cpu.section
+        assert sec is not None
+        while napi.state & SCHED_BIT:
+            self.local_bh_disable(cpu)
+            work = napi.poll(napi, napi.weight)
+            napi.polls += 1
+            napi.packets += work
+            self.local_bh_enable(cpu)
+            self.ctx.sw.sync(sec)
+        napi.thread_awake = False
 
     def net_rx_action(self, cpu: Cpu) -> None:
         """The NET_RX softirq: poll the CPU's instances under the budget and time limit."""
@@ -329,6 +365,9 @@ class Softirqs:
         napi.timer_polls += 1
         napi.state = SCHED_BIT
         cpu = self.k.cpus[napi.cpu]
+        if napi.threaded:
+            self._wake_napi_thread(napi, cpu)
+            return
         self.cpus[napi.cpu].poll_list.append(napi)
         self.raise_softirq(cpu, NET_RX)
 
