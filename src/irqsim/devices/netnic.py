@@ -435,7 +435,7 @@ class NetNic(PciFunction):
         if self.ctx.tracer.on:
             self.ctx.tracer.emit(now, self.name, self.name, "device-event",
                                  what=f"rx queue {q.index} interrupt (head {q.head})")
-        self._signal(q.index, 1 << q.index, now)
+        self._signal(q.index, (1 << q.index) & ICR_RTXQ, now)
         if not q.masked:
             self._schedule(q)
 
