@@ -73,6 +73,7 @@ if TYPE_CHECKING:
 # (TX_WAKE_THRESHOLD), from the TX clean in the NAPI poll.
 DESC_NEEDED = 17 + 4
 TX_WAKE_THRESHOLD = 2 * DESC_NEEDED
+TX_RING_MIN = 64                    # IXGBE_MIN_TXD: a smaller ring could never wake
 
 
 @dataclass
@@ -162,6 +163,8 @@ class QueueState:
     tx_batches: deque[list[int]] = field(default_factory=deque)  # posted [count, bytes] runs
     tx_bytes_done: int = 0
     tx_dim: Dim | None = None               # adaptive-tx: DIM over TX completions
+    tx_owed: int = 0                        # frames the sender thread still has to send
+    sender_busy: bool = False
     tx_dim_applied: int = 0
 
 
@@ -194,6 +197,9 @@ class NetDriver:
         k.pci_set_master(pdev)
         self.bar = bar = pdev.bars[0].address
         n = cfg.queues
+        if cfg.tx_ring_size < TX_RING_MIN:
+            raise ValueError(f"tx_ring_size must be >= {TX_RING_MIN} (IXGBE_MIN_TXD), got "
+                             f"{cfg.tx_ring_size}")
         cpus = cfg.queue_cpus or list(range(n))
         legacy = cfg.irq_mode != "msix"
         if legacy:
@@ -538,6 +544,14 @@ class NetDriver:
             return
         k = self.k
         assert k is not None
+        sec = k.ctx.sw.current
+        if sec is not None:
+            # HARD_TX_LOCK: the sender, the NET_TX softirq and other CPUs take the queue in
+            # simulated-time order (the section catches up with the engine before it reads
+            # the ring state, so no later tail write can overtake this one).
+            k.ctx.sw.sync(sec)
+            if st.tx_stopped or not st.qdisc:
+                return
         n = min(len(st.qdisc), self._tx_free(st))
         if n > 0:
             sizes = [st.qdisc.popleft() for _ in range(n)]
@@ -599,15 +613,28 @@ class NetDriver:
             k.ctx.engine.at(t0, self._send_tick, (cpu, st, period, stop))
 
     def _send_tick(self, arg: tuple[Cpu, QueueState, int, int]) -> None:
+        """The application has another batch to send; one thread per queue: if it is still
+        busy with earlier batches it sends this one too before sleeping."""
         cpu, st, period, stop = arg
         now = self.nic.ctx.engine.now
         if now >= stop:
             return
-        cpu.run(self._sender, st)
+        st.tx_owed += self.cfg.tx_batch
         self.nic.ctx.engine.at(now + period, self._send_tick, arg)
+        if not st.sender_busy:
+            st.sender_busy = True
+            cpu.run(self._sender, st)
 
     def _sender(self, st: QueueState) -> None:
-        self._xmit(st.q, [self.cfg.tx_size] * self.cfg.tx_batch)
+        k = self.k
+        assert k is not None
+        sec = k.ctx.sw.current
+        assert sec is not None
+        while st.tx_owed:
+            n, st.tx_owed = st.tx_owed, 0
+            self._xmit(st.q, [self.cfg.tx_size] * n)
+            k.ctx.sw.sync(sec)                      # batches that came due meanwhile
+        st.sender_busy = False
 
     def _busy_poll(self, sec: Section, sock: Socket) -> None:
         """napi_busy_loop (reference section 6): spin up to busy_poll_us while the socket is
