@@ -269,6 +269,14 @@ class Cpu:
         out[self._mode] += self._engine.now - self._mark
         return out
 
+    def set_task_kind(self, kind: str) -> None:
+        """The running task enters another accounting context from now (a reader that
+        starts busy polling counts as POLL until it goes back to TASK)."""
+        task = self.task
+        if task is not None and task.kind != kind:
+            task.kind = kind
+            self._tally()
+
     @property
     def busy_ns(self) -> int:
         """Simulated ns this CPU was not idle."""

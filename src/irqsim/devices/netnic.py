@@ -31,6 +31,7 @@ from irqsim.net.moderation import fire_time
 from irqsim.net.rss import Packet, Rss
 from irqsim.pci.config import BarSpec
 from irqsim.pci.function import PciFunction
+from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
@@ -54,6 +55,7 @@ from irqsim.spec.nic import (
     NIC_BAR_SIZE,
     NIC_CLASS,
     NIC_DEVICE,
+    NIC_MSI_CAP,
     NIC_VENDOR,
     QUEUE_STRIDE,
     RDBA,
@@ -79,6 +81,7 @@ R_TAIL = rule("NIC-RDT-BEYOND-RING", "82599 datasheet 8.2.3.8 RDT",
               "the driver moved the tail past descriptors it has not reaped")
 
 ICR_LINK = ICR.mask("link_change")
+ICR_RTXQ = ICR.mask("rtxq")
 _Q0 = RDBA.offset
 _QEND = _Q0 + QUEUE_STRIDE * MAX_QUEUES
 
@@ -130,10 +133,14 @@ class NetNic(PciFunction):
 
     def __init__(self, ctx: SimContext, memory: SystemMemory, queues: int = 8,
                  name: str = "eth0", numa_node: int = 0, rss: Rss | None = None,
-                 per_packet: bool = False) -> None:
+                 per_packet: bool = False, msi: bool = False) -> None:
         """``per_packet``: every completion is an engine event and moderation is the
         incremental state machine a device runs (counters, timers restarted per the mode);
-        the reference the batched (analytic) path is tested against, for low rates."""
+        the reference the batched (analytic) path is tested against, for low rates.
+        ``msi``: the function also has an MSI capability (one message). With MSI-X off the
+        NIC signals every cause (queue pairs as ICR RTxQ bits, link) through that one MSI
+        message, or with MSI off too through its INTx pin, asserted while ICR holds a cause
+        (82599 datasheet 7.3.1: legacy and MSI modes report causes in EICR)."""
         if not 1 <= queues <= MAX_QUEUES:
             raise ValueError(f"queues must be 1..{MAX_QUEUES}, got {queues}")
         super().__init__(ctx, name, NIC_VENDOR, NIC_DEVICE, NIC_CLASS,
@@ -142,6 +149,7 @@ class NetNic(PciFunction):
         self.numa_node = numa_node
         self.memory = memory
         self.msix = MsixCapability(self, 0x70, queues + 1, 0, MSIX_TABLE_OFF, 0, MSIX_PBA_OFF)
+        self.msi = MsiCapability(self, NIC_MSI_CAP, 1) if msi else None
         self.map_region(0, 0, MSIX_TABLE_OFF, _Regs(self))
         self.rss = rss or Rss(queues)
         self.queues = [RxQueue(i) for i in range(queues)]
@@ -382,17 +390,20 @@ class NetNic(PciFunction):
         if q.fire_handle is not None:
             eng.cancel(q.fire_handle)
             q.fire_handle = None
-        if q.masked or q.arrivals is None:
+        if q.masked:
             return
-        dma = self.dma_ns
-        start = q.arrivals.index_after(q.last_fire - dma)
+        t = None
+        if q.arrivals is not None:                  # None: no receive traffic plugged in
+            dma = self.dma_ns
+            start = q.arrivals.index_after(q.last_fire - dma)
 
-        def comps(n: int) -> list[int]:
-            self._need(q, count_from=start, n=n)
-            times, _ = q.arrivals.slice(start, start + n)
-            return (times + dma).tolist()
+            def comps(n: int) -> list[int]:
+                self._need(q, count_from=start, n=n)
+                times, _ = q.arrivals.slice(start, start + n)
+                return (times + dma).tolist()
 
-        t = fire_time(q.mode, q.usecs_ns, q.frames, q.itr_ns, q.last_fire, comps, eng.now)
+            t = fire_time(q.mode, q.usecs_ns, q.frames, q.itr_ns, q.last_fire, comps,
+                          eng.now)
         if q.tx_usecs_ns or q.tx_frames:
             tstart = q.txc.index_after(q.last_fire)
 
@@ -424,15 +435,27 @@ class NetNic(PciFunction):
         if self.ctx.tracer.on:
             self.ctx.tracer.emit(now, self.name, self.name, "device-event",
                                  what=f"rx queue {q.index} interrupt (head {q.head})")
-        self.msix.signal(q.index, now)
+        self._signal(q.index, (1 << q.index) & ICR_RTXQ, now)
         if not q.masked:
             self._schedule(q)
+
+    def _signal(self, entry: int, cause: int, now: int | None = None) -> None:
+        """Raise MSI-X entry ``entry``; with MSI-X off, record ``cause`` in ICR and raise
+        the MSI message or assert INTx (the wire stays asserted until ICR is read)."""
+        if self.msix_on:
+            self.msix.signal(entry, now)
+            return
+        self.icr |= cause
+        if self.msi is not None and self.msi_on:
+            self.msi.signal(0, now)
+        elif not self.intx_status:
+            self.intx_raise(now)
 
     def link_change(self, up: bool) -> None:
         """Link state changed: ICR cause and the misc vector."""
         self.link_up = up
         self.icr |= ICR_LINK
-        self.msix.signal(self.nq)
+        self._signal(self.nq, ICR_LINK)
 
     # -- register file --------------------------------------------------------------
     def reg_read(self, off: int) -> int:
@@ -440,6 +463,8 @@ class NetNic(PciFunction):
             return int(self.link_up) << 1
         if off == ICR.offset:
             v, self.icr = self.icr, 0               # read-to-clear, as Intel ICRs are
+            if self.intx_status:
+                self.intx_clear()                   # no cause left: deassert INTx
             return v
         if off == EIAM.offset:
             return self.eiam

@@ -30,9 +30,11 @@ from irqsim.drivers.intel_itr import interval_us, update_itr, vector_rate
 from irqsim.net.moderation import Coalesce
 from irqsim.net.stats import PacketLatency
 from irqsim.os.dim import Dim, Sample
-from irqsim.os.irq import IRQ_HANDLED, IrqReturn
-from irqsim.os.kernel import PCI_IRQ_MSIX
-from irqsim.os.softirq import SCHED_BIT, Napi
+from irqsim.os.irq import IRQ_HANDLED, IRQ_NONE, IrqReturn
+from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
+from irqsim.os.softirq import CTX_POLL, SCHED_BIT, Napi
+from irqsim.platform.numa import line_transfer_ns
+from irqsim.sim.section import TASK
 from irqsim.spec.nic import (
     COAL_FRAMES,
     COAL_MODE,
@@ -66,6 +68,14 @@ if TYPE_CHECKING:
     from irqsim.sim.section import Section
 
 
+# ixgbe.h: a frame may need MAX_SKB_FRAGS + 4 descriptors (DESC_NEEDED); the queue is
+# stopped when fewer are free after a transmit and woken when twice that are free again
+# (TX_WAKE_THRESHOLD), from the TX clean in the NAPI poll.
+DESC_NEEDED = 17 + 4
+TX_WAKE_THRESHOLD = 2 * DESC_NEEDED
+TX_RING_MIN = 64                    # IXGBE_MIN_TXD: a smaller ring could never wake
+
+
 @dataclass
 class NetConfig:
     """What ``ethtool``/sysctl would set: ring size, coalescing, NAPI knobs, placement."""
@@ -83,6 +93,7 @@ class NetConfig:
     weight: int = 64
     napi_defer_hard_irqs: int = 0
     gro_flush_timeout_ns: int = 0
+    threaded: bool = False                  # /sys/class/net/<if>/threaded (threaded NAPI)
     app: bool = True
     busy_read_us: int = 0                   # net.core.busy_read (all sockets)
     busy_poll_us: list[int] | None = None   # SO_BUSY_POLL per socket (overrides busy_read)
@@ -91,6 +102,12 @@ class NetConfig:
     pmd_stop_ns: int = 0                    # when the PMD threads stop (0: never started)
     tx: Coalesce = field(default_factory=lambda: Coalesce(usecs=64, frames=128))
     echo: bool = False                      # each reader answers every packet (TX path)
+    irq_mode: str = "msix"                  # "msix"; "msi" or "intx": one queue, one IRQ
+    tx_ring_size: int = 1024                # TX descriptors per queue
+    txqueuelen: int = 1000                  # the queue's qdisc limit (packets)
+    tx_pps: float = 0                       # a sender thread per queue at this rate (0: none)
+    tx_size: int = 64                       # its frame size (bytes)
+    tx_batch: int = 32                      # packets per sendmmsg-like call of a sender
 
 
 @dataclass
@@ -99,7 +116,8 @@ class Socket:
 
     q: int
     cpu: int
-    backlog: deque[tuple[Any, Any]] = field(default_factory=deque)    # (arrivals, sizes)
+    # (arrivals, sizes, the CPU whose poll queued them)
+    backlog: deque[tuple[Any, Any, int]] = field(default_factory=deque)
     queued: int = 0
     awake: bool = False
     delivered: int = 0
@@ -135,6 +153,19 @@ class QueueState:
     tx_posted: int = 0
     tx_cleaned: int = 0
     tx_done: int = 0
+    qdisc: deque[int] = field(default_factory=deque)   # frame sizes waiting in the qdisc
+    tx_stopped: bool = False                # netif_tx_stop_queue: the ring is (nearly) full
+    tx_sent: int = 0                        # packets the application handed to the stack
+    tx_qdisc_drops: int = 0
+    tx_stops: int = 0
+    tx_wakes: int = 0
+    tx_cleans: list[int] = field(default_factory=list)  # completions cleaned per poll (tests)
+    tx_batches: deque[list[int]] = field(default_factory=deque)  # posted [count, bytes] runs
+    tx_bytes_done: int = 0
+    tx_dim: Dim | None = None               # adaptive-tx: DIM over TX completions
+    tx_owed: int = 0                        # frames the sender thread still has to send
+    sender_busy: bool = False
+    tx_dim_applied: int = 0
 
 
 class NetDriver:
@@ -142,6 +173,7 @@ class NetDriver:
 
     name = "ixgbe-sim"
     ids = ((NIC_VENDOR, NIC_DEVICE),)
+    busy_poll_jump = True           # jump over empty busy-poll iterations (see _busy_poll)
 
     def __init__(self, cfg: NetConfig, nic: NetNic) -> None:
         self.cfg = cfg
@@ -151,6 +183,8 @@ class NetDriver:
         self.queues: list[QueueState] = []
         self.misc_irq = -1
         self.link_events = 0
+        self.remote_pkt_ns: list[int] = []      # per CPU: extra per packet off the NIC's node
+        self.xfer_ns: list[list[int]] = []      # [reader CPU][poll CPU]: a line handed over
         self.stack_latency = PacketLatency()
         self.flow_sockets: dict[int, Socket] = {}
         self.app_latency = PacketLatency()
@@ -163,21 +197,43 @@ class NetDriver:
         k.pci_set_master(pdev)
         self.bar = bar = pdev.bars[0].address
         n = cfg.queues
+        if cfg.tx_ring_size < TX_RING_MIN:
+            raise ValueError(f"tx_ring_size must be >= {TX_RING_MIN} (IXGBE_MIN_TXD), got "
+                             f"{cfg.tx_ring_size}")
         cpus = cfg.queue_cpus or list(range(n))
-        got = k.pci_alloc_irq_vectors(pdev, n + 1, n + 1, PCI_IRQ_MSIX,
-                                      cpus=[cpus[i % len(cpus)] for i in range(n)] + [0])
-        assert got == n + 1
+        legacy = cfg.irq_mode != "msix"
+        if legacy:
+            if n != 1:
+                raise ValueError(f"irq_mode {cfg.irq_mode!r} has one vector: queues must be "
+                                 f"1, got {n}")
+            flag = PCI_IRQ_MSI if cfg.irq_mode == "msi" else PCI_IRQ_INTX
+            k.pci_alloc_irq_vectors(pdev, 1, 1, flag, cpus=[cpus[0]])
+        else:
+            got = k.pci_alloc_irq_vectors(pdev, n + 1, n + 1, PCI_IRQ_MSIX,
+                                          cpus=[cpus[i % len(cpus)] for i in range(n)] + [0])
+            assert got == n + 1
         t = k.timing
+        node = k.dev_to_node(pdev)
+        # Reference 9 / item 30: a CPU on another node than the device reads each packet's
+        # DMA-written lines through the remote home agent (seed 003: 70 vs 140 ns).
+        self.remote_pkt_ns = [
+            t.cacheline_remote_node - t.cacheline_same_node
+            if node >= 0 and k.cpu_to_node(c) != node else 0 for c in range(len(k.cpus))]
+        ncpu = range(len(k.cpus))
+        self.xfer_ns = [[line_transfer_ns(t, k.topology, a, b) for a in ncpu] for b in ncpu]
         for q in range(n):
-            ring = k.dma_alloc(16 * cfg.ring_size)
-            hwb = k.dma_alloc(64, 64)
+            ring = k.dma_alloc_node(16 * cfg.ring_size, node)
+            hwb = k.dma_alloc_node(64, node, 64)
             napi = k.softirq.netif_napi_add(f"{self.nic.name}-rx-{q}", self.poll, cfg.weight)
             napi.defer_hard_irqs = cfg.napi_defer_hard_irqs
             napi.gro_flush_timeout_ns = cfg.gro_flush_timeout_ns
+            napi.threaded = cfg.threaded
             st = QueueState(q, napi, ring=ring, hwb=hwb)
             napi.ctx = st
             if cfg.rx.adaptive and cfg.adaptive_algo == "dim":
                 st.dim = Dim()
+            if cfg.tx.adaptive:
+                st.tx_dim = Dim()
             app_cpu = (cfg.app_cpus or cpus)[q % len(cfg.app_cpus or cpus)]
             if cfg.app:
                 st.socket = Socket(q, app_cpu)
@@ -187,12 +243,17 @@ class NetDriver:
             k.writeq(bar + queue_reg(RDBA, q), ring)
             k.writel(bar + queue_reg(RDLEN, q), cfg.ring_size)
             k.writeq(bar + queue_reg(RDHWB, q), hwb)
-            st.tx_hwb = k.dma_alloc(64, 64)
+            st.tx_hwb = k.dma_alloc_node(64, node, 64)
             k.writeq(bar + queue_reg(TDHWB, q), st.tx_hwb)
             self._program(q)
-            st.irq = k.pci_request_irq(pdev, q, self.msix_ring, f"{self.nic.name}-TxRx-{q}",
-                                       st)
-        self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
+            if not legacy:
+                st.irq = k.pci_request_irq(pdev, q, self.msix_ring,
+                                           f"{self.nic.name}-TxRx-{q}", st)
+        if legacy:
+            self.misc_irq = self.queues[0].irq = k.pci_request_irq(
+                pdev, 0, self.intr, self.nic.name, self)
+        else:
+            self.misc_irq = k.pci_request_irq(pdev, n, self.msix_other, self.nic.name, self)
         k.writel(bar + EIAM.offset, (1 << n) - 1)
         if cfg.pmd:
             return                  # queue interrupts stay masked: start_pmd polls them
@@ -201,7 +262,7 @@ class NetDriver:
 
     def set_coalesce(self, rx: Coalesce | None = None, tx: Coalesce | None = None) -> None:
         """``ethtool -C``: new settings, written to every queue's registers by software on
-        CPU 0 (DIM starts or stops with ``rx.adaptive``)."""
+        CPU 0 (DIM starts or stops with ``rx.adaptive`` / ``tx.adaptive``)."""
         k = self.k
         assert k is not None
         if rx is not None:
@@ -212,6 +273,8 @@ class NetDriver:
         if tx is not None:
             tx.check()
             self.cfg.tx = tx
+            for st in self.queues:
+                st.tx_dim = Dim() if tx.adaptive else None
 
         def body() -> None:
             for st in self.queues:
@@ -242,8 +305,10 @@ class NetDriver:
         k.writel(bar + queue_reg(COAL_MODE, q), mode)
         k.writel(bar + queue_reg(EITR, q), itr * 1000)
         tx = self.cfg.tx
-        k.writel(bar + queue_reg(TCOAL_USECS, q), tx.usecs * 1000)
-        k.writel(bar + queue_reg(TCOAL_FRAMES, q), tx.frames)
+        tusecs, tframes = (st.tx_dim.profile("tx", self.cfg.dim_mode) if st.tx_dim is not None
+                           else (tx.usecs, tx.frames))
+        k.writel(bar + queue_reg(TCOAL_USECS, q), tusecs * 1000)
+        k.writel(bar + queue_reg(TCOAL_FRAMES, q), tframes)
 
     # -- interrupt handlers -------------------------------------------------------------
     def msix_ring(self, irq: int, st: QueueState) -> IrqReturn:
@@ -253,6 +318,22 @@ class NetDriver:
         st.irqs += 1
         st.events += 1
         k.softirq.napi_schedule(st.napi)
+        return IRQ_HANDLED
+
+    def intr(self, irq: int, _: object) -> IrqReturn:
+        """The one MSI or INTx handler (ixgbe_intr): read ICR (read-to-clear: a non-posted
+        read across the link, which also deasserts INTx); no cause means another device on
+        a shared line raised it; a queue cause schedules its NAPI, a link cause is counted."""
+        k = self.k
+        assert k is not None
+        icr = k.readl(self.bar + ICR.offset)
+        if not icr:
+            return IRQ_NONE
+        if icr & ICR.mask("link_change"):
+            self.link_events += 1
+        for st in self.queues:
+            if icr >> st.q & 1:
+                self.msix_ring(irq, st)
         return IRQ_HANDLED
 
     def msix_other(self, irq: int, _: object) -> IrqReturn:
@@ -273,8 +354,8 @@ class NetDriver:
         t = k.timing
         sec = k.ctx.sw.current
         assert sec is not None
-        if self.cfg.echo:
-            self._clean_tx(st)
+        if st.tx_posted != st.tx_cleaned:
+            self._clean_tx(st)                      # TX first, not bounded by the budget
         head = k.read_mem(st.hwb, 4)                # the device's head write-back
         k.spend(t.napi_poll_base)
         avail = (head - st.reaped) & 0xFFFFFFFF
@@ -282,7 +363,7 @@ class NetDriver:
         if n:
             arrivals, sizes = self.nic.reap(st.q, n)
             t0 = sec.clock
-            cost = t.napi_rx_packet
+            cost = t.napi_rx_packet + self.remote_pkt_ns[sec.cpu.index]
             done = t0 + cost * np.arange(1, n + 1, dtype=np.int64)
             k.spend(cost * n)
             self.stack_latency.add(done - arrivals)
@@ -307,6 +388,10 @@ class NetDriver:
                     Sample(sec.clock, st.pkts & 0xFFFFFFFF, st.bytes & 0xFFFFFFFF,
                            st.events & 0xFFFF)):
                 k.ctx.sw.post(sec, self._dim_work, st)
+            if st.tx_dim is not None and st.tx_dim.sample(
+                    Sample(sec.clock, st.tx_done & 0xFFFFFFFF, st.tx_bytes_done & 0xFFFFFFFF,
+                           st.events & 0xFFFF)):
+                k.ctx.sw.post(sec, self._tx_dim_work, st)
             if k.softirq.napi_complete_done(napi, n):
                 k.writel(self.bar + EIMS.offset, 1 << st.q)
         return n
@@ -333,11 +418,23 @@ class NetDriver:
             st.dim.applied()
         cpu.run(work)
 
+    def _tx_dim_work(self, st: QueueState) -> None:
+        """The TX DIM's work item: program the new TX profile (mlx5's tx_dim_work)."""
+        k = self.k
+        assert k is not None
+
+        def work(_: object) -> None:
+            self._program(st.q)
+            st.tx_dim_applied += 1
+            assert st.tx_dim is not None
+            st.tx_dim.applied()
+        k.cpus[st.napi.cpu].run(work)
+
     # -- sockets and readers ----------------------------------------------------------
     def _deliver(self, sec: Section, sock: Socket, arrivals: NDArray[np.int64],
                  sizes: NDArray[np.int64], t_last: int) -> None:
         """Queue the packets on the socket; wake its reader at the poll's instant."""
-        sock.backlog.append((arrivals, sizes))
+        sock.backlog.append((arrivals, sizes, sec.cpu.index))
         sock.queued += len(arrivals)
         if not sock.awake:
             sock.awake = True
@@ -402,8 +499,19 @@ class NetDriver:
             nbytes = int(sizes.sum())
             t0 = sec.clock
             c = t.app_rx_packet
-            self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
-            k.spend(c * len(arr))
+            # Each packet's lines were last written by the CPU whose poll queued it: moving
+            # them here costs a line transfer (0 on one core, more across nodes).
+            row = self.xfer_ns[sock.cpu]
+            xfer = [row[b[2]] for b in batch]
+            if any(xfer):
+                costs = np.concatenate([np.full(len(b[0]), c + x, dtype=np.int64)
+                                        for b, x in zip(batch, xfer, strict=True)])
+                done = t0 + np.cumsum(costs)
+                self.app_latency.add(done - arr)
+                k.spend(int(costs.sum()))
+            else:
+                self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
+                k.spend(c * len(arr))
             sock.delivered += len(arr)
             sock.delivered_bytes += nbytes
             if self.cfg.echo:
@@ -411,33 +519,130 @@ class NetDriver:
         sock.awake = False
 
     def _xmit(self, q: int, sizes: list[int]) -> None:
-        """sendmsg of one reply per packet: the stack's cost, TX descriptors, one TDT
-        doorbell (ndo_start_xmit with xmit_more batching)."""
+        """sendmsg of one packet per size: the stack's cost per packet, the packets
+        enqueued on the TX queue's qdisc (beyond ``txqueuelen`` dropped), then qdisc_run."""
         k = self.k
         assert k is not None
         st = self.queues[q]
         k.spend(k.timing.app_tx_packet * len(sizes))
-        self.nic.tx_descriptors(q, sizes)
-        st.tx_posted = (st.tx_posted + len(sizes)) & 0xFFFFFFFF
-        k.writel(self.bar + queue_reg(TDT, q), st.tx_posted)
+        st.tx_sent += len(sizes)
+        room = max(0, self.cfg.txqueuelen - len(st.qdisc))
+        if len(sizes) > room:
+            st.tx_qdisc_drops += len(sizes) - room
+            sizes = sizes[:room]
+        st.qdisc.extend(sizes)
+        self._qdisc_run(st)
+
+    def _tx_free(self, st: QueueState) -> int:
+        return self.cfg.tx_ring_size - ((st.tx_posted - st.tx_cleaned) & 0xFFFFFFFF)
+
+    def _qdisc_run(self, st: QueueState) -> None:
+        """qdisc_run -> ndo_start_xmit while the queue runs: as many queued packets as the
+        ring has free descriptors, one TDT doorbell (xmit_more batching); fewer than
+        DESC_NEEDED free afterwards stops the queue (ixgbe_maybe_stop_tx)."""
+        if st.tx_stopped or not st.qdisc:
+            return
+        k = self.k
+        assert k is not None
+        sec = k.ctx.sw.current
+        if sec is not None:
+            # HARD_TX_LOCK: the sender, the NET_TX softirq and other CPUs take the queue in
+            # simulated-time order (the section catches up with the engine before it reads
+            # the ring state, so no later tail write can overtake this one).
+            k.ctx.sw.sync(sec)
+            if st.tx_stopped or not st.qdisc:
+                return
+        n = min(len(st.qdisc), self._tx_free(st))
+        if n > 0:
+            sizes = [st.qdisc.popleft() for _ in range(n)]
+            st.tx_batches.append([n, sum(sizes)])
+            self.nic.tx_descriptors(st.q, sizes)
+            st.tx_posted = (st.tx_posted + n) & 0xFFFFFFFF
+            k.writel(self.bar + queue_reg(TDT, st.q), st.tx_posted)
+        if self._tx_free(st) < DESC_NEEDED:
+            st.tx_stopped = True
+            st.tx_stops += 1
 
     def _clean_tx(self, st: QueueState) -> int:
-        """ixgbe_clean_tx_irq: reap every completed transmit (not bounded by the budget)."""
+        """ixgbe_clean_tx_irq: reap every completed transmit (not bounded by the budget);
+        a stopped queue with TX_WAKE_THRESHOLD descriptors free again is woken
+        (netif_tx_wake_queue -> __netif_schedule: its qdisc runs in NET_TX on this CPU)."""
         k = self.k
         assert k is not None
         head = k.read_mem(st.tx_hwb, 4)
         done = (head - st.tx_cleaned) & 0xFFFFFFFF
+        st.tx_cleans.append(done)
         if done:
             k.spend(k.timing.tx_clean_packet * done)
             st.tx_cleaned = (st.tx_cleaned + done) & 0xFFFFFFFF
             st.tx_done += done
+            left = done                             # the cleaned frames' bytes (BQL-like)
+            while left and st.tx_batches:
+                b = st.tx_batches[0]
+                take = min(left, b[0])
+                nb = b[1] * take // b[0]
+                st.tx_bytes_done += nb
+                b[0] -= take
+                b[1] -= nb
+                left -= take
+                if not b[0]:
+                    st.tx_batches.popleft()
+        if st.tx_stopped and self._tx_free(st) >= TX_WAKE_THRESHOLD:
+            st.tx_stopped = False
+            st.tx_wakes += 1
+            cpu = k.current_cpu
+            k.softirq.netif_schedule(cpu, self._qdisc_run, st)
         return done
+
+    # -- sender threads (TX traffic) --------------------------------------------------
+    def start_senders(self, start: int, stop: int) -> None:
+        """A sender thread per queue on its application CPU: every ``tx_batch / tx_pps``
+        seconds from ``start`` to ``stop`` it wakes and sends ``tx_batch`` frames of
+        ``tx_size`` bytes on its queue (a UDP sender pinned to the queue's CPU, as XPS
+        maps it)."""
+        k = self.k
+        assert k is not None
+        cfg = self.cfg
+        if cfg.tx_pps <= 0:
+            return
+        period = max(1, round(cfg.tx_batch * 1e9 / cfg.tx_pps))
+        cpus = cfg.app_cpus or cfg.queue_cpus or list(range(cfg.queues))
+        for st in self.queues:
+            cpu = k.cpus[cpus[st.q % len(cpus)]]
+            t0 = start + st.q * period // max(1, len(self.queues))
+            k.ctx.engine.at(t0, self._send_tick, (cpu, st, period, stop))
+
+    def _send_tick(self, arg: tuple[Cpu, QueueState, int, int]) -> None:
+        """The application has another batch to send; one thread per queue: if it is still
+        busy with earlier batches it sends this one too before sleeping."""
+        cpu, st, period, stop = arg
+        now = self.nic.ctx.engine.now
+        if now >= stop:
+            return
+        st.tx_owed += self.cfg.tx_batch
+        self.nic.ctx.engine.at(now + period, self._send_tick, arg)
+        if not st.sender_busy:
+            st.sender_busy = True
+            cpu.run(self._sender, st)
+
+    def _sender(self, st: QueueState) -> None:
+        k = self.k
+        assert k is not None
+        sec = k.ctx.sw.current
+        assert sec is not None
+        while st.tx_owed:
+            n, st.tx_owed = st.tx_owed, 0
+            self._xmit(st.q, [self.cfg.tx_size] * n)
+            k.ctx.sw.sync(sec)                      # batches that came due meanwhile
+        st.sender_busy = False
 
     def _busy_poll(self, sec: Section, sock: Socket) -> None:
         """napi_busy_loop (reference section 6): spin up to busy_poll_us while the socket is
         empty; own the NAPI when it is idle and poll it with the busy-poll budget, else just
         check the socket; on the way out release it with one last poll whose completion
-        re-enables the IRQ."""
+        re-enables the IRQ. Empty owned iterations before the next DMA completion are
+        jumped over in one step (same instants; an interrupt taken meanwhile delays the
+        rest of the jump instead of shifting each later iteration)."""
         k = self.k
         assert k is not None
         st = self.queues[sock.q]
@@ -448,17 +653,35 @@ class NetDriver:
         loop = k.timing.busy_poll_loop
         sirq = k.softirq
         cpu = sec.cpu
+        k.ctx.sw.sync(sec)
+        cpu.set_task_kind(CTX_POLL)                 # the spin is "poll" CPU time
+        skip = (self.busy_poll_jump and st.dim is None and not self.cfg.rx.adaptive
+                and self.nic.traffic is not None)
         while not sock.backlog and sec.clock < deadline:
             if not owned and not napi.state & SCHED_BIT:
                 napi.state = SCHED_BIT
                 napi.busy_owner = owned = True
                 napi.cpu = cpu.index
+            t_read = sec.clock
+            got = -1
             if owned:
                 sirq.local_bh_disable(cpu)
-                napi.poll(napi, self.cfg.busy_poll_budget)
+                got = napi.poll(napi, self.cfg.busy_poll_budget)
                 sirq.local_bh_enable(cpu)
             k.spend(loop)
             sock.busy_loops += 1
+            if got == 0 and skip and not sock.backlog and st.tx_posted == st.tx_cleaned:
+                # An empty owned iteration costs the same each time (head read, poll call,
+                # loop): jump over the ones whose head read comes before the next DMA
+                # completion (or the deadline) at once, as the PMD does.
+                c = sec.clock - t_read
+                nxt = self.nic.next_completion(st.q, t_read)
+                target = deadline if nxt is None else min(deadline, nxt)
+                if c > 0 and target > sec.clock:
+                    n = -(-(target - sec.clock) // c)
+                    k.spend(n * c)
+                    sock.busy_loops += n
+                    st.events += n
             k.ctx.sw.sync(sec)
         if owned:
             sirq.local_bh_disable(cpu)              # busy_poll_stop: the last poll
@@ -468,6 +691,8 @@ class NetDriver:
                 napi.state = 0                      # still busy: hand it to NET_RX
                 sirq.napi_schedule(napi, cpu)
             sirq.local_bh_enable(cpu)
+        k.ctx.sw.sync(sec)
+        cpu.set_task_kind(TASK)
 
     # -- poll-mode driver (DPDK-like) -------------------------------------------------
     def start_pmd(self, cpus: list[int]) -> None:
@@ -493,7 +718,7 @@ class NetDriver:
         assert sec is not None
         t = k.timing
         stop = self.cfg.pmd_stop_ns
-        loop, cost = t.pmd_loop, t.pmd_rx_packet
+        loop, cost = t.pmd_loop, t.pmd_rx_packet + self.remote_pkt_ns[sec.cpu.index]
         while sec.clock < stop:
             head = k.read_mem(st.hwb, 4)
             n = min((head - st.reaped) & 0xFFFFFFFF, 32)
@@ -527,13 +752,17 @@ class NetDriver:
             mode = "interval" if self.cfg.dim_mode == "eqe" else "packet"
         elif rx.adaptive and st0 is not None and st0.itr_rate:
             usecs, frames, mode = interval_us(st0.itr_rate), 0, "interval (igb ITR)"
+        tusecs, tframes = (st0.tx_dim.profile("tx", self.cfg.dim_mode)
+                           if st0 is not None and st0.tx_dim is not None
+                           else (self.cfg.tx.usecs, self.cfg.tx.frames))
         lines = [f"Coalesce parameters for {self.nic.name}:",
-                 f"Adaptive RX: {'on' if rx.adaptive else 'off'}  TX: off",
+                 f"Adaptive RX: {'on' if rx.adaptive else 'off'}  "
+                 f"TX: {'on' if self.cfg.tx.adaptive else 'off'}",
                  f"rx-usecs: {usecs}", f"rx-frames: {frames}",
                  "rx-usecs-irq: 0", "rx-frames-irq: 0",
                  f"timer mode: {mode}"
                  + (f" (DIM {self.cfg.dim_mode} profiles)" if rx.adaptive else ""),
-                 f"tx-usecs: {self.cfg.tx.usecs}", f"tx-frames: {self.cfg.tx.frames}",
+                 f"tx-usecs: {tusecs}", f"tx-frames: {tframes}",
                  f"itr-usecs: {rx.itr_usecs}",
                  f"napi-defer-hard-irqs: {self.cfg.napi_defer_hard_irqs}  "
                  f"gro-flush-timeout: {self.cfg.gro_flush_timeout_ns}"]

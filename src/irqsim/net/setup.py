@@ -15,7 +15,7 @@ from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import TraceOption
 
 # Two sockets (NUMA nodes) x 4 cores: CPUs 0-3 on node 0 (the NIC's), 4-7 on node 1.
-NIC_TOPOLOGY = Topology(sockets=2, cores=4, threads=1)
+NIC_TOPOLOGY = Topology(sockets=2, cores=4, threads=1, nodes=2)
 
 
 @dataclass
@@ -35,12 +35,14 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
               duration_ns: int = 10_000_000, seed: int = 1, trace: TraceOption = False,
               topology: Topology = NIC_TOPOLOGY, timing: TimingModel | None = None,
               burst: int = 32, latency: bool = True, chunk_ns: int = 200_000,
-              per_packet: bool = False) -> NetRun:
-    """Machine + NIC (node 0) + driver, booted, with traffic from now for ``duration_ns``."""
+              per_packet: bool = False, rx: bool = True) -> NetRun:
+    """Machine + NIC (node 0) + driver, booted, with traffic from now for ``duration_ns``
+    (``rx=False``: no receive traffic, e.g. only the senders of ``cfg.tx_pps``)."""
     cfg = cfg or NetConfig()
     m = Machine(topology=topology, trace=trace, latency=latency, timing=timing)
-    nic = NetNic(m.ctx, m.memory, cfg.queues, numa_node=0, per_packet=per_packet)
-    m.add_device(nic)
+    nic = NetNic(m.ctx, m.memory, cfg.queues, numa_node=0, per_packet=per_packet,
+                 msi=cfg.irq_mode != "msix")
+    m.add_device(nic, node=nic.numa_node if topology.nodes > 1 else 0)
     drv = NetDriver(cfg, nic)
     m.kernel.register_driver(drv)
     m.boot()
@@ -48,7 +50,8 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
     tr = Traffic(flows or make_flows(1024, seed=seed), gbps=gbps, pattern=pattern, pps=pps,
                  burst=burst, start_ns=start, stop_ns=start + duration_ns, seed=seed,
                  chunk_ns=chunk_ns)
-    nic.connect(tr)
+    if rx:
+        nic.connect(tr)
     run = NetRun(m, nic, drv, tr, start + duration_ns)
     # CPU time over the traffic window: snapshots at its start and end.
     m.engine.at(start, lambda _: run.extra.__setitem__("cpu0", m.cpu_time()))
@@ -56,6 +59,7 @@ def build_net(cfg: NetConfig | None = None, flows: list[Flow] | None = None,
     # Kick the queues: each unmasked queue computes its first fire from the traffic.
     for q in nic.queues:
         nic._schedule(q)
+    drv.start_senders(start, start + duration_ns)
     if cfg.pmd:
         cfg.pmd_stop_ns = start + duration_ns + 1_000_000
         drv.start_pmd(cfg.app_cpus or cfg.queue_cpus or list(range(cfg.queues)))
@@ -110,4 +114,10 @@ def summary(r: NetRun) -> dict[str, Any]:
         "queues": queues,
         "softnet": [{"cpu": i, "processed": s.processed, "time_squeeze": s.time_squeeze}
                     for i, s in enumerate(sn)],
+        "tx": {"sent": sum(s.tx_sent for s in drv.queues),
+               "transmitted": cnt["tx_packets"],
+               "cleaned": sum(s.tx_done for s in drv.queues),
+               "qdisc_drops": sum(s.tx_qdisc_drops for s in drv.queues),
+               "queue_stops": sum(s.tx_stops for s in drv.queues),
+               "queue_wakes": sum(s.tx_wakes for s in drv.queues)},
     }

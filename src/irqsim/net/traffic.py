@@ -113,7 +113,10 @@ class Traffic:
         self.chunk = chunk_ns
         self.rng = np.random.default_rng(seed)
         self.gen_t = start_ns           # generated up to (exclusive)
-        self._t = float(start_ns)       # the next frame's start on the wire
+        self._t = float(start_ns)       # the first frame's start on the wire
+        # Frames drawn but not yet emitted (last-bit instants ascending, flows).
+        self._buf_t: NDArray[np.float64] = np.empty(0, dtype=np.float64)
+        self._buf_f: NDArray[np.int64] = np.empty(0, dtype=np.int64)
         self.sinks: list[Sink] = []
         self.generated = 0
         self.generated_bytes = 0
@@ -130,41 +133,41 @@ class Traffic:
         while self.gen_t <= t and self.gen_t < self.stop:
             self._chunk()
 
+    def _draw(self, t: float, n: int) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+        """``n`` more frames after instant ``t``: their last bits' instants and flows."""
+        f = self.rng.choice(len(self.flows), size=n, p=self.p)
+        wire = (self.sizes[f] + WIRE_OVERHEAD) * 8 / self.gbps
+        if self.pattern == "line":
+            gaps = wire
+        elif self.pattern == "poisson":
+            gaps = np.maximum(self.rng.exponential(1e9 / self.pps, n), wire)
+        else:
+            # Back to back within a burst; a burst's first frame after an exponential idle
+            # (mean so that the average rate is pps).
+            gaps = wire.copy()
+            first = np.arange(n) % self.burst == 0
+            idle = 1e9 * self.burst / self.pps - float(wire.mean()) * self.burst
+            gaps[first] += self.rng.exponential(max(idle, 0.0), int(first.sum()))
+        return t + np.cumsum(gaps), f
+
     def _chunk(self) -> None:
+        """Emit the frames whose last bit arrives in [gen_t, end). Frames drawn beyond
+        ``end`` are kept for the next chunk (never redrawn), so no frame ever lands before
+        ``gen_t``: everything before it has been handed to the sinks."""
         end = min(self.gen_t + self.chunk, self.stop)
         span = end - self.gen_t
-        # Frames whose last bit arrives in [gen_t, end): draw a few more than expected.
         n_est = int(span * self.pps / 1e9 * 1.2) + 16
-        times: list[NDArray[np.float64]] = []
-        flows: list[NDArray[np.int64]] = []
-        t = self._t
-        while t < end:
-            f = self.rng.choice(len(self.flows), size=n_est, p=self.p)
-            wire = (self.sizes[f] + WIRE_OVERHEAD) * 8 / self.gbps
-            if self.pattern == "line":
-                gaps = wire
-            elif self.pattern == "poisson":
-                gaps = np.maximum(self.rng.exponential(1e9 / self.pps, n_est), wire)
-            else:
-                # Back to back within a burst; a burst's first frame after an exponential
-                # idle (mean so that the average rate is pps).
-                gaps = wire.copy()
-                first = np.arange(n_est) % self.burst == 0
-                idle = 1e9 * self.burst / self.pps - float(wire.mean()) * self.burst
-                gaps[first] += self.rng.exponential(max(idle, 0.0), int(first.sum()))
-            ends = t + np.cumsum(gaps)              # last bit of each frame
-            k = int(np.searchsorted(ends, end, side="left"))
-            times.append(ends[:k])
-            flows.append(f[:k])
-            if k < n_est:
-                t = float(ends[k - 1]) if k else t
-                break
-            t = float(ends[-1])
-        self._t = t
+        bt, bf = self._buf_t, self._buf_f
+        while not len(bt) or bt[-1] < end:
+            ends, f = self._draw(float(bt[-1]) if len(bt) else self._t, n_est)
+            bt = np.concatenate((bt, ends))
+            bf = np.concatenate((bf, f))
+        k = int(np.searchsorted(bt, end, side="left"))
+        self._buf_t, self._buf_f = bt[k:], bf[k:]
         self.gen_t = end
-        if times:
-            tt = np.floor(np.concatenate(times)).astype(np.int64)
-            ff = np.concatenate(flows).astype(np.int32)
+        if k:
+            tt = np.floor(bt[:k]).astype(np.int64)
+            ff = bf[:k].astype(np.int32)
             self.generated += len(tt)
             self.generated_bytes += int(self.sizes[ff].sum())
             for s in self.sinks:

@@ -14,7 +14,9 @@ NAPI (reference section 5): ``napi_schedule`` from the hard IRQ appends the inst
 CPU's poll list and raises NET_RX; ``net_rx_action`` polls instances round-robin with their
 weight (64) under ``netdev_budget`` (300 packets) and ``netdev_budget_usecs`` (2 jiffies),
 counts ``time_squeeze`` and re-raises when either runs out; ``napi_complete_done`` honours
-``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership.
+``napi_defer_hard_irqs``/``gro_flush_timeout`` and busy-poll ownership. A threaded instance
+(``Napi.threaded``) is polled by its kthread instead of NET_RX. NET_TX runs the
+qdiscs ``netif_schedule`` put on the CPU's output queue (a TX queue woken after cleaning).
 
 ``/proc/softirqs`` rows and ``/proc/net/softnet_stat`` counters are kept per CPU.
 """
@@ -44,8 +46,8 @@ HZ = 1000
 JIFFY_NS = 1_000_000_000 // HZ
 
 # The CPU-accounting context names the OS uses. POLL is cpu/cpu.py's: a section of kind POLL
-# counts there (NVMe polled I/O does); the network readers' busy polling still runs inside
-# their task sections and counts as task time (docs/networking.md).
+# counts there (NVMe polled I/O does), and a network reader's busy-poll spin switches its task
+# section to it for the spin (Cpu.set_task_kind; docs/networking.md).
 CTX_SOFTIRQ = SOFTIRQ
 CTX_POLL = POLL          # the CPU-time context busy polling counts under (cpu/cpu.py)
 
@@ -75,6 +77,8 @@ class Napi:
     packets: int = 0
     timer_polls: int = 0
     misses: int = 0
+    threaded: bool = False   # /sys/class/net/<if>/threaded: polled by a kthread, not NET_RX
+    thread_awake: bool = False
     ctx: Any = None          # the driver's per-queue data
 
 
@@ -93,6 +97,8 @@ class SoftirqCpu:
     ksoftirqd: bool = False
     bh_disabled: int = 0
     poll_list: deque[Napi] = field(default_factory=deque)
+    # softnet_data.output_queue: qdiscs to run in NET_TX (each a callable and its argument)
+    output_queue: deque[tuple[Callable[[Any], None], Any]] = field(default_factory=deque)
 
 
 class Softirqs:
@@ -108,7 +114,8 @@ class Softirqs:
         self.cpus = [SoftirqCpu() for _ in range(n)]
         self.counts = [[0] * n for _ in SOFTIRQ_NAMES]
         self.softnet = [SoftnetStat() for _ in range(n)]
-        self.handlers: dict[int, Callable[[Cpu], None]] = {NET_RX: self.net_rx_action}
+        self.handlers: dict[int, Callable[[Cpu], None]] = {NET_RX: self.net_rx_action,
+                                                            NET_TX: self.net_tx_action}
         self.napis: list[Napi] = []
         t = kernel.timing
         self.entry_ns = t.softirq_entry
@@ -241,9 +248,42 @@ class Softirqs:
         cpu = cpu or self.k.current_cpu
         napi.state = SCHED_BIT
         napi.cpu = cpu.index
+        if napi.threaded:
+            self._wake_napi_thread(napi, cpu)
+            return True
         self.cpus[cpu.index].poll_list.append(napi)
         self.raise_softirq(cpu, NET_RX)
         return True
+
+    # -- threaded NAPI (napi_threaded_poll) ------------------------------------------------
+    def _wake_napi_thread(self, napi: Napi, cpu: Cpu) -> None:
+        """Wake the instance's kthread ``napi/<dev>-<id>`` on ``cpu`` (the CPU that
+        scheduled it: wake-affine); it becomes runnable at the waker's instant."""
+        if napi.thread_awake:
+            return
+        napi.thread_awake = True
+        self.ctx.engine.at(max(cpu.clock, self.ctx.engine.now), self._napi_thread_start,
+                           (napi, cpu))
+
+    def _napi_thread_start(self, arg: tuple[Napi, Cpu]) -> None:
+        napi, cpu = arg
+        cpu.run(self._napi_thread, napi)
+
+    def _napi_thread(self, napi: Napi) -> None:
+        """napi_threaded_poll: poll with the weight while the instance stays scheduled
+        (bottom halves disabled around each poll, as the kthread does), then sleep. No
+        netdev_budget or NET_RX softirq: the kthread is a task (its time is task time)."""
+        cpu = self.k.cpus[napi.cpu]
+        sec = cpu.section
+        assert sec is not None
+        while napi.state & SCHED_BIT:
+            self.local_bh_disable(cpu)
+            work = napi.poll(napi, napi.weight)
+            napi.polls += 1
+            napi.packets += work
+            self.local_bh_enable(cpu)
+            self.ctx.sw.sync(sec)
+        napi.thread_awake = False
 
     def net_rx_action(self, cpu: Cpu) -> None:
         """The NET_RX softirq: poll the CPU's instances under the budget and time limit."""
@@ -274,6 +314,21 @@ class Softirqs:
                 stat.time_squeeze += 1
                 self.raise_softirq(cpu, NET_RX)
                 break
+
+    def netif_schedule(self, cpu: Cpu, run: Callable[[Any], None], arg: Any) -> None:
+        """__netif_schedule: put a device queue's qdisc on this CPU's output queue and raise
+        NET_TX (a driver waking a stopped TX queue after cleaning descriptors does this);
+        ``run(arg)`` is its qdisc_run."""
+        self.cpus[cpu.index].output_queue.append((run, arg))
+        self.raise_softirq(cpu, NET_TX)
+
+    def net_tx_action(self, cpu: Cpu) -> None:
+        """The NET_TX softirq: run every qdisc scheduled on this CPU (qdisc_run: dequeue
+        into the driver's ring; a qdisc that still has packets reschedules itself)."""
+        oq = self.cpus[cpu.index].output_queue
+        for _ in range(len(oq)):
+            run, arg = oq.popleft()
+            run(arg)
 
     def napi_complete_done(self, napi: Napi, work: int) -> bool:
         """The poll finished under its weight: clear SCHED; False when the IRQ must stay
@@ -310,6 +365,9 @@ class Softirqs:
         napi.timer_polls += 1
         napi.state = SCHED_BIT
         cpu = self.k.cpus[napi.cpu]
+        if napi.threaded:
+            self._wake_napi_thread(napi, cpu)
+            return
         self.cpus[napi.cpu].poll_list.append(napi)
         self.raise_softirq(cpu, NET_RX)
 

@@ -87,7 +87,7 @@ class TimingModel:
     softirq_entry: int = 100
     net_rx_action_base: int = 100
     napi_poll_base: int = 200
-    napi_rx_packet: int = 150
+    napi_rx_packet: int = 167
     app_wakeup: int = 1500
     app_rx_packet: int = 100
     app_tx_packet: int = 150
@@ -212,22 +212,32 @@ SOURCES: dict[str, str] = {
                      "(reference vtd-posted.md 8 assumes about one uncached RMW)",
     "ir_fault_record": "VT-d fault record write: no public figure (irqsim choice: one "
                        "memory-speed write, ~100 ns)",
-    "nic_rx_dma": "packet + descriptor write-back DMA after the frame's last bit (irqsim "
-                  "choice: ~4 TLPs over one hop, 003 PCIe step 4 50-100 ns per hop)",
-    "softirq_entry": "irq_exit -> __do_softirq entry and exit (irqsim choice, ~300 cycles)",
-    "net_rx_action_base": "net_rx_action set-up per round (irqsim choice)",
-    "napi_poll_base": "driver poll call overhead: ring check, doorbell (irqsim choice)",
-    "napi_rx_packet": "per-packet driver + stack (skb, GRO, IP/UDP) to the socket (irqsim "
-                      "choice, calibrated so 8 queues at 14.88 Mpps land in seed 003's "
-                      "'NAPI 10 Gbps at 40-60 %' row)",
-    "app_wakeup": "try_to_wake_up + context switch of a sleeping reader (irqsim choice, "
-                  "~1-2 us on Linux)",
-    "app_rx_packet": "recvmsg copy per packet in the application (irqsim choice)",
-    "app_tx_packet": "sendmsg per packet through the stack to ndo_start_xmit (irqsim choice)",
-    "tx_clean_packet": "TX completion cleaning per packet in the NAPI poll (irqsim choice)",
-    "busy_poll_loop": "one busy-poll iteration on an empty ring (irqsim choice)",
-    "pmd_rx_packet": "poll-mode driver per packet (irqsim choice: DPDK-class ~100 cycles)",
-    "pmd_loop": "poll-mode driver empty rx_burst iteration (irqsim choice)",
+    "nic_rx_dma": "packet + descriptor write-back DMA after the frame's last bit: four "
+                  "transfers (packet data, descriptor) x pcie_hop 75 ns (003 MSI Latency "
+                  "step 4: 50-100 ns per hop)",
+    "softirq_entry": "irq_exit -> __do_softirq entry and exit: a kernel entry/exit path, "
+                     "003 IPI Performance Comparison 'System call 50-150 ns' (mid-range)",
+    "net_rx_action_base": "net_rx_action set-up per round: 003 'System call 50-150 ns' class "
+                          "of kernel path (mid-range)",
+    "napi_poll_base": "driver poll call: ring check and doorbell, 003 l.1205 'Polling "
+                      "overhead ~100-500 ns' (its low half)",
+    "napi_rx_packet": "per-packet driver + stack (skb, GRO, IP/UDP) to the socket: 003 "
+                      "Coalescing 'Performance Example' 'Per-packet processing: ~500 cycles "
+                      "@ 3 GHz = ~167 ns'",
+    "app_wakeup": "try_to_wake_up + context switch of a sleeping reader: 003 IPI Performance "
+                  "Comparison 'Context switch 1-3 us' (its low half)",
+    "app_rx_packet": "recvmsg per packet in the application: 003 'System call 50-150 ns' "
+                     "(mid-range)",
+    "app_tx_packet": "sendmsg per packet through the stack to ndo_start_xmit: 003 'System "
+                     "call 50-150 ns' (its top: the send path does more)",
+    "tx_clean_packet": "TX completion cleaning per packet in the NAPI poll (a descriptor and "
+                       "an skb reference dropped): 003 'Atomic operation (local) 10-30 ns'",
+    "busy_poll_loop": "one busy-poll iteration on an empty ring: 003 l.1205 'Polling "
+                      "overhead ~100-500 ns' (its bottom)",
+    "pmd_rx_packet": "poll-mode driver per packet (descriptor read, mbuf hand-off, no kernel "
+                     "entry): 003 'Mutex (uncontended) 20-50 ns' class, ~120 cycles",
+    "pmd_loop": "poll-mode driver empty rx_burst iteration: 003 'Mutex (uncontended) "
+                "20-50 ns' class (its top)",
     "numa_slit_local": "ACPI SLIT: a node's distance to itself is 10 (reference "
                        "nic-moderation.md section 9)",
     "numa_slit_remote": "reference nic-moderation.md section 9: SLIT-style remote distance 21; "

@@ -20,7 +20,10 @@ MAX_QUEUES = 64
 
 # Global registers.
 CTRL = Register("CTRL", 0x0000, 4, (F("reset", 26, WO), F("link_up", 1, RW)))
-ICR = Register("ICR", 0x0800, 4, (F("link_change", 20, RW1C), F("other", 31, RW1C)))
+ICR = Register("ICR", 0x0800, 4, (F("rtxq", (15, 0), RW1C,
+                                     "queue-pair causes (82599 EICR RTxQ), MSI/INTx mode"),
+                                   F("link_change", 20, RW1C), F("other", 31, RW1C)))
+NIC_MSI_CAP = 0x50                               # MSI capability when the NIC has one
 EIMS = Register("EIMS", 0x0880, 4, (F("vectors", (31, 0), WO,
                                        "write 1: unmask that vector's cause"),))
 EIMC = Register("EIMC", 0x0888, 4, (F("vectors", (31, 0), WO,

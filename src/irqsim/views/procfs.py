@@ -30,22 +30,25 @@ def mpstat(times: list[dict[str, int]]) -> str:
     """CPU utilisation per CPU and for all, as ``mpstat -P ALL`` prints its Average lines.
 
     ``times`` holds one dict per CPU with the simulated ns spent in ``hardirq``, ``softirq``,
-    ``task`` (kernel code run outside interrupts: boot, probes, scripts; shown as %sys)
-    and ``idle``. Columns irqsim never fills (%usr, %nice, %iowait, %steal, %guest,
-    %gnice) print 0.00 as mpstat does on an idle field."""
+    ``task`` (kernel code run outside interrupts: boot, probes, scripts; shown as %sys),
+    ``poll`` (busy polling: mpstat counts it in %sys; when any CPU has some, a ``%poll``
+    column shows it apart and %sys excludes it) and ``idle``. Columns irqsim never fills
+    (%usr, %nice, %iowait, %steal, %guest, %gnice) print 0.00 as mpstat does on an idle
+    field."""
+    keys = ("hardirq", "softirq", "task", "idle", "poll")
+    split = any(t.get("poll", 0) for t in times)
     cols = ("%usr", "%nice", "%sys", "%iowait", "%irq", "%soft", "%steal", "%guest",
-            "%gnice", "%idle")
+            "%gnice") + (("%poll",) if split else ()) + ("%idle",)
     out = ["Average:     CPU" + "".join(f"{c:>8s}" for c in cols)]
 
     def row(name: str, t: dict[str, int]) -> str:
         total = sum(t.values()) or 1
-        pct = {"%sys": t["task"] + t.get("poll", 0), "%irq": t["hardirq"],
-               "%soft": t["softirq"],
-               "%idle": t["idle"]}
+        poll = t.get("poll", 0)
+        pct = {"%sys": t["task"] + (0 if split else poll), "%poll": poll,
+               "%irq": t["hardirq"], "%soft": t["softirq"], "%idle": t["idle"]}
         return f"Average:     {name:>3s}" + "".join(
             f"{100 * pct.get(c, 0) / total:8.2f}" for c in cols)
 
-    keys = ("hardirq", "softirq", "task", "idle", "poll")
     out.append(row("all", {k: sum(t.get(k, 0) for t in times) for k in keys}))
     out.extend(row(str(i), t) for i, t in enumerate(times))
     return "\n".join(out)
