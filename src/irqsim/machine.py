@@ -22,6 +22,13 @@ from irqsim.os.affinity import AFTER_BOOT
 from irqsim.os.isolation import parse_isolcpus
 from irqsim.os.kernel import Kernel
 from irqsim.pci.bridge import PciBridge
+from irqsim.pci.express import (
+    DEFAULT_LINK,
+    DEFAULT_ROOT_PORT_LINK,
+    LinkSpec,
+    link_capability,
+    set_link_capability,
+)
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
@@ -100,7 +107,8 @@ class Machine:
                  start_ns: int = 0, cpu_class: type[Cpu] = Cpu,
                  intremap: bool | str = False, intremap_cfi: bool = False,
                  cstates: str | tuple[CState, ...] | None = None,
-                 pm_qos_ns: int | None = None, isolcpus: str | None = None) -> None:
+                 pm_qos_ns: int | None = None, isolcpus: str | None = None,
+                 pcie_link: LinkSpec | None = None) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -124,7 +132,9 @@ class Machine:
         path); C-states need the default ``cpu_class``. ``isolcpus``: the boot option's
         value (``[managed_irq,domain,]LIST``). Defaults for ``cstates``/``pm_qos_ns``/
         ``isolcpus`` come from :data:`PLATFORM` when a command set them (``irqsim
-        platform``)."""
+        platform``). ``pcie_link``: every root port, switch port and added device is built
+        with this maximum link (LnkCap) instead of its own (docs/timing.md "Links")."""
+        self.pcie_link = pcie_link
         plat = PLATFORM.get()
         cstates = cstates if cstates is not None else plat.get("cstates")
         qos: int = pm_qos_ns if pm_qos_ns is not None else int(plat.get("pm_qos_ns", NO_TIMER))
@@ -275,7 +285,8 @@ class Machine:
         routed to GSIs 16-23."""
         while self._next_port << 3 in self.rc.bus0:     # an integrated endpoint is there
             self._next_port += 1
-        port = self.rc.add_root_port(self._next_port)
+        port = self.rc.add_root_port(self._next_port,
+                                     link=self.pcie_link or DEFAULT_ROOT_PORT_LINK)
         self.port_node[port.name] = node
         if self.numa is not None:
             if not 0 <= node < self.numa.nodes:
@@ -307,7 +318,8 @@ class Machine:
                    name: str | None = None) -> Switch:
         """A switch with ``ports`` downstream ports below ``port`` (a new root port if None)."""
         port = port or self.add_root_port()
-        sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports)
+        sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports,
+                    link=self.pcie_link or DEFAULT_LINK)
         self.rc.connect(port, sw.upstream)
         for dp in sw.downstream:            # below the same root port: the same node
             self.port_node[dp.name] = self.port_node.get(port.name, 0)
@@ -322,6 +334,8 @@ class Machine:
             port = self.add_root_port(node)
         else:
             node = self.port_node.get(port.name, node)
+        if self.pcie_link is not None and link_capability(fn.config) is not None:
+            set_link_capability(fn.config, self.pcie_link)     # the capability's own offset
         self.rc.connect(port, fn)
         self.devices.append(fn)
         self.rc.source_node[fn.name] = node

@@ -52,7 +52,7 @@ class DumpedFunction(PciFunction):
         super().__init__(ctx, name or f"{dump.slot_text}", vendor,
                          int.from_bytes(data[2:4], "little"),
                          int.from_bytes(data[9:12], "little"),
-                         interrupt_pin=data[0x3D])
+                         interrupt_pin=data[0x3D], express_type=None)
         self.dump = dump
         cs = self.config
         full = data + bytes(CONFIG_SPACE_SIZE - len(data)) if len(data) < CONFIG_SPACE_SIZE \

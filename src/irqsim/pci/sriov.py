@@ -48,7 +48,7 @@ class VirtualFunction(PciFunction):
 
     def __init__(self, sriov: SriovCapability, index: int, name: str, class_code: int) -> None:
         super().__init__(sriov.pf.ctx, name, 0xFFFF, 0xFFFF, class_code,
-                         bars=sriov.vf_bars, interrupt_pin=0)
+                         bars=sriov.vf_bars, interrupt_pin=0, link=None)
         self.sriov = sriov
         self.index = index
         cs = self.config
