@@ -26,6 +26,7 @@ DEFAULT_BUDGETS = {
     "run-dump": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
     "export-config": Budget(max_sim_ns=1_000_000_000, max_events=10_000_000),
     "compare-virt": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
+    "compare-links": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

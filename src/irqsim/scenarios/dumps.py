@@ -11,6 +11,7 @@ from irqsim.drivers.generic import GenericDriver
 from irqsim.formats.dumpfile import DumpError as DumpFileError
 from irqsim.formats.dumpfile import read_dump_file
 from irqsim.machine import Machine
+from irqsim.pci.express import link_status, set_link_capability
 from irqsim.scenarios import ScenarioResult
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.trace import TraceOption
@@ -37,7 +38,13 @@ def load_devices(m: Machine, files: list[str | Path]) -> tuple[list[DumpedFuncti
             except DumpError as e:
                 problems.append(str(e))
                 continue
-            m.add_device(fn)
+            # The slot it came from: a root port whose LnkCap is the dump's LnkSta, so the
+            # link trains to the speed and width the real device ran at (docs/timing.md).
+            port = m.add_root_port()
+            dumped = link_status(fn.config)
+            if dumped is not None:
+                set_link_capability(port.config, dumped)
+            m.add_device(fn, port)
             devs.append(fn)
     return devs, problems
 
@@ -67,7 +74,9 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
             notes.append(f"{d.name}: INTx but no memory BAR for the cause register; "
                          "no events raised")
             continue
-        notes.append(f"{d.name}: {pdev.irq_mode} with {len(pdev.irqs)} IRQ(s)")
+        link = d.link.speed if d.link is not None else None
+        notes.append(f"{d.name}: {pdev.irq_mode} with {len(pdev.irqs)} IRQ(s), link "
+                     + (str(link) if link else "of the default cost (the dump shows none)"))
         for k in range(len(pdev.irqs)):
             PoissonSource(m.engine, partial(d.raise_vector, k), requests, mean_gap_ns, rng)
     m.run()
