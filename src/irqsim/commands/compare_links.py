@@ -41,13 +41,14 @@ def measure(link: LinkSpec, requests: int, gap_ns: float, seed: int,
     spec = CompareSpec(requests, gap_ns, seed, sharers=0, ncpus=2, link=link)
     with RunProgress(f"compare-links {link}"):
         m = run_compare("msix", spec, timing=timing)
-    s = (m.recorder.summary() if m.recorder else {}).get("virtio-net") or {}
+    s: dict[str, Any] = (m.recorder.summary() if m.recorder else {}).get("virtio-net") or {}
+    stages: dict[str, int] = s.get("stages", {})
     per64 = m.ctx.timing.pcie_ns_per_64_bytes
     return {"gen": link.gen, "width": link.width, "gt_s": link.gt_s,
             "msi_serialization_ns": serialization_ns(link, per64, MSI_WIRE_BYTES),
             "count": s.get("count", 0), "min_ns": s.get("min", 0),
             "median_ns": s.get("median", 0), "p99_ns": s.get("p99", 0),
-            "fabric_median_ns": s.get("stages", {}).get("fabric", 0),
+            "fabric_median_ns": stages.get("fabric", 0),
             "accounting_balanced": m.accounting()["balanced"]}
 
 
