@@ -96,7 +96,8 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
             # No write-ones probe pattern (the register kept its value: read-only, as in a
             # device modelled from a dump): Linux would find no resource here either.
             k.ctx.diag(pdev.slot, R_VF_BAR, f"VF BAR{i} at {off:#x} reads {probe:#010x} "
-                       "after writing all ones: not a sizable BAR; no VF resource")
+                       "after writing all ones: not a sizable BAR (Linux: \"reg "
+                       f"{off:#x}: invalid BAR (can't size)\"); the VFs get no BAR{i}")
             i += 2 if is64 else 1
             continue
         total = size * info.total_vfs
@@ -112,6 +113,11 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
         info.bars[i] = Bar(i, addr, size, is64, pref)
         i += 2 if is64 else 1
     pdev.sriov = info
+    # VFs whose routing IDs lie on buses above the PF's need those bus numbers below the
+    # port (Linux pci_iov_bus_range, added to the bus's max during the scan).
+    last = ((b << 8 | d) + info.offset + (info.total_vfs - 1) * info.stride) >> 8
+    if last > b:
+        en.next_bus = max(en.next_bus, last + 1)
 
 
 def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
@@ -125,6 +131,11 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
     if info.num_vfs:
         raise OSError(16, f"{pdev.slot}: {info.num_vfs} VFs already enabled")   # EBUSY
     b, d, pos = pdev.bus, pdev.devfn, info.pos
+    last = ((b << 8 | d) + info.offset + (n - 1) * info.stride) >> 8
+    sub = pdev.parent.subordinate if pdev.parent is not None else b
+    if last > max(b, sub):                                              # Linux sriov_enable
+        raise OSError(12, f"{pdev.slot}: can't enable {n} VFs (bus {last:02x} out of range "
+                      f"of [bus {b:02x}-{sub:02x}])")                      # ENOMEM
     k.cfg_write(b, d, pos + X.SRIOV_NUM_VFS.offset, 2, n)
     ctrl = k.cfg_read(b, d, pos + X.SRIOV_CTRL.offset, 2)
     k.cfg_write(b, d, pos + X.SRIOV_CTRL.offset, 2, ctrl | _VF_ENABLE | _VF_MSE)

@@ -132,14 +132,16 @@ class PciBridge(PciFunction):
         """The function that claims a configuration request for (bus, devfn) below us."""
         if bus == self.secondary_bus:
             for child in self.children:
-                if child.devfn == devfn:
+                if child.devfn == devfn and child.bus == bus:
                     return child
             return None
         if self.secondary_bus < bus <= self.subordinate_bus:
             for child in self.children:
-                if isinstance(child, PciBridge) and (
-                        child.secondary_bus <= bus <= child.subordinate_bus):
-                    return child.route_config(bus, devfn)
+                if isinstance(child, PciBridge):
+                    if child.secondary_bus <= bus <= child.subordinate_bus:
+                        return child.route_config(bus, devfn)
+                elif child.devfn == devfn and child.bus == bus:
+                    return child        # a VF on a bus above its PF's (SR-IOV 9.3.3.9)
         return None
 
     def route_memory(self, addr: int) -> tuple[MmioRegion, int] | None:
