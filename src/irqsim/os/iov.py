@@ -43,6 +43,7 @@ class SriovInfo:
     bars: dict[int, Bar] = field(default_factory=dict)     # VF BAR k: base of VF 0, size
     num_vfs: int = 0
     vfs: list[PciDev] = field(default_factory=list)
+    drivers_autoprobe: bool = True          # sysfs sriov_drivers_autoprobe
 
 
 def find_ext_capability(k: Kernel, pdev: PciDev, cap_id: int) -> int:
@@ -153,7 +154,8 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
         k.pci_read_caps(vf)
         info.vfs.append(vf)
         k.devices.append(vf)
-        k.probe_driver(vf)
+        if info.drivers_autoprobe:
+            k.probe_driver(vf)
     return info.vfs
 
 
