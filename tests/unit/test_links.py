@@ -158,3 +158,43 @@ def test_real_lspci_agrees_on_the_link_lines(tmp_path: Path) -> None:
 
     assert link_lines(real) == link_lines(ours)
     assert any("LnkSta:\tSpeed 16GT/s, Width x8" in ln for ln in link_lines(real))
+
+
+def test_retrain_link_follows_the_target_link_speed() -> None:
+    """7.5.3.19 Target Link Speed and 7.5.3.7 Retrain Link: software lowers the port's target
+    to 2.5 GT/s and sets Retrain Link (which reads 0); both LnkSta now say Gen1 and the link's
+    TLPs pay Gen1's serialization."""
+    m = Machine()
+    nic = VirtioNet(m.ctx)
+    set_link_capability(nic.config, LinkSpec(4, 4))
+    port = m.add_root_port()
+    m.add_device(nic, port)
+    m.boot()
+    assert link_status(nic.config) == LinkSpec(4, 4)
+    k = m.kernel
+    b, d = 0, port.devfn
+    ctl2 = k.cfg_read(b, d, 0xC0 + X.LNKCTL2.offset, 2)
+    k.cfg_write(b, d, 0xC0 + X.LNKCTL2.offset, 2, ctl2 & ~0xF | 1)
+    ctl = k.cfg_read(b, d, 0xC0 + X.LNKCTL.offset, 2)
+    k.cfg_write(b, d, 0xC0 + X.LNKCTL.offset, 2, ctl | X.LNKCTL.mask("retrain"))
+    assert not k.cfg_read(b, d, 0xC0 + X.LNKCTL.offset, 2) & X.LNKCTL.mask("retrain")
+    assert link_status(nic.config) == link_status(port.config) == LinkSpec(1, 4)
+    assert nic.link is not None and nic.link.speed == LinkSpec(1, 4)
+
+
+@given(st.integers(0, 0xFFFFFFFF), st.integers(0, 0xFFFF))
+def test_software_cannot_change_the_link_it_advertises_or_reports(cap: int, sta: int) -> None:
+    """LnkCap and LnkCap2 are read-only (7.5.3.6, 7.5.3.18); LnkSta's speed, width and DLL
+    Link Active are read-only and its two bandwidth bits RW1C (7.5.3.8): whatever software
+    writes, the advertised and trained link stay."""
+    m = Machine()
+    nic = VirtioNet(m.ctx)
+    port = m.add_root_port()
+    m.add_device(nic, port)
+    cs = port.config
+    before = (link_capability(cs), link_status(cs), cs.read(0xC0 + X.LNKCAP2.offset, 4))
+    cs.write(0xC0 + X.LNKCAP.offset, 4, cap)
+    cs.write(0xC0 + X.LNKCAP2.offset, 4, cap)
+    cs.write(0xC0 + X.LNKSTA.offset, 2, sta)
+    assert (link_capability(cs), link_status(cs),
+            cs.read(0xC0 + X.LNKCAP2.offset, 4)) == before

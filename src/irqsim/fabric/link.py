@@ -25,20 +25,27 @@ _MWR = int(TlpType.MWR)
 class Link:
     """Upstream direction of one link, from a device (or switch port) to its parent port."""
 
-    __slots__ = ("_add", "_engine", "_free_at", "_hop", "_mul", "name", "receiver", "sent",
-                 "speed")
+    __slots__ = ("_add", "_engine", "_free_at", "_hop", "_mul", "_per64", "name", "receiver",
+                 "sent", "speed")
 
     def __init__(self, ctx: SimContext, receiver: Receiver, name: str,
                  speed: LinkSpec | None = None) -> None:
         """``speed``: the trained link (None: the default link, Gen3 x1)."""
         self._engine = ctx.engine
         self._hop = ctx.timing.pcie_hop
-        self._mul, self._add = serialization_params(speed, ctx.timing.pcie_ns_per_64_bytes)
+        self._per64 = ctx.timing.pcie_ns_per_64_bytes
+        self._mul, self._add = serialization_params(speed, self._per64)
         self.speed = speed
         self._free_at = 0
         self.receiver = receiver
         self.name = name
         self.sent = 0
+
+    def retrain(self, speed: LinkSpec | None) -> None:
+        """The link came up again at ``speed`` (Retrain Link, PCIe 7.5.3.7): new cost
+        parameters for the TLPs sent from now on."""
+        self._mul, self._add = serialization_params(speed, self._per64)
+        self.speed = speed
 
     def send(self, tlp: Tlp, ready: int) -> int:
         """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream."""

@@ -19,7 +19,7 @@ from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
-from irqsim.pci.express import DEFAULT_ROOT_PORT_LINK, LinkSpec, train
+from irqsim.pci.express import DEFAULT_ROOT_PORT_LINK, LinkSpec, train, watch_retrain
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
@@ -141,6 +141,7 @@ class RootComplex:
         port.attach(fn, devfn)
         fn.link = Link(self.ctx, port.receive_upstream, f"{fn.name}->{port.name}",
                        train(port.config, fn.config))
+        watch_retrain(port, fn)
 
     def functions(self) -> list[PciFunction]:
         """Every function in the hierarchy (depth first)."""

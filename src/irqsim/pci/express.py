@@ -13,10 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from irqsim.pci.config import ConfigSpace
 from irqsim.spec import pcie as X
 from irqsim.spec.regs import Register
+
+if TYPE_CHECKING:
+    from irqsim.pci.function import PciFunction
 
 EXPRESS_OFFSET = 0xC0      # where irqsim's own functions put the capability (0xC0-0xFB)
 SER_SHIFT = 20             # serialization ns per wire byte in 2^-20 ns (Link.send's fixed point)
@@ -201,3 +205,25 @@ def _common_width(a: int, b: int) -> int:
     """The widest width both ends support: each supports every width up to its maximum
     (x12 and x32 included only where the maximum is at least that)."""
     return max(w for w in X.LINK_WIDTHS if w <= a and w <= b)
+
+
+def watch_retrain(port: PciFunction, child: PciFunction) -> None:
+    """Retrain Link (LnkCtl bit 5, 7.5.3.7) written to ``port``: the link to ``child`` trains
+    again (honouring both ends' Target Link Speed, 7.5.3.19) and its cost parameters follow;
+    the bit itself always reads 0."""
+    at = express_offset(port.config)
+    if at is None:
+        return
+    off = at + X.LNKCTL.offset
+    retrain = X.LNKCTL.field("retrain").mask
+
+    def written(offset: int, size: int, old: bytes) -> None:
+        cs = port.config
+        ctl = cs.read(off, 2)
+        if not ctl & retrain:
+            return
+        cs.hw_write(off, 2, ctl & ~retrain)
+        if child.link is not None and child.parent is port:
+            child.link.retrain(train(port.config, child.config))
+
+    port.listen(off, 2, written)
