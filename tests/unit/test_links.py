@@ -102,6 +102,9 @@ def test_specification_line_rates() -> None:
     assert serialization_ns(LinkSpec(2, 4), 65, MSI_WIRE) == 12       # 24 x 10 / 20
     assert serialization_ns(LinkSpec(3, 16), 65, MSI_WIRE) == 2
     assert serialization_ns(LinkSpec(6, 1), 65, MSI_WIRE) == 3
+    # Seed 003 "PCIe Generation and Width": 64 bytes take ~64 / ~32 / ~16 ns on x1 links of
+    # Gen3 / Gen4 / Gen5.
+    assert [serialization_ns(LinkSpec(g, 1), 65, 64) for g in (3, 4, 5)] == [65, 33, 17]
 
 
 def test_gen1_x1_is_slower_than_gen5_x16_by_the_msi_serialization() -> None:
