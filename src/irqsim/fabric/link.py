@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappush
+from typing import Final
 
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.pci.express import SER_SHIFT, LinkSpec, serialization_params
@@ -20,6 +21,8 @@ from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
 _MWR = int(TlpType.MWR)
+_SHIFT: Final = 20              # pci.express.SER_SHIFT, a constant here for the compiled path
+assert _SHIFT == SER_SHIFT
 
 
 class Link:
@@ -54,7 +57,7 @@ class Link:
             wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
         else:
             wire = tlp.wire_bytes
-        ser = (wire * self._mul + self._add) >> SER_SHIFT
+        ser = (wire * self._mul + self._add) >> _SHIFT
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
