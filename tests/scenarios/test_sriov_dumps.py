@@ -45,6 +45,8 @@ def test_82576_vfs_sit_on_the_next_bus_and_raise_their_own_vectors() -> None:
     for vf in pf.sriov.vfs:
         assert isinstance(vf, DumpedVf) and vf.msix is not None and vf.msix.n == 3
         assert vf.msix.enabled and vf.requester_id == 2 << 8 | vf.devfn
+    assert res.extra["vfs"]["03-nic-intel-82576-sriov"][0] == "02:10.0"
+    assert res.extra["links"]["03-nic-intel-82576-sriov"] == {"gen": 1, "width": 4}
     acc = m.accounting()
     assert acc["balanced"], acc
     vf_events = 8 * 2 * 4

@@ -126,4 +126,10 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
     notes += [f"dump problem: {p}" for p in problems]
     notes += [f"{slot}: {why}" for slot, why in drv.failed.items()]
     return ScenarioResult(m, f"Devices from configuration dumps: {', '.join(map(str, files))}",
-                          focus, notes=notes, extra={"vectors_per_device": drv.vectors})
+                          focus, notes=notes, extra={
+                              "vectors_per_device": drv.vectors,
+                              "links": {d.name: {"gen": d.link.speed.gen,
+                                                 "width": d.link.speed.width}
+                                        for d in devs if d.link and d.link.speed},
+                              "vfs": {d.name: [vf.bdf for vf in d.sriov.vfs]
+                                      for d in devs if d.sriov and d.sriov.vfs}})
