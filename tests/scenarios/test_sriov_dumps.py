@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from irqsim.devices.dumped import DumpedFunction, DumpedVf
 from irqsim.scenarios.dumps import run_dumps
@@ -95,3 +97,29 @@ def test_read_only_vf_bars_are_reported_as_linux_would() -> None:
     assert not any(p.physfn for p in m.kernel.devices)
     assert any("SR-IOV capability not modelled" in n for n in res.notes)
     assert m.accounting()["balanced"] and m.accounting()["delivered"] > 0
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 0x300), st.integers(1, 4), st.integers(1, 8))
+def test_vf_routing_ids_follow_offset_and_stride(offset: int, stride: int, n: int) -> None:
+    """9.3.3.9-10: VF i's routing ID is the PF's + First VF Offset + i x VF Stride, on the
+    PF's bus or above it (the OS reserves those buses below the port); each answers
+    configuration reads there (Vendor ID FFFFh) and sends with that requester ID."""
+    from irqsim.devices.sriov_nic import SriovNic
+    from irqsim.drivers.generic import GenericDriver
+    from irqsim.machine import Machine
+
+    m = Machine(2)
+    pf = SriovNic(m.ctx, vf_offset=offset, vf_stride=stride)
+    m.add_device(pf)
+    m.kernel.register_driver(GenericDriver(((0x8086, 0x10C9), (0x8086, 0x10CA)), 1))
+    m.boot()
+    pdev = next(p for p in m.kernel.devices if p.device == 0x10C9)
+    assert m.kernel.sriov_numvfs(pdev, n) == n
+    rid0 = pf.requester_id
+    for i, vf in enumerate(pf.sriov.vfs):
+        rid = rid0 + offset + i * stride
+        assert vf.requester_id == rid
+        assert m.kernel.cfg_read(rid >> 8, rid & 0xFF, 0, 2) == 0xFFFF
+        assert m.kernel.cfg_read(rid >> 8, rid & 0xFF, 0x0E, 1) == 0   # a type 0 header
+    assert not m.ctx.diagnostics
