@@ -89,13 +89,18 @@ def test_samsung_nvme_and_thunderx_vfs() -> None:
 def test_read_only_vf_bars_are_reported_as_linux_would() -> None:
     """Kept as the dump's read-only bytes (--no-sriov), a VF BAR reads its old value after
     all ones are written: not sizable (9.3.3.14). The OS reports OS-SRIOV-VF-BAR for each
-    (Linux: "invalid BAR (can't size)", no resource) and no VF appears; the PF still runs."""
+    (Linux: "invalid BAR (can't size)", no resource). Writing sriov_numvfs then finds no VF
+    answering at its routing ID (VF Enable did not stick, 9.3.3.3.1): OS-SRIOV-VF-MISSING
+    ("unknown header type 7f"), the enable is undone and fails with EIO, as Linux's
+    sriov_enable does; the PF still runs."""
     res = run_dumps([I82576], ncpus=2, requests=2, trace=False, sriov=False)
     m = res.machine
     ids = [d.rule_id for d in m.ctx.diagnostics]
-    assert ids == ["OS-SRIOV-VF-BAR", "OS-SRIOV-VF-BAR"]             # VF BARs 0 and 3
+    assert ids == ["OS-SRIOV-VF-BAR", "OS-SRIOV-VF-BAR", "OS-SRIOV-VF-MISSING"]
     assert not any(p.physfn for p in m.kernel.devices)
-    assert any("SR-IOV capability not modelled" in n for n in res.notes)
+    (pdev,) = [p for p in m.kernel.devices if p.sriov is not None]
+    assert pdev.sriov.num_vfs == 0 and not pdev.sriov.vfs
+    assert any("does not respond" in n for n in res.notes)
     assert m.accounting()["balanced"] and m.accounting()["delivered"] > 0
 
 

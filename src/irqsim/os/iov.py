@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import Bar, Enumerator, PciDev
 
+R_VF_MISSING = rule("OS-SRIOV-VF-MISSING", "PCIe 9.3.3.3.1",
+                    "after VF Enable each VF answers configuration requests at its routing "
+                    "ID; one that does not is not added, and the enable fails")
 R_VF_BAR = rule("OS-SRIOV-VF-BAR", "PCIe 9.3.3.14",
                 "a VF BAR is sized like a BAR: its address bits above the size are writable")
 
@@ -145,9 +148,16 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
     for i in range(n):
         rid = (rid0 + info.offset + i * info.stride) & 0xFFFF
         vb, vd = rid >> 8, rid & 0xFF
+        htype = k.cfg_read(vb, vd, 0x0E, 1)
+        if htype & 0x7F:
+            # No VF answers there (Linux pci_setup_device: "unknown header type 7f, ignoring
+            # device"; pci_iov_add_virtfn fails and sriov_enable undoes everything).
+            k.ctx.diag(pdev.slot, R_VF_MISSING, f"VF {i} at {vb:02x}:{vd >> 3:02x}.{vd & 7}: "
+                       f"unknown header type {htype & 0x7F:02x}, ignoring device")
+            pci_disable_sriov(k, pdev)          # the VFs added so far, VF Enable, NumVFs
+            raise OSError(5, f"{pdev.slot}: VF {i} does not respond")          # EIO
         vf = PciDev(vb, vd, pdev.vendor, info.vf_device,
-                    k.cfg_read(vb, vd, 0x08, 4) >> 8, k.cfg_read(vb, vd, 0x0E, 1),
-                    parent=pdev.parent)
+                    k.cfg_read(vb, vd, 0x08, 4) >> 8, htype, parent=pdev.parent)
         vf.bars = {j: Bar(j, bar.address + i * bar.size, bar.size, bar.is64, bar.prefetchable)
                    for j, bar in info.bars.items()}
         vf.physfn = pdev

@@ -77,23 +77,24 @@ def run_dumps(files: list[str | Path], ncpus: int = 4, requests: int = 200,
     sources: list[tuple[str, DumpedFunction | DumpedVf]] = [(d.name, d) for d in devs]
     for d in devs:
         pdev = by_slot.get(f"0000:{d.bdf}")
-        if pdev is None or pdev.sriov is None or d.sriov is None:
-            if d.sriov is None and pdev is not None and pdev.sriov is not None:
-                notes.append(f"{d.name}: SR-IOV capability not modelled: no VF enabled")
+        if pdev is None or pdev.sriov is None:
             continue
-        dumped_n = int.from_bytes(d.dump.data[d.sriov.offset + X.SRIOV_NUM_VFS.offset:
-                                              d.sriov.offset + X.SRIOV_NUM_VFS.offset + 2],
-                                  "little")
+        at = pdev.sriov.pos
+        dumped_n = int.from_bytes(d.dump.data[at + X.SRIOV_NUM_VFS.offset:
+                                              at + X.SRIOV_NUM_VFS.offset + 2], "little")
         n = dumped_n if sriov_numvfs is None else sriov_numvfs
         if not n:
-            notes.append(f"{d.name}: SR-IOV with {d.sriov.total_vfs} VFs; none enabled "
+            notes.append(f"{d.name}: SR-IOV with {pdev.sriov.total_vfs} VFs; none enabled "
                          "(the dump's NumVFs is 0; --sriov-numvfs N enables N)")
             continue
         try:
             got = m.kernel.sriov_numvfs(pdev, n)
         except OSError as e:
-            notes.append(f"{d.name}: sriov_numvfs {n}: {e.strerror}")
+            notes.append(f"{d.name}: sriov_numvfs {n}: {e.strerror}"
+                         + ("" if d.sriov else " (SR-IOV capability not modelled: "
+                            "its bytes are read-only, no VF appears)"))
             continue
+        assert d.sriov is not None
         notes.append(f"{d.name}: sriov_numvfs {n}: {got} VFs enabled (VF Device ID "
                      f"{d.sriov.vf_device:04x}), "
                      + (f"each with {d.vf_msix[0]} MSI-X vectors" if d.vf_msix else
