@@ -201,3 +201,17 @@ def test_software_cannot_change_the_link_it_advertises_or_reports(cap: int, sta:
     cs.write(0xC0 + X.LNKSTA.offset, 2, sta)
     assert (link_capability(cs), link_status(cs),
             cs.read(0xC0 + X.LNKCAP2.offset, 4)) == before
+
+
+def test_an_integrated_endpoint_has_no_link() -> None:
+    """PCIe 1.3.2.3 / 7.5.3.2: a function on bus 0 without a root port is a Root Complex
+    Integrated Endpoint (Device/Port Type 9h) with no link: LnkCap and LnkSta read 0 and its
+    TLPs pay the default link's cost."""
+    m = Machine()
+    nic = VirtioNet(m.ctx)
+    m.add_integrated(nic, 5)
+    at = nic.config.find_capability(X.CAP_ID_EXP)
+    assert at is not None
+    assert X.EXP_FLAGS.decode(nic.config.read(at + X.EXP_FLAGS.offset, 2))["type"] == 9
+    assert link_capability(nic.config) is None and link_status(nic.config) is None
+    assert nic.link is not None and nic.link.speed is None

@@ -19,7 +19,13 @@ from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
-from irqsim.pci.express import DEFAULT_ROOT_PORT_LINK, LinkSpec, train, watch_retrain
+from irqsim.pci.express import (
+    DEFAULT_ROOT_PORT_LINK,
+    LinkSpec,
+    make_integrated,
+    train,
+    watch_retrain,
+)
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
@@ -132,6 +138,7 @@ class RootComplex:
         fn.parent = None
         fn.devfn = devfn
         self.bus0[devfn] = fn
+        make_integrated(fn.config)
         fn.link = Link(self.ctx, self.receive, f"{fn.name}->Root Complex")
 
     def connect(self, port: PciBridge, fn: PciFunction, devfn: int = 0) -> None:

@@ -227,3 +227,19 @@ def watch_retrain(port: PciFunction, child: PciFunction) -> None:
             child.link.retrain(train(port.config, child.config))
 
     port.listen(off, 2, written)
+
+
+def make_integrated(cs: ConfigSpace) -> None:
+    """The function sits on bus 0 as a root complex integrated endpoint (PCIe 1.3.2.3): its
+    Device/Port Type becomes 9h and it has no link (its link registers read 0)."""
+    at = express_offset(cs)
+    if at is None:
+        return
+    flags = cs.read(at + X.EXP_FLAGS.offset, 2)
+    if _get(X.EXP_FLAGS, flags, "type") != X.EXP_TYPE_ENDPOINT:
+        return
+    cs.hw_write(at + X.EXP_FLAGS.offset, 2, _put(X.EXP_FLAGS, flags, type=X.EXP_TYPE_ROOT_INT_EP))
+    for reg in (X.LNKCAP, X.LNKSTA, X.LNKCAP2):
+        cs.hw_write(at + reg.offset, reg.size, 0)
+    old = cs.read(at + X.LNKCTL2.offset, 2)
+    cs.hw_write(at + X.LNKCTL2.offset, 2, _put(X.LNKCTL2, old, target_speed=0))
