@@ -215,3 +215,24 @@ def test_an_integrated_endpoint_has_no_link() -> None:
     assert X.EXP_FLAGS.decode(nic.config.read(at + X.EXP_FLAGS.offset, 2))["type"] == 9
     assert link_capability(nic.config) is None and link_status(nic.config) is None
     assert nic.link is not None and nic.link.speed is None
+
+
+def test_compare_links_command() -> None:
+    """`irqsim compare-links --format json`: one row per generation x width, the MSI TLP's
+    serialization per link, every run balanced; a bad width is a usage error (exit 2)."""
+    import json
+
+    from click.testing import CliRunner
+
+    from irqsim.cli import main
+
+    r = CliRunner().invoke(main, ["compare-links", "--gens", "1,5", "--widths", "1,16",
+                                  "--requests", "5", "--format", "json"])
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)
+    assert [(x["gen"], x["width"]) for x in rows] == [(1, 1), (1, 16), (5, 1), (5, 16)]
+    assert [x["msi_serialization_ns"] for x in rows] == [30, 2, 2, 1]
+    assert all(x["accounting_balanced"] and x["count"] == 10 for x in rows)
+    assert rows[0]["min_ns"] - rows[3]["min_ns"] == 2 * (30 - 1)
+    bad = CliRunner().invoke(main, ["compare-links", "--widths", "3"])
+    assert bad.exit_code == 2
