@@ -411,9 +411,10 @@ class Machine:
         return {"msi": msi, "intx": intx, "ioapic": sum(io.pending() for io in self.ioapics)}
 
     def pending(self) -> dict[str, int]:
-        """Interrupts held pending in architectural state: PBA bits and IRR bits."""
+        """Interrupts held pending in architectural state: PBA bits (of every function in
+        the hierarchy: SR-IOV VFs included) and IRR bits."""
         pba = 0
-        for d in self.devices:
+        for d in self.rc.functions():
             cap = getattr(d, "msix", None)
             if isinstance(cap, MsixCapability):
                 pba += bin(cap.pba).count("1")

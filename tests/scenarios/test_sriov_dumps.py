@@ -128,3 +128,27 @@ def test_vf_routing_ids_follow_offset_and_stride(offset: int, stride: int, n: in
         assert m.kernel.cfg_read(rid >> 8, rid & 0xFF, 0, 2) == 0xFFFF
         assert m.kernel.cfg_read(rid >> 8, rid & 0xFF, 0x0E, 1) == 0   # a type 0 header
     assert not m.ctx.diagnostics
+
+
+def test_colliding_vf_routing_ids() -> None:
+    """9.3.3.9-10: a VF Stride of 0 would put every VF on one routing ID. Linux's
+    sriov_enable refuses (EIO) before setting VF Enable; a device enabled behind the OS's back
+    creates the first VF only and reports SRIOV-VF-RID for the others."""
+    from irqsim.devices.sriov_nic import SriovNic
+    from irqsim.machine import Machine
+    from irqsim.spec import pcie as X
+
+    m = Machine(1)
+    pf = SriovNic(m.ctx, vf_stride=0)
+    m.add_device(pf)
+    m.boot()
+    pdev = next(p for p in m.kernel.devices if p.device == 0x10C9)
+    with pytest.raises(OSError) as e:
+        m.kernel.sriov_numvfs(pdev, 2)
+    assert e.value.errno == 5 and not pf.sriov.vfs
+    pos = pf.sriov.offset
+    k = m.kernel
+    k.cfg_write(pdev.bus, pdev.devfn, pos + X.SRIOV_NUM_VFS.offset, 2, 3)
+    k.cfg_write(pdev.bus, pdev.devfn, pos + X.SRIOV_CTRL.offset, 2, 0x9)   # VF Enable, VF MSE
+    assert len(pf.sriov.vfs) == 1
+    assert [d.rule_id for d in m.ctx.diagnostics] == ["SRIOV-VF-RID"] * 2     # VFs 1 and 2

@@ -210,7 +210,7 @@ def _dumped_sriov(pf: DumpedFunction, where: str) -> SriovCapability | None:
     """The SR-IOV capability of a dumped PF, modelled (see the module doc)."""
     cs = pf.config
     at = _ext_capability(cs, X.ECAP_SRIOV)
-    if at is None:
+    if at is None or at + X.SRIOV_SIZE > CONFIG_SPACE_SIZE:    # none, or cut off: not modelled
         return None
 
     def rd(reg: Register) -> int:

@@ -68,7 +68,7 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
     from irqsim.os.pci import Bar, _align
     k = en.k
     pos = find_ext_capability(k, pdev, X.ECAP_SRIOV)
-    if not pos:
+    if not pos or pos + X.SRIOV_SIZE > 0x1000:     # none, or cut off by the space's end
         return
     b, d = pdev.bus, pdev.devfn
 
@@ -135,6 +135,9 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
     if info.num_vfs:
         raise OSError(16, f"{pdev.slot}: {info.num_vfs} VFs already enabled")   # EBUSY
     b, d, pos = pdev.bus, pdev.devfn, info.pos
+    if not info.offset or (n > 1 and not info.stride):                 # Linux sriov_enable
+        raise OSError(5, f"{pdev.slot}: First VF Offset {info.offset} / VF Stride "
+                      f"{info.stride} would put a VF on another function's routing ID")
     last = ((b << 8 | d) + info.offset + (n - 1) * info.stride) >> 8
     sub = pdev.parent.subordinate if pdev.parent is not None else b
     if last > max(b, sub):                                              # Linux sriov_enable

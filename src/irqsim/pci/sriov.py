@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 R_VF_BUS = rule("SRIOV-VF-OFF-BUS", "PCIe 9.3.3.9",
                 "a VF whose routing ID falls on a bus above the PF's needs that bus inside "
                 "the port's secondary-subordinate range")
+R_VF_RID = rule("SRIOV-VF-RID", "PCIe 9.3.3.9-10",
+                "First VF Offset and VF Stride give each VF a routing ID of its own")
 R_NUMVFS = rule("SRIOV-NUMVFS-RANGE", "PCIe 9.3.3.7",
                 "NumVFs above TotalVFs gives undefined results")
 R_NUMVFS_CHANGED = rule("SRIOV-NUMVFS-WHILE-ENABLED", "PCIe 9.3.3.7",
@@ -182,6 +184,11 @@ class SriovCapability:
                                  f"VF {i} at routing ID {rid >> 8:02x}:{(rid >> 3) & 31:02x}."
                                  f"{rid & 7} is outside the PF's bus range {pf_bus:02x}-"
                                  f"{port.subordinate_bus if port else pf_bus:02x}: not created")
+                continue
+            if rid == self.pf.requester_id or any(v.requester_id == rid for v in self.vfs):
+                self.pf.ctx.diag(self.pf.name, R_VF_RID,
+                                 f"VF {i}'s routing ID {vbus:02x}:{(rid >> 3) & 31:02x}."
+                                 f"{rid & 7} is the PF's or another VF's: not created")
                 continue
             vf = self.make_vf(self, i)
             port.attach(vf, rid & 0xFF)
