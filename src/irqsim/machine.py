@@ -25,6 +25,13 @@ from irqsim.os.affinity import AFTER_BOOT
 from irqsim.os.isolation import parse_isolcpus
 from irqsim.os.kernel import Kernel
 from irqsim.pci.bridge import PciBridge
+from irqsim.pci.express import (
+    DEFAULT_LINK,
+    DEFAULT_ROOT_PORT_LINK,
+    LinkSpec,
+    link_capability,
+    set_link_capability,
+)
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
@@ -107,7 +114,8 @@ class Machine:
                  cstates: str | tuple[CState, ...] | None = None,
                  pm_qos_ns: int | None = None, isolcpus: str | None = None,
                  pic: bool = False, isa_ioapic: dict[int, int] | None = None,
-                 noapic: bool = False, timer_8259: str = "") -> None:
+                 noapic: bool = False, timer_8259: str = "",
+                 pcie_link: LinkSpec | None = None) -> None:
         """``ncpus`` CPUs (default: all of ``topology``, else 1) with APIC IDs from
         ``apic_ids`` or the topology; ``x2apic``/``tick_hz``/``timer_mode`` are boot options
         of the OS (None: x2APIC when an ID does not fit xAPIC's 8 bits); ``directed_eoi``:
@@ -139,7 +147,10 @@ class Machine:
         input 0 of the I/O APIC with GSI 0, and the ISA IRQ lines (``isa_irq``), each
         wired to its 8259 input and to the I/O APIC input ``isa_ioapic`` gives (ISA IRQ ->
         GSI; default IRQ 0 -> GSI 2, the others identity, as the MADT overrides say).
-        ``noapic`` / ``timer_8259`` are the OS's boot options (os/i8259.py)."""
+        ``noapic`` / ``timer_8259`` are the OS's boot options (os/i8259.py).
+        ``pcie_link``: every root port, switch port and added device is built with this
+        maximum link (LnkCap) instead of its own (docs/timing.md "Links")."""
+        self.pcie_link = pcie_link
         plat = PLATFORM.get()
         intremap = intremap if intremap is not None else plat.get("intremap", False)
         intremap_cfi = intremap_cfi if intremap_cfi is not None else \
@@ -378,7 +389,8 @@ class Machine:
         routed to GSIs 16-23."""
         while self._next_port << 3 in self.rc.bus0:     # an integrated endpoint is there
             self._next_port += 1
-        port = self.rc.add_root_port(self._next_port)
+        port = self.rc.add_root_port(self._next_port,
+                                     link=self.pcie_link or DEFAULT_ROOT_PORT_LINK)
         self.port_node[port.name] = node
         if self.numa is not None:
             if not 0 <= node < self.numa.nodes:
@@ -410,7 +422,8 @@ class Machine:
                    name: str | None = None) -> Switch:
         """A switch with ``ports`` downstream ports below ``port`` (a new root port if None)."""
         port = port or self.add_root_port()
-        sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports)
+        sw = Switch(self.ctx, name or f"Switch{len(self.switches)}", ports,
+                    link=self.pcie_link or DEFAULT_LINK)
         self.rc.connect(port, sw.upstream)
         for dp in sw.downstream:            # below the same root port: the same node
             self.port_node[dp.name] = self.port_node.get(port.name, 0)
@@ -425,6 +438,8 @@ class Machine:
             port = self.add_root_port(node)
         else:
             node = self.port_node.get(port.name, node)
+        if self.pcie_link is not None and link_capability(fn.config) is not None:
+            set_link_capability(fn.config, self.pcie_link)     # the capability's own offset
         self.rc.connect(port, fn)
         self.devices.append(fn)
         self.rc.source_node[fn.name] = node
@@ -503,9 +518,10 @@ class Machine:
         return out
 
     def pending(self) -> dict[str, int]:
-        """Interrupts held pending in architectural state: PBA bits and IRR bits."""
+        """Interrupts held pending in architectural state: PBA bits (of every function in
+        the hierarchy: SR-IOV VFs included) and IRR bits."""
         pba = 0
-        for d in self.devices:
+        for d in self.rc.functions():
             cap = getattr(d, "msix", None)
             if isinstance(cap, MsixCapability):
                 pba += bin(cap.pba).count("1")

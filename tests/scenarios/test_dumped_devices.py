@@ -38,7 +38,8 @@ def test_every_msix_dump_runs_as_a_device() -> None:
     files = msix_files()
     assert len(files) >= 10
     for f in files:
-        res = run_dumps([f], ncpus=2, requests=5, mean_gap_ns=5_000, trace=False)
+        res = run_dumps([f], ncpus=2, requests=5, mean_gap_ns=5_000, trace=False,
+                        sriov_numvfs=0)                 # the PF alone (VFs: test_sriov_dumps)
         m = res.machine
         (dev,) = m.devices
         assert isinstance(dev, DumpedFunction) and dev.msix is not None
@@ -64,7 +65,8 @@ def test_every_endpoint_dump_uses_its_best_mechanism() -> None:
             probe = DumpedFunction(SimContext(), d)
         except DumpError:
             continue
-        res = run_dumps([f], ncpus=2, requests=4, mean_gap_ns=5_000, trace=False)
+        res = run_dumps([f], ncpus=2, requests=4, mean_gap_ns=5_000, trace=False,
+                        sriov_numvfs=0)
         m = res.machine
         (pdev,) = [p for p in m.kernel.devices if not p.is_bridge]
         want = ("msix" if probe.msix is not None else "msi" if probe.msi is not None

@@ -92,8 +92,9 @@ def test_capability_list_starts_at_0x34_and_sets_status_cap_list() -> None:
     nic = MultiQueueNic(SimContext(), 4)
     cs = nic.config
     assert cs.read(0x06, 2) & 0x10
-    assert cs.read(0x34, 1) == nic.msix.offset
-    assert cs.capabilities() == [(nic.msix.offset, 0x11)]
+    assert cs.read(0x34, 1) == 0xC0         # the PCI Express capability (pci/express.py)
+    assert cs.read(0xC1, 1) == nic.msix.offset
+    assert cs.capabilities() == [(0xC0, 0x10), (nic.msix.offset, 0x11)]
 
 
 def test_capability_walk_survives_a_loop() -> None:

@@ -77,10 +77,11 @@ def summarize(m: Machine, mech: str) -> dict[str, Any]:
 def as_text(spec: CompareSpec, res: dict[str, dict[str, Any]]) -> str:
     buf = io.StringIO()
     con = Console(file=buf, width=120, no_color=True, highlight=False)
+    links = f"every link {spec.link}; " if spec.link else ""
     con.print(f"irqsim compare-mechanisms: {DEVICE} (2 queues x {spec.requests} requests, mean "
               f"gap {spec.mean_gap_ns:g} ns per queue, seed {spec.seed}) on {spec.ncpus} CPU(s); "
-              f"its INTx line is shared with {spec.sharers} idle legacy device(s) whose handlers "
-              "run first", markup=False, soft_wrap=True)
+              f"{links}its INTx line is shared with {spec.sharers} idle legacy device(s) whose "
+              "handlers run first", markup=False, soft_wrap=True)
     con.print()
     t = Table(title="Latency: device event to the claiming handler's entry (ns)",
               title_justify="left")
@@ -124,13 +125,23 @@ def as_text(spec: CompareSpec, res: dict[str, dict[str, Any]]) -> str:
               help="Idle legacy devices sharing the INTx line (their handlers run first).")
 @click.option("--cpus", type=click.IntRange(1, 16), default=2, show_default=True,
               help="CPUs in the machine.")
+@click.option("--pcie-gen", type=click.IntRange(1, 6), default=None,
+              help="Build every port and device with this PCIe generation (1-6 = 2.5-64 "
+                   "GT/s; default: each one's own link, docs/timing.md \"Links\").")
+@click.option("--pcie-width", type=click.Choice(["x1", "x2", "x4", "x8", "x12", "x16", "x32"]),
+              default=None, help="... and this link width (default x1 with --pcie-gen).")
 @budget_options("compare-mechanisms")
 @diag_options
 def command(fmt: str, requests: int, gap_ns: float, seed: int, sharers: int,
-            cpus: int, max_sim_ns: int, max_events: int) -> None:
+            cpus: int, pcie_gen: int | None, pcie_width: str | None, max_sim_ns: int,
+            max_events: int) -> None:
     """Run the same device workload over MSI-X, MSI and INTx; median and p99 latency."""
+    from irqsim.pci.express import LinkSpec
     from irqsim.scenarios.mechanisms import CompareSpec
-    spec = CompareSpec(requests, gap_ns, seed, sharers, cpus)
+    link = None
+    if pcie_gen is not None or pcie_width is not None:
+        link = LinkSpec.parse(pcie_gen or 3, pcie_width or "x1")
+    spec = CompareSpec(requests, gap_ns, seed, sharers, cpus, link)
     budget = Budget(max_sim_ns, max_events, DEFAULT_BUDGETS["compare-mechanisms"].storm_limit)
     check_span(requests * gap_ns, budget, f"--requests {requests} and --gap-ns {gap_ns:g}",
                "--gap-ns")

@@ -30,15 +30,24 @@ from irqsim.sim.budget import Budget
 @click.option("--seed", type=SEED, default=1, show_default=True, help="Random seed (>= 0).")
 @click.option("--format", "fmt", type=click.Choice(["text", "mermaid", "json"]), default="text",
               show_default=True, help="Output format, as for `irqsim demo`.")
+@click.option("--sriov-numvfs", type=click.IntRange(0, 0xFFFF), default=None,
+              help="VFs to enable on each SR-IOV PF (its sriov_numvfs; default: the NumVFs "
+                   "the dump shows). Each VF's MSI-X vectors raise interrupts too.")
+@click.option("--no-sriov", is_flag=True,
+              help="Do not model dumped SR-IOV capabilities: VF BARs stay the dump's "
+                   "read-only bytes (the OS reports OS-SRIOV-VF-BAR) and no VF appears.")
 @budget_options("run-dump")
 @diag_options
 def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, seed: int,
-            fmt: str, max_sim_ns: int, max_events: int) -> None:
+            fmt: str, sriov_numvfs: int | None, no_sriov: bool, max_sim_ns: int,
+            max_events: int) -> None:
     """Build a machine from lspci -x/-xxx/-xxxx dumps or sysfs config FILES and run it.
 
     Each endpoint's configuration space is the dump's (read-only parts kept, writable parts
     writable); its MSI-X capability (real table size, BIR, offsets) drives the simulated OS's
-    set-up, and every allocated vector raises interrupts.
+    set-up, and every allocated vector raises interrupts. Each device sits behind a root port
+    whose link is the dump's LnkSta; an SR-IOV PF enables VFs (--sriov-numvfs), whose
+    vectors raise interrupts as well (docs/sriov.md).
     """
     from irqsim.commands.progress import RunProgress
     from irqsim.scenarios.dumps import run_dumps
@@ -48,7 +57,8 @@ def command(files: tuple[Path, ...], cpus: int, requests: int, gap_ns: float, se
                "--gap-ns")
     with RunProgress("run-dump"), budget.active():
         res = run_dumps(list(files), ncpus=cpus, requests=requests, mean_gap_ns=gap_ns,
-                        seed=seed, trace=tracer_for(fmt))
+                        seed=seed, trace=tracer_for(fmt), sriov_numvfs=sriov_numvfs,
+                        sriov=not no_sriov)
     if not res.machine.devices:
         raise UsageFailure("no simulatable endpoint in " + ", ".join(map(str, files))
                            + ("; " + "; ".join(res.notes) if res.notes else ""))

@@ -27,6 +27,7 @@ DEFAULT_BUDGETS = {
     "export-config": Budget(max_sim_ns=1_000_000_000, max_events=10_000_000),
     "compare-virt": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
     "tune": Budget(max_sim_ns=1_000_000_000, max_events=50_000_000),
+    "compare-links": Budget(max_sim_ns=100_000_000_000, max_events=100_000_000),
 }
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -6,11 +6,11 @@ vectors each (RX, TX, mailbox) in VF BAR 3, as the real 82576 dump in
 from __future__ import annotations
 
 from irqsim.pci.config import BarSpec
+from irqsim.pci.express import LinkSpec
 from irqsim.pci.function import PciFunction
 from irqsim.pci.msix import MsixCapability
 from irqsim.pci.sriov import SriovCapability, VirtualFunction
 from irqsim.sim.context import SimContext
-from irqsim.spec.pcie import CAP_ID_EXP, EXP_TYPE_ENDPOINT
 
 VF_BARS = (BarSpec(0, 0x4000, is64=True), BarSpec(3, 0x4000, is64=True))
 
@@ -34,11 +34,10 @@ class SriovNic(PciFunction):
                  vf_offset: int = 0x80, vf_stride: int = 2) -> None:
         super().__init__(ctx, name, 0x8086, 0x10C9, 0x020000,
                          bars=(BarSpec(0, 0x20000), BarSpec(3, 0x4000)), revision=1,
-                         interrupt_pin=1)
+                         interrupt_pin=1, link=LinkSpec(1, 4))
         self.msix = MsixCapability(self, 0x70, 10, 3, 0x0, 3, 0x2000)
-        # A PCI Express endpoint (v2): extended capabilities (SR-IOV at 100h) need one.
-        self.config.add_capability(CAP_ID_EXP, 0xA0, 0x3C)
-        self.config.hw_write(0xA2, 2, 2 | EXP_TYPE_ENDPOINT << 4)
+        # Its PCI Express capability (PciFunction's, with the 82576's Gen1 x4 link, as the
+        # real dump's LnkCap) is what lets it have extended capabilities (SR-IOV at 100h).
         self.sriov = SriovCapability(self, SriovNicVf, total_vfs, 0x10CA, VF_BARS,
                                      vf_offset=vf_offset, vf_stride=vf_stride)
 

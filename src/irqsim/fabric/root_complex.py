@@ -20,6 +20,13 @@ from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
+from irqsim.pci.express import (
+    DEFAULT_ROOT_PORT_LINK,
+    LinkSpec,
+    make_integrated,
+    train,
+    watch_retrain,
+)
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
@@ -61,8 +68,9 @@ class IoPortDevice(Protocol):
 class RootPort(PciBridge):
     """A PCI Express root port: a bridge whose upstream side is the root complex."""
 
-    def __init__(self, ctx: SimContext, name: str, rc: RootComplex) -> None:
-        super().__init__(ctx, name, vendor=0x8086, device=0x7001)
+    def __init__(self, ctx: SimContext, name: str, rc: RootComplex,
+                 link: LinkSpec | None = DEFAULT_ROOT_PORT_LINK) -> None:
+        super().__init__(ctx, name, vendor=0x8086, device=0x7001, link=link)
         self.rc = rc
 
     def forward_up(self, tlp: Tlp) -> None:
@@ -129,8 +137,9 @@ class RootComplex:
         return self.ctx.timing.msi_hop_remote_node
 
     # -- topology -----------------------------------------------------------
-    def add_root_port(self, device: int, name: str | None = None) -> RootPort:
-        port = RootPort(self.ctx, name or f"RootPort{device}", self)
+    def add_root_port(self, device: int, name: str | None = None,
+                      link: LinkSpec | None = DEFAULT_ROOT_PORT_LINK) -> RootPort:
+        port = RootPort(self.ctx, name or f"RootPort{device}", self, link)
         port.devfn = device << 3
         self.bus0[port.devfn] = port
         return port
@@ -144,12 +153,17 @@ class RootComplex:
         fn.parent = None
         fn.devfn = devfn
         self.bus0[devfn] = fn
+        make_integrated(fn.config)
         fn.link = Link(self.ctx, self.receive, f"{fn.name}->Root Complex")
 
     def connect(self, port: PciBridge, fn: PciFunction, devfn: int = 0) -> None:
-        """Attach ``fn`` below ``port`` with a link carrying its TLPs upstream."""
+        """Attach ``fn`` below ``port`` with a link carrying its TLPs upstream, trained to
+        the fastest speed and widest width both ends' LnkCap allow (written to both LnkSta;
+        a conventional PCI function without the capability gets the default link's costs)."""
         port.attach(fn, devfn)
-        fn.link = Link(self.ctx, port.receive_upstream, f"{fn.name}->{port.name}")
+        fn.link = Link(self.ctx, port.receive_upstream, f"{fn.name}->{port.name}",
+                       train(port.config, fn.config))
+        watch_retrain(port, fn)
 
     def functions(self) -> list[PciFunction]:
         """Every function in the hierarchy (depth first)."""

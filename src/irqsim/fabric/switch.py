@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from irqsim.fabric.tlp import Tlp
 from irqsim.pci.bridge import PciBridge
+from irqsim.pci.express import DEFAULT_LINK, LinkSpec
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
+from irqsim.spec.pcie import EXP_TYPE_DOWNSTREAM, EXP_TYPE_UPSTREAM
 
 R_SWITCH_UNCONNECTED = rule(
     "PCI-SWITCH-NOT-CONNECTED", "PCIe 1.3.3",
@@ -30,8 +32,9 @@ XIO3130_DOWNSTREAM = 0x8233
 class SwitchUpstreamPort(PciBridge):
     """The port towards the root: forwards upstream TLPs on its own link."""
 
-    def __init__(self, ctx: SimContext, name: str) -> None:
-        super().__init__(ctx, name, vendor=XIO3130_VENDOR, device=XIO3130_UPSTREAM)
+    def __init__(self, ctx: SimContext, name: str, link: LinkSpec | None = DEFAULT_LINK) -> None:
+        super().__init__(ctx, name, vendor=XIO3130_VENDOR, device=XIO3130_UPSTREAM,
+                         express_type=EXP_TYPE_UPSTREAM, link=link)
 
     def forward_up(self, tlp: Tlp) -> None:
         ready = self.ctx.engine.now
@@ -46,8 +49,9 @@ class SwitchUpstreamPort(PciBridge):
 class SwitchDownstreamPort(PciBridge):
     """A port towards a device: forwards upstream TLPs across the switch's internal bus."""
 
-    def __init__(self, ctx: SimContext, name: str) -> None:
-        super().__init__(ctx, name, vendor=XIO3130_VENDOR, device=XIO3130_DOWNSTREAM)
+    def __init__(self, ctx: SimContext, name: str, link: LinkSpec | None = DEFAULT_LINK) -> None:
+        super().__init__(ctx, name, vendor=XIO3130_VENDOR, device=XIO3130_DOWNSTREAM,
+                         express_type=EXP_TYPE_DOWNSTREAM, link=link)
 
     def forward_up(self, tlp: Tlp) -> None:
         up = self.parent
@@ -58,14 +62,16 @@ class SwitchDownstreamPort(PciBridge):
 class Switch:
     """An upstream port with ``ports`` downstream ports at devices 0..ports-1 of its bus."""
 
-    def __init__(self, ctx: SimContext, name: str = "Switch", ports: int = 4) -> None:
+    def __init__(self, ctx: SimContext, name: str = "Switch", ports: int = 4,
+                 link: LinkSpec | None = DEFAULT_LINK) -> None:
+        """``link``: every port's maximum link (LnkCap)."""
         if not 1 <= ports <= 32:
             raise ValueError(f"a switch has 1-32 downstream ports, got {ports}")
         self.name = name
-        self.upstream = SwitchUpstreamPort(ctx, f"{name}.UP")
+        self.upstream = SwitchUpstreamPort(ctx, f"{name}.UP", link)
         self.downstream: list[SwitchDownstreamPort] = []
         for i in range(ports):
-            dp = SwitchDownstreamPort(ctx, f"{name}.DP{i}")
+            dp = SwitchDownstreamPort(ctx, f"{name}.DP{i}", link)
             self.upstream.attach(dp, i << 3)
             self.downstream.append(dp)
 

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
     from irqsim.os.pci import Bar, Enumerator, PciDev
 
+R_VF_MISSING = rule("OS-SRIOV-VF-MISSING", "PCIe 9.3.3.3.1",
+                    "after VF Enable each VF answers configuration requests at its routing "
+                    "ID; one that does not is not added, and the enable fails")
 R_VF_BAR = rule("OS-SRIOV-VF-BAR", "PCIe 9.3.3.14",
                 "a VF BAR is sized like a BAR: its address bits above the size are writable")
 
@@ -43,6 +46,7 @@ class SriovInfo:
     bars: dict[int, Bar] = field(default_factory=dict)     # VF BAR k: base of VF 0, size
     num_vfs: int = 0
     vfs: list[PciDev] = field(default_factory=list)
+    drivers_autoprobe: bool = True          # sysfs sriov_drivers_autoprobe
 
 
 def find_ext_capability(k: Kernel, pdev: PciDev, cap_id: int) -> int:
@@ -64,7 +68,7 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
     from irqsim.os.pci import Bar, _align
     k = en.k
     pos = find_ext_capability(k, pdev, X.ECAP_SRIOV)
-    if not pos:
+    if not pos or pos + X.SRIOV_SIZE > 0x1000:     # none, or cut off by the space's end
         return
     b, d = pdev.bus, pdev.devfn
 
@@ -96,7 +100,8 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
             # No write-ones probe pattern (the register kept its value: read-only, as in a
             # device modelled from a dump): Linux would find no resource here either.
             k.ctx.diag(pdev.slot, R_VF_BAR, f"VF BAR{i} at {off:#x} reads {probe:#010x} "
-                       "after writing all ones: not a sizable BAR; no VF resource")
+                       "after writing all ones: not a sizable BAR (Linux: \"reg "
+                       f"{off:#x}: invalid BAR (can't size)\"); the VFs get no BAR{i}")
             i += 2 if is64 else 1
             continue
         total = size * info.total_vfs
@@ -112,6 +117,11 @@ def sriov_init(en: Enumerator, pdev: PciDev) -> None:
         info.bars[i] = Bar(i, addr, size, is64, pref)
         i += 2 if is64 else 1
     pdev.sriov = info
+    # VFs whose routing IDs lie on buses above the PF's need those bus numbers below the
+    # port (Linux pci_iov_bus_range, added to the bus's max during the scan).
+    last = ((b << 8 | d) + info.offset + (info.total_vfs - 1) * info.stride) >> 8
+    if last > b:
+        en.next_bus = max(en.next_bus, last + 1)
 
 
 def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
@@ -125,6 +135,14 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
     if info.num_vfs:
         raise OSError(16, f"{pdev.slot}: {info.num_vfs} VFs already enabled")   # EBUSY
     b, d, pos = pdev.bus, pdev.devfn, info.pos
+    if not info.offset or (n > 1 and not info.stride):                 # Linux sriov_enable
+        raise OSError(5, f"{pdev.slot}: First VF Offset {info.offset} / VF Stride "
+                      f"{info.stride} would put a VF on another function's routing ID")
+    last = ((b << 8 | d) + info.offset + (n - 1) * info.stride) >> 8
+    sub = pdev.parent.subordinate if pdev.parent is not None else b
+    if last > max(b, sub):                                              # Linux sriov_enable
+        raise OSError(12, f"{pdev.slot}: can't enable {n} VFs (bus {last:02x} out of range "
+                      f"of [bus {b:02x}-{sub:02x}])")                      # ENOMEM
     k.cfg_write(b, d, pos + X.SRIOV_NUM_VFS.offset, 2, n)
     ctrl = k.cfg_read(b, d, pos + X.SRIOV_CTRL.offset, 2)
     k.cfg_write(b, d, pos + X.SRIOV_CTRL.offset, 2, ctrl | _VF_ENABLE | _VF_MSE)
@@ -133,16 +151,24 @@ def pci_enable_sriov(k: Kernel, pdev: PciDev, n: int) -> list[PciDev]:
     for i in range(n):
         rid = (rid0 + info.offset + i * info.stride) & 0xFFFF
         vb, vd = rid >> 8, rid & 0xFF
+        htype = k.cfg_read(vb, vd, 0x0E, 1)
+        if htype & 0x7F:
+            # No VF answers there (Linux pci_setup_device: "unknown header type 7f, ignoring
+            # device"; pci_iov_add_virtfn fails and sriov_enable undoes everything).
+            k.ctx.diag(pdev.slot, R_VF_MISSING, f"VF {i} at {vb:02x}:{vd >> 3:02x}.{vd & 7}: "
+                       f"unknown header type {htype & 0x7F:02x}, ignoring device")
+            pci_disable_sriov(k, pdev)          # the VFs added so far, VF Enable, NumVFs
+            raise OSError(5, f"{pdev.slot}: VF {i} does not respond")          # EIO
         vf = PciDev(vb, vd, pdev.vendor, info.vf_device,
-                    k.cfg_read(vb, vd, 0x08, 4) >> 8, k.cfg_read(vb, vd, 0x0E, 1),
-                    parent=pdev.parent)
+                    k.cfg_read(vb, vd, 0x08, 4) >> 8, htype, parent=pdev.parent)
         vf.bars = {j: Bar(j, bar.address + i * bar.size, bar.size, bar.is64, bar.prefetchable)
                    for j, bar in info.bars.items()}
         vf.physfn = pdev
         k.pci_read_caps(vf)
         info.vfs.append(vf)
         k.devices.append(vf)
-        k.probe_driver(vf)
+        if info.drivers_autoprobe:
+            k.probe_driver(vf)
     return info.vfs
 
 

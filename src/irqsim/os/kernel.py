@@ -320,9 +320,12 @@ class Kernel:
                 self.probe_driver(pdev)
 
     def probe_driver(self, pdev: PciDev) -> None:
-        """Bind the first driver whose ids match (Linux pci_bus_match + probe)."""
+        """Bind the first driver whose ids match (Linux pci_bus_match + probe); with
+        ``pdev.driver_override`` set, only the driver of that name (pci_match_device)."""
+        override = pdev.driver_override
         for drv in self.drivers:
-            if (pdev.vendor, pdev.device) in drv.ids:
+            if (drv.name == override if override is not None
+                    else (pdev.vendor, pdev.device) in drv.ids):
                 pdev.driver = drv
                 drv.probe(self, pdev)
                 break
@@ -330,6 +333,21 @@ class Kernel:
     def pci_read_caps(self, pdev: PciDev) -> None:
         """Walk the capability list of a function added after enumeration (a VF)."""
         Enumerator(self).read_caps(pdev)
+
+    def sriov_drivers_autoprobe(self, pdev: PciDev, on: bool) -> None:
+        """Write /sys/bus/pci/devices/<pf>/sriov_drivers_autoprobe: with 0, VFs enabled
+        later are added without a driver (to be bound with :meth:`pci_bind`, e.g. to
+        vfio-pci through ``driver_override``)."""
+        if pdev.sriov is None:
+            raise OSError(19, f"{pdev.slot}: no SR-IOV capability")           # ENODEV
+        pdev.sriov.drivers_autoprobe = on
+
+    def pci_bind(self, pdev: PciDev) -> bool:
+        """Write the device to /sys/bus/pci/drivers_probe: bind a driver now (honouring
+        ``driver_override``); returns whether one bound."""
+        if pdev.driver is None:
+            self.run_on(self.cpus[0], lambda: self.probe_driver(pdev))
+        return pdev.driver is not None
 
     def sriov_numvfs(self, pdev: PciDev, n: int) -> int:
         """Write /sys/bus/pci/devices/<pf>/sriov_numvfs: 0 removes the VFs; n > 0 enables n

@@ -60,6 +60,7 @@ class PciDev:
     msi_domain: Any = field(default=None, repr=False, compare=False)  # PCI-MSI(-X) domain
     sriov: Any = field(default=None, repr=False, compare=False)   # os/iov.py SriovInfo (PF)
     physfn: PciDev | None = field(default=None, repr=False, compare=False)  # a VF's PF
+    driver_override: str | None = None  # sysfs driver_override: bind only the driver so named
 
     @property
     def slot(self) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
+from irqsim.pci.express import DEFAULT_LINK, LinkSpec
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
@@ -37,6 +38,7 @@ from irqsim.spec.pci import (
     SUBORDINATE_BUS,
     TYPE1_HEADER,
 )
+from irqsim.spec.pcie import EXP_TYPE_ROOT_PORT
 
 R_INTX_DOUBLE_ASSERT = rule(
     "PCI-INTX-DOUBLE-ASSERT", "PCIe 2.2.8.1",
@@ -64,8 +66,10 @@ class PciBridge(PciFunction):
     """A type-1 function with a secondary bus holding ``children``."""
 
     def __init__(self, ctx: SimContext, name: str, vendor: int = 0x8086, device: int = 0x7000,
-                 class_code: int = 0x060400) -> None:
-        super().__init__(ctx, name, vendor, device, class_code, header_type=1)
+                 class_code: int = 0x060400, express_type: int = EXP_TYPE_ROOT_PORT,
+                 link: LinkSpec | None = DEFAULT_LINK) -> None:
+        super().__init__(ctx, name, vendor, device, class_code, header_type=1,
+                         express_type=express_type, link=link)
         self.children: list[PciFunction] = []
         self.upstream_receiver: object | None = None
         # Collapsed virtual wires: upstream pin 1-4 -> asserting (requester ID, pin) sources.
@@ -128,14 +132,16 @@ class PciBridge(PciFunction):
         """The function that claims a configuration request for (bus, devfn) below us."""
         if bus == self.secondary_bus:
             for child in self.children:
-                if child.devfn == devfn:
+                if child.devfn == devfn and child.bus == bus:
                     return child
             return None
         if self.secondary_bus < bus <= self.subordinate_bus:
             for child in self.children:
-                if isinstance(child, PciBridge) and (
-                        child.secondary_bus <= bus <= child.subordinate_bus):
-                    return child.route_config(bus, devfn)
+                if isinstance(child, PciBridge):
+                    if child.secondary_bus <= bus <= child.subordinate_bus:
+                        return child.route_config(bus, devfn)
+                elif child.devfn == devfn and child.bus == bus:
+                    return child        # a VF on a bus above its PF's (SR-IOV 9.3.3.9)
         return None
 
     def route_memory(self, addr: int) -> tuple[MmioRegion, int] | None:

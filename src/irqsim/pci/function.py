@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
+from irqsim.pci.express import DEFAULT_LINK, LinkSpec, install_express
 from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
@@ -36,6 +37,7 @@ from irqsim.spec.pci import (
     TYPE0_HEADER,
     VENDOR_ID,
 )
+from irqsim.spec.pcie import EXP_TYPE_ENDPOINT
 
 R_DMA_BUS_MASTER = rule(
     "PCI-DMA-BUS-MASTER", "PCI 6.2.2",
@@ -83,7 +85,11 @@ class PciFunction:
     def __init__(self, ctx: SimContext, name: str, vendor: int, device: int,
                  class_code: int, bars: tuple[BarSpec, ...] = (), revision: int = 0,
                  subsystem_vendor: int = 0, subsystem: int = 0, interrupt_pin: int = 0,
-                 header_type: int = 0) -> None:
+                 header_type: int = 0, express_type: int | None = EXP_TYPE_ENDPOINT,
+                 link: LinkSpec | None = DEFAULT_LINK) -> None:
+        """``express_type``: the PCI Express capability's Device/Port Type (at 0xC0; None:
+        no capability, a conventional PCI function); ``link``: its maximum link speed and
+        width (LnkCap; None: no link, as a VF or an integrated endpoint)."""
         self.ctx = ctx
         self._tp_send = ctx.points.send
         self._tp_upstream = ctx.points.upstream
@@ -98,6 +104,8 @@ class PciFunction:
         if header_type == 0:
             cs.hw_write(SUBSYSTEM_VENDOR_ID.offset, 2, subsystem_vendor)
             cs.hw_write(SUBSYSTEM_ID.offset, 2, subsystem)
+        if express_type is not None:
+            install_express(cs, express_type, link)
         self.bars: dict[int, BarSpec] = {}
         self.regions: dict[int, list[tuple[int, int, MmioRegion]]] = {}
         for spec in bars:

@@ -26,8 +26,10 @@ if TYPE_CHECKING:
     from irqsim.pci.bridge import PciBridge
 
 R_VF_BUS = rule("SRIOV-VF-OFF-BUS", "PCIe 9.3.3.9",
-                "a VF whose routing ID falls on another bus needs that bus below the PF's "
-                "port; irqsim places VFs on the PF's own bus only")
+                "a VF whose routing ID falls on a bus above the PF's needs that bus inside "
+                "the port's secondary-subordinate range")
+R_VF_RID = rule("SRIOV-VF-RID", "PCIe 9.3.3.9-10",
+                "First VF Offset and VF Stride give each VF a routing ID of its own")
 R_NUMVFS = rule("SRIOV-NUMVFS-RANGE", "PCIe 9.3.3.7",
                 "NumVFs above TotalVFs gives undefined results")
 R_NUMVFS_CHANGED = rule("SRIOV-NUMVFS-WHILE-ENABLED", "PCIe 9.3.3.7",
@@ -48,9 +50,10 @@ class VirtualFunction(PciFunction):
 
     def __init__(self, sriov: SriovCapability, index: int, name: str, class_code: int) -> None:
         super().__init__(sriov.pf.ctx, name, 0xFFFF, 0xFFFF, class_code,
-                         bars=sriov.vf_bars, interrupt_pin=0)
+                         bars=sriov.vf_bars, interrupt_pin=0, link=None)
         self.sriov = sriov
         self.index = index
+        self.vf_bus = sriov.routing_id(index) >> 8
         cs = self.config
         for spec in sriov.vf_bars:                 # the VF's own BARs are RO zero (9.3.4.1.11)
             off = BAR0 + 4 * spec.index
@@ -62,6 +65,12 @@ class VirtualFunction(PciFunction):
         # Memory Space is RO zero in a VF; VF MSE in the PF governs decoding (9.3.4.1.3).
         cs.set_masks(COMMAND.offset, 2, cs.wmask[COMMAND.offset] & ~_CMD_MEMORY
                      | cs.wmask[COMMAND.offset + 1] << 8)
+
+    @property
+    def bus(self) -> int:
+        """A VF's bus: its routing ID's, which may lie above the PF's (9.3.3.9; the port's
+        subordinate range must cover it)."""
+        return self.vf_bus
 
     def bar_address(self, index: int) -> int:
         spec = self.bars[index]
@@ -77,23 +86,34 @@ class SriovCapability:
     def __init__(self, pf: PciFunction, make_vf: VfFactory, total_vfs: int,
                  vf_device: int, vf_bars: tuple[BarSpec, ...], offset: int = 0x100,
                  vf_offset: int = 0x80, vf_stride: int = 2,
-                 initial_vfs: int | None = None, next_cap: int = 0) -> None:
+                 initial_vfs: int | None = None, next_cap: int = 0,
+                 existing: bool = False) -> None:
+        """``existing``: the capability's bytes are already in ``pf``'s configuration space (a
+        device from a dump): keep its read-only registers, declare the access rules, and
+        start from reset (VF Enable, VF MSE and NumVFs clear, VF BARs unassigned)."""
         if not 1 <= total_vfs <= 0xFFFF:
             raise ValueError(f"TotalVFs {total_vfs} outside 1-65535")
         self.pf = pf
         self.offset = offset
         self.make_vf = make_vf
         self.vf_bars = vf_bars
+        self.vf_device = vf_device
         self.vfs: list[VirtualFunction] = []
         cs = pf.config
-        cs.hw_write(offset, 4, X.ECAP_SRIOV | 1 << 16 | next_cap << 20)
-        for reg, value in ((X.SRIOV_CAP, 0), (X.SRIOV_CTRL, 0), (X.SRIOV_STATUS, 0),
-                           (X.SRIOV_INITIAL_VFS, initial_vfs or total_vfs),
-                           (X.SRIOV_TOTAL_VFS, total_vfs), (X.SRIOV_NUM_VFS, 0),
-                           (X.SRIOV_FDL, 0), (X.SRIOV_VF_OFFSET, vf_offset),
-                           (X.SRIOV_VF_STRIDE, vf_stride), (X.SRIOV_VF_DEVICE, vf_device),
-                           (X.SRIOV_SUPPORTED_PAGE_SIZES, 0x553),
-                           (X.SRIOV_SYSTEM_PAGE_SIZE, 1)):
+        values: tuple[tuple[Register, int], ...] = (
+            (X.SRIOV_CAP, 0), (X.SRIOV_CTRL, 0), (X.SRIOV_STATUS, 0),
+            (X.SRIOV_INITIAL_VFS, initial_vfs or total_vfs),
+            (X.SRIOV_TOTAL_VFS, total_vfs), (X.SRIOV_NUM_VFS, 0),
+            (X.SRIOV_FDL, 0), (X.SRIOV_VF_OFFSET, vf_offset),
+            (X.SRIOV_VF_STRIDE, vf_stride), (X.SRIOV_VF_DEVICE, vf_device),
+            (X.SRIOV_SUPPORTED_PAGE_SIZES, 0x553), (X.SRIOV_SYSTEM_PAGE_SIZE, 1))
+        if existing:
+            keep = {X.SRIOV_CTRL.name, X.SRIOV_NUM_VFS.name, X.SRIOV_STATUS.name}
+            values = tuple((reg, v if reg.name in keep
+                            else cs.read(offset + reg.offset, reg.size)) for reg, v in values)
+        else:
+            cs.hw_write(offset, 4, X.ECAP_SRIOV | 1 << 16 | next_cap << 20)
+        for reg, value in values:
             cs.declare(reg, offset, reset=value)
         for spec in vf_bars:                       # VF BARs: address bits above the size
             off = offset + X.SRIOV_VF_BAR0 + 4 * spec.index
@@ -157,10 +177,18 @@ class SriovCapability:
         pf_bus = self.pf.requester_id >> 8
         for i in range(n):
             rid = self.routing_id(i)
-            if rid >> 8 != pf_bus or port is None:
+            vbus = rid >> 8
+            if port is None or not (vbus == pf_bus
+                                    or pf_bus < vbus <= port.subordinate_bus):
                 self.pf.ctx.diag(self.pf.name, R_VF_BUS,
                                  f"VF {i} at routing ID {rid >> 8:02x}:{(rid >> 3) & 31:02x}."
-                                 f"{rid & 7} is not on the PF's bus {pf_bus:02x}: not created")
+                                 f"{rid & 7} is outside the PF's bus range {pf_bus:02x}-"
+                                 f"{port.subordinate_bus if port else pf_bus:02x}: not created")
+                continue
+            if rid == self.pf.requester_id or any(v.requester_id == rid for v in self.vfs):
+                self.pf.ctx.diag(self.pf.name, R_VF_RID,
+                                 f"VF {i}'s routing ID {vbus:02x}:{(rid >> 3) & 31:02x}."
+                                 f"{rid & 7} is the PF's or another VF's: not created")
                 continue
             vf = self.make_vf(self, i)
             port.attach(vf, rid & 0xFF)

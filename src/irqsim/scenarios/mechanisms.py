@@ -24,6 +24,7 @@ from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import Machine
 from irqsim.os.kernel import PCI_IRQ_INTX, PCI_IRQ_MSI, PCI_IRQ_MSIX
 from irqsim.pci.bridge import PciBridge
+from irqsim.pci.express import LinkSpec
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, builtin, knobs_of, register
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
@@ -226,6 +227,7 @@ class CompareSpec:
     seed: int = 1
     sharers: int = 2
     ncpus: int = 2
+    link: LinkSpec | None = None        # every port's and device's LnkCap (None: their own)
 
 
 def build_compare(mechanism: str, spec: CompareSpec, trace: TraceOption = False,
@@ -238,7 +240,8 @@ def build_compare(mechanism: str, spec: CompareSpec, trace: TraceOption = False,
         raise ValueError(f"mechanism must be one of {', '.join(MECHANISMS)}, got {mechanism!r}")
     if not 0 <= spec.sharers <= 7:
         raise ValueError(f"sharers must be 0-7, got {spec.sharers}")
-    m = Machine(ncpus=spec.ncpus, trace=trace, timing=timing, ledger_debug=ledger_debug)
+    m = Machine(ncpus=spec.ncpus, trace=trace, timing=timing, ledger_debug=ledger_debug,
+                pcie_link=spec.link)
     n = spec.sharers
     dps = swizzle_to_shared_line(m, n + 1)
     line = n % 4 + 1                                # where virtio-net's INTA lands

@@ -154,6 +154,22 @@ LNKSTA2 = Register("Link Status 2", 0x32, 2, (
     F("drs_received", 15, RW1C),
 ))
 
+EXP_SIZE = 0x3C                            # a v2 capability: through Link Status 2
+
+# Link speeds and widths (PCIe Base 6.0). LnkCap's Max Link Speed and LnkSta's Current Link
+# Speed hold n, meaning bit n-1 of LnkCap2's Supported Link Speeds vector (7.5.3.6, 7.5.3.8,
+# 7.5.3.18); irqsim's functions support every speed up to their maximum, so n is the
+# generation. Widths are LnkCap's Maximum Link Width encodings (7.5.3.6).
+LINK_GENERATIONS = (1, 2, 3, 4, 5, 6)
+LINK_MT_S = {1: 2_500, 2: 5_000, 3: 8_000, 4: 16_000, 5: 32_000, 6: 64_000}   # per lane, 4.2
+# Payload bits per line bits: 8b/10b at 2.5 and 5.0 GT/s (4.2.1), 128b/130b at 8.0-32.0 GT/s
+# (4.2.2), Flit Mode at 64.0 GT/s (PAM4, 1b/1b; 4.2.3.4: a 256-byte flit carries 236 bytes of
+# TLPs, 6 of DLP, 8 of CRC and 6 of FEC).
+LINK_ENCODING = {1: (8, 10), 2: (8, 10), 3: (128, 130), 4: (128, 130), 5: (128, 130),
+                 6: (236, 256)}
+LINK_FLIT_MODE = frozenset({6})            # no per-TLP STP/LCRC framing: the flit carries it
+LINK_WIDTHS = (1, 2, 4, 8, 12, 16, 32)
+
 
 # -- Extended capabilities (PCIe Base 6.0, 7.8 and 7.9); offsets from the capability header ----
 ECAP_AER, ECAP_VC, ECAP_DSN, ECAP_PWR, ECAP_ACS, ECAP_ARI, ECAP_ATS, ECAP_SRIOV = (

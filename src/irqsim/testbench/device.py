@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 
 from irqsim.pci.config import BarSpec
+from irqsim.pci.express import EXPRESS_OFFSET
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.pci.msi import MsiCapability
 from irqsim.pci.msix import MsixCapability
 from irqsim.sim.context import SimContext
 from irqsim.spec.pci import MSIX_CAP_SIZE, msi_cap_size
+from irqsim.spec.pcie import EXP_SIZE
 
 __all__ = ["BarSpec", "Device", "DeviceSpec", "MsiLayout", "MsixLayout"]
 
@@ -73,7 +75,8 @@ class DeviceSpec:
         bars = {b.index: b for b in self.bars}
         if len(bars) != len(self.bars):
             raise ValueError("two BARs with one index")
-        used: list[tuple[int, int, str]] = []
+        # Every function's PCI Express capability (pci/express.py) sits at 0xC0-0xFB.
+        used: list[tuple[int, int, str]] = [(EXPRESS_OFFSET, EXP_SIZE, "PCI Express")]
         if self.msi is not None:
             size = msi_cap_size(self.msi.addr64, self.msi.per_vector_masking)
             used.append((self.msi.offset, size, "MSI"))

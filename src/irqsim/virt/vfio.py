@@ -86,3 +86,22 @@ class VfioPci:
         self.forwarded += 1
         self.kvm.deliver(route[0], route[1], meta.iid if meta is not None else 0)
         return IRQ_HANDLED
+
+
+class VfioPciDriver:
+    """The vfio-pci driver itself: binds devices by ``driver_override`` (Linux's way to hand
+    a VF to vfio-pci) and makes a :class:`VfioPci` for each, ``vectors`` MSI-X vectors with
+    host IRQs affine to ``host_cpus``; ``devices[slot]`` is the bound device."""
+
+    name = "vfio-pci"
+    ids: tuple[tuple[int, int], ...] = ()      # matched by driver_override only
+
+    def __init__(self, vectors: int, host_cpus: list[int] | None = None) -> None:
+        self.vectors = vectors
+        self.host_cpus = host_cpus
+        self.devices: dict[str, VfioPci] = {}
+
+    def probe(self, k: Kernel, pdev: PciDev) -> None:
+        dev = VfioPci(((pdev.vendor, pdev.device),), self.vectors, self.host_cpus)
+        dev.probe(k, pdev)
+        self.devices[pdev.slot] = dev
