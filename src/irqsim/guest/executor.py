@@ -63,7 +63,7 @@ from unicorn.x86_const import (
 )
 
 from irqsim.cpu.cpu import RUNNING
-from irqsim.guest import GuestError, cpuid
+from irqsim.guest import GuestError, cpuid, native
 from irqsim.sim.accounting import Reason
 from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
 
@@ -121,11 +121,16 @@ class Executor:
         self.exact = run.exact
         self.md = Cs(CS_ARCH_X86, CS_MODE_64)
         self.lengths: dict[int, int] = {}
+        self.blocks: dict[int, int] = {}              # block address -> instructions
+        self.nat: native.State | None = None
+        self._cb_error: BaseException | None = None
+        lib = None if self.exact or not run.native else native.load()
         if self.exact:
             uc.hook_add(UC_HOOK_CODE, self._code)
+        elif lib is not None:
+            self._install_native(lib)
         else:
             uc.hook_add(UC_HOOK_BLOCK, self._block)
-            self.blocks: dict[int, int] = {}          # block address -> instructions
         uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._out, None, 1, 0, UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INTR, self._exception)
@@ -160,6 +165,27 @@ class Executor:
         self.warps = 0
         self.halting = False                    # stopped in HLT; resumes at halt_rip
         self.halt_rip = 0
+        self.absorbed = 0                       # native: instructions already on the clock
+        self.step_target: int | None = None     # native: stop after the shadowed instruction
+        self.quantum_end = 1 << 63
+        self.redirected: tuple[int, int] | None = None
+
+    def _install_native(self, lib: object) -> None:
+        """Count instructions in C (native.c): a code hook stops emulation at the deadline
+        :meth:`_arm` sets, and a block hook calls :meth:`_new_block` once per block."""
+        st = self.nat = native.State()
+        st.deadline = 0
+        st.rflags_reg = UC_X86_REG_RFLAGS
+        st.reg_read = native.address(_uclib.uc_reg_read)
+        self._boundary_cb = native.BOUNDARY(self._on_boundary)
+        st.boundary = self._boundary_cb
+        self._new_block_cb = native.NEW_BLOCK(self._new_block)
+        st.new_block = self._new_block_cb
+        self._native_hooks = (ctypes.c_size_t * 2)()
+        err = lib.irqsim_install(self.uc._uch, ctypes.byref(st),  # type: ignore[attr-defined]
+                                 native.address(_uclib.uc_hook_add), self._native_hooks)
+        if err:
+            raise GuestError(f"Unicorn refused the native hooks (uc_err {err})")
 
     def rd(self, reg: int) -> int:
         """A register of up to 64 bits (not IDTR/GDTR/TR: those use ``uc.reg_read``)."""
@@ -205,6 +231,9 @@ class Executor:
             self.sync()
         else:
             self._next()
+        if self.nat is not None:
+            self._arm()                 # native.c stops at the next boundary if need be
+            return
         if not self.attention or self.exact:
             return
         if how == "port":
@@ -231,6 +260,9 @@ class Executor:
     def start(self, rip: int, count: int = 0) -> None:
         """Run from ``rip`` for at most ``count`` instructions (0: until something stops
         it: the guest exits, halts while other CPUs run, or an error)."""
+        if self.nat is not None:
+            self._start_native(rip, count)
+            return
         self.running = True
         self._next()
         uc = self.uc
@@ -250,6 +282,122 @@ class Executor:
                     self.stopped = f"emulation error at {rip:#x}: {exc}"
             break
         self.running = False
+
+    # -- native mode (native.c counts; Python runs at accesses, specials and boundaries) ------
+    def _start_native(self, rip: int, count: int) -> None:
+        st = self.nat
+        assert st is not None
+        uc = self.uc
+        self.running = True
+        self.quantum_end = st.count + count if count else 1 << 63
+        self._next()
+        while True:
+            self._arm()
+            try:
+                uc.emu_start(rip, 0)
+            except UcError as exc:
+                self._absorb()
+                rip = self.rd(UC_X86_REG_RIP)
+                if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
+                    # Unicorn stops on an invalid opcode; the core raises #UD (SDM 6.15).
+                    self.exceptions += 1
+                    self._deliver(VEC_UD, rip, None)
+                    if self.stopped is None:
+                        rip = self.rd(UC_X86_REG_RIP)
+                        continue
+                elif self.stopped is None:
+                    self.stopped = f"emulation error at {rip:#x}: {exc}"
+            break
+        self._absorb()
+        self.running = False
+        if self._cb_error is not None:
+            err, self._cb_error = self._cb_error, None
+            raise err
+
+    def _on_boundary(self, address: int) -> int:
+        """native.c reached the deadline (or IF rose with INTR up) at the boundary before
+        ``address``: run what is due, deliver what is pending; 1 when RIP moved or emulation
+        stops (the instruction at ``address`` is then not executed now)."""
+        try:
+            self._absorb()
+            st = self.nat
+            assert st is not None
+            if st.count >= self.quantum_end or self.ps >= self.run.bound_ps(self):
+                self.uc.emu_stop()      # back to the scheduler; resumes at address
+                return 1
+            rip = self._native_boundary(address)
+            if self.stopped is not None:
+                return 1
+            self._arm()
+            if rip == address:
+                return 0
+            # Unicorn still calls this address's other code hooks (a special instruction's)
+            # after a hook moved RIP: they must not run for an instruction not executed.
+            self.redirected = (address, st.count)
+            return 1
+        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
+            return 1
+
+    def _absorb(self) -> None:
+        """Put the instructions native.c counted since the last call on the guest clock."""
+        st = self.nat
+        if st is not None:
+            d = st.count - self.absorbed
+            if d:
+                self.absorbed += d
+                self.instructions += d
+                self.ps += d * self.insn_ps
+
+    def _arm(self) -> None:
+        """Tell native.c where to stop next: at the next boundary when something is to be
+        delivered there (or after the STI-shadowed instruction), else when the guest clock
+        reaches the next engine event, the synchronisation bound or the quantum's end; and,
+        while INTR is up, at the first boundary where RFLAGS.IF is set."""
+        st = self.nat
+        assert st is not None
+        c = st.count
+        if self.shadow or self.iret_nmi or self.pending_fault is not None or (
+                self.nmi_pending and not self.nmi_blocked):
+            dl = c
+        else:
+            lim = min(self.next_ps, self.run.bound_ps(self))
+            dl = c + max(0, -(-(lim - self.ps) // self.insn_ps))
+            dl = min(dl, self.quantum_end)
+            if self.step_target is not None:
+                dl = min(dl, self.step_target)
+        st.deadline = dl
+        # (not in the STI shadow: the step past the shadowed instruction stops anyway)
+        st.wait_if = 1 if self.line and self.step_target is None else 0
+
+    def _native_boundary(self, rip: int) -> int:
+        """native.c stopped at the boundary before ``rip``: run what is due and deliver what
+        is pending (SDM 6.9 priorities as :meth:`_boundary`); the RIP to resume at."""
+        if self.iret_nmi:
+            self._nmi_unblock()
+        if self.ps >= self.next_ps:
+            self.sync()
+        if self.step_target is not None:
+            if self.absorbed < self.step_target:
+                return rip
+            self.step_target = None
+        elif self.shadow:
+            # The instruction after STI runs before anything is delivered (SDM 6.8.3).
+            self.shadow = False
+            self.step_target = self.absorbed + 1
+            return rip
+        if self._boundary(rip):
+            return self.rd(UC_X86_REG_RIP)
+        return rip
+
+    def _new_block(self, address: int, size: int) -> None:
+        """native.c sees a block for the first time: hook its special instructions."""
+        try:
+            self._scan(address, size)
+        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
 
     def stop(self, why: str) -> None:
         if self.stopped is None:
@@ -335,7 +483,14 @@ class Executor:
         return self.blocks[address]
 
     def _special_hook(self, uc: Uc, address: int, size: int, _: object) -> None:
+        if self.nat is None:
+            self._special(self.kinds[address], address, size)
+            return
+        if self.redirected == (address, self.nat.count):
+            return                      # RIP moved to an interrupt handler before it ran
+        self._absorb()
         self._special(self.kinds[address], address, size)
+        self._arm()
 
     def phys(self, va: int) -> int:
         """Translate a virtual address with the guest's page tables (4-level paging with
@@ -396,6 +551,8 @@ class Executor:
             msr = self.rd(UC_X86_REG_ECX)
             if not (msr in (MSR_TSC, MSR_APIC_BASE, MSR_TSC_DEADLINE) or 0x800 <= msr <= 0x8FF):
                 return                                  # Unicorn's own MSR
+            if kind == RDMSR and self._poll(("msr", msr)):
+                self._warp()                            # e.g. polling x2APIC TMCCT
             self.sync()
             cpu = self.cpu
             if kind == RDMSR:
@@ -416,7 +573,8 @@ class Executor:
                 self._boundary(address)                 # #GP: the instruction faults
             else:
                 self.wr(UC_X86_REG_RIP, address + 2)
-            self._poll_reset()
+            if kind == WRMSR:
+                self._poll_reset()
         elif kind == RDTSC:
             if self._poll(("tsc", address)):
                 self._warp()
@@ -502,6 +660,7 @@ class Executor:
 
     # -- accesses ----------------------------------------------------------------------------
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
+        self._absorb()
         addr = MMIO_BASE + offset
         if self._poll(("mmio", addr)):
             self._warp()
@@ -512,6 +671,7 @@ class Executor:
         return v
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
+        self._absorb()
         self.sync()
         addr = MMIO_BASE + offset
         self.charge(self.cpu.timed_write(addr, size, value))
@@ -521,6 +681,7 @@ class Executor:
         self._after_access("write")
 
     def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
+        self._absorb()
         self.sync()
         v, cost = self.cpu.timed_in(port, size)
         self.charge(cost)
@@ -528,6 +689,7 @@ class Executor:
         return v
 
     def _out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
+        self._absorb()
         self.sync()
         self.charge(self.cpu.timed_out(port, size, value))
         self._poll_reset()
@@ -543,11 +705,14 @@ class Executor:
 
     def _exception(self, uc: Uc, intno: int, _: object) -> None:
         """An exception (or INT n) raised by an instruction Unicorn executed."""
+        self._absorb()
         rip = self.rd(UC_X86_REG_RIP)
         self.exceptions += 1
         code = 0 if intno in ERROR_CODE_VECTORS else None
         if not self._deliver(intno, rip, code):
             self.stop(f"exception {intno} at {rip:#x} with no usable IDT gate")
+        if self.nat is not None:
+            self._arm()
 
     # -- instruction boundaries ----------------------------------------------------------------
     def _boundary(self, address: int) -> bool:

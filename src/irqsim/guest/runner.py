@@ -43,6 +43,7 @@ class GuestOptions:
     env: str = ""                   # kvm-unit-tests environment (its initrd)
     flat_address: int | None = None  # load a flat binary here instead of an ELF
     exact: bool = False             # a hook per instruction: boundaries after every one
+    native: bool = True             # count instructions in C (guest/native.c) when it builds
     vm_exits: bool = False          # run as a KVM guest: I/O APIC MMIO and EOI trap
     trace: bool = False
 
@@ -82,6 +83,7 @@ class GuestRun:
         self.ram = GuestRam(opts.ram_mib << 20)
         m.memory = m.rc.memory = self.ram                    # device DMA lands in guest RAM
         self.vm_exits = opts.vm_exits
+        self.native = opts.native
         self.platform = GuestPlatform(m, self.ram.size, len(m.cpus), opts.vm_exits)
         self.executors: list[Executor] = []
         self.resume: dict[Executor, int] = {}        # runnable executors -> next RIP

@@ -1,0 +1,115 @@
+/* irqsim guest executor: native Unicorn hooks (docs/guest.md "Speed").
+ *
+ * A code hook on every instruction counts instructions and calls Python's boundary handler
+ * when the count reaches a deadline set by Python (the next engine event, the
+ * synchronisation bound, or "the next boundary" when something is to be delivered); while
+ * an interrupt waits for RFLAGS.IF it also calls it at the first instruction boundary where
+ * IF is set. The handler returns nonzero when it redirected RIP (an interrupt entry) or
+ * stopped emulation: the instruction is then not executed here. A block hook calls
+ * Python only the first time it sees a block's address (to hook that block's special
+ * instructions). Unicorn's C API is reached through function pointers handed over by
+ * Python, so this library links against nothing. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*hook_add_fn)(void *uc, size_t *hh, int type, void *cb, void *ud,
+                           uint64_t begin, uint64_t end, ...);
+typedef int (*reg_read_fn)(void *uc, int regid, void *value);
+typedef void (*new_block_fn)(uint64_t address, uint32_t size);
+typedef int (*boundary_fn)(uint64_t address);
+
+#define UC_HOOK_CODE (1 << 2)
+#define UC_HOOK_BLOCK (1 << 3)
+
+struct irqsim_state {
+    uint64_t count;         /* instructions executed */
+    uint64_t deadline;      /* stop before the instruction that would exceed it */
+    int32_t wait_if;        /* stop at the first boundary with RFLAGS.IF set */
+    int32_t rflags_reg;     /* Unicorn's UC_X86_REG_RFLAGS */
+    boundary_fn boundary;   /* Python: deliver what is due; nonzero when RIP moved */
+    reg_read_fn reg_read;
+    new_block_fn new_block;
+    uint64_t *seen;         /* open-addressing set of block addresses (+1; 0 = empty) */
+    uint64_t seen_mask;
+    uint64_t seen_n;
+};
+
+static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)size;
+    if (s->count >= s->deadline) {
+        if (s->boundary(address))
+            return;
+    } else if (s->wait_if) {
+        uint64_t fl = 0;
+        s->reg_read(uc, s->rflags_reg, &fl);
+        if ((fl & (1 << 9)) && s->boundary(address))
+            return;
+    }
+    s->count++;
+}
+
+static int seen_insert(struct irqsim_state *s, uint64_t a)
+{
+    uint64_t key = a + 1, i;
+    if ((s->seen_n + 1) * 2 > s->seen_mask + 1) {
+        uint64_t nm = s->seen_mask * 2 + 1, *old = s->seen, om = s->seen_mask;
+        s->seen = calloc(nm + 1, sizeof(uint64_t));
+        s->seen_mask = nm;
+        for (i = 0; i <= om; i++) {
+            uint64_t k = old[i], j;
+            if (!k)
+                continue;
+            for (j = (k * 0x9E3779B97F4A7C15ull) >> 20 & nm; s->seen[j]; j = (j + 1) & nm)
+                ;
+            s->seen[j] = k;
+        }
+        free(old);
+    }
+    for (i = (key * 0x9E3779B97F4A7C15ull) >> 20 & s->seen_mask; s->seen[i];
+         i = (i + 1) & s->seen_mask)
+        if (s->seen[i] == key)
+            return 0;
+    s->seen[i] = key;
+    s->seen_n++;
+    return 1;
+}
+
+static void block_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    if (seen_insert(s, address))
+        s->new_block(address, size);
+}
+
+/* Forget every block seen (their special instructions are hooked again when next seen). */
+void irqsim_forget(struct irqsim_state *s)
+{
+    memset(s->seen, 0, (s->seen_mask + 1) * sizeof(uint64_t));
+    s->seen_n = 0;
+}
+
+int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_t *hooks)
+{
+    int err;
+    s->seen_mask = 4095;
+    s->seen = calloc(s->seen_mask + 1, sizeof(uint64_t));
+    s->seen_n = 0;
+    if (!s->seen)
+        return -1;
+    err = hook_add(uc, &hooks[0], UC_HOOK_CODE, (void *)code_hook, s, 1, 0);
+    if (err)
+        return err;
+    if (s->new_block)
+        err = hook_add(uc, &hooks[1], UC_HOOK_BLOCK, (void *)block_hook, s, 1, 0);
+    return err;
+}
+
+void irqsim_free(struct irqsim_state *s)
+{
+    free(s->seen);
+    s->seen = 0;
+}
