@@ -85,7 +85,7 @@ GATE_CLEARS = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17)
 REGS64 = (UC_X86_REG_RAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX)
 
 # Instruction kinds found by the code hook.
-PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R = range(11)
+PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R, MOVSS = range(12)
 # The special instructions by their opcode bytes (SDM vol. 2): RDMSR, WRMSR, RDTSC, CPUID,
 # HLT, STI, PAUSE, IRETQ (REX.W CF). MOV CR8 needs its ModRM decoded (_decode_bytes).
 OPCODES = ((b"\x0f\x32", RDMSR), (b"\x0f\x30", WRMSR), (b"\x0f\x31", RDTSC),
@@ -94,6 +94,13 @@ OPCODES = ((b"\x0f\x32", RDMSR), (b"\x0f\x30", WRMSR), (b"\x0f\x31", RDTSC),
 POLL_REPEATS = 8                # same register / RDTSC read this many times -> warp
 POLL_GAP = 200                  # ... with at most this many instructions between reads
 WARP_MIN_NS, WARP_MAX_NS = 1_000, 1_000_000
+
+
+class _Mmr(ctypes.Structure):
+    """Unicorn's ``uc_x86_mmr`` (IDTR, GDTR, TR, LDTR), for the raw register read."""
+
+    _fields_ = [("selector", ctypes.c_uint16), ("base", ctypes.c_uint64),
+                ("limit", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
 
 
 def _reg(n: int) -> int:
@@ -142,6 +149,8 @@ class Executor:
         self._uch = uc._uch
         self._rbuf = ctypes.c_uint64()
         self._rref = ctypes.byref(self._rbuf)
+        self._mmr = _Mmr()
+        self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
         self.next_ps = 0                        # next engine event, picoseconds
         self.instructions = 0
@@ -168,7 +177,9 @@ class Executor:
         self.absorbed = 0                       # native: instructions already on the clock
         self.step_target: int | None = None     # native: stop after the shadowed instruction
         self.quantum_end = 1 << 63
-        self.redirected: tuple[int, int] | None = None
+        # How far this clock may run ahead (ps): set by the scheduler (runner.bound_ps)
+        # whenever the set of runnable CPUs changes; unbounded when alone.
+        self.bound = 1 << 62
 
     def _install_native(self, lib: object) -> None:
         """Count instructions in C (native.c): a code hook stops emulation at the deadline
@@ -181,6 +192,13 @@ class Executor:
         st.boundary = self._boundary_cb
         self._new_block_cb = native.NEW_BLOCK(self._new_block)
         st.new_block = self._new_block_cb
+        self._pause_cb = native.POLL(self._on_pause)
+        st.pause = self._pause_cb
+        st.pause_gap = POLL_GAP
+        st.pause_repeats = POLL_REPEATS
+        self._lib = lib
+        self._hook_add = native.address(_uclib.uc_hook_add)
+        self._c_hooks: list[ctypes.c_size_t] = []
         self._native_hooks = (ctypes.c_size_t * 2)()
         err = lib.irqsim_install(self.uc._uch, ctypes.byref(st),  # type: ignore[attr-defined]
                                  native.address(_uclib.uc_hook_add), self._native_hooks)
@@ -206,7 +224,7 @@ class Executor:
     def sync(self) -> None:
         """Bring the engine to the guest's instant (events due by then run first), but not
         past the window the other CPUs' clocks allow (runner.bound_ps)."""
-        t = min(self.ps, self.run.bound_ps(self)) // 1000
+        t = min(self.ps, self.bound) // 1000
         if t > self.engine.now:
             self.engine.run(until=t)
         self._next()
@@ -322,19 +340,16 @@ class Executor:
             self._absorb()
             st = self.nat
             assert st is not None
-            if st.count >= self.quantum_end or self.ps >= self.run.bound_ps(self):
+            if st.count >= self.quantum_end or self.ps >= self.bound:
                 self.uc.emu_stop()      # back to the scheduler; resumes at address
                 return 1
             rip = self._native_boundary(address)
             if self.stopped is not None:
                 return 1
             self._arm()
-            if rip == address:
-                return 0
-            # Unicorn still calls this address's other code hooks (a special instruction's)
-            # after a hook moved RIP: they must not run for an instruction not executed.
-            self.redirected = (address, st.count)
-            return 1
+            # When RIP moved, Unicorn still calls this address's other code hooks (a special
+            # instruction's): native.c records (skip_addr, skip_count) so they do nothing.
+            return 0 if rip == address else 1
         except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
             self._cb_error = exc
             self.uc.emu_stop()
@@ -362,11 +377,13 @@ class Executor:
                 self.nmi_pending and not self.nmi_blocked):
             dl = c
         else:
-            lim = min(self.next_ps, self.run.bound_ps(self))
-            dl = c + max(0, -(-(lim - self.ps) // self.insn_ps))
-            dl = min(dl, self.quantum_end)
-            if self.step_target is not None:
-                dl = min(dl, self.step_target)
+            lim = self.next_ps if self.next_ps < self.bound else self.bound
+            d = lim - self.ps
+            dl = c + (d + self.insn_ps - 1) // self.insn_ps if d > 0 else c
+            if dl > self.quantum_end:
+                dl = self.quantum_end
+            if self.step_target is not None and dl > self.step_target:
+                dl = self.step_target
         st.deadline = dl
         # (not in the STI shadow: the step past the shadowed instruction stops anyway)
         st.wait_if = 1 if self.line and self.step_target is None else 0
@@ -378,18 +395,30 @@ class Executor:
             self._nmi_unblock()
         if self.ps >= self.next_ps:
             self.sync()
+        st = self.nat
+        assert st is not None
         if self.step_target is not None:
             if self.absorbed < self.step_target:
                 return rip
             self.step_target = None
-        elif self.shadow:
-            # The instruction after STI runs before anything is delivered (SDM 6.8.3).
-            self.shadow = False
+        elif st.shadow_count == st.count and st.count:
+            # The instruction after STI or MOV SS runs before anything is delivered
+            # (SDM vol. 3A 6.8.3; NMIs too, as KVM does).
             self.step_target = self.absorbed + 1
             return rip
         if self._boundary(rip):
             return self.rd(UC_X86_REG_RIP)
         return rip
+
+    def _on_pause(self, address: int) -> None:
+        """native.c saw a PAUSE loop spinning: warp it (:meth:`_warp`)."""
+        try:
+            self._absorb()
+            self._warp()
+            self._arm()
+        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
 
     def _new_block(self, address: int, size: int) -> None:
         """native.c sees a block for the first time: hook its special instructions."""
@@ -437,7 +466,7 @@ class Executor:
                 return                          # retranslating with the new hooks
         if self.iret_nmi:
             self._nmi_unblock()
-        if self.ps > self.run.bound_ps(self):
+        if self.ps > self.bound:
             # Ahead of the others: let them catch up (before the boundary's work, so a
             # pending STI shadow still covers this boundary when the block resumes).
             self.wr(UC_X86_REG_RIP, address)
@@ -472,9 +501,18 @@ class Executor:
                 continue
             k = self._decode_bytes(code[a - address:a - address + sz])
             self.kinds[a] = k
-            if k[0]:
+            if not k[0]:
+                continue
+            added = True
+            if self.nat is not None and k[0] in (STI, MOVSS, PAUSE):
+                # native.c handles these without calling Python each time
+                hh = ctypes.c_size_t()
+                if self._lib.irqsim_hook_at(self._uch, ctypes.byref(self.nat), self._hook_add,
+                                            a, k[0] != PAUSE, ctypes.byref(hh)):
+                    raise GuestError(f"Unicorn refused a hook at {a:#x}")
+                self._c_hooks.append(hh)
+            else:
                 self.uc.hook_add(UC_HOOK_CODE, self._special_hook, None, a, a)
-                added = True
         self.blocks[address] = max(n, 1)
         if added:
             self.uc.ctl_remove_cache(address, address + size)
@@ -486,7 +524,8 @@ class Executor:
         if self.nat is None:
             self._special(self.kinds[address], address, size)
             return
-        if self.redirected == (address, self.nat.count):
+        st = self.nat
+        if st.skip_addr == address and st.skip_count == st.count:
             return                      # RIP moved to an interrupt handler before it ran
         self._absorb()
         self._special(self.kinds[address], address, size)
@@ -538,6 +577,9 @@ class Executor:
         for prefix, kind in OPCODES:
             if b.startswith(prefix):
                 return kind, 0
+        i = 1 if b[:1] and b[0] & 0xF0 == 0x40 else 0          # a REX prefix
+        if len(b) > i + 1 and b[i] == 0x8E and (b[i + 1] >> 3) & 7 == 2:
+            return MOVSS, 0                 # MOV SS, r/m16: a one-instruction shadow too
         if len(b) >= 4 and b[0] & 0xF4 == 0x44 and b[1] == 0x0F and b[2] in (0x20, 0x22) \
                 and b[3] & 0xF8 == 0xC0:
             # MOV CR8 (REX.R selects CR8; REX.B extends the GPR): SDM vol. 2B MOV CRn.
@@ -593,7 +635,7 @@ class Executor:
             self.wr(UC_X86_REG_RIP, address + 2)
         elif kind == HLT:
             self._halt(address + 1)
-        elif kind == STI:
+        elif kind in (STI, MOVSS):
             self.shadow = True
             self.attention = True                       # IF may now let INTR in
         elif kind == PAUSE:
@@ -649,7 +691,7 @@ class Executor:
         else:
             target = self.ps + self.warp_ns * 1000
             self.warp_ns = min(self.warp_ns * 2, WARP_MAX_NS)
-        bound = self.run.bound_ps(self)
+        bound = self.bound
         if target > bound:
             # Another CPU is behind: what this loop waits for may come from it.
             target = max(self.ps, bound)
@@ -776,7 +818,8 @@ class Executor:
     def _deliver(self, vector: int, rip: int, error_code: int | None) -> bool:
         """Enter the guest's handler for ``vector`` with return address ``rip``."""
         uc = self.uc
-        _, idt_base, idt_limit, _ = uc.reg_read(UC_X86_REG_IDTR)
+        _uc_reg_read(self._uch, UC_X86_REG_IDTR, self._mmr_ref)
+        idt_base, idt_limit = self._mmr.base, self._mmr.limit
         if vector * 16 + 15 > idt_limit:
             self.stop(f"vector {vector} beyond the IDT limit {idt_limit:#x}")
             return True

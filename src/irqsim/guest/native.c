@@ -18,6 +18,7 @@ typedef int (*hook_add_fn)(void *uc, size_t *hh, int type, void *cb, void *ud,
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
 typedef void (*new_block_fn)(uint64_t address, uint32_t size);
 typedef int (*boundary_fn)(uint64_t address);
+typedef void (*poll_fn)(uint64_t address);
 
 #define UC_HOOK_CODE (1 << 2)
 #define UC_HOOK_BLOCK (1 << 3)
@@ -33,6 +34,14 @@ struct irqsim_state {
     uint64_t *seen;         /* open-addressing set of block addresses (+1; 0 = empty) */
     uint64_t seen_mask;
     uint64_t seen_n;
+    uint64_t skip_addr;     /* the boundary handler moved RIP before this instruction ... */
+    uint64_t skip_count;    /* ... at this count: its other hooks must not act */
+    uint64_t shadow_count;  /* count just after the last STI / MOV SS (SDM 6.8.3) */
+    poll_fn pause;          /* Python: a PAUSE loop is spinning (warp it) */
+    uint64_t pause_last;    /* count at the last PAUSE */
+    uint64_t pause_gap;     /* PAUSEs at most this many instructions apart ... */
+    uint32_t pause_run;     /* ... this many times running ... */
+    uint32_t pause_repeats; /* ... this many times: call pause */
 };
 
 static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
@@ -41,14 +50,45 @@ static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
     (void)size;
     if (s->count >= s->deadline) {
         if (s->boundary(address))
-            return;
+            goto moved;
     } else if (s->wait_if) {
         uint64_t fl = 0;
         s->reg_read(uc, s->rflags_reg, &fl);
         if ((fl & (1 << 9)) && s->boundary(address))
-            return;
+            goto moved;
     }
     s->count++;
+    return;
+moved:
+    s->skip_addr = address;
+    s->skip_count = s->count;
+}
+
+#define SKIPPED(s, a) ((s)->skip_addr == (a) && (s)->skip_count == (s)->count)
+
+/* STI or MOV SS: the next instruction runs before any interrupt or NMI is taken. */
+static void shadow_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    (void)size;
+    if (!SKIPPED(s, address))
+        s->shadow_count = s->count;
+}
+
+static void pause_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    (void)size;
+    if (SKIPPED(s, address))
+        return;
+    s->pause_run = s->count - s->pause_last <= s->pause_gap ? s->pause_run + 1 : 0;
+    s->pause_last = s->count;
+    if (s->pause_run >= s->pause_repeats) {
+        s->pause_run = 0;
+        s->pause(address);
+    }
 }
 
 static int seen_insert(struct irqsim_state *s, uint64_t a)
@@ -106,6 +146,14 @@ int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_
     if (s->new_block)
         err = hook_add(uc, &hooks[1], UC_HOOK_BLOCK, (void *)block_hook, s, 1, 0);
     return err;
+}
+
+/* Hook one STI / MOV SS (shadow != 0) or PAUSE instruction at ``address``. */
+int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
+                   int shadow, size_t *hh)
+{
+    return hook_add(uc, hh, UC_HOOK_CODE, shadow ? (void *)shadow_hook : (void *)pause_hook,
+                    s, address, address);
 }
 
 void irqsim_free(struct irqsim_state *s)

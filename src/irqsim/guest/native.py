@@ -21,6 +21,7 @@ from typing import Any
 SOURCE = Path(__file__).with_name("native.c")
 NEW_BLOCK = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32)
 BOUNDARY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
+POLL = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
 HOOK_ADD = ctypes.c_void_p
 
 
@@ -38,6 +39,14 @@ class State(ctypes.Structure):
         ("seen", ctypes.c_void_p),
         ("seen_mask", ctypes.c_uint64),
         ("seen_n", ctypes.c_uint64),
+        ("skip_addr", ctypes.c_uint64),
+        ("skip_count", ctypes.c_uint64),
+        ("shadow_count", ctypes.c_uint64),
+        ("pause", POLL),
+        ("pause_last", ctypes.c_uint64),
+        ("pause_gap", ctypes.c_uint64),
+        ("pause_run", ctypes.c_uint32),
+        ("pause_repeats", ctypes.c_uint32),
     ]
 
 
@@ -95,6 +104,10 @@ def load() -> Any:
     lib.irqsim_install.argtypes = [ctypes.c_void_p, ctypes.POINTER(State), ctypes.c_void_p,
                                    ctypes.POINTER(ctypes.c_size_t)]
     lib.irqsim_install.restype = ctypes.c_int
+    lib.irqsim_hook_at.argtypes = [ctypes.c_void_p, ctypes.POINTER(State), ctypes.c_void_p,
+                                   ctypes.c_uint64, ctypes.c_int,
+                                   ctypes.POINTER(ctypes.c_size_t)]
+    lib.irqsim_hook_at.restype = ctypes.c_int
     lib.irqsim_forget.argtypes = [ctypes.POINTER(State)]
     lib.irqsim_free.argtypes = [ctypes.POINTER(State)]
     _lib = lib

@@ -141,6 +141,8 @@ class GuestRun:
         ex.stopped = None
         ex.ps = max(ex.ps, ex.engine.now * 1000)
         self.resume[ex] = ap_entry(self.ram, self.loaded, cpu.index)
+        for e in self.executors:                # a new runnable CPU bounds the others
+            e.bound = self.bound_ps(e)
 
     def finish(self, status: str) -> None:
         self.finished = True
@@ -175,6 +177,7 @@ class GuestRun:
                 ex.stopped = None
                 quantum = SMP_QUANTUM if len(live) + len(self.halted) > 1 else UP_QUANTUM
                 ex.halting = False
+                ex.bound = self.bound_ps(ex)
                 ex.start(rip, quantum)
                 self._after(ex)
             else:
