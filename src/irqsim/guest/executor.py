@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ctypes
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from unicorn import (
@@ -47,6 +47,7 @@ from unicorn.x86_const import (
     UC_X86_INS_IN,
     UC_X86_INS_OUT,
     UC_X86_REG_CR0,
+    UC_X86_REG_CR2,
     UC_X86_REG_CR3,
     UC_X86_REG_CS,
     UC_X86_REG_EAX,
@@ -750,11 +751,87 @@ class Executor:
         self._absorb()
         rip = self.rd(UC_X86_REG_RIP)
         self.exceptions += 1
-        code = 0 if intno in ERROR_CODE_VECTORS else None
+        code = self._error_code(intno, rip)
         if not self._deliver(intno, rip, code):
             self.stop(f"exception {intno} at {rip:#x} with no usable IDT gate")
         if self.nat is not None:
             self._arm()
+
+    def _error_code(self, intno: int, rip: int) -> int | None:
+        """The error code the core pushes for exception ``intno`` Unicorn raised at ``rip``
+        (SDM vol. 3A 6.13, 6.15): none for vectors without one or for INT n (RIP is then
+        after a CD ib); #PF's from the walk of CR2 (4.7); a segment-load fault's the
+        selector (MOV Sreg); 0 otherwise."""
+        if intno not in ERROR_CODE_VECTORS:
+            return None
+        try:
+            if self.vread(rip - 2, 2) == bytes((0xCD, intno)):
+                return None                                 # INT n pushes no error code
+            if intno == 14:
+                return self._pf_error_code(rip)
+            if intno in (10, 11, 12, 13):
+                return self._selector_error_code(rip)
+        except GuestError:
+            pass
+        return 0
+
+    def _insn(self, rip: int) -> object:
+        """The instruction at ``rip`` decoded by capstone with operand details."""
+        md = getattr(self, "_md_detail", None)
+        if md is None:
+            md = self._md_detail = Cs(CS_ARCH_X86, CS_MODE_64)
+            md.detail = True
+        return next(md.disasm(self.vread(rip, 15), rip, 1))
+
+    def _pf_error_code(self, rip: int) -> int:
+        """#PF error code (SDM vol. 3A 4.7): P when the page is mapped (a protection
+        violation), W/R from the faulting instruction's memory operands (or an implicit
+        stack push), U/S at CPL 3, I/D for an instruction fetch when EFER.NXE is set.
+        RSVD, PK and SGX are not derived (documented in docs/guest.md)."""
+        from capstone.x86 import X86_OP_MEM
+        cr2 = self.rd(UC_X86_REG_CR2)
+        code = 1 if self._mapped(cr2) else 0
+        if self.rd(UC_X86_REG_CS) & 3 == 3:
+            code |= 4
+        if rip <= cr2 < rip + 15:
+            if self.uc.msr_read(0xC0000080) >> 11 & 1:     # EFER.NXE
+                code |= 16
+            return code
+        try:
+            insn: Any = self._insn(rip)
+        except (GuestError, StopIteration):
+            return code
+        if insn.mnemonic.startswith(("push", "call", "enter")) or any(
+                op.type == X86_OP_MEM and op.access & 2 for op in insn.operands):
+            code |= 2                                       # CS_AC_WRITE
+        return code
+
+    def _mapped(self, va: int) -> bool:
+        """True when every paging-structure entry translating ``va`` is present."""
+        try:
+            self.phys(va)
+        except GuestError:
+            return False
+        return True
+
+    def _selector_error_code(self, rip: int) -> int:
+        """A segment-load fault's error code: the selector's index and TI (SDM 6.13), for
+        MOV Sreg, r/m; 0 for other instructions."""
+        from capstone.x86 import X86_OP_REG
+        try:
+            insn: Any = self._insn(rip)
+        except (GuestError, StopIteration):
+            return 0
+        if insn.mnemonic != "mov" or len(insn.operands) != 2:
+            return 0
+        src = insn.operands[1]
+        if insn.bytes[0] != 0x8E and not (insn.bytes[0] & 0xF0 == 0x40 and insn.bytes[1] == 0x8E):
+            return 0
+        if src.type != X86_OP_REG:
+            return 0                                        # a memory source: not re-read
+        from unicorn import x86_const
+        reg = getattr(x86_const, f"UC_X86_REG_{insn.reg_name(src.reg).upper()}", None)
+        return self.rd(reg) & 0xFFFC if reg is not None else 0
 
     # -- instruction boundaries ----------------------------------------------------------------
     def _boundary(self, address: int) -> bool:
