@@ -181,8 +181,9 @@ class Executor:
         # How far this clock may run ahead (ps): set by the scheduler (runner.bound_ps)
         # whenever the set of runnable CPUs changes; unbounded when alone.
         self.bound = 1 << 62
+        self.idle_ps = 0                        # halted or waiting for SIPI (cpu_time)
 
-    def _install_native(self, lib: object) -> None:
+    def _install_native(self, lib: Any) -> None:
         """Count instructions in C (native.c): a code hook stops emulation at the deadline
         :meth:`_arm` sets, and a block hook calls :meth:`_new_block` once per block."""
         st = self.nat = native.State()
@@ -195,13 +196,15 @@ class Executor:
         st.new_block = self._new_block_cb
         self._pause_cb = native.POLL(self._on_pause)
         st.pause = self._pause_cb
+        self._special_cb = native.SPECIAL(self._on_special)
+        st.special = self._special_cb
         st.pause_gap = POLL_GAP
         st.pause_repeats = POLL_REPEATS
         self._lib = lib
         self._hook_add = native.address(_uclib.uc_hook_add)
         self._c_hooks: list[ctypes.c_size_t] = []
         self._native_hooks = (ctypes.c_size_t * 2)()
-        err = lib.irqsim_install(self.uc._uch, ctypes.byref(st),  # type: ignore[attr-defined]
+        err = lib.irqsim_install(self.uc._uch, ctypes.byref(st),
                                  native.address(_uclib.uc_hook_add), self._native_hooks)
         if err:
             raise GuestError(f"Unicorn refused the native hooks (uc_err {err})")
@@ -225,10 +228,12 @@ class Executor:
     def sync(self) -> None:
         """Bring the engine to the guest's instant (events due by then run first), but not
         past the window the other CPUs' clocks allow (runner.bound_ps)."""
-        t = min(self.ps, self.bound) // 1000
-        if t > self.engine.now:
-            self.engine.run(until=t)
-        self._next()
+        ps = self.ps if self.ps < self.bound else self.bound
+        eng = self.engine
+        if ps // 1000 > eng.now:
+            eng.run(until=ps // 1000)
+        nxt = eng.peek()
+        self.next_ps = (1 << 62) if nxt is None else nxt * 1000
 
     def _next(self) -> None:
         nxt = self.engine.peek()
@@ -344,6 +349,12 @@ class Executor:
             if st.count >= self.quantum_end or self.ps >= self.bound:
                 self.uc.emu_stop()      # back to the scheduler; resumes at address
                 return 1
+            if not (self.line or self.nmi_pending or self.iret_nmi or self.step_target
+                    is not None or self.pending_fault is not None or st.shadow_count == st.count):
+                self.sync()             # only engine events due: the common case
+                if not (self.line or self.nmi_pending or self.pending_fault is not None):
+                    self._arm()
+                    return 0
             rip = self._native_boundary(address)
             if self.stopped is not None:
                 return 1
@@ -351,7 +362,7 @@ class Executor:
             # When RIP moved, Unicorn still calls this address's other code hooks (a special
             # instruction's): native.c records (skip_addr, skip_count) so they do nothing.
             return 0 if rip == address else 1
-        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+        except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
             self.uc.emu_stop()
             return 1
@@ -417,7 +428,7 @@ class Executor:
             self._absorb()
             self._warp()
             self._arm()
-        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+        except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
             self.uc.emu_stop()
 
@@ -425,7 +436,7 @@ class Executor:
         """native.c sees a block for the first time: hook its special instructions."""
         try:
             self._scan(address, size)
-        except BaseException as exc:           # noqa: BLE001 - re-raised after emu_start
+        except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
             self.uc.emu_stop()
 
@@ -505,11 +516,14 @@ class Executor:
             if not k[0]:
                 continue
             added = True
-            if self.nat is not None and k[0] in (STI, MOVSS, PAUSE):
-                # native.c handles these without calling Python each time
+            if self.nat is not None:
+                # native.c handles STI, MOV SS and PAUSE itself, and calls _on_special
+                # for the others without the binding's dispatch
+                how = (native.HOOK_PAUSE if k[0] == PAUSE else native.HOOK_SHADOW
+                       if k[0] in (STI, MOVSS) else native.HOOK_SPECIAL)
                 hh = ctypes.c_size_t()
                 if self._lib.irqsim_hook_at(self._uch, ctypes.byref(self.nat), self._hook_add,
-                                            a, k[0] != PAUSE, ctypes.byref(hh)):
+                                            a, how, ctypes.byref(hh)):
                     raise GuestError(f"Unicorn refused a hook at {a:#x}")
                 self._c_hooks.append(hh)
             else:
@@ -522,15 +536,18 @@ class Executor:
         return self.blocks[address]
 
     def _special_hook(self, uc: Uc, address: int, size: int, _: object) -> None:
-        if self.nat is None:
-            self._special(self.kinds[address], address, size)
-            return
-        st = self.nat
-        if st.skip_addr == address and st.skip_count == st.count:
-            return                      # RIP moved to an interrupt handler before it ran
-        self._absorb()
         self._special(self.kinds[address], address, size)
-        self._arm()
+
+    def _on_special(self, address: int, size: int) -> None:
+        """native.c: a special instruction is about to run (not when the boundary handler
+        just moved RIP away from it: native.c checks)."""
+        try:
+            self._absorb()
+            self._special(self.kinds[address], address, size)
+            self._arm()
+        except BaseException as exc:           # re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
 
     def phys(self, va: int) -> int:
         """Translate a virtual address with the guest's page tables (4-level paging with
@@ -607,7 +624,7 @@ class Executor:
                 v = (self.rd(UC_X86_REG_EDX) & 0xFFFFFFFF) << 32 | \
                     (self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF)
                 cpu.wrmsr(msr, v)
-            self.charge(cpu._msr_access)
+            self.charge(cpu.msr_access_ns)
             if msr == MSR_X2APIC_EOI and self.run.vm_exits:
                 # A KVM guest's EOI exits; the hypervisor broadcasts it to the I/O APIC.
                 self.charge(self.ctx.timing.guest_trap_io)
@@ -649,7 +666,7 @@ class Executor:
         elif kind == CR8W:
             self.sync()
             self.cpu.cr8 = self.rd(_reg(k[1])) & 0xF
-            self.charge(self.cpu._lapic_access)
+            self.charge(self.cpu.lapic_access_ns)
             self._next()
             self.wr(UC_X86_REG_RIP, address + size)
         elif kind == CR8R:
@@ -962,7 +979,20 @@ class Executor:
             if nxt is None or (limit is not None and nxt > limit):
                 self.stop("halted with nothing left to wake it")
                 return
-            self.ps = max(self.ps, nxt * 1000)
+            self.idle_to(nxt * 1000)
+
+    def idle_to(self, ps: int) -> None:
+        """The CPU waited (halted, or for its SIPI) until ``ps``: the clock jumps there."""
+        if ps > self.ps:
+            self.idle_ps += ps - self.ps
+            self.ps = ps
+
+    def idle_ns(self, now: int) -> int:
+        """Simulated ns this CPU has been idle by ``now`` (mpstat's %idle)."""
+        extra = 0
+        if self.cpu.state != RUNNING or self in self.run.halted:
+            extra = max(0, now * 1000 - self.ps)            # still waiting
+        return (self.idle_ps + extra) // 1000
 
     # -- NMI -------------------------------------------------------------------------------------
     def nmi_in(self) -> None:
@@ -974,6 +1004,8 @@ class Executor:
             led.launch(0, self.cpu.name)
             self.nmi_pending = True
             self.attention = True
+            if self.run.halted:
+                self.run.wake(self)
         elif not self.nmi_latched:
             led.launch(0, self.cpu.name)
             self.nmi_latched = True

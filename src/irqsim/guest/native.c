@@ -19,6 +19,7 @@ typedef int (*reg_read_fn)(void *uc, int regid, void *value);
 typedef void (*new_block_fn)(uint64_t address, uint32_t size);
 typedef int (*boundary_fn)(uint64_t address);
 typedef void (*poll_fn)(uint64_t address);
+typedef void (*special_fn)(uint64_t address, uint32_t size);
 
 #define UC_HOOK_CODE (1 << 2)
 #define UC_HOOK_BLOCK (1 << 3)
@@ -42,6 +43,7 @@ struct irqsim_state {
     uint64_t pause_gap;     /* PAUSEs at most this many instructions apart ... */
     uint32_t pause_run;     /* ... this many times running ... */
     uint32_t pause_repeats; /* ... this many times: call pause */
+    special_fn special;     /* Python: a special instruction (RDMSR, WRMSR, RDTSC, ...) */
 };
 
 static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
@@ -148,12 +150,21 @@ int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_
     return err;
 }
 
-/* Hook one STI / MOV SS (shadow != 0) or PAUSE instruction at ``address``. */
-int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
-                   int shadow, size_t *hh)
+static void special_hook(void *uc, uint64_t address, uint32_t size, void *ud)
 {
-    return hook_add(uc, hh, UC_HOOK_CODE, shadow ? (void *)shadow_hook : (void *)pause_hook,
-                    s, address, address);
+    struct irqsim_state *s = ud;
+    (void)uc;
+    if (!SKIPPED(s, address))
+        s->special(address, size);
+}
+
+/* Hook the instruction at ``address``: kind 0 PAUSE, 1 STI / MOV SS, 2 other special. */
+int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
+                   int kind, size_t *hh)
+{
+    void *cb = kind == 0 ? (void *)pause_hook : kind == 1 ? (void *)shadow_hook
+                                                           : (void *)special_hook;
+    return hook_add(uc, hh, UC_HOOK_CODE, cb, s, address, address);
 }
 
 void irqsim_free(struct irqsim_state *s)

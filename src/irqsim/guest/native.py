@@ -22,6 +22,8 @@ SOURCE = Path(__file__).with_name("native.c")
 NEW_BLOCK = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32)
 BOUNDARY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
 POLL = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
+SPECIAL = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32)
+HOOK_PAUSE, HOOK_SHADOW, HOOK_SPECIAL = 0, 1, 2
 HOOK_ADD = ctypes.c_void_p
 
 
@@ -47,6 +49,7 @@ class State(ctypes.Structure):
         ("pause_gap", ctypes.c_uint64),
         ("pause_run", ctypes.c_uint32),
         ("pause_repeats", ctypes.c_uint32),
+        ("special", SPECIAL),
     ]
 
 

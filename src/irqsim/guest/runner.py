@@ -23,7 +23,7 @@ from irqsim.guest.executor import Executor
 from irqsim.guest.loader import Loaded, ap_entry, load_flat, load_multiboot
 from irqsim.guest.memory import GuestRam
 from irqsim.guest.ports import GuestPlatform
-from irqsim.machine import CpuOptions, Machine
+from irqsim.machine import Machine
 
 UP_QUANTUM = 1_000_000          # instructions per emu_start with one CPU running
 SMP_QUANTUM = 4_000             # ... with several (about 1.3 us of guest time each)
@@ -72,8 +72,7 @@ class GuestRun:
             raise GuestError(f"--cpus must be >= 1, got {opts.cpus}")
         f = opts.features
         self.machine = m = machine or Machine(
-            cpus=[CpuOptions(i, x2apic=f.x2apic, tsc_deadline=f.tsc_deadline, arat=f.arat)
-                  for i in range(opts.cpus)], cpu_class=GuestCpu, trace=opts.trace)
+            cpus=f.options(opts.cpus), cpu_class=GuestCpu, trace=opts.trace)
         if not all(isinstance(c, GuestCpu) for c in m.cpus):
             raise GuestError("the machine's CPUs must be GuestCpu (Machine(cpu_class=GuestCpu))")
         self.features = opts.features
@@ -139,7 +138,7 @@ class GuestRun:
             ex.stop("start-up IPI: flat binaries have no AP entry")
             return
         ex.stopped = None
-        ex.ps = max(ex.ps, ex.engine.now * 1000)
+        ex.idle_to(ex.engine.now * 1000)
         self.resume[ex] = ap_entry(self.ram, self.loaded, cpu.index)
         for e in self.executors:                # a new runnable CPU bounds the others
             e.bound = self.bound_ps(e)
@@ -175,7 +174,10 @@ class GuestRun:
                 ex = min(live, key=lambda e: e.ps)
                 rip = self.resume.pop(ex)
                 ex.stopped = None
-                quantum = SMP_QUANTUM if len(live) + len(self.halted) > 1 else UP_QUANTUM
+                # Native counting stops at the sync bound and halted CPUs are woken at once
+                # (wake), so it needs no short quantum with several CPUs.
+                quantum = SMP_QUANTUM if len(live) + len(self.halted) > 1 and \
+                    ex.nat is None else UP_QUANTUM
                 ex.halting = False
                 ex.bound = self.bound_ps(ex)
                 ex.start(rip, quantum)
@@ -214,6 +216,18 @@ class GuestRun:
             if ex.cpu.index == 0:
                 self.finish(self.status)
 
+    def wake(self, ex: Executor) -> None:
+        """An interrupt or NMI reached ``ex`` while another CPU runs: when ``ex`` is halted
+        and takes it, it becomes runnable now, at the engine's instant, and bounds the
+        running CPUs' clocks from there (conservative synchronisation)."""
+        if ex not in self.halted or not ex.wakeable():
+            return
+        self.resume[ex] = self.halted.pop(ex)
+        ex.idle_to(self.machine.ctx.engine.now * 1000)
+        ex.attention = True
+        for e in self.executors:
+            e.bound = self.bound_ps(e)
+
     def _wake(self) -> None:
         """Halted CPUs that an interrupt, NMI or fault now reaches become runnable, their
         clocks brought to the engine's instant (they were idle until now)."""
@@ -221,7 +235,7 @@ class GuestRun:
         for ex in list(self.halted):
             if (ex.line or ex.nmi_pending or ex.pending_fault is not None) and ex.wakeable():
                 self.resume[ex] = self.halted.pop(ex)
-                ex.ps = max(ex.ps, now_ps)
+                ex.idle_to(now_ps)
                 ex.attention = True
 
     def _idle(self) -> None:
@@ -235,4 +249,4 @@ class GuestRun:
             return
         engine.run(until=nxt)
         for ex in self.halted:
-            ex.ps = max(ex.ps, nxt * 1000)
+            ex.idle_to(nxt * 1000)

@@ -34,12 +34,12 @@ def mpstat(times: list[dict[str, int]]) -> str:
     def row(name: str, t: dict[str, int]) -> str:
         total = sum(t.values()) or 1
         pct = {"%sys": t["task"] + t.get("poll", 0), "%irq": t["hardirq"],
-               "%soft": t["softirq"],
+               "%soft": t["softirq"], "%guest": t.get("guest", 0),
                "%idle": t["idle"]}
         return f"Average:     {name:>3s}" + "".join(
             f"{100 * pct.get(c, 0) / total:8.2f}" for c in cols)
 
-    keys = ("hardirq", "softirq", "task", "idle", "poll")
+    keys = ("hardirq", "softirq", "task", "idle", "poll", "guest")
     out.append(row("all", {k: sum(t.get(k, 0) for t in times) for k in keys}))
     out.extend(row(str(i), t) for i, t in enumerate(times))
     return "\n".join(out)
