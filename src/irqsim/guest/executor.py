@@ -448,8 +448,9 @@ class Executor:
 
     # -- the code hook: every instruction ------------------------------------------------
     def _code(self, uc: Uc, address: int, size: int, _: object) -> None:
-        self.ps += self.insn_ps
-        self.instructions += 1
+        """Exact mode: the boundary before ``address`` (what is due runs, what is pending is
+        delivered), then the instruction is charged (not when an interrupt entry replaces
+        it: it runs, and is charged, after the handler returns, as native.c counts)."""
         if self.iret_nmi:
             self._nmi_unblock()
         if self.ps >= self.next_ps:
@@ -461,6 +462,8 @@ class Executor:
                 return
         elif self.shadow:
             self.shadow = False
+        self.ps += self.insn_ps
+        self.instructions += 1
         k = self.kinds.get(address)
         if k is None:
             k = self.kinds[address] = self._decode(address, size)
