@@ -230,9 +230,14 @@ class Executor:
         past the window the other CPUs' clocks allow (runner.bound_ps)."""
         ps = self.ps if self.ps < self.bound else self.bound
         eng = self.engine
-        if ps // 1000 > eng.now:
-            eng.run(until=ps // 1000)
+        t = ps // 1000
         nxt = eng.peek()
+        if t > eng.now:
+            if nxt is not None and nxt <= t:
+                eng.run(until=t)
+                nxt = eng.peek()
+            else:
+                eng.now = t             # nothing due by then: engine.run's result, inlined
         self.next_ps = (1 << 62) if nxt is None else nxt * 1000
 
     def _next(self) -> None:
