@@ -182,6 +182,7 @@ class Executor:
         # whenever the set of runnable CPUs changes; unbounded when alone.
         self.bound = 1 << 62
         self.idle_ps = 0                        # halted or waiting for SIPI (cpu_time)
+        self.yielded = False                    # _warp stopped emulation for the others
 
     def _install_native(self, lib: Any) -> None:
         """Count instructions in C (native.c): a code hook stops emulation at the deadline
@@ -198,6 +199,10 @@ class Executor:
         st.pause = self._pause_cb
         self._special_cb = native.SPECIAL(self._on_special)
         st.special = self._special_cb
+        st.reg_write = native.address(_uclib.uc_reg_write)
+        st.rax_reg, st.rdx_reg, st.rip_reg = UC_X86_REG_RAX, _reg(2), UC_X86_REG_RIP
+        st.insn_ps = self.run.insn_ps
+        st.tsc_khz = self.cpu.ctx.timing.tsc_khz
         st.pause_gap = POLL_GAP
         st.pause_repeats = POLL_REPEATS
         self._lib = lib
@@ -402,6 +407,9 @@ class Executor:
             if self.step_target is not None and dl > self.step_target:
                 dl = self.step_target
         st.deadline = dl
+        st.base_ps = self.ps                    # RDTSC in C reads the clock from here
+        st.base_count = c
+        st.tsc_offset = self.cpu.tsc_offset & 0xFFFFFFFFFFFFFFFF
         # (not in the STI shadow: the step past the shadowed instruction stops anyway)
         st.wait_if = 1 if self.line and self.step_target is None else 0
 
@@ -427,15 +435,21 @@ class Executor:
             return self.rd(UC_X86_REG_RIP)
         return rip
 
-    def _on_pause(self, address: int) -> None:
-        """native.c saw a PAUSE loop spinning: warp it (:meth:`_warp`)."""
+    def _on_pause(self, address: int) -> int:
+        """native.c saw a PAUSE or RDTSC loop spinning: warp it (:meth:`_warp`); 1 when
+        emulation stops here (another CPU must catch up first)."""
         try:
             self._absorb()
+            self.yielded = False
             self._warp()
+            if self.yielded:
+                return 1
             self._arm()
+            return 0
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
             self.uc.emu_stop()
+            return 1
 
     def _new_block(self, address: int, size: int) -> None:
         """native.c sees a block for the first time: hook its special instructions."""
@@ -525,10 +539,11 @@ class Executor:
                 continue
             added = True
             if self.nat is not None:
-                # native.c handles STI, MOV SS and PAUSE itself, and calls _on_special
-                # for the others without the binding's dispatch
-                how = (native.HOOK_PAUSE if k[0] == PAUSE else native.HOOK_SHADOW
-                       if k[0] in (STI, MOVSS) else native.HOOK_SPECIAL)
+                # native.c handles STI, MOV SS, PAUSE and RDTSC itself, and calls
+                # _on_special for the others without the binding's dispatch
+                how = {PAUSE: native.HOOK_PAUSE, STI: native.HOOK_SHADOW,
+                       MOVSS: native.HOOK_SHADOW, RDTSC: native.HOOK_RDTSC}.get(
+                           k[0], native.HOOK_SPECIAL)
                 hh = ctypes.c_size_t()
                 if self._lib.irqsim_hook_at(self._uch, ctypes.byref(self.nat), self._hook_add,
                                             a, how, ctypes.byref(hh)):
@@ -723,6 +738,7 @@ class Executor:
             target = max(self.ps, bound)
             if self.running and not self.exact:
                 self.uc.emu_stop()
+                self.yielded = True
         self.ps = target
         self.warps += 1
 

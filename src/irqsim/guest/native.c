@@ -18,7 +18,8 @@ typedef int (*hook_add_fn)(void *uc, size_t *hh, int type, void *cb, void *ud,
 typedef int (*reg_read_fn)(void *uc, int regid, void *value);
 typedef void (*new_block_fn)(uint64_t address, uint32_t size);
 typedef int (*boundary_fn)(uint64_t address);
-typedef void (*poll_fn)(uint64_t address);
+typedef int (*poll_fn)(uint64_t address);
+typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef void (*special_fn)(uint64_t address, uint32_t size);
 
 #define UC_HOOK_CODE (1 << 2)
@@ -43,7 +44,14 @@ struct irqsim_state {
     uint64_t pause_gap;     /* PAUSEs at most this many instructions apart ... */
     uint32_t pause_run;     /* ... this many times running ... */
     uint32_t pause_repeats; /* ... this many times: call pause */
-    special_fn special;     /* Python: a special instruction (RDMSR, WRMSR, RDTSC, ...) */
+    special_fn special;     /* Python: a special instruction (RDMSR, WRMSR, CPUID, ...) */
+    /* RDTSC in C: the guest clock is base_ps at count base_count, plus insn_ps each
+     * instruction since; TSC = ns * tsc_khz / 10^6 + tsc_offset (as Executor._tsc). */
+    reg_write_fn reg_write;
+    int32_t rax_reg, rdx_reg, rip_reg, pad;
+    uint64_t base_ps, base_count, insn_ps, tsc_khz, tsc_offset;
+    uint64_t tsc_last;      /* count at the last RDTSC (polling loops, as for PAUSE) */
+    uint32_t tsc_run, pad2;
 };
 
 static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
@@ -158,12 +166,35 @@ static void special_hook(void *uc, uint64_t address, uint32_t size, void *ud)
         s->special(address, size);
 }
 
-/* Hook the instruction at ``address``: kind 0 PAUSE, 1 STI / MOV SS, 2 other special. */
+static void rdtsc_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    uint64_t ps, tsc, lo, hi, next = address + size;
+    if (SKIPPED(s, address))
+        return;
+    s->tsc_run = s->count - s->tsc_last <= s->pause_gap ? s->tsc_run + 1 : 0;
+    s->tsc_last = s->count;
+    if (s->tsc_run >= s->pause_repeats) {
+        s->tsc_run = 0;
+        if (s->pause(address))      /* warped; nonzero: emulation stops here */
+            return;
+    }
+    ps = s->base_ps + (s->count - s->base_count) * s->insn_ps;
+    tsc = (ps / 1000) * s->tsc_khz / 1000000 + s->tsc_offset;
+    lo = tsc & 0xFFFFFFFFu;
+    hi = tsc >> 32;
+    s->reg_write(uc, s->rax_reg, &lo);
+    s->reg_write(uc, s->rdx_reg, &hi);
+    s->reg_write(uc, s->rip_reg, &next);
+}
+
+/* Hook the instruction at ``address``: kind 0 PAUSE, 1 STI / MOV SS, 2 other special,
+ * 3 RDTSC. */
 int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
                    int kind, size_t *hh)
 {
     void *cb = kind == 0 ? (void *)pause_hook : kind == 1 ? (void *)shadow_hook
-                                                           : (void *)special_hook;
+             : kind == 3 ? (void *)rdtsc_hook : (void *)special_hook;
     return hook_add(uc, hh, UC_HOOK_CODE, cb, s, address, address);
 }
 

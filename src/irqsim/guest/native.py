@@ -21,9 +21,9 @@ from typing import Any
 SOURCE = Path(__file__).with_name("native.c")
 NEW_BLOCK = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32)
 BOUNDARY = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
-POLL = ctypes.CFUNCTYPE(None, ctypes.c_uint64)
+POLL = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.c_uint64)
 SPECIAL = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32)
-HOOK_PAUSE, HOOK_SHADOW, HOOK_SPECIAL = 0, 1, 2
+HOOK_PAUSE, HOOK_SHADOW, HOOK_SPECIAL, HOOK_RDTSC = 0, 1, 2, 3
 HOOK_ADD = ctypes.c_void_p
 
 
@@ -50,6 +50,19 @@ class State(ctypes.Structure):
         ("pause_run", ctypes.c_uint32),
         ("pause_repeats", ctypes.c_uint32),
         ("special", SPECIAL),
+        ("reg_write", ctypes.c_void_p),
+        ("rax_reg", ctypes.c_int32),
+        ("rdx_reg", ctypes.c_int32),
+        ("rip_reg", ctypes.c_int32),
+        ("pad", ctypes.c_int32),
+        ("base_ps", ctypes.c_uint64),
+        ("base_count", ctypes.c_uint64),
+        ("insn_ps", ctypes.c_uint64),
+        ("tsc_khz", ctypes.c_uint64),
+        ("tsc_offset", ctypes.c_uint64),
+        ("tsc_last", ctypes.c_uint64),
+        ("tsc_run", ctypes.c_uint32),
+        ("pad2", ctypes.c_uint32),
     ]
 
 
