@@ -329,3 +329,19 @@ def test_kvm_unit_tests_apic(cpus: int, features: str, summary: str) -> None:
     assert summary in res.console.splitlines(), res.console[-2000:]
     assert res.exit_code == 1
     assert run.machine.accounting()["balanced"]
+
+
+def test_native_library_builds_or_falls_back(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """guest/native.c builds into the cache with the system compiler (docs/guest.md); with
+    no compiler, build() returns None and the executor uses its Python block hook."""
+    from irqsim.guest import native
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert native.build() is None
+    monkeypatch.delenv("CC")
+    import shutil
+    if shutil.which("cc") is None and shutil.which("gcc") is None:
+        pytest.skip("no C compiler")
+    path = native.build()
+    assert path is not None and path.is_file() and path.parent == tmp_path / "irqsim"

@@ -90,12 +90,18 @@ def build(quiet: bool = True) -> Path | None:
     cc = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if cc is None:
         return None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(suffix=".so", dir=out.parent)
+    except OSError:
+        return None                         # no writable cache: the Python fallback
     os.close(fd)
     try:
-        r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", tmp, str(SOURCE)],
-                           capture_output=quiet, check=False)
+        try:
+            r = subprocess.run([cc, "-O2", "-shared", "-fPIC", "-o", tmp, str(SOURCE)],
+                               capture_output=quiet, check=False)
+        except OSError:
+            return None                     # $CC names no program
         if r.returncode != 0:
             return None
         os.replace(tmp, out)                # atomic: parallel builds do not see half a file
