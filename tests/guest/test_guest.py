@@ -60,7 +60,7 @@ def test_exact_and_block_modes_agree() -> None:
     """Block-level hooks give the same guest-visible result as a hook per instruction; the
     instruction count (charged per block) agrees within 1 % (blocks cut short by a skipped
     special instruction are charged whole: docs/guest.md)."""
-    a = GuestRun(EXAMPLES / "selfipi.bin", GuestOptions(flat_address=FLAT)).run()
+    a = GuestRun(EXAMPLES / "selfipi.bin", GuestOptions(flat_address=FLAT, native=False)).run()
     b = GuestRun(EXAMPLES / "selfipi.bin", GuestOptions(flat_address=FLAT, exact=True)).run()
     assert (a.console, a.exit_code, a.delivered) == (b.console, b.exit_code, b.delivered)
     assert abs(a.instructions - b.instructions) <= b.instructions // 100
