@@ -24,6 +24,7 @@ cleared for an interrupt gate; IRETQ runs natively.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -213,6 +214,13 @@ class Executor:
                                  native.address(_uclib.uc_hook_add), self._native_hooks)
         if err:
             raise GuestError(f"Unicorn refused the native hooks (uc_err {err})")
+
+    def __del__(self) -> None:
+        """Free native.c's block set (the Unicorn instance goes with this executor)."""
+        st, lib = getattr(self, "nat", None), getattr(self, "_lib", None)
+        if st is not None and lib is not None:
+            with contextlib.suppress(Exception):    # interpreter shutdown: nothing to free
+                lib.irqsim_free(ctypes.byref(st))
 
     def rd(self, reg: int) -> int:
         """A register of up to 64 bits (not IDTR/GDTR/TR: those use ``uc.reg_read``)."""
