@@ -10,8 +10,13 @@ executes PAUSE) is *warped* to the next event (or forward by a doubling step whe
 scheduled): a fidelity choice, documented in docs/guest.md, that turns seconds of spinning
 into a few steps.
 
-**Special instructions** are found by a per-instruction code hook with a per-address cache
-(Unicorn has no MSR or RDTSC hooks in its Python binding): RDMSR/WRMSR of the MSRs irqsim
+**Boundaries** (docs/guest.md): by default native.c counts instructions in C and calls
+:meth:`Executor._on_boundary` only at a deadline (the next engine event, the sync bound, a
+pending delivery); without a C compiler a Python block hook charges whole blocks; ``exact``
+hooks every instruction in Python.
+
+**Special instructions** are found by decoding each new block with capstone and get a hook
+each (Unicorn has no MSR or RDTSC hooks in its Python binding): RDMSR/WRMSR of the MSRs irqsim
 owns (TSC, IA32_APIC_BASE, TSC_DEADLINE, x2APIC 800h-8FFh; the rest are Unicorn's), RDTSC,
 MOV to/from CR8 (TPR[7:4]), CPUID (fixed up from :mod:`irqsim.guest.cpuid`), HLT, STI (its
 one-instruction shadow), PAUSE and IRETQ (NMI unblocking).
