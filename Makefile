@@ -5,7 +5,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled
+.PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled \
+	guest-native test-slow
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -23,6 +24,17 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_msix.py
+
+# The slow tests, deselected by default (pytest -m slow): kvm-unit-tests apic.flat in its
+# upstream configurations (docs/guest.md), minutes each on a shared machine.
+test-slow: $(STAMP)
+	$(BIN)/pytest -n 2 -m slow
+
+# The guest front-end's native hooks (docs/guest.md "Speed"), built ahead; run-guest builds
+# them at first use anyway, and falls back to the Python block hook without a C compiler.
+guest-native: $(STAMP)
+	$(BIN)/python -c "import sys; from irqsim.guest import native; \
+		p = native.build(quiet=False); print(p or 'no C compiler'); sys.exit(p is None)"
 
 # Optional: the hot path compiled by mypyc from the same source (needs a C compiler; the
 # dev extra brings mypyc). It goes to build/compiled; PYTHONPATH=build/compiled uses it.

@@ -15,3 +15,6 @@ build() {    # build NAME SOURCE [CFLAGS...]
 build selfipi selfipi.c
 build seed002_msix seed002_msix.c
 build seed002_msix_unsafe seed002_msix.c -DUNSAFE_ORDER
+build bench_alu bench.c -DMODE=1
+build bench_mmio bench.c -DMODE=2
+build bench_ipi bench.c -DMODE=3

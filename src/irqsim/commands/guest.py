@@ -83,7 +83,8 @@ def command(file: Path, cpus: int, features: Any, scenario: str, until_ns: int |
     machine = None
     if scenario == "seed002":
         from irqsim.scenarios.seed002 import build_seed002
-        machine, _ = build_seed002(trace=opts.trace, ncpus=cpus, cpu_class=GuestCpu)
+        machine, _ = build_seed002(trace=opts.trace, cpu_class=GuestCpu,
+                                   cpus=features.options(cpus))
     try:
         run = GuestRun(file, opts, machine)
         res = run.run()

@@ -887,16 +887,37 @@ class Cpu:
         if size not in MEM_SIZES:
             raise _bad_size("memory read", size, MEM_SIZES)
         cur = self._sync()
-        if (addr & ~0xFFF) == self.apic_base:
-            cost = self._lapic_access
-            value = self.lapic.mmio_read(addr & 0xFFF, size)
-        else:
-            assert self.platform is not None
-            value, cost = self.platform.cpu_read(addr, size)
+        value, cost = self.route_read(addr, size)
         if cur is not None:
             cur.clock += cost
             cur.busy += cost
         return value
+
+    def route_read(self, addr: int, size: int) -> tuple[int, int]:
+        """A load as the core routes it, at the current instant: the LAPIC page at the
+        APIC base (SDM 10.4.1), else the platform. (value, cost in ns); no clock moves."""
+        if (addr & ~0xFFF) == self.apic_base:
+            return self.lapic.mmio_read(addr & 0xFFF, size), self._lapic_access
+        assert self.platform is not None
+        return self.platform.cpu_read(addr, size)
+
+    def route_write(self, addr: int, size: int, value: int) -> int:
+        """A store routed as :meth:`route_read`; its cost in ns."""
+        if (addr & ~0xFFF) == self.apic_base:
+            self.lapic.mmio_write(addr & 0xFFF, size, value)
+            return self._lapic_access
+        assert self.platform is not None
+        return self.platform.cpu_write(addr, size, value)
+
+    @property
+    def msr_access_ns(self) -> int:
+        """What an APIC MSR access costs (TimingModel.lapic_msr_access)."""
+        return self._msr_access
+
+    @property
+    def lapic_access_ns(self) -> int:
+        """What a LAPIC MMIO access costs (TimingModel.lapic_mmio_access)."""
+        return self._lapic_access
 
     def write(self, addr: int, size: int, value: int) -> None:
         """Memory write by software on this CPU (``size`` 1, 2, 4 or 8 bytes; posted: see
@@ -923,12 +944,7 @@ class Cpu:
                 engine.now = t
         else:
             cur = None
-        if (addr & ~0xFFF) == self.apic_base:
-            cost = self._lapic_access
-            self.lapic.mmio_write(addr & 0xFFF, size, value)
-        else:
-            assert self.platform is not None
-            cost = self.platform.cpu_write(addr, size, value)
+        cost = self.route_write(addr, size, value)
         if cur is not None:
             cur.clock += cost
             cur.busy += cost

@@ -31,6 +31,8 @@ class GuestCpu(Cpu):
         if self.guest is not None:
             self.guest.line = True
             self.guest.attention = True
+            if self.guest.run.halted:
+                self.guest.run.wake(self.guest)
 
     def nmi(self) -> None:
         if self.guest is not None:
@@ -49,6 +51,17 @@ class GuestCpu(Cpu):
             self.guest.attention = True
         return f
 
+    def cpu_time(self) -> dict[str, int]:
+        """Simulated ns running guest code (``guest``, mpstat's %guest) and halted or
+        waiting for SIPI (``idle``); the irqsim-OS contexts stay 0 (no OS runs here)."""
+        out = super().cpu_time()
+        ex = self.guest
+        if ex is None:
+            return out
+        now = self.ctx.engine.now
+        idle = min(now, ex.idle_ns(now))
+        return {**dict.fromkeys(out, 0), "guest": now - idle, "idle": idle}
+
     def init_signal(self) -> None:
         super().init_signal()
         if self.guest is not None:
@@ -56,19 +69,12 @@ class GuestCpu(Cpu):
 
     # -- accesses with their cost (the executor charges it to the guest clock) ----------
     def timed_read(self, addr: int, size: int) -> tuple[int, int]:
-        """A load from MMIO space: (value, cost in ns)."""
-        if (addr & ~0xFFF) == self.apic_base:
-            return self.lapic.mmio_read(addr & 0xFFF, size), self._lapic_access
-        assert self.platform is not None
-        return self.platform.cpu_read(addr, size)
+        """A load from MMIO space: (value, cost in ns), routed as Cpu.read routes it."""
+        return self.route_read(addr, size)
 
     def timed_write(self, addr: int, size: int, value: int) -> int:
         """A store to MMIO space; returns its cost in ns."""
-        if (addr & ~0xFFF) == self.apic_base:
-            self.lapic.mmio_write(addr & 0xFFF, size, value)
-            return self._lapic_access
-        assert self.platform is not None
-        return self.platform.cpu_write(addr, size, value)
+        return self.route_write(addr, size, value)
 
     def timed_in(self, port: int, size: int) -> tuple[int, int]:
         assert self.platform is not None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from irqsim.apic.lapic import LocalApic
 from irqsim.cpu.cpuid import Cpuid
+from irqsim.machine import CpuOptions
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +33,11 @@ class CpuFeatures:
                                  f"{', '.join(vals)}")
             vals[name] = sign == "+"
         return cls(vals["x2apic"], vals["tsc-deadline"], vals["arat"])
+
+    def options(self, ncpus: int) -> list[CpuOptions]:
+        """``ncpus`` CPUs (APIC IDs 0..n-1) with these features, for a Machine."""
+        return [CpuOptions(i, x2apic=self.x2apic, tsc_deadline=self.tsc_deadline,
+                           arat=self.arat) for i in range(ncpus)]
 
 
 def fix(leaf: int, sub: int, regs: list[int], lapic: LocalApic, model: Cpuid) -> None:

@@ -10,8 +10,13 @@ executes PAUSE) is *warped* to the next event (or forward by a doubling step whe
 scheduled): a fidelity choice, documented in docs/guest.md, that turns seconds of spinning
 into a few steps.
 
-**Special instructions** are found by a per-instruction code hook with a per-address cache
-(Unicorn has no MSR or RDTSC hooks in its Python binding): RDMSR/WRMSR of the MSRs irqsim
+**Boundaries** (docs/guest.md): by default native.c counts instructions in C and calls
+:meth:`Executor._on_boundary` only at a deadline (the next engine event, the sync bound, a
+pending delivery); without a C compiler a Python block hook charges whole blocks; ``exact``
+hooks every instruction in Python.
+
+**Special instructions** are found by decoding each new block with capstone and get a hook
+each (Unicorn has no MSR or RDTSC hooks in its Python binding): RDMSR/WRMSR of the MSRs irqsim
 owns (TSC, IA32_APIC_BASE, TSC_DEADLINE, x2APIC 800h-8FFh; the rest are Unicorn's), RDTSC,
 MOV to/from CR8 (TPR[7:4]), CPUID (fixed up from :mod:`irqsim.guest.cpuid`), HLT, STI (its
 one-instruction shadow), PAUSE and IRETQ (NMI unblocking).
@@ -24,9 +29,10 @@ cleared for an interrupt gate; IRETQ runs natively.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 from collections import Counter
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from unicorn import (
@@ -47,6 +53,7 @@ from unicorn.x86_const import (
     UC_X86_INS_IN,
     UC_X86_INS_OUT,
     UC_X86_REG_CR0,
+    UC_X86_REG_CR2,
     UC_X86_REG_CR3,
     UC_X86_REG_CS,
     UC_X86_REG_EAX,
@@ -63,7 +70,7 @@ from unicorn.x86_const import (
 )
 
 from irqsim.cpu.cpu import RUNNING
-from irqsim.guest import GuestError, cpuid
+from irqsim.guest import GuestError, cpuid, native
 from irqsim.sim.accounting import Reason
 from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
 
@@ -85,7 +92,7 @@ GATE_CLEARS = (1 << 8) | (1 << 14) | (1 << 16) | (1 << 17)
 REGS64 = (UC_X86_REG_RAX, UC_X86_REG_ECX, UC_X86_REG_EDX, UC_X86_REG_EBX)
 
 # Instruction kinds found by the code hook.
-PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R = range(11)
+PLAIN, RDMSR, WRMSR, RDTSC, HLT, STI, PAUSE, IRETQ, CPUID, CR8W, CR8R, MOVSS = range(12)
 # The special instructions by their opcode bytes (SDM vol. 2): RDMSR, WRMSR, RDTSC, CPUID,
 # HLT, STI, PAUSE, IRETQ (REX.W CF). MOV CR8 needs its ModRM decoded (_decode_bytes).
 OPCODES = ((b"\x0f\x32", RDMSR), (b"\x0f\x30", WRMSR), (b"\x0f\x31", RDTSC),
@@ -94,6 +101,13 @@ OPCODES = ((b"\x0f\x32", RDMSR), (b"\x0f\x30", WRMSR), (b"\x0f\x31", RDTSC),
 POLL_REPEATS = 8                # same register / RDTSC read this many times -> warp
 POLL_GAP = 200                  # ... with at most this many instructions between reads
 WARP_MIN_NS, WARP_MAX_NS = 1_000, 1_000_000
+
+
+class _Mmr(ctypes.Structure):
+    """Unicorn's ``uc_x86_mmr`` (IDTR, GDTR, TR, LDTR), for the raw register read."""
+
+    _fields_ = [("selector", ctypes.c_uint16), ("base", ctypes.c_uint64),
+                ("limit", ctypes.c_uint32), ("flags", ctypes.c_uint32)]
 
 
 def _reg(n: int) -> int:
@@ -121,11 +135,16 @@ class Executor:
         self.exact = run.exact
         self.md = Cs(CS_ARCH_X86, CS_MODE_64)
         self.lengths: dict[int, int] = {}
+        self.blocks: dict[int, int] = {}              # block address -> instructions
+        self.nat: native.State | None = None
+        self._cb_error: BaseException | None = None
+        lib = None if self.exact or not run.native else native.load()
         if self.exact:
             uc.hook_add(UC_HOOK_CODE, self._code)
+        elif lib is not None:
+            self._install_native(lib)
         else:
             uc.hook_add(UC_HOOK_BLOCK, self._block)
-            self.blocks: dict[int, int] = {}          # block address -> instructions
         uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._out, None, 1, 0, UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INTR, self._exception)
@@ -137,6 +156,8 @@ class Executor:
         self._uch = uc._uch
         self._rbuf = ctypes.c_uint64()
         self._rref = ctypes.byref(self._rbuf)
+        self._mmr = _Mmr()
+        self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
         self.next_ps = 0                        # next engine event, picoseconds
         self.instructions = 0
@@ -160,6 +181,51 @@ class Executor:
         self.warps = 0
         self.halting = False                    # stopped in HLT; resumes at halt_rip
         self.halt_rip = 0
+        self.absorbed = 0                       # native: instructions already on the clock
+        self.step_target: int | None = None     # native: stop after the shadowed instruction
+        self.quantum_end = 1 << 63
+        # How far this clock may run ahead (ps): set by the scheduler (runner.bound_ps)
+        # whenever the set of runnable CPUs changes; unbounded when alone.
+        self.bound = 1 << 62
+        self.idle_ps = 0                        # halted or waiting for SIPI (cpu_time)
+        self.yielded = False                    # _warp stopped emulation for the others
+
+    def _install_native(self, lib: Any) -> None:
+        """Count instructions in C (native.c): a code hook stops emulation at the deadline
+        :meth:`_arm` sets, and a block hook calls :meth:`_new_block` once per block."""
+        st = self.nat = native.State()
+        st.deadline = 0
+        st.rflags_reg = UC_X86_REG_RFLAGS
+        st.reg_read = native.address(_uclib.uc_reg_read)
+        self._boundary_cb = native.BOUNDARY(self._on_boundary)
+        st.boundary = self._boundary_cb
+        self._new_block_cb = native.NEW_BLOCK(self._new_block)
+        st.new_block = self._new_block_cb
+        self._pause_cb = native.POLL(self._on_pause)
+        st.pause = self._pause_cb
+        self._special_cb = native.SPECIAL(self._on_special)
+        st.special = self._special_cb
+        st.reg_write = native.address(_uclib.uc_reg_write)
+        st.rax_reg, st.rdx_reg, st.rip_reg = UC_X86_REG_RAX, _reg(2), UC_X86_REG_RIP
+        st.insn_ps = self.run.insn_ps
+        st.tsc_khz = self.cpu.ctx.timing.tsc_khz
+        st.pause_gap = POLL_GAP
+        st.pause_repeats = POLL_REPEATS
+        self._lib = lib
+        self._hook_add = native.address(_uclib.uc_hook_add)
+        self._c_hooks: list[ctypes.c_size_t] = []
+        self._native_hooks = (ctypes.c_size_t * 2)()
+        err = lib.irqsim_install(self.uc._uch, ctypes.byref(st),
+                                 native.address(_uclib.uc_hook_add), self._native_hooks)
+        if err:
+            raise GuestError(f"Unicorn refused the native hooks (uc_err {err})")
+
+    def __del__(self) -> None:
+        """Free native.c's block set (the Unicorn instance goes with this executor)."""
+        st, lib = getattr(self, "nat", None), getattr(self, "_lib", None)
+        if st is not None and lib is not None:
+            with contextlib.suppress(Exception):    # interpreter shutdown: nothing to free
+                lib.irqsim_free(ctypes.byref(st))
 
     def rd(self, reg: int) -> int:
         """A register of up to 64 bits (not IDTR/GDTR/TR: those use ``uc.reg_read``)."""
@@ -180,10 +246,17 @@ class Executor:
     def sync(self) -> None:
         """Bring the engine to the guest's instant (events due by then run first), but not
         past the window the other CPUs' clocks allow (runner.bound_ps)."""
-        t = min(self.ps, self.run.bound_ps(self)) // 1000
-        if t > self.engine.now:
-            self.engine.run(until=t)
-        self._next()
+        ps = self.ps if self.ps < self.bound else self.bound
+        eng = self.engine
+        t = ps // 1000
+        nxt = eng.peek()
+        if t > eng.now:
+            if nxt is not None and nxt <= t:
+                eng.run(until=t)
+                nxt = eng.peek()
+            else:
+                eng.now = t             # nothing due by then: engine.run's result, inlined
+        self.next_ps = (1 << 62) if nxt is None else nxt * 1000
 
     def _next(self) -> None:
         nxt = self.engine.peek()
@@ -205,6 +278,9 @@ class Executor:
             self.sync()
         else:
             self._next()
+        if self.nat is not None:
+            self._arm()                 # native.c stops at the next boundary if need be
+            return
         if not self.attention or self.exact:
             return
         if how == "port":
@@ -231,6 +307,9 @@ class Executor:
     def start(self, rip: int, count: int = 0) -> None:
         """Run from ``rip`` for at most ``count`` instructions (0: until something stops
         it: the guest exits, halts while other CPUs run, or an error)."""
+        if self.nat is not None:
+            self._start_native(rip, count)
+            return
         self.running = True
         self._next()
         uc = self.uc
@@ -251,6 +330,148 @@ class Executor:
             break
         self.running = False
 
+    # -- native mode (native.c counts; Python runs at accesses, specials and boundaries) ------
+    def _start_native(self, rip: int, count: int) -> None:
+        st = self.nat
+        assert st is not None
+        uc = self.uc
+        self.running = True
+        self.quantum_end = st.count + count if count else 1 << 63
+        self._next()
+        while True:
+            self._arm()
+            try:
+                uc.emu_start(rip, 0)
+            except UcError as exc:
+                self._absorb()
+                rip = self.rd(UC_X86_REG_RIP)
+                if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
+                    # Unicorn stops on an invalid opcode; the core raises #UD (SDM 6.15).
+                    self.exceptions += 1
+                    self._deliver(VEC_UD, rip, None)
+                    if self.stopped is None:
+                        rip = self.rd(UC_X86_REG_RIP)
+                        continue
+                elif self.stopped is None:
+                    self.stopped = f"emulation error at {rip:#x}: {exc}"
+            break
+        self._absorb()
+        self.running = False
+        if self._cb_error is not None:
+            err, self._cb_error = self._cb_error, None
+            raise err
+
+    def _on_boundary(self, address: int) -> int:
+        """native.c reached the deadline (or IF rose with INTR up) at the boundary before
+        ``address``: run what is due, deliver what is pending; 1 when RIP moved or emulation
+        stops (the instruction at ``address`` is then not executed now)."""
+        try:
+            self._absorb()
+            st = self.nat
+            assert st is not None
+            if st.count >= self.quantum_end or self.ps >= self.bound:
+                self.uc.emu_stop()      # back to the scheduler; resumes at address
+                return 1
+            if not (self.line or self.nmi_pending or self.iret_nmi or self.step_target
+                    is not None or self.pending_fault is not None or st.shadow_count == st.count):
+                self.sync()             # only engine events due: the common case
+                if not (self.line or self.nmi_pending or self.pending_fault is not None):
+                    self._arm()
+                    return 0
+            rip = self._native_boundary(address)
+            if self.stopped is not None:
+                return 1
+            self._arm()
+            # When RIP moved, Unicorn still calls this address's other code hooks (a special
+            # instruction's): native.c records (skip_addr, skip_count) so they do nothing.
+            return 0 if rip == address else 1
+        except BaseException as exc:           # re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
+            return 1
+
+    def _absorb(self) -> None:
+        """Put the instructions native.c counted since the last call on the guest clock."""
+        st = self.nat
+        if st is not None:
+            d = st.count - self.absorbed
+            if d:
+                self.absorbed += d
+                self.instructions += d
+                self.ps += d * self.insn_ps
+
+    def _arm(self) -> None:
+        """Tell native.c where to stop next: at the next boundary when something is to be
+        delivered there (or after the STI-shadowed instruction), else when the guest clock
+        reaches the next engine event, the synchronisation bound or the quantum's end; and,
+        while INTR is up, at the first boundary where RFLAGS.IF is set."""
+        st = self.nat
+        assert st is not None
+        c = st.count
+        if self.shadow or self.iret_nmi or self.pending_fault is not None or (
+                self.nmi_pending and not self.nmi_blocked):
+            dl = c
+        else:
+            lim = self.next_ps if self.next_ps < self.bound else self.bound
+            d = lim - self.ps
+            dl = c + (d + self.insn_ps - 1) // self.insn_ps if d > 0 else c
+            if dl > self.quantum_end:
+                dl = self.quantum_end
+            if self.step_target is not None and dl > self.step_target:
+                dl = self.step_target
+        st.deadline = dl
+        st.base_ps = self.ps                    # RDTSC in C reads the clock from here
+        st.base_count = c
+        st.tsc_offset = self.cpu.tsc_offset & 0xFFFFFFFFFFFFFFFF
+        # (not in the STI shadow: the step past the shadowed instruction stops anyway)
+        st.wait_if = 1 if self.line and self.step_target is None else 0
+
+    def _native_boundary(self, rip: int) -> int:
+        """native.c stopped at the boundary before ``rip``: run what is due and deliver what
+        is pending (SDM 6.9 priorities as :meth:`_boundary`); the RIP to resume at."""
+        if self.iret_nmi:
+            self._nmi_unblock()
+        if self.ps >= self.next_ps:
+            self.sync()
+        st = self.nat
+        assert st is not None
+        if self.step_target is not None:
+            if self.absorbed < self.step_target:
+                return rip
+            self.step_target = None
+        elif st.shadow_count == st.count and st.count:
+            # The instruction after STI or MOV SS runs before anything is delivered
+            # (SDM vol. 3A 6.8.3; NMIs too, as KVM does).
+            self.step_target = self.absorbed + 1
+            return rip
+        if self._boundary(rip):
+            return self.rd(UC_X86_REG_RIP)
+        return rip
+
+    def _on_pause(self, address: int) -> int:
+        """native.c saw a PAUSE or RDTSC loop spinning: warp it (:meth:`_warp`); 1 when
+        emulation stops here (another CPU must catch up first)."""
+        try:
+            self._absorb()
+            self.yielded = False
+            self._warp()
+            if self.yielded:
+                return 1
+            self._arm()
+            return 0
+        except BaseException as exc:           # re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
+            return 1
+
+    def _new_block(self, address: int, size: int) -> None:
+        """native.c sees a block for the first time: hook its special instructions."""
+        try:
+            self._scan(address, size)
+        except BaseException as exc:           # re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
+
     def stop(self, why: str) -> None:
         if self.stopped is None:
             self.stopped = why
@@ -259,8 +480,9 @@ class Executor:
 
     # -- the code hook: every instruction ------------------------------------------------
     def _code(self, uc: Uc, address: int, size: int, _: object) -> None:
-        self.ps += self.insn_ps
-        self.instructions += 1
+        """Exact mode: the boundary before ``address`` (what is due runs, what is pending is
+        delivered), then the instruction is charged (not when an interrupt entry replaces
+        it: it runs, and is charged, after the handler returns, as native.c counts)."""
         if self.iret_nmi:
             self._nmi_unblock()
         if self.ps >= self.next_ps:
@@ -272,6 +494,8 @@ class Executor:
                 return
         elif self.shadow:
             self.shadow = False
+        self.ps += self.insn_ps
+        self.instructions += 1
         k = self.kinds.get(address)
         if k is None:
             k = self.kinds[address] = self._decode(address, size)
@@ -289,7 +513,7 @@ class Executor:
                 return                          # retranslating with the new hooks
         if self.iret_nmi:
             self._nmi_unblock()
-        if self.ps > self.run.bound_ps(self):
+        if self.ps > self.bound:
             # Ahead of the others: let them catch up (before the boundary's work, so a
             # pending STI shadow still covers this boundary when the block resumes).
             self.wr(UC_X86_REG_RIP, address)
@@ -324,9 +548,22 @@ class Executor:
                 continue
             k = self._decode_bytes(code[a - address:a - address + sz])
             self.kinds[a] = k
-            if k[0]:
+            if not k[0]:
+                continue
+            added = True
+            if self.nat is not None:
+                # native.c handles STI, MOV SS, PAUSE and RDTSC itself, and calls
+                # _on_special for the others without the binding's dispatch
+                how = {PAUSE: native.HOOK_PAUSE, STI: native.HOOK_SHADOW,
+                       MOVSS: native.HOOK_SHADOW, RDTSC: native.HOOK_RDTSC}.get(
+                           k[0], native.HOOK_SPECIAL)
+                hh = ctypes.c_size_t()
+                if self._lib.irqsim_hook_at(self._uch, ctypes.byref(self.nat), self._hook_add,
+                                            a, how, ctypes.byref(hh)):
+                    raise GuestError(f"Unicorn refused a hook at {a:#x}")
+                self._c_hooks.append(hh)
+            else:
                 self.uc.hook_add(UC_HOOK_CODE, self._special_hook, None, a, a)
-                added = True
         self.blocks[address] = max(n, 1)
         if added:
             self.uc.ctl_remove_cache(address, address + size)
@@ -336,6 +573,17 @@ class Executor:
 
     def _special_hook(self, uc: Uc, address: int, size: int, _: object) -> None:
         self._special(self.kinds[address], address, size)
+
+    def _on_special(self, address: int, size: int) -> None:
+        """native.c: a special instruction is about to run (not when the boundary handler
+        just moved RIP away from it: native.c checks)."""
+        try:
+            self._absorb()
+            self._special(self.kinds[address], address, size)
+            self._arm()
+        except BaseException as exc:           # re-raised after emu_start
+            self._cb_error = exc
+            self.uc.emu_stop()
 
     def phys(self, va: int) -> int:
         """Translate a virtual address with the guest's page tables (4-level paging with
@@ -383,6 +631,9 @@ class Executor:
         for prefix, kind in OPCODES:
             if b.startswith(prefix):
                 return kind, 0
+        i = 1 if b[:1] and b[0] & 0xF0 == 0x40 else 0          # a REX prefix
+        if len(b) > i + 1 and b[i] == 0x8E and (b[i + 1] >> 3) & 7 == 2:
+            return MOVSS, 0                 # MOV SS, r/m16: a one-instruction shadow too
         if len(b) >= 4 and b[0] & 0xF4 == 0x44 and b[1] == 0x0F and b[2] in (0x20, 0x22) \
                 and b[3] & 0xF8 == 0xC0:
             # MOV CR8 (REX.R selects CR8; REX.B extends the GPR): SDM vol. 2B MOV CRn.
@@ -396,6 +647,8 @@ class Executor:
             msr = self.rd(UC_X86_REG_ECX)
             if not (msr in (MSR_TSC, MSR_APIC_BASE, MSR_TSC_DEADLINE) or 0x800 <= msr <= 0x8FF):
                 return                                  # Unicorn's own MSR
+            if kind == RDMSR and self._poll(("msr", msr)):
+                self._warp()                            # e.g. polling x2APIC TMCCT
             self.sync()
             cpu = self.cpu
             if kind == RDMSR:
@@ -407,7 +660,7 @@ class Executor:
                 v = (self.rd(UC_X86_REG_EDX) & 0xFFFFFFFF) << 32 | \
                     (self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF)
                 cpu.wrmsr(msr, v)
-            self.charge(cpu._msr_access)
+            self.charge(cpu.msr_access_ns)
             if msr == MSR_X2APIC_EOI and self.run.vm_exits:
                 # A KVM guest's EOI exits; the hypervisor broadcasts it to the I/O APIC.
                 self.charge(self.ctx.timing.guest_trap_io)
@@ -416,7 +669,8 @@ class Executor:
                 self._boundary(address)                 # #GP: the instruction faults
             else:
                 self.wr(UC_X86_REG_RIP, address + 2)
-            self._poll_reset()
+            if kind == WRMSR:
+                self._poll_reset()
         elif kind == RDTSC:
             if self._poll(("tsc", address)):
                 self._warp()
@@ -435,7 +689,7 @@ class Executor:
             self.wr(UC_X86_REG_RIP, address + 2)
         elif kind == HLT:
             self._halt(address + 1)
-        elif kind == STI:
+        elif kind in (STI, MOVSS):
             self.shadow = True
             self.attention = True                       # IF may now let INTR in
         elif kind == PAUSE:
@@ -448,7 +702,7 @@ class Executor:
         elif kind == CR8W:
             self.sync()
             self.cpu.cr8 = self.rd(_reg(k[1])) & 0xF
-            self.charge(self.cpu._lapic_access)
+            self.charge(self.cpu.lapic_access_ns)
             self._next()
             self.wr(UC_X86_REG_RIP, address + size)
         elif kind == CR8R:
@@ -491,17 +745,19 @@ class Executor:
         else:
             target = self.ps + self.warp_ns * 1000
             self.warp_ns = min(self.warp_ns * 2, WARP_MAX_NS)
-        bound = self.run.bound_ps(self)
+        bound = self.bound
         if target > bound:
             # Another CPU is behind: what this loop waits for may come from it.
             target = max(self.ps, bound)
             if self.running and not self.exact:
                 self.uc.emu_stop()
+                self.yielded = True
         self.ps = target
         self.warps += 1
 
     # -- accesses ----------------------------------------------------------------------------
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
+        self._absorb()
         addr = MMIO_BASE + offset
         if self._poll(("mmio", addr)):
             self._warp()
@@ -512,6 +768,7 @@ class Executor:
         return v
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
+        self._absorb()
         self.sync()
         addr = MMIO_BASE + offset
         self.charge(self.cpu.timed_write(addr, size, value))
@@ -521,6 +778,7 @@ class Executor:
         self._after_access("write")
 
     def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
+        self._absorb()
         self.sync()
         v, cost = self.cpu.timed_in(port, size)
         self.charge(cost)
@@ -528,6 +786,7 @@ class Executor:
         return v
 
     def _out(self, uc: Uc, port: int, size: int, value: int, _: object) -> None:
+        self._absorb()
         self.sync()
         self.charge(self.cpu.timed_out(port, size, value))
         self._poll_reset()
@@ -543,11 +802,90 @@ class Executor:
 
     def _exception(self, uc: Uc, intno: int, _: object) -> None:
         """An exception (or INT n) raised by an instruction Unicorn executed."""
+        self._absorb()
         rip = self.rd(UC_X86_REG_RIP)
         self.exceptions += 1
-        code = 0 if intno in ERROR_CODE_VECTORS else None
+        code = self._error_code(intno, rip)
         if not self._deliver(intno, rip, code):
             self.stop(f"exception {intno} at {rip:#x} with no usable IDT gate")
+        if self.nat is not None:
+            self._arm()
+
+    def _error_code(self, intno: int, rip: int) -> int | None:
+        """The error code the core pushes for exception ``intno`` Unicorn raised at ``rip``
+        (SDM vol. 3A 6.13, 6.15): none for vectors without one or for INT n (RIP is then
+        after a CD ib); #PF's from the walk of CR2 (4.7); a segment-load fault's the
+        selector (MOV Sreg); 0 otherwise."""
+        if intno not in ERROR_CODE_VECTORS:
+            return None
+        try:
+            if self.vread(rip - 2, 2) == bytes((0xCD, intno)):
+                return None                                 # INT n pushes no error code
+            if intno == 14:
+                return self._pf_error_code(rip)
+            if intno in (10, 11, 12, 13):
+                return self._selector_error_code(rip)
+        except GuestError:
+            pass
+        return 0
+
+    def _insn(self, rip: int) -> object:
+        """The instruction at ``rip`` decoded by capstone with operand details."""
+        md = getattr(self, "_md_detail", None)
+        if md is None:
+            md = self._md_detail = Cs(CS_ARCH_X86, CS_MODE_64)
+            md.detail = True
+        return next(md.disasm(self.vread(rip, 15), rip, 1))
+
+    def _pf_error_code(self, rip: int) -> int:
+        """#PF error code (SDM vol. 3A 4.7): P when the page is mapped (a protection
+        violation), W/R from the faulting instruction's memory operands (or an implicit
+        stack push), U/S at CPL 3, I/D for an instruction fetch when EFER.NXE is set.
+        RSVD, PK and SGX are not derived (documented in docs/guest.md)."""
+        from capstone.x86 import X86_OP_MEM
+        cr2 = self.rd(UC_X86_REG_CR2)
+        code = 1 if self._mapped(cr2) else 0
+        if self.rd(UC_X86_REG_CS) & 3 == 3:
+            code |= 4
+        if rip <= cr2 < rip + 15:
+            if self.uc.msr_read(0xC0000080) >> 11 & 1:     # EFER.NXE
+                code |= 16
+            return code
+        try:
+            insn: Any = self._insn(rip)
+        except (GuestError, StopIteration):
+            return code
+        if insn.mnemonic.startswith(("push", "call", "enter")) or any(
+                op.type == X86_OP_MEM and op.access & 2 for op in insn.operands):
+            code |= 2                                       # CS_AC_WRITE
+        return code
+
+    def _mapped(self, va: int) -> bool:
+        """True when every paging-structure entry translating ``va`` is present."""
+        try:
+            self.phys(va)
+        except GuestError:
+            return False
+        return True
+
+    def _selector_error_code(self, rip: int) -> int:
+        """A segment-load fault's error code: the selector's index and TI (SDM 6.13), for
+        MOV Sreg, r/m; 0 for other instructions."""
+        from capstone.x86 import X86_OP_REG
+        try:
+            insn: Any = self._insn(rip)
+        except (GuestError, StopIteration):
+            return 0
+        if insn.mnemonic != "mov" or len(insn.operands) != 2:
+            return 0
+        src = insn.operands[1]
+        if insn.bytes[0] != 0x8E and not (insn.bytes[0] & 0xF0 == 0x40 and insn.bytes[1] == 0x8E):
+            return 0
+        if src.type != X86_OP_REG:
+            return 0                                        # a memory source: not re-read
+        from unicorn import x86_const
+        reg = getattr(x86_const, f"UC_X86_REG_{insn.reg_name(src.reg).upper()}", None)
+        return self.rd(reg) & 0xFFFC if reg is not None else 0
 
     # -- instruction boundaries ----------------------------------------------------------------
     def _boundary(self, address: int) -> bool:
@@ -611,7 +949,8 @@ class Executor:
     def _deliver(self, vector: int, rip: int, error_code: int | None) -> bool:
         """Enter the guest's handler for ``vector`` with return address ``rip``."""
         uc = self.uc
-        _, idt_base, idt_limit, _ = uc.reg_read(UC_X86_REG_IDTR)
+        _uc_reg_read(self._uch, UC_X86_REG_IDTR, self._mmr_ref)
+        idt_base, idt_limit = self._mmr.base, self._mmr.limit
         if vector * 16 + 15 > idt_limit:
             self.stop(f"vector {vector} beyond the IDT limit {idt_limit:#x}")
             return True
@@ -677,7 +1016,20 @@ class Executor:
             if nxt is None or (limit is not None and nxt > limit):
                 self.stop("halted with nothing left to wake it")
                 return
-            self.ps = max(self.ps, nxt * 1000)
+            self.idle_to(nxt * 1000)
+
+    def idle_to(self, ps: int) -> None:
+        """The CPU waited (halted, or for its SIPI) until ``ps``: the clock jumps there."""
+        if ps > self.ps:
+            self.idle_ps += ps - self.ps
+            self.ps = ps
+
+    def idle_ns(self, now: int) -> int:
+        """Simulated ns this CPU has been idle by ``now`` (mpstat's %idle)."""
+        extra = 0
+        if self.cpu.state != RUNNING or self in self.run.halted:
+            extra = max(0, now * 1000 - self.ps)            # still waiting
+        return (self.idle_ps + extra) // 1000
 
     # -- NMI -------------------------------------------------------------------------------------
     def nmi_in(self) -> None:
@@ -689,6 +1041,8 @@ class Executor:
             led.launch(0, self.cpu.name)
             self.nmi_pending = True
             self.attention = True
+            if self.run.halted:
+                self.run.wake(self)
         elif not self.nmi_latched:
             led.launch(0, self.cpu.name)
             self.nmi_latched = True

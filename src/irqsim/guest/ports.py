@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from irqsim.fabric.tlp import Tlp, TlpType
 from irqsim.spec.ioapic import RTE_POLARITY_SHIFT
 
 if TYPE_CHECKING:
@@ -126,9 +127,14 @@ class GuestPlatform:
         self.lines[line] = level
         io = self.machine.ioapic
         if (level ^ (io.rte[line] >> RTE_POLARITY_SHIFT)) & 1:        # asserted
-            ledger = self.rc.ctx.ledger
-            iid = ledger.raise_("pc-testdev")
-            ledger.launch(iid, "pc-testdev")
-            io.set_pin(line, 1, None, unit=True)
+            ctx = self.rc.ctx
+            iid = ctx.ledger.raise_("pc-testdev")
+            ctx.ledger.launch(iid, "pc-testdev")
+            # The wire carries no TLP: the Tlp is the interrupt's stamps only (its id, so the
+            # trace, the ledger and the latency probe follow this assertion; its origin).
+            meta = Tlp(TlpType.MSG, 0)
+            meta.iid = iid
+            meta.source = "pc-testdev"
+            io.set_pin(line, 1, meta, unit=True)
         else:
             io.set_pin(line, 0)

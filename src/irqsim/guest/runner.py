@@ -23,10 +23,10 @@ from irqsim.guest.executor import Executor
 from irqsim.guest.loader import Loaded, ap_entry, load_flat, load_multiboot
 from irqsim.guest.memory import GuestRam
 from irqsim.guest.ports import GuestPlatform
-from irqsim.machine import CpuOptions, Machine
+from irqsim.machine import Machine
 
 UP_QUANTUM = 1_000_000          # instructions per emu_start with one CPU running
-SMP_QUANTUM = 4_000             # ... with several (about 1.3 us of guest time each)
+SMP_QUANTUM = 1_000             # ... with several running (about 0.3 us of guest time)
 SKEW_PS = 2_000_000             # a CPU runs at most 2 us ahead of the slowest other one
 
 
@@ -43,6 +43,7 @@ class GuestOptions:
     env: str = ""                   # kvm-unit-tests environment (its initrd)
     flat_address: int | None = None  # load a flat binary here instead of an ELF
     exact: bool = False             # a hook per instruction: boundaries after every one
+    native: bool = True             # count instructions in C (guest/native.c) when it builds
     vm_exits: bool = False          # run as a KVM guest: I/O APIC MMIO and EOI trap
     trace: bool = False
 
@@ -71,8 +72,7 @@ class GuestRun:
             raise GuestError(f"--cpus must be >= 1, got {opts.cpus}")
         f = opts.features
         self.machine = m = machine or Machine(
-            cpus=[CpuOptions(i, x2apic=f.x2apic, tsc_deadline=f.tsc_deadline, arat=f.arat)
-                  for i in range(opts.cpus)], cpu_class=GuestCpu, trace=opts.trace)
+            cpus=f.options(opts.cpus), cpu_class=GuestCpu, trace=opts.trace)
         if not all(isinstance(c, GuestCpu) for c in m.cpus):
             raise GuestError("the machine's CPUs must be GuestCpu (Machine(cpu_class=GuestCpu))")
         self.features = opts.features
@@ -82,6 +82,7 @@ class GuestRun:
         self.ram = GuestRam(opts.ram_mib << 20)
         m.memory = m.rc.memory = self.ram                    # device DMA lands in guest RAM
         self.vm_exits = opts.vm_exits
+        self.native = opts.native
         self.platform = GuestPlatform(m, self.ram.size, len(m.cpus), opts.vm_exits)
         self.executors: list[Executor] = []
         self.resume: dict[Executor, int] = {}        # runnable executors -> next RIP
@@ -137,8 +138,10 @@ class GuestRun:
             ex.stop("start-up IPI: flat binaries have no AP entry")
             return
         ex.stopped = None
-        ex.ps = max(ex.ps, ex.engine.now * 1000)
+        ex.idle_to(ex.engine.now * 1000)
         self.resume[ex] = ap_entry(self.ram, self.loaded, cpu.index)
+        for e in self.executors:                # a new runnable CPU bounds the others
+            e.bound = self.bound_ps(e)
 
     def finish(self, status: str) -> None:
         self.finished = True
@@ -171,8 +174,13 @@ class GuestRun:
                 ex = min(live, key=lambda e: e.ps)
                 rip = self.resume.pop(ex)
                 ex.stopped = None
-                quantum = SMP_QUANTUM if len(live) + len(self.halted) > 1 else UP_QUANTUM
+                # A short quantum while several CPUs run: a CPU spinning on a flag another
+                # sets hands over sooner than at the sync bound (fewer wasted instructions).
+                # Native mode wakes halted CPUs at once (wake), so they do not count there.
+                several = len(live) > 1 or (self.halted and ex.nat is None)
+                quantum = SMP_QUANTUM if several else UP_QUANTUM
                 ex.halting = False
+                ex.bound = self.bound_ps(ex)
                 ex.start(rip, quantum)
                 self._after(ex)
             else:
@@ -209,6 +217,18 @@ class GuestRun:
             if ex.cpu.index == 0:
                 self.finish(self.status)
 
+    def wake(self, ex: Executor) -> None:
+        """An interrupt or NMI reached ``ex`` while another CPU runs: when ``ex`` is halted
+        and takes it, it becomes runnable now, at the engine's instant, and bounds the
+        running CPUs' clocks from there (conservative synchronisation)."""
+        if ex not in self.halted or not ex.wakeable():
+            return
+        self.resume[ex] = self.halted.pop(ex)
+        ex.idle_to(self.machine.ctx.engine.now * 1000)
+        ex.attention = True
+        for e in self.executors:
+            e.bound = self.bound_ps(e)
+
     def _wake(self) -> None:
         """Halted CPUs that an interrupt, NMI or fault now reaches become runnable, their
         clocks brought to the engine's instant (they were idle until now)."""
@@ -216,7 +236,7 @@ class GuestRun:
         for ex in list(self.halted):
             if (ex.line or ex.nmi_pending or ex.pending_fault is not None) and ex.wakeable():
                 self.resume[ex] = self.halted.pop(ex)
-                ex.ps = max(ex.ps, now_ps)
+                ex.idle_to(now_ps)
                 ex.attention = True
 
     def _idle(self) -> None:
@@ -230,4 +250,4 @@ class GuestRun:
             return
         engine.run(until=nxt)
         for ex in self.halted:
-            ex.ps = max(ex.ps, nxt * 1000)
+            ex.idle_to(nxt * 1000)

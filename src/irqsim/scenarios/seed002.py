@@ -14,7 +14,7 @@ from functools import partial
 from irqsim.cpu.cpu import Cpu
 from irqsim.devices.virtio import VirtioBlk, VirtioNet, VirtioPciDevice, VirtioRng
 from irqsim.drivers.virtio import VirtioPciDriver
-from irqsim.machine import Machine
+from irqsim.machine import CpuOptions, Machine
 from irqsim.scenarios.workload import PoissonSource
 from irqsim.sim.timing import TimingModel
 from irqsim.sim.trace import TraceOption
@@ -32,10 +32,14 @@ class WorkloadSpec:
 
 def build_seed002(trace: TraceOption = False, timing: TimingModel | None = None,
                   vectors: str = "per-device", ncpus: int = 1,
-                  cpu_class: type[Cpu] = Cpu) -> tuple[Machine, VirtioPciDriver]:
+                  cpu_class: type[Cpu] = Cpu,
+                  cpus: list[CpuOptions] | None = None) -> tuple[Machine, VirtioPciDriver]:
     """The machine of seed 002, not yet booted (``cpu_class``: e.g. the guest front-end's
-    CPUs, which run real code instead of irqsim's OS)."""
-    m = Machine(ncpus=ncpus, apic_ids=list(range(ncpus)), trace=trace, timing=timing,
+    CPUs, which run real code instead of irqsim's OS; ``cpus``: each CPU's APIC ID and
+    features, replacing ``ncpus``)."""
+    if cpus is None:
+        cpus = [CpuOptions(i) for i in range(ncpus)]
+    m = Machine(cpus=cpus, trace=trace, timing=timing,
                 first_vector=SEED002_FIRST_VECTOR, cpu_class=cpu_class)
     for cls in (VirtioRng, VirtioBlk, VirtioNet):
         m.add_device(cls(m.ctx))

@@ -32,10 +32,11 @@ def mpstat(times: list[dict[str, int]]) -> str:
     ``times`` holds one dict per CPU with the simulated ns spent in ``hardirq``, ``softirq``,
     ``task`` (kernel code run outside interrupts: boot, probes, scripts; shown as %sys),
     ``poll`` (busy polling: mpstat counts it in %sys; when any CPU has some, a ``%poll``
-    column shows it apart and %sys excludes it) and ``idle``. Columns irqsim never fills
-    (%usr, %nice, %iowait, %steal, %guest, %gnice) print 0.00 as mpstat does on an idle
+    column shows it apart and %sys excludes it), ``guest`` (guest code run by the Unicorn
+    front-end: %guest) and ``idle``. Columns irqsim never fills (%usr, %nice, %iowait,
+    %steal, %gnice) print 0.00 as mpstat does on an idle
     field."""
-    keys = ("hardirq", "softirq", "task", "idle", "poll")
+    keys = ("hardirq", "softirq", "task", "idle", "poll", "guest")
     split = any(t.get("poll", 0) for t in times)
     cols = ("%usr", "%nice", "%sys", "%iowait", "%irq", "%soft", "%steal", "%guest",
             "%gnice") + (("%poll",) if split else ()) + ("%idle",)
@@ -45,7 +46,8 @@ def mpstat(times: list[dict[str, int]]) -> str:
         total = sum(t.values()) or 1
         poll = t.get("poll", 0)
         pct = {"%sys": t["task"] + (0 if split else poll), "%poll": poll,
-               "%irq": t["hardirq"], "%soft": t["softirq"], "%idle": t["idle"]}
+               "%irq": t["hardirq"], "%soft": t["softirq"], "%guest": t.get("guest", 0),
+               "%idle": t["idle"]}
         return f"Average:     {name:>3s}" + "".join(
             f"{100 * pct.get(c, 0) / total:8.2f}" for c in cols)
 

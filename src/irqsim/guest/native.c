@@ -1,0 +1,205 @@
+/* irqsim guest executor: native Unicorn hooks (docs/guest.md "Speed").
+ *
+ * A code hook on every instruction counts instructions and calls Python's boundary handler
+ * when the count reaches a deadline set by Python (the next engine event, the
+ * synchronisation bound, or "the next boundary" when something is to be delivered); while
+ * an interrupt waits for RFLAGS.IF it also calls it at the first instruction boundary where
+ * IF is set. The handler returns nonzero when it redirected RIP (an interrupt entry) or
+ * stopped emulation: the instruction is then not executed here. A block hook calls
+ * Python only the first time it sees a block's address (to hook that block's special
+ * instructions). Unicorn's C API is reached through function pointers handed over by
+ * Python, so this library links against nothing. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef int (*hook_add_fn)(void *uc, size_t *hh, int type, void *cb, void *ud,
+                           uint64_t begin, uint64_t end, ...);
+typedef int (*reg_read_fn)(void *uc, int regid, void *value);
+typedef void (*new_block_fn)(uint64_t address, uint32_t size);
+typedef int (*boundary_fn)(uint64_t address);
+typedef int (*poll_fn)(uint64_t address);
+typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
+typedef void (*special_fn)(uint64_t address, uint32_t size);
+
+#define UC_HOOK_CODE (1 << 2)
+#define UC_HOOK_BLOCK (1 << 3)
+
+struct irqsim_state {
+    uint64_t count;         /* instructions executed */
+    uint64_t deadline;      /* stop before the instruction that would exceed it */
+    int32_t wait_if;        /* stop at the first boundary with RFLAGS.IF set */
+    int32_t rflags_reg;     /* Unicorn's UC_X86_REG_RFLAGS */
+    boundary_fn boundary;   /* Python: deliver what is due; nonzero when RIP moved */
+    reg_read_fn reg_read;
+    new_block_fn new_block;
+    uint64_t *seen;         /* open-addressing set of block addresses (+1; 0 = empty) */
+    uint64_t seen_mask;
+    uint64_t seen_n;
+    uint64_t skip_addr;     /* the boundary handler moved RIP before this instruction ... */
+    uint64_t skip_count;    /* ... at this count: its other hooks must not act */
+    uint64_t shadow_count;  /* count just after the last STI / MOV SS (SDM 6.8.3) */
+    poll_fn pause;          /* Python: a PAUSE loop is spinning (warp it) */
+    uint64_t pause_last;    /* count at the last PAUSE */
+    uint64_t pause_gap;     /* PAUSEs at most this many instructions apart ... */
+    uint32_t pause_run;     /* ... this many times running ... */
+    uint32_t pause_repeats; /* ... this many times: call pause */
+    special_fn special;     /* Python: a special instruction (RDMSR, WRMSR, CPUID, ...) */
+    /* RDTSC in C: the guest clock is base_ps at count base_count, plus insn_ps each
+     * instruction since; TSC = ns * tsc_khz / 10^6 + tsc_offset (as Executor._tsc). */
+    reg_write_fn reg_write;
+    int32_t rax_reg, rdx_reg, rip_reg, pad;
+    uint64_t base_ps, base_count, insn_ps, tsc_khz, tsc_offset;
+    uint64_t tsc_last;      /* count at the last RDTSC (polling loops, as for PAUSE) */
+    uint32_t tsc_run, pad2;
+};
+
+static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)size;
+    if (s->count >= s->deadline) {
+        if (s->boundary(address))
+            goto moved;
+    } else if (s->wait_if) {
+        uint64_t fl = 0;
+        s->reg_read(uc, s->rflags_reg, &fl);
+        if ((fl & (1 << 9)) && s->boundary(address))
+            goto moved;
+    }
+    s->count++;
+    return;
+moved:
+    s->skip_addr = address;
+    s->skip_count = s->count;
+}
+
+#define SKIPPED(s, a) ((s)->skip_addr == (a) && (s)->skip_count == (s)->count)
+
+/* STI or MOV SS: the next instruction runs before any interrupt or NMI is taken. */
+static void shadow_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    (void)size;
+    if (!SKIPPED(s, address))
+        s->shadow_count = s->count;
+}
+
+static void pause_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    (void)size;
+    if (SKIPPED(s, address))
+        return;
+    s->pause_run = s->count - s->pause_last <= s->pause_gap ? s->pause_run + 1 : 0;
+    s->pause_last = s->count;
+    if (s->pause_run >= s->pause_repeats) {
+        s->pause_run = 0;
+        s->pause(address);
+    }
+}
+
+static int seen_insert(struct irqsim_state *s, uint64_t a)
+{
+    uint64_t key = a + 1, i;
+    if ((s->seen_n + 1) * 2 > s->seen_mask + 1) {
+        uint64_t nm = s->seen_mask * 2 + 1, *old = s->seen, om = s->seen_mask;
+        s->seen = calloc(nm + 1, sizeof(uint64_t));
+        s->seen_mask = nm;
+        for (i = 0; i <= om; i++) {
+            uint64_t k = old[i], j;
+            if (!k)
+                continue;
+            for (j = (k * 0x9E3779B97F4A7C15ull) >> 20 & nm; s->seen[j]; j = (j + 1) & nm)
+                ;
+            s->seen[j] = k;
+        }
+        free(old);
+    }
+    for (i = (key * 0x9E3779B97F4A7C15ull) >> 20 & s->seen_mask; s->seen[i];
+         i = (i + 1) & s->seen_mask)
+        if (s->seen[i] == key)
+            return 0;
+    s->seen[i] = key;
+    s->seen_n++;
+    return 1;
+}
+
+static void block_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    if (seen_insert(s, address))
+        s->new_block(address, size);
+}
+
+/* Forget every block seen (their special instructions are hooked again when next seen). */
+void irqsim_forget(struct irqsim_state *s)
+{
+    memset(s->seen, 0, (s->seen_mask + 1) * sizeof(uint64_t));
+    s->seen_n = 0;
+}
+
+int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_t *hooks)
+{
+    int err;
+    s->seen_mask = 4095;
+    s->seen = calloc(s->seen_mask + 1, sizeof(uint64_t));
+    s->seen_n = 0;
+    if (!s->seen)
+        return -1;
+    err = hook_add(uc, &hooks[0], UC_HOOK_CODE, (void *)code_hook, s, 1, 0);
+    if (err)
+        return err;
+    if (s->new_block)
+        err = hook_add(uc, &hooks[1], UC_HOOK_BLOCK, (void *)block_hook, s, 1, 0);
+    return err;
+}
+
+static void special_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    (void)uc;
+    if (!SKIPPED(s, address))
+        s->special(address, size);
+}
+
+static void rdtsc_hook(void *uc, uint64_t address, uint32_t size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    uint64_t ps, tsc, lo, hi, next = address + size;
+    if (SKIPPED(s, address))
+        return;
+    s->tsc_run = s->count - s->tsc_last <= s->pause_gap ? s->tsc_run + 1 : 0;
+    s->tsc_last = s->count;
+    if (s->tsc_run >= s->pause_repeats) {
+        s->tsc_run = 0;
+        if (s->pause(address))      /* warped; nonzero: emulation stops here */
+            return;
+    }
+    ps = s->base_ps + (s->count - s->base_count) * s->insn_ps;
+    tsc = (ps / 1000) * s->tsc_khz / 1000000 + s->tsc_offset;
+    lo = tsc & 0xFFFFFFFFu;
+    hi = tsc >> 32;
+    s->reg_write(uc, s->rax_reg, &lo);
+    s->reg_write(uc, s->rdx_reg, &hi);
+    s->reg_write(uc, s->rip_reg, &next);
+}
+
+/* Hook the instruction at ``address``: kind 0 PAUSE, 1 STI / MOV SS, 2 other special,
+ * 3 RDTSC. */
+int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
+                   int kind, size_t *hh)
+{
+    void *cb = kind == 0 ? (void *)pause_hook : kind == 1 ? (void *)shadow_hook
+             : kind == 3 ? (void *)rdtsc_hook : (void *)special_hook;
+    return hook_add(uc, hh, UC_HOOK_CODE, cb, s, address, address);
+}
+
+void irqsim_free(struct irqsim_state *s)
+{
+    free(s->seen);
+    s->seen = 0;
+}
