@@ -34,6 +34,16 @@ if TYPE_CHECKING:
     from irqsim.os.kernel import Kernel
 
 
+def write_eoi(cpu: Cpu, x2apic: bool, lapic_base: int) -> None:
+    """Acknowledge ``cpu``'s LAPIC: WRMSR to the x2APIC EOI MSR (0x80B) in x2APIC mode,
+    else a 4-byte write to the EOI register at ``lapic_base + 0xB0`` (SDM 10.8.5). Here, in
+    a compiled module, for the device gate's exit (issue 12); ``Kernel.apic_eoi`` calls it."""
+    if x2apic:
+        cpu.wrmsr(0x80B, 0)
+    else:
+        cpu.write(lapic_base + 0xB0, 4, 0)
+
+
 class IrqReturn(IntEnum):
     NONE = 0
     HANDLED = 1
@@ -168,7 +178,7 @@ class IrqGate:
         k = self.kernel
         if k.ctx.tracer.on:
             k.ctx.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
-        k.apic_eoi(cpu)
+        write_eoi(cpu, k.x2apic_mode, k.lapic_base)      # k.apic_eoi(cpu), compiled
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:
             desc.chip_eoi()
