@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappush
+from typing import Final
 
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.sim.context import SimContext
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
-_MWR = int(TlpType.MWR)
+_MWR: Final = int(TlpType.MWR)
 
 
 class Link:

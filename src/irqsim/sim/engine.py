@@ -20,10 +20,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from heapq import heappop, heappush
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Final
 
 Callback = Callable[[Any], None]
-FOREVER = 1 << 62
+FOREVER: Final = 1 << 62
 
 
 class Engine:
