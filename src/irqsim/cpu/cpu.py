@@ -568,6 +568,7 @@ class Cpu:
     def _handler_done(self, frame: Frame) -> None:
         """The handler's last instant: IRET."""
         frame.finished = True               # (its handle and posted writes are spent)
+        frame.arg = None                    # its body ran: no self-cycle left for the GC
         frames = self.frames
         if not frames or frames[-1] is not frame:
             return                          # INIT cleared the stack meanwhile
