@@ -8,11 +8,19 @@ mypyc into C extensions, which Python imports in place of the .py files beside t
 default: ``make demo`` and ``make test`` need only python3 and make). Needs mypy (the dev
 extra) and a C compiler.
 
-    python bench/build_compiled.py [--out build/compiled] [--modules irqsim/sim/engine.py ...]
+    python bench/build_compiled.py [--out build/compiled] [--strip-trace]
+                                   [--modules irqsim/sim/engine.py ...]
+
+``--strip-trace`` builds a measurement-only variant without trace points: in the compiled
+modules every read of a tracer's or trace point's ``.on`` switch becomes ``False`` and the
+``if`` blocks it guards are removed (an AST transform of the copied source), so the
+difference to the normal build is what the guards cost with tracing off (issue 12 goal:
+< 5 %). That build cannot trace or measure latency; it is for bench_callgrind only.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -62,13 +70,49 @@ setup(name="irqsim-compiled", ext_modules=mypycify({mods!r}, opt_level="3"),
 """
 
 
-def build(out: Path, modules: tuple[str, ...]) -> float:
-    """Copy the package to ``out`` and compile ``modules`` there; returns seconds taken."""
+class _StripTrace(ast.NodeTransformer):
+    """``x.on`` (a tracer's or trace point's switch) reads become ``False``; an ``if`` whose
+    test is then statically false keeps only its ``else``."""
+
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
+        self.generic_visit(node)
+        if node.attr == "on" and isinstance(node.ctx, ast.Load):
+            return ast.copy_location(ast.Constant(False), node)
+        return node
+
+    @staticmethod
+    def _false(test: ast.expr) -> bool:
+        if isinstance(test, ast.Constant):
+            return test.value is False
+        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+            return any(_StripTrace._false(v) for v in test.values)
+        return False
+
+    def visit_If(self, node: ast.If) -> ast.AST | list[ast.stmt]:
+        self.generic_visit(node)
+        if self._false(node.test):
+            return node.orelse or [ast.Pass()]
+        return node
+
+
+def strip_trace(source: str) -> str:
+    """``source`` without its trace points (see ``--strip-trace``)."""
+    tree = ast.fix_missing_locations(_StripTrace().visit(ast.parse(source)))
+    return ast.unparse(tree) + "\n"
+
+
+def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
+    """Copy the package to ``out`` and compile ``modules`` there (``no_trace``: stripped of
+    their trace points first); returns seconds taken."""
     start = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(ROOT / "src" / "irqsim", out / "irqsim",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    if no_trace:
+        for mod in modules:
+            path = out / mod
+            path.write_text(strip_trace(path.read_text()))
     # mypy's settings only (the [project] and setuptools tables would redirect the build)
     text = (ROOT / "pyproject.toml").read_text()
     (out / "pyproject.toml").write_text(text[text.index("[tool.mypy]"):])
@@ -87,7 +131,7 @@ def main() -> None:
         out = Path(args[args.index("--out") + 1]).resolve()
     if "--modules" in args:
         modules = tuple(a for a in args[args.index("--modules") + 1:] if not a.startswith("-"))
-    took = build(out, modules)
+    took = build(out, modules, no_trace="--strip-trace" in args)
     print(f"compiled {len(modules)} modules into {out} in {took:.0f} s; "
           f"use PYTHONPATH={out}")
 
