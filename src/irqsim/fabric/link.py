@@ -8,11 +8,11 @@ when the previous one has left, so arrivals are in send order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
 from typing import Final
 
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import heap_push
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
@@ -46,5 +46,5 @@ class Link:
         self.sent += 1
         engine = self._engine           # engine.at(arrival, ...), inlined: arrival > now
         seq = engine._seq = engine._seq + 1
-        heappush(engine._heap, (arrival, seq, self.receiver, tlp))
+        heap_push(engine._heap, (arrival, seq, self.receiver, tlp))
         return arrival
