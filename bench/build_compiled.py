@@ -70,35 +70,29 @@ setup(name="irqsim-compiled", ext_modules=mypycify({mods!r}, opt_level="3"),
 """
 
 
-class _StripTrace(ast.NodeTransformer):
-    """``x.on`` (a tracer's or trace point's switch) reads become ``False``; an ``if`` whose
-    test is then statically false keeps only its ``else``."""
-
-    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:
-        self.generic_visit(node)
-        if node.attr == "on" and isinstance(node.ctx, ast.Load):
-            return ast.copy_location(ast.Constant(False), node)
-        return node
-
-    @staticmethod
-    def _false(test: ast.expr) -> bool:
-        if isinstance(test, ast.Constant):
-            return test.value is False
-        if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
-            return any(_StripTrace._false(v) for v in test.values)
-        return False
-
-    def visit_If(self, node: ast.If) -> ast.AST | list[ast.stmt]:
-        self.generic_visit(node)
-        if self._false(node.test):
-            return node.orelse or [ast.Pass()]
-        return node
+def _guarded(test: ast.expr) -> bool:
+    """The test can only be true while a tracer or trace point is on: ``x.on``, or an
+    ``and`` with such an operand."""
+    if isinstance(test, ast.Attribute):
+        return test.attr == "on"
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_guarded(v) for v in test.values)
+    return False
 
 
 def strip_trace(source: str) -> str:
-    """``source`` without its trace points (see ``--strip-trace``)."""
-    tree = ast.fix_missing_locations(_StripTrace().visit(ast.parse(source)))
-    return ast.unparse(tree) + "\n"
+    """``source`` without its trace points (see ``--strip-trace``): each ``if`` without
+    ``else`` whose test is guarded by a ``.on`` switch becomes ``pass`` (a line edit, so
+    comments and ``type: ignore`` marks stay)."""
+    lines = source.splitlines(keepends=True)
+    spans = [(n.lineno, n.end_lineno or n.lineno, n.col_offset)
+             for n in ast.walk(ast.parse(source))
+             if isinstance(n, ast.If) and not n.orelse and _guarded(n.test)]
+    for first, last, col in sorted(spans, reverse=True):
+        if any(a < first and last <= b for a, b, _ in spans):
+            continue                            # inside an outer one being removed
+        lines[first - 1:last] = [" " * col + "pass\n"]
+    return "".join(lines)
 
 
 def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
