@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled \
-	guest-native test-slow
+	guest-native test-slow bench-native
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -40,6 +40,7 @@ guest-native: $(STAMP)
 # dev extra brings mypyc). It goes to build/compiled; PYTHONPATH=build/compiled uses it.
 COMPILED := build/compiled
 COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/golden \
+	tests/unit/test_cpu_counts.py \
 	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
 	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py
@@ -56,6 +57,11 @@ test-compiled: $(COMPILED)/.built
 
 bench-compiled: $(COMPILED)/.built
 	PYTHONPATH=$(COMPILED) $(BIN)/python bench/bench_msix.py
+
+# The prototype native engine (bench/native/cengine.c) against the plain and compiled engine:
+# instructions per event under callgrind (needs valgrind and a C compiler).
+bench-native: $(STAMP)
+	PYTHONPATH=src $(BIN)/python bench/bench_native.py
 
 # Long guest-operation fuzz (docs/reliability.md): IRQSIM_FUZZ_OPS operations (default 10
 # million), IRQSIM_FUZZ_SEED; prints operations, crashes and ledger violations.

@@ -9,6 +9,8 @@ deterministic counterpart of bench_msix.py's "vs heapq" column.
     python bench/bench_callgrind.py [--cpus 1 64] [--small 1000] [--large 6000] [--trace]
 
 ``--trace`` also counts irqsim with the structured tracer on (the "tracing on" cost).
+``--compiled-anchor`` also compiles the heapq anchor with mypyc (its source is written for
+that) and counts it: the single-source route's ceiling (docs/performance.md section 5).
 
 Needs valgrind on the PATH and ../shared/bench/anchors; prints a note and exits 0 without.
 """
@@ -47,6 +49,19 @@ sim_heapq.run(Workload(n_total={n}, n_cpus={cpus}, load=0.95, seed=1, iommu=True
 """
 
 
+def compile_anchor(out: Path) -> Path:
+    """The heapq anchor compiled by mypyc into ``out`` (its directory goes first on the
+    path); about half a minute."""
+    for name in ("sim_heapq.py", "workload.py"):      # workload.py for mypyc's type check
+        shutil.copy(ANCHORS / name, out / name)
+    (out / "setup.py").write_text(
+        "from setuptools import setup\nfrom mypyc.build import mypycify\n"
+        "setup(name='anchor', ext_modules=mypycify(['sim_heapq.py'], opt_level='3'),\n"
+        "      script_args=['build_ext', '--inplace'])\n")
+    subprocess.run([sys.executable, "setup.py"], cwd=out, check=True, capture_output=True)
+    return out
+
+
 def instructions(script: str) -> int:
     """Instructions callgrind counts for running ``script`` with this Python."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
@@ -78,7 +93,10 @@ def per_interrupt(template: str, cpus: int, small: int, large: int,
 @click.option("--small", type=int, default=1000, help="interrupts in the short run")
 @click.option("--large", type=int, default=6000, help="interrupts in the long run")
 @click.option("--trace", is_flag=True, help="also count irqsim with tracing on")
-def main(cpus: tuple[int, ...], small: int, large: int, trace: bool) -> None:
+@click.option("--compiled-anchor", is_flag=True,
+              help="also count the heapq anchor compiled by mypyc")
+def main(cpus: tuple[int, ...], small: int, large: int, trace: bool,
+         compiled_anchor: bool) -> None:
     if large <= small:
         raise click.UsageError("--large must exceed --small")
     if shutil.which("valgrind") is None or not ANCHORS.is_dir():
@@ -93,6 +111,13 @@ def main(cpus: tuple[int, ...], small: int, large: int, trace: bool) -> None:
         if trace:
             on = per_interrupt(IRQSIM, n, small, large, trace=True)
             line += f" | traced {on:>10,.0f} ({on / ours:.2f}x)"
+        if compiled_anchor:
+            with tempfile.TemporaryDirectory() as tmp:
+                where = compile_anchor(Path(tmp))
+                c = per_interrupt(HEAPQ.replace(
+                    "import sim_heapq", f"sys.path.insert(0, {str(where)!r})\nimport sim_heapq"),
+                    n, small, large)
+            line += f" | heapq mypyc {c:>10,.0f} ({ref / c:.2f}x heapq)"
         print(line)
     print("vs heapq: the reference's instructions per interrupt divided by irqsim's "
           "(higher is faster)")

@@ -8,11 +8,19 @@ mypyc into C extensions, which Python imports in place of the .py files beside t
 default: ``make demo`` and ``make test`` need only python3 and make). Needs mypy (the dev
 extra) and a C compiler.
 
-    python bench/build_compiled.py [--out build/compiled] [--modules irqsim/sim/engine.py ...]
+    python bench/build_compiled.py [--out build/compiled] [--strip-trace]
+                                   [--modules irqsim/sim/engine.py ...]
+
+``--strip-trace`` builds a measurement-only variant without trace points: in the compiled
+modules every read of a tracer's or trace point's ``.on`` switch becomes ``False`` and the
+``if`` blocks it guards are removed (an AST transform of the copied source), so the
+difference to the normal build is what the guards cost with tracing off (issue 12 goal:
+< 5 %). That build cannot trace or measure latency; it is for bench_callgrind only.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -22,10 +30,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# What mypyc compiles (paths inside the package). Not compiled: sim/accounting.py (mypyc
-# rejects Reason's StrEnum.__new__ with extra fields: "Reason object expected"), the OS and
-# drivers (they call through the kernel's dynamic API), devices, views and commands. A module
-# that stops compiling after a change can be taken off this list: the rest still works.
+# What mypyc compiles (paths inside the package). Not compiled: sim/reasons.py (mypyc
+# rejects Reason's StrEnum.__new__ with extra fields: "Reason object expected"; the ledger in
+# sim/accounting.py, apart from it, compiles), the OS and drivers (they call through the
+# kernel's dynamic API), devices, views and commands. The spec modules of the hot path are
+# compiled so that their ``Final`` constants are C statics in the compiled code instead of
+# module-dictionary lookups. A module that stops compiling after a change can be taken off
+# this list: the rest still works.
 MODULES = (
     "irqsim/sim/engine.py",
     "irqsim/sim/section.py",
@@ -33,6 +44,11 @@ MODULES = (
     "irqsim/sim/context.py",
     "irqsim/sim/trace.py",
     "irqsim/sim/timing.py",
+    "irqsim/sim/accounting.py",
+    "irqsim/spec/msi.py",
+    "irqsim/spec/pci.py",
+    "irqsim/spec/lapic.py",
+    "irqsim/spec/vtd.py",
     "irqsim/fabric/tlp.py",
     "irqsim/fabric/link.py",
     "irqsim/fabric/root_complex.py",
@@ -54,13 +70,43 @@ setup(name="irqsim-compiled", ext_modules=mypycify({mods!r}, opt_level="3"),
 """
 
 
-def build(out: Path, modules: tuple[str, ...]) -> float:
-    """Copy the package to ``out`` and compile ``modules`` there; returns seconds taken."""
+def _guarded(test: ast.expr) -> bool:
+    """The test can only be true while a tracer or trace point is on: ``x.on``, or an
+    ``and`` with such an operand."""
+    if isinstance(test, ast.Attribute):
+        return test.attr == "on"
+    if isinstance(test, ast.BoolOp) and isinstance(test.op, ast.And):
+        return any(_guarded(v) for v in test.values)
+    return False
+
+
+def strip_trace(source: str) -> str:
+    """``source`` without its trace points (see ``--strip-trace``): each ``if`` without
+    ``else`` whose test is guarded by a ``.on`` switch becomes ``pass`` (a line edit, so
+    comments and ``type: ignore`` marks stay)."""
+    lines = source.splitlines(keepends=True)
+    spans = [(n.lineno, n.end_lineno or n.lineno, n.col_offset)
+             for n in ast.walk(ast.parse(source))
+             if isinstance(n, ast.If) and not n.orelse and _guarded(n.test)]
+    for first, last, col in sorted(spans, reverse=True):
+        if any(a < first and last <= b for a, b, _ in spans):
+            continue                            # inside an outer one being removed
+        lines[first - 1:last] = [" " * col + "pass\n"]
+    return "".join(lines)
+
+
+def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
+    """Copy the package to ``out`` and compile ``modules`` there (``no_trace``: stripped of
+    their trace points first); returns seconds taken."""
     start = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
     shutil.copytree(ROOT / "src" / "irqsim", out / "irqsim",
                     ignore=shutil.ignore_patterns("__pycache__", "*.so"))
+    if no_trace:
+        for mod in modules:
+            path = out / mod
+            path.write_text(strip_trace(path.read_text()))
     # mypy's settings only (the [project] and setuptools tables would redirect the build)
     text = (ROOT / "pyproject.toml").read_text()
     (out / "pyproject.toml").write_text(text[text.index("[tool.mypy]"):])
@@ -79,7 +125,7 @@ def main() -> None:
         out = Path(args[args.index("--out") + 1]).resolve()
     if "--modules" in args:
         modules = tuple(a for a in args[args.index("--modules") + 1:] if not a.startswith("-"))
-    took = build(out, modules)
+    took = build(out, modules, no_trace="--strip-trace" in args)
     print(f"compiled {len(modules)} modules into {out} in {took:.0f} s; "
           f"use PYTHONPATH={out}")
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from irqsim.machine import Machine
 from irqsim.os.intx import ioapic_read, ioapic_write
-from irqsim.os.irq import IRQ_HANDLED, IrqAction, IrqDesc, IrqReturn
+from irqsim.os.irq import IRQ_HANDLED, CpuCounts, IrqAction, IrqDesc, IrqReturn
 
 IOAPIC = 0xFEC00000
 
@@ -61,7 +61,7 @@ def install_handler(m: Machine, vector: int, fn: Callable[[], IrqReturn] | None 
     """Route ``vector`` on ``cpu`` to a handler (test scaffolding: a kernel IRQ by hand)."""
     k = m.kernel
     k.vectors.reserve(cpu, vector)
-    desc = IrqDesc(irq, "test", 0, cpu, vector, [0] * len(m.cpus))
+    desc = IrqDesc(irq, "test", 0, cpu, vector, CpuCounts(len(m.cpus)))
     desc.actions.append(IrqAction(lambda i, d: fn() if fn else IRQ_HANDLED, 0, "test", None))
     desc.masked = False
     k.irqs[irq] = desc

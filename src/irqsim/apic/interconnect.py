@@ -11,7 +11,7 @@ decoding follows semantics.md A.11.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from irqsim.apic.lapic import (
     ESR_SEND_ACCEPT,
@@ -76,7 +76,7 @@ if TYPE_CHECKING:
 # (IRTA.EIME) it carries a 32-bit destination, which irqsim marks with address bit 63 (not
 # architectural; destination bits 30:8 in address bits 62:40). 0xFF is then APIC ID 255 and
 # only 0xFFFFFFFF is a broadcast.
-REMAPPED_WIDE_SHIFT = 63
+REMAPPED_WIDE_SHIFT: Final = 63
 LowestPriorityPolicy = Callable[[list[LocalApic]], LocalApic]
 SHORTHAND_NAMES = ("none", "self", "all-including-self", "all-excluding-self")
 _COUNTED = (DM_FIXED, DM_LOWEST, DM_NMI)   # delivery modes the interrupt ledger counts

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from irqsim.apic.lapic import GP, LocalApic
 from irqsim.sim.accounting import Reason
@@ -50,11 +50,11 @@ R_WRMSR_UNIMPLEMENTED = rule(
     "CPU-WRMSR-UNIMPLEMENTED", "SDM WRMSR",
     "WRMSR of an unimplemented MSR raises #GP")
 
-IDLE = "idle"
+IDLE: Final = "idle"
 # Busy polling (a task spinning on a queue instead of sleeping for its interrupt): a task
 # section whose kind is POLL is counted here, apart from ``task`` (the one name of the
 # context; sim/section.py's kinds plus this one are what /proc/stat-like splits show).
-POLL = "poll"
+POLL: Final = "poll"
 CONTEXTS = (HARDIRQ, SOFTIRQ, TASK, IDLE, POLL)
 
 if TYPE_CHECKING:
@@ -109,7 +109,8 @@ class Platform(Protocol):
     def io_write_cost(self, port: int) -> int: ...
 
 
-DISPATCH, BODY = 0, 1
+DISPATCH: Final = 0
+BODY: Final = 1
 
 
 class Frame(Section):
@@ -145,7 +146,7 @@ class Frame(Section):
         self.dispatch = cpu._entry_delay     # acceptance, context save, handler dispatch
 
 
-MEM_SIZES = frozenset((1, 2, 4, 8))     # what a load/store instruction can access
+MEM_SIZES: Final = frozenset((1, 2, 4, 8))     # what a load/store instruction can access
 IO_SIZES = frozenset((1, 2, 4))         # IN/OUT: byte, word, dword
 
 
@@ -155,9 +156,9 @@ def _bad_size(what: str, size: object, allowed: frozenset[int]) -> ValueError:
 
 
 EXCEPTION_NAMES = {0: "#DE", 2: "NMI", 6: "#UD", 8: "#DF", 13: "#GP", 14: "#PF"}
-VEC_NMI = 2
-VEC_GP = 13
-RUNNING = "running"
+VEC_NMI: Final = 2
+VEC_GP: Final = 13
+RUNNING: Final = "running"
 WAIT_FOR_SIPI = "wait-for-SIPI"
 
 
@@ -610,6 +611,7 @@ class Cpu:
     def _handler_done(self, frame: Frame) -> None:
         """The handler's last instant: IRET."""
         frame.finished = True               # (its handle and posted writes are spent)
+        frame.arg = None                    # its body ran: no self-cycle left for the GC
         frames = self.frames
         if not frames or frames[-1] is not frame:
             return                          # INIT cleared the stack meanwhile

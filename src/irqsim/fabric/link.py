@@ -11,16 +11,16 @@ when the previous one has left, so arrivals are in send order.
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
 from typing import Final
 
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.pci.express import SER_SHIFT, LinkSpec, serialization_params
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import heap_push
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
-_MWR = int(TlpType.MWR)
+_MWR: Final = int(TlpType.MWR)
 _SHIFT: Final = 20              # pci.express.SER_SHIFT, a constant here for the compiled path
 assert _SHIFT == SER_SHIFT
 
@@ -63,5 +63,5 @@ class Link:
         self.sent += 1
         engine = self._engine           # engine.at(arrival, ...), inlined: arrival > now
         seq = engine._seq = engine._seq + 1
-        heappush(engine._heap, (arrival, seq, self.receiver, tlp))
+        heap_push(engine._heap, (arrival, seq, self.receiver, tlp))
         return arrival

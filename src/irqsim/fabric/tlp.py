@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import IntEnum
+from typing import Final
 
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import TLP_HEADER_3DW, TLP_HEADER_4DW
@@ -17,7 +18,7 @@ class TlpType(IntEnum):
 ASSERT_INTA, ASSERT_INTB, ASSERT_INTC, ASSERT_INTD = 0x20, 0x21, 0x22, 0x23
 DEASSERT_INTA, DEASSERT_INTB, DEASSERT_INTC, DEASSERT_INTD = 0x24, 0x25, 0x26, 0x27
 
-FRAMING_BYTES = 8  # STP/sequence number/LCRC overhead on the link
+FRAMING_BYTES: Final = 8  # STP/sequence number/LCRC overhead on the link
 
 
 class Tlp:

@@ -31,6 +31,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
 
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.tlp import Tlp, TlpType, bdf_str
@@ -164,9 +165,10 @@ _XAPIC_DST_SHIFT = 8                       # xAPIC mode: the APIC ID is DST[15:8
 # Remappable request: handle and SHV bits (VT-d 5.1.2.2), from the declaration.
 _HANDLE = MSI_ADDRESS_REMAPPABLE.field("handle")
 _HANDLE15 = MSI_ADDRESS_REMAPPABLE.field("handle_15")
-_SHV = MSI_ADDRESS_REMAPPABLE.mask("shv")
-_H_SHIFT, _H_MASK = _HANDLE.lsb, (1 << _HANDLE.width) - 1      # ints for the hot path
-_H15_SHIFT = _HANDLE15.lsb
+_SHV: Final = MSI_ADDRESS_REMAPPABLE.mask("shv")
+_H_SHIFT: Final = _HANDLE.lsb                                     # ints for the hot path
+_H_MASK: Final = (1 << _HANDLE.width) - 1
+_H15_SHIFT: Final = _HANDLE15.lsb
 
 
 def _byte_table(regs: tuple[Register, ...]) -> dict[int, Register]:

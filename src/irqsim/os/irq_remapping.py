@@ -131,6 +131,7 @@ class IntelIr:
         self.gcmd = 0                            # shadow of the persistent GCMD bits
         self.table = 0
         self.used: set[int] = set()
+        self.free_from = 0              # every IRTE below it is in use (alloc_irte's start)
         self.shadow: dict[int, tuple[int, int]] = {}    # what the kernel last wrote per entry
         self.qi_base = 0
         self.qi_tail = 0
@@ -208,9 +209,17 @@ class IntelIr:
     def alloc_irte(self, count: int) -> int:
         """alloc_irte: ``count`` (a power of two) free entries, aligned to ``count``."""
         n = 1 << (count - 1).bit_length()
-        for base in range(0, INTR_REMAP_TABLE_ENTRIES, n):
-            if all(base + i not in self.used for i in range(n)):
-                self.used.update(range(base, base + n))
+        used = self.used
+        # The first aligned free block, as a scan from 0 finds it; every entry below
+        # ``free_from`` is in use, so no block starting below it can be free (linear, not
+        # quadratic, in the entries allocated: 100,000 vectors at boot, issue 12 scale).
+        for base in range(self.free_from - self.free_from % n, INTR_REMAP_TABLE_ENTRIES, n):
+            if all(base + i not in used for i in range(n)):
+                used.update(range(base, base + n))
+                low = self.free_from
+                while low in used:
+                    low += 1
+                self.free_from = low
                 return base
         raise OSError(f"DMAR: {self.name}: no {n} free interrupt remapping table entries")
 
@@ -219,6 +228,7 @@ class IntelIr:
         for i in range(index, index + n):
             self.write_irte(i, 0, 0, flush=False)
             self.used.discard(i)
+        self.free_from = min(self.free_from, index)
         self.flush_iec(index, (n - 1).bit_length())
 
     def write_irte(self, index: int, lo: int, hi: int, flush: bool = True) -> None:

@@ -22,7 +22,7 @@ from irqsim.os.i8259 import TIMER_8259_OPTIONS, Legacy8259, legacy_init
 from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
-from irqsim.os.irq import Handler, IrqDesc
+from irqsim.os.irq import Handler, IrqDesc, write_eoi
 from irqsim.os.irq_remapping import IrRemapDomain, intel_irq_remap_init
 from irqsim.os.manage import IrqCore
 from irqsim.os.pci import Enumerator, PciDev
@@ -459,10 +459,7 @@ class Kernel:
 
     def apic_eoi(self, cpu: Cpu) -> None:
         """Acknowledge the LAPIC (EOI register write)."""
-        if self.x2apic_mode:
-            cpu.wrmsr(0x80B, 0)
-        else:
-            cpu.write(self.lapic_base + 0xB0, 4, 0)
+        write_eoi(cpu, self.x2apic_mode, self.lapic_base)
 
     def run_section(self, cpu: Cpu, fn: Callable[[], object]) -> int:
         """Same as ``run_on`` (kept for callers of the earlier API)."""

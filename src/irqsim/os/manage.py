@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from irqsim.os.intx import ioapic_probe
 from irqsim.os.io_apic import IoApicDomain
-from irqsim.os.irq import IRQF_SHARED, Handler, IrqAction, IrqDesc, IrqGate
+from irqsim.os.irq import IRQF_SHARED, CpuCounts, Handler, IrqAction, IrqDesc, IrqGate
 from irqsim.os.irqdomain import AllocInfo, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix
 from irqsim.os.vector import VectorDomain
@@ -81,7 +81,7 @@ class IrqCore:
         if irq is None:
             irq = self.next_irq
             self.next_irq += 1
-        desc = IrqDesc(irq, chip, hwirq, 0, 0, [0] * len(self.k.cpus), device=device,
+        desc = IrqDesc(irq, chip, hwirq, 0, 0, CpuCounts(len(self.k.cpus)), device=device,
                        trigger=trigger)
         if affinity is None and self.k.irq_default_affinity is not None:
             affinity = list(self.k.irq_default_affinity)     # irqaffinity= (desc_smp_init)

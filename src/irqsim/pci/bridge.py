@@ -15,6 +15,8 @@ Bus Master Enable does not gate INTx messages (PCIe 7.5.1.1.3).
 
 from __future__ import annotations
 
+from typing import Final
+
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
 from irqsim.pci.express import DEFAULT_LINK, LinkSpec
@@ -56,7 +58,7 @@ R_BRIDGE_BUS_MASTER = rule(
     "PCI-BRIDGE-BUS-MASTER", "PCI-PCI Bridge 1.2 3.2.2.3.3",
     "a bridge forwards upstream requests only with Bus Master Enable set")
 
-_CMD = COMMAND.offset                       # Command low byte: Memory Space, Bus Master
+_CMD: Final = COMMAND.offset                       # Command low byte: Memory Space, Bus Master
 _WIN = MEMORY_BASE.mask("base")             # address bits 31:20 in bits 15:4
 _WINDOWS_END = PREF_LIMIT_UPPER.offset + PREF_LIMIT_UPPER.size
 

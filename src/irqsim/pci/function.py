@@ -8,7 +8,7 @@ function reaches the system only by sending TLPs upstream.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 
 
 # Byte offsets of the header fields tested on hot paths (from the declarations).
-_CMD = COMMAND.offset                   # Command low byte: Memory Space, Bus Master
+_CMD: Final = COMMAND.offset                   # Command low byte: Memory Space, Bus Master
 _CMD_HI = COMMAND.offset + 1            # Command high byte: Interrupt Disable (bit 10)
 _INTX_DISABLE_HI = CMD_INTX_DISABLE >> 8
 _STATUS = STATUS.offset                 # Status low byte: Interrupt Status (bit 3)

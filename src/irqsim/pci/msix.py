@@ -7,10 +7,10 @@ MSI-X disabled OR Function Mask OR the entry's Mask bit (semantics.md C.2).
 
 from __future__ import annotations
 
-from heapq import heappush
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from irqsim.sim.accounting import Reason
+from irqsim.sim.engine import heap_push
 from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
@@ -45,11 +45,11 @@ if TYPE_CHECKING:
 
 _ENTRY_WMASK = tuple(r.wmask for r in MSIX_ENTRY)
 _CTL_SHIFT = 8           # the control bits below are tested in Message Control's high byte
-_CTL_ENABLE = MSIX_CTRL_ENABLE >> _CTL_SHIFT
-_CTL_FUNCTION_MASK = MSIX_CTRL_FUNCTION_MASK >> _CTL_SHIFT
-_CTL_MASKED = _CTL_ENABLE | _CTL_FUNCTION_MASK
-_VC = MSIX_ENTRY_CTRL.offset >> 2                       # Vector Control's DWORD in an entry
-_ENTRY_DWORDS = MSIX_ENTRY_SIZE >> 2
+_CTL_ENABLE: Final = MSIX_CTRL_ENABLE >> _CTL_SHIFT
+_CTL_FUNCTION_MASK: Final = MSIX_CTRL_FUNCTION_MASK >> _CTL_SHIFT
+_CTL_MASKED: Final = _CTL_ENABLE | _CTL_FUNCTION_MASK
+_VC: Final = MSIX_ENTRY_CTRL.offset >> 2                       # Vector Control's DWORD in an entry
+_ENTRY_DWORDS: Final = MSIX_ENTRY_SIZE >> 2
 
 
 def function_masked(ctl_hi: int) -> bool:
@@ -201,7 +201,7 @@ class MsixCapability:
             tp(iid, now if t_event is None else t_event, self.fn.name)
         engine = ctx.engine             # engine.after(sample_delay, ...), inlined
         seq = engine._seq = engine._seq + 1
-        heappush(engine._heap, (now + self.sample_delay, seq, self._sample, (k, iid)))
+        heap_push(engine._heap, (now + self.sample_delay, seq, self._sample, (k, iid)))
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg

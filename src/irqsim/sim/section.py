@@ -45,7 +45,7 @@ docs/timing.md ("Software time") describes the choice and its cost.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
@@ -56,9 +56,9 @@ if TYPE_CHECKING:
 
 Body = Callable[[Any], Any]
 
-TASK = "task"
-HARDIRQ = "hardirq"
-SOFTIRQ = "softirq"
+TASK: Final = "task"
+HARDIRQ: Final = "hardirq"
+SOFTIRQ: Final = "softirq"
 
 
 # A posted write: (instant, engine handle, fn, arg); it takes effect at its instant unless

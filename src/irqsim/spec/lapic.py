@@ -7,6 +7,8 @@ ICR come from here, and the Local APIC's MMIO/MSR dispatch is derived from them.
 
 from __future__ import annotations
 
+from typing import Final
+
 from irqsim.spec.cpu import X2APIC_MSR_BASE
 from irqsim.spec.regs import RO, RW, WO, F, Register
 
@@ -115,7 +117,7 @@ APIC_ID, APIC_VERSION, APIC_TPR, APIC_EOI, APIC_LDR, APIC_DFR, APIC_SVR, APIC_ES
 APIC_ICR, APIC_ICR2, APIC_TMICT, APIC_TMCCT, APIC_TDCR, APIC_SELF_IPI = (
     _offset(n) for n in ("ICR_LOW", "ICR_HIGH", "TMICT", "TMCCT", "TDCR", "SELF_IPI"))
 APIC_ISR, APIC_TMR, APIC_IRR = _offset("ISR0"), _offset("TMR0"), _offset("IRR0")
-MSR_X2APIC_EOI = x2apic_msr(APIC_EOI)
+MSR_X2APIC_EOI: Final = x2apic_msr(APIC_EOI)
 MSR_X2APIC_ICR = x2apic_msr(APIC_ICR)
 
 _ESR = APIC_REGISTERS[APIC_ESR]
@@ -125,22 +127,22 @@ ESR_SEND_ACCEPT = _ESR.mask("send_accept")
 ESR_RECV_ACCEPT = _ESR.mask("receive_accept")
 ESR_REDIRECTABLE_IPI = _ESR.mask("redirectable_ipi")
 ESR_SEND_ILLEGAL_VECTOR = _ESR.mask("send_illegal_vector")
-ESR_RECV_ILLEGAL_VECTOR = _ESR.mask("receive_illegal_vector")
+ESR_RECV_ILLEGAL_VECTOR: Final = _ESR.mask("receive_illegal_vector")
 ESR_ILLEGAL_REGISTER = _ESR.mask("illegal_register")
 
 _SVR = APIC_REGISTERS[APIC_SVR]
-SVR_VECTOR = _SVR.mask("vector")
-SVR_ENABLE = _SVR.mask("apic_enable")
+SVR_VECTOR: Final = _SVR.mask("vector")
+SVR_ENABLE: Final = _SVR.mask("apic_enable")
 SVR_FOCUS_DISABLE = _SVR.mask("focus_disable")
-SVR_SUPPRESS_EOI_BROADCAST = _SVR.mask("eoi_broadcast_suppression")
+SVR_SUPPRESS_EOI_BROADCAST: Final = _SVR.mask("eoi_broadcast_suppression")
 
 _LINT0 = APIC_REGISTERS[LVT_OFFSETS[LVT_LINT0]]
-LVT_VECTOR = _LINT0.mask("vector")
+LVT_VECTOR: Final = _LINT0.mask("vector")
 LVT_MODE_SHIFT = _LINT0.field("delivery_mode").lsb
 LVT_DELIVERY_STATUS = _LINT0.mask("delivery_status")
 LVT_REMOTE_IRR = _LINT0.mask("remote_irr")
-LVT_LEVEL = _LINT0.mask("trigger_mode")
-LVT_MASK = _LINT0.mask("mask")
+LVT_LEVEL: Final = _LINT0.mask("trigger_mode")
+LVT_MASK: Final = _LINT0.mask("mask")
 _TIMER_MODE = APIC_REGISTERS[LVT_OFFSETS[LVT_TIMER]].field("timer_mode")
 LVT_TIMER_MODE_SHIFT = _TIMER_MODE.lsb
 LVT_TIMER_MODE = _TIMER_MODE.mask

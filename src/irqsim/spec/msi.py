@@ -9,6 +9,8 @@ the delivery hot path derive from the declarations here.
 
 from __future__ import annotations
 
+from typing import Final
+
 from irqsim.spec.modes import DeliveryMode
 from irqsim.spec.regs import RO, RSVD, RW, F, Register
 
@@ -48,26 +50,30 @@ MSI_DATA_REMAPPABLE = Register("MSI Message Data (remappable)", 0, 4, (
 ))
 
 # Plain ints for the hot paths, derived from the DeliveryMode enum (spec/modes.py).
-DM_FIXED, DM_LOWEST, DM_SMI, DM_NMI, DM_INIT, DM_STARTUP, DM_EXTINT = (
-    int(m) for m in (DeliveryMode.FIXED, DeliveryMode.LOWEST, DeliveryMode.SMI, DeliveryMode.NMI,
-                     DeliveryMode.INIT, DeliveryMode.STARTUP, DeliveryMode.EXTINT))
+DM_FIXED: Final = int(DeliveryMode.FIXED)
+DM_LOWEST: Final = int(DeliveryMode.LOWEST)
+DM_SMI: Final = int(DeliveryMode.SMI)
+DM_NMI: Final = int(DeliveryMode.NMI)
+DM_INIT: Final = int(DeliveryMode.INIT)
+DM_STARTUP: Final = int(DeliveryMode.STARTUP)
+DM_EXTINT: Final = int(DeliveryMode.EXTINT)
 DELIVERY_MODE_NAMES = {int(m): m.label for m in DeliveryMode}
 
 # Derived bit constants (free at run time).
 _FEE = MSI_ADDRESS.field("fee")
-MSI_WINDOW = _FEE.get(MSI_ADDRESS.reset)                 # 0xFEE: address bits 31:20
-MSI_WINDOW_SHIFT = _FEE.lsb
-ADDR_LOGICAL = MSI_ADDRESS.mask("destination_mode")
-ADDR_REDIRECTION_HINT = MSI_ADDRESS.mask("redirection_hint")
-ADDR_REMAPPABLE = MSI_ADDRESS_REMAPPABLE.mask("interrupt_format")
-ADDR_DEST_SHIFT = MSI_ADDRESS.field("destination_id").lsb
-ADDR_DEST_MAX = (1 << MSI_ADDRESS.field("destination_id").width) - 1     # 0xFF: broadcast
-ADDR_EXT_DEST_SHIFT = MSI_ADDRESS.field("extended_destination").lsb
-DATA_VECTOR = MSI_DATA.mask("vector")
-DATA_MODE_SHIFT = MSI_DATA.field("delivery_mode").lsb
-DATA_MODE_BITS = (1 << MSI_DATA.field("delivery_mode").width) - 1
-DATA_LEVEL_ASSERT = MSI_DATA.mask("level")
-DATA_TRIGGER_LEVEL = MSI_DATA.mask("trigger_mode")
+MSI_WINDOW: Final = _FEE.get(MSI_ADDRESS.reset)                 # 0xFEE: address bits 31:20
+MSI_WINDOW_SHIFT: Final = _FEE.lsb
+ADDR_LOGICAL: Final = MSI_ADDRESS.mask("destination_mode")
+ADDR_REDIRECTION_HINT: Final = MSI_ADDRESS.mask("redirection_hint")
+ADDR_REMAPPABLE: Final = MSI_ADDRESS_REMAPPABLE.mask("interrupt_format")
+ADDR_DEST_SHIFT: Final = MSI_ADDRESS.field("destination_id").lsb
+ADDR_DEST_MAX: Final = (1 << MSI_ADDRESS.field("destination_id").width) - 1     # 0xFF: broadcast
+ADDR_EXT_DEST_SHIFT: Final = MSI_ADDRESS.field("extended_destination").lsb
+DATA_VECTOR: Final = MSI_DATA.mask("vector")
+DATA_MODE_SHIFT: Final = MSI_DATA.field("delivery_mode").lsb
+DATA_MODE_BITS: Final = (1 << MSI_DATA.field("delivery_mode").width) - 1
+DATA_LEVEL_ASSERT: Final = MSI_DATA.mask("level")
+DATA_TRIGGER_LEVEL: Final = MSI_DATA.mask("trigger_mode")
 
 
 def is_msi_address(address: int) -> bool:

@@ -6,12 +6,14 @@ Offsets of capability registers are relative to the capability's start.
 
 from __future__ import annotations
 
+from typing import Final
+
 from irqsim.spec.regs import RO, RSVD, RW, RW1C, F, Register
 
 # TLP header sizes (PCIe Base 2.2.1): every Message request (INTx included, 2.2.8) has a 4-DW
 # header; a memory request below 4 GiB must use the 3-DW header (2.2.4.1).
-TLP_HEADER_3DW = 12
-TLP_HEADER_4DW = 16
+TLP_HEADER_3DW: Final = 12
+TLP_HEADER_4DW: Final = 16
 
 CONFIG_SPACE_SIZE = 4096
 PCI_CONFIG_SIZE = 256
@@ -140,11 +142,11 @@ TYPE1_HEADER: tuple[Register, ...] = (
     INTERRUPT_LINE, INTERRUPT_PIN, BRIDGE_CONTROL,
 )
 
-CMD_IO_SPACE = COMMAND.mask("io_space")
-CMD_MEMORY_SPACE = COMMAND.mask("memory_space")
-CMD_BUS_MASTER = COMMAND.mask("bus_master")
-CMD_INTX_DISABLE = COMMAND.mask("interrupt_disable")
-STATUS_INTERRUPT = STATUS.mask("interrupt_status")
+CMD_IO_SPACE: Final = COMMAND.mask("io_space")
+CMD_MEMORY_SPACE: Final = COMMAND.mask("memory_space")
+CMD_BUS_MASTER: Final = COMMAND.mask("bus_master")
+CMD_INTX_DISABLE: Final = COMMAND.mask("interrupt_disable")
+STATUS_INTERRUPT: Final = STATUS.mask("interrupt_status")
 STATUS_CAP_LIST = STATUS.mask("capabilities_list")
 
 
@@ -218,7 +220,7 @@ MSIX_ENTRY_DATA = Register("Message Data", 0x8, 4, (F("data", (31, 0), RW),))
 MSIX_ENTRY_CTRL = Register("Vector Control", 0xC, 4, (
     F("mask", 0, RW), F("reserved", (31, 1), RSVD)), reset=1)
 MSIX_ENTRY = (MSIX_ENTRY_ADDR_LO, MSIX_ENTRY_ADDR_HI, MSIX_ENTRY_DATA, MSIX_ENTRY_CTRL)
-MSIX_ENTRY_SIZE = 16
-MSIX_CTRL_ENABLE = MSIX_MESSAGE_CONTROL.mask("enable")
-MSIX_CTRL_FUNCTION_MASK = MSIX_MESSAGE_CONTROL.mask("function_mask")
-MSIX_VECTOR_MASKED = MSIX_ENTRY_CTRL.mask("mask")
+MSIX_ENTRY_SIZE: Final = 16
+MSIX_CTRL_ENABLE: Final = MSIX_MESSAGE_CONTROL.mask("enable")
+MSIX_CTRL_FUNCTION_MASK: Final = MSIX_MESSAGE_CONTROL.mask("function_mask")
+MSIX_VECTOR_MASKED: Final = MSIX_ENTRY_CTRL.mask("mask")

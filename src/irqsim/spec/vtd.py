@@ -6,6 +6,8 @@ The IOMMU model reads GCMD/GSTS/IRTA; the rest is declared for interrupt remappi
 
 from __future__ import annotations
 
+from typing import Final
+
 from irqsim.spec.regs import RO, RSVD, RW, RW1C, WO, F, Register
 
 VTD_BASE = 0xFED90000
@@ -66,8 +68,10 @@ REGISTERS = (VER, CAP, ECAP, GCMD, GSTS, FSTS, FECTL, FEDATA, FEADDR, FEUADDR, I
 # Derived GCMD/GSTS bits (the status bit of each command has the same position).
 GCMD_CFI, GCMD_SIRTP, GCMD_IRE, GCMD_QIE = (GCMD.mask(n) for n in ("cfi", "sirtp", "ire",
                                                                    "qie"))
-GSTS_CFIS, GSTS_IRTPS, GSTS_IRES, GSTS_QIES = (GSTS.mask(n) for n in ("cfis", "irtps", "ires",
-                                                                      "qies"))
+GSTS_CFIS: Final = GSTS.mask("cfis")
+GSTS_IRTPS: Final = GSTS.mask("irtps")
+GSTS_IRES: Final = GSTS.mask("ires")
+GSTS_QIES: Final = GSTS.mask("qies")
 
 # Interrupt Remapping Table Entry, remapped format (IM = 0), low 64 bits (VT-d 9.10).
 IRTE_LOW = Register("IRTE (remapped) low", 0x0, 8, (
