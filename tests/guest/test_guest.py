@@ -345,3 +345,23 @@ def test_native_library_builds_or_falls_back(tmp_path: Path,
         pytest.skip("no C compiler")
     path = native.build()
     assert path is not None and path.is_file() and path.parent == tmp_path / "irqsim"
+
+
+def test_pic_mask_ports_reach_the_8259_when_the_machine_has_one() -> None:
+    """8259A datasheet OCW1: a write to 0x21/0xA1 after initialisation sets the IMR. Without
+    an 8259 the guest's mask writes are ignored and reads give 0xFF (every line masked, as a
+    firmware leaves them); with one (``Machine(pic=True)``) they are the PIC's own."""
+    from irqsim.cpu.cpu import Cpu
+    from irqsim.guest.ports import GuestPlatform
+    from irqsim.machine import Machine
+
+    bare = GuestPlatform(Machine(cpu_class=Cpu), 1 << 20, 1)
+    bare.io_write(0x21, 1, 0x12)
+    assert bare.io_read(0x21, 1)[0] == 0xFF
+    m = Machine(cpu_class=Cpu, pic=True)
+    plat = GuestPlatform(m, 1 << 20, 1)
+    for port, val in ((0x20, 0x11), (0x21, 0x30), (0x21, 0x04), (0x21, 0x01)):   # ICW1-4
+        plat.io_write(port, 1, val)
+    plat.io_write(0x21, 1, 0xFA)                                                    # OCW1
+    assert m.pic is not None and m.pic.master.imr == 0xFA
+    assert plat.io_read(0x21, 1)[0] == 0xFA

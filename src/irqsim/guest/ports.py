@@ -1,7 +1,9 @@
 """The platform ports guests and kvm-unit-tests use, in front of the root complex's own
 (0xCF8/0xCFC): a 16550 console at 0x3F8, QEMU's isa-debug-exit at 0xF4, fw_cfg at
 0x510/0x511 (CPU count, RAM size), pc-testdev I/O APIC lines at 0x2000 + line, and the
-8259 mask ports (ignored: irqsim has no PIC yet)."""
+8259 mask ports: ignored on a machine without an 8259 (reads 0xFF, every line masked), the
+PIC's own on a machine built with one (``Machine(pic=True)``: the root complex routes
+0x20/0x21/0xA0/0xA1 to it)."""
 
 from __future__ import annotations
 
@@ -81,7 +83,7 @@ class GuestPlatform:
             return v, cost
         if TESTDEV_IRQ <= port < TESTDEV_IRQ + TESTDEV_LINES:
             return self.lines[port - TESTDEV_IRQ], cost
-        if port in PIC_MASKS:
+        if port in PIC_MASKS and self.machine.pic is None:
             return 0xFF, cost
         return self.rc.io_read(port, size)
 
@@ -91,8 +93,8 @@ class GuestPlatform:
             self.lcr = value & 0xFF
         elif port == COM1 and not self.lcr & LCR_DLAB:
             self.console.append(value & 0xFF)
-        elif COM1 <= port < COM1 + 8 or port in PIC_MASKS:
-            pass                        # divisor latch, IER, FCR, MCR, PIC masks
+        elif COM1 <= port < COM1 + 8 or (port in PIC_MASKS and self.machine.pic is None):
+            pass                        # divisor latch, IER, FCR, MCR, absent PIC's masks
         elif port == DEBUG_EXIT:
             # isa-debug-exit: QEMU exits with status (value << 1) | 1.
             self.exit_code = ((value & 0xFFFFFFFF) << 1) | 1
