@@ -604,3 +604,19 @@ def test_a_point_that_crashes_is_an_error_row(tmp_path: Path,
     assert any(r["metric"] == "handled" for r in rows)
     runs = sorted((tmp_path / "o" / "runs").glob("*.json"))
     assert any("Traceback" in p.read_text() for p in runs)
+
+
+def test_nic10g_irq_mode_and_tx_knobs() -> None:
+    """Seed 003 "Performance Summary" (MSI row; reference sections 2-3 and the TX path): the
+    NIC on MSI has one queue and one vector, so every packet is processed on that queue's
+    CPU; a sender thread per queue (``tx_pps``) transmits frames that the poll cleans; MSI
+    or INTx with several queues is refused (one vector)."""
+    msi = scenario("nic-10g", 10, ("scenario.irq_mode", "msi"),
+                   ("scenario.queues", 1)).extra["network"]
+    assert len(msi["queues"]) == 1 and msi["queues"][0]["interrupts"] > 0
+    assert [s["processed"] > 0 for s in msi["softnet"]].count(True) == 1
+    base = scenario("nic-10g", 10).extra["network"]["tx"]
+    tx = scenario("nic-10g", 10, ("scenario.tx_pps", 200_000.0)).extra["network"]["tx"]
+    assert base["sent"] == 0 and tx["sent"] > 0 and tx["cleaned"] > 0
+    assert "irq_mode 'intx' has one vector" in problems(
+        export_scenario("nic-10g"), ("scenario.irq_mode", "intx"))

@@ -56,6 +56,14 @@ class NicSettings:
         "pmd": "poll-mode driver: PMD threads on app_cpus, no interrupts",
         "netdev_budget": "net.core.netdev_budget: packets per NET_RX softirq run",
         "netdev_budget_usecs": "net.core.netdev_budget_usecs: time per NET_RX run",
+        "irq_mode": "msix; msi or intx: one queue on the NIC's MSI or INTx (ICR causes)",
+        "threaded": "threaded NAPI (/sys/class/net/IF/threaded): polls in kthreads",
+        "tx_adaptive": "ethtool -C adaptive-tx: a DIM per TX queue sets tx usecs/frames",
+        "tx_ring_size": "descriptors per TX ring (ethtool -G tx; at least 64)",
+        "txqueuelen": "the TX queue's qdisc limit in packets (ip link set txqueuelen)",
+        "tx_pps": "a sender thread per queue at this rate (0: none)",
+        "tx_size": "the senders' frame size in bytes",
+        "tx_batch": "packets per sendmmsg-like call of a sender",
     }
 
     queues: Annotated[int, Field(ge=1, le=64)] = 8
@@ -81,6 +89,14 @@ class NicSettings:
     pmd: bool = False
     netdev_budget: Annotated[int, Field(ge=1, le=100_000)] = Softirqs.netdev_budget
     netdev_budget_usecs: Annotated[int, Field(ge=1, le=10**7)] = Softirqs.netdev_budget_usecs
+    irq_mode: Literal["msix", "msi", "intx"] = "msix"
+    threaded: bool = False
+    tx_adaptive: bool = False
+    tx_ring_size: Annotated[int, Field(ge=64, le=8192)] = 1024
+    txqueuelen: Annotated[int, Field(ge=0, le=1_000_000)] = 1000
+    tx_pps: Annotated[float, Field(ge=0, le=1e9)] = 0
+    tx_size: Annotated[int, Field(ge=64, le=9216)] = 64
+    tx_batch: Annotated[int, Field(ge=1, le=1024)] = 32
 
     def __post_init__(self) -> None:
         from irqsim.net.rss import parse_key
@@ -95,6 +111,9 @@ class NicSettings:
                              "not all zero")
         if self.rss_key:
             parse_key(self.rss_key)
+        if self.irq_mode != "msix" and self.queues != 1:
+            raise ValueError(f"irq_mode {self.irq_mode!r} has one vector: queues must be 1, "
+                             f"got {self.queues}")
         if self.tx_usecs == 0 and self.tx_frames == 0:
             raise ValueError("tx_usecs 0 and tx_frames 0: nothing would ever fire")
 
@@ -107,13 +126,16 @@ class NicSettings:
             queues=self.queues, queue_cpus=[q % ncpus for q in range(self.queues)],
             ring_size=self.ring_size,
             rx=Coalesce(usecs=self.rx_usecs, frames=frames, adaptive=self.adaptive),
-            tx=Coalesce(usecs=self.tx_usecs, frames=self.tx_frames),
+            tx=Coalesce(usecs=self.tx_usecs, frames=self.tx_frames, adaptive=self.tx_adaptive),
             dim_mode=self.dim_mode, adaptive_algo=self.adaptive_algo, weight=self.napi_weight,
             napi_defer_hard_irqs=self.defer_hard_irqs,
             gro_flush_timeout_ns=self.gro_flush_timeout_ns,
             busy_read_us=self.busy_read_us, busy_poll_budget=self.busy_poll_budget,
             busy_poll_us=list(self.busy_poll_us) or None,
-            app_cpus=list(self.app_cpus) or None, echo=self.echo, pmd=self.pmd)
+            app_cpus=list(self.app_cpus) or None, echo=self.echo, pmd=self.pmd,
+            irq_mode=self.irq_mode, threaded=self.threaded, tx_ring_size=self.tx_ring_size,
+            txqueuelen=self.txqueuelen, tx_pps=self.tx_pps, tx_size=self.tx_size,
+            tx_batch=self.tx_batch)
 
     def apply(self, m: Machine, nic: NetNic) -> None:
         """After boot: the sysctls (net.core.netdev_budget[_usecs]) and ``ethtool -X``."""
