@@ -198,3 +198,16 @@ def test_conventional_register_read_waits_for_the_33mhz_bus() -> None:
     net_bar = net.bars[min(net.bars)].address        # virtio-net, behind a root port
     busy = k.run_on(m.cpus[1], lambda: k.readl(net_bar))
     assert busy == t.device_mmio_read
+
+
+def test_conventional_function_has_no_pci_express_capability() -> None:
+    """PCIe 7.5.3: the PCI Express capability belongs to PCIe functions; a conventional PCI
+    function on the 33 MHz bus has none (its capability list is the header's own), while the
+    virtio-net function behind a root port carries one (ID 10h)."""
+    from irqsim.scenarios.legacy import build_legacy_pc
+    from irqsim.spec.pci import CAP_ID_EXP
+    m, dev = build_legacy_pc(LegacyPcKnobs(timer=""))
+    conv = next(f for f in m.devices if f.name == "pci-legacy")
+    net = next(f for f in m.devices if f.name.startswith("virtio-net"))
+    assert conv.config.find_capability(CAP_ID_EXP) is None
+    assert net.config.find_capability(CAP_ID_EXP) is not None

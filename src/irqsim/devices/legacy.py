@@ -13,6 +13,7 @@ from __future__ import annotations
 from irqsim.pci.config import BarSpec
 from irqsim.pci.function import PciFunction
 from irqsim.sim.context import SimContext
+from irqsim.spec.pcie import EXP_TYPE_ENDPOINT
 from irqsim.spec.regs import RO, RW, WO, F, Register
 
 LEGACY_VENDOR = 0x1B36          # irqsim's own models use device IDs 0x00F0-0x00FF
@@ -60,13 +61,17 @@ class LegacyRegs:
 
 
 class LegacyIntxDevice(PciFunction):
-    """A PCI function that signals only through its INTx pin (``pin`` 1-4)."""
+    """A PCI function that signals only through its INTx pin (``pin`` 1-4); ``express``:
+    a PCIe endpoint (a PCI Express capability, INTx as messages) or, False, a conventional
+    PCI function (no PCI Express capability: PCIe 7.5.3 applies to PCIe functions only)."""
 
-    def __init__(self, ctx: SimContext, name: str = "legacy", pin: int = 1) -> None:
+    def __init__(self, ctx: SimContext, name: str = "legacy", pin: int = 1,
+                 express: bool = True) -> None:
         if not 1 <= pin <= 4:
             raise ValueError(f"INTx pin must be 1-4 (INTA-INTD), got {pin}")
         super().__init__(ctx, name, LEGACY_VENDOR, LEGACY_DEVICE, 0x088000,
-                         bars=(BarSpec(0, 0x1000),), interrupt_pin=pin)
+                         bars=(BarSpec(0, 0x1000),), interrupt_pin=pin,
+                         express_type=EXP_TYPE_ENDPOINT if express else None)
         self.icr = 0
         self.ims = 0
         self.events = 0

@@ -49,7 +49,8 @@ def build_legacy_pc(kn: LegacyPcKnobs, trace: Any = False) -> tuple[Machine, dic
     pit = m.add_isa(Pit(m.ctx))
     kbd = m.add_isa(IsaIrqDevice(m.ctx, "i8042", 1, I8042_DATA))
     rtc = m.add_isa(IsaIrqDevice(m.ctx, "rtc0", 8, RTC_DATA))
-    pci = m.add_conventional(LegacyIntxDevice(m.ctx, "pci-legacy"), CONVENTIONAL_SLOT,
+    conv = LegacyIntxDevice(m.ctx, "pci-legacy", express=False)      # no PCIe capability
+    pci = m.add_conventional(conv, CONVENTIONAL_SLOT,
                              gsi=CONVENTIONAL_GSI, isa_irq=CONVENTIONAL_ISA_IRQ)
     net = VirtioNet(m.ctx)
     m.add_device(net)
