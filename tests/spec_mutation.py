@@ -81,12 +81,13 @@ MUTATIONS: dict[str, tuple[str, str, str]] = {
     "model-lapic-write-unmasked": (
         "apic/lapic.py", "r.put(self, value & r.wmask)", "r.put(self, value)"),
     "model-x2apic-ignores-reserved-bits": (
-        "apic/lapic.py", "if value < 0 or value & reserved:", "if value < 0:"),
+        "apic/lapic.py", "if value < 0 or value >> 64 or value & reserved:",
+        "if value < 0 or value >> 64:"),
     "model-config-space-ignores-w1c": (
         "pci/config.py", "& ~(b & w1c[j]) & 0xFF", "& 0xFF"),
     "model-msix-ignores-function-mask": (
-        "pci/msix.py", "_CTL_MASKED = _CTL_ENABLE | _CTL_FUNCTION_MASK",
-        "_CTL_MASKED = _CTL_ENABLE"),
+        "pci/msix.py", "_CTL_MASKED: Final = _CTL_ENABLE | _CTL_FUNCTION_MASK",
+        "_CTL_MASKED: Final = _CTL_ENABLE"),
 }
 
 
