@@ -150,8 +150,8 @@ class Machine:
         ``noapic`` / ``timer_8259`` are the OS's boot options (os/i8259.py).
         ``pcie_link``: every root port, switch port and added device is built with this
         maximum link (LnkCap) instead of its own (docs/timing.md "Links")."""
-        self.pcie_link = pcie_link
         plat = PLATFORM.get()
+        self.pcie_link = pcie_link if pcie_link is not None else plat.get("pcie_link")
         intremap = intremap if intremap is not None else plat.get("intremap", False)
         intremap_cfi = intremap_cfi if intremap_cfi is not None else \
             bool(plat.get("intremap_cfi", False))
@@ -547,7 +547,7 @@ RTE_MASKED = IOREDTBL.mask("mask")
 
 # Platform boot options a command sets for every machine it builds (``irqsim platform``,
 # experiment files): "cstates", "pm_qos_ns", "isolcpus", "intremap", "intremap_cfi",
-# "iommu" (an IommuOptions) -- the Machine arguments' defaults.
+# "iommu" (an IommuOptions), "pcie_link" (a LinkSpec) -- the Machine arguments' defaults.
 PLATFORM: ContextVar[dict[str, Any]] = ContextVar("PLATFORM", default={})  # noqa: B039
 
 # Who wants to watch the machines built in this context (the CLI's progress line: it reads

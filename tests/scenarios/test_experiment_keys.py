@@ -620,3 +620,19 @@ def test_nic10g_irq_mode_and_tx_knobs() -> None:
     assert base["sent"] == 0 and tx["sent"] > 0 and tx["cleaned"] > 0
     assert "irq_mode 'intx' has one vector" in problems(
         export_scenario("nic-10g"), ("scenario.irq_mode", "intx"))
+
+
+def test_platform_pcie_link_sets_every_link() -> None:
+    """PCIe 7.5.3.6/7.5.3.8 (LnkCap, LnkSta) and seed 003's Generation and Width table: with
+    [platform] pcie_gen/pcie_width every link trains at that speed and width, and a slower,
+    narrower link makes the MSI-X path slower by its serialization."""
+    from irqsim.pci.express import link_capability
+    fast = scenario("seed002", 20, ("platform.pcie_gen", 5), ("platform.pcie_width", 16))
+    slow = scenario("seed002", 20, ("platform.pcie_gen", 1), ("platform.pcie_width", 1))
+    for r, want in ((fast, (5, 16)), (slow, (1, 1))):
+        links = [link_capability(f.config) for f in r.machine.devices]
+        assert links and all(lk is not None and (lk.gen, lk.width) == want for lk in links)
+    fast_min, slow_min = (min(d["min"] for d in r.machine.recorder.summary().values())
+                          for r in (fast, slow))
+    assert slow_min > fast_min
+    assert "pcie_gen" in problems(export_scenario("seed002"), ("platform.pcie_gen", 7))

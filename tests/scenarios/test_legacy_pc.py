@@ -206,7 +206,7 @@ def test_conventional_function_has_no_pci_express_capability() -> None:
     virtio-net function behind a root port carries one (ID 10h)."""
     from irqsim.scenarios.legacy import build_legacy_pc
     from irqsim.spec.pci import CAP_ID_EXP
-    m, dev = build_legacy_pc(LegacyPcKnobs(timer=""))
+    m, _ = build_legacy_pc(LegacyPcKnobs(timer=""))
     conv = next(f for f in m.devices if f.name == "pci-legacy")
     net = next(f for f in m.devices if f.name.startswith("virtio-net"))
     assert conv.config.find_capability(CAP_ID_EXP) is None

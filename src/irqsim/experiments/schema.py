@@ -182,6 +182,10 @@ class PlatformSection(Section):
                                       description="run irqbalance with this period")
     smp_affinity_list: dict[str, str] = Field(
         {}, description="IRQ number -> CPU list, written to /proc/irq/N/ after boot")
+    pcie_gen: Literal[1, 2, 3, 4, 5, 6] | None = Field(
+        None, description="every PCIe link's maximum generation (LnkCap; with pcie_width)")
+    pcie_width: Literal[1, 2, 4, 8, 12, 16, 32] | None = Field(
+        None, description="every PCIe link's maximum width in lanes (with pcie_gen)")
     switches: list[SwitchSpec] = []
     ioapics: list[IoApicSpec] = Field([], description="the board's I/O APICs (a described "
                                       "machine; default: one, ID 0, GSIs 0-23)")
@@ -234,6 +238,9 @@ class PlatformSection(Section):
                                if getattr(self, k) is not None}
         if self.vtd is not None:
             out["iommu"] = IommuOptions(**self.vtd.model_dump())
+        if self.pcie_gen is not None or self.pcie_width is not None:
+            from irqsim.pci.express import LinkSpec
+            out["pcie_link"] = LinkSpec(self.pcie_gen or 3, self.pcie_width or 1)
         return out
 
 
