@@ -48,6 +48,8 @@ from unicorn import (
     Uc,
     UcError,
 )
+from unicorn.unicorn_py3.unicorn import MMIO_READ_CFUNC as _MMIO_READ
+from unicorn.unicorn_py3.unicorn import MMIO_WRITE_CFUNC as _MMIO_WRITE
 from unicorn.unicorn_py3.unicorn import uclib as _uclib
 from unicorn.x86_const import (
     UC_X86_INS_IN,
@@ -130,8 +132,13 @@ class Executor:
         uc = self.uc = Uc(UC_ARCH_X86, UC_MODE_64)
         ram = run.ram
         uc.mem_map_ptr(0, ram.size, UC_PROT_ALL, ram.ptr)
-        uc.mmio_map(MMIO_BASE, (1 << 32) - MMIO_BASE, self._mmio_read, None,
-                    self._mmio_write, None)
+        # The MMIO callbacks go straight to uc_mmio_map: the binding's mmio_map wraps each
+        # in two more Python frames (an exception guard and an adapter) per access.
+        self._mmio_cbs = (_MMIO_READ(self._mmio_read_cb), _MMIO_WRITE(self._mmio_write_cb))
+        err = _uclib.uc_mmio_map(uc._uch, MMIO_BASE, (1 << 32) - MMIO_BASE,
+                                 self._mmio_cbs[0], None, self._mmio_cbs[1], None)
+        if err:
+            raise GuestError(f"Unicorn refused the MMIO range (uc_err {err})")
         self.exact = run.exact
         self.md = Cs(CS_ARCH_X86, CS_MODE_64)
         self.lengths: dict[int, int] = {}
@@ -756,6 +763,28 @@ class Executor:
         self.warps += 1
 
     # -- accesses ----------------------------------------------------------------------------
+    def _mmio_read_cb(self, _h: int, offset: int, size: int, _ud: object) -> int:
+        """uc_mmio_map's read callback: :meth:`_mmio_read`, an exception recorded where
+        the binding's emu_start re-raises it (as its own callback guard does)."""
+        try:
+            return self._mmio_read(self.uc, offset, size, None)
+        except BaseException as exc:
+            self._hook_error(exc)
+            return 0
+
+    def _mmio_write_cb(self, _h: int, offset: int, size: int, value: int, _ud: object) -> None:
+        """uc_mmio_map's write callback: :meth:`_mmio_write`, guarded as the read."""
+        try:
+            self._mmio_write(self.uc, offset, size, value, None)
+        except BaseException as exc:
+            self._hook_error(exc)
+
+    def _hook_error(self, exc: BaseException) -> None:
+        uc = self.uc
+        if uc._hook_exception is None:
+            uc._hook_exception = exc  # type: ignore[assignment]
+        uc.emu_stop()
+
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
         self._absorb()
         addr = MMIO_BASE + offset
