@@ -782,7 +782,7 @@ class Executor:
     def _hook_error(self, exc: BaseException) -> None:
         uc = self.uc
         if uc._hook_exception is None:
-            uc._hook_exception = exc  # type: ignore[assignment]
+            uc._hook_exception = exc
         uc.emu_stop()
 
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
