@@ -78,6 +78,10 @@ from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
 
 _uc_reg_read = _uclib.uc_reg_read
 _uc_reg_write = _uclib.uc_reg_write
+_uc_vmem_translate = _uclib.uc_vmem_translate
+_uc_vmem_translate.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
+                               ctypes.POINTER(ctypes.c_uint64))
+_uc_vmem_translate.restype = ctypes.c_int
 
 if TYPE_CHECKING:
     from irqsim.guest.cpu import GuestCpu
@@ -163,6 +167,8 @@ class Executor:
         self._uch = uc._uch
         self._rbuf = ctypes.c_uint64()
         self._rref = ctypes.byref(self._rbuf)
+        self._pbuf = ctypes.c_uint64()
+        self._pref = ctypes.byref(self._pbuf)
         self._mmr = _Mmr()
         self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
@@ -595,7 +601,14 @@ class Executor:
     def phys(self, va: int) -> int:
         """Translate a virtual address with the guest's page tables (4-level paging with
         2 MiB and 1 GiB pages, SDM vol. 3A 4.5); identity when paging is off. Unicorn's own
-        mem_read takes physical addresses."""
+        mem_read takes physical addresses. Unicorn's MMU (uc_vmem_translate) answers first,
+        in one call; the walk below is for what it refuses."""
+        if not _uc_vmem_translate(self._uch, va, 1, self._pref):   # UC_PROT_READ
+            return self._pbuf.value
+        return self._walk(va)
+
+    def _walk(self, va: int) -> int:
+        """:meth:`phys` by walking the guest's page tables in Python."""
         if not self.rd(UC_X86_REG_CR0) >> 31 & 1:
             return va
         ram = self.run.ram
