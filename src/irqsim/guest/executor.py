@@ -208,6 +208,8 @@ class Executor:
         :meth:`_arm` sets, and a block hook calls :meth:`_new_block` once per block."""
         st = self.nat = native.State()
         st.deadline = 0
+        st.tsc_offset = st.wait_if = 0
+        self._armed_off = self._armed_wait = 0      # what _arm last stored
         st.rflags_reg = UC_X86_REG_RFLAGS
         st.reg_read = native.address(_uclib.uc_reg_read)
         self._boundary_cb = native.BOUNDARY(self._on_boundary)
@@ -435,9 +437,17 @@ class Executor:
         st.deadline = dl
         st.base_ps = self.ps                    # RDTSC in C reads the clock from here
         st.base_count = c
-        st.tsc_offset = self.cpu.tsc_offset & 0xFFFFFFFFFFFFFFFF
+        # The two fields below rarely change: written only when they do (a ctypes field
+        # store is a good part of this method's cost, and it runs at every access).
+        off = self.cpu.tsc_offset
+        if off != self._armed_off:
+            self._armed_off = off
+            st.tsc_offset = off & 0xFFFFFFFFFFFFFFFF
         # (not in the STI shadow: the step past the shadowed instruction stops anyway)
-        st.wait_if = 1 if self.line and self.step_target is None else 0
+        w = 1 if self.line and self.step_target is None else 0
+        if w != self._armed_wait:
+            self._armed_wait = w
+            st.wait_if = w
 
     def _native_boundary(self, rip: int) -> int:
         """native.c stopped at the boundary before ``rip``: run what is due and deliver what
