@@ -79,6 +79,7 @@ from irqsim.spec.cpu import MSR_APIC_BASE, MSR_TSC, MSR_TSC_DEADLINE
 _uc_reg_read = _uclib.uc_reg_read
 _uc_reg_write = _uclib.uc_reg_write
 _uc_vmem_translate = _uclib.uc_vmem_translate
+_uc_reg_read_batch = _uclib.uc_reg_read_batch
 _uc_vmem_translate.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
                                ctypes.POINTER(ctypes.c_uint64))
 _uc_vmem_translate.restype = ctypes.c_int
@@ -169,6 +170,11 @@ class Executor:
         self._rref = ctypes.byref(self._rbuf)
         self._pbuf = ctypes.c_uint64()
         self._pref = ctypes.byref(self._pbuf)
+        self._fregs = (ctypes.c_int * 4)(UC_X86_REG_RSP, UC_X86_REG_RFLAGS, UC_X86_REG_CS,
+                                         UC_X86_REG_SS)
+        self._fvals = (ctypes.c_uint64 * 4)()
+        self._fptrs = (ctypes.c_void_p * 4)(*(ctypes.addressof(self._fvals) + 8 * i
+                                              for i in range(4)))
         self._mmr = _Mmr()
         self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
@@ -1015,10 +1021,12 @@ class Executor:
             | int.from_bytes(g[8:12], "little") << 32
         sel = int.from_bytes(g[2:4], "little")
         ist = g[4] & 7
-        rsp = self.rd(UC_X86_REG_RSP)
-        rflags = self.rd(UC_X86_REG_RFLAGS)
-        cs = self.rd(UC_X86_REG_CS)
-        ss = self.rd(UC_X86_REG_SS)
+        # RSP, RFLAGS, CS and SS in one call (uc_reg_read_batch)
+        vals = self._fvals
+        for i in range(4):
+            vals[i] = 0                         # CS and SS fill only the low half
+        _uc_reg_read_batch(self._uch, self._fregs, self._fptrs, 4)
+        rsp, rflags, cs, ss = vals
         new = rsp
         if ist:
             tss = uc.reg_read(UC_X86_REG_TR)[1]
