@@ -201,7 +201,7 @@ class GuestRun:
 
     def _after(self, ex: Executor) -> None:
         """Where an executor stands after its quantum: runnable, halted or stopped."""
-        rip = ex.uc.reg_read(UC_X86_REG_RIP)
+        rip = ex.rd(UC_X86_REG_RIP)             # (the binding's reg_read: several us)
         if self.finished:
             return
         if ex.halting:
