@@ -18,3 +18,4 @@ build seed002_msix_unsafe seed002_msix.c -DUNSAFE_ORDER
 build bench_alu bench.c -DMODE=1
 build bench_mmio bench.c -DMODE=2
 build bench_ipi bench.c -DMODE=3
+build extint extint.c

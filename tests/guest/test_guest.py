@@ -365,3 +365,25 @@ def test_pic_mask_ports_reach_the_8259_when_the_machine_has_one() -> None:
     plat.io_write(0x21, 1, 0xFA)                                                    # OCW1
     assert m.pic is not None and m.pic.master.imr == 0xFA
     assert plat.io_read(0x21, 1)[0] == 0xFA
+
+
+def test_extint_through_lint0_reaches_the_guest_handler() -> None:
+    """SDM 10.5.1 ExtINT (docs/legacy-pc.md): with `run-guest --pic`, LVT LINT0 in ExtINT
+    mode and IRQ 3 unmasked at the 8259 (examples/guest/extint.c), each IRQ 3 edge is
+    answered by the 8259's INTA with its vector 23h (ICW2 20h + 3), never enters the Local
+    APIC's IRR/ISR, and is ended by the guest's EOI to port 20h; the books balance."""
+    run = GuestRun(EXAMPLES / "extint.bin", GuestOptions(flat_address=FLAT, pic=True))
+    m = run.machine
+    for i in range(3):
+        t = 200_000 * (i + 1)
+        m.ctx.engine.at(t, lambda _: m.isa_irq(3, 1), None)
+        m.ctx.engine.at(t + 1_000, lambda _: m.isa_irq(3, 0), None)
+    res = run.run()
+    assert "IRQ 3 taken: 0x3" in res.console, res.console
+    assert res.exit_code == 1
+    assert run.executors[0].vectors == {0x23: 3}
+    lapic = m.cpus[0].lapic
+    assert lapic.isr == 0 and lapic.irr == 0
+    assert m.pic is not None and m.pic.isr() == 0
+    acc = m.accounting()
+    assert acc["balanced"] and acc["delivered"] == 3

@@ -54,6 +54,8 @@ def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> i
 @click.option("--vm-exits/--bare-metal", default=False, show_default=True,
               help="Time I/O APIC MMIO and EOI as a KVM guest's VM exits (kvm-unit-tests "
                    "assume them; docs/guest.md).")
+@click.option("--pic", is_flag=True, help="Build the machine with the 8259 pair and ISA IRQ "
+              "lines (Machine(pic=True)): the guest can take ExtINT through LINT0.")
 @click.option("--exact", is_flag=True, help="Sample interrupts after every instruction "
               "(a hook per instruction; slower).")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "mermaid"]), default="text",
@@ -61,7 +63,7 @@ def _address(ctx: click.Context, param: click.Parameter, value: str | None) -> i
 @diag_options
 def command(file: Path, cpus: int, features: Any, scenario: str, until_ns: int | None,
             max_instructions: int, env: tuple[str, ...], flat: int | None, vm_exits: bool,
-            exact: bool, fmt: str) -> int:
+            pic: bool, exact: bool, fmt: str) -> int:
     """Run FILE (a multiboot ELF such as kvm-unit-tests' apic.flat, or --flat a routine) and
     print its console, then what irqsim saw: interrupts, diagnostics, the accounting.
 
@@ -78,7 +80,7 @@ def command(file: Path, cpus: int, features: Any, scenario: str, until_ns: int |
             raise click.BadParameter(f"{item!r} is not KEY=VALUE", param_hint="--env")
     opts = GuestOptions(cpus=cpus, features=features, until_ns=until_ns,
                         max_instructions=max_instructions, env="\n".join(env),
-                        flat_address=flat, exact=exact, vm_exits=vm_exits,
+                        flat_address=flat, exact=exact, vm_exits=vm_exits, pic=pic,
                         trace=fmt == "mermaid")
     machine = None
     if scenario == "seed002":

@@ -972,10 +972,12 @@ class Executor:
             self.attention = True                       # re-sampled when IF may change
             return False
         lapic = self.cpu.lapic
-        if lapic.deliverable() < 0:
+        if lapic.deliverable() < 0 and not lapic.extint:
             self.line = False
             return False
         v = lapic.inta()
+        if v > 0x1FF:
+            return self._accept_extint(v & 0xFF, address)
         spurious = v > 0xFF
         v &= 0xFF
         now = self.engine.now
@@ -999,9 +1001,40 @@ class Executor:
             if tracer.on:
                 tracer.emit(now, lapic.name, self.cpu.name, "inta", vector=v, ppr=lapic.ppr)
                 tracer.emit(now, self.cpu.name, "Guest", "handler-entry", vector=v)
-        self.line = lapic.deliverable() >= 0
+        self.line = lapic.deliverable() >= 0 or lapic.extint
         self.attention = self.line
         self.charge(self.ctx.timing.cpu_acceptance)
+        return self._deliver(v, address, None)
+
+    def _accept_extint(self, v: int, address: int) -> bool:
+        """The core's INTA went to the 8259, which answered vector ``v`` (SDM 10.5.1
+        ExtINT: no IRR, ISR or EOI at the Local APIC; the guest's EOI goes to the 8259's
+        port 20h). The two INTA cycles cost ``pic_inta`` on top of the acceptance, as
+        Cpu._accept_extint; a spurious IRQ 7/15 carries no interrupt (iid 0)."""
+        lapic = self.cpu.lapic
+        iid = lapic.extint_iid
+        now = self.engine.now
+        self.cpu.accepted += 1
+        self.delivered += 1
+        self.vectors[v] += 1
+        if iid:
+            self.ctx.ledger.deliver(iid, self.cpu.name)
+            pts = self.ctx.points
+            if pts.irr_set.on:
+                pts.irr_set(iid, now)
+            if pts.accept.on:
+                pts.accept(iid, self.cpu.index, now)
+        tp = self.ctx.points.handler_entry
+        if tp.on:
+            tp(iid, self.cpu.index, now, v)
+        tracer = self.ctx.tracer
+        if tracer.on:
+            tracer.emit(now, "8259", self.cpu.name, "inta", vector=v, ppr=lapic.ppr)
+            tracer.emit(now, self.cpu.name, "Guest", "handler-entry", vector=v)
+        self.line = lapic.deliverable() >= 0 or lapic.extint
+        self.attention = self.line
+        t = self.ctx.timing
+        self.charge(t.cpu_acceptance + t.pic_inta)
         return self._deliver(v, address, None)
 
     def _deliver(self, vector: int, rip: int, error_code: int | None) -> bool:
@@ -1048,8 +1081,9 @@ class Executor:
         """Something the halted core takes: a fault, an NMI, or INTR with IF set."""
         if self.pending_fault is not None or (self.nmi_pending and not self.nmi_blocked):
             return True
+        lapic = self.cpu.lapic
         return (self.line and bool(self.rd(UC_X86_REG_RFLAGS) & IF)
-                and self.cpu.lapic.deliverable() >= 0)
+                and (lapic.deliverable() >= 0 or lapic.extint))
 
     def _halt(self, resume: int) -> None:
         """HLT (SDM vol. 2A): the core waits for an interrupt, NMI or INIT. Alone, the clock

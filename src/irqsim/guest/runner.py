@@ -45,6 +45,7 @@ class GuestOptions:
     exact: bool = False             # a hook per instruction: boundaries after every one
     native: bool = True             # count instructions in C (guest/native.c) when it builds
     vm_exits: bool = False          # run as a KVM guest: I/O APIC MMIO and EOI trap
+    pic: bool = False               # the 8259 pair and ISA IRQ lines (Machine(pic=True))
     trace: bool = False
 
 
@@ -72,7 +73,7 @@ class GuestRun:
             raise GuestError(f"--cpus must be >= 1, got {opts.cpus}")
         f = opts.features
         self.machine = m = machine or Machine(
-            cpus=f.options(opts.cpus), cpu_class=GuestCpu, trace=opts.trace)
+            cpus=f.options(opts.cpus), cpu_class=GuestCpu, trace=opts.trace, pic=opts.pic)
         if not all(isinstance(c, GuestCpu) for c in m.cpus):
             raise GuestError("the machine's CPUs must be GuestCpu (Machine(cpu_class=GuestCpu))")
         self.features = opts.features
