@@ -821,8 +821,15 @@ class Executor:
             self._warp()
         self.sync()
         v, cost = self.cpu.timed_read(addr, size)
-        self.charge(cost)
-        self._after_access("read")
+        self.ps += cost * 1000
+        if self.nat is not None:                # _after_access("read"), inlined
+            if self.ps >= self.next_ps:
+                self.sync()
+            else:
+                self._next()
+            self._arm()
+        else:
+            self._after_access("read")
         return v
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
@@ -832,8 +839,17 @@ class Executor:
         self.charge(self.cpu.timed_write(addr, size, value))
         if self.run.vm_exits and addr == self.cpu.apic_base + XAPIC_EOI:
             self.charge(self.ctx.timing.guest_trap_io)
-        self._poll_reset()
-        self._after_access("write")
+        if self.polls:                          # _poll_reset(), inlined
+            self.polls.clear()
+        self.warp_ns = WARP_MIN_NS
+        if self.nat is not None:                # _after_access("write"), inlined
+            if self.ps >= self.next_ps:
+                self.sync()
+            else:
+                self._next()
+            self._arm()
+        else:
+            self._after_access("write")
 
     def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
         self._absorb()
