@@ -208,7 +208,7 @@ def test_kvm_unit_tests_ioapic_bare_metal_timing_fails_only_the_synchronous_chec
 
 def _fault_image(fault: bytes) -> bytes:
     """A flat routine that turns paging on (PD: 0x400000 not present, 0x600000 read-only,
-    CR0.WP set), runs ``fault`` and exits from the #GP/#PF handler with
+    CR0.WP set), runs ``fault`` and exits from the #UD/#GP/#PF handler with
     ``error code | (CR2 >> 12) << 8`` (hand-assembled; the source is in the comments)."""
     head = bytes.fromhex(
         "48c7c400001800"            # mov $0x180000, %rsp
@@ -229,7 +229,7 @@ def _fault_image(fault: bytes) -> bytes:
     target = FLAT + 0x100
     gate = struct.pack("<HHBBHIi", target & 0xFFFF, 0, 0, 0x8E, (target >> 16) & 0xFFFF,
                        target >> 32, 0)
-    for vector in (13, 14):
+    for vector in (6, 13, 14):
         img[0x400 + 16 * vector:0x410 + 16 * vector] = gate
     img[0x1000:0x1008] = struct.pack("<Q", FLAT + 0x2003)                      # PML4
     img[0x2000:0x2008] = struct.pack("<Q", FLAT + 0x3003)                      # PDPT
@@ -244,12 +244,15 @@ def _fault_image(fault: bytes) -> bytes:
     (bytes.fromhex("c70425" "10004000" "01000000"), 0x400 << 8 | 2),  # write, not present
     (bytes.fromhex("c70425" "10006000" "01000000"), 0x600 << 8 | 3),  # write, read-only
     (bytes.fromhex("66b83412" "8ed8"), 0x1234),                     # mov $0x1234,%ax; mov %ax,%ds
-], ids=["pf-read-not-present", "pf-write-not-present", "pf-write-protect", "gp-selector"])
+    (bytes.fromhex("0f0b"), FLAT + 0x80),       # ud2: #UD, no error code (the pop takes RIP)
+], ids=["pf-read-not-present", "pf-write-not-present", "pf-write-protect", "gp-selector",
+        "ud-no-error-code"])
 def test_unicorn_faults_carry_the_architectural_error_code(
         tmp_path: Path, fault: bytes, expected: int) -> None:
     """A fault Unicorn raises enters the guest IDT with the error code the core pushes
     (SDM vol. 3A 6.13, 6.15): #PF's P and W/R bits from the walk of CR2 (4.7), and CR2 set;
-    #GP from a segment load carries the selector's index and TI."""
+    #GP from a segment load carries the selector's index and TI; an invalid opcode is #UD
+    with no error code, its saved RIP the faulting instruction's."""
     _, res = run_code(tmp_path, _fault_image(fault))
     assert res.exit_code == (expected << 1) | 1     # type: ignore[attr-defined]
 

@@ -338,18 +338,24 @@ class Executor:
             try:
                 uc.emu_start(rip, 0, count=count)
             except UcError as exc:
-                rip = self.rd(UC_X86_REG_RIP)
-                if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
-                    # Unicorn stops on an invalid opcode; the core raises #UD (SDM 6.15).
-                    self.exceptions += 1
-                    self._deliver(VEC_UD, rip, None)
-                    if self.stopped is None:
-                        rip = self.rd(UC_X86_REG_RIP)
-                        continue
-                elif self.stopped is None:
-                    self.stopped = f"emulation error at {rip:#x}: {exc}"
+                resume = self._emulation_error(exc)
+                if resume is not None:
+                    rip = resume
+                    continue
             break
         self.running = False
+
+    def _emulation_error(self, exc: UcError) -> int | None:
+        """Unicorn stopped with ``exc``: an invalid opcode is #UD into the guest (SDM 6.15;
+        returns the handler's RIP to resume at), anything else stops the CPU (None)."""
+        rip = self.rd(UC_X86_REG_RIP)
+        if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
+            self.exceptions += 1
+            self._deliver(VEC_UD, rip, None)
+            return self.rd(UC_X86_REG_RIP) if self.stopped is None else None
+        if self.stopped is None:
+            self.stopped = f"emulation error at {rip:#x}: {exc}"
+        return None
 
     # -- native mode (native.c counts; Python runs at accesses, specials and boundaries) ------
     def _start_native(self, rip: int, count: int) -> None:
@@ -365,16 +371,10 @@ class Executor:
                 uc.emu_start(rip, 0)
             except UcError as exc:
                 self._absorb()
-                rip = self.rd(UC_X86_REG_RIP)
-                if exc.errno == UC_ERR_INSN_INVALID and self.stopped is None:
-                    # Unicorn stops on an invalid opcode; the core raises #UD (SDM 6.15).
-                    self.exceptions += 1
-                    self._deliver(VEC_UD, rip, None)
-                    if self.stopped is None:
-                        rip = self.rd(UC_X86_REG_RIP)
-                        continue
-                elif self.stopped is None:
-                    self.stopped = f"emulation error at {rip:#x}: {exc}"
+                resume = self._emulation_error(exc)
+                if resume is not None:
+                    rip = resume
+                    continue
             break
         self._absorb()
         self.running = False
