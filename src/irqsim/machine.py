@@ -16,6 +16,7 @@ from irqsim.cpu.cpu import Cpu
 from irqsim.cpu.cpuid import Cpuid
 from irqsim.cpu.idle import CSTATE_TABLES, NO_TIMER, CState, IdleCpu
 from irqsim.cpu.topology import Topology
+from irqsim.devices.i8254 import Pit8254
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
@@ -143,7 +144,8 @@ class Machine:
         files' ``[platform]``).
 
         Legacy platform (docs/legacy-pc.md): ``pic`` adds the 8259A pair (ports 0x20/0x21,
-        0xA0/0xA1, ELCR 0x4D0/0x4D1), its INT output wired to every LAPIC's LINT0 and to
+        0xA0/0xA1, ELCR 0x4D0/0x4D1) and the 8254 PIT (``pit``: ports 0x40-0x43 and 0x61,
+        counter 0 on ISA IRQ 0), the pair's INT output wired to every LAPIC's LINT0 and to
         input 0 of the I/O APIC with GSI 0, and the ISA IRQ lines (``isa_irq``), each
         wired to its 8259 input and to the I/O APIC input ``isa_ioapic`` gives (ISA IRQ ->
         GSI; default IRQ 0 -> GSI 2, the others identity, as the MADT overrides say).
@@ -260,6 +262,9 @@ class Machine:
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         self.isa_devices: list[Any] = []
+        # The PC/AT's 8254 (ports 40h-43h, 61h; counter 0 on ISA IRQ 0) comes with the 8259.
+        self.pit: Pit8254 | None = self.add_isa(Pit8254(self.ctx)) if self.pic is not None \
+            else None
         watch = RUN_PROGRESS.get()
         if watch is not None:
             watch(self)

@@ -390,3 +390,23 @@ def test_extint_through_lint0_reaches_the_guest_handler() -> None:
     assert m.pic is not None and m.pic.isr() == 0
     acc = m.accounting()
     assert acc["balanced"] and acc["delivered"] == 3
+
+
+def test_guest_programs_the_pit_through_the_8259() -> None:
+    """82C54 mode 2 and mode 0 from guest code (examples/guest/pit.c, `run-guest --pic`;
+    docs/legacy-pc.md "The 8254 PIT"): counter 0 programmed as Linux's i8253 clockevent does
+    (0x34, LATCH(1000) = 1193) raises IRQ 0 every 1193 CLK pulses, taken through LINT0
+    ExtINT with the 8259's vector 20h; counter 2, gated by port 61h bit 0 and polled on its
+    bit 5, reaches terminal count 101 pulses after its count is written (mode 0: N + 1)."""
+    run = GuestRun(EXAMPLES / "pit.bin", GuestOptions(flat_address=FLAT, pic=True))
+    res = run.run()
+    assert "timer ticks: 0x5" in res.console, res.console
+    assert res.exit_code == 1
+    assert run.executors[0].vectors == {0x20: 5}
+    tsc_ghz = run.machine.ctx.timing.tsc_khz / 1e6
+    lines = dict(line.split(": ") for line in res.console.splitlines() if ": " in line)
+    five_periods = int(lines["TSC for 5 ticks"], 16) / tsc_ghz        # ns, 5 ticks
+    assert abs(five_periods - 5 * 1193 * 1e9 / 1_193_182) < 5_000
+    pulses = int(lines["TSC for 101 pulses"], 16) / tsc_ghz
+    assert 100 * 1e9 / 1_193_182 < pulses < 102 * 1e9 / 1_193_182 + 3_000   # + the polling
+    assert run.machine.accounting()["balanced"]

@@ -5,31 +5,40 @@ legacy-pc scenario's books (issue 16; docs/legacy-pc.md)."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from irqsim.devices.isa import I8042_DATA, IsaIrqDevice, Pit
+from irqsim.devices.isa import I8042_DATA, IsaIrqDevice
 from irqsim.machine import Machine
 from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.scenarios import ScenarioOptions, load_all
-from irqsim.scenarios.legacy import LegacyPcKnobs
+from irqsim.scenarios.legacy import LegacyPcKnobs, PitTicks
 from irqsim.views.procfs import proc_interrupts
 
+StartPit = Callable[[int, int], None]
 
-def legacy_machine(**kw: Any) -> tuple[Machine, Pit, IsaIrqDevice, list[tuple[int, int]]]:
-    """Two CPUs, the 8259, a PIT and an i8042; booted with ``kw``; the handlers record
-    (vector, LAPIC ISR) as they run."""
+
+def legacy_machine(**kw: Any) -> tuple[Machine, StartPit, IsaIrqDevice, list[tuple[int, int]]]:
+    """Two CPUs, the 8259, the PIT and an i8042; booted with ``kw``; the handlers record
+    (vector, LAPIC ISR) as they run; ``start_pit(period_ns, n)`` has the OS program the PIT
+    periodic and stop it at the n-th timer interrupt."""
     m = Machine(ncpus=2, pic=True, ledger_debug=True, **kw)
-    pit = m.add_isa(Pit(m.ctx))
     kbd = m.add_isa(IsaIrqDevice(m.ctx, "i8042", 1, I8042_DATA))
     m.boot()
     k = m.kernel
     seen: list[tuple[int, int]] = []
+    ticker = PitTicks(k, 0)
 
     def timer(irq: int, _dev: Any) -> IrqReturn:
         seen.append((irq, m.lapics[0].isr))
+        ticker.tick()
         return IRQ_HANDLED
+
+    def start_pit(period_ns: int, n: int) -> None:
+        ticker.ticks = n
+        ticker.start(period_ns)
 
     def kb(irq: int, _dev: Any) -> IrqReturn:
         seen.append((irq, m.lapics[0].isr))
@@ -40,7 +49,7 @@ def legacy_machine(**kw: Any) -> tuple[Machine, Pit, IsaIrqDevice, list[tuple[in
         k.request_irq(0, timer, 0, "timer")
         k.request_irq(1, kb, 0, "i8042")
     k.run_on(m.cpus[0], setup)
-    return m, pit, kbd, seen
+    return m, start_pit, kbd, seen
 
 
 def rows_text(m: Machine) -> str:
@@ -53,18 +62,18 @@ def test_extint_through_lint0_noapic() -> None:
     """MP spec 3.6.2.2 virtual wire via LINT0 / SDM 10.5.1 ExtINT: with ``noapic`` the
     BSP's LINT0 is ExtINT; the 8259's vector (0x30 + IRQ) comes from its INTA, the LAPIC's
     IRR/ISR are not used and no LAPIC EOI is written; the INTA cycles cost pic_inta."""
-    m, pit, kbd, seen = legacy_machine(noapic=True)
+    m, start_pit, kbd, seen = legacy_machine(noapic=True)
     assert m.kernel.apic_read(m.cpus[0], 0x350) & 0x1_0700 == 0x700
     eois: list[int] = []
     m.ctx.points.eoi.subscribe(lambda apic, v, t: eois.append(v))
-    pit.start(50_000, 5)
+    start_pit(50_000, 5)
     m.engine.at(m.now + 20_000, lambda _: kbd.event(0x1C))
     m.run()
     assert [irq for irq, _ in seen].count(0) == 5 and [irq for irq, _ in seen].count(1) == 1
     assert all(isr == 0 for _, isr in seen) and eois == []
     acc = m.accounting()
     assert acc["balanced"] and acc["delivered"] == 6
-    stages = m.recorder.summary()["timer"]["stages"]
+    stages = m.recorder.summary()["pit"]["stages"]
     assert stages["CPU entry"] >= m.ctx.timing.pic_inta
     assert m.pic is not None and m.pic.isr() == 0     # the XT-PIC flow EOId every one
 
@@ -74,9 +83,9 @@ def test_extint_through_ioapic_pin0() -> None:
     fallback); the 8259's INT on pin 0 becomes an ExtINT message, the core asks the 8259
     for the vector; the message joins the 8259's pending request (merged); IRQ 1 is on
     the IO-APIC as usual."""
-    m, pit, kbd, seen = legacy_machine(timer_8259="ioapic-pin0")
+    m, start_pit, kbd, seen = legacy_machine(timer_8259="ioapic-pin0")
     assert m.ioapic.rte[0] & 0x1_0700 == 0x700
-    pit.start(50_000, 4)
+    start_pit(50_000, 4)
     m.engine.at(m.now + 20_000, lambda _: kbd.event(0x1C))
     m.run()
     assert [irq for irq, _ in seen].count(0) == 4
@@ -93,11 +102,11 @@ def test_extint_through_ioapic_pin0() -> None:
 def test_apic_mode_hand_over_masks_the_8259() -> None:
     """Linux setup_IO_APIC: legacy IRQs 0-15 move to the IO-APIC (IRQ 0 on GSI 2 per the
     MADT source override), the 8259 stays initialised with every line masked."""
-    m, pit, _kbd, seen = legacy_machine()
+    m, start_pit, _kbd, seen = legacy_machine()
     assert m.pic is not None
     assert m.pic.master.base == 0x30 and m.pic.slave.base == 0x38
     assert m.pic.imr() == 0xFFFF
-    pit.start(50_000, 3)
+    start_pit(50_000, 3)
     m.run()
     assert [irq for irq, _ in seen] == [0, 0, 0]
     assert re.search(r"^\s+0:\s+3\s+0\s+IO-APIC\s+2-edge\s+timer$", rows_text(m), re.M)
@@ -123,7 +132,7 @@ def test_spurious_irq7_counted_in_err() -> None:
     """8259A: a level request that goes away after the CPU sampled INTR is answered with
     IR7 without ISR; Linux's mask_and_ack_8259A reads the ISR (i8259A_irq_real), counts it
     in irq_err_count (the ERR row) and leaves IRQ 7 masked."""
-    m, _pit, _kbd, seen = legacy_machine(noapic=True)
+    m, _start, _kbd, seen = legacy_machine(noapic=True)
     cpu = m.cpus[0]
     cpu.outl(0x4D0, 1 << 5, 1)                          # IRQ 5 level in the ELCR
     cpu.outl(0x21, m.pic.master.imr & ~(1 << 5), 1)     # and unmasked

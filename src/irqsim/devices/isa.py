@@ -2,9 +2,8 @@
 
 ``IsaIrqDevice``: a device that raises its line on an event and drops it when software
 reads its data port (the i8042 keyboard controller holds IRQ 1 until port 0x60 is read; the
-RTC holds IRQ 8 until register C is read through port 0x71). ``Pit``: the 8254's channel 0
-in mode 3 (square wave) on IRQ 0: the line is high for the first half of each period, so
-every period is one rising edge.
+RTC holds IRQ 8 until register C is read through port 0x71). The 8254 PIT is
+devices/i8254.py (the board has one with its 8259: ``Machine.pit``).
 """
 
 from __future__ import annotations
@@ -55,45 +54,3 @@ class IsaIrqDevice:
 
     def io_write(self, port: int, size: int, value: int) -> None:
         """Writes are accepted and ignored (commands are not modelled)."""
-
-
-class Pit:
-    """8254 channel 0, mode 3, on IRQ 0: ``start(period_ns, ticks)`` drives the square
-    wave (high for the first half of every period)."""
-
-    def __init__(self, ctx: SimContext, name: str = "timer") -> None:
-        self.ctx = ctx
-        self.name = name
-        self.irq = 0
-        self.ports: tuple[int, ...] = ()
-        self.lines: IsaIrqLines | None = None
-        self.ticks = 0
-        self.period = 0
-        self._left = 0
-
-    def attach(self, lines: IsaIrqLines) -> None:
-        self.lines = lines
-
-    def start(self, period_ns: int, ticks: int, at: int | None = None) -> None:
-        """``ticks`` periods of ``period_ns`` from ``at`` (default: now)."""
-        if period_ns < 2:
-            raise ValueError(f"PIT period must be >= 2 ns, got {period_ns}")
-        self.period = period_ns
-        self._left = ticks
-        eng = self.ctx.engine
-        eng.at(eng.now if at is None else at, self._high)
-
-    def _high(self, _: object = None) -> None:
-        if self._left <= 0:
-            return
-        self._left -= 1
-        self.ticks += 1
-        assert self.lines is not None, "add_isa() the PIT first"
-        self.lines.set_irq(self.irq, 1, self.name)
-        self.ctx.engine.after(self.period // 2, self._low)
-
-    def _low(self, _: object = None) -> None:
-        assert self.lines is not None
-        self.lines.set_irq(self.irq, 0, self.name)
-        if self._left > 0:
-            self.ctx.engine.after(self.period - self.period // 2, self._high)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from irqsim.cpu.topology import Topology
 from irqsim.os import pci_irq
 from irqsim.os.apic import lapic_timer_tick, setup_local_apic
+from irqsim.os.i8253 import PitClockevent
 from irqsim.os.i8259 import TIMER_8259_OPTIONS, Legacy8259, legacy_init
 from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
@@ -157,6 +158,8 @@ class Kernel:
         self.noapic = noapic
         self.timer_8259 = timer_8259
         self.pic8259: Legacy8259 | None = Legacy8259(self) if acpi.madt.pcat_compat else None
+        # The PIT's clockevent (os/i8253.py): a PC-AT compatible board has the 8254 too.
+        self.pit: PitClockevent | None = PitClockevent(self) if acpi.madt.pcat_compat else None
 
     def cpu_online(self, cpu: int) -> bool:
         """Whether CPU ``cpu`` runs (a CPU sent INIT waits for a start-up IPI: offline)."""

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from irqsim.devices.isa import I8042_DATA, RTC_DATA, IsaIrqDevice, Pit
+from irqsim.devices.isa import I8042_DATA, RTC_DATA, IsaIrqDevice
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.virtio import VirtioNet
 from irqsim.drivers.legacy import LegacyIntxDriver
 from irqsim.drivers.virtio import VirtioPciDriver
 from irqsim.machine import IoApicOptions, Machine
+from irqsim.os.i8253 import pit_count_for
 from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.os.kernel import Kernel
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
@@ -46,7 +47,7 @@ def build_legacy_pc(kn: LegacyPcKnobs, trace: Any = False) -> tuple[Machine, dic
     m = Machine(ncpus=2, trace=trace, pic=True, noapic=kn.noapic, timer_8259=kn.timer,
                 ioapics=[IoApicOptions(id=0), IoApicOptions(id=1, base=0xFEC01000,
                                                             gsi_base=24)])
-    pit = m.add_isa(Pit(m.ctx))
+    pit = m.pit
     kbd = m.add_isa(IsaIrqDevice(m.ctx, "i8042", 1, I8042_DATA))
     rtc = m.add_isa(IsaIrqDevice(m.ctx, "rtc0", 8, RTC_DATA))
     conv = LegacyIntxDevice(m.ctx, "pci-legacy", express=False)      # no PCIe capability
@@ -59,11 +60,37 @@ def build_legacy_pc(kn: LegacyPcKnobs, trace: Any = False) -> tuple[Machine, dic
     return m, {"pit": pit, "kbd": kbd, "rtc": rtc, "pci": pci, "net": net}
 
 
-def request_isa_irqs(k: Kernel) -> None:
-    """The ISA drivers' request_irq: the timer, i8042 and rtc0 (each handler reads its
-    device's data port, which drops the line)."""
-    def timer(_irq: int, _dev: Any) -> IrqReturn:
+class PitTicks:
+    """A run of ``ticks`` timer interrupts: :meth:`start` programs the PIT periodic (mode 2,
+    the count nearest ``period_ns``) as Linux does; the handler counts the ticks and shuts
+    the PIT down at the last one (the scenario's end)."""
+
+    def __init__(self, k: Kernel, ticks: int) -> None:
+        self.k = k
+        self.ticks = ticks
+        self.seen = 0
+
+    def start(self, period_ns: int) -> None:
+        pit = self.k.pit
+        assert pit is not None, "the board has no PIT (Machine(pic=True))"
+        self.k.run_on(self.k.cpus[0], lambda: pit.set_periodic(pit_count_for(period_ns)))
+
+    def tick(self) -> None:
+        """Called by the timer handler."""
+        self.seen += 1
+        if self.seen == self.ticks:
+            assert self.k.pit is not None
+            self.k.pit.shutdown()
+
+    def handler(self, _irq: int, _dev: Any) -> IrqReturn:
+        self.tick()
         return IRQ_HANDLED
+
+
+def request_isa_irqs(k: Kernel, ticks: int) -> PitTicks:
+    """The ISA drivers' request_irq: the timer (``ticks`` of them, :class:`PitTicks`),
+    i8042 and rtc0 (each handler reads its device's data port, which drops the line)."""
+    pit_ticks = PitTicks(k, ticks)
 
     def port_reader(port: int) -> Any:
         def handler(_irq: int, _dev: Any) -> IrqReturn:
@@ -72,10 +99,11 @@ def request_isa_irqs(k: Kernel) -> None:
         return handler
 
     def setup() -> None:
-        k.request_irq(0, timer, 0, "timer")
+        k.request_irq(0, pit_ticks.handler, 0, "timer")
         k.request_irq(1, port_reader(I8042_DATA), 0, "i8042")
         k.request_irq(8, port_reader(RTC_DATA), 0, "rtc0")
     k.run_on(k.cpus[0], setup)
+    return pit_ticks
 
 
 @register("legacy-pc", "Legacy PC: 8259 pair + two I/O APICs, PIT/keyboard/RTC, a conventional "
@@ -86,10 +114,10 @@ def legacy_pc(opts: ScenarioOptions) -> ScenarioResult:
     m, dev = build_legacy_pc(kn, trace=opts.trace)
     m.boot()
     k = m.kernel
-    request_isa_irqs(k)
+    ticks = request_isa_irqs(k, opts.requests)
     rng = random.Random(opts.seed)
     gap = opts.mean_gap_ns
-    dev["pit"].start(max(2, int(gap)), opts.requests)
+    ticks.start(int(gap))
     PoissonSource(m.engine, lambda: dev["kbd"].event(0x1C), opts.requests // 4 or 1, gap * 4,
                   rng)
     PoissonSource(m.engine, lambda: dev["rtc"].event(0x40), opts.requests // 4 or 1, gap * 4,
