@@ -7,6 +7,7 @@ way the spec it comes from says, not only that it parses (docs/experiments.md)."
 from __future__ import annotations
 
 import csv
+import re
 from pathlib import Path
 from typing import Any
 
@@ -636,3 +637,52 @@ def test_platform_pcie_link_sets_every_link() -> None:
                           for r in (fast, slow))
     assert slow_min > fast_min
     assert "pcie_gen" in problems(export_scenario("seed002"), ("platform.pcie_gen", 7))
+
+
+# -- the legacy platform in a described machine ----------------------------------------------
+LEGACY_MACHINE = (EXAMPLES / "legacy-machine.toml").read_text()
+
+
+@pytest.mark.parametrize("noapic", [True, False])
+def test_described_legacy_machine_pit_isa_and_conventional_pin(noapic: bool) -> None:
+    """``platform.pic`` builds the 8259 pair and the 8254 (docs/legacy-pc.md): the OS
+    programs the PIT at HZ = 1000 (LATCH 1193, mode 2) and takes exactly ``ticks`` timer
+    interrupts; the ISA device and the conventional PCI pin (_PRT PIC-mode route to IRQ
+    11) interrupt through the 8259 under ``noapic`` (XT-PIC rows, Linux show_interrupts),
+    through the I/O APIC otherwise (IRQ 0 on GSI 2 by the MADT override; the PCI pin on
+    GSI 20, level: fasteoi)."""
+    from irqsim.views.procfs import proc_interrupts
+    r = run_experiment(load_text(LEGACY_MACHINE, "legacy.toml", Path("."),
+                                 [("platform.noapic", noapic)]))
+    m = r.machine
+    assert m.accounting()["balanced"]
+    assert m.pit is not None and m.pit.ticks == 20
+    assert m.pit.counters[0].n == 1193 and m.pit.counters[0].mode == 0      # shut down
+    k = m.kernel
+    text = proc_interrupts(k.interrupt_rows(), len(m.cpus), [])
+    if noapic:
+        rows = [(0, "timer"), (1, "i8042"), (11, r"legacy:00:05\.0")]
+        for irq, name in rows:
+            assert re.search(rf"^\s+{irq}:(\s+\d+){{2}}\s+XT-PIC\s+{name}", text, re.M), text
+    else:
+        assert re.search(r"^\s+0:\s+20\s+0\s+IO-APIC\s+2-edge\s+timer$", text, re.M), text
+        assert re.search(r"^\s+1:(\s+\d+){2}\s+IO-APIC\s+1-edge\s+i8042$", text, re.M), text
+        assert re.search(r"^\s+\d+:(\s+\d+){2}\s+IO-APIC\s+20-fasteoi\s+legacy:00:05\.0$",
+                         text, re.M), text
+    summ = m.recorder.summary()
+    assert summ["pit"]["count"] == 20 and summ["pci-legacy"]["count"] == 10
+
+
+def test_described_legacy_machine_errors() -> None:
+    """The legacy keys need the 8259 (``platform.pic``); ISA lines are not shared; gsi and
+    isa_irq belong to a conventional function; IRQ 2 is the cascade."""
+    msg = problems(LEGACY_MACHINE, ("platform.pic", False))
+    assert "noapic and timer_8259 need pic = true" in msg
+    msg = problems(LEGACY_MACHINE, ("platform.pic", False), ("platform.noapic", False))
+    assert "devices[0] (model isa), devices[1].isa_irq, workloads[0] (kind pit): needs " \
+           "platform.pic = true" in msg
+    assert "two ISA devices on one IRQ" in problems(
+        LEGACY_MACHINE, ("devices.1", {"model": "isa", "name": "kbd2", "irq": 1}))
+    assert "gsi and isa_irq are for a conventional = true function" in problems(
+        LEGACY_MACHINE, ("devices.1.conventional", False))
+    assert "IRQ 2 is the 8259 cascade" in problems(LEGACY_MACHINE, ("devices.0.irq", 2))

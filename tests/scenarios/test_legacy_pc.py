@@ -12,6 +12,7 @@ import pytest
 
 from irqsim.devices.isa import I8042_DATA, IsaIrqDevice
 from irqsim.machine import Machine
+from irqsim.os.i8253 import pit_count_for
 from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.scenarios import ScenarioOptions, load_all
 from irqsim.scenarios.legacy import LegacyPcKnobs, PitTicks
@@ -38,7 +39,7 @@ def legacy_machine(**kw: Any) -> tuple[Machine, StartPit, IsaIrqDevice, list[tup
 
     def start_pit(period_ns: int, n: int) -> None:
         ticker.ticks = n
-        ticker.start(period_ns)
+        ticker.start(pit_count_for(period_ns))
 
     def kb(irq: int, _dev: Any) -> IrqReturn:
         seen.append((irq, m.lapics[0].isr))

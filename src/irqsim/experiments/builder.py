@@ -13,6 +13,7 @@ from typing import Any
 
 from irqsim.cpu.topology import Topology
 from irqsim.devices.dumped import CAUSE_REGISTER_SIZE, DumpedFunction
+from irqsim.devices.isa import IsaIrqDevice
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.msi_device import MsiEventDevice
 from irqsim.devices.netnic import NetNic
@@ -25,11 +26,13 @@ from irqsim.experiments.schema import (
     DumpDevice,
     ExperimentFile,
     IpiWorkload,
+    IsaDeviceSpec,
     LegacyDevice,
     MqNicDevice,
     MsiEventDeviceSpec,
     NicDevice,
     NvmeDevice,
+    PitWorkload,
     PlatformSection,
     RequestsWorkload,
     SriovNicDevice,
@@ -80,6 +83,8 @@ def expected_span(exp: Experiment) -> float:
 def _workload_span(w: Any) -> float:
     if isinstance(w, TrafficWorkload):
         return float(w.start_ns + w.duration_ns)
+    if isinstance(w, PitWorkload):
+        return w.start_ns + w.ticks * 1e9 / w.hz
     n = w.requests if isinstance(w, RequestsWorkload) else w.count
     return float(w.start_ns + n * w.gap_ns)
 
@@ -180,9 +185,10 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
         from irqsim.virt.board import VirtMachine
         board = VirtMachine
     ioapics = [IoApicOptions(**io.model_dump()) for io in spec.platform.ioapics] or None
+    plat = spec.platform
     m = board(ncpus=t.ncpus if t else None, topology=topo, trace=trace, ioapics=ioapics,
-                timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
-                **kw)
+              timing=spec.timing_model(), x2apic=APIC_MODES[t.apic_mode] if t else None,
+              pic=plat.pic, noapic=plat.noapic, timer_8259=plat.timer_8259, **kw)
     ports = _switches(m, spec)
     devices, problems = _devices(m, exp, ports)
     drivers = _drivers(m, spec, devices)
@@ -197,6 +203,7 @@ def _run_machine(exp: Experiment, spec: ExperimentFile, trace: TraceOption) -> S
             d.settings().apply(m, f)
     if k is not None and k.affinity:
         _affinity(m, k.affinity, devices)
+    _isa_drivers(m)
     if spec.vms:
         _start_vms(m, spec, drivers)
     rng = random.Random(spec.run.seed)
@@ -325,8 +332,16 @@ def _devices(m: Machine, exp: Experiment, ports: dict[str, list[PciBridge]],
         elif isinstance(d, MsiEventDeviceSpec):
             fn = MsiEventDevice(m.ctx, name, events=d.events, addr64=d.addr64,
                                 masking=d.masking, pin=d.pin)
+        elif isinstance(d, IsaDeviceSpec):
+            m.add_isa(IsaIrqDevice(m.ctx, name, d.irq, d.data_port))
+            continue
         else:
             assert isinstance(d, LegacyDevice)
+            if d.conventional:                  # bus 0, a physical INTx# pin
+                fn = LegacyIntxDevice(m.ctx, name, pin=d.pin, express=False)
+                m.add_conventional(fn, d.slot, gsi=d.gsi, isa_irq=d.isa_irq)
+                out.setdefault(name, []).append(fn)
+                continue
             fn = LegacyIntxDevice(m.ctx, name, pin=d.pin)
         m.add_device(fn, _port(ports, d.port), node=d.node)
         out.setdefault(name, []).append(fn)
@@ -420,6 +435,17 @@ class _ByFunction:
         drv.probe(k, pdev)
 
 
+def _isa_drivers(m: Machine) -> None:
+    """request_irq for each ISA device: a handler that reads its data port (legacy-pc's
+    i8042/rtc0 drivers)."""
+    from irqsim.scenarios.legacy import port_reader
+    k = m.kernel
+    for dev in m.isa_devices:
+        if isinstance(dev, IsaIrqDevice):
+            k.run_on(m.cpus[0], partial(k.request_irq, dev.irq, port_reader(k, dev.ports[0]),
+                                        0, dev.name))
+
+
 def _start_vms(m: Machine, spec: ExperimentFile, drivers: dict[str, Any]) -> None:
     """KVM, each VM's vCPUs (pinned), each assigned device's routes (queue q -> guest
     vector base + q on vCPU vcpus[q]; posted as asked), then KVM_RUN on every vCPU."""
@@ -481,31 +507,59 @@ def _queues(m: Machine, fn: PciFunction, drv: Any = None) -> list[Callable[[], N
 
 def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunction]],
                rng: random.Random, drivers: dict[str, Any], runs: list[Any]) -> list[str]:
-    notes = []
+    notes: list[str] = []
+    isa = {d.name: d for d in m.isa_devices if isinstance(d, IsaIrqDevice)}
     for i, w in enumerate(spec.workloads):
         start = m.now + w.start_ns
-        if isinstance(w, TrafficWorkload):
+        if isinstance(w, PitWorkload):
+            _pit(m, w, start)
+        elif isinstance(w, RequestsWorkload) and (w.device in isa or w.device == "*"):
+            for dev in ([isa[w.device]] if w.device in isa else list(isa.values())):
+                PoissonSource(m.engine, partial(dev.event, 0), w.requests, w.gap_ns, rng,
+                              start=start)
+            if w.device == "*" and devices:
+                _requests(m, i, w, devices, rng, drivers, start, notes)
+        elif isinstance(w, TrafficWorkload):
             runs.append(_traffic(m, w, devices[w.device][0], drivers[w.device], start,
                                  spec.run.seed))
         elif isinstance(w, RequestsWorkload):
-            targets = _all(devices) if w.device == "*" else devices.get(w.device, [])
-            if not targets:
-                raise ExperimentError([f"workloads[{i}].device: no device called "
-                                       f"{w.device!r} (devices: {', '.join(devices)})"])
-            for fn in targets:
-                acts = _queues(m, fn, drivers.get(fn.name))
-                chosen = range(len(acts)) if w.queues == "all" else w.queues
-                for q in chosen:
-                    if not 0 <= q < len(acts):
-                        raise ExperimentError([f"workloads[{i}].queues: {fn.name} has no "
-                                               f"queue {q} (it has {len(acts)})"])
-                    PoissonSource(m.engine, acts[q], w.requests, w.gap_ns, rng, start=start)
-                if not acts:
-                    notes.append(f"{fn.name}: no interrupt set up, no requests raised")
+            _requests(m, i, w, devices, rng, drivers, start, notes)
         else:
             PoissonSource(m.engine, partial(_ipi, m, w, rng), w.count, w.gap_ns, rng,
                           start=start)
     return notes
+
+
+def _requests(m: Machine, i: int, w: RequestsWorkload, devices: dict[str, list[PciFunction]],
+              rng: random.Random, drivers: dict[str, Any], start: int,
+              notes: list[str]) -> None:
+    """Poisson requests on the queues of ``w.device`` (every PCI device for '*')."""
+    targets = _all(devices) if w.device == "*" else devices.get(w.device, [])
+    if not targets:
+        names = [*devices, *(d.name for d in m.isa_devices)]
+        raise ExperimentError([f"workloads[{i}].device: no device called "
+                               f"{w.device!r} (devices: {', '.join(names)})"])
+    for fn in targets:
+        acts = _queues(m, fn, drivers.get(fn.name))
+        chosen = range(len(acts)) if w.queues == "all" else w.queues
+        for q in chosen:
+            if not 0 <= q < len(acts):
+                raise ExperimentError([f"workloads[{i}].queues: {fn.name} has no "
+                                       f"queue {q} (it has {len(acts)})"])
+            PoissonSource(m.engine, acts[q], w.requests, w.gap_ns, rng, start=start)
+        if not acts:
+            notes.append(f"{fn.name}: no interrupt set up, no requests raised")
+
+
+def _pit(m: Machine, w: PitWorkload, start: int) -> None:
+    """The OS's timer: IRQ 0 requested, the PIT programmed periodic at ``start``
+    (LATCH(hz)), shut down by the ``ticks``-th interrupt."""
+    from irqsim.os.i8253 import pit_latch
+    from irqsim.scenarios.legacy import PitTicks
+    k = m.kernel
+    ticks = PitTicks(k, w.ticks)
+    k.run_on(m.cpus[0], partial(k.request_irq, 0, ticks.handler, 0, "timer"))
+    m.engine.at(max(start, m.now), lambda _: ticks.start(pit_latch(w.hz)))
 
 
 def _traffic(m: Machine, w: TrafficWorkload, nic: Any, drv: Any, start: int, seed: int,

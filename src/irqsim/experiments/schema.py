@@ -189,6 +189,19 @@ class PlatformSection(Section):
     switches: list[SwitchSpec] = []
     ioapics: list[IoApicSpec] = Field([], description="the board's I/O APICs (a described "
                                       "machine; default: one, ID 0, GSIs 0-23)")
+    pic: bool = Field(False, description="the PC/AT legacy block: the 8259 pair, the 8254 "
+                      "PIT and ISA IRQ lines (a described machine; docs/legacy-pc.md)")
+    noapic: bool = Field(False, description="the kernel's noapic: legacy IRQs and PCI "
+                         "lines on the 8259 (needs pic)")
+    timer_8259: Literal["", "lint0", "ioapic-pin0"] = Field(
+        "", description="keep IRQ 0 on the 8259 in APIC mode through this virtual wire "
+        "(needs pic)")
+
+    @model_validator(mode="after")
+    def _legacy(self) -> PlatformSection:
+        if (self.noapic or self.timer_8259) and not self.pic:
+            raise ValueError("noapic and timer_8259 need pic = true (the 8259)")
+        return self
 
     @field_validator("ioapics")
     @classmethod
@@ -267,8 +280,41 @@ class MsiEventDeviceSpec(DeviceBase):
 
 
 class LegacyDevice(DeviceBase):
+    """An INTx-only function: behind a PCIe root port (Assert/Deassert_INTx messages), or
+    ``conventional``: on bus 0 at ``slot`` with a physical INTx# pin wired to I/O APIC
+    input ``gsi`` (default: the _PRT's) and, with an 8259 (``platform.pic``), steered to
+    ISA IRQ ``isa_irq`` (docs/legacy-pc.md)."""
+
     model: Literal["legacy-intx"]
     pin: int = Field(1, ge=1, le=4)
+    conventional: bool = False
+    slot: int = Field(5, ge=1, le=31, description="bus-0 device number (conventional)")
+    gsi: int | None = Field(None, ge=0, le=1023, description="I/O APIC input (conventional)")
+    isa_irq: int | None = Field(None, ge=3, le=15, description="PIC-mode steering "
+                                "(conventional, needs platform.pic)")
+
+    @model_validator(mode="after")
+    def _conventional(self) -> LegacyDevice:
+        if not self.conventional and (self.gsi is not None or self.isa_irq is not None):
+            raise ValueError("gsi and isa_irq are for a conventional = true function")
+        return self
+
+
+class IsaDeviceSpec(Section):
+    """An ISA device on IRQ ``irq`` (devices/isa.py): a request raises its line, the
+    driver's handler reads I/O port ``data_port``, which drops it (needs platform.pic)."""
+
+    model: Literal["isa"]
+    name: str | None = None
+    irq: int = Field(ge=1, le=15)
+    data_port: int = Field(0x60, ge=0, le=0xFFFF)
+
+    @field_validator("irq")
+    @classmethod
+    def _irq(cls, v: int) -> int:
+        if v == 2:
+            raise ValueError("IRQ 2 is the 8259 cascade")
+        return v
 
 
 class MqNicDevice(DeviceBase):
@@ -351,7 +397,7 @@ class DumpDevice(Section):
 
 
 DeviceSpec = Annotated[VirtioDevice | MsiEventDeviceSpec | LegacyDevice | MqNicDevice
-                       | NicDevice | NvmeDevice | SriovNicDevice | DumpDevice,
+                       | NicDevice | NvmeDevice | SriovNicDevice | DumpDevice | IsaDeviceSpec,
                        Field(discriminator="model")]
 
 
@@ -382,6 +428,17 @@ class RequestsWorkload(Rate):
     device: str = Field(description="a device name, or '*' for every device")
     queues: list[int] | Literal["all"] = "all"
     requests: int = Field(ge=1, le=10_000_000)
+
+
+class PitWorkload(Section):
+    """The OS programs the 8254 PIT periodic at ``hz`` (Linux's i8253 clockevent: mode 2,
+    LATCH(hz)) at ``start_ns`` and takes ``ticks`` timer interrupts on IRQ 0, the last of
+    which shuts it down (needs platform.pic)."""
+
+    kind: Literal["pit"]
+    hz: int = Field(1000, ge=19, le=596_591)
+    ticks: int = Field(ge=1, le=10_000_000)
+    start_ns: int = Field(0, ge=0)
 
 
 class IpiWorkload(Rate):
@@ -416,7 +473,7 @@ class TrafficWorkload(_traffic_base()):  # type: ignore[misc]
         return self
 
 
-Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload,
+Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload | PitWorkload,
                      Field(discriminator="kind")]
 
 
@@ -503,13 +560,30 @@ class ExperimentFile(Section):
     @model_validator(mode="after")
     def _one_level(self) -> ExperimentFile:
         generic = self.machine is not None or self.devices or self.workloads \
-            or self.platform.switches or self.platform.ioapics or self.vms
+            or self.platform.switches or self.platform.ioapics or self.vms \
+            or self.platform.pic
         if self.scenario is not None and generic:
             raise ValueError("a file names a built-in [scenario] or describes a machine "
                              "([machine], [[devices]], [[workloads]]), not both")
         if self.scenario is None and not generic:
             raise ValueError("nothing to run: give [scenario] or [machine] with [[devices]] "
                              "and [[workloads]]")
+        if not self.platform.pic:
+            legacy = [f"devices[{i}] (model isa)" for i, d in enumerate(self.devices)
+                      if isinstance(d, IsaDeviceSpec)]
+            legacy += [f"devices[{i}].isa_irq" for i, d in enumerate(self.devices)
+                       if isinstance(d, LegacyDevice) and d.isa_irq is not None]
+            legacy += [f"workloads[{i}] (kind pit)" for i, w in enumerate(self.workloads)
+                       if isinstance(w, PitWorkload)]
+            if legacy:
+                raise ValueError(f"{', '.join(legacy)}: needs platform.pic = true (the "
+                                 f"8259, the PIT and the ISA IRQ lines)")
+        irqs = [d.irq for d in self.devices if isinstance(d, IsaDeviceSpec)]
+        if len(set(irqs)) != len(irqs):
+            raise ValueError(f"two ISA devices on one IRQ ({sorted(irqs)}): ISA lines are "
+                             f"edge-triggered and not shared")
+        if sum(isinstance(w, PitWorkload) for w in self.workloads) > 1:
+            raise ValueError("one kind = \"pit\" workload per machine (there is one PIT)")
         return self
 
     def device_names(self) -> list[str]:

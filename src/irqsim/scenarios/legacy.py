@@ -13,6 +13,7 @@ check_timer fallbacks): /proc/interrupts has an XT-PIC row beside the IO-APIC on
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 from typing import Any
@@ -61,19 +62,19 @@ def build_legacy_pc(kn: LegacyPcKnobs, trace: Any = False) -> tuple[Machine, dic
 
 
 class PitTicks:
-    """A run of ``ticks`` timer interrupts: :meth:`start` programs the PIT periodic (mode 2,
-    the count nearest ``period_ns``) as Linux does; the handler counts the ticks and shuts
-    the PIT down at the last one (the scenario's end)."""
+    """A run of ``ticks`` timer interrupts: :meth:`start` programs the PIT periodic (mode 2
+    with ``count``: ``pit_latch(HZ)`` or ``pit_count_for(period_ns)``) as Linux does; the
+    handler counts the ticks and shuts the PIT down at the last one (the run's end)."""
 
     def __init__(self, k: Kernel, ticks: int) -> None:
         self.k = k
         self.ticks = ticks
         self.seen = 0
 
-    def start(self, period_ns: int) -> None:
+    def start(self, count: int) -> None:
         pit = self.k.pit
         assert pit is not None, "the board has no PIT (Machine(pic=True))"
-        self.k.run_on(self.k.cpus[0], lambda: pit.set_periodic(pit_count_for(period_ns)))
+        self.k.run_on(self.k.cpus[0], lambda: pit.set_periodic(count))
 
     def tick(self) -> None:
         """Called by the timer handler."""
@@ -87,21 +88,23 @@ class PitTicks:
         return IRQ_HANDLED
 
 
+def port_reader(k: Kernel, port: int) -> Callable[[int, Any], IrqReturn]:
+    """An ISA driver's handler: it reads the device's data port, which drops the line."""
+    def handler(_irq: int, _dev: Any) -> IrqReturn:
+        k.current_cpu.inl(port, 1)
+        return IRQ_HANDLED
+    return handler
+
+
 def request_isa_irqs(k: Kernel, ticks: int) -> PitTicks:
     """The ISA drivers' request_irq: the timer (``ticks`` of them, :class:`PitTicks`),
-    i8042 and rtc0 (each handler reads its device's data port, which drops the line)."""
+    i8042 and rtc0 (:func:`port_reader`)."""
     pit_ticks = PitTicks(k, ticks)
-
-    def port_reader(port: int) -> Any:
-        def handler(_irq: int, _dev: Any) -> IrqReturn:
-            k.current_cpu.inl(port, 1)
-            return IRQ_HANDLED
-        return handler
 
     def setup() -> None:
         k.request_irq(0, pit_ticks.handler, 0, "timer")
-        k.request_irq(1, port_reader(I8042_DATA), 0, "i8042")
-        k.request_irq(8, port_reader(RTC_DATA), 0, "rtc0")
+        k.request_irq(1, port_reader(k, I8042_DATA), 0, "i8042")
+        k.request_irq(8, port_reader(k, RTC_DATA), 0, "rtc0")
     k.run_on(k.cpus[0], setup)
     return pit_ticks
 
@@ -117,7 +120,7 @@ def legacy_pc(opts: ScenarioOptions) -> ScenarioResult:
     ticks = request_isa_irqs(k, opts.requests)
     rng = random.Random(opts.seed)
     gap = opts.mean_gap_ns
-    ticks.start(int(gap))
+    ticks.start(pit_count_for(int(gap)))
     PoissonSource(m.engine, lambda: dev["kbd"].event(0x1C), opts.requests // 4 or 1, gap * 4,
                   rng)
     PoissonSource(m.engine, lambda: dev["rtc"].event(0x40), opts.requests // 4 or 1, gap * 4,
