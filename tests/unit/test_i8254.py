@@ -215,3 +215,33 @@ def test_linux_clockevent_drives_the_timer_interrupt() -> None:
     period = count * 1_000_000_000 / 1_193_182
     assert all(abs(g - period) < 1_000 for g in gaps), gaps       # CLK-pulse rounding
     assert m.accounting()["balanced"]
+
+
+PORT_OPS = st.lists(st.tuples(
+    st.sampled_from([PIT_CH0, PIT_CH0 + 1, PIT_CH2, PIT_MODE, NMI_SC]),
+    st.booleans(),                                      # write?
+    st.integers(0, 255),
+    st.integers(0, 30_000)), max_size=40)               # ns until the next access
+
+
+@settings(max_examples=150, deadline=None)
+@given(ops=PORT_OPS)
+def test_any_port_sequence_keeps_irq0_on_counter0s_waveform(
+        ops: list[tuple[int, bool, int, int]]) -> None:
+    """Whatever software writes and reads (any control word, count, latch, read-back or
+    gate in any order; 82C54 "Programming the 82C54": any sequence is legal), the PIT
+    never fails, never schedules into the past, and IRQ 0 always equals counter 0's OUT
+    at the current CLK pulse (the event-driven edges agree with the closed form)."""
+    ctx, pit, lines = make()
+    t = 0
+    for port, write, value, gap in ops:
+        ctx.engine.run(until=t)
+        if write:
+            pit.io_write(port, 1, value)
+        else:
+            assert 0 <= pit.io_read(port, 1) <= 0xFF
+        assert pit.out0 == pit.counters[0].out_at(pulse_at(ctx.engine.now))
+        t += gap
+    ctx.engine.run(until=t)
+    assert pit.out0 == pit.counters[0].out_at(pulse_at(ctx.engine.now))
+    assert all(a[0] <= b[0] for a, b in pairwise(lines.log))
