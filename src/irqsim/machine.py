@@ -17,6 +17,7 @@ from irqsim.cpu.cpuid import Cpuid
 from irqsim.cpu.idle import CSTATE_TABLES, NO_TIMER, CState, IdleCpu
 from irqsim.cpu.topology import Topology
 from irqsim.devices.i8254 import Pit8254
+from irqsim.devices.mc146818 import Rtc
 from irqsim.fabric.memory import SystemMemory
 from irqsim.fabric.root_complex import ECAM_BASE, ECAM_SIZE, RootComplex, RootPort
 from irqsim.fabric.switch import Switch
@@ -144,8 +145,9 @@ class Machine:
         files' ``[platform]``).
 
         Legacy platform (docs/legacy-pc.md): ``pic`` adds the 8259A pair (ports 0x20/0x21,
-        0xA0/0xA1, ELCR 0x4D0/0x4D1) and the 8254 PIT (``pit``: ports 0x40-0x43 and 0x61,
-        counter 0 on ISA IRQ 0), the pair's INT output wired to every LAPIC's LINT0 and to
+        0xA0/0xA1, ELCR 0x4D0/0x4D1), the 8254 PIT (``pit``: ports 0x40-0x43 and 0x61,
+        counter 0 on ISA IRQ 0) and the MC146818 RTC (``rtc``: ports 0x70-0x73, IRQ 8), the
+        pair's INT output wired to every LAPIC's LINT0 and to
         input 0 of the I/O APIC with GSI 0, and the ISA IRQ lines (``isa_irq``), each
         wired to its 8259 input and to the I/O APIC input ``isa_ioapic`` gives (ISA IRQ ->
         GSI; default IRQ 0 -> GSI 2, the others identity, as the MADT overrides say).
@@ -262,9 +264,13 @@ class Machine:
         self.devices: list[PciFunction] = []
         self.switches: list[Switch] = []
         self.isa_devices: list[Any] = []
-        # The PC/AT's 8254 (ports 40h-43h, 61h; counter 0 on ISA IRQ 0) comes with the 8259.
-        self.pit: Pit8254 | None = self.add_isa(Pit8254(self.ctx)) if self.pic is not None \
-            else None
+        # The PC/AT's 8254 (ports 40h-43h, 61h; counter 0 on ISA IRQ 0) and MC146818 RTC
+        # (ports 70h-73h, ISA IRQ 8) come with the 8259.
+        self.pit: Pit8254 | None = None
+        self.rtc: Rtc | None = None
+        if self.pic is not None:
+            self.pit = self.add_isa(Pit8254(self.ctx))
+            self.rtc = self.add_isa(Rtc(self.ctx))
         watch = RUN_PROGRESS.get()
         if watch is not None:
             watch(self)

@@ -661,26 +661,29 @@ def test_described_legacy_machine_pit_isa_and_conventional_pin(noapic: bool) -> 
     k = m.kernel
     text = proc_interrupts(k.interrupt_rows(), len(m.cpus), [])
     if noapic:
-        rows = [(0, "timer"), (1, "i8042"), (11, r"legacy:00:05\.0")]
+        rows = [(0, "timer"), (1, "i8042"), (8, "rtc0"), (11, r"legacy:00:05\.0")]
         for irq, name in rows:
             assert re.search(rf"^\s+{irq}:(\s+\d+){{2}}\s+XT-PIC\s+{name}", text, re.M), text
     else:
         assert re.search(r"^\s+0:\s+20\s+0\s+IO-APIC\s+2-edge\s+timer$", text, re.M), text
         assert re.search(r"^\s+1:(\s+\d+){2}\s+IO-APIC\s+1-edge\s+i8042$", text, re.M), text
+        assert re.search(r"^\s+8:(\s+\d+){2}\s+IO-APIC\s+8-edge\s+rtc0$", text, re.M), text
         assert re.search(r"^\s+\d+:(\s+\d+){2}\s+IO-APIC\s+20-fasteoi\s+legacy:00:05\.0$",
                          text, re.M), text
     summ = m.recorder.summary()
     assert summ["pit"]["count"] == 20 and summ["pci-legacy"]["count"] == 10
+    assert m.rtc is not None and m.rtc.interrupts == 10 and summ["rtc0"]["count"] == 10
 
 
 def test_described_legacy_machine_errors() -> None:
     """The legacy keys need the 8259 (``platform.pic``); ISA lines are not shared; gsi and
-    isa_irq belong to a conventional function; IRQ 2 is the cascade."""
+    isa_irq belong to a conventional function; IRQ 2 is the cascade, IRQ 8 the RTC's."""
     msg = problems(LEGACY_MACHINE, ("platform.pic", False))
     assert "noapic and timer_8259 need pic = true" in msg
     msg = problems(LEGACY_MACHINE, ("platform.pic", False), ("platform.noapic", False))
-    assert "devices[0] (model isa), devices[1].isa_irq, workloads[0] (kind pit): needs " \
-           "platform.pic = true" in msg
+    assert "devices[0] (model isa), devices[1].isa_irq, workloads[0] (kind pit), " \
+           "workloads[3] (kind rtc): needs platform.pic = true" in msg
+    assert "IRQ 8 is the RTC's" in problems(LEGACY_MACHINE, ("devices.0.irq", 8))
     assert "two ISA devices on one IRQ" in problems(
         LEGACY_MACHINE, ("devices.1", {"model": "isa", "name": "kbd2", "irq": 1}))
     assert "gsi and isa_irq are for a conventional = true function" in problems(

@@ -19,7 +19,8 @@ from irqsim.sim.rules import RULES, Rule, rule
 ID = re.compile(r"^[A-Z0-9]+(-[A-Z0-9]+)+$")
 # The blocks rule ids are prefixed by (common.md); a new block adds its prefix here.
 PREFIXES = {"ACPI", "APIC", "CPU", "IOAPIC", "IOMMU", "IRQ", "LAPIC", "MSI", "MSIX", "NAPI", "NET",
-            "NIC", "NVME", "OS", "PCI", "PIC", "PIT", "SRIOV", "VIRT", "VIRTIO", "VM", "VMX", "VTD"}
+            "NIC", "NVME", "OS", "PCI", "PIC", "PIT", "RTC", "SRIOV", "VIRT", "VIRTIO", "VM", "VMX",
+            "VTD"}
 
 
 def all_modules() -> list[ModuleType]:

@@ -2,8 +2,8 @@
 
 ``IsaIrqDevice``: a device that raises its line on an event and drops it when software
 reads its data port (the i8042 keyboard controller holds IRQ 1 until port 0x60 is read; the
-RTC holds IRQ 8 until register C is read through port 0x71). The 8254 PIT is
-devices/i8254.py (the board has one with its 8259: ``Machine.pit``).
+RTC holds IRQ 8 until register C is read, the model in devices/mc146818.py). The 8254 PIT
+(devices/i8254.py) and the RTC come with the board's 8259 (``Machine.pit``, ``Machine.rtc``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ if TYPE_CHECKING:
     from irqsim.apic.i8259 import IsaIrqLines
 
 I8042_DATA = 0x60
-RTC_DATA = 0x71
 
 
 class IsaIrqDevice:

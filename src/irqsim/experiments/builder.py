@@ -35,6 +35,7 @@ from irqsim.experiments.schema import (
     PitWorkload,
     PlatformSection,
     RequestsWorkload,
+    RtcWorkload,
     SriovNicDevice,
     TrafficWorkload,
     VirtioDevice,
@@ -85,6 +86,8 @@ def _workload_span(w: Any) -> float:
         return float(w.start_ns + w.duration_ns)
     if isinstance(w, PitWorkload):
         return w.start_ns + w.ticks * 1e9 / w.hz
+    if isinstance(w, RtcWorkload):
+        return w.start_ns + w.interrupts * 1e9 / w.hz
     n = w.requests if isinstance(w, RequestsWorkload) else w.count
     return float(w.start_ns + n * w.gap_ns)
 
@@ -513,6 +516,8 @@ def _workloads(m: Machine, spec: ExperimentFile, devices: dict[str, list[PciFunc
         start = m.now + w.start_ns
         if isinstance(w, PitWorkload):
             _pit(m, w, start)
+        elif isinstance(w, RtcWorkload):
+            _rtc(m, w, start)
         elif isinstance(w, RequestsWorkload) and (w.device in isa or w.device == "*"):
             for dev in ([isa[w.device]] if w.device in isa else list(isa.values())):
                 PoissonSource(m.engine, partial(dev.event, 0), w.requests, w.gap_ns, rng,
@@ -551,15 +556,33 @@ def _requests(m: Machine, i: int, w: RequestsWorkload, devices: dict[str, list[P
             notes.append(f"{fn.name}: no interrupt set up, no requests raised")
 
 
+def _rtc(m: Machine, w: RtcWorkload, start: int) -> None:
+    """rtc-cmos at ``start``, on CPU 0: IRQ 8 requested, the periodic rate set and PIE
+    enabled; the ``interrupts``-th interrupt disables it."""
+    from irqsim.scenarios.legacy import RtcTicks
+    k = m.kernel
+    ticks = RtcTicks(k, w.interrupts)
+
+    def setup() -> None:
+        k.request_irq(8, ticks.handler, 0, "rtc0")
+        ticks.enable(w.hz)
+    m.engine.at(max(start, m.now), lambda _: k.run_on(m.cpus[0], setup))
+
+
 def _pit(m: Machine, w: PitWorkload, start: int) -> None:
-    """The OS's timer: IRQ 0 requested, the PIT programmed periodic at ``start``
-    (LATCH(hz)), shut down by the ``ticks``-th interrupt."""
+    """The OS's timer at ``start``, on CPU 0: IRQ 0 requested, the PIT programmed periodic
+    (LATCH(hz)); the ``ticks``-th interrupt shuts it down."""
     from irqsim.os.i8253 import pit_latch
     from irqsim.scenarios.legacy import PitTicks
     k = m.kernel
     ticks = PitTicks(k, w.ticks)
-    k.run_on(m.cpus[0], partial(k.request_irq, 0, ticks.handler, 0, "timer"))
-    m.engine.at(max(start, m.now), lambda _: ticks.start(pit_latch(w.hz)))
+    pit = k.pit
+    assert pit is not None
+
+    def setup() -> None:
+        k.request_irq(0, ticks.handler, 0, "timer")
+        pit.set_periodic(pit_latch(w.hz))
+    m.engine.at(max(start, m.now), lambda _: k.run_on(m.cpus[0], setup))
 
 
 def _traffic(m: Machine, w: TrafficWorkload, nic: Any, drv: Any, start: int, seed: int,

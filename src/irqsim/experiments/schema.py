@@ -314,6 +314,8 @@ class IsaDeviceSpec(Section):
     def _irq(cls, v: int) -> int:
         if v == 2:
             raise ValueError("IRQ 2 is the 8259 cascade")
+        if v == 8:
+            raise ValueError("IRQ 8 is the RTC's (a kind = \"rtc\" workload drives it)")
         return v
 
 
@@ -441,6 +443,17 @@ class PitWorkload(Section):
     start_ns: int = Field(0, ge=0)
 
 
+class RtcWorkload(Section):
+    """The OS (rtc-cmos) sets the RTC's periodic rate to ``hz`` and enables its periodic
+    interrupt at ``start_ns``; ``interrupts`` of them on IRQ 8, each acknowledged through
+    register C, the last disabling it (needs platform.pic)."""
+
+    kind: Literal["rtc"]
+    hz: Literal[2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192] = 1024
+    interrupts: int = Field(ge=1, le=10_000_000)
+    start_ns: int = Field(0, ge=0)
+
+
 class IpiWorkload(Rate):
     """``count`` IPIs of one type from ``src`` to ``dst`` (CPU indexes or 'random')."""
 
@@ -473,7 +486,8 @@ class TrafficWorkload(_traffic_base()):  # type: ignore[misc]
         return self
 
 
-Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload | PitWorkload,
+Workload = Annotated[RequestsWorkload | IpiWorkload | TrafficWorkload | PitWorkload
+                     | RtcWorkload,
                      Field(discriminator="kind")]
 
 
@@ -573,8 +587,8 @@ class ExperimentFile(Section):
                       if isinstance(d, IsaDeviceSpec)]
             legacy += [f"devices[{i}].isa_irq" for i, d in enumerate(self.devices)
                        if isinstance(d, LegacyDevice) and d.isa_irq is not None]
-            legacy += [f"workloads[{i}] (kind pit)" for i, w in enumerate(self.workloads)
-                       if isinstance(w, PitWorkload)]
+            legacy += [f"workloads[{i}] (kind {w.kind})" for i, w in enumerate(self.workloads)
+                       if isinstance(w, PitWorkload | RtcWorkload)]
             if legacy:
                 raise ValueError(f"{', '.join(legacy)}: needs platform.pic = true (the "
                                  f"8259, the PIT and the ISA IRQ lines)")
@@ -582,8 +596,10 @@ class ExperimentFile(Section):
         if len(set(irqs)) != len(irqs):
             raise ValueError(f"two ISA devices on one IRQ ({sorted(irqs)}): ISA lines are "
                              f"edge-triggered and not shared")
-        if sum(isinstance(w, PitWorkload) for w in self.workloads) > 1:
-            raise ValueError("one kind = \"pit\" workload per machine (there is one PIT)")
+        for kind, name in ((PitWorkload, "pit"), (RtcWorkload, "rtc")):
+            if sum(isinstance(w, kind) for w in self.workloads) > 1:
+                raise ValueError(f"one kind = \"{name}\" workload per machine (the board has "
+                                 f"one {name.upper()})")
         return self
 
     def device_names(self) -> list[str]:

@@ -33,6 +33,7 @@ from irqsim.os.pci_irq import (  # noqa: F401  (re-exported: drivers import them
     PCI_IRQ_MSI,
     PCI_IRQ_MSIX,
 )
+from irqsim.os.rtc import RtcCmos
 from irqsim.os.softirq import Softirqs
 from irqsim.os.vectors import (
     CALL_FUNCTION_SINGLE_VECTOR,
@@ -160,6 +161,7 @@ class Kernel:
         self.pic8259: Legacy8259 | None = Legacy8259(self) if acpi.madt.pcat_compat else None
         # The PIT's clockevent (os/i8253.py): a PC-AT compatible board has the 8254 too.
         self.pit: PitClockevent | None = PitClockevent(self) if acpi.madt.pcat_compat else None
+        self.rtc: RtcCmos | None = RtcCmos(self) if acpi.madt.pcat_compat else None
 
     def cpu_online(self, cpu: int) -> bool:
         """Whether CPU ``cpu`` runs (a CPU sent INIT waits for a start-up IPI: offline)."""

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from irqsim.devices.isa import I8042_DATA, RTC_DATA, IsaIrqDevice
+from irqsim.devices.isa import I8042_DATA, IsaIrqDevice
 from irqsim.devices.legacy import LegacyIntxDevice
 from irqsim.devices.virtio import VirtioNet
 from irqsim.drivers.legacy import LegacyIntxDriver
@@ -29,6 +29,7 @@ from irqsim.os.irq import IRQ_HANDLED, IrqReturn
 from irqsim.os.kernel import Kernel
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 from irqsim.scenarios.workload import PoissonSource
+from irqsim.spec.mc146818 import B_PIE
 
 CONVENTIONAL_SLOT = 5           # 00:05.0
 CONVENTIONAL_GSI = 28           # the second I/O APIC's pin 4
@@ -50,7 +51,7 @@ def build_legacy_pc(kn: LegacyPcKnobs, trace: Any = False) -> tuple[Machine, dic
                                                             gsi_base=24)])
     pit = m.pit
     kbd = m.add_isa(IsaIrqDevice(m.ctx, "i8042", 1, I8042_DATA))
-    rtc = m.add_isa(IsaIrqDevice(m.ctx, "rtc0", 8, RTC_DATA))
+    rtc = m.rtc
     conv = LegacyIntxDevice(m.ctx, "pci-legacy", express=False)      # no PCIe capability
     pci = m.add_conventional(conv, CONVENTIONAL_SLOT,
                              gsi=CONVENTIONAL_GSI, isa_irq=CONVENTIONAL_ISA_IRQ)
@@ -88,6 +89,44 @@ class PitTicks:
         return IRQ_HANDLED
 
 
+class RtcTicks:
+    """A run of ``count`` RTC periodic interrupts: :meth:`start` has rtc-cmos set the rate
+    and enable PIE; its handler (cmos_interrupt) acknowledges each through register C and
+    disables PIE at the last one."""
+
+    def __init__(self, k: Kernel, count: int) -> None:
+        self.k = k
+        self.count = count
+        self.seen = 0
+
+    def start(self, hz: int) -> None:
+        """:meth:`enable` as software on CPU 0."""
+        self.k.run_on(self.k.cpus[0], lambda: self.enable(hz))
+
+    def enable(self, hz: int) -> None:
+        """cmos_set_freq and cmos_irq_enable(PIE), by the calling CPU."""
+        rtc = self.k.rtc
+        assert rtc is not None, "the board has no RTC (Machine(pic=True))"
+        rtc.set_freq(hz)
+        rtc.irq_enable(B_PIE)
+
+    def handler(self, irq: int, dev: Any) -> IrqReturn:
+        rtc = self.k.rtc
+        assert rtc is not None
+        ret = rtc.interrupt(irq, dev)
+        self.seen += 1
+        if self.seen == self.count:
+            rtc.irq_disable(B_PIE)
+        return ret
+
+
+def rtc_hz_for(period_ns: float) -> int:
+    """The RTC periodic rate (a power of two, 2-8192 Hz) nearest ``period_ns``."""
+    hz = 1e9 / max(period_ns, 1.0)
+    best = min(range(1, 14), key=lambda e: abs((1 << e) - hz))
+    return 1 << best
+
+
 def port_reader(k: Kernel, port: int) -> Callable[[int, Any], IrqReturn]:
     """An ISA driver's handler: it reads the device's data port, which drops the line."""
     def handler(_irq: int, _dev: Any) -> IrqReturn:
@@ -96,17 +135,18 @@ def port_reader(k: Kernel, port: int) -> Callable[[int, Any], IrqReturn]:
     return handler
 
 
-def request_isa_irqs(k: Kernel, ticks: int) -> PitTicks:
+def request_isa_irqs(k: Kernel, ticks: int, rtc_irqs: int) -> tuple[PitTicks, RtcTicks]:
     """The ISA drivers' request_irq: the timer (``ticks`` of them, :class:`PitTicks`),
-    i8042 and rtc0 (:func:`port_reader`)."""
+    i8042 (:func:`port_reader`) and rtc0 (``rtc_irqs``, :class:`RtcTicks`)."""
     pit_ticks = PitTicks(k, ticks)
+    rtc_ticks = RtcTicks(k, rtc_irqs)
 
     def setup() -> None:
         k.request_irq(0, pit_ticks.handler, 0, "timer")
         k.request_irq(1, port_reader(k, I8042_DATA), 0, "i8042")
-        k.request_irq(8, port_reader(k, RTC_DATA), 0, "rtc0")
+        k.request_irq(8, rtc_ticks.handler, 0, "rtc0")
     k.run_on(k.cpus[0], setup)
-    return pit_ticks
+    return pit_ticks, rtc_ticks
 
 
 @register("legacy-pc", "Legacy PC: 8259 pair + two I/O APICs, PIT/keyboard/RTC, a conventional "
@@ -117,13 +157,12 @@ def legacy_pc(opts: ScenarioOptions) -> ScenarioResult:
     m, dev = build_legacy_pc(kn, trace=opts.trace)
     m.boot()
     k = m.kernel
-    ticks = request_isa_irqs(k, opts.requests)
+    ticks, rtc = request_isa_irqs(k, opts.requests, opts.requests // 4 or 1)
     rng = random.Random(opts.seed)
     gap = opts.mean_gap_ns
     ticks.start(pit_count_for(int(gap)))
+    rtc.start(rtc_hz_for(gap * 4))
     PoissonSource(m.engine, lambda: dev["kbd"].event(0x1C), opts.requests // 4 or 1, gap * 4,
-                  rng)
-    PoissonSource(m.engine, lambda: dev["rtc"].event(0x40), opts.requests // 4 or 1, gap * 4,
                   rng)
     PoissonSource(m.engine, lambda: dev["pci"].event(0), opts.requests, gap, rng)
     net = dev["net"]
