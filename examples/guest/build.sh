@@ -20,3 +20,4 @@ build bench_mmio bench.c -DMODE=2
 build bench_ipi bench.c -DMODE=3
 build extint extint.c
 build pit pit.c
+build rtc rtc.c

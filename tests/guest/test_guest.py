@@ -410,3 +410,20 @@ def test_guest_programs_the_pit_through_the_8259() -> None:
     pulses = int(lines["TSC for 101 pulses"], 16) / tsc_ghz
     assert 100 * 1e9 / 1_193_182 < pulses < 102 * 1e9 / 1_193_182 + 3_000   # + the polling
     assert run.machine.accounting()["balanced"]
+
+
+def test_guest_takes_rtc_interrupts_through_the_cascade() -> None:
+    """MC146818A periodic interrupt (RS = 6: 1024 Hz) from guest code on the 8259 slave
+    (examples/guest/rtc.c): IRQ 8 reaches the master's IR2, the INTA answers the slave's
+    vector 28h; the handler reads register C (IRQF and PF: C0h), which drops the line, and
+    ends the interrupt at both chips; after it both ISRs are clear."""
+    run = GuestRun(EXAMPLES / "rtc.bin", GuestOptions(flat_address=FLAT, pic=True))
+    res = run.run()
+    assert "RTC interrupts: 0x4, register C 0xc0" in res.console, res.console
+    assert res.exit_code == 1
+    assert run.executors[0].vectors == {0x28: 4}
+    m = run.machine
+    assert m.pic is not None and m.pic.isr() == 0
+    assert m.rtc is not None and m.rtc.interrupts == 4
+    assert 4 * 976_562 < m.now < 5 * 976_562
+    assert m.accounting()["balanced"]
