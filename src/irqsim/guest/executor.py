@@ -140,16 +140,13 @@ class Executor:
         # The MMIO callbacks go straight to uc_mmio_map: the binding's mmio_map wraps each
         # in two more Python frames (an exception guard and an adapter) per access.
         self._mmio_cbs = (_MMIO_READ(self._mmio_read_cb), _MMIO_WRITE(self._mmio_write_cb))
-        err = _uclib.uc_mmio_map(uc._uch, MMIO_BASE, (1 << 32) - MMIO_BASE,
-                                 self._mmio_cbs[0], None, self._mmio_cbs[1], None)
-        if err:
-            raise GuestError(f"Unicorn refused the MMIO range (uc_err {err})")
         self.exact = run.exact
         self.md = Cs(CS_ARCH_X86, CS_MODE_64)
         self.lengths: dict[int, int] = {}
         self.blocks: dict[int, int] = {}              # block address -> instructions
         self.nat: native.State | None = None
         self._cb_error: BaseException | None = None
+        self.insn_ps = run.insn_ps
         lib = None if self.exact or not run.native else native.load()
         if self.exact:
             uc.hook_add(UC_HOOK_CODE, self._code)
@@ -157,11 +154,20 @@ class Executor:
             self._install_native(lib)
         else:
             uc.hook_add(UC_HOOK_BLOCK, self._block)
+        if self.nat is not None:
+            # native.c's MMIO callbacks answer the xAPIC ICR mirror, Python the rest
+            err = self._lib.irqsim_mmio_map(uc._uch, ctypes.byref(self.nat),
+                                            native.address(_uclib.uc_mmio_map), MMIO_BASE,
+                                            (1 << 32) - MMIO_BASE)
+        else:
+            err = _uclib.uc_mmio_map(uc._uch, MMIO_BASE, (1 << 32) - MMIO_BASE,
+                                     self._mmio_cbs[0], None, self._mmio_cbs[1], None)
+        if err:
+            raise GuestError(f"Unicorn refused the MMIO range (uc_err {err})")
         uc.hook_add(UC_HOOK_INSN, self._in, None, 1, 0, UC_X86_INS_IN)
         uc.hook_add(UC_HOOK_INSN, self._out, None, 1, 0, UC_X86_INS_OUT)
         uc.hook_add(UC_HOOK_INTR, self._exception)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._invalid)
-        self.insn_ps = run.insn_ps
         self.cpuid_model = run.machine.cpuid(cpu.index)
         # Raw register access: the binding's reg_read/reg_write dispatch costs several us a
         # call (reference/unicorn-frontend.md 2); these go straight to the C core.
@@ -232,6 +238,13 @@ class Executor:
         st.tsc_khz = self.cpu.ctx.timing.tsc_khz
         st.pause_gap = POLL_GAP
         st.pause_repeats = POLL_REPEATS
+        # The xAPIC ICR mirror (native.c serves ICR/ICR2 loads and ICR2 stores from it)
+        st.py_read = ctypes.cast(self._mmio_cbs[0], ctypes.c_void_p).value
+        st.py_write = ctypes.cast(self._mmio_cbs[1], ctypes.c_void_p).value
+        st.cost_ps = self.cpu.lapic_access_ns * 1000
+        self._m_base = self.cpu.apic_base           # native.c's ICR / ICR2 poll keys
+        self._m_vals: tuple[int, int, int, int, int] | None = None
+        self._m_dirty = True                        # the model may have changed: re-push
         self._lib = lib
         self._hook_add = native.address(_uclib.uc_hook_add)
         self._c_hooks: list[ctypes.c_size_t] = []
@@ -275,6 +288,7 @@ class Executor:
             if nxt is not None and nxt <= t:
                 eng.run(until=t)
                 nxt = eng.peek()
+                self._m_dirty = True    # the model moved: native.c's mirror is re-pushed
             else:
                 eng.now = t             # nothing due by then: engine.run's result, inlined
         self.next_ps = (1 << 62) if nxt is None else nxt * 1000
@@ -364,6 +378,7 @@ class Executor:
         uc = self.uc
         self.running = True
         self.quantum_end = st.count + count if count else 1 << 63
+        self._m_dirty = True            # the other CPUs may have changed this LAPIC
         self._next()
         while True:
             self._arm()
@@ -420,6 +435,35 @@ class Executor:
                 self.absorbed += d
                 self.instructions += d
                 self.ps += d * self.insn_ps
+            if st.dirty:
+                self._undirty(st)
+
+    def _undirty(self, st: native.State) -> None:
+        """Take over what native.c's ICR mirror did since Python last ran (as
+        :meth:`_mmio_read` / :meth:`_mmio_write` would have): the accesses' costs on the
+        clock, the engine brought to the last one's instant (nothing was due by then), the
+        poll detector reset by an ICR2 store, the ICR2 value stored into the model, and
+        what the last access's cost made due run (native.c stops at the next boundary for
+        this, so it runs before the next instruction, as after an access Python serves)."""
+        d = st.dirty
+        st.dirty = 0
+        if d & native.DIRTY_CLOCK:
+            self.ps += st.stall_ps
+            st.stall_ps = 0
+            t = st.sync_ps // 1000
+            if t > self.engine.now:
+                self.engine.now = t
+        if d & native.DIRTY_POLLS:
+            self.polls.clear()
+            self.warp_ns = WARP_MIN_NS
+        if d & native.DIRTY_ICR2:
+            self.cpu.lapic.icr_hi = st.m_icr_hi
+            self._m_dirty = True
+        if d & native.DIRTY_SYNC:               # the last access's cost reached lim_ps
+            if self.ps >= self.next_ps:
+                self.sync()
+            else:
+                self._next()
 
     def _arm(self) -> None:
         """Tell native.c where to stop next: at the next boundary when something is to be
@@ -429,11 +473,14 @@ class Executor:
         st = self.nat
         assert st is not None
         c = st.count
+        lim = self.next_ps if self.next_ps < self.bound else self.bound
+        st.lim_ps = lim
+        if self._m_dirty:
+            self._mirror(st)
         if self.shadow or self.iret_nmi or self.pending_fault is not None or (
                 self.nmi_pending and not self.nmi_blocked):
             dl = c
         else:
-            lim = self.next_ps if self.next_ps < self.bound else self.bound
             d = lim - self.ps
             dl = c + (d + self.insn_ps - 1) // self.insn_ps if d > 0 else c
             if dl > self.quantum_end:
@@ -454,6 +501,64 @@ class Executor:
         if w != self._armed_wait:
             self._armed_wait = w
             st.wait_if = w
+
+    def _mirror(self, st: native.State) -> None:
+        """Push the LAPIC's ICR and ICR2 (as its own register getters read them) into
+        native.c's mirror, and whether it may serve them: xAPIC mode with the page in the
+        MMIO range (docs/guest.md "Speed"). Called when the model may have changed: after a
+        store, an MSR write or a port write, when the engine ran events, at emu_start."""
+        self._m_dirty = False
+        cpu = self.cpu
+        lapic = cpu.lapic
+        base = cpu.apic_base
+        if base != self._m_base:
+            self._move_poll_keys(st, base)
+        on = icr = hi = wmask = 0
+        regs = lapic._regs
+        lo_r, hi_r = regs.get(0x300), regs.get(0x310)
+        if lapic.mmio_on and MMIO_BASE <= base <= (1 << 32) - 0x1000 and lo_r is not None \
+                and hi_r is not None and lo_r.xapic == "RW" and hi_r.xapic == "RW":
+            on = 1
+            icr, hi = lo_r.get(lapic), hi_r.get(lapic)
+            if hi_r.put is not None:
+                on |= 2
+                wmask = hi_r.wmask
+        vals = (on, icr, hi, wmask, base)
+        if vals != self._m_vals:
+            self._m_vals = vals
+            st.m_on, st.m_icr, st.m_icr_hi, st.m_icr2_wmask = on, icr, hi, wmask
+            st.m_icr_off = (base + 0x300 - MMIO_BASE) & 0xFFFFFFFFFFFFFFFF
+
+    def _move_poll_keys(self, st: native.State, base: int) -> None:
+        """The APIC base moved: native.c's two poll entries (ICR, ICR2 loads) go back to
+        the dictionary under their old addresses and the new addresses' come from it."""
+        old = self._m_base
+        for i in (0, 1):
+            if st.poll_have >> i & 1:
+                self.polls[("mmio", old + 0x300 + 16 * i)] = [st.poll_run[i], st.poll_last[i]]
+        st.poll_have = 0
+        for i in (0, 1):
+            ent = self.polls.pop(("mmio", base + 0x300 + 16 * i), None)
+            if ent is not None:
+                st.poll_run[i], st.poll_last[i] = ent
+                st.poll_have |= 1 << i
+        self._m_base = base
+
+    def _poll_icr(self, i: int) -> bool:
+        """:meth:`_poll` of an ICR (i = 0) or ICR2 (1) load, whose entry native.c keeps."""
+        st = self.nat
+        assert st is not None
+        n = self.instructions
+        if not st.poll_have >> i & 1:
+            st.poll_have |= 1 << i
+            st.poll_run[i] = 0
+            st.poll_last[i] = n
+            return False
+        run = st.poll_run[i] + 1 if n - st.poll_last[i] <= POLL_GAP else 0
+        st.poll_last[i] = n
+        fired = run >= POLL_REPEATS
+        st.poll_run[i] = 0 if fired else run
+        return fired
 
     def _native_boundary(self, rip: int) -> int:
         """native.c stopped at the boundary before ``rip``: run what is due and deliver what
@@ -771,6 +876,9 @@ class Executor:
         if self.polls:
             self.polls.clear()
         self.warp_ns = WARP_MIN_NS
+        if self.nat is not None:
+            self.nat.poll_have = 0
+            self._m_dirty = True
 
     def _warp(self) -> None:
         """Skip a polling loop's spinning: to the next event, or by a doubling step."""
@@ -817,7 +925,8 @@ class Executor:
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
         self._absorb()
         addr = MMIO_BASE + offset
-        if self._poll(("mmio", addr)):
+        rel = addr - self._m_base if self.nat is not None else -1
+        if self._poll_icr(rel >> 4 & 1) if rel in (0x300, 0x310) else self._poll(("mmio", addr)):
             self._warp()
         self.sync()
         v, cost = self.cpu.timed_read(addr, size)
@@ -842,6 +951,9 @@ class Executor:
         if self.polls:                          # _poll_reset(), inlined
             self.polls.clear()
         self.warp_ns = WARP_MIN_NS
+        if self.nat is not None:
+            self.nat.poll_have = 0
+            self._m_dirty = True                # the store may have changed ICR / ICR2
         if self.nat is not None:                # _after_access("write"), inlined
             if self.ps >= self.next_ps:
                 self.sync()

@@ -21,6 +21,9 @@ typedef int (*boundary_fn)(uint64_t address);
 typedef int (*poll_fn)(uint64_t address);
 typedef int (*reg_write_fn)(void *uc, int regid, const void *value);
 typedef void (*special_fn)(uint64_t address, uint32_t size);
+typedef uint64_t (*mmio_read_fn)(void *uc, uint64_t offset, unsigned size, void *ud);
+typedef void (*mmio_write_fn)(void *uc, uint64_t offset, unsigned size, uint64_t value,
+                              void *ud);
 
 #define UC_HOOK_CODE (1 << 2)
 #define UC_HOOK_BLOCK (1 << 3)
@@ -52,7 +55,31 @@ struct irqsim_state {
     uint64_t base_ps, base_count, insn_ps, tsc_khz, tsc_offset;
     uint64_t tsc_last;      /* count at the last RDTSC (polling loops, as for PAUSE) */
     uint32_t tsc_run, pad2;
+    /* The xAPIC ICR mirror (docs/guest.md "Speed"): loads of ICR (0x300) and ICR2 (0x310)
+     * and stores to ICR2 are answered here from values the model pushed (Executor._mirror)
+     * when the access, its cost included, ends before the next engine event and the sync
+     * bound (lim_ps): the model's state cannot change before then, so the answer is the
+     * model's. Anything else goes to Python (py_read / py_write). */
+    mmio_read_fn py_read;
+    mmio_write_fn py_write;
+    uint64_t m_icr_off;     /* MMIO offset of ICR (the LAPIC page + 0x300 - MMIO_BASE) */
+    uint64_t lim_ps;        /* the next engine event or the sync bound, ps */
+    uint64_t cost_ps;       /* a LAPIC MMIO access (TimingModel.lapic_mmio_access), ps */
+    uint64_t stall_ps;      /* costs of accesses served here, not yet on Python's clock */
+    uint64_t sync_ps;       /* guest clock at the last access served here (engine.now) */
+    uint64_t served;        /* accesses served here */
+    uint64_t poll_last[2];  /* poll detector of ICR / ICR2 loads (Executor._poll) */
+    uint32_t poll_run[2];
+    uint32_t poll_have;     /* bit i: poll_last[i] / poll_run[i] valid */
+    uint32_t m_on;          /* bit 0: ICR / ICR2 loads, bit 1: ICR2 stores served here */
+    uint32_t m_icr, m_icr_hi, m_icr2_wmask;
+    uint32_t dirty;         /* for Python: DIRTY_* below */
 };
+
+#define DIRTY_CLOCK 1
+#define DIRTY_POLLS 2
+#define DIRTY_ICR2 4
+#define DIRTY_SYNC 8
 
 static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
 {
@@ -196,6 +223,81 @@ int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint6
     void *cb = kind == 0 ? (void *)pause_hook : kind == 1 ? (void *)shadow_hook
              : kind == 3 ? (void *)rdtsc_hook : (void *)special_hook;
     return hook_add(uc, hh, UC_HOOK_CODE, cb, s, address, address);
+}
+
+/* An access served here happens at the guest's instant, which must be before the next
+ * engine event and the sync bound (lim_ps: nothing in the model is due, so the mirror is
+ * the model's state); 0 otherwise (Python serves it). It costs cost_ps like any LAPIC
+ * access, on the clock and the deadline (as Executor._arm would set it); when that cost
+ * reaches lim_ps, Python runs what is due before the next instruction (DIRTY_SYNC), as it
+ * does after an access it serves. */
+static int mirror_charge(struct irqsim_state *s)
+{
+    uint64_t clock = s->base_ps + (s->count - s->base_count) * s->insn_ps;
+    uint64_t after = clock + s->cost_ps, left;
+    if (clock >= s->lim_ps)
+        return 0;
+    s->base_ps += s->cost_ps;
+    s->stall_ps += s->cost_ps;
+    s->sync_ps = clock;
+    s->served++;
+    s->dirty |= DIRTY_CLOCK;
+    if (after >= s->lim_ps) {
+        s->dirty |= DIRTY_SYNC;
+        if (s->deadline > s->count)
+            s->deadline = s->count;
+    } else if (s->deadline > s->count) {
+        left = (s->lim_ps - after + s->insn_ps - 1) / s->insn_ps;
+        if (s->count + left < s->deadline)
+            s->deadline = s->count + left;
+    }
+    return 1;
+}
+
+static uint64_t mmio_read(void *uc, uint64_t offset, unsigned size, void *ud)
+{
+    struct irqsim_state *s = ud;
+    uint64_t rel = offset - s->m_icr_off;
+    if ((s->m_on & 1) && size == 4 && (rel == 0 || rel == 0x10)) {
+        int i = rel >> 4;
+        uint32_t bit = 1u << i, run = 0;
+        uint64_t n = s->count;
+        if (s->poll_have & bit) {
+            run = n - s->poll_last[i] <= s->pause_gap ? s->poll_run[i] + 1 : 0;
+            if (run >= s->pause_repeats)
+                goto python;        /* a polling loop: Python warps it */
+        }
+        if (!mirror_charge(s))
+            goto python;
+        s->poll_have |= bit;
+        s->poll_run[i] = run;
+        s->poll_last[i] = n;
+        return i ? s->m_icr_hi : s->m_icr;
+    }
+python:
+    return s->py_read(uc, offset, size, 0);
+}
+
+static void mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value, void *ud)
+{
+    struct irqsim_state *s = ud;
+    if ((s->m_on & 2) && size == 4 && offset - s->m_icr_off == 0x10 && mirror_charge(s)) {
+        s->m_icr_hi = (uint32_t)value & s->m_icr2_wmask;
+        s->poll_have = 0;           /* a store resets the poll detector (_poll_reset) */
+        s->dirty |= DIRTY_POLLS | DIRTY_ICR2;
+        return;
+    }
+    s->py_write(uc, offset, size, value, 0);
+}
+
+typedef int (*mmio_map_fn)(void *uc, uint64_t address, size_t size, void *read_cb,
+                           void *user_data_read, void *write_cb, void *user_data_write);
+
+/* Map the MMIO range with the callbacks above (Python's behind them). */
+int irqsim_mmio_map(void *uc, struct irqsim_state *s, mmio_map_fn mmio_map, uint64_t address,
+                    uint64_t size)
+{
+    return mmio_map(uc, address, size, (void *)mmio_read, s, (void *)mmio_write, s);
 }
 
 void irqsim_free(struct irqsim_state *s)

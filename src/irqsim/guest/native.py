@@ -63,7 +63,26 @@ class State(ctypes.Structure):
         ("tsc_last", ctypes.c_uint64),
         ("tsc_run", ctypes.c_uint32),
         ("pad2", ctypes.c_uint32),
+        ("py_read", ctypes.c_void_p),
+        ("py_write", ctypes.c_void_p),
+        ("m_icr_off", ctypes.c_uint64),
+        ("lim_ps", ctypes.c_uint64),
+        ("cost_ps", ctypes.c_uint64),
+        ("stall_ps", ctypes.c_uint64),
+        ("sync_ps", ctypes.c_uint64),
+        ("served", ctypes.c_uint64),
+        ("poll_last", ctypes.c_uint64 * 2),
+        ("poll_run", ctypes.c_uint32 * 2),
+        ("poll_have", ctypes.c_uint32),
+        ("m_on", ctypes.c_uint32),
+        ("m_icr", ctypes.c_uint32),
+        ("m_icr_hi", ctypes.c_uint32),
+        ("m_icr2_wmask", ctypes.c_uint32),
+        ("dirty", ctypes.c_uint32),
     ]
+
+
+DIRTY_CLOCK, DIRTY_POLLS, DIRTY_ICR2, DIRTY_SYNC = 1, 2, 4, 8
 
 
 _lib: Any = None
@@ -130,6 +149,9 @@ def load() -> Any:
                                    ctypes.c_uint64, ctypes.c_int,
                                    ctypes.POINTER(ctypes.c_size_t)]
     lib.irqsim_hook_at.restype = ctypes.c_int
+    lib.irqsim_mmio_map.argtypes = [ctypes.c_void_p, ctypes.POINTER(State), ctypes.c_void_p,
+                                    ctypes.c_uint64, ctypes.c_uint64]
+    lib.irqsim_mmio_map.restype = ctypes.c_int
     lib.irqsim_forget.argtypes = [ctypes.POINTER(State)]
     lib.irqsim_free.argtypes = [ctypes.POINTER(State)]
     _lib = lib
