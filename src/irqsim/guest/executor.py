@@ -261,6 +261,13 @@ class Executor:
             with contextlib.suppress(Exception):    # interpreter shutdown: nothing to free
                 lib.irqsim_free(ctypes.byref(st))
 
+    def _emu_stop(self) -> None:
+        """Stop emulation (uc.emu_stop) after the current hook; native.c's code hook then
+        counts nothing more (Unicorn may still call it before it stops)."""
+        if self.nat is not None:
+            self.nat.stop_req = 1
+        self.uc.emu_stop()
+
     def rd(self, reg: int) -> int:
         """A register of up to 64 bits (not IDTR/GDTR/TR: those use ``uc.reg_read``)."""
         self._rbuf.value = 0                    # a 32-bit register fills only the low half
@@ -319,7 +326,7 @@ class Executor:
         if not self.attention or self.exact:
             return
         if how == "port":
-            self.uc.emu_stop()
+            self._emu_stop()
         elif how == "write":
             rip = self.rd(UC_X86_REG_RIP)
             nxt = rip + self._length(rip)
@@ -382,6 +389,7 @@ class Executor:
         self._next()
         while True:
             self._arm()
+            st.stop_req = 0
             try:
                 uc.emu_start(rip, 0)
             except UcError as exc:
@@ -406,7 +414,7 @@ class Executor:
             st = self.nat
             assert st is not None
             if st.count >= self.quantum_end or self.ps >= self.bound:
-                self.uc.emu_stop()      # back to the scheduler; resumes at address
+                self._emu_stop()      # back to the scheduler; resumes at address
                 return 1
             if not (self.line or self.nmi_pending or self.iret_nmi or self.step_target
                     is not None or self.pending_fault is not None or st.shadow_count == st.count):
@@ -423,7 +431,7 @@ class Executor:
             return 0 if rip == address else 1
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
-            self.uc.emu_stop()
+            self._emu_stop()
             return 1
 
     def _absorb(self) -> None:
@@ -595,7 +603,7 @@ class Executor:
             return 0
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
-            self.uc.emu_stop()
+            self._emu_stop()
             return 1
 
     def _new_block(self, address: int, size: int) -> None:
@@ -604,13 +612,13 @@ class Executor:
             self._scan(address, size)
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
-            self.uc.emu_stop()
+            self._emu_stop()
 
     def stop(self, why: str) -> None:
         if self.stopped is None:
             self.stopped = why
         if self.running:
-            self.uc.emu_stop()
+            self._emu_stop()
 
     # -- the code hook: every instruction ------------------------------------------------
     def _code(self, uc: Uc, address: int, size: int, _: object) -> None:
@@ -651,7 +659,7 @@ class Executor:
             # Ahead of the others: let them catch up (before the boundary's work, so a
             # pending STI shadow still covers this boundary when the block resumes).
             self.wr(UC_X86_REG_RIP, address)
-            self.uc.emu_stop()
+            self._emu_stop()
             return
         if self.ps >= self.next_ps:
             self.sync()
@@ -699,7 +707,7 @@ class Executor:
             else:
                 self.uc.hook_add(UC_HOOK_CODE, self._special_hook, None, a, a)
         self.blocks[address] = max(n, 1)
-        if added:
+        if added and self.nat is None:
             self.uc.ctl_remove_cache(address, address + size)
             self.wr(UC_X86_REG_RIP, address)
             return -1
@@ -717,7 +725,7 @@ class Executor:
             self._arm()
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
-            self.uc.emu_stop()
+            self._emu_stop()
 
     def phys(self, va: int) -> int:
         """Translate a virtual address with the guest's page tables (4-level paging with
@@ -894,7 +902,7 @@ class Executor:
             # Another CPU is behind: what this loop waits for may come from it.
             target = max(self.ps, bound)
             if self.running and not self.exact:
-                self.uc.emu_stop()
+                self._emu_stop()
                 self.yielded = True
         self.ps = target
         self.warps += 1
@@ -920,7 +928,7 @@ class Executor:
         uc = self.uc
         if uc._hook_exception is None:
             uc._hook_exception = exc
-        uc.emu_stop()
+        self._emu_stop()
 
     def _mmio_read(self, uc: Uc, offset: int, size: int, _: object) -> int:
         self._absorb()
@@ -1231,7 +1239,7 @@ class Executor:
             if run.others_running(self):
                 self.halting = True
                 self.halt_rip = resume
-                uc.emu_stop()
+                self._emu_stop()
                 return
             nxt = self.engine.peek()
             limit = run.limit_ns

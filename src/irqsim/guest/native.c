@@ -74,6 +74,14 @@ struct irqsim_state {
     uint32_t m_on;          /* bit 0: ICR / ICR2 loads, bit 1: ICR2 stores served here */
     uint32_t m_icr, m_icr_hi, m_icr2_wmask;
     uint32_t dirty;         /* for Python: DIRTY_* below */
+    /* The special instructions' addresses (+1; 0 = empty) and kinds (irqsim_hook_at), an
+     * open-addressing table the code hook looks up: one Unicorn hook per special
+     * instruction made Unicorn walk every hook's range at every instruction. */
+    uint64_t *spec_keys;
+    uint8_t *spec_kinds;
+    uint64_t spec_mask, spec_n;
+    uint32_t stop_req;      /* Python asked Unicorn to stop: count nothing more */
+    uint32_t pad3;
 };
 
 #define DIRTY_CLOCK 1
@@ -81,10 +89,17 @@ struct irqsim_state {
 #define DIRTY_ICR2 4
 #define DIRTY_SYNC 8
 
+static void special_at(void *uc, struct irqsim_state *s, uint64_t address, uint32_t size,
+                       int kind);
+
+#define SPEC_HASH(k, m) (((k) * 0x9E3779B97F4A7C15ull) >> 20 & (m))
+
 static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
 {
     struct irqsim_state *s = ud;
-    (void)size;
+    uint64_t key = address + 1, i;
+    if (s->stop_req)
+        return;
     if (s->count >= s->deadline) {
         if (s->boundary(address))
             goto moved;
@@ -95,6 +110,12 @@ static void code_hook(void *uc, uint64_t address, uint32_t size, void *ud)
             goto moved;
     }
     s->count++;
+    if (s->spec_n)              /* a special instruction's hook runs after this one */
+        for (i = SPEC_HASH(key, s->spec_mask); s->spec_keys[i]; i = (i + 1) & s->spec_mask)
+            if (s->spec_keys[i] == key) {
+                special_at(uc, s, address, size, s->spec_kinds[i]);
+                break;
+            }
     return;
 moved:
     s->skip_addr = address;
@@ -175,7 +196,11 @@ int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_
     s->seen_mask = 4095;
     s->seen = calloc(s->seen_mask + 1, sizeof(uint64_t));
     s->seen_n = 0;
-    if (!s->seen)
+    s->spec_mask = 255;
+    s->spec_n = 0;
+    s->spec_keys = calloc(s->spec_mask + 1, sizeof(uint64_t));
+    s->spec_kinds = calloc(s->spec_mask + 1, 1);
+    if (!s->seen || !s->spec_keys || !s->spec_kinds)
         return -1;
     err = hook_add(uc, &hooks[0], UC_HOOK_CODE, (void *)code_hook, s, 1, 0);
     if (err)
@@ -215,14 +240,60 @@ static void rdtsc_hook(void *uc, uint64_t address, uint32_t size, void *ud)
     s->reg_write(uc, s->rip_reg, &next);
 }
 
+static void special_at(void *uc, struct irqsim_state *s, uint64_t address, uint32_t size,
+                       int kind)
+{
+    if (kind == 0)
+        pause_hook(uc, address, size, s);
+    else if (kind == 1)
+        shadow_hook(uc, address, size, s);
+    else if (kind == 3)
+        rdtsc_hook(uc, address, size, s);
+    else
+        special_hook(uc, address, size, s);
+}
+
 /* Hook the instruction at ``address``: kind 0 PAUSE, 1 STI / MOV SS, 2 other special,
- * 3 RDTSC. */
+ * 3 RDTSC (an entry in the table the code hook looks up; -1 when out of memory). */
 int irqsim_hook_at(void *uc, struct irqsim_state *s, hook_add_fn hook_add, uint64_t address,
                    int kind, size_t *hh)
 {
-    void *cb = kind == 0 ? (void *)pause_hook : kind == 1 ? (void *)shadow_hook
-             : kind == 3 ? (void *)rdtsc_hook : (void *)special_hook;
-    return hook_add(uc, hh, UC_HOOK_CODE, cb, s, address, address);
+    uint64_t key = address + 1, i, j;
+    (void)uc;
+    (void)hook_add;
+    *hh = 0;
+    if ((s->spec_n + 1) * 2 > s->spec_mask + 1) {
+        uint64_t nm = s->spec_mask * 2 + 1, om = s->spec_mask;
+        uint64_t *keys = calloc(nm + 1, sizeof(uint64_t)), *ok = s->spec_keys;
+        uint8_t *kinds = calloc(nm + 1, 1), *okd = s->spec_kinds;
+        if (!keys || !kinds) {
+            free(keys);
+            free(kinds);
+            return -1;
+        }
+        for (i = 0; i <= om; i++) {
+            if (!ok[i])
+                continue;
+            for (j = SPEC_HASH(ok[i], nm); keys[j]; j = (j + 1) & nm)
+                ;
+            keys[j] = ok[i];
+            kinds[j] = okd[i];
+        }
+        free(ok);
+        free(okd);
+        s->spec_keys = keys;
+        s->spec_kinds = kinds;
+        s->spec_mask = nm;
+    }
+    for (i = SPEC_HASH(key, s->spec_mask); s->spec_keys[i]; i = (i + 1) & s->spec_mask)
+        if (s->spec_keys[i] == key) {
+            s->spec_kinds[i] = (uint8_t)kind;
+            return 0;
+        }
+    s->spec_keys[i] = key;
+    s->spec_kinds[i] = (uint8_t)kind;
+    s->spec_n++;
+    return 0;
 }
 
 /* An access served here happens at the guest's instant, which must be before the next
@@ -304,4 +375,9 @@ void irqsim_free(struct irqsim_state *s)
 {
     free(s->seen);
     s->seen = 0;
+    free(s->spec_keys);
+    free(s->spec_kinds);
+    s->spec_keys = 0;
+    s->spec_kinds = 0;
+    s->spec_n = 0;
 }

@@ -79,6 +79,12 @@ class State(ctypes.Structure):
         ("m_icr_hi", ctypes.c_uint32),
         ("m_icr2_wmask", ctypes.c_uint32),
         ("dirty", ctypes.c_uint32),
+        ("spec_keys", ctypes.c_void_p),
+        ("spec_kinds", ctypes.c_void_p),
+        ("spec_mask", ctypes.c_uint64),
+        ("spec_n", ctypes.c_uint64),
+        ("stop_req", ctypes.c_uint32),
+        ("pad3", ctypes.c_uint32),
     ]
 
 
