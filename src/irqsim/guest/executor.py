@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 from collections import Counter
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -221,7 +222,7 @@ class Executor:
         st = self.nat = native.State()
         st.deadline = 0
         st.tsc_offset = st.wait_if = 0
-        self._armed_off = self._armed_wait = 0      # what _arm last stored
+        self._armed_off = self._armed_wait = self._armed_lim = 0    # what _arm last stored
         st.rflags_reg = UC_X86_REG_RFLAGS
         st.reg_read = native.address(_uclib.uc_reg_read)
         self._boundary_cb = native.BOUNDARY(self._on_boundary)
@@ -243,7 +244,9 @@ class Executor:
         st.py_write = ctypes.cast(self._mmio_cbs[1], ctypes.c_void_p).value
         st.cost_ps = self.cpu.lapic_access_ns * 1000
         self._m_base = self.cpu.apic_base           # native.c's ICR / ICR2 poll keys
-        self._m_vals: tuple[int, int, int, int, int] | None = None
+        self._m_key: tuple[object, ...] = ()        # what _mirror_setup saw
+        self._m_get: tuple[Callable[[Any], int], Callable[[Any], int]] | None = None
+        self._m_icr = self._m_hi = -1               # what _mirror last pushed
         self._m_dirty = True                        # the model may have changed: re-push
         self._lib = lib
         self._hook_add = native.address(_uclib.uc_hook_add)
@@ -465,8 +468,7 @@ class Executor:
             self.polls.clear()
             self.warp_ns = WARP_MIN_NS
         if d & native.DIRTY_ICR2:
-            self.cpu.lapic.icr_hi = st.m_icr_hi
-            self._m_dirty = True
+            self.cpu.lapic.icr_hi = self._m_hi = st.m_icr_hi
         if d & native.DIRTY_SYNC:               # the last access's cost reached lim_ps
             if self.ps >= self.next_ps:
                 self.sync()
@@ -482,7 +484,8 @@ class Executor:
         assert st is not None
         c = st.count
         lim = self.next_ps if self.next_ps < self.bound else self.bound
-        st.lim_ps = lim
+        if lim != self._armed_lim:
+            self._armed_lim = st.lim_ps = lim
         if self._m_dirty:
             self._mirror(st)
         if self.shadow or self.iret_nmi or self.pending_fault is not None or (
@@ -516,26 +519,39 @@ class Executor:
         MMIO range (docs/guest.md "Speed"). Called when the model may have changed: after a
         store, an MSR write or a port write, when the engine ran events, at emu_start."""
         self._m_dirty = False
-        cpu = self.cpu
-        lapic = cpu.lapic
-        base = cpu.apic_base
+        lapic = self.cpu.lapic
+        if (lapic.mmio_on, lapic._regs, self.cpu.apic_base) != self._m_key:
+            self._mirror_setup(st)
+        get = self._m_get
+        if get is not None:
+            icr, hi = get[0](lapic), get[1](lapic)
+            if icr != self._m_icr:
+                self._m_icr = st.m_icr = icr
+            if hi != self._m_hi:
+                self._m_hi = st.m_icr_hi = hi
+
+    def _mirror_setup(self, st: native.State) -> None:
+        """:meth:`_mirror` when the LAPIC's mode, register table or base changed: which
+        accesses native.c may serve, with which getters and ICR2 write mask."""
+        lapic = self.cpu.lapic
+        base = self.cpu.apic_base
+        regs = lapic._regs
+        self._m_key = (lapic.mmio_on, regs, base)
         if base != self._m_base:
             self._move_poll_keys(st, base)
-        on = icr = hi = wmask = 0
-        regs = lapic._regs
+        on = wmask = 0
+        self._m_get = None
         lo_r, hi_r = regs.get(0x300), regs.get(0x310)
         if lapic.mmio_on and MMIO_BASE <= base <= (1 << 32) - 0x1000 and lo_r is not None \
                 and hi_r is not None and lo_r.xapic == "RW" and hi_r.xapic == "RW":
             on = 1
-            icr, hi = lo_r.get(lapic), hi_r.get(lapic)
+            self._m_get = (lo_r.get, hi_r.get)
             if hi_r.put is not None:
                 on |= 2
                 wmask = hi_r.wmask
-        vals = (on, icr, hi, wmask, base)
-        if vals != self._m_vals:
-            self._m_vals = vals
-            st.m_on, st.m_icr, st.m_icr_hi, st.m_icr2_wmask = on, icr, hi, wmask
-            st.m_icr_off = (base + 0x300 - MMIO_BASE) & 0xFFFFFFFFFFFFFFFF
+        st.m_on, st.m_icr2_wmask = on, wmask
+        st.m_icr_off = (base + 0x300 - MMIO_BASE) & 0xFFFFFFFFFFFFFFFF
+        self._m_icr = self._m_hi = -1                   # pushed by _mirror
 
     def _move_poll_keys(self, st: native.State, base: int) -> None:
         """The APIC base moved: native.c's two poll entries (ICR, ICR2 loads) go back to
