@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import struct
 from collections import Counter
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -81,6 +82,10 @@ _uc_reg_read = _uclib.uc_reg_read
 _uc_reg_write = _uclib.uc_reg_write
 _uc_vmem_translate = _uclib.uc_vmem_translate
 _uc_reg_read_batch = _uclib.uc_reg_read_batch
+_uc_reg_write_batch = _uclib.uc_reg_write_batch
+_GATE = struct.Struct("<HHBBHI4x")      # a 64-bit IDT gate (SDM vol. 3A 6.14.1)
+_FRAME5 = struct.Struct("<5Q")          # RIP, CS, RFLAGS, RSP, SS
+_FRAME6 = struct.Struct("<6Q")          # the error code, then the same
 _uc_vmem_translate.argtypes = (ctypes.c_void_p, ctypes.c_uint64, ctypes.c_int,
                                ctypes.POINTER(ctypes.c_uint64))
 _uc_vmem_translate.restype = ctypes.c_int
@@ -182,6 +187,10 @@ class Executor:
         self._fvals = (ctypes.c_uint64 * 4)()
         self._fptrs = (ctypes.c_void_p * 4)(*(ctypes.addressof(self._fvals) + 8 * i
                                               for i in range(4)))
+        self._wvals = (ctypes.c_uint64 * 3)()
+        self._wregs = (ctypes.c_int * 3)(UC_X86_REG_RSP, UC_X86_REG_RFLAGS, UC_X86_REG_CS)
+        self._wptrs = (ctypes.c_void_p * 3)(*(ctypes.addressof(self._wvals) + 8 * i
+                                              for i in range(3)))
         self._mmr = _Mmr()
         self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
@@ -1197,15 +1206,17 @@ class Executor:
         if vector * 16 + 15 > idt_limit:
             self.stop(f"vector {vector} beyond the IDT limit {idt_limit:#x}")
             return True
-        g = self.vread(idt_base + 16 * vector, 16)
-        attr = g[5]
+        va = idt_base + 16 * vector
+        ram = self.run.ram
+        if va & 0xFFF <= 0x1000 - 16:           # the gate within one page: read in place
+            off_lo, sel, ist, attr, off_mid, off_hi = _GATE.unpack_from(ram.view, self.phys(va))
+        else:
+            off_lo, sel, ist, attr, off_mid, off_hi = _GATE.unpack(self.vread(va, 16))
         if not attr & 0x80:
             self.stop(f"vector {vector}: IDT gate not present")
             return True
-        target = int.from_bytes(g[0:2], "little") | int.from_bytes(g[6:8], "little") << 16 \
-            | int.from_bytes(g[8:12], "little") << 32
-        sel = int.from_bytes(g[2:4], "little")
-        ist = g[4] & 7
+        target = off_lo | off_mid << 16 | off_hi << 32
+        ist &= 7
         # RSP, RFLAGS, CS and SS in one call (uc_reg_read_batch)
         vals = self._fvals
         for i in range(4):
@@ -1217,15 +1228,25 @@ class Executor:
             tss = uc.reg_read(UC_X86_REG_TR)[1]
             new = int.from_bytes(self.vread(tss + 0x24 + 8 * (ist - 1), 8), "little")
         new &= ~0xF
-        frame = [ss, rsp, rflags, cs, rip] + ([error_code] if error_code is not None else [])
-        new -= 8 * len(frame)
-        data = b"".join(v.to_bytes(8, "little") for v in reversed(frame))
-        self.vwrite(new, data)
+        # SS, RSP, RFLAGS, CS, RIP (and the error code) pushed: lowest address first
+        if error_code is None:
+            new -= 40
+            data = _FRAME5.pack(rip, cs, rflags, rsp, ss)
+        else:
+            new -= 48
+            data = _FRAME6.pack(error_code, rip, cs, rflags, rsp, ss)
+        if new & 0xFFF <= 0x1000 - len(data):
+            ram.write_bytes(self.phys(new), data)
+        else:
+            self.vwrite(new, data)
         clear = GATE_CLEARS | (IF if attr & 0xF == 0xE else 0)
-        self.wr(UC_X86_REG_RSP, new)
-        self.wr(UC_X86_REG_RFLAGS, rflags & ~clear)
-        if sel != cs:
-            self.wr(UC_X86_REG_CS, sel)
+        # RSP, RFLAGS (and CS) in one call (uc_reg_write_batch), then RIP on its own: only
+        # uc_reg_write makes Unicorn leave the translated block for the new RIP
+        wv = self._wvals
+        wv[0] = new
+        wv[1] = rflags & ~clear
+        wv[2] = sel
+        _uc_reg_write_batch(self._uch, self._wregs, self._wptrs, 2 if sel == cs else 3)
         self.wr(UC_X86_REG_RIP, target)
         return True
 
