@@ -1262,7 +1262,6 @@ class Executor:
         """HLT (SDM vol. 2A): the core waits for an interrupt, NMI or INIT. Alone, the clock
         jumps from event to event; with other CPUs running, the executor hands the host
         back to the scheduler, which wakes it when an interrupt reaches it."""
-        uc = self.uc
         self.wr(UC_X86_REG_RIP, resume)
         run = self.run
         while True:
