@@ -438,8 +438,8 @@ class Executor:
             if self.stopped is not None:
                 return 1
             self._arm()
-            # When RIP moved, Unicorn still calls this address's other code hooks (a special
-            # instruction's): native.c records (skip_addr, skip_count) so they do nothing.
+            # When RIP moved, native.c does not dispatch this address's special instruction
+            # (and records (skip_addr, skip_count) so nothing else acts on it).
             return 0 if rip == address else 1
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
