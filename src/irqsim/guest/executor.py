@@ -191,6 +191,10 @@ class Executor:
         self._wregs = (ctypes.c_int * 3)(UC_X86_REG_RSP, UC_X86_REG_RFLAGS, UC_X86_REG_CS)
         self._wptrs = (ctypes.c_void_p * 3)(*(ctypes.addressof(self._wvals) + 8 * i
                                               for i in range(3)))
+        self._mvals = (ctypes.c_uint64 * 2)()
+        self._mregs = (ctypes.c_int * 2)(UC_X86_REG_RAX, UC_X86_REG_EDX)
+        self._mptrs = (ctypes.c_void_p * 2)(*(ctypes.addressof(self._mvals) + 8 * i
+                                              for i in range(2)))
         self._mmr = _Mmr()
         self._mmr_ref = ctypes.byref(self._mmr)
         self.ps = self.engine.now * 1000        # guest clock, picoseconds
@@ -244,6 +248,7 @@ class Executor:
         st.special = self._special_cb
         st.reg_write = native.address(_uclib.uc_reg_write)
         st.rax_reg, st.rdx_reg, st.rip_reg = UC_X86_REG_RAX, _reg(2), UC_X86_REG_RIP
+        st.rcx_reg = _reg(1)
         st.insn_ps = self.run.insn_ps
         st.tsc_khz = self.cpu.ctx.timing.tsc_khz
         st.pause_gap = POLL_GAP
@@ -746,7 +751,9 @@ class Executor:
         just moved RIP away from it: native.c checks)."""
         try:
             self._absorb()
-            self._special(self.kinds[address], address, size)
+            st = self.nat
+            assert st is not None
+            self._special(self.kinds[address], address, size, (st.sp_rax, st.sp_rcx, st.sp_rdx))
             self._arm()
         except BaseException as exc:           # re-raised after emu_start
             self._cb_error = exc
@@ -815,10 +822,13 @@ class Executor:
             return (CR8W if b[2] == 0x22 else CR8R), reg
         return PLAIN, 0
 
-    def _special(self, k: tuple[int, int], address: int, size: int) -> None:
+    def _special(self, k: tuple[int, int], address: int, size: int,
+                 acd: tuple[int, int, int] | None = None) -> None:
+        """The special instruction of kind ``k`` at ``address`` is about to run; ``acd``:
+        RAX, RCX and RDX as native.c read them for it (None: read them here)."""
         kind = k[0]
         if kind in (RDMSR, WRMSR):
-            msr = self.rd(UC_X86_REG_ECX)
+            msr = self.rd(UC_X86_REG_ECX) if acd is None else acd[1] & 0xFFFFFFFF
             if not (msr in (MSR_TSC, MSR_APIC_BASE, MSR_TSC_DEADLINE) or 0x800 <= msr <= 0x8FF):
                 return                                  # Unicorn's own MSR
             if kind == RDMSR and self._poll(("msr", msr)):
@@ -827,12 +837,15 @@ class Executor:
             cpu = self.cpu
             if kind == RDMSR:
                 v = cpu.rdmsr(msr) if msr != MSR_TSC else self._tsc()
-                if self.pending_fault is None:
-                    self.wr(UC_X86_REG_RAX, v & 0xFFFFFFFF)
-                    self.wr(UC_X86_REG_EDX, v >> 32)
+                if self.pending_fault is None:        # RAX and EDX in one call
+                    mv = self._mvals
+                    mv[0] = v & 0xFFFFFFFF
+                    mv[1] = v >> 32 & 0xFFFFFFFF
+                    _uc_reg_write_batch(self._uch, self._mregs, self._mptrs, 2)
             else:
-                v = (self.rd(UC_X86_REG_EDX) & 0xFFFFFFFF) << 32 | \
-                    (self.rd(UC_X86_REG_EAX) & 0xFFFFFFFF)
+                if acd is None:
+                    acd = (self.rd(UC_X86_REG_EAX), 0, self.rd(UC_X86_REG_EDX))
+                v = (acd[2] & 0xFFFFFFFF) << 32 | (acd[0] & 0xFFFFFFFF)
                 cpu.wrmsr(msr, v)
             self.charge(cpu.msr_access_ns)
             if msr == MSR_X2APIC_EOI and self.run.vm_exits:

@@ -81,7 +81,8 @@ struct irqsim_state {
     uint8_t *spec_kinds;
     uint64_t spec_mask, spec_n;
     uint32_t stop_req;      /* Python asked Unicorn to stop: count nothing more */
-    uint32_t pad3;
+    int32_t rcx_reg;
+    uint64_t sp_rax, sp_rcx, sp_rdx;    /* read for Python before a special instruction */
 };
 
 #define DIRTY_CLOCK 1
@@ -213,9 +214,13 @@ int irqsim_install(void *uc, struct irqsim_state *s, hook_add_fn hook_add, size_
 static void special_hook(void *uc, uint64_t address, uint32_t size, void *ud)
 {
     struct irqsim_state *s = ud;
-    (void)uc;
-    if (!SKIPPED(s, address))
-        s->special(address, size);
+    if (SKIPPED(s, address))
+        return;
+    s->sp_rax = s->sp_rcx = s->sp_rdx = 0;
+    s->reg_read(uc, s->rax_reg, &s->sp_rax);
+    s->reg_read(uc, s->rcx_reg, &s->sp_rcx);
+    s->reg_read(uc, s->rdx_reg, &s->sp_rdx);
+    s->special(address, size);
 }
 
 static void rdtsc_hook(void *uc, uint64_t address, uint32_t size, void *ud)

@@ -84,7 +84,10 @@ class State(ctypes.Structure):
         ("spec_mask", ctypes.c_uint64),
         ("spec_n", ctypes.c_uint64),
         ("stop_req", ctypes.c_uint32),
-        ("pad3", ctypes.c_uint32),
+        ("rcx_reg", ctypes.c_int32),
+        ("sp_rax", ctypes.c_uint64),
+        ("sp_rcx", ctypes.c_uint64),
+        ("sp_rdx", ctypes.c_uint64),
     ]
 
 
