@@ -461,3 +461,23 @@ def test_xapic_icr_mirror_answers_as_the_model(tmp_path: Path) -> None:
     assert code is not None and code >> 17 == 0x01     # ICR2[31:24] read back
     assert (code >> 1) & 0xFFFF > 8                    # delivery status seen set, polled
     assert res["native"] == res["exact"]
+
+
+def test_many_special_instructions_native_table_grows(tmp_path: Path) -> None:
+    """native.c keeps special-instruction addresses in a table that grows (256 slots at
+    first, docs/guest.md "Speed"): MOV CR8 sets TPR[7:4] (SDM 10.8.6.1), then 300 distinct
+    MOV-from-CR8 sites each read it back through the table (Unicorn's own CR8 stayed 0), in
+    native and exact mode alike: the same exit value and instruction count; the exit's
+    OUT is the last instruction counted (the CLI and HLT after it never run)."""
+    code = (bytes.fromhex("b805000000" "440f22c0" "31c0")     # mov $5,%eax; mov %rax,%cr8
+            + bytes.fromhex("440f20c0") * 300                 # mov %cr8,%rax x 300
+            + exit_with("eax"))
+    res = {}
+    for mode, kw in (("native", {}), ("exact", {"exact": True})):
+        run, r = run_code(tmp_path, code, **kw)
+        res[mode] = (r.exit_code, r.instructions)          # type: ignore[attr-defined]
+        assert run.machine.cpus[0].lapic.tpr == 0x50
+        st = run.executors[0].nat
+        if mode == "native":     # 301 MOV CR8 and the HLT
+            assert st is not None and st.spec_n == 302 and st.spec_mask + 1 >= 1024
+    assert res["native"] == res["exact"] == ((5 << 1) | 1, 3 + 300 + 2)
