@@ -496,7 +496,7 @@ class Executor:
         while INTR is up, at the first boundary where RFLAGS.IF is set."""
         st = self.nat
         assert st is not None
-        c = st.count
+        c = self.absorbed                       # = st.count: every caller absorbed first
         lim = self.next_ps if self.next_ps < self.bound else self.bound
         if lim != self._armed_lim:
             self._armed_lim = st.lim_ps = lim
