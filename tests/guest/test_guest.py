@@ -481,3 +481,29 @@ def test_many_special_instructions_native_table_grows(tmp_path: Path) -> None:
         if mode == "native":     # 301 MOV CR8 and the HLT
             assert st is not None and st.spec_n == 302 and st.spec_mask + 1 >= 1024
     assert res["native"] == res["exact"] == ((5 << 1) | 1, 3 + 300 + 2)
+
+
+def test_poll_detectors_are_per_site_in_every_mode(tmp_path: Path) -> None:
+    """The idle-polling warp is a documented fidelity choice (docs/guest.md "Time"): only a
+    site seen again within POLL_GAP instructions POLL_REPEATS times running is a polling
+    loop. Twenty distinct RDTSC and twenty distinct PAUSE sites in straight-line code are
+    not: no warp in native, Python block or exact mode, and native and exact mode agree on
+    the exit value (the last RDTSC's low bits minus the first's) and instruction count (the
+    block mode counts by block: docs/guest.md "Limits"); a one-site RDTSC loop is warped in
+    each mode."""
+    straight = (bytes.fromhex("0f31" "89c3")                  # rdtsc; mov %eax,%ebx
+                + bytes.fromhex("0f31" "f390") * 20           # rdtsc; pause x 20
+                + bytes.fromhex("29d8")                       # sub %ebx,%eax
+                + exit_with("eax"))
+    loop = (bytes.fromhex("b900100000"                        # mov $4096,%ecx
+                          "0f31" "e2fc")                      # 1: rdtsc; loop 1b
+            + bytes.fromhex("31c0") + exit_with("eax"))
+    for code, warped in ((straight, False), (loop, True)):
+        res = {}
+        for mode, kw in (("native", {}), ("block", {"native": False}),
+                         ("exact", {"exact": True})):
+            run, r = run_code(tmp_path, code, **kw)
+            res[mode] = (r.exit_code, r.instructions)       # type: ignore[attr-defined]
+            assert (run.executors[0].warps > 0) == warped, (mode, run.executors[0].warps)
+        if not warped:
+            assert res["native"] == res["exact"], res

@@ -924,6 +924,7 @@ class Executor:
         self.warp_ns = WARP_MIN_NS
         if self.nat is not None:
             self.nat.poll_have = 0
+            self.nat.ps_n = 0
             self._m_dirty = True
 
     def _warp(self) -> None:
@@ -999,6 +1000,7 @@ class Executor:
         self.warp_ns = WARP_MIN_NS
         if self.nat is not None:
             self.nat.poll_have = 0
+            self.nat.ps_n = 0
             self._m_dirty = True                # the store may have changed ICR / ICR2
         if self.nat is not None:                # _after_access("write"), inlined
             if self.ps >= self.next_ps:

@@ -28,6 +28,8 @@ typedef void (*mmio_write_fn)(void *uc, uint64_t offset, unsigned size, uint64_t
 #define UC_HOOK_CODE (1 << 2)
 #define UC_HOOK_BLOCK (1 << 3)
 
+#define POLL_SITES 64
+
 struct irqsim_state {
     uint64_t count;         /* instructions executed */
     uint64_t deadline;      /* stop before the instruction that would exceed it */
@@ -42,19 +44,16 @@ struct irqsim_state {
     uint64_t skip_addr;     /* the boundary handler moved RIP before this instruction ... */
     uint64_t skip_count;    /* ... at this count: its other hooks must not act */
     uint64_t shadow_count;  /* count just after the last STI / MOV SS (SDM 6.8.3) */
-    poll_fn pause;          /* Python: a PAUSE loop is spinning (warp it) */
-    uint64_t pause_last;    /* count at the last PAUSE */
-    uint64_t pause_gap;     /* PAUSEs at most this many instructions apart ... */
-    uint32_t pause_run;     /* ... this many times running ... */
-    uint32_t pause_repeats; /* ... this many times: call pause */
+    poll_fn pause;          /* Python: a PAUSE or RDTSC loop is spinning (warp it) */
+    uint64_t pause_gap;     /* a site seen again at most this many instructions later ... */
+    uint32_t pause_repeats; /* ... this many times running: call pause */
+    uint32_t pad0;
     special_fn special;     /* Python: a special instruction (RDMSR, WRMSR, CPUID, ...) */
     /* RDTSC in C: the guest clock is base_ps at count base_count, plus insn_ps each
      * instruction since; TSC = ns * tsc_khz / 10^6 + tsc_offset (as Executor._tsc). */
     reg_write_fn reg_write;
     int32_t rax_reg, rdx_reg, rip_reg, pad;
     uint64_t base_ps, base_count, insn_ps, tsc_khz, tsc_offset;
-    uint64_t tsc_last;      /* count at the last RDTSC (polling loops, as for PAUSE) */
-    uint32_t tsc_run, pad2;
     /* The xAPIC ICR mirror (docs/guest.md "Speed"): loads of ICR (0x300) and ICR2 (0x310)
      * and stores to ICR2 are answered here from values the model pushed (Executor._mirror)
      * when the access, its cost included, ends before the next engine event and the sync
@@ -83,6 +82,13 @@ struct irqsim_state {
     uint32_t stop_req;      /* Python asked Unicorn to stop: count nothing more */
     int32_t rcx_reg;
     uint64_t sp_rax, sp_rcx, sp_rdx;    /* read for Python before a special instruction */
+    /* Executor._poll's entries of PAUSE and RDTSC sites, kept here: key (address << 1 |
+     * RDTSC) + 1, the count when last seen, the run; Python empties it (ps_n = 0) wherever
+     * it empties its own (_poll_reset). Beyond POLL_SITES sites it starts over. */
+    uint64_t ps_key[POLL_SITES];
+    uint64_t ps_last[POLL_SITES];
+    uint32_t ps_run[POLL_SITES];
+    uint32_t ps_n, pad3;
 };
 
 #define DIRTY_CLOCK 1
@@ -135,6 +141,27 @@ static void shadow_hook(void *uc, uint64_t address, uint32_t size, void *ud)
         s->shadow_count = s->count;
 }
 
+/* Executor._poll for a PAUSE (tsc = 0) or RDTSC (1) site: 1 when it is seen again within
+ * pause_gap instructions pause_repeats times running (the run then starts over). */
+static int poll_site(struct irqsim_state *s, uint64_t address, int tsc)
+{
+    uint64_t key = (address << 1 | (uint64_t)tsc) + 1;
+    uint32_t i, run;
+    for (i = 0; i < s->ps_n; i++)
+        if (s->ps_key[i] == key) {
+            run = s->count - s->ps_last[i] <= s->pause_gap ? s->ps_run[i] + 1 : 0;
+            s->ps_last[i] = s->count;
+            s->ps_run[i] = run >= s->pause_repeats ? 0 : run;
+            return run >= s->pause_repeats;
+        }
+    if (s->ps_n == POLL_SITES)
+        s->ps_n = 0;
+    s->ps_key[s->ps_n] = key;
+    s->ps_last[s->ps_n] = s->count;
+    s->ps_run[s->ps_n++] = 0;
+    return 0;
+}
+
 static void pause_hook(void *uc, uint64_t address, uint32_t size, void *ud)
 {
     struct irqsim_state *s = ud;
@@ -142,12 +169,8 @@ static void pause_hook(void *uc, uint64_t address, uint32_t size, void *ud)
     (void)size;
     if (SKIPPED(s, address))
         return;
-    s->pause_run = s->count - s->pause_last <= s->pause_gap ? s->pause_run + 1 : 0;
-    s->pause_last = s->count;
-    if (s->pause_run >= s->pause_repeats) {
-        s->pause_run = 0;
+    if (poll_site(s, address, 0))
         s->pause(address);
-    }
 }
 
 static int seen_insert(struct irqsim_state *s, uint64_t a)
@@ -229,13 +252,8 @@ static void rdtsc_hook(void *uc, uint64_t address, uint32_t size, void *ud)
     uint64_t ps, tsc, lo, hi, next = address + size;
     if (SKIPPED(s, address))
         return;
-    s->tsc_run = s->count - s->tsc_last <= s->pause_gap ? s->tsc_run + 1 : 0;
-    s->tsc_last = s->count;
-    if (s->tsc_run >= s->pause_repeats) {
-        s->tsc_run = 0;
-        if (s->pause(address))      /* warped; nonzero: emulation stops here */
-            return;
-    }
+    if (poll_site(s, address, 1) && s->pause(address))
+        return;                     /* warped; nonzero: emulation stops here */
     ps = s->base_ps + (s->count - s->base_count) * s->insn_ps;
     tsc = (ps / 1000) * s->tsc_khz / 1000000 + s->tsc_offset;
     lo = tsc & 0xFFFFFFFFu;
@@ -359,7 +377,8 @@ static void mmio_write(void *uc, uint64_t offset, unsigned size, uint64_t value,
     struct irqsim_state *s = ud;
     if ((s->m_on & 2) && size == 4 && offset - s->m_icr_off == 0x10 && mirror_charge(s)) {
         s->m_icr_hi = (uint32_t)value & s->m_icr2_wmask;
-        s->poll_have = 0;           /* a store resets the poll detector (_poll_reset) */
+        s->poll_have = 0;           /* a store resets the poll detectors (_poll_reset) */
+        s->ps_n = 0;
         s->dirty |= DIRTY_POLLS | DIRTY_ICR2;
         return;
     }

@@ -27,6 +27,9 @@ HOOK_PAUSE, HOOK_SHADOW, HOOK_SPECIAL, HOOK_RDTSC = 0, 1, 2, 3
 HOOK_ADD = ctypes.c_void_p
 
 
+POLL_SITES = 64                     # native.c's POLL_SITES
+
+
 class State(ctypes.Structure):
     """``struct irqsim_state`` of native.c (field for field)."""
 
@@ -45,10 +48,9 @@ class State(ctypes.Structure):
         ("skip_count", ctypes.c_uint64),
         ("shadow_count", ctypes.c_uint64),
         ("pause", POLL),
-        ("pause_last", ctypes.c_uint64),
         ("pause_gap", ctypes.c_uint64),
-        ("pause_run", ctypes.c_uint32),
         ("pause_repeats", ctypes.c_uint32),
+        ("pad0", ctypes.c_uint32),
         ("special", SPECIAL),
         ("reg_write", ctypes.c_void_p),
         ("rax_reg", ctypes.c_int32),
@@ -60,9 +62,6 @@ class State(ctypes.Structure):
         ("insn_ps", ctypes.c_uint64),
         ("tsc_khz", ctypes.c_uint64),
         ("tsc_offset", ctypes.c_uint64),
-        ("tsc_last", ctypes.c_uint64),
-        ("tsc_run", ctypes.c_uint32),
-        ("pad2", ctypes.c_uint32),
         ("py_read", ctypes.c_void_p),
         ("py_write", ctypes.c_void_p),
         ("m_icr_off", ctypes.c_uint64),
@@ -88,6 +87,11 @@ class State(ctypes.Structure):
         ("sp_rax", ctypes.c_uint64),
         ("sp_rcx", ctypes.c_uint64),
         ("sp_rdx", ctypes.c_uint64),
+        ("ps_key", ctypes.c_uint64 * POLL_SITES),
+        ("ps_last", ctypes.c_uint64 * POLL_SITES),
+        ("ps_run", ctypes.c_uint32 * POLL_SITES),
+        ("ps_n", ctypes.c_uint32),
+        ("pad3", ctypes.c_uint32),
     ]
 
 
