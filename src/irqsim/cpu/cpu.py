@@ -497,9 +497,7 @@ class Cpu:
         self._mark = now
         self._mode = HARDIRQ
         t = now + frame.dispatch
-        heap = engine._heap                 # engine.free_until(t), its common case inlined
-        if ((not heap or heap[0][0] > t) and t <= engine.horizon and t < engine.wait_t) \
-                or engine.free_until(t):
+        if engine.free_until(t):
             self._sw.launch(frame)          # nothing happens during dispatch
         else:
             # The section would wait for its first instant: start it then instead (the same
@@ -931,9 +929,7 @@ class Cpu:
             t = cur.clock
             engine = self._engine
             if t > engine.now:
-                heap = engine._heap         # not engine.free_until(t), its common case inlined
-                if (heap and heap[0][0] <= t and heap[0][1] not in engine._cancelled) \
-                        or not engine.free_until(t):
+                if not engine.free_until(t):
                     if (addr & ~0xFFF) == self.apic_base:
                         cost = self._lapic_access
                     else:

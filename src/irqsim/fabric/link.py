@@ -16,7 +16,6 @@ from typing import Final
 from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
 from irqsim.pci.express import SER_SHIFT, LinkSpec, serialization_params
 from irqsim.sim.context import SimContext
-from irqsim.sim.engine import heap_push
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
@@ -61,7 +60,5 @@ class Link:
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
-        engine = self._engine           # engine.at(arrival, ...), inlined: arrival > now
-        seq = engine._seq = engine._seq + 1
-        heap_push(engine._heap, (arrival, seq, self.receiver, tlp))
+        self._engine.push(arrival, self.receiver, tlp)      # arrival > now
         return arrival

@@ -398,8 +398,7 @@ class RootComplex:
                 if self.numa is not None:
                     t += self._remote_hop(tlp, msg)
                 engine = ctx.engine
-                heap = engine._heap         # a live entry due first: no fold (cheap test)
-                if (not heap or heap[0][0] > t) and engine.ahead(t) and not ctx.tracer.on:
+                if engine.ahead(t) and not ctx.tracer.on:
                     # Folded: this TLP's arrival is always an event of its own and this is
                     # its last step; the delivery would be the engine's next entry.
                     engine.now = t

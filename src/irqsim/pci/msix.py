@@ -10,7 +10,6 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Final
 
 from irqsim.sim.accounting import Reason
-from irqsim.sim.engine import heap_push
 from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
@@ -199,9 +198,7 @@ class MsixCapability:
         tp = self._tp_event
         if tp.on:
             tp(iid, now if t_event is None else t_event, self.fn.name)
-        engine = ctx.engine             # engine.after(sample_delay, ...), inlined
-        seq = engine._seq = engine._seq + 1
-        heap_push(engine._heap, (now + self.sample_delay, seq, self._sample, (k, iid)))
+        ctx.engine.push(now + self.sample_delay, self._sample, (k, iid))
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg

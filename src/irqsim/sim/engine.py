@@ -24,8 +24,9 @@ from typing import Any, ClassVar, Final
 
 Callback = Callable[[Any], None]
 FOREVER: Final = 1 << 62
-# heapq's functions as Final names: compiled, a C static instead of a module-dict lookup per
-# call (the link and the MSI-X sample push their entries with heap_push too).
+# The heap functions as Final names: compiled, a C static instead of a module-dict lookup per
+# call. The heap is private to the engine: other blocks schedule through at/after/push and
+# test it through free_until/free_before/ahead.
 heap_push: Final = heappush
 heap_pop: Final = heappop
 
@@ -56,6 +57,13 @@ class Engine:
         """Schedule ``fn(arg)`` at absolute ``time``; returns a handle for :meth:`cancel`."""
         if time < self.now:
             raise ValueError(f"cannot schedule in the past: {time} < now {self.now}")
+        seq = self._seq = self._seq + 1
+        heap_push(self._heap, (time, seq, fn, arg))
+        return seq
+
+    def push(self, time: int, fn: Callback, arg: Any) -> int:
+        """:meth:`at` for a caller that knows ``time >= now`` (the hot path: no check);
+        returns the handle."""
         seq = self._seq = self._seq + 1
         heap_push(self._heap, (time, seq, fn, arg))
         return seq

@@ -148,9 +148,8 @@ class Software:
             engine = self.engine
             if sec.clock > engine.now:                  # _ended(), inlined
                 fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
-                heap = engine._heap     # a live entry due first: no fold (cheap test)
-                if sec.SELF_FINISHING and (not heap or heap[0][0] > sec.clock) \
-                        and engine.ahead(sec.clock) and not sec.cpu.ctx.tracer.on:
+                if sec.SELF_FINISHING and engine.ahead(sec.clock) \
+                        and not sec.cpu.ctx.tracer.on:
                     # Folded tail: a self-finishing section (a handler Frame) is launched at
                     # the end of its event, and its tail would be the next entry anyway.
                     engine.now = sec.clock
