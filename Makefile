@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled \
+.PHONY: demo test lint bench fuzz fuzz-dumps clean compiled test-compiled bench-compiled native \
 	guest-native test-slow bench-native
 
 $(STAMP): pyproject.toml
@@ -36,15 +36,23 @@ guest-native: $(STAMP)
 	$(BIN)/python -c "import sys; from irqsim.guest import native; \
 		p = native.build(quiet=False); print(p or 'no C compiler'); sys.exit(p is None)"
 
+# Optional: the engine's heap functions in C (src/irqsim/sim/_nheap.c; needs a C compiler and
+# the Python headers), built into the source tree so the plain package uses them; without
+# them the engine uses heapq, with the same results. make compiled builds them too.
+native: $(STAMP)
+	$(BIN)/python bench/build_native.py
+
 # Optional: the hot path compiled by mypyc from the same source (needs a C compiler; the
 # dev extra brings mypyc). It goes to build/compiled; PYTHONPATH=build/compiled uses it.
 COMPILED := build/compiled
 COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/golden \
+	tests/unit/test_nheap.py tests/unit/test_native_engine.py \
 	tests/unit/test_cpu_counts.py \
 	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
 	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py
-$(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) bench/build_compiled.py
+$(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) src/irqsim/sim/_nheap.c \
+		bench/build_compiled.py bench/build_native.py
 	$(BIN)/python bench/build_compiled.py --out $(COMPILED)
 	touch $@
 
@@ -78,4 +86,4 @@ fuzz-dumps: $(STAMP)
 		-max_total_time=$(FUZZ_SECONDS) -max_len=8192
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) build *.egg-info src/*.egg-info src/irqsim/sim/_nheap*.so

@@ -3,7 +3,8 @@
 The same source, compiled: the package is copied to ``build/compiled/irqsim`` and the
 modules in :data:`MODULES` (the engine, software sections, context, tracer, timing model,
 trace points, fabric, MSI-X, IOMMU, LAPIC, APIC bus, CPU, IDT gate) are compiled there by
-mypyc into C extensions, which Python imports in place of the .py files beside them. Run with
+mypyc into C extensions, which Python imports in place of the .py files beside them, and the
+engine's native heap functions (sim/_nheap.c, bench/build_native.py) are built beside them. Run with
 ``PYTHONPATH=build/compiled`` to use them; without it the plain Python package runs (the
 default: ``make demo`` and ``make test`` need only python3 and make). Needs mypy (the dev
 extra) and a C compiler.
@@ -29,6 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from build_native import build as build_native  # noqa: E402
 
 # What mypyc compiles (paths inside the package). Not compiled: sim/reasons.py (mypyc
 # rejects Reason's StrEnum.__new__ with extra fields: "Reason object expected"; the ledger in
@@ -114,6 +117,7 @@ def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
     env = {**os.environ, "PYTHONPATH": str(out)}
     subprocess.run([sys.executable, "setup_compiled.py"], cwd=out, env=env, check=True)
     shutil.rmtree(out / "build", ignore_errors=True)
+    build_native(out / "irqsim" / "sim")      # the engine's native heap functions too
     return time.perf_counter() - start
 
 

@@ -30,6 +30,17 @@ def test_the_expected_modules_are_compiled_or_plain() -> None:
         assert (not str(mod.__file__).endswith(".py")) == want, mod.__file__
 
 
+def test_the_compiled_build_uses_the_native_heap() -> None:
+    """build_compiled.py builds the engine's native heap functions (sim/_nheap.c) beside the
+    compiled modules, and the engine uses them; IRQSIM_NATIVE_HEAP=0 would select heapq."""
+    if not os.environ.get("IRQSIM_EXPECT_COMPILED"):
+        pytest.skip("compiled build only")
+    from irqsim.sim import engine
+
+    want = os.environ.get("IRQSIM_NATIVE_HEAP", "1") != "0"
+    assert engine.NATIVE_HEAP is want
+
+
 def test_mypyc_attr_leaves_plain_classes_alone() -> None:
     """In plain Python the decorator returns the class unchanged (subclassing works)."""
     if compiled():

@@ -18,9 +18,17 @@ differ), so folding changes no result; ``Engine.FOLD = False`` turns it off ever
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from heapq import heappop, heappush
 from typing import Any, ClassVar, Final
+
+if os.environ.get("IRQSIM_NATIVE_HEAP", "1") == "0":
+    from heapq import heappop, heappush
+else:
+    try:    # heapq's functions comparing (time, seq) as C integers: the same heaps (_nheap.c)
+        from irqsim.sim._nheap import heappop, heappush
+    except ImportError:                     # not built (make native): heapq
+        from heapq import heappop, heappush
 
 Callback = Callable[[Any], None]
 FOREVER: Final = 1 << 62
@@ -29,6 +37,7 @@ FOREVER: Final = 1 << 62
 # test it through free_until/free_before/ahead.
 heap_push: Final = heappush
 heap_pop: Final = heappop
+NATIVE_HEAP: Final = heappush.__module__ == "irqsim.sim._nheap"
 
 
 class Engine:
