@@ -46,7 +46,7 @@ def nheap(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
     return mod
 
 
-ints = st.one_of(st.integers(0, 6), st.integers(-(1 << 70), 1 << 70),
+ints = st.one_of(st.integers(0, 6), st.integers(-(1 << 70), 1 << 70), st.integers(1 << 29, 1 << 61),
                  st.sampled_from([1 << 62, (1 << 63) - 1, 1 << 63, -(1 << 63)]))
 entries = st.one_of(
     st.tuples(ints, ints, st.integers(0, 3)),                 # (time, seq, payload)

@@ -185,8 +185,9 @@ class Cpu:
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_ctx_ns", "_engine", "_entry_delay", "_handler_done_fn",
-                 "_handler_fn", "_lapic_access", "_lapic_delivery", "_ledger", "_mark", "_mode",
+    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_entry_delay",
+                 "_handler_done_fn", "_handler_fn", "_lapic_access", "_lapic_delivery",
+                 "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
                  "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
                  "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
@@ -253,6 +254,7 @@ class Cpu:
         self._post_write = self._posted_write       # bound once: posted on every EOI
         self._handler_fn = self._handler            # bound once: every Frame runs them
         self._handler_done_fn = self._handler_done
+        self._accept_fn = self._accept              # bound once: every INTR schedules it
 
     # -- CPU time per context (/proc/stat, mpstat) ------------------------------------
     def _tally(self) -> None:
@@ -310,7 +312,8 @@ class Cpu:
         """Bring the engine to this CPU's software clock before an access (the fast path
         of :meth:`Software.sync`, inlined); returns the running section, if any."""
         cur = self._sw.current
-        if cur is None or cur.cpu is not self:
+        me = self       # compared instead of self: ``is`` with the Any ``cur.cpu`` would make
+        if cur is None or cur.cpu is not me:    # mypy (and mypyc) take self as Any below
             return None
         t = cur.clock
         engine = self._engine
@@ -453,7 +456,7 @@ class Cpu:
         VMX non-root mode the LAPIC's INTR goes to the running vCPU instead, which decides:
         posted-interrupt processing or a VM exit; see ``vcpu``)."""
         if self.if_flag and self._accept_entry is None:
-            self._accept_entry = self._engine.after(self._lapic_delivery, self._accept)
+            self._accept_entry = self._engine.after(self._lapic_delivery, self._accept_fn)
 
     def _accept(self, _: object) -> None:
         self._accept_entry = None
@@ -925,7 +928,8 @@ class Cpu:
         if size not in MEM_SIZES:
             raise _bad_size("memory write", size, MEM_SIZES)
         cur = self._sw.current
-        if cur is not None and cur.cpu is self:
+        me = self               # not ``is self``: that would make self Any below (see _sync)
+        if cur is not None and cur.cpu is me:
             t = cur.clock
             engine = self._engine
             if t > engine.now:
@@ -988,7 +992,8 @@ class Cpu:
             raise _bad_size("port write", size, IO_SIZES)
         cur = self._sw.current
         assert self.platform is not None
-        if cur is not None and cur.cpu is self:
+        me = self               # not ``is self``: that would make self Any below (see _sync)
+        if cur is not None and cur.cpu is me:
             t = cur.clock
             engine = self._engine
             if t > engine.now:

@@ -17,7 +17,7 @@ from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
 from irqsim.fabric.link import Link
 from irqsim.fabric.memory import SystemMemory
-from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_decode
+from irqsim.fabric.tlp import INTX_NAMES, MWR, Tlp, intx_decode
 from irqsim.iommu.vtd import Iommu
 from irqsim.pci.bridge import R_MESSAGE_NOT_MODELLED, R_UNSUPPORTED_REQUEST, PciBridge
 from irqsim.pci.express import (
@@ -87,6 +87,7 @@ class RootComplex:
         self.memory = memory
         self.iommu = iommu
         self.apic_bus = apic_bus
+        self._deliver_msi = apic_bus.deliver_msi    # bound once: every interrupt message
         self.bus0: dict[int, PciFunction] = {}
         self.cf8 = 0
         self.extra_mmio: list[tuple[int, int, MmioRegion]] = [(VTD_BASE, 0x1000, iommu)]
@@ -375,7 +376,7 @@ class RootComplex:
         tp = self._tp_rc
         if tp.on and tlp.iid:
             tp(tlp.iid, now)
-        if tlp.kind != TlpType.MWR:
+        if tlp.kind != MWR:
             self.receive_message(tlp)
             return
         addr = tlp.address
@@ -405,7 +406,7 @@ class RootComplex:
                     engine.folded += 1
                     self.apic_bus.deliver_msi(msg)
                 else:
-                    engine.at(t, self.apic_bus.deliver_msi, msg)
+                    engine.push(t, self._deliver_msi, msg)     # t > now
             return
         self.memory_writes += 1
         if self.memory.contains(addr):

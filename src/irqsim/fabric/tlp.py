@@ -14,6 +14,11 @@ class TlpType(IntEnum):
     MSG = 0x30       # Message (Assert_INTx / Deassert_INTx, routed "local"; always 4DW)
 
 
+# The members as Final names: compiled, a C static instead of an attribute lookup on the
+# enum class per use (the hot path builds and tests memory writes).
+MWR: Final = TlpType.MWR
+MSG: Final = TlpType.MSG
+
 # Message codes (PCIe Base 2.2.8.1)
 ASSERT_INTA, ASSERT_INTB, ASSERT_INTC, ASSERT_INTD = 0x20, 0x21, 0x22, 0x23
 DEASSERT_INTA, DEASSERT_INTB, DEASSERT_INTC, DEASSERT_INTD = 0x24, 0x25, 0x26, 0x27
@@ -50,25 +55,25 @@ class Tlp:
     def is_interrupt(self) -> bool:
         """An aligned DWORD memory write to the 0xFEExxxxx interrupt window (an MSI/MSI-X
         message, SDM 11.11.1); any other size there is not an interrupt."""
-        return (self.kind == TlpType.MWR and self.address >> MSI_WINDOW_SHIFT == MSI_WINDOW
+        return (self.kind == MWR and self.address >> MSI_WINDOW_SHIFT == MSI_WINDOW
                 and self.length == 4 and not self.address & 3)
 
     @property
     def is_intx(self) -> bool:
         """An Assert_INTx or Deassert_INTx message (codes 20h-27h)."""
-        return self.kind == TlpType.MSG and ASSERT_INTA <= self.code <= DEASSERT_INTD
+        return self.kind == MSG and ASSERT_INTA <= self.code <= DEASSERT_INTD
 
     @property
     def wire_bytes(self) -> int:
         """Header (Messages: 4 DW; memory writes: 3 DW below 4 GiB, else 4), payload and
         framing (PCIe 2.2.1, 2.2.4.1, 2.2.8)."""
-        hdr = TLP_HEADER_4DW if self.kind == TlpType.MSG or self.address >> 32 \
+        hdr = TLP_HEADER_4DW if self.kind == MSG or self.address >> 32 \
             else TLP_HEADER_3DW
-        payload = self.length if self.kind == TlpType.MWR else 0
+        payload = self.length if self.kind == MWR else 0
         return hdr + payload + FRAMING_BYTES
 
     def __repr__(self) -> str:
-        if self.kind == TlpType.MWR:
+        if self.kind == MWR:
             return (f"MWr(req={bdf_str(self.requester)}, addr={self.address:#x}, "
                     f"len={self.length}, data={self.data:#x})")
         name = INTX_NAMES.get(self.code, "Msg")

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from irqsim.fabric.memory import SystemMemory
-from irqsim.fabric.tlp import Tlp, TlpType, bdf_str
+from irqsim.fabric.tlp import MWR, Tlp, TlpType, bdf_str
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
@@ -659,7 +659,7 @@ class Iommu:
             return None
         self.notifications += 1
         dest = ndst if self.eime else ndst >> 8 & 0xFF
-        out = Tlp(TlpType.MWR, tlp.requester,
+        out = Tlp(MWR, tlp.requester,
                   msi_address(dest & 0xFF) | ((dest & 0x7FFFFF00) << 32 | REMAPPED_WIDE
                                               if self.eime else 0),
                   msi_data(nv), 4)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code, intx_decode
+from irqsim.fabric.tlp import INTX_NAMES, MSG, MWR, Tlp, TlpType, intx_code, intx_decode
 from irqsim.pci.config import install_header
 from irqsim.pci.express import DEFAULT_LINK, LinkSpec
 from irqsim.pci.function import MmioRegion, PciFunction
@@ -216,7 +216,7 @@ class PciBridge(PciFunction):
 
     def receive_upstream(self, tlp: Tlp) -> None:
         """A TLP from below: forward it up if Bus Master Enable allows."""
-        if tlp.kind == TlpType.MSG:
+        if tlp.kind == MSG:
             if tlp.is_intx:
                 self.receive_intx(tlp)
             else:
@@ -224,7 +224,7 @@ class PciBridge(PciFunction):
                               f"message {tlp.code:#04x} not modelled: dropped")
             return
         addr = tlp.address
-        if (addr >> MSI_WINDOW_SHIFT != MSI_WINDOW or tlp.kind != TlpType.MWR) \
+        if (addr >> MSI_WINDOW_SHIFT != MSI_WINDOW or tlp.kind != MWR) \
                 and self.forwards_memory(addr):
             # Inside our own windows: the target is below us (peer to peer), so the write is
             # claimed here and never goes upstream (PCI-to-PCI Bridge 1.2, 4.1).

@@ -8,9 +8,9 @@ function reaches the system only by sending TLPs upstream.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Protocol, final
 
-from irqsim.fabric.tlp import INTX_NAMES, Tlp, TlpType, intx_code
+from irqsim.fabric.tlp import INTX_NAMES, MWR, Tlp, TlpType, intx_code
 from irqsim.pci.config import BarSpec, ConfigSpace, install_header
 from irqsim.pci.express import DEFAULT_LINK, LinkSpec, install_express
 from irqsim.sim.accounting import Reason
@@ -264,6 +264,7 @@ class PciFunction:
                             length=len(payload), source=tlp.source)
         return self.send_upstream(tlp, t)
 
+    @final
     def send_interrupt(self, address: int, data: int, t_sample: int, source: str,
                        iid: int = 0) -> None:
         """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``
@@ -276,7 +277,7 @@ class PciFunction:
             return
         ready = t_sample + self._tlp_generation
         rid = self._captured_rid
-        tlp = Tlp(TlpType.MWR, rid if rid >= 0 else self.requester_id, address,
+        tlp = Tlp(MWR, rid if rid >= 0 else self.requester_id, address,
                   data & 0xFFFFFFFF, 4)
         tlp.source = source
         if address >> MSI_WINDOW_SHIFT != MSI_WINDOW:

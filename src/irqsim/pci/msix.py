@@ -7,8 +7,9 @@ MSI-X disabled OR Function Mask OR the entry's Mask bit (semantics.md C.2).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
+from irqsim.pci.function import PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.rules import rule
 from irqsim.spec.pci import (
@@ -38,9 +39,6 @@ R_BEYOND_TABLE = rule(
 R_MEMORY_SPACE = rule("MSIX-MEMORY-SPACE-DISABLED", "PCIe 7.7.2",
            "the MSI-X table and PBA are in Memory Space: enabling MSI-X with it disabled "
            "leaves them unreachable")
-
-if TYPE_CHECKING:
-    from irqsim.pci.function import PciFunction
 
 _ENTRY_WMASK = tuple(r.wmask for r in MSIX_ENTRY)
 _CTL_SHIFT = 8           # the control bits below are tested in Message Control's high byte
@@ -128,8 +126,8 @@ class MsixPba:
 class MsixCapability:
     """MSI-X state of one function: config registers, table and PBA."""
 
-    __slots__ = ("_tp_event", "ctl_hi", "fn", "n", "offset", "pba", "pba_iid", "sample_delay",
-                 "sources", "table")
+    __slots__ = ("_sample_fn", "_tp_event", "ctl_hi", "fn", "n", "offset", "pba", "pba_iid",
+                 "sample_delay", "sources", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
                  table_offset: int, pba_bar: int, pba_offset: int,
@@ -159,6 +157,7 @@ class MsixCapability:
         self.pba = 0
         self.pba_iid: dict[int, int] = {}   # interrupt id held by each set PBA bit
         self._tp_event = fn.ctx.points.event
+        self._sample_fn = self._sample      # bound once: every message schedules it
         self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
         fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
@@ -198,7 +197,7 @@ class MsixCapability:
         tp = self._tp_event
         if tp.on:
             tp(iid, now if t_event is None else t_event, self.fn.name)
-        ctx.engine.push(now + self.sample_delay, self._sample, (k, iid))
+        ctx.engine.push(now + self.sample_delay, self._sample_fn, (k, iid))
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg
@@ -223,14 +222,16 @@ class MsixCapability:
             return
         t = self.table
         i = 4 * k
-        fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], ctx.engine.now,
-                          self.sources[k], iid)
+        # Called through the class (send_interrupt is final): compiled, a direct native call
+        # instead of a Python-level lookup when the device is an interpreted subclass.
+        PciFunction.send_interrupt(fn, t[i] | (t[i + 1] << 32), t[i + 2], ctx.engine.now,
+                                   self.sources[k], iid)
 
     def _send(self, k: int, t_sample: int, iid: int) -> None:
         t = self.table
         i = 4 * k
-        self.fn.send_interrupt(t[i] | (t[i + 1] << 32), t[i + 2], t_sample,
-                               self.sources[k], iid)
+        PciFunction.send_interrupt(self.fn, t[i] | (t[i + 1] << 32), t[i + 2], t_sample,
+                                   self.sources[k], iid)
 
     def unmasked(self, k: int) -> None:
         """Vector ``k`` may have become unmasked: deliver its pending message once."""

@@ -15,6 +15,30 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+/* The value of an exact int that fits in 62 bits, read from its digits without a call; 0 when
+ * it does not fit so (the caller then asks PyLong_AsLongLongAndOverflow). */
+static inline int small_value(PyObject *x, long long *v) {
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)x)) {
+        *v = (long long)PyUnstable_Long_CompactValue((PyLongObject *)x);
+        return 1;
+    }
+    return 0;
+#else
+    const digit *d = ((PyLongObject *)x)->ob_digit;
+    switch (Py_SIZE(x)) {
+    case 0: *v = 0; return 1;
+    case 1: *v = (long long)d[0]; return 1;
+    case -1: *v = -(long long)d[0]; return 1;
+#if PyLong_SHIFT <= 31
+    case 2: *v = ((long long)d[1] << PyLong_SHIFT) | (long long)d[0]; return 1;
+    case -2: *v = -(((long long)d[1] << PyLong_SHIFT) | (long long)d[0]); return 1;
+#endif
+    default: return 0;
+    }
+#endif
+}
+
 /* 1 when a < b, 0 when not, -1 on error: the value of ``a < b`` for any two objects. */
 static int lt(PyObject *a, PyObject *b) {
     if (PyTuple_CheckExact(a) && PyTuple_CheckExact(b)
@@ -25,11 +49,14 @@ static int lt(PyObject *a, PyObject *b) {
                 continue;               /* the tuple comparison's identity shortcut: equal */
             if (!PyLong_CheckExact(x) || !PyLong_CheckExact(y))
                 break;
-            int ox, oy;
-            long long vx = PyLong_AsLongLongAndOverflow(x, &ox);
-            long long vy = PyLong_AsLongLongAndOverflow(y, &oy);
-            if (ox || oy)
-                break;                  /* outside 64 bits (never an error for exact ints) */
+            long long vx, vy;
+            if (!small_value(x, &vx) || !small_value(y, &vy)) {
+                int ox, oy;
+                vx = PyLong_AsLongLongAndOverflow(x, &ox);
+                vy = PyLong_AsLongLongAndOverflow(y, &oy);
+                if (ox || oy)
+                    break;              /* outside 64 bits (never an error for exact ints) */
+            }
             if (vx != vy)
                 return vx < vy;
         }
