@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
     from irqsim.os.irqdomain import IrqData
     from irqsim.os.kernel import Kernel
+    from irqsim.sim.timing import TimingModel
+    from irqsim.sim.trace import Tracer
 
 
 def write_eoi(cpu: Cpu, x2apic: bool, lapic_base: int) -> None:
@@ -177,11 +179,14 @@ class IrqGate:
     """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
     finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
 
-    __slots__ = ("kernel", "vector_irq")
+    __slots__ = ("kernel", "timing", "tracer", "vector_irq")
 
     def __init__(self, kernel: Kernel, vector_irq: list[dict[int, IrqDesc]]) -> None:
         self.kernel = kernel
         self.vector_irq = vector_irq        # per CPU: vector -> IRQ descriptor
+        # The kernel's (set once): compiled, native reads instead of lookups on the Kernel.
+        self.timing: TimingModel = kernel.timing
+        self.tracer: Tracer = kernel.ctx.tracer
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
@@ -201,7 +206,7 @@ class IrqGate:
                 desc.masked = True
             return k.timing.handler_base
         desc.counts.add(cpu.index)
-        base = k.timing.handler_base
+        base = self.timing.handler_base
         actions = desc.actions
         frames = cpu.frames
         frame = frames[-1] if frames else None
@@ -246,8 +251,8 @@ class IrqGate:
         if spurious:
             return 0
         k = self.kernel
-        if k.ctx.tracer.on:
-            k.ctx.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
+        if self.tracer.on:
+            self.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
         write_eoi(cpu, k.x2apic_mode, k.lapic_base)      # k.apic_eoi(cpu), compiled
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:
