@@ -29,7 +29,7 @@ def build(simdir: Path) -> Path | None:
     if cc is None or not (Path(include) / "Python.h").exists():
         return None
     out = simdir / ("_nheap" + (sysconfig.get_config_var("EXT_SUFFIX") or ".so"))
-    subprocess.run([cc, "-O2", "-shared", "-fPIC", "-Wall", "-Werror", f"-I{include}",
+    subprocess.run([cc, "-O2", "-DNDEBUG", "-shared", "-fPIC", "-Wall", "-Werror", f"-I{include}",
                     str(SOURCE), "-o", str(out)], check=True)
     return out
 

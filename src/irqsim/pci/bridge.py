@@ -241,7 +241,7 @@ class PciBridge(PciFunction):
                                      "peer-write", address=tlp.address, length=tlp.length,
                                      source=tlp.source)
             return
-        if not self.config.data[_CMD] & CMD_BUS_MASTER:
+        if not self._cfg_data[_CMD] & CMD_BUS_MASTER:
             ctx = self.ctx
             if tlp.is_interrupt:
                 ctx.ledger.drop(Reason.BRIDGE_BUS_MASTER, tlp.iid, self.name, flying=True)

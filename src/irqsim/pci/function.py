@@ -95,6 +95,9 @@ class PciFunction:
         self._tp_upstream = ctx.points.upstream
         self.name = name
         self.config = ConfigSpace()
+        # The configuration bytes themselves (ConfigSpace keeps one bytearray for life):
+        # compiled, a native read on the interrupt path instead of a lookup on ConfigSpace.
+        self._cfg_data: bytearray = self.config.data
         self._init_header(header_type)
         cs = self.config
         for reg, value in ((VENDOR_ID, vendor), (DEVICE_ID, device), (REVISION_ID, revision),
@@ -270,7 +273,7 @@ class PciFunction:
         """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``
         carrying interrupt ``iid`` (raised by the capability)."""
         ctx = self.ctx
-        if not self.config.data[_CMD] & CMD_BUS_MASTER:
+        if not self._cfg_data[_CMD] & CMD_BUS_MASTER:
             ctx.ledger.drop(Reason.BUS_MASTER, iid, self.name)
             ctx.diag(self.name, R_MSI_BUS_MASTER,
                      "interrupt message not sent: Bus Master Enable is clear")

@@ -176,7 +176,7 @@ class MsixCapability:
         """Effective mask of vector ``k``: MSI-X disabled OR Function Mask OR the entry's Mask
         bit (semantics.md C.2; the one place the formula lives)."""
         # function_masked(), inlined: this runs once per message
-        return self.fn.config.data[self.ctl_hi] & _CTL_MASKED != _CTL_ENABLE or bool(
+        return self.fn._cfg_data[self.ctl_hi] & _CTL_MASKED != _CTL_ENABLE or bool(
             self.table[_ENTRY_DWORDS * k + _VC] & MSIX_VECTOR_MASKED)
 
     def pending(self, k: int) -> bool:
