@@ -24,8 +24,8 @@ def _emit_kinds() -> list[tuple[str, int, ast.expr]]:
     out = []
     for info in pkgutil.walk_packages(irqsim.__path__, "irqsim."):
         mod = importlib.import_module(info.name) if not info.name.endswith("__main__") else None
-        if mod is None or mod.__file__ is None:
-            continue
+        if mod is None or mod.__file__ is None or not mod.__file__.endswith(".py"):
+            continue                # (a C extension, the engine's native heap: no Python)
         text = Path(mod.__file__).read_text()
         if ".emit(" not in text:
             continue
