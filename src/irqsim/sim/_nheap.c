@@ -15,6 +15,12 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+
 /* The value of an exact int that fits in 62 bits, read from its digits without a call; 0 when
  * it does not fit so (the caller then asks PyLong_AsLongLongAndOverflow). */
 static inline int small_value(PyObject *x, long long *v) {
@@ -26,21 +32,27 @@ static inline int small_value(PyObject *x, long long *v) {
     return 0;
 #else
     const digit *d = ((PyLongObject *)x)->ob_digit;
-    switch (Py_SIZE(x)) {
-    case 0: *v = 0; return 1;
-    case 1: *v = (long long)d[0]; return 1;
-    case -1: *v = -(long long)d[0]; return 1;
+    Py_ssize_t size = Py_SIZE(x);           /* the engine's times and seqs: 0 to 2 digits */
 #if PyLong_SHIFT <= 31
-    case 2: *v = ((long long)d[1] << PyLong_SHIFT) | (long long)d[0]; return 1;
-    case -2: *v = -(((long long)d[1] << PyLong_SHIFT) | (long long)d[0]); return 1;
-#endif
-    default: return 0;
+    if (size == 2) {
+        *v = ((long long)d[1] << PyLong_SHIFT) | (long long)d[0];
+        return 1;
     }
+#endif
+    if (size == 1) {
+        *v = (long long)d[0];
+        return 1;
+    }
+    if (size == 0) {
+        *v = 0;
+        return 1;
+    }
+    return 0;                               /* negative or wider: the general path */
 #endif
 }
 
 /* 1 when a < b, 0 when not, -1 on error: the value of ``a < b`` for any two objects. */
-static int lt(PyObject *a, PyObject *b) {
+static ALWAYS_INLINE int lt(PyObject *a, PyObject *b) {
     if (PyTuple_CheckExact(a) && PyTuple_CheckExact(b)
             && PyTuple_GET_SIZE(a) >= 2 && PyTuple_GET_SIZE(b) >= 2) {
         for (Py_ssize_t i = 0; i < 2; i++) {
