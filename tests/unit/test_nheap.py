@@ -99,3 +99,66 @@ def test_native_heap_propagates_comparison_errors(nheap: ModuleType) -> None:
     heap: list[Any] = [(1, 1, object())]
     with pytest.raises(TypeError):
         nheap.heappush(heap, (1, 1, object()))
+
+
+# An engine program: entries (time, children as (delay, cancel-index or -1)); as in
+# test_native_engine.py, each entry logs (now, id), schedules its children with at/after/push
+# and cancels a handle by index.
+Program = list[tuple[int, list[tuple[int, int]]]]
+engine_programs = st.lists(
+    st.tuples(st.integers(0, 20),
+              st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 30)), max_size=3)),
+    min_size=1, max_size=25)
+
+
+def _run_engine(program: Program) -> list[tuple[int, int]]:
+    from irqsim.sim.engine import Engine
+
+    eng = Engine()
+    log: list[tuple[int, int]] = []
+    handles: list[int] = []
+
+    def fire(i: int) -> None:
+        log.append((eng.now, i))
+        if i < len(program):
+            for n, (delay, cancel) in enumerate(program[i][1]):
+                if 0 <= cancel < len(handles):
+                    eng.cancel(handles[cancel])
+                child = 100 + len(handles)
+                arg = child if child < 160 else 999
+                h = (eng.after(delay, fire, arg) if n % 2 else
+                     eng.push(eng.now + delay, fire, arg))
+                handles.append(h)
+
+    for i, (t, _) in enumerate(program):
+        handles.append(eng.at(t, fire, i))
+    eng.run()
+    return log
+
+
+@settings(max_examples=100, deadline=None)
+@given(engine_programs)
+def test_engine_runs_the_same_entries_with_the_native_heap_and_heapq(
+        nheap: ModuleType, program: Program) -> None:
+    """sim/engine.py contract ((time, seq) order, ties in scheduling order, lazy cancel):
+    the Engine with the native heap functions runs the same callbacks at the same instants
+    in the same order as with heapq (plain modules: the heap functions are swapped in)."""
+    from irqsim.sim import engine
+    from irqsim.sim.compiled import compiled
+
+    if compiled():
+        pytest.skip("the compiled engine binds its heap functions at build time")
+    saved = engine.heap_push, engine.heap_pop
+
+    def use(push: Any, pop: Any) -> None:
+        # Final names, swapped for this test only (the plain module reads its globals)
+        vars(engine).update(heap_push=push, heap_pop=pop)
+
+    try:
+        use(heapq.heappush, heapq.heappop)
+        ref = _run_engine(program)
+        use(nheap.heappush, nheap.heappop)
+        ours = _run_engine(program)
+    finally:
+        use(*saved)
+    assert ours == ref
