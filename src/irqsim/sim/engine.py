@@ -31,7 +31,9 @@ else:
         from heapq import heappop, heappush
 
 Callback = Callable[[Any], None]
-FOREVER: Final = 1 << 62
+# "Never" (146 years of ns): the largest int mypyc-compiled code holds unboxed (its tagged
+# ints stop at 2**62 - 1; 1 << 62 made every test against the horizon a boxed comparison).
+FOREVER: Final = (1 << 62) - 1
 # The heap functions as Final names: compiled, a C static instead of a module-dict lookup per
 # call. The heap is private to the engine: other blocks schedule through at/after/push and
 # test it through free_until/free_before/ahead.
