@@ -7,8 +7,6 @@ lazy cancellation). Skipped without a C compiler and Python headers.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -18,25 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from irqsim.sim.engine import Engine
+from native_ext import build_and_load
 
 BENCH_NATIVE = Path(__file__).resolve().parents[2] / "bench" / "native"
 
 
 @pytest.fixture(scope="module")
 def cengine(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
-    sys.path.insert(0, str(BENCH_NATIVE))
-    try:
-        from build import build
-    finally:
-        sys.path.remove(str(BENCH_NATIVE))
-    path = build(tmp_path_factory.mktemp("cengine"))
-    if path is None:
-        pytest.skip("no C compiler or Python headers")
-    spec = importlib.util.spec_from_file_location("cengine", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return build_and_load(BENCH_NATIVE, "build", "cengine", tmp_path_factory.mktemp("cengine"))
 
 
 # One entry of a program: (time, children as (delay, cancel-index or -1)).

@@ -11,7 +11,6 @@ extension, else builds it into a temporary directory; skipped without a C compil
 from __future__ import annotations
 
 import heapq
-import importlib.util
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -20,6 +19,8 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from native_ext import build_and_load
 
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
@@ -30,20 +31,7 @@ def nheap(tmp_path_factory: pytest.TempPathFactory) -> ModuleType:
         from irqsim.sim import _nheap
         return _nheap
     except ImportError:
-        pass
-    sys.path.insert(0, str(BENCH))
-    try:
-        from build_native import build
-    finally:
-        sys.path.remove(str(BENCH))
-    path = build(tmp_path_factory.mktemp("nheap"))
-    if path is None:
-        pytest.skip("no C compiler or Python headers")
-    spec = importlib.util.spec_from_file_location("_nheap", path)
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+        return build_and_load(BENCH, "build_native", "_nheap", tmp_path_factory.mktemp("nheap"))
 
 
 ints = st.one_of(st.integers(0, 6), st.integers(-(1 << 70), 1 << 70), st.integers(1 << 29, 1 << 61),

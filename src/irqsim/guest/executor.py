@@ -978,14 +978,7 @@ class Executor:
         self.sync()
         v, cost = self.cpu.timed_read(addr, size)
         self.ps += cost * 1000
-        if self.nat is not None:                # _after_access("read"), inlined
-            if self.ps >= self.next_ps:
-                self.sync()
-            else:
-                self._next()
-            self._arm()
-        else:
-            self._after_access("read")
+        self._after_access("read")
         return v
 
     def _mmio_write(self, uc: Uc, offset: int, size: int, value: int, _: object) -> None:
@@ -995,21 +988,8 @@ class Executor:
         self.charge(self.cpu.timed_write(addr, size, value))
         if self.run.vm_exits and addr == self.cpu.apic_base + XAPIC_EOI:
             self.charge(self.ctx.timing.guest_trap_io)
-        if self.polls:                          # _poll_reset(), inlined
-            self.polls.clear()
-        self.warp_ns = WARP_MIN_NS
-        if self.nat is not None:
-            self.nat.poll_have = 0
-            self.nat.ps_n = 0
-            self._m_dirty = True                # the store may have changed ICR / ICR2
-        if self.nat is not None:                # _after_access("write"), inlined
-            if self.ps >= self.next_ps:
-                self.sync()
-            else:
-                self._next()
-            self._arm()
-        else:
-            self._after_access("write")
+        self._poll_reset()                      # (also: the store may have changed ICR)
+        self._after_access("write")
 
     def _in(self, uc: Uc, port: int, size: int, _: object) -> int:
         self._absorb()
