@@ -6,6 +6,7 @@ typedef unsigned long u64;
 
 static inline void outb(u16 port, u8 v) { asm volatile("outb %0, %1" :: "a"(v), "Nd"(port)); }
 static inline void outl(u16 port, u32 v) { asm volatile("outl %0, %1" :: "a"(v), "Nd"(port)); }
+static inline u8 inb(u16 port) { u8 v; asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline u32 inl(u16 port) { u32 v; asm volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline u32 mmio_read32(u64 a) { return *(volatile u32 *)a; }
 static inline void mmio_write32(u64 a, u32 v) { *(volatile u32 *)a = v; }
@@ -24,4 +25,7 @@ void putx(u64 v);
 void guest_exit(int code);
 /* Install handler h for vector v (called as h(vector, error_code)). */
 void set_handler(int v, void (*h)(u64, u64));
+/* The 8259 pair as a PC BIOS leaves it (ICW1-ICW4: vectors 20h/28h, cascade on IR2,
+ * 8086 mode) with the given masks, and LVT LINT0 in ExtINT mode (the virtual wire). */
+void pic_init_extint(u8 master_mask, u8 slave_mask);
 #endif

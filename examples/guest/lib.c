@@ -11,6 +11,13 @@ void putx(u64 v) {
 }
 void guest_exit(int code) { outl(0xf4, (u32)code); for (;;) asm volatile("cli; hlt"); }
 void set_handler(int v, void (*h)(u64, u64)) { handlers[v] = h; }
+void pic_init_extint(u8 master_mask, u8 slave_mask) {
+	outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);
+	outb(0xa0, 0x11); outb(0xa1, 0x28); outb(0xa1, 0x02); outb(0xa1, 0x01);
+	outb(0x21, master_mask); outb(0xa1, slave_mask);
+	mmio_write32(0xfee000f0, 0x1ff);                /* SVR: the LAPIC enabled */
+	mmio_write32(0xfee00350, 0x700);                /* LVT LINT0: ExtINT */
+}
 
 void idt_init(void) {
 	for (int v = 0; v < 256; v++) {

@@ -5,22 +5,13 @@
  * 20h; then counter 0 is stopped with the mode-0 control word and counter 2 measures 100
  * CLK pulses by polling port 61h bit 5, as Linux's pit_calibrate_tsc does. */
 #include "guest.h"
-#define APIC 0xfee00000UL
-#define SVR 0xf0
-#define LINT0 0x350
 
-static inline u8 inb(u16 port) { u8 v; asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline u64 rdtsc(void) { u32 lo, hi; asm volatile("rdtsc" : "=a"(lo), "=d"(hi)); return (u64)hi << 32 | lo; }
 static volatile int ticks;
 static void on_timer(u64 v, u64 e) { ticks++; outb(0x20, 0x20); }
-static void w32(u64 a, u32 v) { *(volatile u32 *)a = v; }
 
 int main(void) {
-	outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);  /* ICW1-4 */
-	outb(0xa0, 0x11); outb(0xa1, 0x28); outb(0xa1, 0x02); outb(0xa1, 0x01);
-	outb(0x21, 0xfe); outb(0xa1, 0xff);                                      /* IRQ 0 only */
-	w32(APIC + SVR, 0x1ff);
-	w32(APIC + LINT0, 0x700);                                                /* ExtINT */
+	pic_init_extint(0xfe, 0xff);
 	set_handler(0x20, on_timer);
 	outb(0x43, 0x34); outb(0x40, 1193 & 0xff); outb(0x40, 1193 >> 8);       /* mode 2 */
 	u64 t0 = rdtsc();

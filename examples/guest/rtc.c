@@ -4,11 +4,7 @@
  * and PIE set as Linux's rtc-cmos does; each IRQ 8 is acknowledged by reading register C and
  * ended with EOIs to the slave and the master. Then the time, read after waiting out UIP. */
 #include "guest.h"
-#define APIC 0xfee00000UL
-#define SVR 0xf0
-#define LINT0 0x350
 
-static inline u8 inb(u16 port) { u8 v; asm volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static u8 cmos_read(u8 reg) { outb(0x70, reg); return inb(0x71); }
 static void cmos_write(u8 reg, u8 v) { outb(0x70, reg); outb(0x71, v); }
 static volatile int ticks;
@@ -18,14 +14,9 @@ static void on_rtc(u64 v, u64 e) {
 	ticks++;
 	outb(0xa0, 0x20); outb(0x20, 0x20);     /* EOI slave, then master */
 }
-static void w32(u64 a, u32 v) { *(volatile u32 *)a = v; }
 
 int main(void) {
-	outb(0x20, 0x11); outb(0x21, 0x20); outb(0x21, 0x04); outb(0x21, 0x01);  /* ICW1-4 */
-	outb(0xa0, 0x11); outb(0xa1, 0x28); outb(0xa1, 0x02); outb(0xa1, 0x01);
-	outb(0x21, 0xfb); outb(0xa1, 0xfe);                                      /* IRQ 2, 8 */
-	w32(APIC + SVR, 0x1ff);
-	w32(APIC + LINT0, 0x700);                                                /* ExtINT */
+	pic_init_extint(0xfb, 0xfe);
 	set_handler(0x28, on_rtc);
 	cmos_write(0x0a, (cmos_read(0x0a) & 0xf0) | 6);                          /* 1024 Hz */
 	cmos_read(0x0c);
