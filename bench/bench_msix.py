@@ -26,6 +26,7 @@ from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
 from irqsim.os.irq import IRQ_HANDLED
 from irqsim.os.kernel import PCI_IRQ_MSIX
+from irqsim.scenarios.workload import ReplaySource
 
 ANCHORS = Path(__file__).resolve().parents[1] / ".." / "shared" / "bench" / "anchors"
 
@@ -63,8 +64,8 @@ def run_irqsim(wl, trace: bool, intremap: bool = False  # type: ignore[no-untype
     m.kernel.register_driver(BenchDriver(wl.dev_cpu, 850))
     m.boot()
     eng = m.engine
-    for d in range(wl.n_devices):
-        Arrivals(eng, nic, d, wl.gaps[d])
+    for d in range(wl.n_devices):      # the anchor's arrival stream, replayed gap by gap
+        ReplaySource(eng, wl.gaps[d], nic.msix.signal, d)
     gc.collect()
     ev0 = eng.events_run
     start = time.perf_counter()
@@ -73,27 +74,6 @@ def run_irqsim(wl, trace: bool, intremap: bool = False  # type: ignore[no-untype
     acc = m.accounting()
     assert acc["balanced"], acc
     return wall, eng.events_run - ev0, len(m.ctx.tracer), acc
-
-
-class Arrivals:
-    """One device queue's arrival stream, chained like the reference models."""
-
-    __slots__ = ("eng", "gaps", "i", "nic", "q", "t")
-
-    def __init__(self, eng, nic, q: int, gaps: list[float]) -> None:  # type: ignore[no-untyped-def]
-        self.eng, self.nic, self.q, self.gaps, self.i = eng, nic, q, gaps, 0
-        self.t = float(eng.now)
-        self._next()
-
-    def _next(self) -> None:
-        if self.i < len(self.gaps):
-            self.t += self.gaps[self.i]
-            self.i += 1
-            self.eng.at(int(self.t), self._fire)
-
-    def _fire(self, _: object) -> None:
-        self._next()
-        self.nic.msix.signal(self.q)
 
 
 def run_anchor(mod, wl) -> float:  # type: ignore[no-untyped-def]

@@ -63,6 +63,7 @@ MODULES = (
     "irqsim/apic/interconnect.py",
     "irqsim/cpu/cpu.py",
     "irqsim/os/irq.py",
+    "irqsim/scenarios/workload.py",
 )
 
 SETUP = """

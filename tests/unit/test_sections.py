@@ -169,3 +169,18 @@ def test_init_abandons_queued_tasks_and_a_reset_cpu_runs_no_software(mode: bool)
     assert queued[0].abandoned and not queued[0].finished and not cpu.runq
     late = cpu.run(lambda _a: None)         # from the top level: returns at once
     assert late.abandoned and any(d.rule_id == "CPU-WAIT-FOR-SIPI" for d in m.ctx.diagnostics)
+
+
+def test_kernel_spend_charges_the_running_section_and_nothing_outside(mode: bool) -> None:
+    """`Kernel.spend` (bound to `Software.charge`) moves the running section's clock and
+    busy time (docs/timing.md "Software time"); outside any section it charges nothing."""
+    m = Machine(ncpus=1)
+    k, cpu = m.kernel, m.cpus[0]
+    t0 = m.now
+    k.spend(700)                                    # no section: nothing to charge
+    assert m.now == t0 and m.ctx.sw.current is None
+
+    def body(_: object) -> None:
+        k.spend(1_200)
+    sec = cpu.run(body)
+    assert sec.busy == 1_200 and m.now == t0 + 1_200

@@ -104,6 +104,7 @@ class Kernel:
             raise ValueError(f"tick_hz must be >= 0, got {tick_hz}")
         self.ctx = ctx
         self.timing = ctx.timing
+        self.spend = ctx.sw.charge          # type: ignore[method-assign]  # see spend()
         self.cpus = cpus
         self.acpi = acpi
         # Parsed from the tables at boot (acpi_boot_init).
@@ -191,11 +192,11 @@ class Kernel:
         return cur.cpu if cur is not None else self.cpus[0]
 
     def spend(self, ns: int) -> None:
-        """The code running now computes for ``ns`` (charged to its section)."""
-        cur = self.ctx.sw.current
-        if cur is not None:
-            cur.clock += ns
-            cur.busy += ns
+        """The code running now computes for ``ns`` (charged to its section).
+
+        Each kernel binds this to :meth:`Software.charge` of its machine, so a driver's
+        call goes straight to the (compiled) section code."""
+        self.ctx.sw.charge(ns)
 
     def acpi_boot_init(self) -> None:
         """Parse MCFG and MADT (Linux acpi_boot_init, pci_mmcfg_init); the _PRT and

@@ -236,6 +236,13 @@ class Software:
         sec.clock += ns
         sec.busy += ns
 
+    def charge(self, ns: int) -> None:
+        """Charge ``ns`` of computation to the section running now (none: nothing)."""
+        cur = self.current
+        if cur is not None:
+            cur.clock += ns
+            cur.busy += ns
+
     def sync(self, sec: Section) -> None:
         """Bring the engine to ``sec``'s clock: move ``now`` if nothing is due first, else
         suspend until the engine reaches it (other events, preemption, run first)."""
