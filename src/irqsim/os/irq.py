@@ -48,6 +48,23 @@ def write_eoi(cpu: Cpu, x2apic: bool, lapic_base: int) -> None:
         cpu.write(lapic_base + 0xB0, 4, 0)
 
 
+class ApicEoi:
+    """How this kernel acknowledges a LAPIC (Linux's ``apic->eoi`` of the APIC driver chosen
+    at boot): WRMSR 0x80B in x2APIC mode, else an MMIO write at ``base + 0xB0``. The kernel's
+    ``x2apic_mode`` and ``lapic_base`` live here, so the device gate (compiled) reads them
+    natively."""
+
+    __slots__ = ("base", "x2apic")
+
+    def __init__(self, x2apic: bool, base: int) -> None:
+        self.x2apic = x2apic
+        self.base = base
+
+    def write(self, cpu: Cpu) -> None:
+        """Acknowledge ``cpu``'s LAPIC as the kernel's APIC driver does."""
+        write_eoi(cpu, self.x2apic, self.base)
+
+
 class IrqReturn(IntEnum):
     NONE = 0
     HANDLED = 1
@@ -179,7 +196,7 @@ class IrqGate:
     """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
     finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
 
-    __slots__ = ("kernel", "timing", "tracer", "vector_irq")
+    __slots__ = ("eoi", "kernel", "timing", "tracer", "vector_irq")
 
     def __init__(self, kernel: Kernel, vector_irq: list[dict[int, IrqDesc]]) -> None:
         self.kernel = kernel
@@ -187,6 +204,7 @@ class IrqGate:
         # The kernel's (set once): compiled, native reads instead of lookups on the Kernel.
         self.timing: TimingModel = kernel.timing
         self.tracer: Tracer = kernel.ctx.tracer
+        self.eoi: ApicEoi = kernel.eoi
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
@@ -250,10 +268,9 @@ class IrqGate:
     def exit(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         if spurious:
             return 0
-        k = self.kernel
         if self.tracer.on:
             self.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
-        write_eoi(cpu, k.x2apic_mode, k.lapic_base)      # k.apic_eoi(cpu), compiled
+        self.eoi.write(cpu)                                 # k.apic_eoi(cpu), compiled
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:
             desc.chip_eoi()

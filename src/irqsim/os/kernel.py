@@ -23,7 +23,7 @@ from irqsim.os.i8259 import TIMER_8259_OPTIONS, Legacy8259, legacy_init
 from irqsim.os.idt import ExceptionGate, NmiGate, SpuriousGate, SystemGate
 from irqsim.os.intx import enable_directed_eoi, intx_route
 from irqsim.os.ipi import SmpOps
-from irqsim.os.irq import Handler, IrqDesc, write_eoi
+from irqsim.os.irq import ApicEoi, Handler, IrqDesc
 from irqsim.os.irq_remapping import IrRemapDomain, intel_irq_remap_init
 from irqsim.os.manage import IrqCore
 from irqsim.os.pci import Enumerator, PciDev
@@ -105,6 +105,8 @@ class Kernel:
         self.ctx = ctx
         self.timing = ctx.timing
         self.spend = ctx.sw.charge          # type: ignore[method-assign]  # see spend()
+        # The APIC driver's EOI path (x2apic_mode, lapic_base; Linux's apic->eoi).
+        self.eoi = ApicEoi(False, acpi.madt.lapic_address)
         self.cpus = cpus
         self.acpi = acpi
         # Parsed from the tables at boot (acpi_boot_init).
@@ -465,7 +467,25 @@ class Kernel:
 
     def apic_eoi(self, cpu: Cpu) -> None:
         """Acknowledge the LAPIC (EOI register write)."""
-        write_eoi(cpu, self.x2apic_mode, self.lapic_base)
+        self.eoi.write(cpu)
+
+    @property
+    def x2apic_mode(self) -> bool:
+        """Whether the kernel drives its LAPICs in x2APIC mode (MSRs) or xAPIC (MMIO)."""
+        return self.eoi.x2apic
+
+    @x2apic_mode.setter
+    def x2apic_mode(self, on: bool) -> None:
+        self.eoi.x2apic = bool(on)
+
+    @property
+    def lapic_base(self) -> int:
+        """The xAPIC register page's physical address (the MADT's, or as relocated)."""
+        return self.eoi.base
+
+    @lapic_base.setter
+    def lapic_base(self, base: int) -> None:
+        self.eoi.base = base
 
     def run_section(self, cpu: Cpu, fn: Callable[[], object]) -> int:
         """Same as ``run_on`` (kept for callers of the earlier API)."""

@@ -14,7 +14,7 @@ from irqsim.sim.engine import Engine
 class PoissonSource:
     """Calls ``action()`` ``count`` times with exponential gaps of mean ``mean_gap_ns``."""
 
-    __slots__ = ("_action", "_engine", "_mean", "_rng", "count", "done")
+    __slots__ = ("_action", "_engine", "_fire_cb", "_mean", "_rng", "count", "done")
 
     def __init__(self, engine: Engine, action: Callable[[], None], count: int,
                  mean_gap_ns: float, rng: random.Random, start: int | None = None) -> None:
@@ -26,9 +26,10 @@ class PoissonSource:
         self._rng = rng
         self.count = count
         self.done = 0
+        self._fire_cb = self._fire          # bound once: every event schedules it
         if count:
             t0 = engine.now if start is None else start
-            engine.at(t0 + self._gap(), self._fire)
+            engine.at(t0 + self._gap(), self._fire_cb)
 
     def _gap(self) -> int:
         return max(1, int(self._rng.expovariate(1.0 / self._mean)))
@@ -37,7 +38,7 @@ class PoissonSource:
         self._action()
         self.done += 1
         if self.done < self.count:
-            self._engine.after(self._gap(), self._fire)
+            self._engine.after(self._gap(), self._fire_cb)
 
 
 class ReplaySource:
@@ -47,7 +48,7 @@ class ReplaySource:
     reference models in ../shared/bench/anchors do, so a replay of their workload raises the
     same device events at the same instants."""
 
-    __slots__ = ("_action", "_arg", "_engine", "_gaps", "_t", "done")
+    __slots__ = ("_action", "_arg", "_engine", "_fire_cb", "_gaps", "_t", "done")
 
     def __init__(self, engine: Engine, gaps_ns: Sequence[float],
                  action: Callable[[Any], None], arg: Any = None,
@@ -60,13 +61,14 @@ class ReplaySource:
         self._arg = arg
         self._t = float(engine.now if start is None else start)
         self.done = 0
+        self._fire_cb = self._fire          # bound once: every event schedules it
         self._next()
 
     def _next(self) -> None:
         i = self.done
         if i < len(self._gaps):
             self._t += self._gaps[i]
-            self._engine.at(int(self._t), self._fire)
+            self._engine.at(int(self._t), self._fire_cb)
 
     def _fire(self, _: object) -> None:
         self.done += 1
