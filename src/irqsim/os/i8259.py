@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from irqsim.cpu.cpu import Gate
 from irqsim.os.irq import IRQ_NONE, IRQF_SHARED, IrqAction, IrqDesc
 from irqsim.os.irqdomain import AllocInfo
 from irqsim.spec.i8259 import (
@@ -147,7 +148,7 @@ class Legacy8259:
         self.outb(v | 1 << (irq & 7), port)
 
 
-class XtPicGate:
+class XtPicGate(Gate):
     """The IDT entry of the ISA vectors 0x30-0x3F (common_interrupt -> handle_level_irq of
     an XT-PIC descriptor): mask and ack at the 8259, run the handlers, unmask; no Local
     APIC EOI (an ExtINT interrupt is not in the LAPIC's ISR). A vector whose IRQ moved to

@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from irqsim.cpu.cpu import Gate
 from irqsim.sim.rules import rule
 
 R_EXCEPTION_VECTOR = rule(
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
 SystemBody = Callable[["Cpu"], None]
 
 
-class SystemGate:
+class SystemGate(Gate):
     """A Linux system vector: EOI at entry, count ``name`` per CPU, run ``body``."""
 
     __slots__ = ("body", "description", "kernel", "name")
@@ -57,7 +58,7 @@ class SystemGate:
         return 0
 
 
-class SpuriousGate:
+class SpuriousGate(Gate):
     """Vector 0xFF: the LAPIC's spurious vector (no EOI), counted as SPU."""
 
     __slots__ = ("kernel",)
@@ -78,7 +79,7 @@ class SpuriousGate:
         return 0
 
 
-class NmiGate:
+class NmiGate(Gate):
     """Vector 2: runs the registered NMI handlers; NMIs need no EOI."""
 
     __slots__ = ("handlers", "kernel")
@@ -101,7 +102,7 @@ class NmiGate:
         return self.enter(cpu, 2, False)
 
 
-class ExceptionGate:
+class ExceptionGate(Gate):
     """Vectors 0-31: faults raised by instructions (e.g. #GP from WRMSR).
 
     Like Linux's exception fixup for RDMSR/WRMSR (``ex_handler_msr``), the handler records

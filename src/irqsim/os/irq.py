@@ -22,6 +22,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Any
 
 from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
+from irqsim.cpu.cpu import Gate
 from irqsim.sim.rules import rule
 
 _IOAPIC_BUS = IOAPIC_SOURCE_ID >> 8
@@ -192,7 +193,7 @@ class IrqDesc:
         return ", ".join(a.name for a in self.actions)
 
 
-class IrqGate:
+class IrqGate(Gate):
     """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
     finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
 

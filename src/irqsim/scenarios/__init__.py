@@ -78,6 +78,13 @@ def load_all() -> dict[str, tuple[str, Runner]]:
     import pkgutil
 
     import irqsim.scenarios as pkg
-    for info in pkgutil.iter_modules(pkg.__path__):
-        importlib.import_module(f"irqsim.scenarios.{info.name}")
+    names = [f"irqsim.scenarios.{info.name}" for info in pkgutil.iter_modules(pkg.__path__)]
+    for name in names:
+        importlib.import_module(name)
+    # The same order whichever scenario modules were imported first: module by module (in
+    # file name order), each module's in the order it registers them.
+    rank = {name: i for i, name in enumerate(names)}
+    ordered = sorted(SCENARIOS.items(), key=lambda kv: rank.get(kv[1][1].__module__, len(rank)))
+    SCENARIOS.clear()
+    SCENARIOS.update(ordered)
     return SCENARIOS

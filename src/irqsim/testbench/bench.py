@@ -17,7 +17,7 @@ from typing import Any
 from irqsim.apic.ioapic import IoApic
 from irqsim.apic.lapic import LocalApic
 from irqsim.apic.timer import TIMER_PERIODIC
-from irqsim.cpu.cpu import Cpu
+from irqsim.cpu.cpu import Cpu, Gate
 from irqsim.cpu.cpu import Fault as CpuFault
 from irqsim.cpu.cpuid import Cpuid
 from irqsim.cpu.topology import Topology
@@ -203,7 +203,7 @@ def _nothing(code: Code) -> None:
 ExceptionHandler = Callable[[Code, CpuFault], None]
 
 
-class _InterruptGate:
+class _InterruptGate(Gate):
     """An IDT entry running a test's handler (the :class:`~irqsim.cpu.cpu.Gate` protocol:
     ``enter`` runs the body in the handler's section, ``exit`` is the epilogue)."""
 
@@ -224,7 +224,7 @@ class _InterruptGate:
         return 0
 
 
-class _ExceptionGate:
+class _ExceptionGate(Gate):
     """An exception vector: the test's handler takes the fault, or it is raised."""
 
     __slots__ = ("fn",)
