@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
 from irqsim.cpu.cpu import Gate
@@ -90,12 +90,18 @@ class CpuCounts:
     sequence of ``len`` ints, zero for every CPU that never took the IRQ. An IRQ is routed
     to one CPU at a time, so a descriptor holds one or two entries instead of a list of
     every CPU's (8 KiB per IRQ at 1024 CPUs; issue 12 scale goal). It compares equal to a
-    list of the same counts."""
+    list of the same counts.
 
-    __slots__ = ("_by_cpu", "_n")
+    The CPU that took the IRQ last keeps its count in two plain fields (``_hot``,
+    ``_hot_n``) rather than in the dict, so that counting an interrupt on the same CPU as
+    the previous one is an integer compare and add (issue 12)."""
+
+    __slots__ = ("_by_cpu", "_hot", "_hot_n", "_n")
 
     def __init__(self, counts: Iterable[int] | int) -> None:
         """``counts``: the per-CPU values, or the number of CPUs (all zero)."""
+        self._hot = -1                  # the CPU whose count is _hot_n (not in _by_cpu)
+        self._hot_n = 0
         if isinstance(counts, int):
             self._n: int = counts
             self._by_cpu: dict[int, int] = {}
@@ -106,10 +112,23 @@ class CpuCounts:
 
     def add(self, cpu: int) -> None:
         """One more interrupt on ``cpu``."""
+        if cpu == self._hot:
+            self._hot_n += 1
+            return
         if not 0 <= cpu < self._n:
             raise IndexError(f"CPU {cpu} out of range ({self._n} CPUs)")
         d = self._by_cpu
-        d[cpu] = d.get(cpu, 0) + 1
+        if self._hot >= 0:
+            d[self._hot] = self._hot_n
+        self._hot = cpu
+        self._hot_n = d.pop(cpu, 0) + 1
+
+    def _counts(self) -> dict[int, int]:
+        """Every non-zero count by CPU."""
+        d = dict(self._by_cpu)
+        if self._hot >= 0 and self._hot_n:
+            d[self._hot] = self._hot_n
+        return d
 
     def __len__(self) -> int:
         return self._n
@@ -119,29 +138,31 @@ class CpuCounts:
             cpu += self._n
         if not 0 <= cpu < self._n:
             raise IndexError(f"CPU {cpu} out of range ({self._n} CPUs)")
-        return self._by_cpu.get(cpu, 0)
+        return self._hot_n if cpu == self._hot else self._by_cpu.get(cpu, 0)
 
     def __setitem__(self, cpu: int, value: int) -> None:
         if cpu < 0:
             cpu += self._n
         if not 0 <= cpu < self._n:
             raise IndexError(f"CPU {cpu} out of range ({self._n} CPUs)")
+        if cpu == self._hot:
+            self._hot, self._hot_n = -1, 0
         if value:
             self._by_cpu[cpu] = value
         else:
             self._by_cpu.pop(cpu, None)
 
     def __iter__(self) -> Iterator[int]:
-        d = self._by_cpu
+        d = self._counts()
         return iter([d.get(i, 0) for i in range(self._n)])
 
     def total(self) -> int:
         """Interrupts on all CPUs (``sum(counts)`` without walking every CPU)."""
-        return sum(self._by_cpu.values())
+        return sum(self._by_cpu.values()) + (self._hot_n if self._hot >= 0 else 0)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CpuCounts):
-            return self._n == other._n and self._by_cpu == other._by_cpu
+            return self._n == other._n and self._counts() == other._counts()
         if isinstance(other, (list, tuple)):
             return list(self) == list(other)
         return NotImplemented
@@ -197,7 +218,9 @@ class IrqGate(Gate):
     """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
     finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
 
-    __slots__ = ("eoi", "kernel", "timing", "tracer", "vector_irq")
+    __slots__ = ("eoi", "kernel", "spurious_window", "timing", "tracer", "vector_irq")
+
+    SPURIOUS_WINDOW: Final = 1000       # note_interrupt's window (Kernel.spurious_window)
 
     def __init__(self, kernel: Kernel, vector_irq: list[dict[int, IrqDesc]]) -> None:
         self.kernel = kernel
@@ -206,6 +229,7 @@ class IrqGate(Gate):
         self.timing: TimingModel = kernel.timing
         self.tracer: Tracer = kernel.ctx.tracer
         self.eoi: ApicEoi = kernel.eoi
+        self.spurious_window = IrqGate.SPURIOUS_WINDOW
 
     def enter(self, cpu: Cpu, vector: int, spurious: bool) -> int:
         k = self.kernel
@@ -240,7 +264,7 @@ class IrqGate(Gate):
                 k.note_interrupt(desc, handled)
             else:
                 desc.window_count += 1
-                if desc.window_count >= k.spurious_window:
+                if desc.window_count >= self.spurious_window:
                     desc.window_count = 0
             return base
         all_actions = k.irq_chain == "all"

@@ -70,9 +70,9 @@ class Kernel:
     # Shared INTx lines: "until-claimed" (seed 004) or "all" (Linux runs every handler).
     irq_chain = "until-claimed"
     # note_interrupt ("nobody cared"): Linux disables a line when 99,900 of 100,000
-    # interrupts went unhandled; irqsim keeps the ratio over a 1,000-interrupt window.
+    # interrupts went unhandled; irqsim keeps the ratio over a window of interrupts
+    # (``spurious_window``, 1,000 by default: IrqGate.SPURIOUS_WINDOW).
     # An unhandled interrupt more than 100 ms after the previous one restarts the count.
-    spurious_window = 1000
     spurious_threshold = 999
     unhandled_age_ns = 100_000_000
 
@@ -468,6 +468,15 @@ class Kernel:
     def apic_eoi(self, cpu: Cpu) -> None:
         """Acknowledge the LAPIC (EOI register write)."""
         self.eoi.write(cpu)
+
+    @property
+    def spurious_window(self) -> int:
+        """Interrupts per note_interrupt window (kept by the device gate, which counts)."""
+        return self.irq.gate.spurious_window
+
+    @spurious_window.setter
+    def spurious_window(self, n: int) -> None:
+        self.irq.gate.spurious_window = n
 
     @property
     def x2apic_mode(self) -> bool:
