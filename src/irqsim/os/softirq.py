@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from irqsim.cpu.cpu import POLL
 from irqsim.sim.rules import rule
@@ -101,11 +101,16 @@ class SoftirqCpu:
     output_queue: deque[tuple[Callable[[Any], None], Any]] = field(default_factory=deque)
 
 
+# The net.core sysctls' defaults: packets and microseconds per NET_RX softirq run.
+NETDEV_BUDGET: Final = 300
+NETDEV_BUDGET_USECS: Final = 2 * JIFFY_NS // 1000       # 2 jiffies
+
+
 class Softirqs:
     """The softirq core and NAPI for one kernel."""
 
-    netdev_budget = 300
-    netdev_budget_usecs = 2 * JIFFY_NS // 1000       # 2 jiffies
+    netdev_budget = NETDEV_BUDGET
+    netdev_budget_usecs = NETDEV_BUDGET_USECS
 
     def __init__(self, kernel: Kernel) -> None:
         self.k = kernel

@@ -10,7 +10,7 @@ from pydantic import Field
 
 from irqsim.machine import Machine
 from irqsim.os.affinity import AFTER_BOOT
-from irqsim.os.softirq import Softirqs
+from irqsim.os.softirq import NETDEV_BUDGET, NETDEV_BUDGET_USECS
 from irqsim.scenarios import ScenarioOptions, ScenarioResult, knobs_of, register
 
 if TYPE_CHECKING:
@@ -87,8 +87,8 @@ class NicSettings:
     app_cpus: list[Annotated[int, Field(ge=0)]] = field(default_factory=list)
     echo: bool = False
     pmd: bool = False
-    netdev_budget: Annotated[int, Field(ge=1, le=100_000)] = Softirqs.netdev_budget
-    netdev_budget_usecs: Annotated[int, Field(ge=1, le=10**7)] = Softirqs.netdev_budget_usecs
+    netdev_budget: Annotated[int, Field(ge=1, le=100_000)] = NETDEV_BUDGET
+    netdev_budget_usecs: Annotated[int, Field(ge=1, le=10**7)] = NETDEV_BUDGET_USECS
     irq_mode: Literal["msix", "msi", "intx"] = "msix"
     threaded: bool = False
     tx_adaptive: bool = False
