@@ -47,7 +47,8 @@ native: $(STAMP)
 COMPILED := build/compiled
 COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/golden \
 	tests/unit/test_nheap.py tests/unit/test_native_engine.py \
-	tests/unit/test_cpu_counts.py \
+	tests/unit/test_cpu_counts.py tests/unit/test_workload_sources.py tests/unit/test_testbench.py \
+	tests/unit/test_nmi.py \
 	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
 	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py
