@@ -65,7 +65,7 @@ def run_irqsim(wl, trace: bool, intremap: bool = False  # type: ignore[no-untype
     m.boot()
     eng = m.engine
     for d in range(wl.n_devices):      # the anchor's arrival stream, replayed gap by gap
-        ReplaySource(eng, wl.gaps[d], nic.msix.signal, d)
+        ReplaySource(eng, wl.gaps[d], nic.msix.signal_last, d)   # its event's last step
     gc.collect()
     ev0 = eng.events_run
     start = time.perf_counter()

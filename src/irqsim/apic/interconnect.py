@@ -185,8 +185,14 @@ class ApicBus:
         return self._clusters.get(cluster, [])
 
     # -- MSI-format messages from devices / I/O APICs ---------------------------------
-    def deliver_msi(self, tlp: Tlp) -> None:
-        """An interrupt message arrives from the root complex (event callback)."""
+    def deliver_msi_last(self, tlp: Tlp) -> None:
+        """:meth:`deliver_msi` as the whole of an event (the root complex's delivery entry,
+        or its fold): the acceptance it starts may be folded (``Cpu.intr_last``)."""
+        self.deliver_msi(tlp, True)
+
+    def deliver_msi(self, tlp: Tlp, last: bool = False) -> None:
+        """An interrupt message arrives from the root complex (event callback). ``last``:
+        this call is the very last step of its event."""
         ctx = self.ctx
         led = ctx.ledger
         led.land(tlp.iid, "APIC bus")
@@ -208,7 +214,7 @@ class ApicBus:
                 if ctx.tracer.on:
                     ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver",
                                     vector=vector, dest=dest, source=tlp.source)
-                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp)
+                a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp, last)
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0
         # (semantics.md A.11, kvm-unit-tests' I/O APIC logical test): matches_logical does it.

@@ -197,6 +197,10 @@ class CpuPort(Protocol):
 
     def intr(self) -> None: ...
 
+    def intr_last(self) -> None:
+        """``intr`` as the very last step of an event (the acceptance may be folded)."""
+        ...
+
     def nmi(self) -> None: ...
 
     def smi(self) -> None: ...
@@ -447,8 +451,11 @@ class LocalApic:
         return v if (v & 0xF0) > pcls else -1
 
     # -- message side ------------------------------------------------------
-    def accept_fixed(self, vector: int, level: bool, meta: Tlp | None = None) -> bool:
-        """Accept a fixed/lowest-priority interrupt into IRR (A.4). False if not accepted."""
+    def accept_fixed(self, vector: int, level: bool, meta: Tlp | None = None,
+                     last: bool = False) -> bool:
+        """Accept a fixed/lowest-priority interrupt into IRR (A.4). False if not accepted.
+        ``last``: the caller's event ends with this call (INTR may then fold the acceptance,
+        ``Cpu.intr_last``)."""
         ctx = self.ctx
         if not self.svr & SVR_ENABLE or vector < 16:
             if vector < 16:
@@ -493,7 +500,10 @@ class LocalApic:
             if isr and (isr.bit_length() - 1) & 0xF0 > pcls:
                 pcls = (isr.bit_length() - 1) & 0xF0
             if vector & 0xF0 > pcls:
-                cpu.intr()
+                if last:
+                    cpu.intr_last()
+                else:
+                    cpu.intr()
         return True
 
     def inta(self) -> int:

@@ -190,8 +190,8 @@ class Cpu:
     """
 
     __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_entry_delay",
-                 "_handler_done_fn", "_handler_fn", "_lapic_access", "_lapic_delivery",
-                 "_ledger", "_mark", "_mode",
+                 "_fold_intr", "_handler_done_fn", "_handler_fn", "_lapic_access",
+                 "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
                  "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
                  "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
@@ -259,6 +259,11 @@ class Cpu:
         self._handler_fn = self._handler            # bound once: every Frame runs them
         self._handler_done_fn = self._handler_done
         self._accept_fn = self._accept              # bound once: every INTR schedules it
+        # intr_last may run the acceptance at once (Engine.ahead) only where intr and the IRET
+        # are this class's: a subclass's own INTR path (C-state exit, a guest executor) or
+        # work after its IRET would be skipped or reordered.
+        cls = type(self)
+        self._fold_intr = cls.intr is Cpu.intr and cls._handler_done is Cpu._handler_done
 
     # -- CPU time per context (/proc/stat, mpstat) ------------------------------------
     def _tally(self) -> None:
@@ -462,6 +467,21 @@ class Cpu:
         if self.if_flag and self._accept_entry is None:
             self._accept_entry = self._engine.after(self._lapic_delivery, self._accept_fn)
 
+    def intr_last(self) -> None:
+        """:meth:`intr` as the very last step of an event callback (the APIC bus's delivery
+        event, the IRET): when the acceptance would be the engine's next entry anyway (and
+        tracing is off), it runs at once, at its instant (Engine.ahead)."""
+        if not self._fold_intr:
+            self.intr()
+            return
+        if self.if_flag and self._accept_entry is None:
+            engine = self._engine
+            t = engine.now + self._lapic_delivery
+            if not self._tracer.on and engine.fold_at(t):
+                self._accept(None)
+            else:
+                self._accept_entry = engine.push(t, self._accept_fn, None)
+
     def _accept(self, _: object) -> None:
         self._accept_entry = None
         if not self.if_flag:
@@ -653,7 +673,7 @@ class Cpu:
         if self.if_flag:
             lapic = self.lapic
             if (lapic.irr and lapic.deliverable() >= 0) or lapic.extint:
-                self.intr()
+                self.intr_last()            # the IRET's last step (a Frame's tail event)
 
     # -- NMI, SMI, INIT, start-up --------------------------------------------------
     def nmi(self) -> None:

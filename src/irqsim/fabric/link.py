@@ -27,13 +27,14 @@ assert _SHIFT == SER_SHIFT
 class Link:
     """Upstream direction of one link, from a device (or switch port) to its parent port."""
 
-    __slots__ = ("_add", "_engine", "_free_at", "_hop", "_mul", "_per64", "name", "receiver",
-                 "sent", "speed")
+    __slots__ = ("_add", "_engine", "_free_at", "_hop", "_mul", "_per64", "_tracer", "name",
+                 "receiver", "sent", "speed")
 
     def __init__(self, ctx: SimContext, receiver: Receiver, name: str,
                  speed: LinkSpec | None = None) -> None:
         """``speed``: the trained link (None: the default link, Gen3 x1)."""
         self._engine = ctx.engine
+        self._tracer = ctx.tracer
         self._hop = ctx.timing.pcie_hop
         self._per64 = ctx.timing.pcie_ns_per_64_bytes
         self._mul, self._add = serialization_params(speed, self._per64)
@@ -49,8 +50,10 @@ class Link:
         self._mul, self._add = serialization_params(speed, self._per64)
         self.speed = speed
 
-    def send(self, tlp: Tlp, ready: int) -> int:
-        """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream."""
+    def send(self, tlp: Tlp, ready: int, last: bool = False) -> int:
+        """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream.
+        ``last``: the caller's event ends with this call, so the arrival may run at once
+        when it would be the engine's next entry anyway (Engine.ahead; tracing off)."""
         start = ready if ready > self._free_at else self._free_at
         if tlp.kind == _MWR and tlp.address < 1 << 32:     # Tlp.wire_bytes' common case
             wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
@@ -60,5 +63,8 @@ class Link:
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
-        self._engine.push(arrival, self.receiver, tlp)      # arrival > now
+        if last and not self._tracer.on and self._engine.fold_at(arrival):
+            self.receiver(tlp)
+        else:
+            self._engine.push(arrival, self.receiver, tlp)      # arrival > now
         return arrival

@@ -87,7 +87,8 @@ class RootComplex:
         self.memory = memory
         self.iommu = iommu
         self.apic_bus = apic_bus
-        self._deliver_msi = apic_bus.deliver_msi    # bound once: every interrupt message
+        # Bound once: every interrupt message. Its entry is the whole of its event.
+        self._deliver_msi = apic_bus.deliver_msi_last
         self.bus0: dict[int, PciFunction] = {}
         self.cf8 = 0
         self.extra_mmio: list[tuple[int, int, MmioRegion]] = [(VTD_BASE, 0x1000, iommu)]
@@ -399,12 +400,11 @@ class RootComplex:
                 if self.numa is not None:
                     t += self._remote_hop(tlp, msg)
                 engine = ctx.engine
-                if engine.ahead(t) and not ctx.tracer.on:
-                    # Folded: this TLP's arrival is always an event of its own and this is
-                    # its last step; the delivery would be the engine's next entry.
-                    engine.now = t
-                    engine.folded += 1
-                    self.apic_bus.deliver_msi(msg)
+                if not ctx.tracer.on and engine.fold_at(t):
+                    # Folded: this is the last step of the TLP's arrival (an event of its own
+                    # or folded at the end of one); the delivery would be the engine's next
+                    # entry.
+                    self.apic_bus.deliver_msi(msg, True)
                 else:
                     engine.push(t, self._deliver_msi, msg)     # t > now
             return

@@ -269,9 +269,10 @@ class PciFunction:
 
     @final
     def send_interrupt(self, address: int, data: int, t_sample: int, source: str,
-                       iid: int = 0) -> None:
+                       iid: int = 0, last: bool = False) -> None:
         """Send an MSI/MSI-X message: a DWORD posted memory write of ``data`` to ``address``
-        carrying interrupt ``iid`` (raised by the capability)."""
+        carrying interrupt ``iid`` (raised by the capability). ``last``: the caller's event
+        ends with this call (the link's arrival may be folded into it, ``Link.send``)."""
         ctx = self.ctx
         if not self._cfg_data[_CMD] & CMD_BUS_MASTER:
             ctx.ledger.drop(Reason.BUS_MASTER, iid, self.name)
@@ -308,7 +309,7 @@ class PciFunction:
         if link is None:
             ctx.ledger.drop(Reason.NO_LINK, iid, self.name, flying=True)
         else:
-            link.send(tlp, ready)
+            link.send(tlp, ready, last)
 
     def msix_enabled_changed(self, enabled: bool) -> None:
         """Hook: MSI-X Enable changed; an enabled MSI-X forbids INTx (PCIe 7.7.2.2)."""

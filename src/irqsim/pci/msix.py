@@ -183,8 +183,10 @@ class MsixCapability:
         return bool(self.pba >> k & 1)
 
     # -- device side -----------------------------------------------------
-    def signal(self, k: int, t_event: int | None = None) -> None:
-        """The device raises vector ``k`` now: detection and table read, then send or pend."""
+    def signal(self, k: int, t_event: int | None = None, last: bool = False) -> None:
+        """The device raises vector ``k`` now: detection and table read, then send or pend.
+        ``last``: the caller's event ends with this call, so the table sample may run at once
+        when it would be the engine's next entry anyway (Engine.ahead; tracing off)."""
         ctx = self.fn.ctx
         iid = ctx.ledger.raise_(self.fn.name)
         now = ctx.engine.now
@@ -197,7 +199,17 @@ class MsixCapability:
         tp = self._tp_event
         if tp.on:
             tp(iid, now if t_event is None else t_event, self.fn.name)
-        ctx.engine.push(now + self.sample_delay, self._sample_fn, (k, iid))
+        engine = ctx.engine
+        t = now + self.sample_delay
+        if last and not ctx.tracer.on and engine.fold_at(t):
+            self._sample((k, iid))
+        else:
+            engine.push(t, self._sample_fn, (k, iid))
+
+    def signal_last(self, k: int) -> None:
+        """:meth:`signal` as the very last step of an event callback (a device event that
+        ends with it, e.g. a ``ReplaySource`` action): the table sample may be folded."""
+        self.signal(k, None, True)
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg
@@ -223,9 +235,11 @@ class MsixCapability:
         t = self.table
         i = 4 * k
         # Called through the class (send_interrupt is final): compiled, a direct native call
-        # instead of a Python-level lookup when the device is an interpreted subclass.
+        # instead of a Python-level lookup when the device is an interpreted subclass. The
+        # sample is an event of its own (or folded at the end of one) and this is its last
+        # step: the link's arrival may be folded into it.
         PciFunction.send_interrupt(fn, t[i] | (t[i + 1] << 32), t[i + 2], ctx.engine.now,
-                                   self.sources[k], iid)
+                                   self.sources[k], iid, True)
 
     def _send(self, k: int, t_sample: int, iid: int) -> None:
         t = self.table

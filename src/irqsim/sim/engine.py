@@ -185,6 +185,15 @@ class Engine:
         nxt = self.peek()
         return nxt is None or nxt > time
 
+    def fold_at(self, time: int) -> bool:
+        """:meth:`ahead`; when true, also move ``now`` to ``time`` and count the fold: the
+        caller (at the very end of its event, tracing off) then runs the stage itself."""
+        if self.ahead(time):
+            self.now = time
+            self.folded += 1
+            return True
+        return False
+
     def run(self, until: int | None = None, max_events: int | None = None) -> int:
         """Run entries in time order until the heap is empty, ``until`` or ``max_events``.
 

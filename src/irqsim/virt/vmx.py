@@ -77,6 +77,9 @@ class GuestPin:
     def intr(self) -> None:
         self.vcpu.intr()
 
+    def intr_last(self) -> None:
+        self.vcpu.intr()
+
     def nmi(self) -> None:
         self.cpu.nmi()
 
