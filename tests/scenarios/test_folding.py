@@ -1,21 +1,31 @@
 """Event folding (issue 12 How 1) changes no result: the differential test.
 
 A stage that is the last step of its event may run the next stage at once when that entry
-would be the engine's next one anyway (``Engine.ahead``: the root complex's delivery to the
-APIC bus, a handler's IRET tail). Every built-in scenario is run folded and unfolded
-(``Engine.FOLD``), tracing off, and compared bit for bit: every trace-point call in order
-(device events, sends, root complex, IRR set, acceptance, handler entry, EOI, settled...,
-with their instants), latency histograms, accounting, /proc/interrupts, CPU time, end time,
-diagnostics and the final register state of every LAPIC, CPU, I/O APIC and PCI function.
+would be the engine's next one anyway (``Engine.ahead``): the MSI-X table sample (a device
+event ending with ``signal(last=True)``), the link's arrival at the root port (end of the
+sample), the root complex's delivery to the APIC bus, the acceptance (end of that delivery
+and of the IRET: ``Cpu.intr_last``) and a handler's IRET tail. Every built-in scenario, and
+bench_msix.py's workload (arrival events ending with the MSI-X signal, 1 and 4 CPUs), is run
+folded and unfolded (``Engine.FOLD``), tracing off, and compared bit for bit: every
+trace-point call in order (device events, sends, root complex, IRR set, acceptance, handler
+entry, EOI, settled..., with their instants), latency histograms, accounting,
+/proc/interrupts, CPU time, end time, diagnostics and the final register state of every
+LAPIC, CPU, I/O APIC and PCI function.
 """
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
+from irqsim.os.irq import IRQ_HANDLED
+from irqsim.os.kernel import PCI_IRQ_MSIX, Kernel
+from irqsim.os.pci import PciDev
 from irqsim.scenarios import ScenarioOptions, load_all
 from irqsim.sim import probe
 from irqsim.sim.engine import Engine
@@ -51,6 +61,17 @@ def _state(m: Machine) -> dict[str, Any]:
 
 
 def _run(name: str, fold: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    def build() -> Machine:
+        _, run = load_all()[name]
+        return run(ScenarioOptions(requests=60, mean_gap_ns=4_000.0, seed=5,
+                                   trace=False)).machine
+    return _observe(build, fold, monkeypatch)
+
+
+def _observe(build: Callable[[], Machine], fold: bool,
+             monkeypatch: pytest.MonkeyPatch) -> tuple[Any, ...]:
+    """Run ``build()`` with folding on or off and record every trace-point call and the
+    machine's figures and final state."""
     monkeypatch.setattr(Engine, "FOLD", fold)
     calls: list[tuple[Any, ...]] = []
 
@@ -60,8 +81,7 @@ def _run(name: str, fold: bool, monkeypatch: pytest.MonkeyPatch) -> tuple[Any, .
             tp.subscribe(lambda *args, _n=tp.name: calls.append((_n, *map(_plain, args))))
 
     monkeypatch.setattr(probe.TracePoints, "__init__", logged)
-    _, run = load_all()[name]
-    m = run(ScenarioOptions(requests=60, mean_gap_ns=4_000.0, seed=5, trace=False)).machine
+    m = build()
     assert not m.ctx.tracer.on
     rec = m.recorder
     hists = {src: [dict(h.counts) for h in hs] for src, hs in rec.rows.items()} \
@@ -111,3 +131,99 @@ def test_tracing_on_does_not_fold() -> None:
     # IRET tail (the MSI-X sample is not: rx is called from the top level, not an event).
     assert m2.engine.folded == 4
     assert m2.engine.events_run + 4 == m.engine.events_run
+
+
+class _Driver:
+    """bench_msix.py's driver: one MSI-X vector per queue, queue i on CPU i mod ncpus; the
+    handler computes ``handler_ns`` (its EOI is posted when something is due first)."""
+
+    name = "fold-nic"
+    ids = ((0x8086, 0x1572),)
+
+    def __init__(self, queue_cpu: list[int], handler_ns: int) -> None:
+        self.queue_cpu = queue_cpu
+        self.handler_ns = handler_ns
+        self.k: Kernel | None = None
+
+    def probe(self, k: Kernel, pdev: PciDev) -> None:
+        self.k = k
+        k.pci_enable_device(pdev)
+        k.pci_set_master(pdev)
+        n = len(self.queue_cpu)
+        k.pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX, cpus=self.queue_cpu)
+        for i in range(n):
+            k.request_irq(k.pci_irq_vector(pdev, i), self.handler, 0, f"q{i}", None)
+
+    def handler(self, irq: int, dev_id: object) -> int:
+        assert self.k is not None
+        self.k.spend(self.handler_ns)
+        return IRQ_HANDLED
+
+
+class _Arrivals:
+    """One queue's exponential arrivals, each event ending with the MSI-X signal
+    (``last=True``: its table sample may fold into it), as bench_msix.py's."""
+
+    def __init__(self, m: Machine, nic: MultiQueueNic, q: int, gaps: list[int]) -> None:
+        self.engine, self.nic, self.q, self.gaps, self.t = m.engine, nic, q, gaps, m.now
+        self._next()
+
+    def _next(self) -> None:
+        if self.gaps:
+            self.t += self.gaps.pop()
+            self.engine.at(self.t, self._fire)
+
+    def _fire(self, _: object) -> None:
+        self._next()
+        self.nic.msix.signal(self.q, last=True)
+
+
+def _bench_machine(ncpus: int, mean_gap_ns: float, trace: bool = False) -> Machine:
+    """bench_msix.py's workload, small: four queues per CPU, 40 arrivals each."""
+    m = Machine(ncpus=ncpus, trace=trace)
+    nic = MultiQueueNic(m.ctx, 4 * ncpus)
+    m.add_device(nic)
+    m.kernel.register_driver(_Driver([q % ncpus for q in range(4 * ncpus)], 850))
+    m.boot()
+    rng = random.Random(ncpus)
+    for q in range(4 * ncpus):
+        _Arrivals(m, nic, q, [max(1, int(rng.expovariate(1 / mean_gap_ns)))
+                              for _ in range(40)])
+    m.run()
+    return m
+
+
+@pytest.mark.parametrize(("ncpus", "mean_gap_ns"), [(1, 6_000.0), (1, 60_000.0),
+                                                     (4, 6_000.0)])
+def test_bench_workload_folded_and_unfolded_are_identical(
+        ncpus: int, mean_gap_ns: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    """bench_msix.py's workload (every stage of the MSI-X path foldable, the sample
+    included): folded and unfolded runs give the same hops at the same instants, the same
+    books and the same final registers; folding takes entries off the heap."""
+    def build() -> Machine:
+        return _bench_machine(ncpus, mean_gap_ns)
+    calls_f, figures_f, events_f, folded = _observe(build, True, monkeypatch)
+    calls_u, figures_u, events_u, unfolded = _observe(build, False, monkeypatch)
+    assert unfolded == 0 and folded > 0
+    assert figures_f[1]["balanced"]
+    assert calls_f == calls_u
+    assert figures_f == figures_u
+    assert events_f + folded == events_u
+
+
+def test_an_idle_machine_folds_the_whole_msix_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Arrivals far apart on one CPU: each interrupt's sample, link arrival, APIC-bus
+    delivery, acceptance and IRET tail all fold into its device event (one entry each)."""
+    _, figures, events, folded = _observe(lambda: _bench_machine(1, 200_000.0), True,
+                                          monkeypatch)
+    delivered = figures[1]["delivered"]
+    assert delivered == 160
+    assert folded >= 0.95 * 5 * delivered     # (a few arrivals come within a path)
+
+
+def test_tracing_on_folds_nothing_on_the_bench_workload() -> None:
+    """With the structured tracer on, no stage folds, the MSI-X sample included (every hop
+    stays an entry at its own instant)."""
+    m = _bench_machine(1, 200_000.0, trace=True)
+    assert m.engine.folded == 0
+    assert m.ctx.tracer.on
