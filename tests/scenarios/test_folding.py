@@ -2,7 +2,7 @@
 
 A stage that is the last step of its event may run the next stage at once when that entry
 would be the engine's next one anyway (``Engine.ahead``): the MSI-X table sample (a device
-event ending with ``signal(last=True)``), the link's arrival at the root port (end of the
+event ending with ``signal_last``), the link's arrival at the root port (end of the
 sample), the root complex's delivery to the APIC bus, the acceptance (end of that delivery
 and of the IRET: ``Cpu.intr_last``) and a handler's IRET tail. Every built-in scenario, and
 bench_msix.py's workload (arrival events ending with the MSI-X signal, 1 and 4 CPUs), is run
@@ -27,6 +27,7 @@ from irqsim.os.irq import IRQ_HANDLED
 from irqsim.os.kernel import PCI_IRQ_MSIX, Kernel
 from irqsim.os.pci import PciDev
 from irqsim.scenarios import ScenarioOptions, load_all
+from irqsim.scenarios.workload import ReplaySource
 from irqsim.sim import probe
 from irqsim.sim.engine import Engine
 
@@ -160,24 +161,6 @@ class _Driver:
         return IRQ_HANDLED
 
 
-class _Arrivals:
-    """One queue's exponential arrivals, each event ending with the MSI-X signal
-    (``last=True``: its table sample may fold into it), as bench_msix.py's."""
-
-    def __init__(self, m: Machine, nic: MultiQueueNic, q: int, gaps: list[int]) -> None:
-        self.engine, self.nic, self.q, self.gaps, self.t = m.engine, nic, q, gaps, m.now
-        self._next()
-
-    def _next(self) -> None:
-        if self.gaps:
-            self.t += self.gaps.pop()
-            self.engine.at(self.t, self._fire)
-
-    def _fire(self, _: object) -> None:
-        self._next()
-        self.nic.msix.signal(self.q, last=True)
-
-
 def _bench_machine(ncpus: int, mean_gap_ns: float, trace: bool = False) -> Machine:
     """bench_msix.py's workload, small: four queues per CPU, 40 arrivals each."""
     m = Machine(ncpus=ncpus, trace=trace)
@@ -186,9 +169,9 @@ def _bench_machine(ncpus: int, mean_gap_ns: float, trace: bool = False) -> Machi
     m.kernel.register_driver(_Driver([q % ncpus for q in range(4 * ncpus)], 850))
     m.boot()
     rng = random.Random(ncpus)
-    for q in range(4 * ncpus):
-        _Arrivals(m, nic, q, [max(1, int(rng.expovariate(1 / mean_gap_ns)))
-                              for _ in range(40)])
+    for q in range(4 * ncpus):      # each event ends with the signal: its sample may fold
+        ReplaySource(m.engine, [rng.expovariate(1 / mean_gap_ns) for _ in range(40)],
+                     nic.msix.signal_last, q)
     m.run()
     return m
 
@@ -214,7 +197,7 @@ def test_bench_workload_folded_and_unfolded_are_identical(
 def test_an_idle_machine_folds_the_whole_msix_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """Arrivals far apart on one CPU: each interrupt's sample, link arrival, APIC-bus
     delivery, acceptance and IRET tail all fold into its device event (one entry each)."""
-    _, figures, events, folded = _observe(lambda: _bench_machine(1, 200_000.0), True,
+    _, figures, _, folded = _observe(lambda: _bench_machine(1, 200_000.0), True,
                                           monkeypatch)
     delivered = figures[1]["delivered"]
     assert delivered == 160

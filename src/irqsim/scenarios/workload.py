@@ -46,7 +46,8 @@ class ReplaySource:
 
     Instants accumulate as floats and are truncated to whole ns when scheduled, as the
     reference models in ../shared/bench/anchors do, so a replay of their workload raises the
-    same device events at the same instants."""
+    same device events at the same instants. ``action(arg)`` is the last step of each event
+    (so it may fold its next stage into it: ``MsixCapability.signal_last``)."""
 
     __slots__ = ("_action", "_arg", "_engine", "_fire_cb", "_gaps", "_t", "done")
 
