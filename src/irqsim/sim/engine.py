@@ -180,7 +180,8 @@ class Engine:
         heap = self._heap
         if not heap or heap[0][0] > time:
             return True
-        if heap[0][1] not in self._cancelled:
+        c = self._cancelled     # empty on the hot path: no boxing, hashing or set lookup
+        if not c or heap[0][1] not in c:
             return False
         nxt = self.peek()
         return nxt is None or nxt > time
