@@ -177,13 +177,15 @@ class MsiCapability:
                 ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msi-masked", vector=k,
                                 pending=what)
             return
-        self._send(k, ctx.engine.now, iid)
+        self._send(k, ctx.engine.now, iid, True)   # the sample event's last step
 
-    def _send(self, k: int, t_sample: int, iid: int) -> None:
+    def _send(self, k: int, t_sample: int, iid: int, last: bool = False) -> None:
+        """Send message ``k`` (``last``: the caller's event ends with this call, so the
+        link's arrival may be folded into it)."""
         addr, data = self.message(k)
         if not self.addr64:
             addr &= 0xFFFFFFFF
-        self.fn.send_interrupt(addr, data, t_sample, f"{self.fn.name}/msi{k}", iid)
+        self.fn.send_interrupt(addr, data, t_sample, f"{self.fn.name}/msi{k}", iid, last)
 
     # -- software side ---------------------------------------------------------------------
     def _written(self, offset: int, size: int, old: bytes) -> None:
