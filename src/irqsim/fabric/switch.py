@@ -38,7 +38,9 @@ class SwitchUpstreamPort(PciBridge):
 
     def forward_up(self, tlp: Tlp) -> None:
         ready = self.ctx.engine.now
-        if self.send_upstream(tlp, ready) is None:
+        # A TLP's arrival from below (an event, or folded at the end of one) ends here: the
+        # next hop's arrival may be folded into it.
+        if self.send_upstream(tlp, ready, True) is None:
             ctx = self.ctx
             if tlp.is_interrupt or (tlp.is_intx and tlp.code < 0x24):
                 ctx.ledger.drop(Reason.NO_LINK, tlp.iid, self.name, flying=True)

@@ -227,8 +227,9 @@ class PciFunction:
     def bus_master(self) -> bool:
         return bool(self.config.data[_CMD] & CMD_BUS_MASTER)
 
-    def send_upstream(self, tlp: Tlp, ready: int) -> int | None:
+    def send_upstream(self, tlp: Tlp, ready: int, last: bool = False) -> int | None:
         """Put a TLP on the link at time ``ready``; returns arrival time or None if dropped.
+        ``last``: the caller's event ends with this call (``Link.send`` may fold the arrival).
 
         A write to the interrupt window not yet carrying an interrupt (a forged MSI: a DMA
         write, a spoofed requester, any delivery mode) is raised here, at its origin, so
@@ -249,7 +250,7 @@ class PciFunction:
         link = self.link
         if link is None:
             return None
-        return link.send(tlp, ready)
+        return link.send(tlp, ready, last)
 
     def dma_write(self, address: int, payload: bytes, ready: int | None = None) -> int | None:
         """Posted memory write of ``payload`` (DMA). Needs Bus Master Enable."""
