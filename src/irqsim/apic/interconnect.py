@@ -185,14 +185,14 @@ class ApicBus:
         return self._clusters.get(cluster, [])
 
     # -- MSI-format messages from devices / I/O APICs ---------------------------------
-    def deliver_msi_last(self, tlp: Tlp) -> None:
-        """:meth:`deliver_msi` as the whole of an event (the root complex's delivery entry,
-        or its fold): the acceptance it starts may be folded (``Cpu.intr_last``)."""
-        self.deliver_msi(tlp, True)
+    def deliver_msi(self, tlp: Tlp) -> None:
+        """An interrupt message arrives (a call in the middle of an event: the I/O APIC)."""
+        self.deliver_msi_last(tlp, False)
 
-    def deliver_msi(self, tlp: Tlp, last: bool = False) -> None:
-        """An interrupt message arrives from the root complex (event callback). ``last``:
-        this call is the very last step of its event."""
+    def deliver_msi_last(self, tlp: Tlp, last: bool = True) -> None:
+        """An interrupt message arrives from the root complex: its delivery event, or its
+        fold, of which this is the very last step (``last``), so the acceptance it starts
+        may be folded too (``Cpu.intr_last``)."""
         ctx = self.ctx
         led = ctx.ledger
         led.land(tlp.iid, "APIC bus")

@@ -184,8 +184,8 @@ class RootComplex:
     def _iommu_message(self, msg: Tlp, delay: int) -> None:
         """A message the remapping unit generates (fault event, posted notification): on
         the APIC bus ``delay`` + ``msg_to_lapic`` later."""
-        self.ctx.engine.after(delay + self.ctx.timing.msg_to_lapic, self.apic_bus.deliver_msi,
-                              msg)
+        self.ctx.engine.after(delay + self.ctx.timing.msg_to_lapic,
+                              self.apic_bus.deliver_msi_last, msg)    # its whole event
 
     def attach_ioapic(self, ioapic: IoApic) -> None:
         """Map ``ioapic`` at its base address and put its messages through the IOMMU (the
@@ -404,7 +404,7 @@ class RootComplex:
                     # Folded: this is the last step of the TLP's arrival (an event of its own
                     # or folded at the end of one); the delivery would be the engine's next
                     # entry.
-                    self.apic_bus.deliver_msi(msg, True)
+                    self.apic_bus.deliver_msi_last(msg)
                 else:
                     engine.push(t, self._deliver_msi, msg)     # t > now
             return

@@ -183,10 +183,8 @@ class MsixCapability:
         return bool(self.pba >> k & 1)
 
     # -- device side -----------------------------------------------------
-    def signal(self, k: int, t_event: int | None = None, last: bool = False) -> None:
-        """The device raises vector ``k`` now: detection and table read, then send or pend.
-        ``last``: the caller's event ends with this call, so the table sample may run at once
-        when it would be the engine's next entry anyway (Engine.ahead; tracing off)."""
+    def signal(self, k: int, t_event: int | None = None) -> None:
+        """The device raises vector ``k`` now: detection and table read, then send or pend."""
         ctx = self.fn.ctx
         iid = ctx.ledger.raise_(self.fn.name)
         now = ctx.engine.now
@@ -199,17 +197,28 @@ class MsixCapability:
         tp = self._tp_event
         if tp.on:
             tp(iid, now if t_event is None else t_event, self.fn.name)
+        ctx.engine.push(now + self.sample_delay, self._sample_fn, (k, iid))
+
+    def signal_last(self, k: int) -> None:
+        """:meth:`signal` (now) as the very last step of an event callback (a device event
+        that ends with it, e.g. a ``ReplaySource`` action): when the table sample would be
+        the engine's next entry anyway (Engine.ahead; tracing off) it runs at once."""
+        if k >= self.n:
+            self.signal(k)                  # raised and dropped, with its diagnostic
+            return
+        fn = self.fn
+        ctx = fn.ctx
+        iid = ctx.ledger.raise_(fn.name)
         engine = ctx.engine
+        now = engine.now
+        tp = self._tp_event
+        if tp.on:
+            tp(iid, now, fn.name)
         t = now + self.sample_delay
-        if last and not ctx.tracer.on and engine.fold_at(t):
+        if not ctx.tracer.on and engine.fold_at(t):
             self._sample((k, iid))
         else:
             engine.push(t, self._sample_fn, (k, iid))
-
-    def signal_last(self, k: int) -> None:
-        """:meth:`signal` as the very last step of an event callback (a device event that
-        ends with it, e.g. a ``ReplaySource`` action): the table sample may be folded."""
-        self.signal(k, None, True)
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg
