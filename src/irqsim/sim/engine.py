@@ -190,17 +190,17 @@ class Engine:
         """:meth:`ahead` (the same test, inline: this runs several times per interrupt);
         when true, also move ``now`` to ``time`` and count the fold: the caller (at the very
         end of its event, tracing off) then runs the stage itself."""
-        if not self.fold or self.bounded or not self.running or self.stopped \
-                or time >= self.wait_t:
-            return False
         heap = self._heap
-        if heap and heap[0][0] <= time:
+        if heap and heap[0][0] <= time:     # the usual reason, first: a busy machine
             c = self._cancelled
             if not c or heap[0][1] not in c:
                 return False
             nxt = self.peek()
             if nxt is not None and nxt <= time:
                 return False
+        if not self.fold or self.bounded or not self.running or self.stopped \
+                or time >= self.wait_t:
+            return False
         self.now = time
         self.folded += 1
         return True
