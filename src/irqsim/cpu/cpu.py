@@ -477,7 +477,9 @@ class Cpu:
         if self.if_flag and self._accept_entry is None:
             engine = self._engine
             t = engine.now + self._lapic_delivery
-            if not self._tracer.on and engine.fold_at(t):
+            # Not from inside a section (an IRET called by a greenlet section's own end,
+            # Software._ended): the acceptance would launch its handler from there.
+            if not self._tracer.on and self._sw.current is None and engine.fold_at(t):
                 self._accept(None)
             else:
                 self._accept_entry = engine.push(t, self._accept_fn, None)
