@@ -181,8 +181,9 @@ def _bench_machine(ncpus: int, mean_gap_ns: float, trace: bool = False) -> Machi
 def test_bench_workload_folded_and_unfolded_are_identical(
         ncpus: int, mean_gap_ns: float, monkeypatch: pytest.MonkeyPatch) -> None:
     """bench_msix.py's workload (every stage of the MSI-X path foldable, the sample
-    included): folded and unfolded runs give the same hops at the same instants, the same
-    books and the same final registers; folding takes entries off the heap."""
+    included; issue 12 "Must hold"): folded and unfolded runs give the same hops at the
+    same instants, the same books and the same final registers; folding takes entries off
+    the heap."""
     def build() -> Machine:
         return _bench_machine(ncpus, mean_gap_ns)
     calls_f, figures_f, events_f, folded = _observe(build, True, monkeypatch)
