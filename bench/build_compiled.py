@@ -42,6 +42,7 @@ from build_native import build as build_native  # noqa: E402
 # this list: the rest still works.
 MODULES = (
     "irqsim/sim/engine.py",
+    "irqsim/sim/engine_vec.py",
     "irqsim/sim/section.py",
     "irqsim/sim/probe.py",
     "irqsim/sim/context.py",
@@ -117,7 +118,8 @@ def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
     (out / "setup_compiled.py").write_text(SETUP.format(mods=list(modules)))
     env = {**os.environ, "PYTHONPATH": str(out)}
     subprocess.run([sys.executable, "setup_compiled.py"], cwd=out, env=env, check=True)
-    shutil.rmtree(out / "build", ignore_errors=True)
+    if not os.environ.get("IRQSIM_KEEP_C"):     # the generated C, for reading profiles
+        shutil.rmtree(out / "build", ignore_errors=True)
     build_native(out / "irqsim" / "sim")      # the engine's native heap functions too
     return time.perf_counter() - start
 

@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from irqsim.sim.accounting import Ledger
-from irqsim.sim.engine import Engine
+from irqsim.sim.engine import Engine, new_engine
 from irqsim.sim.probe import TracePoints
 from irqsim.sim.rules import DiagPolicy, Rule, current_policy
 from irqsim.sim.section import Software
@@ -41,7 +41,7 @@ class Diagnostic:
 class SimContext:
     """Shared services of one simulated machine (``sw`` runs software on the clock)."""
 
-    engine: Engine = field(default_factory=Engine)
+    engine: Engine = field(default_factory=new_engine)
     timing: TimingModel = field(default_factory=TimingModel)
     tracer: Tracer = field(default_factory=Tracer)
     ledger: Ledger = field(default_factory=Ledger)

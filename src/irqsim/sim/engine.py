@@ -260,3 +260,31 @@ class Engine:
     def stop(self) -> None:
         """Make ``run`` return after the current entry."""
         self.stopped = True
+
+
+def new_engine() -> Engine:
+    """A new machine's engine: :class:`~irqsim.sim.engine_vec.VecEngine` (the heap in native
+    integer arrays) where it is compiled (the compiled build), else :class:`Engine` (the plain
+    package never imports it). ``IRQSIM_VEC_HEAP=0`` selects :class:`Engine` everywhere."""
+    if VEC_HEAP is None:
+        _choose()
+    if VEC_HEAP:
+        from irqsim.sim.engine_vec import VecEngine
+        return VecEngine()
+    return Engine()
+
+
+VEC_HEAP: bool | None = None        # new_engine makes VecEngines (None: not decided yet)
+
+
+def _choose() -> None:
+    global VEC_HEAP
+    from irqsim.sim.compiled import compiled
+
+    VEC_HEAP = False
+    if compiled() and os.environ.get("IRQSIM_VEC_HEAP", "1") != "0":
+        try:
+            from irqsim.sim import engine_vec
+        except ImportError:                     # not built with it: Engine
+            return
+        VEC_HEAP = not (engine_vec.__file__ or "").endswith(".py")
