@@ -195,14 +195,14 @@ class VecEngine(Engine):
 
     def peek(self) -> int | None:
         """Time of the next live entry, or None."""
-        if self._cancelled:
+        if len(self._cancelled):
             self._drop_cancelled_head()
         return int(self._ht[0]) if self._n else None
 
     def free_before(self, time: int, seq: int) -> bool:
         """True when no live entry orders before ``(time, seq)`` (an entry scheduled at
         ``time`` with tie-break ``seq`` would run next)."""
-        if self._cancelled:
+        if len(self._cancelled):
             self._drop_cancelled_head()
         if not self._n:
             return True
@@ -212,7 +212,7 @@ class VecEngine(Engine):
     def step(self) -> bool:
         """Run the next live entry (for software that waits on the engine's stack); False
         when there is none."""
-        if self._cancelled:
+        if len(self._cancelled):
             self._drop_cancelled_head()
         if not self._n:
             return False
@@ -277,7 +277,7 @@ class VecEngine(Engine):
                 if t > horizon:
                     break
                 slot = self._hk[0]
-                if cancelled:
+                if len(cancelled):      # (len: a native read; a set's truth is a call)
                     seq = self._hs[0]
                     if seq in cancelled:
                         cancelled.discard(seq)
