@@ -24,7 +24,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
-from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, Posted, Section
+from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Posted, Section
 from irqsim.spec.cpu import (
     APIC_DEFAULT_BASE,
     MSR_APIC_BASE,
@@ -117,11 +117,12 @@ DISPATCH: Final = 0
 BODY: Final = 1
 
 
-class Frame(Section):
+class Frame(NativeSection):
     """One interrupt in service on this CPU: the stack frame the gate pushed, and the
     handler's software section (it starts at acceptance; dispatch is its first cost)."""
 
-    __slots__ = ("dispatch", "meta", "saved_if", "spurious", "state", "t_accept", "vector")
+    __slots__ = ("core", "dispatch", "meta", "saved_if", "spurious", "state", "t_accept",
+                 "vector")
 
     SELF_FINISHING = True       # Cpu._handler_done marks it finished (one call less)
 
@@ -129,6 +130,7 @@ class Frame(Section):
                  meta: Tlp | None) -> None:
         # Section's fields, set here directly (one call less on the hot path).
         self.cpu = cpu
+        self.core = cpu                     # typed: run_body/run_done call it natively
         self.body = cpu._handler_fn
         self.arg = self
         self.kind = HARDIRQ
@@ -148,6 +150,12 @@ class Frame(Section):
         self.meta = meta
         self.state = DISPATCH               # DISPATCH: entering the gate; BODY: handler runs
         self.dispatch = cpu._entry_delay     # acceptance, context save, handler dispatch
+
+    def run_body(self) -> None:
+        self.core._handler(self)
+
+    def run_done(self) -> None:
+        self.core._handler_done(self)
 
 
 class _Store(Posted):

@@ -121,6 +121,29 @@ class Section:
                 f"start={self.start}, clock={self.clock}, finished={self.finished})")
 
 
+class NativeSection(Section):
+    """A section whose body and end are methods of its own compiled class (cpu.py's handler
+    ``Frame``): ``run_body()`` is ``body(arg)`` and ``run_done()`` is ``on_done(self)``. In
+    the compiled build :meth:`Software.launch` calls them natively (a bound method stored in
+    ``body`` is called by name, with its arguments parsed); interpreted, it calls ``body``
+    (one Python call less)."""
+
+    __slots__ = ()
+
+    def run_body(self) -> None:
+        """``self.body(self.arg)``."""
+        raise NotImplementedError
+
+    def run_done(self) -> None:
+        """``self.on_done(self)``."""
+        raise NotImplementedError
+
+
+# This module is mypyc-compiled (bench/build_compiled.py): NativeSection's methods are native
+# calls here.
+COMPILED: Final = not __file__.endswith(".py")
+
+
 class SectionAbandoned(Exception):
     """Raised inside an inline section whose CPU was reset (INIT): it never continues."""
 
@@ -155,8 +178,12 @@ class Software:
         if self.inline is None and self.current is None and self.inline_ok \
                 and not self.engine.bounded:
             self.inline = self.current = sec
+            nsec = sec if COMPILED and isinstance(sec, NativeSection) else None
             try:
-                sec.body(sec.arg)
+                if nsec is not None:
+                    nsec.run_body()
+                else:
+                    sec.body(sec.arg)
             except SectionAbandoned:
                 return sec
             finally:
@@ -171,7 +198,10 @@ class Software:
                     # the end of its event, and its tail would be the next entry anyway.
                     engine.now = sec.clock
                     engine.folded += 1
-                    fin(sec)
+                    if nsec is not None:
+                        nsec.run_done()
+                    else:
+                        fin(sec)
                     return sec
                 sec.next = fin
                 sec.handle = engine.at(sec.clock, fin, sec)
