@@ -215,7 +215,8 @@ class Cpu:
     """
 
     __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_entry_delay",
-                 "_fold_intr", "_handler_done_fn", "_handler_fn", "_lapic_access",
+                 "_fold_intr", "_handler_done_fn", "_handler_fn", "_hardirq_ns", "_idle_ns",
+                 "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
                  "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
@@ -269,6 +270,10 @@ class Cpu:
         self._tracer = ctx.tracer
         self._ledger = ctx.ledger
         self._ctx_ns = dict.fromkeys(CONTEXTS, 0)
+        # Added to _ctx_ns[HARDIRQ] / [IDLE] (cpu_time): the interrupt path's own tallies, in
+        # native ints (compiled) instead of a boxed int made per interrupt in the dict.
+        self._hardirq_ns = 0
+        self._idle_ns = 0
         self._mode = IDLE
         self._mark = ctx.engine.now
         self._tp_accept = ctx.points.accept
@@ -303,6 +308,8 @@ class Cpu:
         """Simulated ns spent so far in hardirq, softirq, task, idle and poll context (they
         add up to the simulated time)."""
         out = dict(self._ctx_ns)
+        out[HARDIRQ] += self._hardirq_ns
+        out[IDLE] += self._idle_ns
         out[self._mode] += self._engine.now - self._mark
         return out
 
@@ -547,7 +554,10 @@ class Cpu:
         frame = Frame(self, v, self.if_flag, spurious, now, meta)
         frames.append(frame)
         self.if_flag = False
-        self._ctx_ns[self._mode] += now - self._mark        # _tally(), inlined
+        if self._mode == IDLE:                              # _tally(), inlined
+            self._idle_ns += now - self._mark
+        else:
+            self._ctx_ns[self._mode] += now - self._mark
         self._mark = now
         self._mode = HARDIRQ
         t = now + frame.dispatch
@@ -673,7 +683,7 @@ class Cpu:
         if self._tracer.on:
             self._tracer.emit(now, self.name, self.name, "iret", vector=frame.vector,
                               IF=int(self.if_flag))
-        self._ctx_ns[HARDIRQ] += now - self._mark           # _tally(), inlined
+        self._hardirq_ns += now - self._mark                # _tally(), inlined
         self._mark = now
         if frames:
             top = frames[-1]
