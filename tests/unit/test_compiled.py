@@ -41,6 +41,18 @@ def test_the_compiled_build_uses_the_native_heap() -> None:
     assert engine.NATIVE_HEAP is want
 
 
+def test_machines_use_the_vec_engine_only_where_it_is_compiled() -> None:
+    """new_engine (sim/engine.py): the compiled build's machines get the VecEngine (heap in
+    vec[i64] arrays, sim/engine_vec.py) unless IRQSIM_VEC_HEAP=0; the plain package's get
+    Engine (heapq or the native heap functions) and never import engine_vec's librt."""
+    from irqsim.sim.engine import Engine, new_engine
+
+    eng = new_engine()
+    want = compiled() and os.environ.get("IRQSIM_VEC_HEAP", "1") != "0"
+    assert (type(eng).__name__ == "VecEngine") is want
+    assert want or type(eng) is Engine
+
+
 def test_mypyc_attr_leaves_plain_classes_alone() -> None:
     """In plain Python the decorator returns the class unchanged (subclassing works)."""
     if compiled():
