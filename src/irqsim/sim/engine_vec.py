@@ -82,9 +82,18 @@ class VecEngine(Engine):
         hs[pos] = seq
         hk[pos] = slot
 
-    def _remove_top(self) -> None:
-        """Drop the entry at the root (``_n > 0``; its slot must be released already): the
+    def _drop_top(self, slot: i64) -> None:
+        """Drop the entry at the root (``_n > 0``; ``slot`` is its slot): release the slot
+        (its callback and argument are forgotten, the slot goes on the free-list), then the
         last entry's hole sinks from the root past earlier keys."""
+        self._fns[slot] = None
+        self._args[slot] = None
+        nf = self._nfree
+        if nf == len(self._free):
+            self._free = append(self._free, slot)
+        else:
+            self._free[nf] = slot
+        self._nfree = nf + 1
         n = self._n - 1
         self._n = n
         if n == 0:
@@ -94,22 +103,19 @@ class VecEngine(Engine):
         hk = self._hk
         t = ht[n]
         s = hs[n]
-        k = hk[n]
         pos: i64 = 0
         child: i64 = 1
         while child < n:
             ct = ht[child]
-            cs = hs[child]
             right = child + 1
             if right < n:
                 rt = ht[right]
-                if rt < ct or (rt == ct and hs[right] < cs):
+                if rt < ct or (rt == ct and hs[right] < hs[child]):
                     child = right
                     ct = rt
-                    cs = hs[right]
-            if ct < t or (ct == t and cs < s):
+            if ct < t or (ct == t and hs[child] < s):
                 ht[pos] = ct
-                hs[pos] = cs
+                hs[pos] = hs[child]
                 hk[pos] = hk[child]
                 pos = child
                 child = 2 * pos + 1
@@ -117,18 +123,7 @@ class VecEngine(Engine):
                 break
         ht[pos] = t
         hs[pos] = s
-        hk[pos] = k
-
-    def _release(self, slot: i64) -> None:
-        """Forget the slot's callback and argument and put it on the free-list."""
-        self._fns[slot] = None
-        self._args[slot] = None
-        nf = self._nfree
-        if nf == len(self._free):
-            self._free = append(self._free, slot)
-        else:
-            self._free[nf] = slot
-        self._nfree = nf + 1
+        hk[pos] = hk[n]
 
     def _drop_cancelled_head(self) -> None:
         """Pop cancelled entries off the root until a live one (or nothing) is there."""
@@ -138,8 +133,7 @@ class VecEngine(Engine):
             if seq not in c:
                 return
             c.discard(seq)
-            self._release(self._hk[0])
-            self._remove_top()
+            self._drop_top(self._hk[0])
 
     def _seqs(self) -> list[int]:
         hs = self._hs
@@ -220,8 +214,7 @@ class VecEngine(Engine):
         slot = self._hk[0]
         fn = self._fns[slot]
         arg = self._args[slot]
-        self._release(slot)
-        self._remove_top()
+        self._drop_top(slot)
         fn(arg)
         self.events_run += 1
         return True
@@ -281,13 +274,11 @@ class VecEngine(Engine):
                     seq = self._hs[0]
                     if seq in cancelled:
                         cancelled.discard(seq)
-                        self._release(slot)
-                        self._remove_top()
+                        self._drop_top(slot)
                         continue
                 fn = self._fns[slot]
                 arg = self._args[slot]
-                self._release(slot)
-                self._remove_top()
+                self._drop_top(slot)
                 self.now = t
                 fn(arg)
                 n += 1
