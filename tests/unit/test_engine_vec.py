@@ -5,8 +5,8 @@ Hypothesis programs schedule (at/after/push, ties), cancel, run with and without
 and event limits, step, and query ``peek``/``pending``/``live_handles``/``free_before``/
 ``free_until``/``ahead`` from inside callbacks; both engines must run the same callbacks at
 the same instants in the same order and answer every query alike (docs/performance.md,
-"Session 4"). Runs interpreted in the plain suite (librt installed with mypy) and compiled in
-``make test-compiled``.
+"Engine (session 4)"). Runs interpreted in the plain suite (librt comes with mypy) and
+compiled in ``make test-compiled``.
 """
 
 from __future__ import annotations
@@ -101,3 +101,25 @@ def test_vec_engine_refuses_the_past_and_negative_delays() -> None:
         e.at(10, print)
     with pytest.raises(ValueError, match="negative"):
         e.after(-1, print)
+
+
+def test_vec_engine_overrides_every_method_that_reads_the_tuple_heap() -> None:
+    """VecEngine keeps its entries in its own arrays: an Engine method that reads ``_heap``
+    (or ``heap_pop``/``heap_push``) and is not overridden would see an empty heap in the
+    compiled build. Every such method of sim/engine.py's Engine has an override."""
+    import ast
+    from pathlib import Path
+
+    import irqsim.sim.engine as engine_mod
+
+    src = Path(engine_mod.__file__ or "").parent / "engine.py"    # compiled: the .py beside
+    tree = ast.parse(src.read_text())
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "Engine")
+    names = ("heap_pop", "heap_push", "heappop")
+    reads = {f.name for f in cls.body if isinstance(f, ast.FunctionDef)
+             and any((isinstance(n, ast.Attribute) and n.attr == "_heap")
+                     or (isinstance(n, ast.Name) and n.id in names) for n in ast.walk(f))}
+    assert reads, "no method reads the heap: the test no longer sees the engine"
+    missing = {name for name in reads
+               if name != "__init__" and name not in engine_vec.VecEngine.__dict__}
+    assert not missing, f"VecEngine must override {sorted(missing)}"

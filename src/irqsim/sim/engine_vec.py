@@ -1,5 +1,5 @@
 """The engine of the compiled build: the same :class:`~irqsim.sim.engine.Engine`, its heap
-kept in native integer arrays (issue 12; docs/performance.md "Session 4").
+kept in native integer arrays (issue 12; docs/performance.md "Engine (session 4)").
 
 :class:`VecEngine` orders entries by ``(time, seq)`` exactly as :class:`Engine` does, with
 the same lazy cancellation, horizon, waiter and folding rules; only the storage differs.
