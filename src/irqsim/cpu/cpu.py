@@ -24,7 +24,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
-from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Posted, Section
+from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Section
 from irqsim.spec.cpu import (
     APIC_DEFAULT_BASE,
     MSR_APIC_BASE,
@@ -156,23 +156,6 @@ class Frame(NativeSection):
 
     def run_done(self) -> None:
         self.core._handler_done(self)
-
-
-class _Store(Posted):
-    """A posted memory or port write (:meth:`Cpu.write`, :meth:`Cpu.outl`): its address or
-    port, size and value, in one object (Software.post)."""
-
-    __slots__ = ("addr", "size", "value")
-
-    def __init__(self, fn: Callable[[Any], None], addr: int, size: int, value: int) -> None:
-        self.fn = fn                        # Posted's fields, set here (one call less)
-        self.arg = None
-        self.own = True                     # fn takes the record itself
-        self.t = 0
-        self.handle = -1
-        self.addr = addr
-        self.size = size
-        self.value = value
 
 
 MEM_SIZES: Final = frozenset((1, 2, 4, 8))     # what a load/store instruction can access
@@ -1000,7 +983,7 @@ class Cpu:
                     else:
                         assert self.platform is not None
                         cost = self.platform.write_cost(addr)
-                    self._sw.post_record(cur, _Store(self._post_write, addr, size, value))
+                    self._sw.post(cur, self._post_write, (addr, size, value))
                     cur.clock = t + cost
                     cur.busy += cost
                     return
@@ -1027,13 +1010,13 @@ class Cpu:
             cur.busy += cost
         return old
 
-    def _posted_write(self, rec: _Store) -> None:
-        addr = rec.addr
+    def _posted_write(self, arg: tuple[int, int, int]) -> None:
+        addr, size, value = arg
         if (addr & ~0xFFF) == self.apic_base:
-            self.lapic.mmio_write(addr & 0xFFF, rec.size, rec.value)
+            self.lapic.mmio_write(addr & 0xFFF, size, value)
         else:
             assert self.platform is not None
-            self.platform.cpu_write(addr, rec.size, rec.value)
+            self.platform.cpu_write(addr, size, value)
 
     def inl(self, port: int, size: int = 4) -> int:
         """Port I/O read (IN; ``size`` 1, 2 or 4 bytes)."""
@@ -1060,7 +1043,7 @@ class Cpu:
             if t > engine.now:
                 if not engine.free_until(t):
                     cost = self.platform.io_write_cost(port)
-                    self._sw.post_record(cur, _Store(self._posted_out, port, size, value))
+                    self._sw.post(cur, self._posted_out, (port, size, value))
                     cur.clock = t + cost
                     cur.busy += cost
                     return
@@ -1072,9 +1055,10 @@ class Cpu:
             cur.clock += cost
             cur.busy += cost
 
-    def _posted_out(self, rec: _Store) -> None:
+    def _posted_out(self, arg: tuple[int, int, int]) -> None:
+        port, size, value = arg
         assert self.platform is not None
-        self.platform.io_write(rec.addr, rec.size, rec.value)
+        self.platform.io_write(port, size, value)
 
 
 def _gp_rule(lapic: LocalApic) -> Rule:

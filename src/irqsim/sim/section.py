@@ -62,22 +62,9 @@ HARDIRQ: Final = "hardirq"
 SOFTIRQ: Final = "softirq"
 
 
-class Posted:
-    """A posted write, held by its section until it takes effect: ``fn(arg)`` runs at ``t``
-    (engine entry ``handle``) unless the section is preempted first; while it is, ``t`` is
-    the offset from the preemption and ``handle`` is -1 (the write is then shifted by the
-    time preempted). A subclass may carry what is written itself (``own``: ``fn`` is called
-    with the record; ``Cpu``'s memory and port writes): one object per write, no tuples or
-    boxed integers."""
-
-    __slots__ = ("arg", "fn", "handle", "own", "t")
-
-    def __init__(self, fn: Callable[[Any], None], arg: Any) -> None:
-        self.fn = fn
-        self.arg = arg
-        self.own = False
-        self.t = 0
-        self.handle = -1
+# A posted write: (instant, engine handle, fn, arg); it takes effect at its instant unless
+# the section is preempted first (then it is shifted by the preemption).
+Posted = tuple[int, int, Callable[[Any], None], Any]
 
 
 class Section:
@@ -351,16 +338,12 @@ class Software:
     def post(self, sec: Section, fn: Callable[[Any], None], arg: Any) -> None:
         """Have ``fn(arg)`` take effect at ``sec``'s clock (a posted write); the software
         goes on without waiting for the engine to get there."""
-        self.post_record(sec, Posted(fn, arg))
-
-    def post_record(self, sec: Section, rec: Posted) -> None:
-        """:meth:`post` of a record made by the caller (``rec.own``: its ``fn`` takes it)."""
-        t = rec.t = sec.clock
-        rec.handle = self.engine.at(t, rec.fn, rec if rec.own else rec.arg)
+        t = sec.clock
+        p = (t, self.engine.at(t, fn, arg), fn, arg)
         if sec.posted is None:
-            sec.posted = [rec]
+            sec.posted = [p]
         else:
-            sec.posted.append(rec)
+            sec.posted.append(p)
 
     # -- blocking on a condition (a spin the software does) -----------------------------
     def block(self, sec: Section) -> None:
@@ -410,12 +393,10 @@ class Software:
             # Writes due after now have not happened (entries run in time order); one due
             # at now happens at the preemption's instant either way, so it is left alone.
             keep: list[Posted] = []
-            for rec in sec.posted:
-                if rec.t > now:
-                    engine.cancel(rec.handle)
-                    rec.t -= now                # held: its offset from now
-                    rec.handle = -1
-                    keep.append(rec)
+            for t, handle, fn, arg in sec.posted:
+                if t > now:
+                    engine.cancel(handle)
+                    keep.append((t - now, -1, fn, arg))     # held: its offset from now
             sec.posted = keep or None
 
     def unpreempt(self, sec: Section) -> None:
@@ -425,9 +406,8 @@ class Software:
         engine = self.engine
         now = engine.now
         if sec.posted:
-            for rec in sec.posted:
-                t = rec.t = now + rec.t
-                rec.handle = engine.at(t, rec.fn, rec if rec.own else rec.arg)
+            sec.posted = [(now + dt, engine.at(now + dt, fn, arg), fn, arg)
+                          for dt, _, fn, arg in sec.posted]
         if sec.remaining >= 0:
             sec.clock = now + sec.remaining
             sec.remaining = -1
