@@ -52,6 +52,8 @@ def _play(eng: Engine, program: list[Node], schedule: list[tuple[int | None, int
             log.append(("q", eng.free_until(t), eng.ahead(t), eng.free_before(t, operand),
                         eng.peek(), eng.pending, sorted(eng.live_handles()),
                         eng.live_lower_bound()))
+            if operand % 2 and eng.fold_at(t):
+                log.append(("folded", eng.now, eng.folded))
         elif action == 4:
             eng.stop()
         for n, (delay, act, op) in enumerate(children):

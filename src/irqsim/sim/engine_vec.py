@@ -240,10 +240,28 @@ class VecEngine(Engine):
             return False
         if not self._n or self._ht[0] > time:
             return True
-        if self._hs[0] not in self._cancelled:
+        c = self._cancelled
+        if not len(c) or self._hs[0] not in c:
             return False
         nxt = self.peek()
         return nxt is None or nxt > time
+
+    def fold_at(self, time: int) -> bool:
+        """:meth:`ahead`; when true, also move ``now`` to ``time`` and count the fold (see
+        :meth:`Engine.fold_at`)."""
+        if self._n and self._ht[0] <= time:     # the usual reason, first: a busy machine
+            c = self._cancelled
+            if not len(c) or self._hs[0] not in c:
+                return False
+            nxt = self.peek()
+            if nxt is not None and nxt <= time:
+                return False
+        if not self.fold or self.bounded or not self.running or self.stopped \
+                or time >= self.wait_t:
+            return False
+        self.now = time
+        self.folded += 1
+        return True
 
     def run(self, until: int | None = None, max_events: int | None = None) -> int:
         """Run entries in time order until the heap is empty, ``until`` or ``max_events``.
