@@ -27,18 +27,23 @@ def _emit_kinds() -> list[tuple[str, int, ast.expr]]:
         if mod is None or mod.__file__ is None or not mod.__file__.endswith(".py"):
             continue                # (a C extension, the engine's native heap: no Python)
         text = Path(mod.__file__).read_text()
-        if ".emit(" not in text:
+        if ".emit(" not in text and "shape(" not in text:
             continue
         tree = ast.parse(text)
         out += [(info.name, n.lineno, n.args[3]) for n in ast.walk(tree)
                 if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
                 and n.func.attr == "emit" and len(n.args) >= 4]
+        # a hot call site's shape, declared at module level: shape(kind, *names)
+        out += [(info.name, n.lineno, n.args[0]) for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+                and n.func.id == "shape" and n.args]
     return out
 
 
 def test_every_emit_call_site_names_a_kind_of_the_table() -> None:
-    """A literal kind at a ``tracer.emit`` call is in TraceKind; a computed one is an INTx
-    message name (fabric/tlp.py INTX_NAMES), all of which are in the table."""
+    """A literal kind at a ``tracer.emit`` call or in a ``shape`` declaration (the hot call
+    sites' ``emitN``) is in TraceKind; a computed one is an INTx message name (fabric/tlp.py
+    INTX_NAMES), all of which are in the table."""
     sites = _emit_kinds()
     assert len(sites) >= 45
     for mod, line, arg in sites:

@@ -23,6 +23,7 @@ from irqsim.apic.lapic import (
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
+from irqsim.sim.trace import shape
 from irqsim.spec.lapic import (
     ICR_LEVEL_ASSERT,
     ICR_LOGICAL,
@@ -49,6 +50,10 @@ from irqsim.spec.msi import (
     DM_SMI,
     DM_STARTUP,
 )
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_MSI_DELIVER: Final = shape("msi-deliver", "vector", "dest", "source")
+_T_MSI_DELIVER_MODE: Final = shape("msi-deliver", "vector", "dest", "source", "mode")
 
 R_NO_DESTINATION = rule(
     "APIC-NO-DESTINATION", "SDM 10.11.1",
@@ -212,8 +217,8 @@ class ApicBus:
             a = self.by_id.get(dest)
             if a is not None and a.hw_enabled:
                 if ctx.tracer.on:
-                    ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver",
-                                    vector=vector, dest=dest, source=tlp.source)
+                    ctx.tracer.emit3(_T_MSI_DELIVER, ctx.engine.now, "IOMMU", a.name,
+                                     vector, dest, tlp.source)
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp, last)
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0
@@ -237,9 +242,9 @@ class ApicBus:
         for a, msg in zip(targets, msgs, strict=True):
             iid = msg.iid
             if ctx.tracer.on:
-                ctx.tracer.emit(ctx.engine.now, "IOMMU", a.name, "msi-deliver", vector=vector,
-                                dest=dest, source=tlp.source,
-                                mode=DELIVERY_MODE_NAMES.get(mode, str(mode)))
+                ctx.tracer.emit4(_T_MSI_DELIVER_MODE, ctx.engine.now, "IOMMU", a.name,
+                                 vector, dest, tlp.source,
+                                 DELIVERY_MODE_NAMES.get(mode, str(mode)))
             if not a.hw_enabled:
                 led.drop(Reason.APIC_HW_DISABLED, iid, a.name)
                 self._hw_disabled_diag(a, "interrupt message", vector)

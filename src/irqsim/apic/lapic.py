@@ -14,12 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import cache
-from typing import TYPE_CHECKING, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from irqsim.apic.timer import ApicTimer, divisor
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
+from irqsim.sim.trace import shape
 from irqsim.spec.cpu import (
     APIC_BASE_ADDR,
     APIC_BASE_BSP,
@@ -83,6 +84,11 @@ from irqsim.spec.lapic import (
     x2apic_msr,
 )
 from irqsim.spec.msi import DM_EXTINT
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_IRR_MERGED: Final = shape("irr-merged", "vector")
+_T_IRR_SET: Final = shape("irr-set", "vector", "ppr", "level", "if_flag")
+_T_EOI: Final = shape("eoi", "vector")
 
 R_HW_DISABLED = rule(
     "LAPIC-HW-DISABLED", "SDM 10.4.3",
@@ -479,7 +485,7 @@ class LocalApic:
             elif self.tmr:
                 self.tmr &= ~bit
             if tracer.on:
-                tracer.emit(ctx.engine.now, self.name, self.name, "irr-merged", vector=vector)
+                tracer.emit1(_T_IRR_MERGED, ctx.engine.now, self.name, self.name, vector)
             return True
         self.irr |= bit
         if level:
@@ -491,8 +497,8 @@ class LocalApic:
             self._tp_irr(meta.iid, ctx.engine.now)
         cpu = self.cpu
         if tracer.on:
-            tracer.emit(ctx.engine.now, self.name, self.name, "irr-set", vector=vector,
-                        ppr=self.ppr, level=level, if_flag=cpu is None or cpu.if_flag)
+            tracer.emit4(_T_IRR_SET, ctx.engine.now, self.name, self.name, vector, self.ppr,
+                         level, cpu is None or cpu.if_flag)
         if cpu is not None:
             # (vector class) > (PPR class): self.ppr's class, inlined
             pcls = self.tpr & 0xF0
@@ -581,7 +587,7 @@ class LocalApic:
         if self._tp_eoi.on:
             self._tp_eoi(self.name, v, ctx.engine.now)
         if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, self.name, self.name, "eoi", vector=v)
+            ctx.tracer.emit1(_T_EOI, ctx.engine.now, self.name, self.name, v)
         if self.tmr and self.tmr >> v & 1 and not self.svr & SVR_SUPPRESS_EOI_BROADCAST \
                 and self.bus:
             self.bus.eoi_broadcast(v)

@@ -25,6 +25,7 @@ from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Section
+from irqsim.sim.trace import shape
 from irqsim.spec.cpu import (
     APIC_DEFAULT_BASE,
     MSR_APIC_BASE,
@@ -49,6 +50,11 @@ R_RDMSR_UNIMPLEMENTED = rule(
 R_WRMSR_UNIMPLEMENTED = rule(
     "CPU-WRMSR-UNIMPLEMENTED", "SDM WRMSR",
     "WRMSR of an unimplemented MSR raises #GP")
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_INTA: Final = shape("inta", "vector", "ppr")
+_T_HANDLER_ENTRY: Final = shape("handler-entry", "vector")
+_T_IRET: Final = shape("iret", "vector", "IF")
 
 IDLE: Final = "idle"
 # Busy polling (a task spinning on a queue instead of sleeping for its interrupt): a task
@@ -530,7 +536,7 @@ class Cpu:
             if tp.on and iid:
                 tp(iid, self.index, now)
             if tracer.on:
-                tracer.emit(now, lapic.name, self.name, "inta", vector=v, ppr=lapic.ppr)
+                tracer.emit2(_T_INTA, now, lapic.name, self.name, v, lapic.ppr)
         frames = self.frames
         if frames or self.task is not None or self.soft is not None:
             self._preempt_top(now, v)
@@ -569,7 +575,7 @@ class Cpu:
             if tp.on:
                 tp(iid, self.index, now)
         if self._tracer.on:
-            self._tracer.emit(now, "8259", self.name, "inta", vector=v, ppr=lapic.ppr)
+            self._tracer.emit2(_T_INTA, now, "8259", self.name, v, lapic.ppr)
         if self.frames or self.task is not None or self.soft is not None:
             self._preempt_top(now, v)
         frame = Frame(self, v, self.if_flag, False, now, meta)
@@ -630,7 +636,7 @@ class Cpu:
             meta = frame.meta
             tp(meta.iid if meta is not None else 0, self.index, now, frame.vector)
         if self._tracer.on:
-            self._tracer.emit(now, self.name, "Driver", "handler-entry", vector=frame.vector)
+            self._tracer.emit1(_T_HANDLER_ENTRY, now, self.name, "Driver", frame.vector)
         if self.nesting_allowed:
             self.if_flag = True
             if self.lapic.deliverable() >= 0:
@@ -664,8 +670,8 @@ class Cpu:
         self.if_flag = frame.saved_if
         now = self._engine.now
         if self._tracer.on:
-            self._tracer.emit(now, self.name, self.name, "iret", vector=frame.vector,
-                              IF=int(self.if_flag))
+            self._tracer.emit2(_T_IRET, now, self.name, self.name, frame.vector,
+                               int(self.if_flag))
         self._hardirq_ns += now - self._mark                # _tally(), inlined
         self._mark = now
         if frames:

@@ -11,7 +11,7 @@ wires for each downstream port").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Final, Protocol
 
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
@@ -31,12 +31,16 @@ from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
+from irqsim.sim.trace import shape
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.vtd import VTD_BASE
 
 if TYPE_CHECKING:
     from irqsim.platform.numa import NumaInfo  # data the board hands over
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_INTERRUPT_WRITE: Final = shape("interrupt-write", "address", "data", "source")
 
 R_ECAM_UNALIGNED = rule(
     "PCI-ECAM-UNALIGNED", "PCIe 7.2.2",
@@ -391,8 +395,8 @@ class RootComplex:
                 return
             self.interrupt_writes += 1
             if ctx.tracer.on:
-                ctx.tracer.emit(now, "PCIe Bus", "IOMMU", "interrupt-write", address=addr,
-                                data=tlp.data, source=tlp.source)
+                ctx.tracer.emit3(_T_INTERRUPT_WRITE, now, "PCIe Bus", "IOMMU", addr,
+                                 tlp.data, tlp.source)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off

@@ -24,12 +24,16 @@ from typing import TYPE_CHECKING, Any, Final
 from irqsim.apic.ioapic import IOAPIC_SOURCE_ID
 from irqsim.cpu.cpu import Gate
 from irqsim.sim.rules import rule
+from irqsim.sim.trace import shape
 
 _IOAPIC_BUS = IOAPIC_SOURCE_ID >> 8
 
 R_NO_IRQ = rule(
     "OS-NO-IRQ-FOR-VECTOR", "Linux do_IRQ",
     "an interrupt arrived on a vector with no IRQ descriptor")
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_SW: Final = shape("sw", "label")
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
@@ -294,7 +298,7 @@ class IrqGate(Gate):
         if spurious:
             return 0
         if self.tracer.on:
-            self.tracer.emit(cpu.clock, "Driver", "LAPIC", "sw", label="Write EOI register")
+            self.tracer.emit1(_T_SW, cpu.clock, "Driver", "LAPIC", "Write EOI register")
         self.eoi.write(cpu)                                 # k.apic_eoi(cpu), compiled
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:

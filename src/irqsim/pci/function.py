@@ -17,6 +17,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
+from irqsim.sim.trace import shape
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     BAR0,
@@ -38,6 +39,10 @@ from irqsim.spec.pci import (
     VENDOR_ID,
 )
 from irqsim.spec.pcie import EXP_TYPE_ENDPOINT
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_MWR_DMA: Final = shape("MWr", "address", "length", "source")
+_T_MWR_MSI: Final = shape("MWr", "address", "data", "requester", "source")
 
 R_DMA_BUS_MASTER = rule(
     "PCI-DMA-BUS-MASTER", "PCI 6.2.2",
@@ -264,8 +269,8 @@ class PciFunction:
                   len(payload))
         tlp.source = f"{self.name}/dma"
         if ctx.tracer.on:
-            ctx.tracer.emit(t, self.name, "PCIe Bus", "MWr", address=address,
-                            length=len(payload), source=tlp.source)
+            ctx.tracer.emit3(_T_MWR_DMA, t, self.name, "PCIe Bus", address, len(payload),
+                             tlp.source)
         return self.send_upstream(tlp, t)
 
     @final
@@ -301,8 +306,8 @@ class PciFunction:
         if tp.on:
             tp(iid, ready)
         if ctx.tracer.on:
-            ctx.tracer.emit(ready, self.name, "PCIe Bus", "MWr", address=address, data=data,
-                            requester=tlp.requester, source=source)
+            ctx.tracer.emit4(_T_MWR_MSI, ready, self.name, "PCIe Bus", address, data,
+                             tlp.requester, source)
         tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
         if tp.on:
             tp(self, tlp, ready)

@@ -12,6 +12,7 @@ from typing import Final
 from irqsim.pci.function import PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.rules import rule
+from irqsim.sim.trace import shape
 from irqsim.spec.pci import (
     CAP_ID_MSIX,
     MSIX_CAP_SIZE,
@@ -25,6 +26,9 @@ from irqsim.spec.pci import (
     MSIX_TABLE_OFFSET,
     MSIX_VECTOR_MASKED,
 )
+
+# Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
+_T_SAMPLE: Final = shape("msix-sample", "entry", "masked")
 
 R_TABLE_ACCESS_SIZE = rule(
     "MSIX-TABLE-ACCESS-SIZE", "PCIe 6.1.4.5",
@@ -226,8 +230,7 @@ class MsixCapability:
         ctx = fn.ctx
         masked = self.masked(k)
         if ctx.tracer.on:
-            ctx.tracer.emit(ctx.engine.now, fn.name, fn.name, "msix-sample", entry=k,
-                            masked=masked)
+            ctx.tracer.emit2(_T_SAMPLE, ctx.engine.now, fn.name, fn.name, k, masked)
         if masked:
             bit = 1 << k
             if self.pba & bit:

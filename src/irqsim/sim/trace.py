@@ -3,6 +3,20 @@
 Components hold a reference to the machine's :class:`Tracer` and test its
 ``on`` attribute before building an event, so tracing off costs one attribute
 read per hop.
+
+A hot call site declares its event's shape once, at module level — the kind and the field
+names, as data (:func:`shape`) — and records with the emit of its arity and positional
+values::
+
+    _T_EOI: Final = shape("eoi", "vector")
+    ...
+    if tracer.on:
+        tracer.emit1(_T_EOI, now, self.name, self.name, v)
+
+which records exactly what ``tracer.emit(now, self.name, self.name, "eoi", vector=v)``
+does (that form stays for cold call sites and users). Every reader (:class:`TraceEvent`,
+``events``, ``of_kind``, ``to_jsonl``, the sink, the sampling) derives the field names from
+the shape.
 """
 
 from __future__ import annotations
@@ -10,7 +24,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import IO, Any
+from typing import IO, Any, Final, final
 
 
 @dataclass(slots=True, frozen=True)
@@ -40,13 +54,57 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
+@final
+class TraceShape:
+    """An event's kind and field names, in the order the event lists them."""
+
+    __slots__ = ("arity", "kind", "names", "source_at")
+
+    def __init__(self, kind: str, names: tuple[str, ...]) -> None:
+        self.kind = kind
+        self.names = names
+        self.arity = len(names)
+        # where the ``source`` field is (the sampling reads it), -1: none
+        self.source_at = names.index("source") if "source" in names else -1
+
+    def fields(self, values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
+        """The event's fields: each name with its value."""
+        return dict(zip(self.names, values, strict=True))
+
+    def __repr__(self) -> str:
+        return f"TraceShape({self.kind!r}, {self.names!r})"
+
+
+# Every shape made so far, by (kind, field names): one object per distinct shape.
+SHAPES: Final[dict[tuple[str, tuple[str, ...]], TraceShape]] = {}
+
+
+def _shape(kind: str, names: tuple[str, ...]) -> TraceShape:
+    key = (kind, names)
+    sh = SHAPES.get(key)
+    if sh is None:
+        sh = SHAPES[key] = TraceShape(kind, names)
+    return sh
+
+
+def shape(kind: str, *names: str) -> TraceShape:
+    """The shape of events of ``kind`` (a :class:`~irqsim.sim.kinds.TraceKind` value) with
+    fields ``names``, for a call site's ``emitN``; declared once at module level."""
+    from irqsim.sim.kinds import TraceKind
+    TraceKind(kind)                      # ValueError if the kind is not in the table
+    if len(set(names)) != len(names):
+        raise ValueError(f"trace shape {kind!r}: repeated field name in {names}")
+    return _shape(str(kind), names)
+
+
 class Tracer:
     """Record of events; ``on`` gates recording.
 
-    Events are stored column-wise in five lists of plain values and turned into
-    :class:`TraceEvent` objects when read. Recording allocates no object the garbage
-    collector tracks (the field dicts hold only ints and strings), so a long trace does not
-    slow the simulation down through collections.
+    Events are stored flat in one list of plain values — per event its shape, time,
+    source, destination and field values — and turned into :class:`TraceEvent` objects
+    when read. Recording allocates no object at all beyond what the values are (no dict,
+    tuple or other container the garbage collector would count or scan), so a long trace
+    costs a few list slots per event and does not slow the simulation down.
 
     Memory stays bounded on long runs: ``limit`` caps the events kept; ``keep_deliveries``
     keeps every event up to that many device events, then, for ``sample_deliveries`` more,
@@ -57,89 +115,217 @@ class Tracer:
     False), so the rest of the run costs what an untraced one does.
     """
 
-    __slots__ = ("_chunk", "_deliveries", "_done", "_dst", "_entered", "_fields", "_keeping",
-                 "_kind", "_src", "_time", "_views", "keep_deliveries", "limit", "on",
-                 "sample_deliveries", "sink", "streamed")
+    __slots__ = ("_chunk", "_deliveries", "_done", "_entered", "_flat", "_keep_deliveries",
+                 "_keeping", "_limit", "_n", "_plain", "_pos", "_sample_deliveries", "_sink",
+                 "_views", "on", "streamed")
 
     def __init__(self, on: bool = False, limit: int | None = None,
                  keep_deliveries: int | None = None, sample_deliveries: int | None = None,
                  sink: IO[str] | None = None) -> None:
         self.on = on
-        self.limit = limit
-        self.keep_deliveries = keep_deliveries
-        self.sample_deliveries = sample_deliveries
-        self.sink = sink
+        self._limit = limit
+        self._keep_deliveries = keep_deliveries
+        self._sample_deliveries = sample_deliveries
+        self._sink = sink
         self.streamed = 0
         self._deliveries = 0
         self._keeping = limit != 0
-        self._chunk: list[tuple[int, str, str, str, dict[str, Any]]] | None = None
+        self._chunk: list[tuple[TraceShape, int, str, str, tuple[Any, ...]]] | None = None
         self._done: set[str] = set()        # devices whose undisturbed delivery is kept
         self._entered = False
-        self._time: list[int] = []
-        self._src: list[str] = []
-        self._dst: list[str] = []
-        self._kind: list[str] = []
-        self._fields: list[dict[str, Any]] = []
+        self._flat: list[Any] = []          # per event: shape, time, src, dst, values...
+        self._n = 0                         # events kept
+        self._pos = 0                       # where in _flat the events not yet viewed start
         self._views: list[TraceEvent] = []
+        self._plain = False
+        self._settle()
 
+    # -- configuration (a change takes effect at the next event) ---------------------------
+    def _settle(self) -> None:
+        """``_plain``: every event is kept as it comes (no sink, limit or sampling)."""
+        self._plain = self._keeping and self._sink is None and self._limit is None \
+            and self._keep_deliveries is None
+
+    @property
+    def limit(self) -> int | None:
+        return self._limit
+
+    @limit.setter
+    def limit(self, value: int | None) -> None:
+        self._limit = value
+        self._settle()
+
+    @property
+    def keep_deliveries(self) -> int | None:
+        return self._keep_deliveries
+
+    @keep_deliveries.setter
+    def keep_deliveries(self, value: int | None) -> None:
+        self._keep_deliveries = value
+        self._settle()
+
+    @property
+    def sample_deliveries(self) -> int | None:
+        return self._sample_deliveries
+
+    @sample_deliveries.setter
+    def sample_deliveries(self, value: int | None) -> None:
+        self._sample_deliveries = value
+
+    @property
+    def sink(self) -> IO[str] | None:
+        return self._sink
+
+    @sink.setter
+    def sink(self, value: IO[str] | None) -> None:
+        self._sink = value
+        self._settle()
+
+    # -- recording ----------------------------------------------------------------------------
     def emit(self, time: int, src: str, dst: str, kind: str, **fields: Any) -> None:
         """Record one event (callers check ``on`` first on hot paths)."""
         if not self.on:
             return
-        if self.sink is not None:
-            self.sink.write(json.dumps({"time": time, "src": src, "dst": dst, "kind": kind,
-                                        **fields}) + "\n")
+        self._record(_shape(kind, tuple(fields)), time, src, dst, tuple(fields.values()))
+
+    def emit0(self, sh: TraceShape, time: int, src: str, dst: str) -> None:
+        """Record an event of shape ``sh`` (no fields)."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            self._n += 1
+        elif self.on:
+            self._record(sh, time, src, dst, ())
+
+    def emit1(self, sh: TraceShape, time: int, src: str, dst: str, a: Any) -> None:
+        """Record an event of shape ``sh`` with its one field's value."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            self._n += 1
+        elif self.on:
+            self._record(sh, time, src, dst, (a,))
+
+    def emit2(self, sh: TraceShape, time: int, src: str, dst: str, a: Any, b: Any) -> None:
+        """Record an event of shape ``sh`` with its two fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
+            self._n += 1
+        elif self.on:
+            self._record(sh, time, src, dst, (a, b))
+
+    def emit3(self, sh: TraceShape, time: int, src: str, dst: str, a: Any, b: Any,
+              c: Any) -> None:
+        """Record an event of shape ``sh`` with its three fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            self._n += 1
+        elif self.on:
+            self._record(sh, time, src, dst, (a, b, c))
+
+    def emit4(self, sh: TraceShape, time: int, src: str, dst: str, a: Any, b: Any, c: Any,
+              d: Any) -> None:
+        """Record an event of shape ``sh`` with its four fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            f.append(d)
+            self._n += 1
+        elif self.on:
+            self._record(sh, time, src, dst, (a, b, c, d))
+
+    def _record(self, sh: TraceShape, time: int, src: str, dst: str,
+                values: tuple[Any, ...]) -> None:
+        """One event through the sink, the limit and the sampling (``on`` is true)."""
+        sink = self._sink
+        if sink is not None:
+            sink.write(json.dumps({"time": time, "src": src, "dst": dst, "kind": sh.kind,
+                                   **sh.fields(values)}) + "\n")
             self.streamed += 1
         if not self._keeping:
             return
-        if self.keep_deliveries is not None:
-            if kind == "device-event":
+        if self._keep_deliveries is not None:
+            keep = self._keep_deliveries
+            if sh.kind == "device-event":
                 self._deliveries += 1
-                if self.sample_deliveries is not None and \
-                        self._deliveries > self.keep_deliveries + self.sample_deliveries:
+                sample = self._sample_deliveries
+                if sample is not None and self._deliveries > keep + sample:
                     self._stop_keeping()
                     return
-            if self._deliveries > self.keep_deliveries:
-                self._sample(time, src, dst, kind, fields)
+            if self._deliveries > keep:
+                self._sample(sh, time, src, dst, values)
                 return
-        self._append(time, src, dst, kind, fields)
+        self._append(sh, time, src, dst, values)
 
-    def _append(self, time: int, src: str, dst: str, kind: str, fields: dict[str, Any]) -> None:
-        self._time.append(time)
-        self._src.append(src)
-        self._dst.append(dst)
-        self._kind.append(kind)
-        self._fields.append(fields)
-        if self.limit is not None and len(self._time) >= self.limit:
+    def _append(self, sh: TraceShape, time: int, src: str, dst: str,
+                values: tuple[Any, ...]) -> None:
+        f = self._flat
+        f.append(sh)
+        f.append(time)
+        f.append(src)
+        f.append(dst)
+        f.extend(values)
+        self._n += 1
+        if self._limit is not None and self._n >= self._limit:
             self._stop_keeping()
 
-    def _sample(self, time: int, src: str, dst: str, kind: str, fields: dict[str, Any]) -> None:
+    def _sample(self, sh: TraceShape, time: int, src: str, dst: str,
+                values: tuple[Any, ...]) -> None:
         """Past the kept deliveries: buffer one device's delivery; keep it if undisturbed."""
+        kind = sh.kind
         if kind == "device-event":
             self._chunk = [] if src not in self._done else None
             self._entered = False
         chunk = self._chunk
         if chunk is None:
             return
-        device = chunk[0][1] if chunk else src
-        source = fields.get("source", "")
+        device = chunk[0][2] if chunk else src
+        source = values[sh.source_at] if sh.source_at >= 0 else ""
         if source and not str(source).startswith(device):
             self._chunk = None
             return
-        chunk.append((time, src, dst, kind, fields))
+        chunk.append((sh, time, src, dst, values))
         if kind == "handler-entry":
             self._entered = True
         elif kind == "iret" and self._entered:
             for ev in chunk:
-                self._append(*ev)
+                self._append(ev[0], ev[1], ev[2], ev[3], ev[4])
             self._done.add(device)
             self._chunk = None
 
     def _stop_keeping(self) -> None:
         self._keeping = False
-        if self.sink is None:
+        self._plain = False
+        if self._sink is None:
             self.on = False
 
+    # -- reading ------------------------------------------------------------------------------
     def __bool__(self) -> bool:
         """A tracer is always truthy, even with no events (``__len__`` would say otherwise)."""
         return True
@@ -148,17 +334,23 @@ class Tracer:
     def events(self) -> list[TraceEvent]:
         """The recorded events, in emission order."""
         views = self._views
-        n = len(views)
-        if n < len(self._time):
-            views.extend(map(TraceEvent, self._time[n:], self._src[n:], self._dst[n:],
-                             self._kind[n:], self._fields[n:]))
+        flat = self._flat
+        i = self._pos
+        end = len(flat)
+        while i < end:
+            sh: TraceShape = flat[i]
+            j = i + 4 + sh.arity
+            views.append(TraceEvent(flat[i + 1], flat[i + 2], flat[i + 3], sh.kind,
+                                    sh.fields(flat[i + 4:j])))
+            i = j
+        self._pos = i
         return views
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)
 
     def __len__(self) -> int:
-        return len(self._time)
+        return self._n
 
     def of_kind(self, *kinds: str) -> list[TraceEvent]:
         return [e for e in self.events if e.kind in kinds]
@@ -168,13 +360,17 @@ class Tracer:
 
     def clear(self) -> None:
         """Forget every event so far (a seekable sink is emptied too)."""
-        for col in (self._time, self._src, self._dst, self._kind, self._fields, self._views):
-            col.clear()
+        self._flat.clear()
+        self._views.clear()
+        self._n = 0
+        self._pos = 0
         self._deliveries = 0
-        self._keeping = self.limit != 0
-        if self.sink is not None and self.sink.seekable():
-            self.sink.seek(0)
-            self.sink.truncate()
+        self._keeping = self._limit != 0
+        self._settle()
+        sink = self._sink
+        if sink is not None and sink.seekable():
+            sink.seek(0)
+            sink.truncate()
             self.streamed = 0
 
 
