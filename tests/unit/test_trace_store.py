@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irqsim.sim.trace import SHAPES, TraceShape, Tracer, shape
+from irqsim.sim.trace import SHAPES, Tracer, TraceShape, shape
 
 KINDS = ["device-event", "MWr", "handler-entry", "iret", "eoi", "sw"]
 NAMES = ["vector", "source", "address", "IF", "label"]

@@ -71,12 +71,26 @@ class TraceShape:
         """The event's fields: each name with its value."""
         return dict(zip(self.names, values, strict=True))
 
+    def matches(self, fields: dict[str, Any]) -> bool:
+        """True when ``fields`` has this shape's names, in its order."""
+        if len(fields) != self.arity:
+            return False
+        names = self.names
+        for i, name in enumerate(fields):  # noqa: SIM110  (no generator per emit)
+            if name != names[i]:
+                return False
+        return True
+
     def __repr__(self) -> str:
         return f"TraceShape({self.kind!r}, {self.names!r})"
 
 
 # Every shape made so far, by (kind, field names): one object per distinct shape.
 SHAPES: Final[dict[tuple[str, tuple[str, ...]], TraceShape]] = {}
+
+
+# The last shape ``Tracer.emit`` used for each kind (most kinds have one).
+_LAST: Final[dict[str, TraceShape]] = {}
 
 
 def _shape(kind: str, names: tuple[str, ...]) -> TraceShape:
@@ -186,7 +200,20 @@ class Tracer:
         """Record one event (callers check ``on`` first on hot paths)."""
         if not self.on:
             return
-        self._record(_shape(kind, tuple(fields)), time, src, dst, tuple(fields.values()))
+        sh = _LAST.get(kind)
+        if sh is None or not sh.matches(fields):
+            sh = _LAST[kind] = _shape(kind, tuple(fields))
+        if self._plain:
+            f = self._flat
+            f.append(sh)
+            f.append(time)
+            f.append(src)
+            f.append(dst)
+            for v in fields.values():
+                f.append(v)
+            self._n += 1
+        else:
+            self._record(sh, time, src, dst, tuple(fields.values()))
 
     def emit0(self, sh: TraceShape, time: int, src: str, dst: str) -> None:
         """Record an event of shape ``sh`` (no fields)."""
