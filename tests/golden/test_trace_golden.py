@@ -29,6 +29,9 @@ def test_seed002_trace_event_by_event() -> None:
 @pytest.mark.parametrize("name", sorted(load_all()))
 def test_scenario_trace_matches_its_golden(name: str) -> None:
     """JSON lines, text lines and of_kind of every built-in scenario's trace."""
+    if name not in WANT["scenarios"]:
+        pytest.fail(f"new scenario {name!r}: add its golden trace with "
+                    "`python tests/golden/trace_golden.py --write` and review the diff")
     assert figures_of(scenario_trace(name)) == WANT["scenarios"][name]
 
 
@@ -40,6 +43,5 @@ def test_sampled_tracer_with_a_sink_matches_its_golden(name: str) -> None:
 
 def test_cli_trace_views_match_their_golden() -> None:
     """``irqsim demo`` text and Mermaid output, built from the sampled trace."""
-
     for args, want in WANT["cli"].items():
         assert _h(cli(*args.split())) == want, args
