@@ -16,20 +16,22 @@ LAPIC, CPU, I/O APIC and PCI function.
 from __future__ import annotations
 
 import random
+import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from irqsim.devices.nic import MultiQueueNic
 from irqsim.machine import Machine
-from irqsim.os.irq import IRQ_HANDLED
-from irqsim.os.kernel import PCI_IRQ_MSIX, Kernel
-from irqsim.os.pci import PciDev
 from irqsim.scenarios import ScenarioOptions, load_all
 from irqsim.scenarios.workload import ReplaySource
 from irqsim.sim import probe
 from irqsim.sim.engine import Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+from bench_msix import BenchDriver
 
 _MADE = probe.TracePoints.__init__
 LAPIC_REGS = ("apic_id", "tpr", "svr", "irr", "isr", "tmr", "esr", "esr_hidden", "ldr",
@@ -134,39 +136,12 @@ def test_tracing_on_does_not_fold() -> None:
     assert m2.engine.events_run + 4 == m.engine.events_run
 
 
-class _Driver:
-    """bench_msix.py's driver: one MSI-X vector per queue, queue i on CPU i mod ncpus; the
-    handler computes ``handler_ns`` (its EOI is posted when something is due first)."""
-
-    name = "fold-nic"
-    ids = ((0x8086, 0x1572),)
-
-    def __init__(self, queue_cpu: list[int], handler_ns: int) -> None:
-        self.queue_cpu = queue_cpu
-        self.handler_ns = handler_ns
-        self.k: Kernel | None = None
-
-    def probe(self, k: Kernel, pdev: PciDev) -> None:
-        self.k = k
-        k.pci_enable_device(pdev)
-        k.pci_set_master(pdev)
-        n = len(self.queue_cpu)
-        k.pci_alloc_irq_vectors(pdev, n, n, PCI_IRQ_MSIX, cpus=self.queue_cpu)
-        for i in range(n):
-            k.request_irq(k.pci_irq_vector(pdev, i), self.handler, 0, f"q{i}", None)
-
-    def handler(self, irq: int, dev_id: object) -> int:
-        assert self.k is not None
-        self.k.spend(self.handler_ns)
-        return IRQ_HANDLED
-
-
 def _bench_machine(ncpus: int, mean_gap_ns: float, trace: bool = False) -> Machine:
     """bench_msix.py's workload, small: four queues per CPU, 40 arrivals each."""
     m = Machine(ncpus=ncpus, trace=trace)
     nic = MultiQueueNic(m.ctx, 4 * ncpus)
     m.add_device(nic)
-    m.kernel.register_driver(_Driver([q % ncpus for q in range(4 * ncpus)], 850))
+    m.kernel.register_driver(BenchDriver([q % ncpus for q in range(4 * ncpus)], 850))
     m.boot()
     rng = random.Random(ncpus)
     for q in range(4 * ncpus):      # each event ends with the signal: its sample may fold
