@@ -187,42 +187,35 @@ class MsixCapability:
         return bool(self.pba >> k & 1)
 
     # -- device side -----------------------------------------------------
-    def signal(self, k: int, t_event: int | None = None) -> None:
-        """The device raises vector ``k`` now: detection and table read, then send or pend."""
-        ctx = self.fn.ctx
-        iid = ctx.ledger.raise_(self.fn.name)
-        now = ctx.engine.now
+    def signal(self, k: int, t_event: int | None = None, last: bool = False) -> None:
+        """The device raises vector ``k`` now: detection and table read, then send or pend.
+
+        ``last``: this is the very last step of an event callback, so when the table sample
+        would be the engine's next entry anyway (``Engine.fold_at``; tracing off) it runs at
+        once instead of as an entry of its own."""
+        fn = self.fn
+        ctx = fn.ctx
+        iid = ctx.ledger.raise_(fn.name)
+        engine = ctx.engine
+        now = engine.now
         if k >= self.n:
-            fn = self.fn
             ctx.ledger.drop(Reason.MSIX_BEYOND_TABLE, iid, fn.name)
             ctx.diag(fn.name, R_BEYOND_TABLE,
                      f"device raised MSI-X vector {k} but the table has {self.n} entries")
             return
         tp = self._tp_event
         if tp.on:
-            tp(iid, now if t_event is None else t_event, self.fn.name)
-        ctx.engine.push(now + self.sample_delay, self._sample_fn, (k, iid))
-
-    def signal_last(self, k: int) -> None:
-        """:meth:`signal` (now) as the very last step of an event callback (a device event
-        that ends with it, e.g. a ``ReplaySource`` action): when the table sample would be
-        the engine's next entry anyway (Engine.ahead; tracing off) it runs at once."""
-        if k >= self.n:
-            self.signal(k)                  # raised and dropped, with its diagnostic
-            return
-        fn = self.fn
-        ctx = fn.ctx
-        iid = ctx.ledger.raise_(fn.name)
-        engine = ctx.engine
-        now = engine.now
-        tp = self._tp_event
-        if tp.on:
-            tp(iid, now, fn.name)
+            tp(iid, now if t_event is None else t_event, fn.name)
         t = now + self.sample_delay
-        if not ctx.tracer.on and engine.fold_at(t):
+        if last and not ctx.tracer.on and engine.fold_at(t):
             self._sample((k, iid))
         else:
             engine.push(t, self._sample_fn, (k, iid))
+
+    def signal_last(self, k: int) -> None:
+        """:meth:`signal` (now) as the very last step of an event callback (a device event
+        that ends with it, e.g. a ``ReplaySource`` action)."""
+        self.signal(k, None, True)
 
     def _sample(self, arg: tuple[int, int]) -> None:
         k, iid = arg
