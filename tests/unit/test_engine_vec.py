@@ -105,6 +105,17 @@ def test_vec_engine_refuses_the_past_and_negative_delays() -> None:
         e.after(-1, print)
 
 
+def test_vec_engine_names_a_time_beyond_its_range() -> None:
+    """Times are 63-bit integers there: a later time is a clear error naming the value and
+    the range (the run's ``until``, ``at`` and ``after`` alike), not a conversion failure."""
+    e = engine_vec.VecEngine()
+    for call in (lambda: e.at(2**64, print), lambda: e.after(2**62, print),
+                 lambda: e.run(until=2**63)):
+        with pytest.raises(ValueError, match="beyond the compiled engine's range"):
+            call()
+    e.at(2**62 - 1, print)                  # FOREVER itself is in range
+
+
 def test_vec_engine_overrides_every_method_that_reads_the_tuple_heap() -> None:
     """VecEngine keeps its entries in its own arrays: an Engine method that reads ``_heap``
     (or ``heap_pop``/``heap_push``) and is not overridden would see an empty heap in the

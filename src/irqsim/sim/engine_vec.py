@@ -144,6 +144,8 @@ class VecEngine(Engine):
         """Schedule ``fn(arg)`` at absolute ``time``; returns a handle for :meth:`cancel`."""
         if time < self.now:
             raise ValueError(f"cannot schedule in the past: {time} < now {self.now}")
+        if time > FOREVER:
+            raise ValueError(_beyond(time))
         seq = self._seq = self._seq + 1
         self._insert(time, seq, fn, arg)
         return seq
@@ -159,6 +161,8 @@ class VecEngine(Engine):
         """Schedule ``fn(arg)`` ``delay`` ns from now (a negative delay is an error)."""
         if delay < 0:
             raise ValueError(f"cannot schedule with a negative delay: {delay} ns")
+        if self.now + delay > FOREVER:
+            raise ValueError(_beyond(self.now + delay))
         seq = self._seq = self._seq + 1
         self._insert(self.now + delay, seq, fn, arg)
         return seq
@@ -268,6 +272,8 @@ class VecEngine(Engine):
 
         With ``until`` the clock ends exactly at ``until``. Returns events run.
         """
+        if until is not None and until > FOREVER:
+            raise ValueError(_beyond(until))
         cancelled = self._cancelled
         n = 0
         self.stopped = False
@@ -310,3 +316,8 @@ class VecEngine(Engine):
             self.horizon = saved_horizon
             self.bounded = saved_bounded
             self.events_run += n
+
+
+def _beyond(time: int) -> str:
+    return (f"time {time} ns is beyond the compiled engine's range (FOREVER = 2**62 - 1 ns, "
+            f"146 years)")
