@@ -500,7 +500,7 @@ class Cpu:
             t = engine.now + self._lapic_delivery
             # Not from inside a section (an IRET called by a greenlet section's own end,
             # Software._ended): the acceptance would launch its handler from there.
-            if not self._tracer.on and self._sw.current is None and engine.fold_at(t):
+            if self._sw.current is None and engine.fold_at(t):
                 self._accept(None)
             else:
                 self._accept_entry = engine.push(t, self._accept_fn, None)

@@ -53,7 +53,7 @@ class Link:
     def send(self, tlp: Tlp, ready: int, last: bool = False) -> int:
         """Queue ``tlp`` ready at time ``ready``; returns its arrival time upstream.
         ``last``: the caller's event ends with this call, so the arrival may run at once
-        when it would be the engine's next entry anyway (Engine.ahead; tracing off)."""
+        when it would be the engine's next entry anyway (Engine.ahead)."""
         start = ready if ready > self._free_at else self._free_at
         if tlp.kind == _MWR and tlp.address < 1 << 32:     # Tlp.wire_bytes' common case
             wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
@@ -63,7 +63,7 @@ class Link:
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
-        if last and not self._tracer.on and self._engine.fold_at(arrival):
+        if last and self._engine.fold_at(arrival):
             self.receiver(tlp)
         else:
             self._engine.push(arrival, self.receiver, tlp)      # arrival > now

@@ -404,7 +404,7 @@ class RootComplex:
                 if self.numa is not None:
                     t += self._remote_hop(tlp, msg)
                 engine = ctx.engine
-                if not ctx.tracer.on and engine.fold_at(t):
+                if engine.fold_at(t):
                     # Folded: this is the last step of the TLP's arrival (an event of its own
                     # or folded at the end of one); the delivery would be the engine's next
                     # entry.

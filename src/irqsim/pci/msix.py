@@ -191,7 +191,7 @@ class MsixCapability:
         """The device raises vector ``k`` now: detection and table read, then send or pend.
 
         ``last``: this is the very last step of an event callback, so when the table sample
-        would be the engine's next entry anyway (``Engine.fold_at``; tracing off) it runs at
+        would be the engine's next entry anyway (``Engine.fold_at``) it runs at
         once instead of as an entry of its own."""
         fn = self.fn
         ctx = fn.ctx
@@ -207,7 +207,7 @@ class MsixCapability:
         if tp.on:
             tp(iid, now if t_event is None else t_event, fn.name)
         t = now + self.sample_delay
-        if last and not ctx.tracer.on and engine.fold_at(t):
+        if last and engine.fold_at(t):
             self._sample((k, iid))
         else:
             engine.push(t, self._sample_fn, (k, iid))

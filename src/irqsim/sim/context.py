@@ -55,7 +55,7 @@ class SimContext:
     sw: Software = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sw = Software(self.engine, self.tracer)
+        self.sw = Software(self.engine)
         self.points.settled = self.ledger.settled      # the ledger's merge/drop intents
 
     def diag(self, block: str, rule: Rule, message: str) -> None:

@@ -189,7 +189,7 @@ class Engine:
     def fold_at(self, time: int) -> bool:
         """:meth:`ahead` (the same test, inline: this runs several times per interrupt);
         when true, also move ``now`` to ``time`` and count the fold: the caller (at the very
-        end of its event, tracing off) then runs the stage itself."""
+        end of its event) then runs the stage itself."""
         heap = self._heap
         if heap and heap[0][0] <= time:     # the usual reason, first: a busy machine
             c = self._cancelled

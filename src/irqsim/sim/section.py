@@ -53,7 +53,6 @@ from irqsim.sim.engine import FOREVER
 
 if TYPE_CHECKING:
     from irqsim.sim.engine import Engine
-    from irqsim.sim.trace import Tracer
 
 Body = Callable[[Any], Any]
 
@@ -138,14 +137,12 @@ class SectionAbandoned(Exception):
 class Software:
     """Runs sections on the engine's clock; owns "the section running now"."""
 
-    __slots__ = ("_pool", "current", "engine", "inline", "inline_ok", "tracer")
+    __slots__ = ("_pool", "current", "engine", "inline", "inline_ok")
 
     INLINE: ClassVar[bool] = True   # the default of ``inline_ok`` (tests turn it off)
 
-    def __init__(self, engine: Engine, tracer: Tracer | None = None) -> None:
+    def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        # The machine's tracer (SimContext passes it); None: read through the section's CPU.
-        self.tracer = tracer
         self.current: Section | None = None
         self.inline: Section | None = None   # the section running on the engine's stack
         self.inline_ok = Software.INLINE     # False: every section takes a greenlet
@@ -178,9 +175,7 @@ class Software:
             engine = self.engine
             if sec.clock > engine.now:                  # _ended(), inlined
                 fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
-                tracer = self.tracer
-                if sec.SELF_FINISHING and engine.ahead(sec.clock) \
-                        and not (tracer if tracer is not None else sec.cpu.ctx.tracer).on:
+                if sec.SELF_FINISHING and engine.ahead(sec.clock):
                     # Folded tail: a self-finishing section (a handler Frame) is launched at
                     # the end of its event, and its tail would be the next entry anyway.
                     engine.now = sec.clock
