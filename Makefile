@@ -54,7 +54,7 @@ COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/go
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py \
 	tests/unit/test_engine_vec.py tests/unit/test_sections.py
 $(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) src/irqsim/sim/_nheap.c \
-		bench/build_compiled.py bench/build_native.py
+		bench/build_compiled.py bench/build_native.py bench/pgo_train.py
 	$(BIN)/python bench/build_compiled.py --out $(COMPILED)
 	touch $@
 

@@ -9,8 +9,13 @@ engine's native heap functions (sim/_nheap.c, bench/build_native.py) are built b
 default: ``make demo`` and ``make test`` need only python3 and make). Needs mypy (the dev
 extra) and a C compiler.
 
-    python bench/build_compiled.py [--out build/compiled] [--strip-trace]
-                                   [--modules irqsim/sim/engine.py ...]
+    python bench/build_compiled.py [--out build/compiled] [--strip-trace] [--opt 3]
+                                   [--pgo auto|on|off] [--modules irqsim/sim/engine.py ...]
+
+``--pgo`` (default ``auto``: on with GCC): profile-guided optimisation. The modules are
+compiled instrumented, bench/pgo_train.py runs the hot paths on them, and the same C is
+compiled again with that profile; results are the same, the code is laid out for the hot
+path (docs/performance.md "Compiler flags").
 
 ``--strip-trace`` builds a measurement-only variant without trace points: in the compiled
 modules every read of a tracer's or trace point's ``.on`` switch becomes ``False`` and the
@@ -21,11 +26,13 @@ difference to the normal build is what the guards cost with tracing off (issue 1
 
 from __future__ import annotations
 
+import argparse
 import ast
 import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -68,10 +75,11 @@ MODULES = (
 )
 
 SETUP = """
+import sys
 from setuptools import setup
 from mypyc.build import mypycify
-setup(name="irqsim-compiled", ext_modules=mypycify({mods!r}, opt_level="3"),
-      script_args=["build_ext", "--inplace"])
+setup(name="irqsim-compiled", ext_modules=mypycify({mods!r}, opt_level={opt!r}),
+      script_args=["build_ext", "--inplace", *sys.argv[1:]])
 """
 
 
@@ -100,9 +108,27 @@ def strip_trace(source: str) -> str:
     return "".join(lines)
 
 
-def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
+def gcc() -> bool:
+    """Whether Python's C compiler is GCC (whose profile flags ``--pgo`` uses)."""
+    cc = (sysconfig.get_config_var("CC") or "cc").split()[0]
+    try:
+        out = subprocess.run([cc, "--version"], capture_output=True, text=True).stdout
+    except OSError:
+        return False
+    return "Free Software Foundation" in out
+
+
+def _setup(out: Path, env: dict[str, str], *args: str) -> None:
+    subprocess.run([sys.executable, "setup_compiled.py", *args], cwd=out, env=env,
+                   check=True)
+
+
+def build(out: Path, modules: tuple[str, ...], no_trace: bool = False, opt: str = "3",
+          pgo: bool = False) -> float:
     """Copy the package to ``out`` and compile ``modules`` there (``no_trace``: stripped of
-    their trace points first); returns seconds taken."""
+    their trace points first; ``opt``: the C optimisation level; ``pgo``: compile twice,
+    the second time with the profile of a training run, bench/pgo_train.py); returns
+    seconds taken."""
     start = time.perf_counter()
     if out.exists():
         shutil.rmtree(out)
@@ -115,26 +141,44 @@ def build(out: Path, modules: tuple[str, ...], no_trace: bool = False) -> float:
     # mypy's settings only (the [project] and setuptools tables would redirect the build)
     text = (ROOT / "pyproject.toml").read_text()
     (out / "pyproject.toml").write_text(text[text.index("[tool.mypy]"):])
-    (out / "setup_compiled.py").write_text(SETUP.format(mods=list(modules)))
+    (out / "setup_compiled.py").write_text(SETUP.format(mods=list(modules), opt=opt))
+    build_native(out / "irqsim" / "sim")      # the engine's native heap functions too
     env = {**os.environ, "PYTHONPATH": str(out)}
-    subprocess.run([sys.executable, "setup_compiled.py"], cwd=out, env=env, check=True)
+    if pgo:
+        # GCC's profile-guided optimisation: an instrumented build runs the training, then
+        # the same C is compiled again with its profile (hot code laid out together and
+        # optimised for speed; code the training never ran optimised as without a profile).
+        prof = out / "pgo"
+        gen = f"-fprofile-generate={prof} -fprofile-update=single"
+        _setup(out, {**env, "CFLAGS": gen, "LDFLAGS": gen})
+        subprocess.run([sys.executable, str(ROOT / "bench" / "pgo_train.py")], cwd=out,
+                       env=env, check=True)
+        use = f"-fprofile-use={prof} -fprofile-partial-training -Wno-missing-profile"
+        _setup(out, {**env, "CFLAGS": use}, "--force")
+        shutil.rmtree(prof, ignore_errors=True)
+    else:
+        _setup(out, env)
     if not os.environ.get("IRQSIM_KEEP_C"):     # the generated C, for reading profiles
         shutil.rmtree(out / "build", ignore_errors=True)
-    build_native(out / "irqsim" / "sim")      # the engine's native heap functions too
     return time.perf_counter() - start
 
 
 def main() -> None:
-    args = sys.argv[1:]
-    out = ROOT / "build" / "compiled"
-    modules = MODULES
-    if "--out" in args:
-        out = Path(args[args.index("--out") + 1]).resolve()
-    if "--modules" in args:
-        modules = tuple(a for a in args[args.index("--modules") + 1:] if not a.startswith("-"))
-    took = build(out, modules, no_trace="--strip-trace" in args)
-    print(f"compiled {len(modules)} modules into {out} in {took:.0f} s; "
-          f"use PYTHONPATH={out}")
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=ROOT / "build" / "compiled")
+    ap.add_argument("--modules", nargs="+", default=list(MODULES),
+                    help="paths inside the package (default: MODULES)")
+    ap.add_argument("--strip-trace", action="store_true",
+                    help="without trace points (a measurement-only build)")
+    ap.add_argument("--opt", default="3", help="the C optimisation level (-O)")
+    ap.add_argument("--pgo", choices=("auto", "on", "off"), default="auto",
+                    help="profile-guided optimisation (auto: with GCC)")
+    a = ap.parse_args()
+    pgo = a.pgo == "on" or (a.pgo == "auto" and gcc())
+    out = a.out.resolve()
+    took = build(out, tuple(a.modules), no_trace=a.strip_trace, opt=a.opt, pgo=pgo)
+    print(f"compiled {len(a.modules)} modules into {out} in {took:.0f} s"
+          f"{' with profile-guided optimisation' if pgo else ''}; use PYTHONPATH={out}")
 
 
 if __name__ == "__main__":
