@@ -9,6 +9,10 @@ deterministic counterpart of bench_msix.py's "vs heapq" column.
     python bench/bench_callgrind.py [--cpus 1 64] [--small 1000] [--large 6000] [--trace]
 
 ``--trace`` also counts irqsim with the structured tracer on (the "tracing on" cost).
+``--cache`` also simulates the caches and branch predictor (slower) and prints L1
+instruction-cache misses and mispredicted branches per interrupt, for irqsim and the anchor:
+what makes the wall-clock ratio differ from the instruction ratio (docs/performance.md
+section 9).
 ``--compiled-anchor`` also compiles the heapq anchor with mypyc (its source is written for
 that) and counts it: the single-source route's ceiling (docs/performance.md section 5).
 
@@ -62,30 +66,49 @@ def compile_anchor(out: Path) -> Path:
     return out
 
 
-def instructions(script: str) -> int:
-    """Instructions callgrind counts for running ``script`` with this Python."""
+COUNTS = {"ir": r"Collected : (\d+)", "i1": r"I1  misses:\s+([\d,]+)",
+          "bm": r"Mispredicts:\s+([\d,]+)"}
+
+
+def counts(script: str, cache: bool = False) -> dict[str, int]:
+    """Instructions callgrind counts for running ``script`` with this Python (``ir``), and
+    with ``cache`` its L1 instruction-cache misses (``i1``) and mispredicted branches
+    (``bm``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(script)
         path = f.name
+    sim = ["--cache-sim=yes", "--branch-sim=yes"] if cache else []
     try:
         out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
-                              sys.executable, path], capture_output=True, text=True,
+                              *sim, sys.executable, path], capture_output=True, text=True,
                              check=True, env={**os.environ, "PYTHONHASHSEED": "0"})
     finally:
         os.unlink(path)
-    m = re.search(r"Collected : (\d+)", out.stderr)
-    if m is None:
-        raise RuntimeError(f"no instruction count in valgrind's output:\n{out.stderr[-500:]}")
-    return int(m.group(1))
+    got = {}
+    for key, pattern in COUNTS.items():
+        if key != "ir" and not cache:
+            continue
+        m = re.search(pattern, out.stderr)
+        if m is None:
+            raise RuntimeError(f"no {key} count in valgrind's output:\n{out.stderr[-500:]}")
+        got[key] = int(m.group(1).replace(",", ""))
+    return got
+
+
+def per_interrupt_counts(template: str, cpus: int, small: int, large: int,
+                         trace: bool = False, cache: bool = False) -> dict[str, float]:
+    """Each count per interrupt: the difference of a ``small`` and a ``large`` run."""
+    kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus,
+          "trace": trace}
+    a = counts(template.format(n=small, **kw), cache)
+    b = counts(template.format(n=large, **kw), cache)
+    return {k: (b[k] - a[k]) / (large - small) for k in a}
 
 
 def per_interrupt(template: str, cpus: int, small: int, large: int,
                   trace: bool = False) -> float:
-    kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus,
-          "trace": trace}
-    a = instructions(template.format(n=small, **kw))
-    b = instructions(template.format(n=large, **kw))
-    return (b - a) / (large - small)
+    """Instructions per interrupt."""
+    return per_interrupt_counts(template, cpus, small, large, trace)["ir"]
 
 
 @click.command(help=__doc__.splitlines()[0])
@@ -95,8 +118,10 @@ def per_interrupt(template: str, cpus: int, small: int, large: int,
 @click.option("--trace", is_flag=True, help="also count irqsim with tracing on")
 @click.option("--compiled-anchor", is_flag=True,
               help="also count the heapq anchor compiled by mypyc")
+@click.option("--cache", is_flag=True,
+              help="also count I-cache misses and mispredicted branches (slower)")
 def main(cpus: tuple[int, ...], small: int, large: int, trace: bool,
-         compiled_anchor: bool) -> None:
+         compiled_anchor: bool, cache: bool) -> None:
     if large <= small:
         raise click.UsageError("--large must exceed --small")
     if shutil.which("valgrind") is None or not ANCHORS.is_dir():
@@ -105,9 +130,13 @@ def main(cpus: tuple[int, ...], small: int, large: int, trace: bool,
     print("MSI-X end to end (bench_msix workload, tracing off): instructions per interrupt")
     print(f"{'cpus':>6} | {'irqsim':>10} | {'heapq':>10} | {'vs heapq':>9}")
     for n in cpus:
-        ours = per_interrupt(IRQSIM, n, small, large)
-        ref = per_interrupt(HEAPQ, n, small, large)
+        our = per_interrupt_counts(IRQSIM, n, small, large, cache=cache)
+        their = per_interrupt_counts(HEAPQ, n, small, large, cache=cache)
+        ours, ref = our["ir"], their["ir"]
         line = f"{n:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x"
+        if cache:
+            line += (f" | I1 misses {our['i1']:,.0f} vs {their['i1']:,.0f}"
+                     f" | mispredicts {our['bm']:,.0f} vs {their['bm']:,.0f}")
         if trace:
             on = per_interrupt(IRQSIM, n, small, large, trace=True)
             line += f" | traced {on:>10,.0f} ({on / ours:.2f}x)"
