@@ -144,16 +144,22 @@ def build(out: Path, modules: tuple[str, ...], no_trace: bool = False, opt: str 
     (out / "setup_compiled.py").write_text(SETUP.format(mods=list(modules), opt=opt))
     build_native(out / "irqsim" / "sim")      # the engine's native heap functions too
     env = {**os.environ, "PYTHONPATH": str(out)}
+    if gcc():
+        # The extension's functions call each other directly (no PLT stub between compiled
+        # functions) and may be inlined into each other: nothing interposes them.
+        env["CFLAGS"] = f"{env.get('CFLAGS', '')} -fno-semantic-interposition"
     if pgo:
         # GCC's profile-guided optimisation: an instrumented build runs the training, then
         # the same C is compiled again with its profile (hot code laid out together and
         # optimised for speed; code the training never ran optimised as without a profile).
         prof = out / "pgo"
-        gen = f"-fprofile-generate={prof} -fprofile-update=single"
-        _setup(out, {**env, "CFLAGS": gen, "LDFLAGS": gen})
+        cflags = env.get("CFLAGS", "")      # the user's flags, kept
+        gen = f"{cflags} -fprofile-generate={prof} -fprofile-update=single"
+        ldflags = f"{os.environ.get('LDFLAGS', '')} -fprofile-generate={prof}"
+        _setup(out, {**env, "CFLAGS": gen, "LDFLAGS": ldflags})
         subprocess.run([sys.executable, str(ROOT / "bench" / "pgo_train.py")], cwd=out,
                        env=env, check=True)
-        use = f"-fprofile-use={prof} -fprofile-partial-training -Wno-missing-profile"
+        use = f"{cflags} -fprofile-use={prof} -fprofile-partial-training -Wno-missing-profile"
         _setup(out, {**env, "CFLAGS": use}, "--force")
         shutil.rmtree(prof, ignore_errors=True)
     else:
