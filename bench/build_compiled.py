@@ -72,6 +72,13 @@ MODULES = (
     "irqsim/cpu/cpu.py",
     "irqsim/os/irq.py",
     "irqsim/scenarios/workload.py",
+    "irqsim/fabric/memory.py",
+    "irqsim/pci/config.py",
+    "irqsim/net/moderation.py",
+    "irqsim/os/dim.py",
+    "irqsim/os/softirq.py",
+    "irqsim/devices/netnic.py",
+    "irqsim/drivers/netnic.py",
 )
 
 SETUP = """

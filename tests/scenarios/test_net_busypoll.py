@@ -29,19 +29,15 @@ def test_busy_poll_one_interrupt_per_ownership_and_budget_8() -> None:
     r = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
                       busy_read_us=50))
     drv = r.driver
-    periods: list[list[int]] = []
+    periods: list[tuple[int, int]] = []
     irqs: list[int] = []
     budgets: list[tuple[int, int]] = []
-    orig_bp, orig_ring, orig_poll = drv._busy_poll, drv.msix_ring, drv.poll
+    orig_poll = drv.poll
+    vector = r.machine.kernel.irqs[drv.queues[0].irq].vector
 
-    def busy(sec, sock):  # type: ignore[no-untyped-def]
-        periods.append([sec.clock, -1])
-        orig_bp(sec, sock)
-        periods[-1][1] = sec.clock
-
-    def ring(irq, st):  # type: ignore[no-untyped-def]
-        irqs.append(r.machine.now)
-        return orig_ring(irq, st)
+    def entry(iid: int, cpu: int, t: int, vec: int) -> None:
+        if vec == vector:                              # the queue's handler is entered
+            irqs.append(t)
 
     def poll(napi, budget):  # type: ignore[no-untyped-def]
         n = orig_poll(napi, budget)
@@ -49,11 +45,11 @@ def test_busy_poll_one_interrupt_per_ownership_and_budget_8() -> None:
             budgets.append((budget, n))
         return n
 
-    drv._busy_poll = busy                              # type: ignore[method-assign]
-    drv.msix_ring = ring                               # type: ignore[method-assign]
+    drv.busy_poll_hook = lambda sock, t0, t1: periods.append((t0, t1))
+    r.machine.ctx.points.handler_entry.subscribe(entry)
     drv.queues[0].napi.poll = poll
     run_net(r)
-    assert periods and budgets
+    assert periods and budgets and irqs
     assert all(b == 8 and n <= 8 for b, n in budgets)
     for a, b in periods:
         assert sum(1 for t in irqs if a <= t < b) <= 1
@@ -70,15 +66,12 @@ def test_busy_poll_ends_at_timeout() -> None:
     r = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
                       busy_poll_us=[20]))
     ends: list[int] = []
-    orig = r.driver._busy_poll
 
-    def busy(sec, sock):  # type: ignore[no-untyped-def]
-        t0 = sec.clock
-        orig(sec, sock)
+    def busy(sock, t0, t1):  # type: ignore[no-untyped-def]
         if not sock.backlog:
-            ends.append(sec.clock - t0)
+            ends.append(t1 - t0)
 
-    r.driver._busy_poll = busy                         # type: ignore[method-assign]
+    r.driver.busy_poll_hook = busy
     run_net(r)
     assert ends and all(20_000 <= d <= 20_000 + 2_000 for d in ends)
 
@@ -144,14 +137,7 @@ def test_busy_poll_spin_counts_as_poll_cpu_time() -> None:
                     busy_poll_us=[50])
     r = run(cfg)
     spins: list[int] = []
-    orig = r.driver._busy_poll
-
-    def busy(sec, sock):  # type: ignore[no-untyped-def]
-        t0 = sec.clock
-        orig(sec, sock)
-        spins.append(sec.clock - t0)
-
-    r.driver._busy_poll = busy                         # type: ignore[method-assign]
+    r.driver.busy_poll_hook = lambda sock, t0, t1: spins.append(t1 - t0)
     run_net(r)
     t = r.machine.cpu_time()[0]
     assert t["poll"] > 0
@@ -164,17 +150,16 @@ def test_busy_poll_spin_counts_as_poll_cpu_time() -> None:
     assert base.machine.cpu_time()[0]["poll"] == 0
 
 
-def test_busy_poll_jump_matches_iterating(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_busy_poll_jump_matches_iterating() -> None:
     """The analytic jump over empty busy-poll iterations (docs/networking.md "Batching")
     gives what iterating one by one gives: the same packets, interrupts and poll-time,
     loop counts and per-packet latencies within one iteration (an interrupt taken during a
     jump is the only source of difference)."""
-    from irqsim.drivers.netnic import NetDriver
     out = {}
     for jump in (True, False):
-        monkeypatch.setattr(NetDriver, "busy_poll_jump", jump)
         r = run(NetConfig(queues=1, queue_cpus=[0], rx=Coalesce(usecs=0, frames=1),
                           busy_poll_us=[50]))
+        r.driver.busy_poll_jump = jump
         run_net(r)
         s = summary(r)
         sock = r.driver.sockets()[0]

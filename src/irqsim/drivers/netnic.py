@@ -21,8 +21,9 @@ per packet.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -171,13 +172,17 @@ class QueueState:
 class NetDriver:
     """Driver for :class:`irqsim.devices.netnic.NetNic`."""
 
-    name = "ixgbe-sim"
-    ids = ((NIC_VENDOR, NIC_DEVICE),)
-    busy_poll_jump = True           # jump over empty busy-poll iterations (see _busy_poll)
+    # Class attributes (ClassVar: read through the class too, compiled or not).
+    name: ClassVar[str] = "ixgbe-sim"
+    ids: ClassVar[tuple[tuple[int, int], ...]] = ((NIC_VENDOR, NIC_DEVICE),)
 
     def __init__(self, cfg: NetConfig, nic: NetNic) -> None:
         self.cfg = cfg
         self.nic = nic          # the RX timestamps the descriptors carry (see reap)
+        self.busy_poll_jump = True      # jump over empty busy-poll iterations (_busy_poll)
+        # Called at the end of every busy-poll spin with the socket and the spin's first
+        # and last instants (measurement and tests; None: nothing is called).
+        self.busy_poll_hook: Callable[[Socket, int, int], None] | None = None
         self.k: Kernel | None = None
         self.bar = 0
         self.queues: list[QueueState] = []
@@ -647,7 +652,8 @@ class NetDriver:
         assert k is not None
         st = self.queues[sock.q]
         napi = st.napi
-        deadline = sec.clock + sock.busy_poll_us * 1000
+        start = sec.clock
+        deadline = start + sock.busy_poll_us * 1000
         owned = False
         sock.busy_polls += 1
         loop = k.timing.busy_poll_loop
@@ -693,6 +699,8 @@ class NetDriver:
             sirq.local_bh_enable(cpu)
         k.ctx.sw.sync(sec)
         cpu.set_task_kind(TASK)
+        if self.busy_poll_hook is not None:
+            self.busy_poll_hook(sock, start, sec.clock)
 
     # -- poll-mode driver (DPDK-like) -------------------------------------------------
     def start_pmd(self, cpus: list[int]) -> None:

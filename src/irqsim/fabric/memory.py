@@ -4,9 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from irqsim.sim.compiled import mypyc_attr
+
 PAGE = 4096
 
 
+# Compiled (bench/build_compiled.py), it stays subclassable by interpreted code: the guest
+# front-end's GuestRam (guest/memory.py) is one.
+@mypyc_attr(allow_interpreted_subclasses=True)
 class SystemMemory:
     """RAM below ``size``; pages are allocated on first write."""
 

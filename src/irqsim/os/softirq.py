@@ -95,6 +95,7 @@ class SoftnetStat:
 class SoftirqCpu:
     pending: int = 0
     ksoftirqd: bool = False
+    ksoftirqd_wakes: int = 0    # times ksoftirqd/N was woken (wakeup_softirqd)
     bh_disabled: int = 0
     poll_list: deque[Napi] = field(default_factory=deque)
     # softnet_data.output_queue: qdiscs to run in NET_TX (each a callable and its argument)
@@ -219,6 +220,7 @@ class Softirqs:
         if sc.ksoftirqd:
             return
         sc.ksoftirqd = True
+        sc.ksoftirqd_wakes += 1
         # wake_up_process: the thread becomes runnable now (software running on this CPU
         # keeps it until it ends or is preempted: the wake-up is an event at its instant).
         self.ctx.engine.at(max(cpu.clock, self.ctx.engine.now), self._ksoftirqd_start, cpu)
