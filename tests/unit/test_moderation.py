@@ -105,6 +105,28 @@ def test_fire_invariants(ts: list[int], mode: int, u: int, f: int, itr: int,
         assert t <= ts[f - 1]
 
 
+
+@given(st.lists(st.integers(0, 10**6), max_size=300),
+       st.sampled_from([MODE_ABSOLUTE, MODE_PACKET, MODE_INTERVAL, MODE_NONE]),
+       st.integers(0, 300 * US), st.integers(0, 300), st.integers(0, 100 * US),
+       st.integers(-(10**6), 10**6), st.integers(0, 2 * 10**6))
+def test_single_completion_reads_decide_as_the_lists(ts: list[int], mode: int, u: int,
+                                                     f: int, itr: int, last: int,
+                                                     not_before: int) -> None:
+    """Reference 3.2 decisions read only the first and the F-th completion outside PACKET's
+    gap scan: fire_time with ``nth`` (one completion at a time, as the NIC model reads its
+    ring) decides exactly as with the lists, with every stream, mode and setting."""
+    ts = sorted(t + max(last, 0) + 1 for t in ts)
+    if u == 0 and f == 0:
+        f = 1
+
+    def nth(i: int) -> int | None:
+        return ts[i] if i < len(ts) else None
+
+    assert fire_time(mode, u, f, itr, last, comps_of(ts), not_before, nth) == \
+        fire_time(mode, u, f, itr, last, comps_of(ts), not_before)
+
+
 @pytest.mark.parametrize("usecs,limit", [(50, 20_000), (14, 71_428), (245, 4_081)])
 def test_intel_rate_cap(usecs: int, limit: int) -> None:
     """Item 12: INTERVAL rx-usecs N caps the rate at 10^6/N per second under load (50 ->

@@ -374,7 +374,7 @@ class NetDriver:
             self.stack_latency.add(done - arrivals)
             st.reaped = (st.reaped + n) & 0xFFFFFFFF
             st.pkts += n
-            nbytes = int(sizes.sum())
+            nbytes = int(np.add.reduce(sizes))
             st.bytes += nbytes
             st.itr_pkts += n
             st.itr_bytes += nbytes
@@ -501,7 +501,7 @@ class NetDriver:
             sock.queued = 0
             arr = np.concatenate([b[0] for b in batch])
             sizes = np.concatenate([b[1] for b in batch])
-            nbytes = int(sizes.sum())
+            nbytes = int(np.add.reduce(sizes))
             t0 = sec.clock
             c = t.app_rx_packet
             # Each packet's lines were last written by the CPU whose poll queued it: moving

@@ -59,20 +59,31 @@ class Coalesce:
 
 
 def fire_time(mode: int, usecs_ns: int, frames: int, itr_ns: int, last: int,
-              comps: Callable[[int], list[int]], not_before: int) -> int | None:
+              comps: Callable[[int], list[int]], not_before: int,
+              nth: Callable[[int], int | None] | None = None) -> int | None:
     """Earliest instant >= ``not_before`` at which the vector fires, or None if the known
     completions never make it fire. ``comps(n)`` returns up to ``n`` completion instants
-    after ``last`` in order (fewer when the traffic ends); it may be called with growing n."""
-    first = comps(1)
-    if not first:
+    after ``last`` in order (fewer when the traffic ends); it may be called with growing n.
+    ``nth(i)``, if given, is ``comps(i + 1)[i]`` (None when there are fewer): the single
+    completions the first and the frames condition read, without building the list."""
+    if nth is None:
+        first = comps(1)
+        t_first = first[0] if first else None
+    else:
+        t_first = nth(0)
+    if t_first is None:
         return None
-    t_first = first[0]
     inf = 1 << 62
     cand = inf
     if frames > 0:
-        c = comps(frames)
-        if len(c) >= frames:
-            cand = c[frames - 1]
+        if nth is None:
+            c = comps(frames)
+            if len(c) >= frames:
+                cand = c[frames - 1]
+        else:
+            f = nth(frames - 1)
+            if f is not None:
+                cand = f
     if mode == MODE_NONE or (usecs_ns == 0 and frames <= 1):
         cand = t_first
     elif mode == MODE_ABSOLUTE:

@@ -203,10 +203,18 @@ class QueueArrivals:
 
     def index_after(self, t: int) -> int:
         """Absolute index of the first arrival later than ``t``."""
-        return self.base + int(np.searchsorted(self.times, t, side="right"))
+        return self.base + int(self.times.searchsorted(t, side="right"))
 
     def slice(self, a: int, b: int) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
         return self.times[a - self.base:b - self.base], self.sizes[a - self.base:b - self.base]
+
+    def at(self, i: int, plus: int) -> int | None:
+        """Instant of the arrival at absolute index ``i`` plus ``plus`` (None: not known
+        yet, or past the end)."""
+        j = i - self.base
+        if j < 0 or j >= len(self.times):
+            return None
+        return int(self.times[j]) + plus
 
     def delete(self, a: int, b: int) -> None:
         """Remove arrivals [a, b) (dropped: the ring was full)."""
