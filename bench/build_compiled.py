@@ -44,7 +44,8 @@ from build_native import build as build_native  # noqa: E402
 # rejects Reason's StrEnum.__new__ with extra fields: "Reason object expected"; the ledger in
 # sim/accounting.py, apart from it, compiles), most of the OS, drivers and devices (they
 # call through the kernel's dynamic API; the NIC path's are compiled: the multi-queue NIC,
-# its driver, softirqs/NAPI, DIM, moderation, RAM and config space), views and commands.
+# its driver, softirqs/NAPI, DIM, moderation, traffic, latency bins, NUMA costs, RAM and
+# config space), views and commands.
 # The spec modules of the hot path are compiled so that their ``Final`` constants are C
 # statics in the compiled code instead of module-dictionary lookups. A module that stops
 # compiling after a change can be taken off this list: the rest still works.
@@ -80,6 +81,9 @@ MODULES = (
     "irqsim/os/softirq.py",
     "irqsim/devices/netnic.py",
     "irqsim/drivers/netnic.py",
+    "irqsim/net/traffic.py",
+    "irqsim/net/stats.py",
+    "irqsim/platform/numa.py",
 )
 
 SETUP = """
