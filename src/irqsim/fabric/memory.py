@@ -62,10 +62,25 @@ class SystemMemory:
         return bytes(out)
 
     def write(self, addr: int, size: int, value: int) -> None:
-        self.write_bytes(addr, (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little"))
+        data = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        off = addr & (PAGE - 1)
+        page = self._pages.get(addr >> 12)
+        if page is not None and off + size <= PAGE:     # within an allocated page
+            page[off:off + size] = data
+        else:
+            self.write_bytes(addr, data)
 
     def read(self, addr: int, size: int) -> int:
-        return int.from_bytes(self.read_bytes(addr, size), "little")
+        off = addr & (PAGE - 1)
+        if off + size > PAGE or size <= 0:              # across pages: the general path
+            return int.from_bytes(self.read_bytes(addr, size), "little")
+        pno = addr >> 12
+        if self.watchers:
+            for lo, hi, fn in self.watchers.get(pno, ()):
+                if lo < addr + size and addr < hi:
+                    fn()
+        page = self._pages.get(pno)                     # after the watchers: they may write
+        return int.from_bytes(page[off:off + size], "little") if page is not None else 0
 
     def pages_in(self, addr: int, size: int) -> list[int]:
         """Addresses of the allocated (ever written) pages overlapping [addr, addr+size)."""
