@@ -77,6 +77,14 @@ TX_WAKE_THRESHOLD = 2 * DESC_NEEDED
 TX_RING_MIN = 64                    # IXGBE_MIN_TXD: a smaller ring could never wake
 
 
+def done_instants(t0: int, cost: int, n: int) -> NDArray[np.int64]:
+    """``t0 + cost * [1, 2, ..., n]``: the instants each of ``n`` packets processed one
+    after the other from ``t0`` at ``cost`` each is done (one numpy call when cost > 0)."""
+    if cost > 0:
+        return np.arange(t0 + cost, t0 + cost * n + 1, cost, dtype=np.int64)
+    return t0 + cost * np.arange(1, n + 1, dtype=np.int64)
+
+
 @dataclass
 class NetConfig:
     """What ``ethtool``/sysctl would set: ring size, coalescing, NAPI knobs, placement."""
@@ -369,7 +377,7 @@ class NetDriver:
             arrivals, sizes = self.nic.reap(st.q, n)
             t0 = sec.clock
             cost = t.napi_rx_packet + self.remote_pkt_ns[sec.cpu.index]
-            done = t0 + cost * np.arange(1, n + 1, dtype=np.int64)
+            done = done_instants(t0, cost, n)
             k.spend(cost * n)
             self.stack_latency.add(done - arrivals)
             st.reaped = (st.reaped + n) & 0xFFFFFFFF
@@ -383,7 +391,7 @@ class NetDriver:
                 if self.cfg.app_per == "flow":
                     self._deliver_flows(sec, st, arrivals, sizes, self.nic.last_reaped_flows)
                 else:
-                    self._deliver(sec, st.socket, arrivals, sizes, int(done[-1]))
+                    self._deliver(sec, st.socket, arrivals, sizes, t0 + cost * n)
             k.writel(self.bar + queue_reg(RDT, st.q), st.reaped)
         if n < budget:
             st.events += 1
@@ -515,7 +523,7 @@ class NetDriver:
                 self.app_latency.add(done - arr)
                 k.spend(int(costs.sum()))
             else:
-                self.app_latency.add(t0 + c * np.arange(1, len(arr) + 1, dtype=np.int64) - arr)
+                self.app_latency.add(done_instants(t0, c, len(arr)) - arr)
                 k.spend(c * len(arr))
             sock.delivered += len(arr)
             sock.delivered_bytes += nbytes
@@ -739,7 +747,7 @@ class NetDriver:
             arrivals, sizes = self.nic.reap(st.q, n)
             t0 = sec.clock
             k.spend(cost * n + loop)
-            self.app_latency.add(t0 + cost * np.arange(1, n + 1, dtype=np.int64) - arrivals)
+            self.app_latency.add(done_instants(t0, cost, n) - arrivals)
             st.reaped = (st.reaped + n) & 0xFFFFFFFF
             st.pkts += n
             st.bytes += int(sizes.sum())
