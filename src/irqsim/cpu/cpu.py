@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from irqsim.apic.lapic import GP, LocalApic
+from irqsim.apic.lapic import GP, CpuPort, LocalApic
 from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
@@ -194,7 +194,7 @@ class Fault:
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)    # the guest front-end's GuestCpu
-class Cpu:
+class Cpu(CpuPort):
     """One logical processor with its Local APIC.
 
     Software runs on it in sections (:mod:`irqsim.sim.section`): tasks (boot code, probes,
@@ -481,6 +481,10 @@ class Cpu:
             self._engine.after(0, self._task_next)
 
     # -- INTR / acceptance -------------------------------------------------
+    def intr_enabled(self) -> bool:
+        """EFLAGS.IF: the core takes INTR at its next instruction boundary."""
+        return self.if_flag
+
     def intr(self) -> None:
         """The LAPIC asserts INTR; the core samples it at the next instruction boundary (in
         VMX non-root mode the LAPIC's INTR goes to the running vCPU instead, which decides:
@@ -529,7 +533,7 @@ class Cpu:
             meta = None
         else:
             self.accepted += 1
-            meta = lapic.isr_meta.get(v)
+            meta = lapic.isr_meta[v]
             iid = meta.iid if meta is not None else 0
             self._ledger.deliver(iid, self.name)
             tp = self._tp_accept
