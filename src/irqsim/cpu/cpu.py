@@ -203,7 +203,8 @@ class Cpu(CpuPort):
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_entry_delay",
+    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_enter_fn",
+                 "_entry_delay",
                  "_fold_intr", "_handler_done_fn", "_handler_fn", "_hardirq_ns", "_idle_ns",
                  "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
@@ -278,6 +279,7 @@ class Cpu(CpuPort):
         self._handler_fn = self._handler            # bound once: every Frame runs them
         self._handler_done_fn = self._handler_done
         self._accept_fn = self._accept              # bound once: every INTR schedules it
+        self._enter_fn = self._enter                # bound once: a busy CPU's dispatch
         # intr_last may run the acceptance at once (Engine.ahead) only where intr and the IRET
         # are this class's: a subclass's own INTR path (C-state exit, a guest executor) or
         # work after its IRET would be skipped or reordered.
@@ -559,8 +561,8 @@ class Cpu(CpuPort):
         else:
             # The section would wait for its first instant: start it then instead (the same
             # order; no section is left waiting through the dispatch).
-            frame.next = self._enter
-            frame.handle = engine.at(t, self._enter, frame)
+            frame.next = self._enter_fn
+            frame.handle = engine.at(t, self._enter_fn, frame)
 
     def _accept_extint(self, v: int, now: int) -> None:
         """An ExtINT acceptance: the INTA cycles went to the 8259, which answered vector
@@ -591,8 +593,8 @@ class Cpu(CpuPort):
         if self._engine.free_until(t):
             self._sw.launch(frame)
         else:
-            frame.next = self._enter
-            frame.handle = self._engine.at(t, self._enter, frame)
+            frame.next = self._enter_fn
+            frame.handle = self._engine.at(t, self._enter_fn, frame)
 
     def dispatch_acked(self, vector: int, meta: Tlp | None) -> Callable[[], None]:
         """The host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
@@ -615,8 +617,8 @@ class Cpu(CpuPort):
             if engine.free_until(t):
                 self._sw.launch(frame)
             else:
-                frame.next = self._enter
-                frame.handle = engine.at(t, self._enter, frame)
+                frame.next = self._enter_fn
+                frame.handle = engine.at(t, self._enter_fn, frame)
         return go
 
     def _enter(self, frame: Frame) -> None:

@@ -84,10 +84,10 @@ class VecEngine(Engine):
 
     def _drop_top(self, slot: i64) -> None:
         """Drop the entry at the root (``_n > 0``; ``slot`` is its slot): release the slot
-        (its callback and argument are forgotten, the slot goes on the free-list), then the
-        last entry's hole sinks from the root past earlier keys."""
-        self._fns[slot] = None
-        self._args[slot] = None
+        (it goes on the free-list), then the last entry's hole sinks from the root past
+        earlier keys. The slot's callback and argument are not cleared (two list stores per
+        entry): they are replaced when the slot is reused, which the free-list (a stack)
+        does at the next insert."""
         nf = self._nfree
         if nf == len(self._free):
             self._free = append(self._free, slot)
