@@ -23,6 +23,7 @@ from irqsim.apic.lapic import GP, CpuPort, LocalApic
 from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import Rule, rule
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Section
 from irqsim.sim.trace import shape
@@ -275,11 +276,23 @@ class Cpu(CpuPort):
         self._lapic_access = t.lapic_mmio_access
         self._msr_access = t.lapic_msr_access
         self._nmi_delay = t.nmi_delivery
-        self._post_write = self._posted_write       # bound once: posted on every EOI
-        self._handler_fn = self._handler            # bound once: every Frame runs them
-        self._handler_done_fn = self._handler_done
-        self._accept_fn = self._accept              # bound once: every INTR schedules it
-        self._enter_fn = self._enter                # bound once: a busy CPU's dispatch
+        self._handler_fn = self._handler            # bound once: every Frame runs it
+        # The engine's callbacks of the interrupt path, made once: Fire objects where the
+        # engine calls them natively (the compiled build), else bound methods.
+        self._post_write: Callback       # posted on every EOI
+        self._handler_done_fn: Callback  # every Frame's IRET
+        self._accept_fn: Callback        # every INTR schedules it
+        self._enter_fn: Callback         # a busy CPU's dispatch
+        if self._engine.fires:
+            self._post_write = _PostedWrite(self)
+            self._handler_done_fn = _HandlerDone(self)
+            self._accept_fn = _Accept(self)
+            self._enter_fn = _Enter(self)
+        else:
+            self._post_write = self._posted_write
+            self._handler_done_fn = self._handler_done
+            self._accept_fn = self._accept
+            self._enter_fn = self._enter
         # intr_last may run the acceptance at once (Engine.ahead) only where intr and the IRET
         # are this class's: a subclass's own INTR path (C-state exit, a guest executor) or
         # work after its IRET would be skipped or reordered.
@@ -1071,6 +1084,54 @@ class Cpu(CpuPort):
         port, size, value = arg
         assert self.platform is not None
         self.platform.io_write(port, size, value)
+
+
+class _Accept(Fire):
+    """``Cpu._accept`` as a :class:`Fire` (called natively by the compiled engine)."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._accept(arg)
+
+
+class _Enter(Fire):
+    """``Cpu._enter`` as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._enter(arg)
+
+
+class _HandlerDone(Fire):
+    """``Cpu._handler_done`` (a handler's IRET) as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._handler_done(arg)
+
+
+class _PostedWrite(Fire):
+    """``Cpu._posted_write`` (a posted write taking effect) as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._posted_write(arg)
 
 
 def _gp_rule(lapic: LocalApic) -> Rule:
