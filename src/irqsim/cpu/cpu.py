@@ -169,6 +169,15 @@ MEM_SIZES: Final = frozenset((1, 2, 4, 8))     # what a load/store instruction c
 IO_SIZES = frozenset((1, 2, 4))         # IN/OUT: byte, word, dword
 
 
+def _stack() -> list[Any]:
+    """An empty list that keeps a one-item buffer: CPython frees an empty list's buffer only
+    when it holds more than twice what it needs, so the frame stack's 0 -> 1 -> 0 at every
+    interrupt reuses it (an empty ``[]`` allocates and frees its buffer each time)."""
+    s: list[Any] = [None]
+    s.pop()
+    return s
+
+
 def _bad_size(what: str, size: object, allowed: frozenset[int]) -> ValueError:
     return ValueError(f"{what}: access size must be one of {sorted(allowed)} bytes, "
                       f"got {size!r}")
@@ -227,7 +236,7 @@ class Cpu(CpuPort):
         self.platform = platform
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag: bool = True
-        self.frames: list[Frame] = []
+        self.frames: list[Frame] = _stack()
         # VMX non-root mode: the running vCPU's hardware side (irqsim.virt.vmx) while this
         # CPU executes guest code (the LAPIC's INTR is wired to it meanwhile: ``lapic.cpu``);
         # None in root mode (the only mode without virtualization).

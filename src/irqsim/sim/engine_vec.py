@@ -247,7 +247,8 @@ class VecEngine(Engine):
             return False
         if not self._n or self._ht[0] > time:
             return True
-        if self._hs[0] not in self._cancelled:
+        c = self._cancelled
+        if not len(c) or self._hs[0] not in c:     # (len first: no boxed seq to hash)
             return False
         nxt = self.peek()
         return nxt is None or nxt > time
