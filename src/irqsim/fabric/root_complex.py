@@ -162,14 +162,16 @@ class RootComplex:
         fn.devfn = devfn
         self.bus0[devfn] = fn
         make_integrated(fn.config)
-        fn.link = Link(self.ctx, self.receive, f"{fn.name}->Root Complex")
+        fn.link = Link(self.ctx, _Receive(self) if self.ctx.engine.fires else self.receive,
+                       f"{fn.name}->Root Complex")
 
     def connect(self, port: PciBridge, fn: PciFunction, devfn: int = 0) -> None:
         """Attach ``fn`` below ``port`` with a link carrying its TLPs upstream, trained to
         the fastest speed and widest width both ends' LnkCap allow (written to both LnkSta;
         a conventional PCI function without the capability gets the default link's costs)."""
         port.attach(fn, devfn)
-        fn.link = Link(self.ctx, port.receive_upstream, f"{fn.name}->{port.name}",
+        fn.link = Link(self.ctx, _Upstream(port) if self.ctx.engine.fires
+                       else port.receive_upstream, f"{fn.name}->{port.name}",
                        train(port.config, fn.config))
         watch_retrain(port, fn)
 
@@ -494,3 +496,27 @@ class _DeliverMsi(Fire):
 
     def fire(self, arg: Any) -> None:
         self.bus.deliver_msi_last(arg)
+
+
+class _Receive(Fire):
+    """``RootComplex.receive`` as a link's :class:`~irqsim.sim.engine.Fire` receiver."""
+
+    __slots__ = ("rc",)
+
+    def __init__(self, rc: RootComplex) -> None:
+        self.rc = rc
+
+    def fire(self, arg: Any) -> None:
+        self.rc.receive(arg)
+
+
+class _Upstream(Fire):
+    """``PciBridge.receive_upstream`` as a link's :class:`~irqsim.sim.engine.Fire` receiver."""
+
+    __slots__ = ("port",)
+
+    def __init__(self, port: PciBridge) -> None:
+        self.port = port
+
+    def fire(self, arg: Any) -> None:
+        self.port.receive_upstream(arg)
