@@ -13,14 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
+from irqsim.fabric.tlp import FRAMING_BYTES, MWR, Tlp
 from irqsim.pci.express import SER_SHIFT, LinkSpec, serialization_params
 from irqsim.sim.context import SimContext
 from irqsim.sim.engine import Fire
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
-_MWR: Final = int(TlpType.MWR)
 _SHIFT: Final = 20              # pci.express.SER_SHIFT, a constant here for the compiled path
 assert _SHIFT == SER_SHIFT
 
@@ -58,7 +57,8 @@ class Link:
         ``last``: the caller's event ends with this call, so the arrival may run at once
         when it would be the engine's next entry anyway (Engine.ahead)."""
         start = ready if ready > self._free_at else self._free_at
-        if tlp.kind == _MWR and tlp.address < 1 << 32:     # Tlp.wire_bytes' common case
+        # (MWR, the enum member: compiled, an identity test; an int was a rich comparison)
+        if tlp.kind == MWR and tlp.address < 1 << 32:      # Tlp.wire_bytes' common case
             wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
         else:
             wire = tlp.wire_bytes
