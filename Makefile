@@ -52,7 +52,7 @@ COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/go
 	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
 	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py \
-	tests/unit/test_engine_vec.py tests/unit/test_sections.py
+	tests/unit/test_engine_vec.py tests/unit/test_sections.py tests/unit/test_hot_path.py
 $(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) src/irqsim/sim/_nheap.c \
 		bench/build_compiled.py bench/build_native.py bench/pgo_train.py
 	$(BIN)/python bench/build_compiled.py --out $(COMPILED)
