@@ -52,7 +52,7 @@ COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/go
 	tests/scenarios/test_folding.py tests/scenarios/test_software_clock.py \
 	tests/scenarios/test_seed_flow.py tests/scenarios/test_posted_ordering.py \
 	tests/scenarios/test_mechanism_scenarios.py tests/scenarios/test_smp_ipi.py \
-	tests/unit/test_engine_vec.py tests/unit/test_sections.py \
+	tests/unit/test_engine_vec.py tests/unit/test_sections.py tests/unit/test_hot_path.py \
 	tests/scenarios/test_net_busypoll.py tests/scenarios/test_net_napi.py \
 	tests/scenarios/test_net_numa.py tests/scenarios/test_net_tx.py tests/scenarios/test_nic10g.py \
 	tests/scenarios/test_experiment_keys.py tests/unit/test_softirq.py tests/unit/test_dim.py \

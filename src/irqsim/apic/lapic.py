@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Final, NamedTuple, Protocol
 
 from irqsim.apic.timer import ApicTimer, divisor
 from irqsim.sim.accounting import Reason
+from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
 from irqsim.sim.trace import shape
@@ -164,6 +165,7 @@ __all__ = [
 GP = -1                      # msr_read's "#GP" result
 _PAGE_BITS = ((1 << 52) - 1) & ~0xFFF     # the APIC page bits any MAXPHYADDR (<= 52) can hold
 _ALL64 = (1 << 64) - 1
+_NO_META: Final[tuple[None, ...]] = (None,) * 256     # irr_meta / isr_meta after a reset
 
 
 def register_access(offset: int, x2apic: bool, cmci: bool = False) -> str:
@@ -196,24 +198,36 @@ class ExtIntController(Protocol):
         ...
 
 
-class CpuPort(Protocol):
-    """What the LAPIC needs from its core: INTR and the NMI/INIT/SIPI/SMI pins."""
+@mypyc_attr(allow_interpreted_subclasses=True)
+class CpuPort:
+    """What the LAPIC needs from its core: INTR and the NMI/INIT/SIPI/SMI pins. The core
+    (:class:`irqsim.cpu.cpu.Cpu`) and a vCPU's pin (:class:`irqsim.virt.vmx.GuestPin`)
+    subclass it, so the compiled LAPIC calls the core's methods natively (issue 12)."""
 
-    if_flag: bool       # EFLAGS.IF, traced with each IRR set (can the core take INTR now)
+    __slots__ = ()
 
-    def intr(self) -> None: ...
+    def intr_enabled(self) -> bool:
+        """EFLAGS.IF, traced with each IRR set (can the core take INTR now)."""
+        raise NotImplementedError
+
+    def intr(self) -> None:
+        raise NotImplementedError
 
     def intr_last(self) -> None:
         """``intr`` as the very last step of an event (the acceptance may be folded)."""
-        ...
+        raise NotImplementedError
 
-    def nmi(self) -> None: ...
+    def nmi(self) -> None:
+        raise NotImplementedError
 
-    def smi(self) -> None: ...
+    def smi(self) -> None:
+        raise NotImplementedError
 
-    def init_signal(self) -> None: ...
+    def init_signal(self) -> None:
+        raise NotImplementedError
 
-    def sipi(self, vector: int) -> None: ...
+    def sipi(self, vector: int) -> None:
+        raise NotImplementedError
 
 
 class LocalApic:
@@ -252,8 +266,10 @@ class LocalApic:
         self.cpu: CpuPort | None = None
         self.bus: ApicBus | None = None
         self.x2apic_capable = x2apic_capable
-        self.irr_meta: dict[int, Tlp | None] = {}
-        self.isr_meta: dict[int, Tlp | None] = {}
+        # The message of each vector pending in IRR / in service in ISR, by vector (a slot is
+        # meaningful only while its IRR / ISR bit is set: the registers are the truth).
+        self.irr_meta: list[Tlp | None] = [None] * 256
+        self.isr_meta: list[Tlp | None] = [None] * 256
         self.base_msr = APIC_DEFAULT_BASE | APIC_BASE_EN | (APIC_BASE_BSP if bsp else 0)
         self.hw_enabled = True
         self.x2apic = False
@@ -290,8 +306,8 @@ class LocalApic:
         self.tmict = 0
         self.tdcr = 0
         self._lvt = [APIC_REGISTERS[o].reset for o in LVT_OFFSETS]
-        self.irr_meta.clear()
-        self.isr_meta.clear()
+        self.irr_meta[:] = _NO_META
+        self.isr_meta[:] = _NO_META
         self.timer.stop()
         self.timer.deadline = 0
         self.timer.tick = 2 * self.ctx.timing.apic_bus_cycle_ns
@@ -407,7 +423,7 @@ class LocalApic:
         irr, v = self.irr, 0
         while irr:
             if irr & 1:
-                meta = self.irr_meta.get(v)
+                meta = self.irr_meta[v]
                 self.ctx.ledger.drop(reason, meta.iid if meta is not None else 0, self.name)
             irr >>= 1
             v += 1
@@ -498,7 +514,7 @@ class LocalApic:
         cpu = self.cpu
         if tracer.on:
             tracer.emit4(_T_IRR_SET, ctx.engine.now, self.name, self.name, vector, self.ppr,
-                         level, cpu is None or cpu.if_flag)
+                         level, cpu is None or cpu.intr_enabled())
         if cpu is not None:
             # (vector class) > (PPR class): self.ppr's class, inlined
             pcls = self.tpr & 0xF0
@@ -522,7 +538,9 @@ class LocalApic:
         bit = 1 << v
         self.irr &= ~bit
         self.isr |= bit
-        self.isr_meta[v] = self.irr_meta.pop(v, None)
+        meta = self.irr_meta
+        self.isr_meta[v] = meta[v]
+        meta[v] = None
         return v
 
     # -- ExtINT: the 8259 through LINT0 or an ExtINT message ---------------------------
@@ -582,7 +600,7 @@ class LocalApic:
             return -1
         v = isr.bit_length() - 1
         self.isr = isr & ~(1 << v)
-        self.isr_meta.pop(v, None)
+        self.isr_meta[v] = None
         ctx = self.ctx
         if self._tp_eoi.on:
             self._tp_eoi(self.name, v, ctx.engine.now)

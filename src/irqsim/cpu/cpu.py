@@ -19,10 +19,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from irqsim.apic.lapic import GP, LocalApic
+from irqsim.apic.lapic import GP, CpuPort, LocalApic
 from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import Rule, rule
 from irqsim.sim.section import HARDIRQ, SOFTIRQ, TASK, NativeSection, Section
 from irqsim.sim.trace import shape
@@ -168,6 +169,15 @@ MEM_SIZES: Final = frozenset((1, 2, 4, 8))     # what a load/store instruction c
 IO_SIZES = frozenset((1, 2, 4))         # IN/OUT: byte, word, dword
 
 
+def _stack() -> list[Any]:
+    """An empty list that keeps a one-item buffer: CPython frees an empty list's buffer only
+    when it holds more than twice what it needs, so the frame stack's 0 -> 1 -> 0 at every
+    interrupt reuses it (an empty ``[]`` allocates and frees its buffer each time)."""
+    s: list[Any] = [None]
+    s.pop()
+    return s
+
+
 def _bad_size(what: str, size: object, allowed: frozenset[int]) -> ValueError:
     return ValueError(f"{what}: access size must be one of {sorted(allowed)} bytes, "
                       f"got {size!r}")
@@ -194,7 +204,7 @@ class Fault:
 
 
 @mypyc_attr(allow_interpreted_subclasses=True)    # the guest front-end's GuestCpu
-class Cpu:
+class Cpu(CpuPort):
     """One logical processor with its Local APIC.
 
     Software runs on it in sections (:mod:`irqsim.sim.section`): tasks (boot code, probes,
@@ -203,7 +213,8 @@ class Cpu:
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_entry_delay",
+    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_enter_fn",
+                 "_entry_delay",
                  "_fold_intr", "_handler_done_fn", "_handler_fn", "_hardirq_ns", "_idle_ns",
                  "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
@@ -225,7 +236,7 @@ class Cpu:
         self.platform = platform
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag: bool = True
-        self.frames: list[Frame] = []
+        self.frames: list[Frame] = _stack()
         # VMX non-root mode: the running vCPU's hardware side (irqsim.virt.vmx) while this
         # CPU executes guest code (the LAPIC's INTR is wired to it meanwhile: ``lapic.cpu``);
         # None in root mode (the only mode without virtualization).
@@ -274,10 +285,23 @@ class Cpu:
         self._lapic_access = t.lapic_mmio_access
         self._msr_access = t.lapic_msr_access
         self._nmi_delay = t.nmi_delivery
-        self._post_write = self._posted_write       # bound once: posted on every EOI
-        self._handler_fn = self._handler            # bound once: every Frame runs them
-        self._handler_done_fn = self._handler_done
-        self._accept_fn = self._accept              # bound once: every INTR schedules it
+        self._handler_fn = self._handler            # bound once: every Frame runs it
+        # The engine's callbacks of the interrupt path, made once: Fire objects where the
+        # engine calls them natively (the compiled build), else bound methods.
+        self._post_write: Callback       # posted on every EOI
+        self._handler_done_fn: Callback  # every Frame's IRET
+        self._accept_fn: Callback        # every INTR schedules it
+        self._enter_fn: Callback         # a busy CPU's dispatch
+        if self._engine.fires:
+            self._post_write = _PostedWrite(self)
+            self._handler_done_fn = _HandlerDone(self)
+            self._accept_fn = _Accept(self)
+            self._enter_fn = _Enter(self)
+        else:
+            self._post_write = self._posted_write
+            self._handler_done_fn = self._handler_done
+            self._accept_fn = self._accept
+            self._enter_fn = self._enter
         # intr_last may run the acceptance at once (Engine.ahead) only where intr and the IRET
         # are this class's: a subclass's own INTR path (C-state exit, a guest executor) or
         # work after its IRET would be skipped or reordered.
@@ -481,6 +505,10 @@ class Cpu:
             self._engine.after(0, self._task_next)
 
     # -- INTR / acceptance -------------------------------------------------
+    def intr_enabled(self) -> bool:
+        """EFLAGS.IF: the core takes INTR at its next instruction boundary."""
+        return self.if_flag
+
     def intr(self) -> None:
         """The LAPIC asserts INTR; the core samples it at the next instruction boundary (in
         VMX non-root mode the LAPIC's INTR goes to the running vCPU instead, which decides:
@@ -529,7 +557,7 @@ class Cpu:
             meta = None
         else:
             self.accepted += 1
-            meta = lapic.isr_meta.get(v)
+            meta = lapic.isr_meta[v]
             iid = meta.iid if meta is not None else 0
             self._ledger.deliver(iid, self.name)
             tp = self._tp_accept
@@ -555,8 +583,8 @@ class Cpu:
         else:
             # The section would wait for its first instant: start it then instead (the same
             # order; no section is left waiting through the dispatch).
-            frame.next = self._enter
-            frame.handle = engine.at(t, self._enter, frame)
+            frame.next = self._enter_fn
+            frame.handle = engine.at(t, self._enter_fn, frame)
 
     def _accept_extint(self, v: int, now: int) -> None:
         """An ExtINT acceptance: the INTA cycles went to the 8259, which answered vector
@@ -587,8 +615,8 @@ class Cpu:
         if self._engine.free_until(t):
             self._sw.launch(frame)
         else:
-            frame.next = self._enter
-            frame.handle = self._engine.at(t, self._enter, frame)
+            frame.next = self._enter_fn
+            frame.handle = self._engine.at(t, self._enter_fn, frame)
 
     def dispatch_acked(self, vector: int, meta: Tlp | None) -> Callable[[], None]:
         """The host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
@@ -611,8 +639,8 @@ class Cpu:
             if engine.free_until(t):
                 self._sw.launch(frame)
             else:
-                frame.next = self._enter
-                frame.handle = engine.at(t, self._enter, frame)
+                frame.next = self._enter_fn
+                frame.handle = engine.at(t, self._enter_fn, frame)
         return go
 
     def _enter(self, frame: Frame) -> None:
@@ -1065,6 +1093,54 @@ class Cpu:
         port, size, value = arg
         assert self.platform is not None
         self.platform.io_write(port, size, value)
+
+
+class _Accept(Fire):
+    """``Cpu._accept`` as a :class:`Fire` (called natively by the compiled engine)."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._accept(arg)
+
+
+class _Enter(Fire):
+    """``Cpu._enter`` as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._enter(arg)
+
+
+class _HandlerDone(Fire):
+    """``Cpu._handler_done`` (a handler's IRET) as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._handler_done(arg)
+
+
+class _PostedWrite(Fire):
+    """``Cpu._posted_write`` (a posted write taking effect) as a :class:`Fire`."""
+
+    __slots__ = ("cpu",)
+
+    def __init__(self, cpu: Cpu) -> None:
+        self.cpu = cpu
+
+    def fire(self, arg: Any) -> None:
+        self.cpu._posted_write(arg)
 
 
 def _gp_rule(lapic: LocalApic) -> Rule:

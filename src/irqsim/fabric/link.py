@@ -13,13 +13,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Final
 
-from irqsim.fabric.tlp import FRAMING_BYTES, Tlp, TlpType
+from irqsim.fabric.tlp import FRAMING_BYTES, MWR, Tlp
 from irqsim.pci.express import SER_SHIFT, LinkSpec, serialization_params
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import Fire
 from irqsim.spec.pci import TLP_HEADER_3DW
 
 Receiver = Callable[[Tlp], None]
-_MWR: Final = int(TlpType.MWR)
 _SHIFT: Final = 20              # pci.express.SER_SHIFT, a constant here for the compiled path
 assert _SHIFT == SER_SHIFT
 
@@ -27,12 +27,13 @@ assert _SHIFT == SER_SHIFT
 class Link:
     """Upstream direction of one link, from a device (or switch port) to its parent port."""
 
-    __slots__ = ("_add", "_engine", "_free_at", "_hop", "_mul", "_per64", "_tracer", "name",
-                 "receiver", "sent", "speed")
+    __slots__ = ("_add", "_engine", "_fire", "_free_at", "_hop", "_mul", "_per64", "_tracer",
+                 "name", "receiver", "sent", "speed")
 
     def __init__(self, ctx: SimContext, receiver: Receiver, name: str,
                  speed: LinkSpec | None = None) -> None:
-        """``speed``: the trained link (None: the default link, Gen3 x1)."""
+        """``speed``: the trained link (None: the default link, Gen3 x1). ``receiver`` gets
+        each TLP at its arrival; a :class:`~irqsim.sim.engine.Fire` is called natively."""
         self._engine = ctx.engine
         self._tracer = ctx.tracer
         self._hop = ctx.timing.pcie_hop
@@ -41,6 +42,7 @@ class Link:
         self.speed = speed
         self._free_at = 0
         self.receiver = receiver
+        self._fire = receiver if isinstance(receiver, Fire) else None
         self.name = name
         self.sent = 0
 
@@ -55,7 +57,8 @@ class Link:
         ``last``: the caller's event ends with this call, so the arrival may run at once
         when it would be the engine's next entry anyway (Engine.ahead)."""
         start = ready if ready > self._free_at else self._free_at
-        if tlp.kind == _MWR and tlp.address < 1 << 32:     # Tlp.wire_bytes' common case
+        # (MWR, the enum member: compiled, an identity test; an int was a rich comparison)
+        if tlp.kind == MWR and tlp.address < 1 << 32:      # Tlp.wire_bytes' common case
             wire = TLP_HEADER_3DW + tlp.length + FRAMING_BYTES
         else:
             wire = tlp.wire_bytes
@@ -63,8 +66,13 @@ class Link:
         self._free_at = start + ser
         arrival = start + ser + self._hop
         self.sent += 1
+        fire = self._fire
         if last and self._engine.fold_at(arrival):
-            self.receiver(tlp)
+            if fire is not None:
+                fire.fire(tlp)
+            else:
+                self.receiver(tlp)
         else:
-            self._engine.push(arrival, self.receiver, tlp)      # arrival > now
+            self._engine.push(arrival, fire if fire is not None else self.receiver,
+                              tlp)      # arrival > now
         return arrival

@@ -11,7 +11,7 @@ wires for each downstream port").
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from irqsim.apic.interconnect import ApicBus
 from irqsim.apic.ioapic import IoApic
@@ -30,6 +30,7 @@ from irqsim.pci.express import (
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
+from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import rule
 from irqsim.sim.trace import shape
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
@@ -92,7 +93,8 @@ class RootComplex:
         self.iommu = iommu
         self.apic_bus = apic_bus
         # Bound once: every interrupt message. Its entry is the whole of its event.
-        self._deliver_msi = apic_bus.deliver_msi_last
+        self._deliver_msi: Callback = (_DeliverMsi(apic_bus) if ctx.engine.fires
+                                       else apic_bus.deliver_msi_last)
         self.bus0: dict[int, PciFunction] = {}
         self.cf8 = 0
         self.extra_mmio: list[tuple[int, int, MmioRegion]] = [(VTD_BASE, 0x1000, iommu)]
@@ -160,14 +162,16 @@ class RootComplex:
         fn.devfn = devfn
         self.bus0[devfn] = fn
         make_integrated(fn.config)
-        fn.link = Link(self.ctx, self.receive, f"{fn.name}->Root Complex")
+        fn.link = Link(self.ctx, _Receive(self) if self.ctx.engine.fires else self.receive,
+                       f"{fn.name}->Root Complex")
 
     def connect(self, port: PciBridge, fn: PciFunction, devfn: int = 0) -> None:
         """Attach ``fn`` below ``port`` with a link carrying its TLPs upstream, trained to
         the fastest speed and widest width both ends' LnkCap allow (written to both LnkSta;
         a conventional PCI function without the capability gets the default link's costs)."""
         port.attach(fn, devfn)
-        fn.link = Link(self.ctx, port.receive_upstream, f"{fn.name}->{port.name}",
+        fn.link = Link(self.ctx, _Upstream(port) if self.ctx.engine.fires
+                       else port.receive_upstream, f"{fn.name}->{port.name}",
                        train(port.config, fn.config))
         watch_retrain(port, fn)
 
@@ -480,3 +484,39 @@ class RootComplex:
     def _drive_ioapic(self, arg: tuple[IoApic, int, int, Tlp | None]) -> None:
         io, pin, level, meta = arg
         io.set_pin(pin, level, meta, unit=meta is not None)
+
+
+class _DeliverMsi(Fire):
+    """``ApicBus.deliver_msi_last`` as a :class:`~irqsim.sim.engine.Fire` (compiled engine)."""
+
+    __slots__ = ("bus",)
+
+    def __init__(self, bus: ApicBus) -> None:
+        self.bus = bus
+
+    def fire(self, arg: Any) -> None:
+        self.bus.deliver_msi_last(arg)
+
+
+class _Receive(Fire):
+    """``RootComplex.receive`` as a link's :class:`~irqsim.sim.engine.Fire` receiver."""
+
+    __slots__ = ("rc",)
+
+    def __init__(self, rc: RootComplex) -> None:
+        self.rc = rc
+
+    def fire(self, arg: Any) -> None:
+        self.rc.receive(arg)
+
+
+class _Upstream(Fire):
+    """``PciBridge.receive_upstream`` as a link's :class:`~irqsim.sim.engine.Fire` receiver."""
+
+    __slots__ = ("port",)
+
+    def __init__(self, port: PciBridge) -> None:
+        self.port = port
+
+    def fire(self, arg: Any) -> None:
+        self.port.receive_upstream(arg)

@@ -1142,7 +1142,7 @@ class Executor:
             if tracer.on:
                 tracer.emit(now, lapic.name, self.cpu.name, "spurious", vector=v)
         else:
-            meta = lapic.isr_meta.get(v)
+            meta = lapic.isr_meta[v]
             iid = meta.iid if meta is not None else 0
             self.ctx.ledger.deliver(iid, self.cpu.name)
             self.cpu.accepted += 1

@@ -26,7 +26,7 @@ from irqsim.cpu.cpu import Gate
 from irqsim.sim.rules import rule
 from irqsim.sim.trace import shape
 
-_IOAPIC_BUS = IOAPIC_SOURCE_ID >> 8
+_IOAPIC_BUS: Final = IOAPIC_SOURCE_ID >> 8
 
 R_NO_IRQ = rule(
     "OS-NO-IRQ-FOR-VECTOR", "Linux do_IRQ",

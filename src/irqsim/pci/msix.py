@@ -7,10 +7,11 @@ MSI-X disabled OR Function Mask OR the entry's Mask bit (semantics.md C.2).
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from irqsim.pci.function import PciFunction
 from irqsim.sim.accounting import Reason
+from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import rule
 from irqsim.sim.trace import shape
 from irqsim.spec.pci import (
@@ -161,7 +162,8 @@ class MsixCapability:
         self.pba = 0
         self.pba_iid: dict[int, int] = {}   # interrupt id held by each set PBA bit
         self._tp_event = fn.ctx.points.event
-        self._sample_fn = self._sample      # bound once: every message schedules it
+        # Made once: every message schedules it (a Fire where the engine calls it natively).
+        self._sample_fn: Callback = _Sample(self) if fn.ctx.engine.fires else self._sample
         self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
         fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
@@ -287,3 +289,15 @@ class MsixCapability:
                     self.unmasked(k)
                 pba >>= 1
                 k += 1
+
+
+class _Sample(Fire):
+    """``MsixCapability._sample`` as a :class:`~irqsim.sim.engine.Fire` (compiled engine)."""
+
+    __slots__ = ("cap",)
+
+    def __init__(self, cap: MsixCapability) -> None:
+        self.cap = cap
+
+    def fire(self, arg: Any) -> None:
+        self.cap._sample(arg)

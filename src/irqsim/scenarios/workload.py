@@ -8,7 +8,7 @@ import random
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from irqsim.sim.engine import Engine
+from irqsim.sim.engine import Callback, Engine, Fire
 
 
 class PoissonSource:
@@ -26,7 +26,8 @@ class PoissonSource:
         self._rng = rng
         self.count = count
         self.done = 0
-        self._fire_cb = self._fire          # bound once: every event schedules it
+        # Made once: every event schedules it (a Fire where the engine calls it natively).
+        self._fire_cb: Callback = _PoissonFire(self) if engine.fires else self._fire
         if count:
             t0 = engine.now if start is None else start
             engine.at(t0 + self._gap(), self._fire_cb)
@@ -62,7 +63,8 @@ class ReplaySource:
         self._arg = arg
         self._t = float(engine.now if start is None else start)
         self.done = 0
-        self._fire_cb = self._fire          # bound once: every event schedules it
+        # Made once: every event schedules it (a Fire where the engine calls it natively).
+        self._fire_cb: Callback = _ReplayFire(self) if engine.fires else self._fire
         self._next()
 
     def _next(self) -> None:
@@ -75,3 +77,28 @@ class ReplaySource:
         self.done += 1
         self._next()
         self._action(self._arg)
+
+
+
+class _PoissonFire(Fire):
+    """``PoissonSource._fire`` as a :class:`~irqsim.sim.engine.Fire` (compiled engine)."""
+
+    __slots__ = ("src",)
+
+    def __init__(self, src: PoissonSource) -> None:
+        self.src = src
+
+    def fire(self, arg: Any) -> None:
+        self.src._fire(arg)
+
+
+class _ReplayFire(Fire):
+    """``ReplaySource._fire`` as a :class:`~irqsim.sim.engine.Fire` (compiled engine)."""
+
+    __slots__ = ("src",)
+
+    def __init__(self, src: ReplaySource) -> None:
+        self.src = src
+
+    def fire(self, arg: Any) -> None:
+        self.src._fire(arg)

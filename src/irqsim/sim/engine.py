@@ -22,6 +22,8 @@ import os
 from collections.abc import Callable
 from typing import Any, ClassVar, Final
 
+from irqsim.sim.compiled import mypyc_attr
+
 if os.environ.get("IRQSIM_NATIVE_HEAP", "1") == "0":
     from heapq import heappop, heappush
 else:
@@ -31,6 +33,24 @@ else:
         from heapq import heappop, heappush
 
 Callback = Callable[[Any], None]
+
+
+@mypyc_attr(allow_interpreted_subclasses=True)
+class Fire:
+    """An engine callback as an object of a compiled class (issue 12): the compiled engine
+    (:class:`~irqsim.sim.engine_vec.VecEngine`) calls its :meth:`fire` by vtable, where a
+    bound method costs a method-object call and argument parsing per entry. Called like any
+    callback, it fires. A block makes them only for an engine whose :attr:`Engine.fires`
+    is true (interpreted, a bound method is the cheaper callback)."""
+
+    __slots__ = ()
+
+    def fire(self, arg: Any) -> None:
+        raise NotImplementedError
+
+    def __call__(self, arg: Any = None) -> None:
+        self.fire(arg)
+
 # "Never" (146 years of ns): the largest int mypyc-compiled code holds unboxed (its tagged
 # ints stop at 2**62 - 1; 1 << 62 made every test against the horizon a boxed comparison).
 FOREVER: Final = (1 << 62) - 1
@@ -49,6 +69,9 @@ class Engine:
                  "horizon", "now", "running", "stopped", "wait_t")
 
     FOLD: ClassVar[bool] = True     # the default of ``fold`` (the differential test: off)
+    # Whether the engine calls :class:`Fire` callbacks natively (the compiled VecEngine):
+    # blocks schedule Fire objects for it and bound methods otherwise.
+    fires: ClassVar[bool] = False
 
     def __init__(self) -> None:
         self.now: int = 0

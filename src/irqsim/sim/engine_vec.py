@@ -23,16 +23,18 @@ engine takes any int; :data:`~irqsim.sim.engine.FOREVER` is 2**62 - 1).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from librt.vecs import append, vec
 from mypy_extensions import i64
 
-from irqsim.sim.engine import FOREVER, Callback, Engine
+from irqsim.sim.engine import FOREVER, Callback, Engine, Fire
 
 
 class VecEngine(Engine):
     """:class:`Engine` with its heap in ``vec[i64]`` arrays (compiled build)."""
+
+    fires: ClassVar[bool] = True        # Fire callbacks are called natively
 
     def __init__(self) -> None:
         super().__init__()
@@ -84,10 +86,10 @@ class VecEngine(Engine):
 
     def _drop_top(self, slot: i64) -> None:
         """Drop the entry at the root (``_n > 0``; ``slot`` is its slot): release the slot
-        (its callback and argument are forgotten, the slot goes on the free-list), then the
-        last entry's hole sinks from the root past earlier keys."""
-        self._fns[slot] = None
-        self._args[slot] = None
+        (it goes on the free-list), then the last entry's hole sinks from the root past
+        earlier keys. The slot's callback and argument stay until the slot is reused (the
+        free-list is a stack: usually the next insert) or the run ends (:meth:`_forget`):
+        two list stores per entry fewer."""
         nf = self._nfree
         if nf == len(self._free):
             self._free = append(self._free, slot)
@@ -124,6 +126,19 @@ class VecEngine(Engine):
         ht[pos] = t
         hs[pos] = s
         hk[pos] = hk[n]
+
+    def _forget(self) -> None:
+        """Release the callbacks and arguments of the free slots (at the end of a run: no
+        reference outlives the run that popped its entry)."""
+        fns = self._fns
+        args = self._args
+        free = self._free
+        i: i64 = 0
+        while i < self._nfree:
+            slot = free[i]
+            fns[slot] = None
+            args[slot] = None
+            i += 1
 
     def _drop_cancelled_head(self) -> None:
         """Pop cancelled entries off the root until a live one (or nothing) is there."""
@@ -219,6 +234,8 @@ class VecEngine(Engine):
         fn = self._fns[slot]
         arg = self._args[slot]
         self._drop_top(slot)
+        self._fns[slot] = None
+        self._args[slot] = None
         fn(arg)
         self.events_run += 1
         return True
@@ -230,7 +247,8 @@ class VecEngine(Engine):
             return False
         if not self._n or self._ht[0] > time:
             return True
-        if self._hs[0] not in self._cancelled:
+        c = self._cancelled
+        if not len(c) or self._hs[0] not in c:     # (len first: no boxed seq to hash)
             return False
         nxt = self.peek()
         return nxt is None or nxt > time
@@ -304,7 +322,10 @@ class VecEngine(Engine):
                 arg = self._args[slot]
                 self._drop_top(slot)
                 self.now = t
-                fn(arg)
+                if isinstance(fn, Fire):
+                    fn.fire(arg)            # a native call (vtable)
+                else:
+                    fn(arg)
                 n += 1
                 if n == limit or self.stopped:
                     break
@@ -312,6 +333,7 @@ class VecEngine(Engine):
                 self.now = until
             return n
         finally:
+            self._forget()
             self.running -= 1
             self.horizon = saved_horizon
             self.bounded = saved_bounded

@@ -112,11 +112,12 @@ def x2apic_msr(offset: int) -> int:
 
 
 # Derived constants (free at run time).
-APIC_ID, APIC_VERSION, APIC_TPR, APIC_EOI, APIC_LDR, APIC_DFR, APIC_SVR, APIC_ESR = (
-    _offset(n) for n in ("ID", "Version", "TPR", "EOI", "LDR", "DFR", "SVR", "ESR"))
+APIC_ID, APIC_VERSION, APIC_TPR, APIC_LDR, APIC_DFR, APIC_SVR, APIC_ESR = (
+    _offset(n) for n in ("ID", "Version", "TPR", "LDR", "DFR", "SVR", "ESR"))
 APIC_ICR, APIC_ICR2, APIC_TMICT, APIC_TMCCT, APIC_TDCR, APIC_SELF_IPI = (
     _offset(n) for n in ("ICR_LOW", "ICR_HIGH", "TMICT", "TMCCT", "TDCR", "SELF_IPI"))
 APIC_ISR, APIC_TMR, APIC_IRR = _offset("ISR0"), _offset("TMR0"), _offset("IRR0")
+APIC_EOI: Final = _offset("EOI")        # Final: a C constant on the compiled EOI path
 MSR_X2APIC_EOI: Final = x2apic_msr(APIC_EOI)
 MSR_X2APIC_ICR = x2apic_msr(APIC_ICR)
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
+from irqsim.apic.lapic import CpuPort
 from irqsim.sim.rules import rule
 from irqsim.spec.vmx import (
     ENTRY_INTR_VALID,
@@ -63,7 +64,7 @@ INTERRUPT_EXITS = (EXIT_EXTERNAL_INTERRUPT, EXIT_APIC_ACCESS, EXIT_EOI_INDUCED,
                    EXIT_INTERRUPT_WINDOW)
 
 
-class GuestPin:
+class GuestPin(CpuPort):
     """What the LAPIC's INTR output reaches while its CPU runs a vCPU in non-root mode: the
     vCPU's recognition logic (SDM 25.2, 29.6); everything else (NMI, INIT, IF, TSC) is the
     CPU's. Rewiring ``lapic.cpu`` at entry and exit keeps root mode's INTR path untouched."""
@@ -91,6 +92,9 @@ class GuestPin:
 
     def sipi(self, vector: int) -> None:
         self.cpu.sipi(vector)
+
+    def intr_enabled(self) -> bool:
+        return self.cpu.if_flag
 
     @property
     def if_flag(self) -> bool:
@@ -315,7 +319,7 @@ class Vcpu:
     def _acked(self, v: int) -> Any:
         """The LAPIC moved ``v`` to ISR: the physical interrupt is taken (ledger delivery)."""
         cpu = self.cpu
-        meta = cpu.lapic.isr_meta.get(v)
+        meta = cpu.lapic.isr_meta[v] if 0 <= v <= 0xFF else None
         iid = meta.iid if meta is not None else 0
         self.ctx.ledger.deliver(iid, cpu.name)
         tp = self.ctx.points.accept
