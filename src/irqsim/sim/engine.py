@@ -51,6 +51,7 @@ class Fire:
     def __call__(self, arg: Any = None) -> None:
         self.fire(arg)
 
+
 # "Never" (146 years of ns): the largest int mypyc-compiled code holds unboxed (its tagged
 # ints stop at 2**62 - 1; 1 << 62 made every test against the horizon a boxed comparison).
 FOREVER: Final = (1 << 62) - 1
