@@ -57,7 +57,8 @@ COMPILED_TESTS := tests/unit/test_compiled.py tests/unit/test_engine.py tests/go
 	tests/scenarios/test_net_numa.py tests/scenarios/test_net_tx.py tests/scenarios/test_nic10g.py \
 	tests/scenarios/test_experiment_keys.py tests/unit/test_softirq.py tests/unit/test_dim.py \
 	tests/unit/test_moderation.py tests/unit/test_config_space.py tests/guest/test_guest.py \
-	tests/unit/test_system_memory.py tests/unit/test_done_instants.py
+	tests/unit/test_system_memory.py tests/unit/test_done_instants.py \
+	tests/unit/test_rules.py tests/unit/test_trace_kinds.py
 $(COMPILED)/.built: $(STAMP) $(wildcard src/irqsim/*/*.py) src/irqsim/sim/_nheap.c \
 		bench/build_compiled.py bench/build_native.py bench/pgo_train.py
 	$(BIN)/python bench/build_compiled.py --out $(COMPILED)

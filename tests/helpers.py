@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 from irqsim.devices.nic import MultiQueueNic
@@ -94,3 +96,14 @@ def pba_addr(m: Machine, nic: MultiQueueNic) -> int:
 def balanced(m: Machine) -> bool:
     acc = m.accounting()
     return bool(acc["balanced"])
+
+
+def module_source(mod: ModuleType) -> str | None:
+    """A module's Python source: its .py file, or for a module compiled by mypyc the .py
+    file beside the extension (build_compiled.py keeps it); None for a C-only extension."""
+    if mod.__file__ is None:
+        return None
+    path = Path(mod.__file__)
+    if path.suffix != ".py":
+        path = path.with_name(mod.__name__.rsplit(".", 1)[-1] + ".py")
+    return path.read_text() if path.is_file() else None
