@@ -24,12 +24,15 @@ engine_vec = pytest.importorskip("irqsim.sim.engine_vec")
 # (as an inline section waits), 3 query free_until/ahead/free_before at now + operand, 4
 # stop the run.
 Node = tuple[int, int, int, list[tuple[int, int, int]]]
+# Times span several turns of a 32 ns wheel (entries in the wheel and in the heap, equal
+# times in both) and stay within the default one.
 programs = st.lists(
-    st.tuples(st.integers(0, 30), st.integers(0, 4), st.integers(0, 12),
-              st.lists(st.tuples(st.integers(0, 8), st.integers(0, 4), st.integers(0, 12)),
+    st.tuples(st.integers(0, 100), st.integers(0, 4), st.integers(0, 12),
+              st.lists(st.tuples(st.sampled_from((0, 1, 2, 5, 8, 31, 32, 33, 40, 64)),
+                                 st.integers(0, 4), st.integers(0, 12)),
                        max_size=3)),
     min_size=1, max_size=20)
-runs = st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 60)),
+runs = st.lists(st.tuples(st.one_of(st.none(), st.integers(0, 160)),
                           st.one_of(st.none(), st.integers(1, 10))), min_size=1, max_size=4)
 
 
@@ -57,7 +60,7 @@ def _play(eng: Engine, program: list[Node], schedule: list[tuple[int | None, int
         elif action == 4:
             eng.stop()
         for n, (delay, act, op) in enumerate(children):
-            child = (100 + len(handles), act, op, [])
+            child: Node = (100 + len(handles), act, op, [])
             if n % 3 == 0:
                 handles.append(eng.after(delay, fire, child))
             elif n % 3 == 1:
@@ -74,15 +77,48 @@ def _play(eng: Engine, program: list[Node], schedule: list[tuple[int | None, int
     return log
 
 
+@pytest.mark.parametrize(("wheel_ns", "wheel_from"), [(32, 0), (32, 3), (0, -1)])
 @settings(max_examples=150, deadline=None)
 @given(programs, runs)
 def test_vec_engine_runs_and_answers_as_the_tuple_engine(
-        program: list[Node], schedule: list[tuple[int | None, int | None]]) -> None:
+        wheel_ns: int, wheel_from: int, program: list[Node],
+        schedule: list[tuple[int | None, int | None]]) -> None:
     """sim/engine.py contract ((time, seq) order, ties in scheduling order, lazy cancel,
     ``until``/``max_events``, ``step``, the fold and posted-write tests): VecEngine behaves
-    exactly as Engine on every program."""
-    assert _play(engine_vec.VecEngine(), program, schedule) == _play(Engine(), program,
-                                                                     schedule)
+    exactly as Engine on every program, with a wheel shorter than the program's times
+    (entries in both the wheel and the heap), used from the first entry or from a heap of
+    three, and with the defaults."""
+    assert _play(engine_vec.VecEngine(wheel_ns, wheel_from), program, schedule) == _play(
+        Engine(), program, schedule)
+
+
+def test_vec_engine_merges_wheel_and_heap_in_time_then_scheduling_order() -> None:
+    """sim/engine.py: entries run in (time, seq) order. Entries due beyond the wheel's span
+    go to the heap; when the clock has moved, later entries at the same instants go to the
+    wheel: equal times run in scheduling order across both, and a bucket that held an entry
+    one turn earlier holds the next turn's."""
+    e = engine_vec.VecEngine(32, 0)
+    log: list[tuple[int, str]] = []
+    for t in (100, 40, 64, 200):                    # all beyond 32 ns: the heap
+        e.at(t, lambda a: log.append((e.now, a)), f"h{t}")
+
+    def later(_: object) -> None:                   # at 40: 64 and 100 are now in reach
+        for t in (64, 100, 64 + 32, 41, 40 + 31):
+            e.at(t, lambda a: log.append((e.now, a)), f"w{t}")
+
+    e.at(40, later)
+    e.run()
+    assert log == [(40, "h40"), (41, "w41"), (64, "h64"), (64, "w64"), (71, "w71"),
+                   (96, "w96"), (100, "h100"), (100, "w100"), (200, "h200")]
+    assert e._wn == 0 and e._n == 0
+
+
+def test_vec_engine_wheel_span_is_a_power_of_two() -> None:
+    """The wheel's buckets are indexed by ``time % span``: a span that is not a power of
+    two (or too short for its bitmap words) is refused, naming the value."""
+    for bad in (48, 16, 1000):
+        with pytest.raises(ValueError, match=f"not {bad}"):
+            engine_vec.VecEngine(bad)
 
 
 def test_vec_engine_reuses_slots_and_forgets_callbacks() -> None:

@@ -5,6 +5,7 @@ entry per event and no interpreted frame."""
 from __future__ import annotations
 
 import random
+from array import array
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -48,7 +49,11 @@ class ReplaySource:
     Instants accumulate as floats and are truncated to whole ns when scheduled, as the
     reference models in ../shared/bench/anchors do, so a replay of their workload raises the
     same device events at the same instants. ``action(arg)`` is the last step of each event
-    (so it may fold its next stage into it: ``MsixCapability.signal_last``)."""
+    (so it may fold its next stage into it: ``MsixCapability.signal_last``).
+
+    The gaps are kept as C doubles in one array (the same values): a list of float objects
+    costs a cache miss per event when many sources interleave (64 CPUs: 256 of them), and
+    five times the memory."""
 
     __slots__ = ("_action", "_arg", "_engine", "_fire_cb", "_gaps", "_t", "done")
 
@@ -58,7 +63,7 @@ class ReplaySource:
         if any(g < 0 for g in gaps_ns):
             raise ValueError("replayed gaps must be >= 0 ns")
         self._engine = engine
-        self._gaps = list(gaps_ns)
+        self._gaps = array("d", gaps_ns)
         self._action = action
         self._arg = arg
         self._t = float(engine.now if start is None else start)
