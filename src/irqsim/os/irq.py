@@ -218,6 +218,52 @@ class IrqDesc:
         return ", ".join(a.name for a in self.actions)
 
 
+class VectorTable:
+    """One CPU's dispatch table, vector -> IRQ descriptor (Linux's per-CPU
+    ``vector_irq[NR_VECTORS]``): 256 slots, read by the gate at every interrupt with a list
+    index (a dict lookup hashed the vector). Reads and writes like a dict of the vectors in
+    use."""
+
+    __slots__ = ("_slots",)
+
+    def __init__(self) -> None:
+        self._slots: list[IrqDesc | None] = [None] * 256
+
+    def get(self, vector: int) -> IrqDesc | None:
+        """The descriptor installed at ``vector``, or None."""
+        if 0 <= vector < 256:
+            return self._slots[vector]
+        return None
+
+    def __getitem__(self, vector: int) -> IrqDesc:
+        desc = self.get(vector)
+        if desc is None:
+            raise KeyError(vector)
+        return desc
+
+    def __setitem__(self, vector: int, desc: IrqDesc) -> None:
+        if not 0 <= vector < 256:
+            raise ValueError(f"vector {vector} is not in 0..255")
+        self._slots[vector] = desc
+
+    def __delitem__(self, vector: int) -> None:
+        self.__getitem__(vector)
+        self._slots[vector] = None
+
+    def __contains__(self, vector: object) -> bool:
+        return isinstance(vector, int) and self.get(vector) is not None
+
+    def __iter__(self) -> Iterator[int]:
+        return iter([v for v in range(256) if self._slots[v] is not None])
+
+    def __len__(self) -> int:
+        return sum(1 for d in self._slots if d is not None)
+
+    def items(self) -> list[tuple[int, IrqDesc]]:
+        """(vector, descriptor) of the vectors in use, in vector order."""
+        return [(v, d) for v, d in enumerate(self._slots) if d is not None]
+
+
 class IrqGate(Gate):
     """The IDT entry the OS installs for every device vector (Linux's common_interrupt): it
     finds the IRQ through the receiving CPU's vector table (Linux's per-CPU vector_irq)."""
@@ -226,7 +272,7 @@ class IrqGate(Gate):
 
     SPURIOUS_WINDOW: Final = 1000       # note_interrupt's window (Kernel.spurious_window)
 
-    def __init__(self, kernel: Kernel, vector_irq: list[dict[int, IrqDesc]]) -> None:
+    def __init__(self, kernel: Kernel, vector_irq: list[VectorTable]) -> None:
         self.kernel = kernel
         self.vector_irq = vector_irq        # per CPU: vector -> IRQ descriptor
         # The kernel's (set once): compiled, native reads instead of lookups on the Kernel.

@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from irqsim.os.intx import ioapic_probe
 from irqsim.os.io_apic import IoApicDomain
-from irqsim.os.irq import IRQF_SHARED, CpuCounts, Handler, IrqAction, IrqDesc, IrqGate
+from irqsim.os.irq import (
+    IRQF_SHARED,
+    CpuCounts,
+    Handler,
+    IrqAction,
+    IrqDesc,
+    IrqGate,
+    VectorTable,
+)
 from irqsim.os.irqdomain import AllocInfo, IrqData, IrqDomain
 from irqsim.os.matrix import IrqMatrix
 from irqsim.os.vector import VectorDomain
@@ -55,7 +63,7 @@ class IrqCore:
         n = len(kernel.cpus)
         self.irqs: dict[int, IrqDesc] = {}
         # Per CPU: vector -> descriptor (Linux's vector_irq); the IDT's device-vector gate.
-        self.vector_irq: list[dict[int, IrqDesc]] = [{} for _ in range(n)]
+        self.vector_irq: list[VectorTable] = [VectorTable() for _ in range(n)]
         self.gate = IrqGate(kernel, self.vector_irq)
         self.matrix = IrqMatrix(n, first_vector, last_vector)
         self.vector_domain = VectorDomain(kernel, self.matrix)
