@@ -1,19 +1,22 @@
-"""The engine of the compiled build: the same :class:`~irqsim.sim.engine.Engine`, its heap
-kept in native integer arrays (issue 12; docs/performance.md "Engine (session 4)").
+"""The engine of the compiled build: the same :class:`~irqsim.sim.engine.Engine`, its entries
+kept in native integer arrays (issue 12; docs/performance.md "Engine (session 4)" and
+section 10).
 
 :class:`VecEngine` orders entries by ``(time, seq)`` exactly as :class:`Engine` does, with
 the same lazy cancellation, horizon, waiter and folding rules; only the storage differs.
 Instead of a list of ``(time, seq, fn, arg)`` tuples (a tuple and two boxed ints per entry,
-compared through the native heap functions or heapq), the heap is two ``vec[i64]``
-arrays (mypyc's ``librt.vecs``: unboxed 64-bit integers) holding each entry's time, tie-break
-number and *slot*, and the callbacks and arguments sit in two lists indexed by slot (a
-free-list of slots reuses them). Mypyc compiles the sifts to comparisons of C integers; no
-object is made per entry.
+compared through the native heap functions or heapq), an entry is a *slot*: its callback
+and argument sit in two lists indexed by slot (a free-list of slots reuses them), its
+tie-break number and time in ``vec[i64]`` arrays (mypyc's ``librt.vecs``: unboxed 64-bit
+integers). Entries due soon are chained in the buckets of a timing wheel, the others are
+ordered by a binary heap of (time, slot) arrays; mypyc compiles both to operations on C
+integers, and no object is made per entry.
 
-Every key ``(time, seq)`` is unique (``seq`` counts up), so any correct heap pops entries in
-one order, the one :class:`Engine` pops them in; ``tests/unit/test_engine_vec.py`` checks
-both engines against each other with hypothesis programs (ties, cancellations, bounded runs,
-``step``/``peek``/``free_before``/``free_until``/``ahead``).
+Every key ``(time, seq)`` is unique (``seq`` counts up), so any correct structure pops
+entries in one order, the one :class:`Engine` pops them in; ``tests/unit/test_engine_vec.py``
+checks both engines against each other with hypothesis programs (ties, cancellations,
+bounded runs, ``step``/``peek``/``free_before``/``free_until``/``ahead``), with a short
+wheel so that entries sit in the wheel and the heap at once.
 
 Used only where it is compiled (:func:`irqsim.sim.engine.new_engine`): interpreted, the
 sifts would be Python loops, slower than heapq. Importing it needs ``librt`` (installed
