@@ -41,7 +41,8 @@ if TYPE_CHECKING:
     from irqsim.platform.numa import NumaInfo  # data the board hands over
 
 # Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
-_T_INTERRUPT_WRITE: Final = shape("interrupt-write", "address", "data", "source")
+_T_INTERRUPT_WRITE: Final = shape("interrupt-write", "address", "data", "source").bind(
+    "PCIe Bus", "IOMMU")
 
 R_ECAM_UNALIGNED = rule(
     "PCI-ECAM-UNALIGNED", "PCIe 7.2.2",
@@ -399,8 +400,7 @@ class RootComplex:
                 return
             self.interrupt_writes += 1
             if ctx.tracer.on:
-                ctx.tracer.emit3(_T_INTERRUPT_WRITE, now, "PCIe Bus", "IOMMU", addr,
-                                 tlp.data, tlp.source)
+                ctx.tracer.put3(_T_INTERRUPT_WRITE, now, addr, tlp.data, tlp.source)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off

@@ -99,6 +99,9 @@ class PciFunction:
         self._tp_send = ctx.points.send
         self._tp_upstream = ctx.points.upstream
         self.name = name
+        # trace shapes bound to this function as source (Tracer.put3 etc.)
+        self._t_mwr_dma = _T_MWR_DMA.bind(name, "PCIe Bus")
+        self._t_mwr_msi = _T_MWR_MSI.bind(name, "PCIe Bus")
         self.config = ConfigSpace()
         # The configuration bytes themselves (ConfigSpace keeps one bytearray for life):
         # compiled, a native read on the interrupt path instead of a lookup on ConfigSpace.
@@ -269,8 +272,7 @@ class PciFunction:
                   len(payload))
         tlp.source = f"{self.name}/dma"
         if ctx.tracer.on:
-            ctx.tracer.emit3(_T_MWR_DMA, t, self.name, "PCIe Bus", address, len(payload),
-                             tlp.source)
+            ctx.tracer.put3(self._t_mwr_dma, t, address, len(payload), tlp.source)
         return self.send_upstream(tlp, t)
 
     @final
@@ -306,8 +308,7 @@ class PciFunction:
         if tp.on:
             tp(iid, ready)
         if ctx.tracer.on:
-            ctx.tracer.emit4(_T_MWR_MSI, ready, self.name, "PCIe Bus", address, data,
-                             tlp.requester, source)
+            ctx.tracer.put4(self._t_mwr_msi, ready, address, data, tlp.requester, source)
         tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
         if tp.on:
             tp(self, tlp, ready)

@@ -56,9 +56,12 @@ def _fmt(v: Any) -> str:
 
 @final
 class TraceShape:
-    """An event's kind and field names, in the order the event lists them."""
+    """An event's kind and field names, in the order the event lists them; a *bound* shape
+    (:meth:`bind`) also carries the source, the destination and the trailing field values
+    that are the same at every event of its call site."""
 
-    __slots__ = ("arity", "kind", "names", "source_at")
+    __slots__ = ("arity", "base", "bound", "dst", "kind", "names", "source_at", "src",
+                 "stored", "tail")
 
     def __init__(self, kind: str, names: tuple[str, ...]) -> None:
         self.kind = kind
@@ -66,6 +69,29 @@ class TraceShape:
         self.arity = len(names)
         # where the ``source`` field is (the sampling reads it), -1: none
         self.source_at = names.index("source") if "source" in names else -1
+        self.base = self
+        self.bound = False
+        self.src = ""
+        self.dst = ""
+        self.tail: tuple[Any, ...] = ()
+        self.stored = 2 + self.arity     # slots after the time step: src, dst, values
+
+    def bind(self, src: str, dst: str, *tail: Any) -> TraceShape:
+        """This shape with the source, destination and last ``len(tail)`` field values
+        fixed: a call site whose endpoints never change (a LAPIC's ``irr-set`` is from and
+        to itself) records with :meth:`Tracer.put1` etc. only the time and the other values.
+        Made once per component (in its ``__init__``), not per event."""
+        if len(tail) > self.arity:
+            raise ValueError(f"trace shape {self.kind!r}: {len(tail)} fixed values for "
+                             f"{self.arity} fields")
+        b = TraceShape(self.kind, self.names)
+        b.base = self
+        b.bound = True
+        b.src = src
+        b.dst = dst
+        b.tail = tail
+        b.stored = self.arity - len(tail)
+        return b
 
     def fields(self, values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
         """The event's fields: each name with its value."""
@@ -82,6 +108,9 @@ class TraceShape:
         return True
 
     def __repr__(self) -> str:
+        if self.bound:
+            return (f"TraceShape({self.kind!r}, {self.names!r}).bind({self.src!r}, "
+                    f"{self.dst!r}{''.join(', ' + repr(v) for v in self.tail)})")
         return f"TraceShape({self.kind!r}, {self.names!r})"
 
 
@@ -296,6 +325,73 @@ class Tracer:
         elif self.on:
             self._record(sh, time, src, dst, (a, b, c, d))
 
+    # A bound shape's events (TraceShape.bind): the source, destination and fixed trailing
+    # values are the shape's; the store keeps the shape, the time step and the other values.
+    def put0(self, sh: TraceShape, time: int) -> None:
+        """Record an event of the bound shape ``sh`` (no values besides the shape's)."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time - self._last)
+            self._last = time
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, sh.tail)
+
+    def put1(self, sh: TraceShape, time: int, a: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first field's value."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time - self._last)
+            self._last = time
+            f.append(a)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, *sh.tail))
+
+    def put2(self, sh: TraceShape, time: int, a: Any, b: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first two fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time - self._last)
+            self._last = time
+            f.append(a)
+            f.append(b)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, *sh.tail))
+
+    def put3(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first three fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time - self._last)
+            self._last = time
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, c, *sh.tail))
+
+    def put4(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any, d: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first four fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            f.append(time - self._last)
+            self._last = time
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            f.append(d)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, c, d, *sh.tail))
+
     def _record(self, sh: TraceShape, time: int, src: str, dst: str,
                 values: tuple[Any, ...]) -> None:
         """One event through the sink, the limit and the sampling (``on`` is true)."""
@@ -377,10 +473,16 @@ class Tracer:
         end = len(flat)
         while i < end:
             sh: TraceShape = flat[i]
-            j = i + 4 + sh.arity
             t += flat[i + 1]
-            views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
-                                    sh.fields(flat[i + 4:j])))
+            if sh.bound:
+                j = i + 2 + sh.stored
+                values = flat[i + 2:j]
+                values.extend(sh.tail)
+                views.append(TraceEvent(t, sh.src, sh.dst, sh.kind, sh.fields(values)))
+            else:
+                j = i + 4 + sh.arity
+                views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
+                                        sh.fields(flat[i + 4:j])))
             i = j
         self._pos = i
         self._view_t = t
