@@ -62,6 +62,50 @@ def test_emit_n_records_what_emit_with_fields_records(events: list[Any], limit: 
         assert new_sink.getvalue() == old_sink.getvalue()
 
 
+def _put_bound(tr: Tracer, sh: TraceShape, time: int, values: list[Any]) -> None:
+    [tr.put0, tr.put1, tr.put2, tr.put3, tr.put4][len(values)](sh, time, *values)
+
+
+@settings(max_examples=60, deadline=None)
+@given(events=st.lists(st.tuples(EVENT, st.integers(0, 4)), max_size=40),
+       limit=st.none() | st.integers(0, 30), keep=st.none() | st.integers(0, 5),
+       sample=st.none() | st.integers(0, 5), sink=st.booleans())
+def test_bound_shape_records_what_emit_with_fields_records(
+        events: list[Any], limit: int | None, keep: int | None, sample: int | None,
+        sink: bool) -> None:
+    """A shape bound to its source, destination and last values (``bind``), recorded with
+    ``putN`` and the other values, reads back as ``emit(**fields)`` with all of them: events,
+    JSON lines, text, length, ``on``, the sink, under every bound and sampling."""
+    old, old_sink = _config(limit, keep, sample, sink)
+    new, new_sink = _config(limit, keep, sample, sink)
+    for (time, src, dst, kind, names, data), fixed in events:
+        values = [data.draw(VALUES) for _ in names]
+        old.emit(time, src, dst, kind, **dict(zip(names, values, strict=True)))
+        k = min(fixed, len(values))
+        bound = shape(kind, *names).bind(src, dst, *values[len(values) - k:])
+        _put_bound(new, bound, time, values[:len(values) - k])
+    assert [(e.time, e.src, e.dst, e.kind, list(e.fields.items())) for e in new.events] == \
+        [(e.time, e.src, e.dst, e.kind, list(e.fields.items())) for e in old.events]
+    assert new.to_jsonl() == old.to_jsonl()
+    assert [str(e) for e in new] == [str(e) for e in old]
+    assert (len(new), new.on, new.streamed) == (len(old), old.on, old.streamed)
+    if sink:
+        assert new_sink is not None and old_sink is not None
+        assert new_sink.getvalue() == old_sink.getvalue()
+
+
+def test_bound_shapes_keep_their_base_and_refuse_extra_values() -> None:
+    """A bound shape names its base shape (what the sampling and the sink read) and cannot
+    fix more values than the shape has fields."""
+    eoi = shape("eoi", "vector")
+    b = eoi.bind("LAPIC0", "LAPIC0")
+    assert (b.base, b.bound, b.src, b.dst, b.kind, b.names) == \
+        (eoi, True, "LAPIC0", "LAPIC0", "eoi", ("vector",))
+    assert not eoi.bound and eoi.base is eoi
+    with pytest.raises(ValueError):
+        eoi.bind("a", "b", 1, 2)
+
+
 def test_events_read_between_emits_and_after_clear() -> None:
     """Reading ``events`` midway and clearing keep the store and its views in step."""
     tr = Tracer(on=True)
