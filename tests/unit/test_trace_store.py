@@ -146,3 +146,16 @@ def test_shapes_are_shared_and_name_only_table_kinds() -> None:
         shape("no-such-kind", "x")
     with pytest.raises(ValueError):
         shape("eoi", "vector", "vector")
+
+
+@settings(max_examples=60, deadline=None)
+@given(values=st.lists(st.integers(-2**70, 2**70) | st.sampled_from(
+    [0xFEE00000, 0xFEE01000, 1000, 257, -1]), max_size=60))
+def test_box_gives_an_equal_int_and_reuses_a_cached_one(values: list[int]) -> None:
+    """``box`` returns an int equal to its argument (so recorded fields and time steps read
+    back unchanged), the same object for a repeat of the last value of its cache slot."""
+    tr = Tracer(on=True)
+    for v in values:
+        o = tr.box(v)
+        assert type(o) is int and o == v
+        assert tr.box(v) is o

@@ -399,8 +399,9 @@ class RootComplex:
                          "not an interrupt message: dropped (Unsupported Request)")
                 return
             self.interrupt_writes += 1
-            if ctx.tracer.on:
-                ctx.tracer.put3(_T_INTERRUPT_WRITE, now, addr, tlp.data, tlp.source)
+            tracer = ctx.tracer
+            if tracer.on:
+                tracer.put3(_T_INTERRUPT_WRITE, now, tracer.box(addr), tlp.data, tlp.source)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off

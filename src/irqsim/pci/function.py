@@ -307,8 +307,10 @@ class PciFunction:
         tp = self._tp_send
         if tp.on:
             tp(iid, ready)
-        if ctx.tracer.on:
-            ctx.tracer.put4(self._t_mwr_msi, ready, address, data, tlp.requester, source)
+        tracer = ctx.tracer
+        if tracer.on:
+            tracer.put4(self._t_mwr_msi, ready, tracer.box(address), data, tlp.requester,
+                        source)
         tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
         if tp.on:
             tp(self, tlp, ready)

@@ -159,9 +159,9 @@ class Tracer:
     False), so the rest of the run costs what an untraced one does.
     """
 
-    __slots__ = ("_chunk", "_deliveries", "_done", "_entered", "_flat", "_keep_deliveries",
-                 "_keeping", "_last", "_limit", "_n", "_plain", "_pos", "_sample_deliveries",
-                 "_sink", "_view_t", "_views", "on", "streamed")
+    __slots__ = ("_box_o", "_box_v", "_chunk", "_deliveries", "_done", "_entered", "_flat",
+                 "_keep_deliveries", "_keeping", "_last", "_limit", "_n", "_plain", "_pos",
+                 "_sample_deliveries", "_sink", "_view_t", "_views", "on", "streamed")
 
     def __init__(self, on: bool = False, limit: int | None = None,
                  keep_deliveries: int | None = None, sample_deliveries: int | None = None,
@@ -184,6 +184,10 @@ class Tracer:
         self._views: list[TraceEvent] = []
         self._view_t = 0                    # the time of the last event viewed
         self._plain = False
+        # The last int object made for each of 256 classes of values (box); value i < 256
+        # is in slot i
+        self._box_v: list[int] = list(range(256))
+        self._box_o: list[object] = list(range(256))
         self._settle()
 
     # -- configuration (a change takes effect at the next event) ---------------------------
@@ -228,6 +232,19 @@ class Tracer:
         self._settle()
 
     # -- recording ----------------------------------------------------------------------------
+    def box(self, v: int) -> object:
+        """``v`` as an int object: the one made for an equal value before if it is still
+        cached (a direct-mapped cache of 256), else a new one. Values over 256 are a new
+        32-byte object each time Python boxes them; a trace keeps them, and most repeat
+        (the time step over a handler body, the MSI address of a vector)."""
+        i = (v ^ (v >> 12)) & 255
+        if self._box_v[i] == v:
+            return self._box_o[i]
+        o: object = v
+        self._box_v[i] = v
+        self._box_o[i] = o
+        return o
+
     def emit(self, time: int, src: str, dst: str, kind: str, **fields: Any) -> None:
         """Record one event (callers check ``on`` first on hot paths)."""
         if not self.on:
@@ -238,7 +255,8 @@ class Tracer:
         if self._plain:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -253,7 +271,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -266,7 +285,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -280,7 +300,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -296,7 +317,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -313,7 +335,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -332,7 +355,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             self._n += 1
         elif self.on:
@@ -343,7 +367,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(a)
             self._n += 1
@@ -355,7 +380,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(a)
             f.append(b)
@@ -368,7 +394,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(a)
             f.append(b)
@@ -382,7 +409,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(a)
             f.append(b)
@@ -419,7 +447,8 @@ class Tracer:
                 values: tuple[Any, ...]) -> None:
         f = self._flat
         f.append(sh)
-        f.append(time - self._last)
+        step = time - self._last
+        f.append(step if step <= 256 else self.box(step))
         self._last = time
         f.append(src)
         f.append(dst)
