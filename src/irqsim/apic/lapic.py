@@ -265,7 +265,9 @@ class LocalApic:
         self.name = name or f"LAPIC{apic_id}"
         # trace shapes bound to this LAPIC as source and destination (Tracer.put1 etc.)
         self._t_irr_merged = _T_IRR_MERGED.bind(self.name, self.name)
-        self._t_irr_set = _T_IRR_SET.bind(self.name, self.name)
+        # irr-set by its last two values, level and IF: [2 * level + if_flag]
+        self._t_irr_set = tuple(_T_IRR_SET.bind(self.name, self.name, lv, f)
+                                for lv in (False, True) for f in (False, True))
         self._t_eoi = _T_EOI.bind(self.name, self.name)
         self.t_msi_deliver = T_MSI_DELIVER.bind("IOMMU", self.name)
         self._tsc_deadline = tsc_deadline
@@ -521,8 +523,8 @@ class LocalApic:
             self._tp_irr(meta.iid, ctx.engine.now)
         cpu = self.cpu
         if tracer.on:
-            tracer.put4(self._t_irr_set, ctx.engine.now, vector, self.ppr, level,
-                        cpu is None or cpu.intr_enabled())
+            flag = cpu is None or cpu.intr_enabled()
+            tracer.put2(self._t_irr_set[2 * level + flag], ctx.engine.now, vector, self.ppr)
         if cpu is not None:
             # (vector class) > (PPR class): self.ppr's class, inlined
             pcls = self.tpr & 0xF0

@@ -219,8 +219,8 @@ class Cpu(CpuPort):
                  "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
-                 "_sw", "_t_handler_entry", "_t_inta", "_t_iret", "_tp_accept", "_tp_entry",
-                 "_tracer", "accepted", "apic_base", "ctx",
+                 "_sw", "_t_handler_entry", "_t_inta", "_t_iret", "_t_iret_if", "_tp_accept",
+                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
                  "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
                  "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
                  "on_startup", "platform", "runq", "smi_count", "soft", "softirq_pending",
@@ -237,7 +237,8 @@ class Cpu(CpuPort):
         # trace shapes bound to this CPU's endpoints (Tracer.put1 etc.)
         self._t_inta = _T_INTA.bind(lapic.name, self.name)
         self._t_handler_entry = _T_HANDLER_ENTRY.bind(self.name, "Driver")
-        self._t_iret = _T_IRET.bind(self.name, self.name)
+        self._t_iret = _T_IRET.bind(self.name, self.name, 0)         # IF clear after IRET
+        self._t_iret_if = _T_IRET.bind(self.name, self.name, 1)      # IF set
         self.platform = platform
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag: bool = True
@@ -703,7 +704,8 @@ class Cpu(CpuPort):
         self.if_flag = frame.saved_if
         now = self._engine.now
         if self._tracer.on:
-            self._tracer.put2(self._t_iret, now, frame.vector, int(self.if_flag))
+            self._tracer.put1(self._t_iret_if if self.if_flag else self._t_iret, now,
+                              frame.vector)
         self._hardirq_ns += now - self._mark                # _tally(), inlined
         self._mark = now
         if frames:
