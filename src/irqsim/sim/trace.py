@@ -14,8 +14,18 @@ values::
         tracer.emit1(_T_EOI, now, self.name, self.name, v)
 
 which records exactly what ``tracer.emit(now, self.name, self.name, "eoi", vector=v)``
-does (that form stays for cold call sites and users). Every reader (:class:`TraceEvent`,
-``events``, ``of_kind``, ``to_jsonl``, the sink, the sampling) derives the field names from
+does (that form stays for cold call sites and users). Where the source and destination are
+fixed per component (a LAPIC's ``eoi`` is from and to itself), the component binds the shape
+to them once, with any trailing field values that are fixed too, and records with ``putN``
+and the other values only (two list slots less per event)::
+
+    self._t_eoi = _T_EOI.bind(self.name, self.name)         # in __init__
+    ...
+    if tracer.on:
+        tracer.put1(self._t_eoi, now, v)
+
+Every reader (:class:`TraceEvent`, ``events``, ``of_kind``, ``to_jsonl``, the sink, the
+sampling) derives the field names, and for a bound shape the endpoints and fixed values, from
 the shape.
 """
 
@@ -145,8 +155,10 @@ class Tracer:
 
     Events are stored flat in one list of plain values — per event its shape, its time as
     the step from the previous event's (mostly under 257 ns: CPython's cached small ints, so
-    no int object is kept per event), source, destination and field values — and turned
-    into :class:`TraceEvent` objects when read. Recording allocates nothing beyond what the
+    no int object is kept per event; larger steps and the MSI address share int objects
+    through :meth:`box`), source, destination (not for a bound shape) and field values
+    (not a bound shape's fixed ones) — and turned into :class:`TraceEvent` objects when
+    read. Recording allocates nothing beyond what the
     values are (no dict, tuple or other container the garbage collector would count or
     scan), so a long trace costs a few list slots per event.
 
