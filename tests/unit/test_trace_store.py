@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from irqsim.sim.trace import SHAPES, Tracer, TraceShape, shape
+from irqsim.sim.trace import SHAPES, FixedShapes, Tracer, TraceShape, shape
 
 KINDS = ["device-event", "MWr", "handler-entry", "iret", "eoi", "sw"]
 NAMES = ["vector", "source", "address", "IF", "label"]
@@ -159,3 +159,37 @@ def test_box_gives_an_equal_int_and_reuses_a_cached_one(values: list[int]) -> No
         o = tr.box(v)
         assert type(o) is int and o == v
         assert tr.box(v) is o
+
+
+@settings(max_examples=60, deadline=None)
+@given(msgs=st.lists(st.tuples(st.sampled_from(["nic/msix0", "nic/msix1", "x/msi"]),
+                               st.sampled_from([0xFEE00000, 0xFEE01000, 2**40]),
+                               st.integers(0, 300), st.integers(0, 2)), max_size=30),
+       limit=st.none() | st.integers(0, 20), sink=st.booleans())
+def test_fixed_shapes_record_what_emit_with_fields_records(
+        msgs: list[tuple[str, int, int, int]], limit: int | None, sink: bool) -> None:
+    """An interrupt message's event through ``FixedShapes.of2`` / ``of3`` (every value in
+    the shape, ``put0``) reads back as ``emit`` with its values, also after a source's
+    values change (the driver rewrote its entry); a repeat reuses the source's shape."""
+    old, old_sink = _config(limit, None, None, sink)
+    new, new_sink = _config(limit, None, None, sink)
+    mwr = FixedShapes(shape("MWr", "address", "data", "requester", "source"), "nic",
+                      "PCIe Bus")
+    iw = FixedShapes(shape("interrupt-write", "address", "data", "source"), "PCIe Bus",
+                     "IOMMU")
+    for t, (source, address, data, rid) in enumerate(msgs):
+        old.emit(t, "nic", "PCIe Bus", "MWr", address=address, data=data, requester=rid,
+                 source=source)
+        old.emit(t, "PCIe Bus", "IOMMU", "interrupt-write", address=address, data=data,
+                 source=source)
+        sh = mwr.of3(source, address, data, rid)
+        assert mwr.of3(source, address, data, rid) is sh
+        new.put0(sh, t)
+        new.put0(iw.of2(source, address, data), t)
+    assert new.to_jsonl() == old.to_jsonl()
+    assert (len(new), new.on, new.streamed) == (len(old), old.on, old.streamed)
+    if sink:
+        assert new_sink is not None and old_sink is not None
+        assert new_sink.getvalue() == old_sink.getvalue()
+    with pytest.raises(ValueError):
+        FixedShapes(shape("eoi", "vector"), "a", "b")

@@ -216,8 +216,8 @@ class ApicBus:
             a = self.by_id.get(dest)
             if a is not None and a.hw_enabled:
                 if ctx.tracer.on:
-                    ctx.tracer.put3(a.t_msi_deliver, ctx.engine.now, vector, dest,
-                                    tlp.source)
+                    ctx.tracer.put0(a.t_msi_deliver.of2(tlp.source, vector, dest),
+                                    ctx.engine.now)
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp, last)
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0

@@ -21,7 +21,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.cpu import (
     APIC_BASE_ADDR,
     APIC_BASE_BSP,
@@ -269,7 +269,7 @@ class LocalApic:
         self._t_irr_set = tuple(_T_IRR_SET.bind(self.name, self.name, lv, f)
                                 for lv in (False, True) for f in (False, True))
         self._t_eoi = _T_EOI.bind(self.name, self.name)
-        self.t_msi_deliver = T_MSI_DELIVER.bind("IOMMU", self.name)
+        self.t_msi_deliver = FixedShapes(T_MSI_DELIVER, "IOMMU", self.name)  # per source
         self._tsc_deadline = tsc_deadline
         self.version = APIC_REGISTERS[APIC_VERSION].encode(
             version=0x14, max_lvt=6 if cmci else 5, eoi_broadcast_suppression=int(directed_eoi))

@@ -32,7 +32,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.vtd import VTD_BASE
@@ -41,8 +41,7 @@ if TYPE_CHECKING:
     from irqsim.platform.numa import NumaInfo  # data the board hands over
 
 # Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
-_T_INTERRUPT_WRITE: Final = shape("interrupt-write", "address", "data", "source").bind(
-    "PCIe Bus", "IOMMU")
+_T_INTERRUPT_WRITE: Final = shape("interrupt-write", "address", "data", "source")
 
 R_ECAM_UNALIGNED = rule(
     "PCI-ECAM-UNALIGNED", "PCIe 7.2.2",
@@ -93,6 +92,8 @@ class RootComplex:
         self.memory = memory
         self.iommu = iommu
         self.apic_bus = apic_bus
+        # interrupt-write events, one fixed shape per message source (trace.FixedShapes)
+        self._t_interrupt_write = FixedShapes(_T_INTERRUPT_WRITE, "PCIe Bus", "IOMMU")
         # Bound once: every interrupt message. Its entry is the whole of its event.
         self._deliver_msi: Callback = (_DeliverMsi(apic_bus) if ctx.engine.fires
                                        else apic_bus.deliver_msi_last)
@@ -401,7 +402,7 @@ class RootComplex:
             self.interrupt_writes += 1
             tracer = ctx.tracer
             if tracer.on:
-                tracer.put3(_T_INTERRUPT_WRITE, now, tracer.box(addr), tlp.data, tlp.source)
+                tracer.put0(self._t_interrupt_write.of2(tlp.source, addr, tlp.data), now)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off

@@ -17,7 +17,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     BAR0,
@@ -101,7 +101,7 @@ class PciFunction:
         self.name = name
         # trace shapes bound to this function as source (Tracer.put3 etc.)
         self._t_mwr_dma = _T_MWR_DMA.bind(name, "PCIe Bus")
-        self._t_mwr_msi = _T_MWR_MSI.bind(name, "PCIe Bus")
+        self._t_mwr_msi = FixedShapes(_T_MWR_MSI, name, "PCIe Bus")   # one per source
         self.config = ConfigSpace()
         # The configuration bytes themselves (ConfigSpace keeps one bytearray for life):
         # compiled, a native read on the interrupt path instead of a lookup on ConfigSpace.
@@ -309,8 +309,7 @@ class PciFunction:
             tp(iid, ready)
         tracer = ctx.tracer
         if tracer.on:
-            tracer.put4(self._t_mwr_msi, ready, tracer.box(address), data, tlp.requester,
-                        source)
+            tracer.put0(self._t_mwr_msi.of3(source, address, data, tlp.requester), ready)
         tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
         if tp.on:
             tp(self, tlp, ready)

@@ -124,6 +124,55 @@ class TraceShape:
         return f"TraceShape({self.kind!r}, {self.names!r})"
 
 
+@final
+class _Fixed:
+    """A bound shape with every field fixed, and its integer values (compared natively)."""
+
+    __slots__ = ("a", "b", "c", "shape")
+
+    def __init__(self, a: int, b: int, c: int, shape: TraceShape) -> None:
+        self.a = a
+        self.b = b
+        self.c = c
+        self.shape = shape
+
+
+@final
+class FixedShapes:
+    """The bound shapes of one call site whose fields are a few integers and a ``source``
+    (last), each of which repeats for a given source: an interrupt message's address, data
+    and requester are its MSI-X entry's until the driver rewrites it. :meth:`of2` /
+    :meth:`of3` give the shape with every value fixed (made at a source's first event and
+    when its values change), so the event is stored as its shape and time step only
+    (``Tracer.put0``)."""
+
+    __slots__ = ("_by_source", "dst", "shape", "src")
+
+    def __init__(self, sh: TraceShape, src: str, dst: str) -> None:
+        if sh.bound or sh.names[-1:] != ("source",):
+            raise ValueError(f"{sh!r}: FixedShapes needs an unbound shape ending in 'source'")
+        self.shape = sh
+        self.src = src
+        self.dst = dst
+        self._by_source: dict[str, _Fixed] = {}
+
+    def of2(self, source: str, a: int, b: int) -> TraceShape:
+        """The shape of an event with field values ``(a, b, source)``."""
+        f = self._by_source.get(source)
+        if f is None or f.a != a or f.b != b:
+            f = _Fixed(a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
+            self._by_source[source] = f
+        return f.shape
+
+    def of3(self, source: str, a: int, b: int, c: int) -> TraceShape:
+        """The shape of an event with field values ``(a, b, c, source)``."""
+        f = self._by_source.get(source)
+        if f is None or f.a != a or f.b != b or f.c != c:
+            f = _Fixed(a, b, c, self.shape.bind(self.src, self.dst, a, b, c, source))
+            self._by_source[source] = f
+        return f.shape
+
+
 # Every shape made so far, by (kind, field names): one object per distinct shape.
 SHAPES: Final[dict[tuple[str, tuple[str, ...]], TraceShape]] = {}
 
@@ -155,10 +204,10 @@ class Tracer:
 
     Events are stored flat in one list of plain values — per event its shape, its time as
     the step from the previous event's (mostly under 257 ns: CPython's cached small ints, so
-    no int object is kept per event; larger steps and the MSI address share int objects
-    through :meth:`box`), source, destination (not for a bound shape) and field values
-    (not a bound shape's fixed ones) — and turned into :class:`TraceEvent` objects when
-    read. Recording allocates nothing beyond what the
+    no int object is kept per event; larger steps share int objects through :meth:`box`),
+    source, destination (not for a bound shape) and field values (not a bound shape's fixed
+    ones; an interrupt message's are all fixed, :class:`FixedShapes`) — and turned into
+    :class:`TraceEvent` objects when read. Recording allocates nothing beyond what the
     values are (no dict, tuple or other container the garbage collector would count or
     scan), so a long trace costs a few list slots per event.
 
@@ -248,7 +297,7 @@ class Tracer:
         """``v`` as an int object: the one made for an equal value before if it is still
         cached (a direct-mapped cache of 256), else a new one. Values over 256 are a new
         32-byte object each time Python boxes them; a trace keeps them, and most repeat
-        (the time step over a handler body, the MSI address of a vector)."""
+        (the time step over a handler body)."""
         i = (v ^ (v >> 12)) & 255
         if self._box_v[i] == v:
             return self._box_o[i]
