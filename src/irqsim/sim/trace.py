@@ -126,15 +126,21 @@ class TraceShape:
 
 @final
 class _Fixed:
-    """A bound shape with every field fixed, and its integer values (compared natively)."""
+    """A bound shape with every field fixed, its source and its integer values (compared
+    natively)."""
 
-    __slots__ = ("a", "b", "c", "shape")
+    __slots__ = ("a", "b", "c", "shape", "source")
 
-    def __init__(self, a: int, b: int, c: int, shape: TraceShape) -> None:
+    def __init__(self, source: str, a: int, b: int, c: int, shape: TraceShape) -> None:
+        self.source = source
         self.a = a
         self.b = b
         self.c = c
         self.shape = shape
+
+
+# FixedShapes' cache: slots per call site (a power of two), by the source's hash
+_FIXED_SLOTS: Final = 64
 
 
 @final
@@ -142,11 +148,12 @@ class FixedShapes:
     """The bound shapes of one call site whose fields are a few integers and a ``source``
     (last), each of which repeats for a given source: an interrupt message's address, data
     and requester are its MSI-X entry's until the driver rewrites it. :meth:`of2` /
-    :meth:`of3` give the shape with every value fixed (made at a source's first event and
-    when its values change), so the event is stored as its shape and time step only
-    (``Tracer.put0``)."""
+    :meth:`of3` give the shape with every value fixed, so the event is stored as its shape
+    and time step only (``Tracer.put0``). The shapes are cached by the source's (cached)
+    string hash, one per slot: a shape is made at a source's first event, when its values
+    change, and when another source took its slot since."""
 
-    __slots__ = ("_by_source", "dst", "shape", "src")
+    __slots__ = ("_slots", "dst", "shape", "src")
 
     def __init__(self, sh: TraceShape, src: str, dst: str) -> None:
         if sh.bound or sh.names[-1:] != ("source",):
@@ -154,22 +161,24 @@ class FixedShapes:
         self.shape = sh
         self.src = src
         self.dst = dst
-        self._by_source: dict[str, _Fixed] = {}
+        self._slots: list[_Fixed | None] = [None] * _FIXED_SLOTS
 
     def of2(self, source: str, a: int, b: int) -> TraceShape:
         """The shape of an event with field values ``(a, b, source)``."""
-        f = self._by_source.get(source)
-        if f is None or f.a != a or f.b != b:
-            f = _Fixed(a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
-            self._by_source[source] = f
+        i = hash(source) & (_FIXED_SLOTS - 1)
+        f = self._slots[i]
+        if f is None or f.source != source or f.a != a or f.b != b:
+            f = _Fixed(source, a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
+            self._slots[i] = f
         return f.shape
 
     def of3(self, source: str, a: int, b: int, c: int) -> TraceShape:
         """The shape of an event with field values ``(a, b, c, source)``."""
-        f = self._by_source.get(source)
-        if f is None or f.a != a or f.b != b or f.c != c:
-            f = _Fixed(a, b, c, self.shape.bind(self.src, self.dst, a, b, c, source))
-            self._by_source[source] = f
+        i = hash(source) & (_FIXED_SLOTS - 1)
+        f = self._slots[i]
+        if f is None or f.source != source or f.a != a or f.b != b or f.c != c:
+            f = _Fixed(source, a, b, c, self.shape.bind(self.src, self.dst, a, b, c, source))
+            self._slots[i] = f
         return f.shape
 
 
