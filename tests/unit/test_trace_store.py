@@ -170,14 +170,17 @@ def test_fixed_shapes_record_what_emit_with_fields_records(
         msgs: list[tuple[str, int, int, int]], limit: int | None, sink: bool) -> None:
     """An interrupt message's event through ``FixedShapes.of2`` / ``of3`` (every value in
     the shape, ``put0``) reads back as ``emit`` with its values, also after a source's
-    values change (the driver rewrote its entry); a repeat reuses the source's shape."""
+    values change (the driver rewrote its entry) and for an equal source string that is
+    another object; a repeat reuses the source's shape."""
     old, old_sink = _config(limit, None, None, sink)
     new, new_sink = _config(limit, None, None, sink)
     mwr = FixedShapes(shape("MWr", "address", "data", "requester", "source"), "nic",
                       "PCIe Bus")
     iw = FixedShapes(shape("interrupt-write", "address", "data", "source"), "PCIe Bus",
                      "IOMMU")
-    for t, (source, address, data, rid) in enumerate(msgs):
+    for t, (name, address, data, rid) in enumerate(msgs):
+        # an equal string made anew at every other event (the cache keys on the object)
+        source = name if t % 2 else "".join([name[:1], name[1:]])
         old.emit(t, "nic", "PCIe Bus", "MWr", address=address, data=data, requester=rid,
                  source=source)
         old.emit(t, "PCIe Bus", "IOMMU", "interrupt-write", address=address, data=data,

@@ -139,8 +139,8 @@ class _Fixed:
         self.shape = shape
 
 
-# FixedShapes' cache: slots per call site (a power of two), by the source's hash
-_FIXED_SLOTS: Final = 64
+# FixedShapes' cache: slots per call site (a power of two), by the source string's address
+_FIXED_SLOTS: Final = 256
 
 
 @final
@@ -149,11 +149,12 @@ class FixedShapes:
     (last), each of which repeats for a given source: an interrupt message's address, data
     and requester are its MSI-X entry's until the driver rewrites it. :meth:`of2` /
     :meth:`of3` give the shape with every value fixed, so the event is stored as its shape
-    and time step only (``Tracer.put0``). The shapes are cached by the source's (cached)
-    string hash, one per slot: a shape is made at a source's first event, when its values
-    change, and when another source took its slot since."""
+    and time step only (``Tracer.put0``). A shape is made at a source's first event and
+    when its values change; it is found again through a direct-mapped cache keyed by the
+    source string object's address (``id``: no hashing, which would box a 64-bit value),
+    then a dict by source."""
 
-    __slots__ = ("_slots", "dst", "shape", "src")
+    __slots__ = ("_by_source", "_slots", "dst", "shape", "src")
 
     def __init__(self, sh: TraceShape, src: str, dst: str) -> None:
         if sh.bound or sh.names[-1:] != ("source",):
@@ -162,22 +163,30 @@ class FixedShapes:
         self.src = src
         self.dst = dst
         self._slots: list[_Fixed | None] = [None] * _FIXED_SLOTS
+        self._by_source: dict[str, _Fixed] = {}
 
     def of2(self, source: str, a: int, b: int) -> TraceShape:
         """The shape of an event with field values ``(a, b, source)``."""
-        i = hash(source) & (_FIXED_SLOTS - 1)
+        i = (id(source) >> 6) & (_FIXED_SLOTS - 1)
         f = self._slots[i]
-        if f is None or f.source != source or f.a != a or f.b != b:
-            f = _Fixed(source, a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
+        if f is None or f.source is not source or f.a != a or f.b != b:
+            f = self._by_source.get(source)
+            if f is None or f.a != a or f.b != b:
+                f = _Fixed(source, a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
+                self._by_source[source] = f
             self._slots[i] = f
         return f.shape
 
     def of3(self, source: str, a: int, b: int, c: int) -> TraceShape:
         """The shape of an event with field values ``(a, b, c, source)``."""
-        i = hash(source) & (_FIXED_SLOTS - 1)
+        i = (id(source) >> 6) & (_FIXED_SLOTS - 1)
         f = self._slots[i]
-        if f is None or f.source != source or f.a != a or f.b != b or f.c != c:
-            f = _Fixed(source, a, b, c, self.shape.bind(self.src, self.dst, a, b, c, source))
+        if f is None or f.source is not source or f.a != a or f.b != b or f.c != c:
+            f = self._by_source.get(source)
+            if f is None or f.a != a or f.b != b or f.c != c:
+                f = _Fixed(source, a, b, c,
+                           self.shape.bind(self.src, self.dst, a, b, c, source))
+                self._by_source[source] = f
             self._slots[i] = f
         return f.shape
 
