@@ -196,30 +196,3 @@ def test_fixed_shapes_record_what_emit_with_fields_records(
         assert new_sink.getvalue() == old_sink.getvalue()
     with pytest.raises(ValueError):
         FixedShapes(shape("eoi", "vector"), "a", "b")
-
-
-def test_events_across_store_chunks_read_back_in_order() -> None:
-    """Past the store's first chunks (64 Ki slots each: events of every form and size,
-    read midway and at the end, an event with more fields than a chunk's tail has room
-    for), every event reads back with its time, endpoints and values."""
-    tr = Tracer(on=True)
-    eoi = shape("eoi", "vector")
-    bound = shape("irr-set", "vector", "ppr", "level", "if_flag").bind("L0", "L0", True)
-    want = []
-    t = 0
-    for n in range(60_000):
-        t += n % 300
-        if n % 3 == 0:
-            tr.emit1(eoi, t, "L1", "L1", n & 0xFF)
-            want.append((t, "L1", "L1", "eoi", {"vector": n & 0xFF}))
-        elif n % 3 == 1:
-            tr.put3(bound, t, n, n & 0xF0, n % 2 == 0)
-            want.append((t, "L0", "L0", "irr-set",
-                         {"vector": n, "ppr": n & 0xF0, "level": n % 2 == 0, "if_flag": True}))
-        else:
-            tr.emit(t, "a", "b", "sw", label=str(n), reply=n)
-            want.append((t, "a", "b", "sw", {"label": str(n), "reply": n}))
-        if n in (1000, 16_383, 30_001):
-            assert len(tr.events) == n + 1
-    got = [(e.time, e.src, e.dst, e.kind, e.fields) for e in tr.events]
-    assert len(tr) == len(want) and got == want

@@ -32,7 +32,7 @@ the shape.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any, Final, final
 
@@ -195,10 +195,6 @@ class FixedShapes:
 SHAPES: Final[dict[tuple[str, tuple[str, ...]], TraceShape]] = {}
 
 
-# The tracer's store: list slots per chunk (512 KiB)
-_CHUNK: Final = 1 << 16
-
-
 # The last shape ``Tracer.emit`` used for each kind (most kinds have one).
 _LAST: Final[dict[str, TraceShape]] = {}
 
@@ -242,10 +238,9 @@ class Tracer:
     False), so the rest of the run costs what an untraced one does.
     """
 
-    __slots__ = ("_box_o", "_box_v", "_buf", "_chunk", "_chunks", "_deliveries", "_done",
-                 "_entered", "_i", "_keep_deliveries", "_keeping", "_last", "_limit", "_n",
-                 "_plain", "_pos", "_sample_deliveries", "_sink", "_view_c", "_view_t", "_views",
-                 "on", "streamed")
+    __slots__ = ("_box_o", "_box_v", "_chunk", "_deliveries", "_done", "_entered", "_flat",
+                 "_keep_deliveries", "_keeping", "_last", "_limit", "_n", "_plain", "_pos",
+                 "_sample_deliveries", "_sink", "_view_t", "_views", "on", "streamed")
 
     def __init__(self, on: bool = False, limit: int | None = None,
                  keep_deliveries: int | None = None, sample_deliveries: int | None = None,
@@ -261,15 +256,10 @@ class Tracer:
         self._chunk: list[tuple[TraceShape, int, str, str, tuple[Any, ...]]] | None = None
         self._done: set[str] = set()        # devices whose undisturbed delivery is kept
         self._entered = False
-        # The store: chunks of _CHUNK slots, written by index (no list growth, no copying);
-        # per event: shape, time step, src, dst, values... (bound shapes: step and values)
-        self._chunks: list[list[Any]] = []
-        self._buf: list[Any] = []           # the last chunk, written at _i
-        self._i = _CHUNK                    # (no chunk yet: the first event makes one)
-        self._view_c = 0                    # the chunk where the events not yet viewed start
+        self._flat: list[Any] = []          # per event: shape, time step, src, dst, values...
         self._last = 0                      # the time of the last event stored
         self._n = 0                         # events kept
-        self._pos = 0                       # and where in it
+        self._pos = 0                       # where in _flat the events not yet viewed start
         self._views: list[TraceEvent] = []
         self._view_t = 0                    # the time of the last event viewed
         self._plain = False
@@ -342,24 +332,29 @@ class Tracer:
         if sh is None or not sh.matches(fields):
             sh = _LAST[kind] = _shape(kind, tuple(fields))
         if self._plain:
-            self._put(sh, time, src, dst, fields.values())
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            f.append(src)
+            f.append(dst)
+            for v in fields.values():
+                f.append(v)
+            self._n += 1
         else:
             self._record(sh, time, src, dst, tuple(fields.values()))
 
     def emit0(self, sh: TraceShape, time: int, src: str, dst: str) -> None:
         """Record an event of shape ``sh`` (no fields)."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 4:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = src
-            f[i + 3] = dst
-            self._i = i + 4
+            f.append(src)
+            f.append(dst)
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, ())
@@ -367,18 +362,14 @@ class Tracer:
     def emit1(self, sh: TraceShape, time: int, src: str, dst: str, a: Any) -> None:
         """Record an event of shape ``sh`` with its one field's value."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 5:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = src
-            f[i + 3] = dst
-            f[i + 4] = a
-            self._i = i + 5
+            f.append(src)
+            f.append(dst)
+            f.append(a)
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, (a,))
@@ -386,19 +377,15 @@ class Tracer:
     def emit2(self, sh: TraceShape, time: int, src: str, dst: str, a: Any, b: Any) -> None:
         """Record an event of shape ``sh`` with its two fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 6:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = src
-            f[i + 3] = dst
-            f[i + 4] = a
-            f[i + 5] = b
-            self._i = i + 6
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, (a, b))
@@ -407,20 +394,16 @@ class Tracer:
               c: Any) -> None:
         """Record an event of shape ``sh`` with its three fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 7:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = src
-            f[i + 3] = dst
-            f[i + 4] = a
-            f[i + 5] = b
-            f[i + 6] = c
-            self._i = i + 7
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
+            f.append(c)
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, (a, b, c))
@@ -429,21 +412,17 @@ class Tracer:
               d: Any) -> None:
         """Record an event of shape ``sh`` with its four fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 8:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = src
-            f[i + 3] = dst
-            f[i + 4] = a
-            f[i + 5] = b
-            f[i + 6] = c
-            f[i + 7] = d
-            self._i = i + 8
+            f.append(src)
+            f.append(dst)
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            f.append(d)
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, (a, b, c, d))
@@ -453,15 +432,11 @@ class Tracer:
     def put0(self, sh: TraceShape, time: int) -> None:
         """Record an event of the bound shape ``sh`` (no values besides the shape's)."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 2:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            self._i = i + 2
             self._n += 1
         elif self.on:
             self._record(sh.base, time, sh.src, sh.dst, sh.tail)
@@ -469,16 +444,12 @@ class Tracer:
     def put1(self, sh: TraceShape, time: int, a: Any) -> None:
         """Record an event of the bound shape ``sh`` with its first field's value."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 3:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = a
-            self._i = i + 3
+            f.append(a)
             self._n += 1
         elif self.on:
             self._record(sh.base, time, sh.src, sh.dst, (a, *sh.tail))
@@ -486,17 +457,13 @@ class Tracer:
     def put2(self, sh: TraceShape, time: int, a: Any, b: Any) -> None:
         """Record an event of the bound shape ``sh`` with its first two fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 4:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = a
-            f[i + 3] = b
-            self._i = i + 4
+            f.append(a)
+            f.append(b)
             self._n += 1
         elif self.on:
             self._record(sh.base, time, sh.src, sh.dst, (a, b, *sh.tail))
@@ -504,18 +471,14 @@ class Tracer:
     def put3(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any) -> None:
         """Record an event of the bound shape ``sh`` with its first three fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 5:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = a
-            f[i + 3] = b
-            f[i + 4] = c
-            self._i = i + 5
+            f.append(a)
+            f.append(b)
+            f.append(c)
             self._n += 1
         elif self.on:
             self._record(sh.base, time, sh.src, sh.dst, (a, b, c, *sh.tail))
@@ -523,19 +486,15 @@ class Tracer:
     def put4(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any, d: Any) -> None:
         """Record an event of the bound shape ``sh`` with its first four fields' values."""
         if self._plain and self.on:
-            i = self._i
-            if i > _CHUNK - 6:
-                i = self._next_chunk()
-            f = self._buf
-            f[i] = sh
+            f = self._flat
+            f.append(sh)
             step = time - self._last
-            f[i + 1] = step if step <= 256 else self.box(step)
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
-            f[i + 2] = a
-            f[i + 3] = b
-            f[i + 4] = c
-            f[i + 5] = d
-            self._i = i + 6
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            f.append(d)
             self._n += 1
         elif self.on:
             self._record(sh.base, time, sh.src, sh.dst, (a, b, c, d, *sh.tail))
@@ -565,38 +524,17 @@ class Tracer:
 
     def _append(self, sh: TraceShape, time: int, src: str, dst: str,
                 values: tuple[Any, ...]) -> None:
-        self._put(sh, time, src, dst, values)
+        f = self._flat
+        f.append(sh)
+        step = time - self._last
+        f.append(step if step <= 256 else self.box(step))
+        self._last = time
+        f.append(src)
+        f.append(dst)
+        f.extend(values)
+        self._n += 1
         if self._limit is not None and self._n >= self._limit:
             self._stop_keeping()
-
-    def _put(self, sh: TraceShape, time: int, src: str, dst: str,
-             values: Iterable[Any]) -> None:
-        """Store one event (any number of values; the ``putN``/``emitN`` forms inline it)."""
-        vals = list(values)
-        need = 4 + len(vals)
-        i = self._i
-        if i > _CHUNK - need:
-            i = self._next_chunk(need)
-        f = self._buf
-        f[i] = sh
-        step = time - self._last
-        f[i + 1] = step if step <= 256 else self.box(step)
-        self._last = time
-        f[i + 2] = src
-        f[i + 3] = dst
-        i += 4
-        for v in vals:
-            f[i] = v
-            i += 1
-        self._i = i
-        self._n += 1
-
-    def _next_chunk(self, need: int = 0) -> int:
-        """Start a new chunk and return where its first event goes (0); the unused end of
-        the last one stays None, which readers take as its end."""
-        self._buf = [None] * max(_CHUNK, need)
-        self._chunks.append(self._buf)
-        return 0
 
     def _sample(self, sh: TraceShape, time: int, src: str, dst: str,
                 values: tuple[Any, ...]) -> None:
@@ -637,34 +575,23 @@ class Tracer:
     def events(self) -> list[TraceEvent]:
         """The recorded events, in emission order."""
         views = self._views
-        chunks = self._chunks
-        c = self._view_c
+        flat = self._flat
         i = self._pos
         t = self._view_t
-        while c < len(chunks):
-            flat = chunks[c]
-            last = c == len(chunks) - 1
-            end = self._i if last else len(flat)
-            while i < end:
-                sh: TraceShape | None = flat[i]
-                if sh is None:
-                    break                   # the unused end of a full chunk
-                t += flat[i + 1]
-                if sh.bound:
-                    j = i + 2 + sh.stored
-                    values = flat[i + 2:j]
-                    values.extend(sh.tail)
-                    views.append(TraceEvent(t, sh.src, sh.dst, sh.kind, sh.fields(values)))
-                else:
-                    j = i + 4 + sh.arity
-                    views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
-                                            sh.fields(flat[i + 4:j])))
-                i = j
-            if last:
-                break
-            c += 1
-            i = 0
-        self._view_c = c
+        end = len(flat)
+        while i < end:
+            sh: TraceShape = flat[i]
+            t += flat[i + 1]
+            if sh.bound:
+                j = i + 2 + sh.stored
+                values = flat[i + 2:j]
+                values.extend(sh.tail)
+                views.append(TraceEvent(t, sh.src, sh.dst, sh.kind, sh.fields(values)))
+            else:
+                j = i + 4 + sh.arity
+                views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
+                                        sh.fields(flat[i + 4:j])))
+            i = j
         self._pos = i
         self._view_t = t
         return views
@@ -683,10 +610,7 @@ class Tracer:
 
     def clear(self) -> None:
         """Forget every event so far (a seekable sink is emptied too)."""
-        self._chunks = []
-        self._buf = []
-        self._i = _CHUNK
-        self._view_c = 0
+        self._flat.clear()
         self._views.clear()
         self._n = 0
         self._pos = 0
