@@ -52,7 +52,6 @@ from irqsim.spec.msi import (
 )
 
 # Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
-_T_MSI_DELIVER: Final = shape("msi-deliver", "vector", "dest", "source")
 _T_MSI_DELIVER_MODE: Final = shape("msi-deliver", "vector", "dest", "source", "mode")
 
 R_NO_DESTINATION = rule(
@@ -217,8 +216,8 @@ class ApicBus:
             a = self.by_id.get(dest)
             if a is not None and a.hw_enabled:
                 if ctx.tracer.on:
-                    ctx.tracer.emit3(_T_MSI_DELIVER, ctx.engine.now, "IOMMU", a.name,
-                                     vector, dest, tlp.source)
+                    ctx.tracer.put0(a.t_msi_deliver.of2(tlp.source, vector, dest),
+                                    ctx.engine.now)
                 a.accept_fixed(vector, bool(data & DATA_TRIGGER_LEVEL), tlp, last)
                 return
         # An 8-bit logical MDA reaching an x2APIC-mode APIC is matched as cluster 0

@@ -21,7 +21,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import Rule, rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.cpu import (
     APIC_BASE_ADDR,
     APIC_BASE_BSP,
@@ -90,6 +90,8 @@ from irqsim.spec.msi import DM_EXTINT
 _T_IRR_MERGED: Final = shape("irr-merged", "vector")
 _T_IRR_SET: Final = shape("irr-set", "vector", "ppr", "level", "if_flag")
 _T_EOI: Final = shape("eoi", "vector")
+# An interrupt message delivered to this LAPIC (apic/interconnect.py emits it).
+T_MSI_DELIVER: Final = shape("msi-deliver", "vector", "dest", "source")
 
 R_HW_DISABLED = rule(
     "LAPIC-HW-DISABLED", "SDM 10.4.3",
@@ -233,14 +235,15 @@ class CpuPort:
 class LocalApic:
     """One Local APIC in disabled, xAPIC or x2APIC mode (IA32_APIC_BASE decides)."""
 
-    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_tp_eoi", "_tp_irr", "_tsc_deadline",
-                 "_version", "apic_id", "base_msr", "base_reserved", "bus", "core_key", "cpu",
+    __slots__ = ("_ipi_pending", "_lvt", "_regs", "_t_eoi", "_t_irr_merged", "_t_irr_set",
+                 "_tp_eoi", "_tp_irr", "_tsc_deadline", "_version", "apic_id", "base_msr",
+                 "base_reserved", "bus", "core_key", "cpu",
                  "ctx", "dfr", "esr",
                  "esr_hidden", "extint", "extint_iid", "extint_meta", "extint_msg",
                  "hw_enabled", "icr_hi", "icr_lo", "initial_id", "irr", "irr_meta",
                  "isr", "isr_meta", "last_gp", "ldr", "lint0_level", "mmio_on", "name", "pic",
-                 "socket_key", "svr", "tdcr", "timer", "tmict", "tmr", "tpr", "x2apic",
-                 "x2apic_capable")
+                 "socket_key", "svr", "t_msi_deliver", "tdcr", "timer", "tmict", "tmr", "tpr",
+                 "x2apic", "x2apic_capable")
 
     def __init__(self, ctx: SimContext, apic_id: int, name: str | None = None, *,
                  bsp: bool = False, cmci: bool = False, x2apic_capable: bool = True,
@@ -260,6 +263,13 @@ class LocalApic:
         self.initial_id = apic_id
         self.apic_id = apic_id & 0xFF       # xAPIC mode shows the low 8 bits (SDM 10.12.5)
         self.name = name or f"LAPIC{apic_id}"
+        # trace shapes bound to this LAPIC as source and destination (Tracer.put1 etc.)
+        self._t_irr_merged = _T_IRR_MERGED.bind(self.name, self.name)
+        # irr-set by its last two values, level and IF: [2 * level + if_flag]
+        self._t_irr_set = tuple(_T_IRR_SET.bind(self.name, self.name, lv, f)
+                                for lv in (False, True) for f in (False, True))
+        self._t_eoi = _T_EOI.bind(self.name, self.name)
+        self.t_msi_deliver = FixedShapes(T_MSI_DELIVER, "IOMMU", self.name)  # per source
         self._tsc_deadline = tsc_deadline
         self.version = APIC_REGISTERS[APIC_VERSION].encode(
             version=0x14, max_lvt=6 if cmci else 5, eoi_broadcast_suppression=int(directed_eoi))
@@ -501,7 +511,7 @@ class LocalApic:
             elif self.tmr:
                 self.tmr &= ~bit
             if tracer.on:
-                tracer.emit1(_T_IRR_MERGED, ctx.engine.now, self.name, self.name, vector)
+                tracer.put1(self._t_irr_merged, ctx.engine.now, vector)
             return True
         self.irr |= bit
         if level:
@@ -513,8 +523,8 @@ class LocalApic:
             self._tp_irr(meta.iid, ctx.engine.now)
         cpu = self.cpu
         if tracer.on:
-            tracer.emit4(_T_IRR_SET, ctx.engine.now, self.name, self.name, vector, self.ppr,
-                         level, cpu is None or cpu.intr_enabled())
+            flag = cpu is None or cpu.intr_enabled()
+            tracer.put2(self._t_irr_set[2 * level + flag], ctx.engine.now, vector, self.ppr)
         if cpu is not None:
             # (vector class) > (PPR class): self.ppr's class, inlined
             pcls = self.tpr & 0xF0
@@ -605,7 +615,7 @@ class LocalApic:
         if self._tp_eoi.on:
             self._tp_eoi(self.name, v, ctx.engine.now)
         if ctx.tracer.on:
-            ctx.tracer.emit1(_T_EOI, ctx.engine.now, self.name, self.name, v)
+            ctx.tracer.put1(self._t_eoi, ctx.engine.now, v)
         if self.tmr and self.tmr >> v & 1 and not self.svr & SVR_SUPPRESS_EOI_BROADCAST \
                 and self.bus:
             self.bus.eoi_broadcast(v)

@@ -219,7 +219,8 @@ class Cpu(CpuPort):
                  "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
                  "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
-                 "_sw", "_tp_accept", "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
+                 "_sw", "_t_handler_entry", "_t_inta", "_t_iret", "_t_iret_if", "_tp_accept",
+                 "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
                  "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
                  "name", "nesting_allowed", "nmi_blocked", "nmi_count", "nmi_latched",
                  "on_startup", "platform", "runq", "smi_count", "soft", "softirq_pending",
@@ -233,6 +234,11 @@ class Cpu(CpuPort):
         self.name = f"CPU{index}"
         self.lapic = lapic
         lapic.cpu = self
+        # trace shapes bound to this CPU's endpoints (Tracer.put1 etc.)
+        self._t_inta = _T_INTA.bind(lapic.name, self.name)
+        self._t_handler_entry = _T_HANDLER_ENTRY.bind(self.name, "Driver")
+        self._t_iret = _T_IRET.bind(self.name, self.name, 0)         # IF clear after IRET
+        self._t_iret_if = _T_IRET.bind(self.name, self.name, 1)      # IF set
         self.platform = platform
         self.apic_base = lapic.base_address if lapic.hw_enabled else APIC_DEFAULT_BASE
         self.if_flag: bool = True
@@ -564,7 +570,7 @@ class Cpu(CpuPort):
             if tp.on and iid:
                 tp(iid, self.index, now)
             if tracer.on:
-                tracer.emit2(_T_INTA, now, lapic.name, self.name, v, lapic.ppr)
+                tracer.put2(self._t_inta, now, v, lapic.ppr)
         frames = self.frames
         if frames or self.task is not None or self.soft is not None:
             self._preempt_top(now, v)
@@ -664,7 +670,7 @@ class Cpu(CpuPort):
             meta = frame.meta
             tp(meta.iid if meta is not None else 0, self.index, now, frame.vector)
         if self._tracer.on:
-            self._tracer.emit1(_T_HANDLER_ENTRY, now, self.name, "Driver", frame.vector)
+            self._tracer.put1(self._t_handler_entry, now, frame.vector)
         if self.nesting_allowed:
             self.if_flag = True
             if self.lapic.deliverable() >= 0:
@@ -698,8 +704,8 @@ class Cpu(CpuPort):
         self.if_flag = frame.saved_if
         now = self._engine.now
         if self._tracer.on:
-            self._tracer.emit2(_T_IRET, now, self.name, self.name, frame.vector,
-                               int(self.if_flag))
+            self._tracer.put1(self._t_iret_if if self.if_flag else self._t_iret, now,
+                              frame.vector)
         self._hardirq_ns += now - self._mark                # _tally(), inlined
         self._mark = now
         if frames:

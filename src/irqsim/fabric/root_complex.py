@@ -32,7 +32,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
 from irqsim.sim.engine import Callback, Fire
 from irqsim.sim.rules import rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.vtd import VTD_BASE
@@ -92,6 +92,8 @@ class RootComplex:
         self.memory = memory
         self.iommu = iommu
         self.apic_bus = apic_bus
+        # interrupt-write events, one fixed shape per message source (trace.FixedShapes)
+        self._t_interrupt_write = FixedShapes(_T_INTERRUPT_WRITE, "PCIe Bus", "IOMMU")
         # Bound once: every interrupt message. Its entry is the whole of its event.
         self._deliver_msi: Callback = (_DeliverMsi(apic_bus) if ctx.engine.fires
                                        else apic_bus.deliver_msi_last)
@@ -398,9 +400,9 @@ class RootComplex:
                          "not an interrupt message: dropped (Unsupported Request)")
                 return
             self.interrupt_writes += 1
-            if ctx.tracer.on:
-                ctx.tracer.emit3(_T_INTERRUPT_WRITE, now, "PCIe Bus", "IOMMU", addr,
-                                 tlp.data, tlp.source)
+            tracer = ctx.tracer
+            if tracer.on:
+                tracer.put0(self._t_interrupt_write.of2(tlp.source, addr, tlp.data), now)
             iommu = self.iommu
             msg = iommu.interrupt_request(tlp)
             if msg is not None:                     # iommu.delay: 0 with remapping off

@@ -33,7 +33,7 @@ R_NO_IRQ = rule(
     "an interrupt arrived on a vector with no IRQ descriptor")
 
 # Trace events of the hot path (irqsim.sim.trace: kind and field names, once).
-_T_SW: Final = shape("sw", "label")
+_T_SW_EOI: Final = shape("sw", "label").bind("Driver", "LAPIC", "Write EOI register")
 
 if TYPE_CHECKING:
     from irqsim.cpu.cpu import Cpu
@@ -344,7 +344,7 @@ class IrqGate(Gate):
         if spurious:
             return 0
         if self.tracer.on:
-            self.tracer.emit1(_T_SW, cpu.clock, "Driver", "LAPIC", "Write EOI register")
+            self.tracer.put0(_T_SW_EOI, cpu.clock)
         self.eoi.write(cpu)                                 # k.apic_eoi(cpu), compiled
         desc = self.vector_irq[cpu.index].get(vector)
         if desc is not None and desc.chip_eoi is not None:

@@ -17,7 +17,7 @@ from irqsim.sim.accounting import Reason
 from irqsim.sim.compiled import mypyc_attr
 from irqsim.sim.context import SimContext
 from irqsim.sim.rules import rule
-from irqsim.sim.trace import shape
+from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.msi import MSI_WINDOW, MSI_WINDOW_SHIFT
 from irqsim.spec.pci import (
     BAR0,
@@ -99,6 +99,9 @@ class PciFunction:
         self._tp_send = ctx.points.send
         self._tp_upstream = ctx.points.upstream
         self.name = name
+        # trace shapes bound to this function as source (Tracer.put3 etc.)
+        self._t_mwr_dma = _T_MWR_DMA.bind(name, "PCIe Bus")
+        self._t_mwr_msi = FixedShapes(_T_MWR_MSI, name, "PCIe Bus")   # one per source
         self.config = ConfigSpace()
         # The configuration bytes themselves (ConfigSpace keeps one bytearray for life):
         # compiled, a native read on the interrupt path instead of a lookup on ConfigSpace.
@@ -269,8 +272,7 @@ class PciFunction:
                   len(payload))
         tlp.source = f"{self.name}/dma"
         if ctx.tracer.on:
-            ctx.tracer.emit3(_T_MWR_DMA, t, self.name, "PCIe Bus", address, len(payload),
-                             tlp.source)
+            ctx.tracer.put3(self._t_mwr_dma, t, address, len(payload), tlp.source)
         return self.send_upstream(tlp, t)
 
     @final
@@ -305,9 +307,9 @@ class PciFunction:
         tp = self._tp_send
         if tp.on:
             tp(iid, ready)
-        if ctx.tracer.on:
-            ctx.tracer.emit4(_T_MWR_MSI, ready, self.name, "PCIe Bus", address, data,
-                             tlp.requester, source)
+        tracer = ctx.tracer
+        if tracer.on:
+            tracer.put0(self._t_mwr_msi.of3(source, address, data, tlp.requester), ready)
         tp = self._tp_upstream          # send_upstream, inlined: the interrupt is raised
         if tp.on:
             tp(self, tlp, ready)

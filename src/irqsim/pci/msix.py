@@ -131,8 +131,8 @@ class MsixPba:
 class MsixCapability:
     """MSI-X state of one function: config registers, table and PBA."""
 
-    __slots__ = ("_sample_fn", "_tp_event", "ctl_hi", "fn", "n", "offset", "pba", "pba_iid",
-                 "sample_delay", "sources", "table")
+    __slots__ = ("_sample_fn", "_t_sample", "_t_sample_masked", "_tp_event", "ctl_hi", "fn",
+                 "n", "offset", "pba", "pba_iid", "sample_delay", "sources", "table")
 
     def __init__(self, fn: PciFunction, offset: int, n: int, table_bar: int,
                  table_offset: int, pba_bar: int, pba_offset: int,
@@ -142,6 +142,8 @@ class MsixCapability:
         if table_offset & 7 or pba_offset & 7:
             raise ValueError("MSI-X table and PBA offsets must be QWORD aligned")
         self.fn = fn
+        self._t_sample = _T_SAMPLE.bind(fn.name, fn.name, False)
+        self._t_sample_masked = _T_SAMPLE.bind(fn.name, fn.name, True)
         self.n = n
         self.offset = offset
         cs = fn.config
@@ -225,7 +227,8 @@ class MsixCapability:
         ctx = fn.ctx
         masked = self.masked(k)
         if ctx.tracer.on:
-            ctx.tracer.emit2(_T_SAMPLE, ctx.engine.now, fn.name, fn.name, k, masked)
+            ctx.tracer.put1(self._t_sample_masked if masked else self._t_sample, ctx.engine.now,
+                            k)
         if masked:
             bit = 1 << k
             if self.pba & bit:

@@ -14,8 +14,18 @@ values::
         tracer.emit1(_T_EOI, now, self.name, self.name, v)
 
 which records exactly what ``tracer.emit(now, self.name, self.name, "eoi", vector=v)``
-does (that form stays for cold call sites and users). Every reader (:class:`TraceEvent`,
-``events``, ``of_kind``, ``to_jsonl``, the sink, the sampling) derives the field names from
+does (that form stays for cold call sites and users). Where the source and destination are
+fixed per component (a LAPIC's ``eoi`` is from and to itself), the component binds the shape
+to them once, with any trailing field values that are fixed too, and records with ``putN``
+and the other values only (two list slots less per event)::
+
+    self._t_eoi = _T_EOI.bind(self.name, self.name)         # in __init__
+    ...
+    if tracer.on:
+        tracer.put1(self._t_eoi, now, v)
+
+Every reader (:class:`TraceEvent`, ``events``, ``of_kind``, ``to_jsonl``, the sink, the
+sampling) derives the field names, and for a bound shape the endpoints and fixed values, from
 the shape.
 """
 
@@ -56,9 +66,12 @@ def _fmt(v: Any) -> str:
 
 @final
 class TraceShape:
-    """An event's kind and field names, in the order the event lists them."""
+    """An event's kind and field names, in the order the event lists them; a *bound* shape
+    (:meth:`bind`) also carries the source, the destination and the trailing field values
+    that are the same at every event of its call site."""
 
-    __slots__ = ("arity", "kind", "names", "source_at")
+    __slots__ = ("arity", "base", "bound", "dst", "kind", "names", "source_at", "src",
+                 "stored", "tail")
 
     def __init__(self, kind: str, names: tuple[str, ...]) -> None:
         self.kind = kind
@@ -66,6 +79,29 @@ class TraceShape:
         self.arity = len(names)
         # where the ``source`` field is (the sampling reads it), -1: none
         self.source_at = names.index("source") if "source" in names else -1
+        self.base = self
+        self.bound = False
+        self.src = ""
+        self.dst = ""
+        self.tail: tuple[Any, ...] = ()
+        self.stored = 2 + self.arity     # slots after the time step: src, dst, values
+
+    def bind(self, src: str, dst: str, *tail: Any) -> TraceShape:
+        """This shape with the source, destination and last ``len(tail)`` field values
+        fixed: a call site whose endpoints never change (a LAPIC's ``irr-set`` is from and
+        to itself) records with :meth:`Tracer.put1` etc. only the time and the other values.
+        Made once per component (in its ``__init__``), not per event."""
+        if len(tail) > self.arity:
+            raise ValueError(f"trace shape {self.kind!r}: {len(tail)} fixed values for "
+                             f"{self.arity} fields")
+        b = TraceShape(self.kind, self.names)
+        b.base = self
+        b.bound = True
+        b.src = src
+        b.dst = dst
+        b.tail = tail
+        b.stored = self.arity - len(tail)
+        return b
 
     def fields(self, values: tuple[Any, ...] | list[Any]) -> dict[str, Any]:
         """The event's fields: each name with its value."""
@@ -82,7 +118,77 @@ class TraceShape:
         return True
 
     def __repr__(self) -> str:
+        if self.bound:
+            return (f"TraceShape({self.kind!r}, {self.names!r}).bind({self.src!r}, "
+                    f"{self.dst!r}{''.join(', ' + repr(v) for v in self.tail)})")
         return f"TraceShape({self.kind!r}, {self.names!r})"
+
+
+@final
+class _Fixed:
+    """A bound shape with every field fixed, its source and its integer values (compared
+    natively)."""
+
+    __slots__ = ("a", "b", "c", "shape", "source")
+
+    def __init__(self, source: str, a: int, b: int, c: int, shape: TraceShape) -> None:
+        self.source = source
+        self.a = a
+        self.b = b
+        self.c = c
+        self.shape = shape
+
+
+# FixedShapes' cache: slots per call site (a power of two), by the source string's address
+_FIXED_SLOTS: Final = 256
+
+
+@final
+class FixedShapes:
+    """The bound shapes of one call site whose fields are a few integers and a ``source``
+    (last), each of which repeats for a given source: an interrupt message's address, data
+    and requester are its MSI-X entry's until the driver rewrites it. :meth:`of2` /
+    :meth:`of3` give the shape with every value fixed, so the event is stored as its shape
+    and time step only (``Tracer.put0``). A shape is made at a source's first event and
+    when its values change; it is found again through a direct-mapped cache keyed by the
+    source string object's address (``id``: no hashing, which would box a 64-bit value),
+    then a dict by source."""
+
+    __slots__ = ("_by_source", "_slots", "dst", "shape", "src")
+
+    def __init__(self, sh: TraceShape, src: str, dst: str) -> None:
+        if sh.bound or sh.names[-1:] != ("source",):
+            raise ValueError(f"{sh!r}: FixedShapes needs an unbound shape ending in 'source'")
+        self.shape = sh
+        self.src = src
+        self.dst = dst
+        self._slots: list[_Fixed | None] = [None] * _FIXED_SLOTS
+        self._by_source: dict[str, _Fixed] = {}
+
+    def of2(self, source: str, a: int, b: int) -> TraceShape:
+        """The shape of an event with field values ``(a, b, source)``."""
+        i = (id(source) >> 6) & (_FIXED_SLOTS - 1)
+        f = self._slots[i]
+        if f is None or f.source is not source or f.a != a or f.b != b:
+            f = self._by_source.get(source)
+            if f is None or f.a != a or f.b != b:
+                f = _Fixed(source, a, b, 0, self.shape.bind(self.src, self.dst, a, b, source))
+                self._by_source[source] = f
+            self._slots[i] = f
+        return f.shape
+
+    def of3(self, source: str, a: int, b: int, c: int) -> TraceShape:
+        """The shape of an event with field values ``(a, b, c, source)``."""
+        i = (id(source) >> 6) & (_FIXED_SLOTS - 1)
+        f = self._slots[i]
+        if f is None or f.source is not source or f.a != a or f.b != b or f.c != c:
+            f = self._by_source.get(source)
+            if f is None or f.a != a or f.b != b or f.c != c:
+                f = _Fixed(source, a, b, c,
+                           self.shape.bind(self.src, self.dst, a, b, c, source))
+                self._by_source[source] = f
+            self._slots[i] = f
+        return f.shape
 
 
 # Every shape made so far, by (kind, field names): one object per distinct shape.
@@ -116,8 +222,10 @@ class Tracer:
 
     Events are stored flat in one list of plain values — per event its shape, its time as
     the step from the previous event's (mostly under 257 ns: CPython's cached small ints, so
-    no int object is kept per event), source, destination and field values — and turned
-    into :class:`TraceEvent` objects when read. Recording allocates nothing beyond what the
+    no int object is kept per event; larger steps share int objects through :meth:`box`),
+    source, destination (not for a bound shape) and field values (not a bound shape's fixed
+    ones; an interrupt message's are all fixed, :class:`FixedShapes`) — and turned into
+    :class:`TraceEvent` objects when read. Recording allocates nothing beyond what the
     values are (no dict, tuple or other container the garbage collector would count or
     scan), so a long trace costs a few list slots per event.
 
@@ -130,9 +238,9 @@ class Tracer:
     False), so the rest of the run costs what an untraced one does.
     """
 
-    __slots__ = ("_chunk", "_deliveries", "_done", "_entered", "_flat", "_keep_deliveries",
-                 "_keeping", "_last", "_limit", "_n", "_plain", "_pos", "_sample_deliveries",
-                 "_sink", "_view_t", "_views", "on", "streamed")
+    __slots__ = ("_box_o", "_box_v", "_chunk", "_deliveries", "_done", "_entered", "_flat",
+                 "_keep_deliveries", "_keeping", "_last", "_limit", "_n", "_plain", "_pos",
+                 "_sample_deliveries", "_sink", "_view_t", "_views", "on", "streamed")
 
     def __init__(self, on: bool = False, limit: int | None = None,
                  keep_deliveries: int | None = None, sample_deliveries: int | None = None,
@@ -155,6 +263,10 @@ class Tracer:
         self._views: list[TraceEvent] = []
         self._view_t = 0                    # the time of the last event viewed
         self._plain = False
+        # The last int object made for each of 256 classes of values (box); value i < 256
+        # is in slot i
+        self._box_v: list[int] = list(range(256))
+        self._box_o: list[object] = list(range(256))
         self._settle()
 
     # -- configuration (a change takes effect at the next event) ---------------------------
@@ -199,6 +311,19 @@ class Tracer:
         self._settle()
 
     # -- recording ----------------------------------------------------------------------------
+    def box(self, v: int) -> object:
+        """``v`` as an int object: the one made for an equal value before if it is still
+        cached (a direct-mapped cache of 256), else a new one. Values over 256 are a new
+        32-byte object each time Python boxes them; a trace keeps them, and most repeat
+        (the time step over a handler body)."""
+        i = (v ^ (v >> 12)) & 255
+        if self._box_v[i] == v:
+            return self._box_o[i]
+        o: object = v
+        self._box_v[i] = v
+        self._box_o[i] = o
+        return o
+
     def emit(self, time: int, src: str, dst: str, kind: str, **fields: Any) -> None:
         """Record one event (callers check ``on`` first on hot paths)."""
         if not self.on:
@@ -209,7 +334,8 @@ class Tracer:
         if self._plain:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -224,7 +350,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -237,7 +364,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -251,7 +379,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -267,7 +396,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -284,7 +414,8 @@ class Tracer:
         if self._plain and self.on:
             f = self._flat
             f.append(sh)
-            f.append(time - self._last)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
             self._last = time
             f.append(src)
             f.append(dst)
@@ -295,6 +426,78 @@ class Tracer:
             self._n += 1
         elif self.on:
             self._record(sh, time, src, dst, (a, b, c, d))
+
+    # A bound shape's events (TraceShape.bind): the source, destination and fixed trailing
+    # values are the shape's; the store keeps the shape, the time step and the other values.
+    def put0(self, sh: TraceShape, time: int) -> None:
+        """Record an event of the bound shape ``sh`` (no values besides the shape's)."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, sh.tail)
+
+    def put1(self, sh: TraceShape, time: int, a: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first field's value."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            f.append(a)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, *sh.tail))
+
+    def put2(self, sh: TraceShape, time: int, a: Any, b: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first two fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            f.append(a)
+            f.append(b)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, *sh.tail))
+
+    def put3(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first three fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, c, *sh.tail))
+
+    def put4(self, sh: TraceShape, time: int, a: Any, b: Any, c: Any, d: Any) -> None:
+        """Record an event of the bound shape ``sh`` with its first four fields' values."""
+        if self._plain and self.on:
+            f = self._flat
+            f.append(sh)
+            step = time - self._last
+            f.append(step if step <= 256 else self.box(step))
+            self._last = time
+            f.append(a)
+            f.append(b)
+            f.append(c)
+            f.append(d)
+            self._n += 1
+        elif self.on:
+            self._record(sh.base, time, sh.src, sh.dst, (a, b, c, d, *sh.tail))
 
     def _record(self, sh: TraceShape, time: int, src: str, dst: str,
                 values: tuple[Any, ...]) -> None:
@@ -323,7 +526,8 @@ class Tracer:
                 values: tuple[Any, ...]) -> None:
         f = self._flat
         f.append(sh)
-        f.append(time - self._last)
+        step = time - self._last
+        f.append(step if step <= 256 else self.box(step))
         self._last = time
         f.append(src)
         f.append(dst)
@@ -377,10 +581,16 @@ class Tracer:
         end = len(flat)
         while i < end:
             sh: TraceShape = flat[i]
-            j = i + 4 + sh.arity
             t += flat[i + 1]
-            views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
-                                    sh.fields(flat[i + 4:j])))
+            if sh.bound:
+                j = i + 2 + sh.stored
+                values = flat[i + 2:j]
+                values.extend(sh.tail)
+                views.append(TraceEvent(t, sh.src, sh.dst, sh.kind, sh.fields(values)))
+            else:
+                j = i + 4 + sh.arity
+                views.append(TraceEvent(t, flat[i + 2], flat[i + 3], sh.kind,
+                                        sh.fields(flat[i + 4:j])))
             i = j
         self._pos = i
         self._view_t = t
