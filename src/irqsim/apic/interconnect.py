@@ -91,13 +91,58 @@ def lowest_tpr_then_id(candidates: list[LocalApic]) -> LocalApic:
     return min(candidates, key=lambda a: (a.tpr, a.apic_id))
 
 
+class ApicIndex:
+    """APIC ID -> the one Local APIC holding it: xAPIC IDs (0-255) in 256 slots read by index
+    (every message's physical destination is looked up here), wider x2APIC IDs in a dict.
+    Reads and writes like a dict."""
+
+    __slots__ = ("_low", "_wide")
+
+    def __init__(self) -> None:
+        self._low: list[LocalApic | None] = [None] * 256
+        self._wide: dict[int, LocalApic] = {}
+
+    def get(self, aid: int) -> LocalApic | None:
+        """The APIC holding ID ``aid`` alone, or None."""
+        if 0 <= aid < 256:
+            return self._low[aid]
+        return self._wide.get(aid)
+
+    def __getitem__(self, aid: int) -> LocalApic:
+        a = self.get(aid)
+        if a is None:
+            raise KeyError(aid)
+        return a
+
+    def __setitem__(self, aid: int, a: LocalApic) -> None:
+        if 0 <= aid < 256:
+            self._low[aid] = a
+        else:
+            self._wide[aid] = a
+
+    def __delitem__(self, aid: int) -> None:
+        self.__getitem__(aid)
+        if 0 <= aid < 256:
+            self._low[aid] = None
+        else:
+            del self._wide[aid]
+
+    def __contains__(self, aid: object) -> bool:
+        return isinstance(aid, int) and self.get(aid) is not None
+
+    def pop(self, aid: int) -> LocalApic:
+        a = self.__getitem__(aid)
+        del self[aid]
+        return a
+
+
 class ApicBus:
     """Routes interrupt messages to Local APICs by destination."""
 
     def __init__(self, ctx: SimContext) -> None:
         self.ctx = ctx
         self.lapics: list[LocalApic] = []
-        self.by_id: dict[int, LocalApic] = {}        # IDs held by exactly one APIC
+        self.by_id = ApicIndex()                      # IDs held by exactly one APIC
         self._aliased: dict[int, list[LocalApic]] = {}  # IDs held by several APICs
         self._clusters: dict[int, list[LocalApic]] | None = None
         self.eoi_listeners: list[Callable[[int], None]] = []
