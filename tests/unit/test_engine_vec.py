@@ -128,7 +128,7 @@ def test_vec_engine_reuses_slots_and_forgets_callbacks() -> None:
     for i in range(1000):
         e.at(i, lambda _: None, object())
         e.run()
-    assert len(e._fns) == 1 and e._fns == [None] and e._args == [None]
+    assert len(e._fns) == 1 and e._fns[0] is engine_vec._IDLE and e._args == [None]
 
 
 def test_vec_engine_refuses_the_past_and_negative_delays() -> None:

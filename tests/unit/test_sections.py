@@ -104,6 +104,44 @@ def test_an_interrupt_preempts_a_task_and_shifts_its_rest(mode: bool) -> None:
     assert cpu.cpu_time()["task"] - task0 == 6_035
 
 
+def test_a_preempted_task_keeps_its_posted_writes_in_order(mode: bool) -> None:
+    """Three writes a task posted ahead of the engine (the first is recorded apart from the
+    others: sim/section.py) are all held by a preemption and each takes effect later by the
+    handler's duration, in the order they were posted: just before and just after each
+    shifted instant the TPR reads the value before and the value it wrote."""
+    from helpers import nic_machine
+
+    mmio = None
+
+    def play(probes: list[int]) -> tuple[int, list[int]]:
+        nonlocal mmio
+        m, nics, drv = nic_machine(handler_ns=2_000)
+        cpu, lapic = m.cpus[0], m.lapics[0]
+        mmio = m.ctx.timing.lapic_mmio_access
+        t0 = m.now + 1_000
+        hard0 = cpu.cpu_time()["hardirq"]
+
+        def task(_: object) -> None:
+            for k, tpr in enumerate((0x10, 0x20, 0x30)):
+                cpu.spend(3_000 if k == 0 else 500)
+                cpu.write(BASE + 0x80, 4, tpr)      # the first posted at t0 + 3 us
+            cpu.spend(2_000)
+        m.engine.at(t0, lambda _: cpu.run(task))
+        m.engine.at(t0 + 500, lambda _: nics[0].rx(0))
+        seen: list[int] = []
+        for t in probes:
+            m.engine.at(t0 + t, lambda _: seen.append(lapic.tpr))
+        m.run()
+        assert len(drv.calls) == 1 and lapic.tpr == 0x30
+        return cpu.cpu_time()["hardirq"] - hard0, seen
+
+    hard, _ = play([])
+    assert hard > 2_000 and mmio is not None
+    due = [3_000 + hard + k * (500 + mmio) for k in range(3)]
+    _, seen = play([t + d for t in due for d in (-1, 1)])
+    assert seen == [0, 0x10, 0x10, 0x20, 0x20, 0x30]
+
+
 def test_task_started_during_a_handler_waits_for_iret(mode: bool) -> None:
     """A task section started while the CPU is in a handler waits in the run queue and
     starts at the IRET."""

@@ -144,9 +144,10 @@ class Frame(NativeSection):
         self.start = self.clock = t_accept
         self.busy = 0
         self.on_done = cpu._handler_done_fn
+        self.done_fire = cpu._done_f
         self.finished = self.preempted = self.blocked = self.ready = False
         self.stepping = self.abandoned = False
-        self.handle = self.next = self.posted = None
+        self.handle = self.next = self.posted = self.p_fn = self.p_arg = None
         self.remaining = -1
         # glet, resumer and vseq are set before they are read (Software.launch,
         # Software._wait): a handler that never waits does not pay for them.
@@ -213,12 +214,13 @@ class Cpu(CpuPort):
     poke from a test or an event callback) happens at ``engine.now`` and takes no time.
     """
 
-    __slots__ = ("_accept_entry", "_accept_fn", "_ctx_ns", "_engine", "_enter_fn",
-                 "_entry_delay",
+    __slots__ = ("_accept_entry", "_accept_f", "_accept_fn", "_ctx_ns", "_done_f", "_engine",
+                 "_enter_f", "_enter_fn", "_entry_delay",
                  "_fold_intr", "_handler_done_fn", "_handler_fn", "_hardirq_ns", "_idle_ns",
                  "_lapic_access",
                  "_lapic_delivery", "_ledger", "_mark", "_mode",
-                 "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_write", "_restore",
+                 "_msr_access", "_nmi_delay", "_nmi_due", "_nmi_entry", "_post_f", "_post_write",
+                 "_restore",
                  "_sw", "_t_handler_entry", "_t_inta", "_t_iret", "_t_iret_if", "_tp_accept",
                  "_tp_entry", "_tracer", "accepted", "apic_base", "ctx",
                  "faults", "frames", "idt", "if_flag", "index", "irq_exit_hook", "lapic",
@@ -298,11 +300,17 @@ class Cpu(CpuPort):
         self._handler_done_fn: Callback  # every Frame's IRET
         self._accept_fn: Callback        # every INTR schedules it
         self._enter_fn: Callback         # a busy CPU's dispatch
+        # The same Fire objects, typed (None where they are bound methods): scheduled with
+        # push_fire/at_fire, the compiled engine tests no type.
+        self._post_f: Fire | None = None
+        self._done_f: Fire | None = None
+        self._accept_f: Fire | None = None
+        self._enter_f: Fire | None = None
         if self._engine.fires:
-            self._post_write = _PostedWrite(self)
-            self._handler_done_fn = _HandlerDone(self)
-            self._accept_fn = _Accept(self)
-            self._enter_fn = _Enter(self)
+            self._post_f = self._post_write = _PostedWrite(self)
+            self._done_f = self._handler_done_fn = _HandlerDone(self)
+            self._accept_f = self._accept_fn = _Accept(self)
+            self._enter_f = self._enter_fn = _Enter(self)
         else:
             self._post_write = self._posted_write
             self._handler_done_fn = self._handler_done
@@ -537,7 +545,9 @@ class Cpu(CpuPort):
             if self._sw.current is None and engine.fold_at(t):
                 self._accept(None)
             else:
-                self._accept_entry = engine.push(t, self._accept_fn, None)
+                f = self._accept_f
+                self._accept_entry = (engine.push_fire(t, f, None) if f is not None
+                                      else engine.push(t, self._accept_fn, None))
 
     def _accept(self, _: object) -> None:
         self._accept_entry = None
@@ -589,8 +599,14 @@ class Cpu(CpuPort):
         else:
             # The section would wait for its first instant: start it then instead (the same
             # order; no section is left waiting through the dispatch).
-            frame.next = self._enter_fn
-            frame.handle = engine.at(t, self._enter_fn, frame)
+            self._enter_at(t, frame)
+
+    def _enter_at(self, t: int, frame: Frame) -> None:
+        """Enter ``frame``'s handler at ``t`` (an entry: something is due before)."""
+        frame.next = self._enter_fn
+        f = self._enter_f
+        frame.handle = (self._engine.at_fire(t, f, frame) if f is not None
+                        else self._engine.at(t, self._enter_fn, frame))
 
     def _accept_extint(self, v: int, now: int) -> None:
         """An ExtINT acceptance: the INTA cycles went to the 8259, which answered vector
@@ -621,8 +637,7 @@ class Cpu(CpuPort):
         if self._engine.free_until(t):
             self._sw.launch(frame)
         else:
-            frame.next = self._enter_fn
-            frame.handle = self._engine.at(t, self._enter_fn, frame)
+            self._enter_at(t, frame)
 
     def dispatch_acked(self, vector: int, meta: Tlp | None) -> Callable[[], None]:
         """The host handler of ``vector``, already acknowledged at the LAPIC by a VM exit
@@ -645,8 +660,7 @@ class Cpu(CpuPort):
             if engine.free_until(t):
                 self._sw.launch(frame)
             else:
-                frame.next = self._enter_fn
-                frame.handle = engine.at(t, self._enter_fn, frame)
+                self._enter_at(t, frame)
         return go
 
     def _enter(self, frame: Frame) -> None:
@@ -1023,7 +1037,11 @@ class Cpu(CpuPort):
                     else:
                         assert self.platform is not None
                         cost = self.platform.write_cost(addr)
-                    self._sw.post(cur, self._post_write, (addr, size, value))
+                    f = self._post_f
+                    if f is not None:
+                        self._sw.post_fire(cur, f, (addr, size, value))
+                    else:
+                        self._sw.post(cur, self._post_write, (addr, size, value))
                     cur.clock = t + cost
                     cur.busy += cost
                     return

@@ -73,6 +73,8 @@ class Link:
             else:
                 self.receiver(tlp)
         else:
-            self._engine.push(arrival, fire if fire is not None else self.receiver,
-                              tlp)      # arrival > now
+            if fire is not None:        # (arrival > now)
+                self._engine.push_fire(arrival, fire, tlp)
+            else:
+                self._engine.push(arrival, self.receiver, tlp)
         return arrival

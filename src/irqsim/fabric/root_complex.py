@@ -30,7 +30,7 @@ from irqsim.pci.express import (
 from irqsim.pci.function import MmioRegion, PciFunction
 from irqsim.sim.accounting import Reason
 from irqsim.sim.context import SimContext
-from irqsim.sim.engine import Callback, Fire
+from irqsim.sim.engine import Fire
 from irqsim.sim.rules import rule
 from irqsim.sim.trace import FixedShapes, shape
 from irqsim.spec.ioapic import IOAPIC_MMIO_SIZE
@@ -95,8 +95,7 @@ class RootComplex:
         # interrupt-write events, one fixed shape per message source (trace.FixedShapes)
         self._t_interrupt_write = FixedShapes(_T_INTERRUPT_WRITE, "PCIe Bus", "IOMMU")
         # Bound once: every interrupt message. Its entry is the whole of its event.
-        self._deliver_msi: Callback = (_DeliverMsi(apic_bus) if ctx.engine.fires
-                                       else apic_bus.deliver_msi_last)
+        self._deliver_msi: Fire | None = _DeliverMsi(apic_bus) if ctx.engine.fires else None
         self.bus0: dict[int, PciFunction] = {}
         self.cf8 = 0
         self.extra_mmio: list[tuple[int, int, MmioRegion]] = [(VTD_BASE, 0x1000, iommu)]
@@ -415,8 +414,12 @@ class RootComplex:
                     # or folded at the end of one); the delivery would be the engine's next
                     # entry.
                     self.apic_bus.deliver_msi_last(msg)
-                else:
-                    engine.push(t, self._deliver_msi, msg)     # t > now
+                else:                                       # (t > now)
+                    f = self._deliver_msi
+                    if f is not None:
+                        engine.push_fire(t, f, msg)
+                    else:
+                        engine.push(t, self.apic_bus.deliver_msi_last, msg)
             return
         self.memory_writes += 1
         if self.memory.contains(addr):

@@ -11,7 +11,7 @@ from typing import Any, Final
 
 from irqsim.pci.function import PciFunction
 from irqsim.sim.accounting import Reason
-from irqsim.sim.engine import Callback, Fire
+from irqsim.sim.engine import Fire
 from irqsim.sim.rules import rule
 from irqsim.sim.trace import shape
 from irqsim.spec.pci import (
@@ -165,7 +165,7 @@ class MsixCapability:
         self.pba_iid: dict[int, int] = {}   # interrupt id held by each set PBA bit
         self._tp_event = fn.ctx.points.event
         # Made once: every message schedules it (a Fire where the engine calls it natively).
-        self._sample_fn: Callback = _Sample(self) if fn.ctx.engine.fires else self._sample
+        self._sample_fn: Fire | None = _Sample(self) if fn.ctx.engine.fires else None
         self.sources = [f"{fn.name}/msix{k}" for k in range(n)]   # trace/latency labels
         fn.map_region(table_bar, table_offset, 16 * n, MsixTable(self))
         fn.map_region(pba_bar, pba_offset, ((n + 63) // 64) * 8, MsixPba(self))
@@ -214,7 +214,11 @@ class MsixCapability:
         if last and engine.fold_at(t):
             self._sample((k, iid))
         else:
-            engine.push(t, self._sample_fn, (k, iid))
+            f = self._sample_fn
+            if f is not None:
+                engine.push_fire(t, f, (k, iid))
+            else:
+                engine.push(t, self._sample, (k, iid))
 
     def signal_last(self, k: int) -> None:
         """:meth:`signal` (now) as the very last step of an event callback (a device event

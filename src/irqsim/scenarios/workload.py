@@ -79,7 +79,7 @@ class ReplaySource:
         self._arg = arg
         self.done = 0
         # Made once: every event schedules it (a Fire where the engine calls it natively).
-        self._fire_cb: Callback = _ReplayFire(self) if engine.fires else self._fire
+        self._fire_cb: Fire | None = _ReplayFire(self) if engine.fires else None
         self._next()
 
     def _next(self) -> None:
@@ -92,7 +92,11 @@ class ReplaySource:
                 return
             i = 0
         self._pos = i + 1
-        self._engine.at(buf[i], self._fire_cb)
+        f = self._fire_cb
+        if f is not None:
+            self._engine.at_fire(buf[i], f, None)
+        else:
+            self._engine.at(buf[i], self._fire)
 
     def _fire(self, _: object) -> None:
         self.done += 1

@@ -103,6 +103,14 @@ class Engine:
         heap_push(self._heap, (time, seq, fn, arg))
         return seq
 
+    def push_fire(self, time: int, fn: Fire, arg: Any) -> int:
+        """:meth:`push` of a :class:`Fire`: the compiled engine then tests no type."""
+        return self.push(time, fn, arg)
+
+    def at_fire(self, time: int, fn: Fire, arg: Any) -> int:
+        """:meth:`at` of a :class:`Fire`: the compiled engine then tests no type."""
+        return self.at(time, fn, arg)
+
     def after(self, delay: int, fn: Callback, arg: Any = None) -> int:
         """Schedule ``fn(arg)`` ``delay`` ns from now (a negative delay is an error)."""
         if delay < 0:

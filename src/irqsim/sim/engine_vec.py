@@ -64,7 +64,7 @@ class VecEngine(Engine):
         self._n: i64 = 0
         self._sq = vec[i64]()       # slot -> seq (the entry's tie-break number and handle)
         self._st = vec[i64]()       # slot -> time
-        self._fns: list[Any] = []   # slot -> callback (None when free)
+        self._fns = vec[Fire]()     # slot -> callback (_IDLE when free): read unchecked
         self._args: list[Any] = []  # slot -> argument
         self._free = vec[i64]()     # free slots (a stack; capacity: len; size: _nfree)
         self._nfree: i64 = 0
@@ -80,7 +80,7 @@ class VecEngine(Engine):
         self._htime: i64 = 0        # the head's time
 
     # -- storage --------------------------------------------------------------------------
-    def _insert(self, time: i64, seq: i64, fn: Callback, arg: Any) -> None:
+    def _insert(self, time: i64, seq: i64, fn: Fire, arg: Any) -> None:
         """Add an entry. ``seq`` is the newest tie-break number (larger than every queued
         entry's), so it goes after the entries of its time: at the end of its bucket's
         chain, and never past an equal time in the heap."""
@@ -94,7 +94,7 @@ class VecEngine(Engine):
             self._sq[slot] = seq
         else:
             slot = i64(len(self._fns))
-            self._fns.append(fn)
+            self._fns = append(self._fns, fn)
             self._args.append(arg)
             self._sq = append(self._sq, seq)
             self._st = append(self._st, 0)
@@ -252,7 +252,7 @@ class VecEngine(Engine):
         i: i64 = 0
         while i < self._nfree:
             slot = free[i]
-            fns[slot] = None
+            fns[slot] = _IDLE
             args[slot] = None
             i += 1
 
@@ -295,12 +295,28 @@ class VecEngine(Engine):
         if time > FOREVER:
             raise ValueError(_beyond(time))
         seq = self._seq = self._seq + 1
-        self._insert(time, seq, fn, arg)
+        self._insert(time, seq, fn if isinstance(fn, Fire) else _Call(fn), arg)
         return seq
 
     def push(self, time: int, fn: Callback, arg: Any) -> int:
         """:meth:`at` for a caller that knows ``time >= now`` (the hot path: no check);
         returns the handle."""
+        seq = self._seq = self._seq + 1
+        self._insert(time, seq, fn if isinstance(fn, Fire) else _Call(fn), arg)
+        return seq
+
+    def push_fire(self, time: int, fn: Fire, arg: Any) -> int:
+        """:meth:`push` of a :class:`Fire` (compiled: no type test, here or when it runs)."""
+        seq = self._seq = self._seq + 1
+        self._insert(time, seq, fn, arg)
+        return seq
+
+    def at_fire(self, time: int, fn: Fire, arg: Any) -> int:
+        """:meth:`at` of a :class:`Fire` (compiled: no type test, here or when it runs)."""
+        if time < self.now:
+            raise ValueError(f"cannot schedule in the past: {time} < now {self.now}")
+        if time > FOREVER:
+            raise ValueError(_beyond(time))
         seq = self._seq = self._seq + 1
         self._insert(time, seq, fn, arg)
         return seq
@@ -312,7 +328,7 @@ class VecEngine(Engine):
         if self.now + delay > FOREVER:
             raise ValueError(_beyond(self.now + delay))
         seq = self._seq = self._seq + 1
-        self._insert(self.now + delay, seq, fn, arg)
+        self._insert(self.now + delay, seq, fn if isinstance(fn, Fire) else _Call(fn), arg)
         return seq
 
     def cancel(self, handle: int | None) -> None:
@@ -368,9 +384,9 @@ class VecEngine(Engine):
         fn = self._fns[slot]
         arg = self._args[slot]
         self._drop_head(slot)
-        self._fns[slot] = None
+        self._fns[slot] = _IDLE
         self._args[slot] = None
-        fn(arg)
+        fn.fire(arg)
         self.events_run += 1
         return True
 
@@ -456,10 +472,7 @@ class VecEngine(Engine):
                 arg = self._args[slot]
                 self._drop_head(slot)
                 self.now = t
-                if isinstance(fn, Fire):
-                    fn.fire(arg)            # a native call (vtable)
-                else:
-                    fn(arg)
+                fn.fire(arg)                # a native call (vtable), no type test
                 n += 1
                 if n == limit or self.stopped:
                     break
@@ -473,6 +486,30 @@ class VecEngine(Engine):
             self.bounded = saved_bounded
             self.events_run += n
 
+
+class _Call(Fire):
+    """A callback that is not a :class:`Fire` (a bound method, a function), as one: every
+    slot holds a Fire, so the run calls each entry by vtable without testing its type."""
+
+    __slots__ = ("fn",)
+
+    def __init__(self, fn: Callback) -> None:
+        self.fn = fn
+
+    def fire(self, arg: Any) -> None:
+        self.fn(arg)
+
+
+class _Idle(Fire):
+    """What a free slot holds (it never runs)."""
+
+    __slots__ = ()
+
+    def fire(self, arg: Any) -> None:
+        raise AssertionError("a free slot of the engine ran")
+
+
+_IDLE: Final = _Idle()
 
 # The heap's size from which near entries go to the wheel: below it a heap's sift is a few
 # levels, cheaper than the wheel's bitmap scan over a sparse near future (1 CPU).

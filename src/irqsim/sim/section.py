@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from greenlet import GreenletExit, getcurrent, greenlet
 
-from irqsim.sim.engine import FOREVER
+from irqsim.sim.engine import FOREVER, Fire
 
 if TYPE_CHECKING:
     from irqsim.sim.engine import Engine
@@ -74,9 +74,10 @@ class Section:
     # last action of an event callback: its tail may then be folded (Engine.ahead).
     SELF_FINISHING = False
 
-    __slots__ = ("abandoned", "arg", "blocked", "body", "busy", "clock", "cpu", "finished",
-                 "glet", "handle", "kind", "next", "on_done", "posted", "preempted", "ready",
-                 "remaining", "resumer", "start", "stepping", "vseq")
+    __slots__ = ("abandoned", "arg", "blocked", "body", "busy", "clock", "cpu", "done_fire",
+                 "finished", "glet", "handle", "kind", "next", "on_done", "p_arg", "p_fn",
+                 "p_handle", "p_t", "posted", "preempted", "ready", "remaining", "resumer",
+                 "start", "stepping", "vseq")
 
     def __init__(self, cpu: Any, body: Body, kind: str, start: int,
                  on_done: Callable[[Section], None] | None, arg: Any = None) -> None:
@@ -88,6 +89,9 @@ class Section:
         self.clock = start              # the instant the software has reached
         self.busy = 0                   # cost spent (excludes time preempted)
         self.on_done: Callable[[Any], None] | None = on_done
+        # ``on_done`` as a Fire, where a SELF_FINISHING subclass has one (scheduled with no
+        # type test by the compiled engine); None otherwise.
+        self.done_fire: Fire | None = None
         self.finished = False
         self.glet: greenlet | None = None
         self.resumer: greenlet | None = None
@@ -97,6 +101,12 @@ class Section:
         self.preempted = False
         self.blocked = False            # waits for ``wake`` (a spin on a flag)
         self.ready = False              # woken while preempted
+        # Its posted writes not yet known to have happened: the first in p_* (p_fn None:
+        # none; a handler's one EOI write makes no record object), the others in ``posted``.
+        self.p_fn: Callable[[Any], None] | None = None
+        self.p_arg: Any = None
+        self.p_t = 0
+        self.p_handle = 0
         self.posted: list[Posted] | None = None
         self.stepping = False           # inline: runs the engine's due events to wait
         self.vseq = -1                  # inline: the tie-break of its virtual wake-up
@@ -128,6 +138,36 @@ class NativeSection(Section):
 # This module is mypyc-compiled (bench/build_compiled.py): NativeSection's methods are native
 # calls here.
 COMPILED: Final = not __file__.endswith(".py")
+
+
+def _keep_posted(sec: Section, t: int, handle: int, fn: Callable[[Any], None],
+                 arg: Any) -> None:
+    """Record a posted write of ``sec`` (held if it is preempted before the write's instant)."""
+    if sec.p_fn is None and sec.posted is None:
+        sec.p_t = t
+        sec.p_handle = handle
+        sec.p_fn = fn
+        sec.p_arg = arg
+    elif sec.posted is None:
+        sec.posted = [(t, handle, fn, arg)]
+    else:
+        sec.posted.append((t, handle, fn, arg))
+
+
+def _all_posted(sec: Section) -> list[Posted] | None:
+    """Every posted write recorded for ``sec``, in posting order, all in ``posted`` now."""
+    fn = sec.p_fn
+    if fn is not None:
+        first: Posted = (sec.p_t, sec.p_handle, fn, sec.p_arg)
+        sec.posted = [first, *sec.posted] if sec.posted else [first]
+        sec.p_fn = sec.p_arg = None
+    return sec.posted
+
+
+def _forget_posted(sec: Section) -> None:
+    """``sec``'s posted writes have all happened (or never will)."""
+    sec.posted = None
+    sec.p_fn = sec.p_arg = None
 
 
 class SectionAbandoned(Exception):
@@ -186,7 +226,9 @@ class Software:
                         fin(sec)
                     return sec
                 sec.next = fin
-                sec.handle = engine.at(sec.clock, fin, sec)
+                df = sec.done_fire
+                sec.handle = (engine.at_fire(sec.clock, df, sec) if df is not None
+                              else engine.at(sec.clock, fin, sec))
             else:
                 self._ended(sec)
             return sec
@@ -237,11 +279,13 @@ class Software:
         if sec.clock > engine.now:
             fin = sec.on_done if sec.SELF_FINISHING and sec.on_done else self._finish
             sec.next = fin
-            sec.handle = engine.at(sec.clock, fin, sec)
+            df = sec.done_fire
+            sec.handle = (engine.at_fire(sec.clock, df, sec) if df is not None
+                          else engine.at(sec.clock, fin, sec))
         else:
             sec.clock = engine.now
             sec.finished = True
-            sec.posted = None
+            _forget_posted(sec)
             if sec.on_done is not None:
                 sec.on_done(sec)
 
@@ -251,7 +295,7 @@ class Software:
         if sec.clock < engine.now:
             sec.clock = engine.now
         sec.finished = True
-        sec.posted = None
+        _forget_posted(sec)
         if sec.on_done is not None:
             sec.on_done(sec)
 
@@ -334,11 +378,12 @@ class Software:
         """Have ``fn(arg)`` take effect at ``sec``'s clock (a posted write); the software
         goes on without waiting for the engine to get there."""
         t = sec.clock
-        p = (t, self.engine.at(t, fn, arg), fn, arg)
-        if sec.posted is None:
-            sec.posted = [p]
-        else:
-            sec.posted.append(p)
+        _keep_posted(sec, t, self.engine.at(t, fn, arg), fn, arg)
+
+    def post_fire(self, sec: Section, fn: Fire, arg: Any) -> None:
+        """:meth:`post` of a :class:`Fire` (the compiled engine tests no type)."""
+        t = sec.clock
+        _keep_posted(sec, t, self.engine.at_fire(t, fn, arg), fn, arg)
 
     # -- blocking on a condition (a spin the software does) -----------------------------
     def block(self, sec: Section) -> None:
@@ -384,11 +429,12 @@ class Software:
         elif sec.stepping and not sec.blocked:
             sec.remaining = max(0, sec.clock - now)      # its virtual wake-up is held
             engine.wait_t = FOREVER
-        if sec.posted:
+        posted = _all_posted(sec)
+        if posted:
             # Writes due after now have not happened (entries run in time order); one due
             # at now happens at the preemption's instant either way, so it is left alone.
             keep: list[Posted] = []
-            for t, handle, fn, arg in sec.posted:
+            for t, handle, fn, arg in posted:
                 if t > now:
                     engine.cancel(handle)
                     keep.append((t - now, -1, fn, arg))     # held: its offset from now
@@ -400,9 +446,10 @@ class Software:
         sec.preempted = False
         engine = self.engine
         now = engine.now
-        if sec.posted:
+        posted = _all_posted(sec)
+        if posted:
             sec.posted = [(now + dt, engine.at(now + dt, fn, arg), fn, arg)
-                          for dt, _, fn, arg in sec.posted]
+                          for dt, _, fn, arg in posted]
         if sec.remaining >= 0:
             sec.clock = now + sec.remaining
             sec.remaining = -1
