@@ -7,9 +7,12 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Callable, Sequence
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from irqsim.sim.engine import Callback, Engine, Fire
+
+if TYPE_CHECKING:
+    from irqsim.sim.engine_vec import Instants
 
 
 class PoissonSource:
@@ -52,12 +55,14 @@ class ReplaySource:
     (so it may fold its next stage into it: ``MsixCapability.signal_last``).
 
     The instants are computed when the source is made (the same float additions, in the
-    same order) and kept as C integers in one array (8 bytes each), which is turned into
-    int objects ``CHUNK`` at a time: one object per gap read per event was a cache miss
-    per event, at 1 CPU (four sources) as at 64 (256), where the caller's gaps and any list
-    of objects made ahead lie far from everything else the event touches."""
+    same order) and kept as C integers, 8 bytes each: an object per event made ahead of its
+    use (a gap read, a list of ints) was a cache miss per event, at 1 CPU (four sources) as
+    at 64 (256), where it lies far from everything else the event touches. The compiled
+    build reads them unboxed (``engine_vec.Instants``, a ``vec[i64]``); interpreted, an
+    ``array("q")`` is turned into int objects ``CHUNK`` at a time."""
 
-    __slots__ = ("_action", "_arg", "_buf", "_engine", "_fire_cb", "_pos", "_times", "done")
+    __slots__ = ("_action", "_arg", "_buf", "_engine", "_fire_cb", "_pos", "_times", "_vec",
+                 "done")
 
     CHUNK: Final = 32
 
@@ -74,6 +79,11 @@ class ReplaySource:
             times.append(int(t))
         self._times = times
         self._buf: list[int] = []       # the instants of events done .. done + len - pos
+        # The compiled build reads them unboxed instead (sim/engine_vec.py needs librt).
+        self._vec: Instants | None = None
+        if engine.fires:
+            from irqsim.sim.engine_vec import Instants
+            self._vec = Instants(times)
         self._pos = 0
         self._action = action
         self._arg = arg
@@ -83,6 +93,13 @@ class ReplaySource:
         self._next()
 
     def _next(self) -> None:
+        iv = self._vec
+        f = self._fire_cb
+        if iv is not None and f is not None:
+            k = self.done
+            if k < iv.n:
+                self._engine.at_fire(iv.at(k), f, None)
+            return
         i = self._pos
         buf = self._buf
         if i == len(buf):
@@ -92,11 +109,7 @@ class ReplaySource:
                 return
             i = 0
         self._pos = i + 1
-        f = self._fire_cb
-        if f is not None:
-            self._engine.at_fire(buf[i], f, None)
-        else:
-            self._engine.at(buf[i], self._fire)
+        self._engine.at(buf[i], self._fire)
 
     def _fire(self, _: object) -> None:
         self.done += 1
