@@ -6,11 +6,11 @@ section 10).
 the same lazy cancellation, horizon, waiter and folding rules; only the storage differs.
 Instead of a list of ``(time, seq, fn, arg)`` tuples (a tuple and two boxed ints per entry,
 compared through the native heap functions or heapq), an entry is a *slot*: its callback
-and argument sit in two lists indexed by slot (a free-list of slots reuses them), its
-tie-break number and time in ``vec[i64]`` arrays (mypyc's ``librt.vecs``: unboxed 64-bit
-integers). Entries due soon are chained in the buckets of a timing wheel, the others are
-ordered by a binary heap of (time, slot) arrays; mypyc compiles both to operations on C
-integers, and no object is made per entry.
+and argument sit in two arrays indexed by slot (a free-list of slots reuses them), its
+tie-break number in a ``vec[i64]`` (mypyc's ``librt.vecs``: unboxed 64-bit integers).
+Entries due soon are chained in the buckets of a timing wheel (a bucket is a time), the
+others are ordered by a binary heap of (time, slot) arrays; mypyc compiles both to
+operations on C integers, and no object is made per entry.
 
 Every key ``(time, seq)`` is unique (``seq`` counts up), so any correct structure pops
 entries in one order, the one :class:`Engine` pops them in; ``tests/unit/test_engine_vec.py``
@@ -64,7 +64,6 @@ class VecEngine(Engine):
         self._hk = vec[i64]()       # heap position -> slot
         self._n: i64 = 0
         self._sq = vec[i64]()       # slot -> seq (the entry's tie-break number and handle)
-        self._st = vec[i64]()       # slot -> time
         self._fns = vec[Fire]()     # slot -> callback (_IDLE when free): read unchecked
         self._args: list[Any] = []  # slot -> argument
         self._free = vec[i64]()     # free slots (a stack; capacity: len; size: _nfree)
@@ -98,14 +97,12 @@ class VecEngine(Engine):
             self._fns = append(self._fns, fn)
             self._args.append(arg)
             self._sq = append(self._sq, seq)
-            self._st = append(self._st, 0)
             self._wnext = append(self._wnext, -1)
         pos = self._n
         if pos >= self._wfrom:
             now: i64 = self.now
             if time - now < self._wspan:
                 # Into the wheel, at the end of its bucket's chain.
-                self._st[slot] = time
                 self._wnext[slot] = -1
                 b = time & self._wmask
                 wh = self._wh
@@ -207,7 +204,9 @@ class VecEngine(Engine):
             while not bits[j]:
                 j = (j + 1) & last
             found = (j << 5) + _low_bit(bits[j])
-        self._wmin = self._st[self._wh[found]]
+        # Every wheel entry is due in [t, t + span): bucket ``found`` is ``t`` plus its
+        # distance from ``b`` (no time is kept per slot).
+        self._wmin = t + ((found - b) & self._wmask)
 
     def _heap_drop(self) -> None:
         """Drop the heap's root: the hole sinks from the root past earlier keys."""
