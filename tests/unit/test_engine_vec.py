@@ -172,3 +172,4 @@ def test_vec_engine_overrides_every_method_that_reads_the_tuple_heap() -> None:
     missing = {name for name in reads
                if name != "__init__" and name not in engine_vec.VecEngine.__dict__}
     assert not missing, f"VecEngine must override {sorted(missing)}"
+

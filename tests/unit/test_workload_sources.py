@@ -12,13 +12,26 @@ from irqsim.scenarios.workload import ReplaySource
 from irqsim.sim.engine import Engine
 
 
+def _engines() -> list[type[Engine]]:
+    """Engine, and the compiled build's VecEngine where librt is installed: a source on it
+    is its own entry and reads its instants from a vec[i64] (interpreted here, compiled in
+    ``make test-compiled``)."""
+    try:
+        from irqsim.sim.engine_vec import VecEngine
+    except ImportError:
+        return [Engine]
+    return [Engine, VecEngine]
+
+
+@pytest.mark.parametrize("engine", _engines())
 @given(st.lists(st.floats(min_value=0, max_value=5e4, allow_nan=False), max_size=40),
        st.integers(min_value=0, max_value=10_000))
-def test_replay_fires_at_the_accumulated_truncated_instants(gaps: list[float],
+def test_replay_fires_at_the_accumulated_truncated_instants(engine: type[Engine],
+                                                           gaps: list[float],
                                                            start: int) -> None:
     """Event i fires at int(start + gap_0 + ... + gap_i) with the float sum the anchors
     use, and the action gets the source's argument."""
-    eng = Engine()
+    eng = engine()
     eng.now = start
     seen: list[tuple[int, object]] = []
     src = ReplaySource(eng, gaps, lambda arg: seen.append((eng.now, arg)), arg="q3")

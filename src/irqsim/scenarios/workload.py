@@ -7,12 +7,10 @@ from __future__ import annotations
 import random
 from array import array
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
+from irqsim.sim.compiled import i64
 from irqsim.sim.engine import Callback, Engine, Fire
-
-if TYPE_CHECKING:
-    from irqsim.sim.engine_vec import Instants
 
 
 class PoissonSource:
@@ -46,7 +44,7 @@ class PoissonSource:
             self._engine.after(self._gap(), self._fire_cb)
 
 
-class ReplaySource:
+class ReplaySource(Fire):
     """Calls ``action(arg)`` once per gap in ``gaps_ns``, each after the one before it.
 
     Instants accumulate as floats and are truncated to whole ns when scheduled, as the
@@ -57,12 +55,15 @@ class ReplaySource:
     The instants are computed when the source is made (the same float additions, in the
     same order) and kept as C integers, 8 bytes each: an object per event made ahead of its
     use (a gap read, a list of ints) was a cache miss per event, at 1 CPU (four sources) as
-    at 64 (256), where it lies far from everything else the event touches. The compiled
-    build reads them unboxed (``engine_vec.Instants``, a ``vec[i64]``); interpreted, an
-    ``array("q")`` is turned into int objects ``CHUNK`` at a time."""
+    at 64 (256), where it lies far from everything else the event touches. Where the engine
+    calls :class:`Fire` objects natively (the compiled build) the source is its own engine
+    entry (one object per source to touch, not two) and reads its instants unboxed from a
+    ``vec[i64]``, each loaded one event ahead: the line of a source's next instant is gone
+    from the caches by its turn, and a load nothing waits for lets the core go on.
+    Interpreted, an ``array("q")`` is turned into int objects ``CHUNK`` at a time."""
 
-    __slots__ = ("_action", "_arg", "_buf", "_engine", "_fire_cb", "_pos", "_times", "_vec",
-                 "done")
+    __slots__ = ("_action", "_arg", "_buf", "_engine", "_fast", "_k", "_left", "_pos",
+                 "_pre", "_times", "_v", "done")
 
     CHUNK: Final = 32
 
@@ -79,26 +80,32 @@ class ReplaySource:
             times.append(int(t))
         self._times = times
         self._buf: list[int] = []       # the instants of events done .. done + len - pos
-        # The compiled build reads them unboxed instead (sim/engine_vec.py needs librt).
-        self._vec: Instants | None = None
-        if engine.fires:
-            from irqsim.sim.engine_vec import Instants
-            self._vec = Instants(times)
         self._pos = 0
         self._action = action
         self._arg = arg
         self.done = 0
-        # Made once: every event schedules it (a Fire where the engine calls it natively).
-        self._fire_cb: Fire | None = _ReplayFire(self) if engine.fires else None
+        self._fast = engine.fires
+        self._left: i64 = 0             # (fast) instants not scheduled yet
+        self._k: i64 = 0                # (fast) the index of _pre
+        self._pre: i64 = 0              # (fast) the next instant, loaded ahead
+        if self._fast:
+            from librt.vecs import vec  # the compiled build (librt comes with mypy)
+            self._v = vec[i64](times)
+            self._left = len(self._v)
+            if self._left:
+                self._pre = self._v[0]
         self._next()
 
     def _next(self) -> None:
-        iv = self._vec
-        f = self._fire_cb
-        if iv is not None and f is not None:
-            k = self.done
-            if k < iv.n:
-                self._engine.at_fire(iv.at(k), f, None)
+        if self._fast:
+            if self._left:
+                t = self._pre
+                k = self._k + 1
+                self._k = k
+                self._left -= 1
+                if k < len(self._v):
+                    self._pre = self._v[k]      # loaded ahead: nothing waits for it
+                self._engine.at_fire(t, self, None)
             return
         i = self._pos
         buf = self._buf
@@ -109,9 +116,11 @@ class ReplaySource:
                 return
             i = 0
         self._pos = i + 1
-        self._engine.at(buf[i], self._fire)
+        self._engine.at(buf[i], self.fire)
 
-    def _fire(self, _: object) -> None:
+    def fire(self, arg: Any) -> None:
+        """The next event: schedule the one after it, then ``action(arg)`` (the source's
+        ``arg``; the engine's is None)."""
         self.done += 1
         self._next()
         self._action(self._arg)
@@ -123,18 +132,6 @@ class _PoissonFire(Fire):
     __slots__ = ("src",)
 
     def __init__(self, src: PoissonSource) -> None:
-        self.src = src
-
-    def fire(self, arg: Any) -> None:
-        self.src._fire(arg)
-
-
-class _ReplayFire(Fire):
-    """``ReplaySource._fire`` as a :class:`~irqsim.sim.engine.Fire` (compiled engine)."""
-
-    __slots__ = ("src",)
-
-    def __init__(self, src: ReplaySource) -> None:
         self.src = src
 
     def fire(self, arg: Any) -> None:

@@ -26,7 +26,6 @@ engine takes any int; :data:`~irqsim.sim.engine.FOREVER` is 2**62 - 1).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import Any, ClassVar, Final
 
 from librt.vecs import append, vec
@@ -500,22 +499,6 @@ class VecEngine(Engine):
             self.horizon = saved_horizon
             self.bounded = saved_bounded
             self.events_run += n
-
-
-class Instants:
-    """A replayed source's instants as unboxed 64-bit integers (``vec[i64]``): reading one
-    makes no object (an int object made ahead of its use, one per event, is a cache miss
-    per event when hundreds of sources interleave)."""
-
-    __slots__ = ("n", "v")
-
-    def __init__(self, times: Iterable[int]) -> None:
-        self.v = vec[i64](times)
-        self.n: i64 = len(self.v)
-
-    def at(self, i: i64) -> i64:
-        """The ``i``-th instant."""
-        return self.v[i]
 
 
 class _Call(Fire):
