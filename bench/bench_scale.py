@@ -75,6 +75,11 @@ class Stream:
 def main(cpus: int, devices: int, vectors: int, targets: int, irqs: float, load: float,
          handler_ns: int, intremap: bool) -> None:
     targets = min(targets, cpus)
+    if targets > 255 and not intremap:
+        raise click.UsageError(
+            f"--targets {targets}: without --intremap an MSI's destination is an 8-bit "
+            "xAPIC ID (0xFF is broadcast: 255 CPUs at most; Intel SDM, Message Address "
+            "Register Format)")
     t0 = time.perf_counter()
     m = Machine(ncpus=cpus, trace=False, latency=False, intremap=intremap)
     nics = []
@@ -85,7 +90,10 @@ def main(cpus: int, devices: int, vectors: int, targets: int, irqs: float, load:
     m.kernel.register_driver(_Driver(targets, vectors, handler_ns))
     t1 = time.perf_counter()
     r_build = rss_mib()
-    m.boot()
+    try:
+        m.boot()
+    except OSError as e:                # e.g. more vectors than the target CPUs have
+        raise click.ClickException(f"boot failed: {e}") from None
     t2 = time.perf_counter()
     r_boot = rss_mib()
     n = int(irqs)
