@@ -10,9 +10,11 @@ deterministic counterpart of bench_msix.py's "vs heapq" column.
 
 ``--trace`` also counts irqsim with the structured tracer on (the "tracing on" cost).
 ``--cache`` also simulates the caches and branch predictor (slower) and prints L1
-instruction-cache misses and mispredicted branches per interrupt, for irqsim and the anchor:
-what makes the wall-clock ratio differ from the instruction ratio (docs/performance.md
-section 9).
+instruction- and data-cache misses, last-level data misses and mispredicted branches per
+interrupt, for irqsim and the anchor: what makes the wall-clock ratio differ from the
+instruction ratio (docs/performance.md sections 9 and 11). ``--l2 BYTES`` simulates a
+last level of that size (16-way) instead of the machine's last level, e.g. ``--l2 1048576``
+for a 1 MiB L2: the misses that leave the L2, as in section 11.
 ``--compiled-anchor`` also compiles the heapq anchor with mypyc (its source is written for
 that) and counts it: the single-source route's ceiling (docs/performance.md section 5).
 
@@ -67,17 +69,21 @@ def compile_anchor(out: Path) -> Path:
 
 
 COUNTS = {"ir": r"Collected : (\d+)", "i1": r"I1  misses:\s+([\d,]+)",
+          "d1": r"D1  misses:\s+([\d,]+)", "lld": r"LLd misses:\s+([\d,]+)",
           "bm": r"Mispredicts:\s+([\d,]+)"}
 
 
-def counts(script: str, cache: bool = False) -> dict[str, int]:
+def counts(script: str, cache: bool = False, l2: int | None = None) -> dict[str, int]:
     """Instructions callgrind counts for running ``script`` with this Python (``ir``), and
-    with ``cache`` its L1 instruction-cache misses (``i1``) and mispredicted branches
-    (``bm``)."""
+    with ``cache`` its L1 instruction- and data-cache misses (``i1``, ``d1``), last-level
+    data misses (``lld``; ``l2``: a last level of that many bytes) and mispredicted
+    branches (``bm``)."""
     with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
         f.write(script)
         path = f.name
     sim = ["--cache-sim=yes", "--branch-sim=yes"] if cache else []
+    if cache and l2:
+        sim.append(f"--LL={l2},16,64")
     try:
         out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
                               *sim, sys.executable, path], capture_output=True, text=True,
@@ -96,12 +102,13 @@ def counts(script: str, cache: bool = False) -> dict[str, int]:
 
 
 def per_interrupt_counts(template: str, cpus: int, small: int, large: int,
-                         trace: bool = False, cache: bool = False) -> dict[str, float]:
+                         trace: bool = False, cache: bool = False,
+                         l2: int | None = None) -> dict[str, float]:
     """Each count per interrupt: the difference of a ``small`` and a ``large`` run."""
     kw = {"bench": str(HERE), "anchors": str(ANCHORS.resolve()), "cpus": cpus,
           "trace": trace}
-    a = counts(template.format(n=small, **kw), cache)
-    b = counts(template.format(n=large, **kw), cache)
+    a = counts(template.format(n=small, **kw), cache, l2)
+    b = counts(template.format(n=large, **kw), cache, l2)
     return {k: (b[k] - a[k]) / (large - small) for k in a}
 
 
@@ -119,23 +126,29 @@ def per_interrupt(template: str, cpus: int, small: int, large: int,
 @click.option("--compiled-anchor", is_flag=True,
               help="also count the heapq anchor compiled by mypyc")
 @click.option("--cache", is_flag=True,
-              help="also count I-cache misses and mispredicted branches (slower)")
+              help="also count cache misses and mispredicted branches (slower)")
+@click.option("--l2", type=click.IntRange(min=1024), default=None,
+              help="with --cache: simulate a last level of this many bytes (e.g. an L2)")
 def main(cpus: tuple[int, ...], small: int, large: int, trace: bool,
-         compiled_anchor: bool, cache: bool) -> None:
+         compiled_anchor: bool, cache: bool, l2: int | None) -> None:
     if large <= small:
         raise click.UsageError("--large must exceed --small")
+    if l2 is not None and (not cache or l2 & (l2 - 1)):
+        raise click.UsageError(f"--l2 {l2}: needs --cache and a power of two")
     if shutil.which("valgrind") is None or not ANCHORS.is_dir():
         print("valgrind or ../shared/bench/anchors not found: nothing measured")
         return
     print("MSI-X end to end (bench_msix workload, tracing off): instructions per interrupt")
     print(f"{'cpus':>6} | {'irqsim':>10} | {'heapq':>10} | {'vs heapq':>9}")
     for n in cpus:
-        our = per_interrupt_counts(IRQSIM, n, small, large, cache=cache)
-        their = per_interrupt_counts(HEAPQ, n, small, large, cache=cache)
+        our = per_interrupt_counts(IRQSIM, n, small, large, cache=cache, l2=l2)
+        their = per_interrupt_counts(HEAPQ, n, small, large, cache=cache, l2=l2)
         ours, ref = our["ir"], their["ir"]
         line = f"{n:>6} | {ours:>10,.0f} | {ref:>10,.0f} | {ref / ours:>8.3f}x"
         if cache:
             line += (f" | I1 misses {our['i1']:,.0f} vs {their['i1']:,.0f}"
+                     f" | D1 misses {our['d1']:,.0f} vs {their['d1']:,.0f}"
+                     f" | LLd misses {our['lld']:,.1f} vs {their['lld']:,.1f}"
                      f" | mispredicts {our['bm']:,.0f} vs {their['bm']:,.0f}")
         if trace:
             on = per_interrupt(IRQSIM, n, small, large, trace=True)

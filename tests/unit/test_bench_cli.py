@@ -52,3 +52,11 @@ def test_callgrind_bench_rejects_sizes_as_a_usage_error() -> None:
     """A long run not longer than the short one is a usage error (exit status 2)."""
     out = bench("bench_callgrind.py", "--small", "10", "--large", "5")
     assert out.returncode == 2 and "--large must exceed --small" in out.stderr
+
+
+def test_callgrind_bench_rejects_an_l2_without_cache_or_not_a_power_of_two() -> None:
+    """``--l2`` sizes the simulated last level of ``--cache``: alone, or not a power of
+    two (valgrind's cache geometry), it is a usage error naming the value."""
+    for args in (("--l2", "1048576"), ("--cache", "--l2", "1000000")):
+        out = bench("bench_callgrind.py", *args)
+        assert out.returncode == 2 and "needs --cache and a power of two" in out.stderr
