@@ -5,16 +5,20 @@ exponential gaps), measured in the same process run; prints a table and ratios. 
 references are much simpler pipelines (see their README); irqsim runs the whole register
 path (MSI-X table, TLPs, root port, root complex, IOMMU, LAPIC IRR/ISR/PPR, CPU, OS gate, EOI).
 
-    python bench/bench_msix.py [--n 100000] [--cpus 1 64] [--intremap]
+    python bench/bench_msix.py [--n 100000] [--cpus 1 64] [--intremap] [--pairs 8]
 
 ``--intremap``: the OS enables VT-d interrupt remapping (every interrupt is looked up,
-validated and remapped by the IOMMU; docs/vtd.md).
+validated and remapped by the IOMMU; docs/vtd.md). ``--pairs N`` then runs N alternating
+irqsim/heapq pairs per CPU count and prints the median of their ratios: two adjacent runs
+share the machine's state, which on a shared host moves single runs by tens of percent
+(docs/performance.md section 11).
 """
 
 from __future__ import annotations
 
 import gc
 import resource
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -88,7 +92,11 @@ def run_anchor(mod, wl) -> float:  # type: ignore[no-untyped-def]
 @click.option("--cpus", type=int, multiple=True, default=(1, 64), show_default=True)
 @click.option("--repeat", type=int, default=3, help="runs per measurement (best kept)")
 @click.option("--intremap", is_flag=True, help="VT-d interrupt remapping on")
-def main(n_irqs: float, cpus: tuple[int, ...], repeat: int, intremap: bool) -> None:
+@click.option("--pairs", type=click.IntRange(min=0), default=0,
+              help="also run this many alternating irqsim/heapq pairs per CPU count and "
+                   "print the median of the pairs' ratios (steadier on a noisy machine)")
+def main(n_irqs: float, cpus: tuple[int, ...], repeat: int, intremap: bool,
+         pairs: int) -> None:
     anchors_ok = ANCHORS.is_dir()
     if anchors_ok:
         sys.path.insert(0, str(ANCHORS))
@@ -130,6 +138,16 @@ def main(n_irqs: float, cpus: tuple[int, ...], repeat: int, intremap: bool) -> N
             f"{r[10]:>11.2f}x", f"{r[11]:>12d}", f"{r[12]:>12d}"]
         print(" | ".join(cells))
     print("vs heapq / vs simpy: irqsim (tracing off) speed divided by the reference's speed")
+    if pairs and sim_heapq is not None:
+        print(f"alternating pairs (irqsim tracing off, then heapq), {pairs} per row:")
+        for ncpu in cpus:
+            wl = Workload(n_total=int(n_irqs), n_cpus=ncpu, load=0.95, seed=1, iommu=True)
+            ratios = sorted(run_anchor(sim_heapq, wl) / run_irqsim(wl, False, intremap)[0]
+                            for _ in range(pairs))
+            q = statistics.quantiles(ratios, n=4) if pairs > 1 else [ratios[0]] * 3
+            print(f"  {ncpu:>4} CPUs: vs heapq median {statistics.median(ratios):.2f}x "
+                  f"(quartiles {q[0]:.2f}x-{q[2]:.2f}x, range {ratios[0]:.2f}x-"
+                  f"{ratios[-1]:.2f}x)")
 
 
 if __name__ == "__main__":

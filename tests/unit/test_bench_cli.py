@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
 
@@ -60,3 +62,17 @@ def test_callgrind_bench_rejects_an_l2_without_cache_or_not_a_power_of_two() -> 
     for args in (("--l2", "1048576"), ("--cache", "--l2", "1000000")):
         out = bench("bench_callgrind.py", *args)
         assert out.returncode == 2 and "needs --cache and a power of two" in out.stderr
+
+
+def test_msix_bench_prints_the_median_of_alternating_pairs() -> None:
+    """``bench_msix.py --pairs N`` adds one line per CPU count with the median, quartiles
+    and range of N irqsim/heapq pairs' ratios (where ../shared's anchors are present)."""
+    out = bench("bench_msix.py", "--n", "300", "--cpus", "1", "2", "--repeat", "1",
+                "--pairs", "2")
+    assert out.returncode == 0, out.stderr
+    if "anchors not found" in out.stdout:
+        pytest.skip("../shared/bench/anchors absent: no pairs to run")
+    tail = out.stdout.splitlines()[-3:]
+    assert tail[0] == "alternating pairs (irqsim tracing off, then heapq), 2 per row:"
+    for line, n in zip(tail[1:], (1, 2), strict=True):
+        assert line.split(":")[0].strip() == f"{n} CPUs" and "vs heapq median" in line
