@@ -45,7 +45,7 @@ def test_busy_poll_one_interrupt_per_ownership_and_budget_8() -> None:
             budgets.append((budget, n))
         return n
 
-    drv.busy_poll_hook = lambda sock, t0, t1: periods.append((t0, t1))
+    r.machine.ctx.points.busy_poll.subscribe(lambda sock, t0, t1: periods.append((t0, t1)))
     r.machine.ctx.points.handler_entry.subscribe(entry)
     drv.queues[0].napi.poll = poll
     run_net(r)
@@ -71,7 +71,7 @@ def test_busy_poll_ends_at_timeout() -> None:
         if not sock.backlog:
             ends.append(t1 - t0)
 
-    r.driver.busy_poll_hook = busy
+    r.machine.ctx.points.busy_poll.subscribe(busy)
     run_net(r)
     assert ends and all(20_000 <= d <= 20_000 + 2_000 for d in ends)
 
@@ -137,7 +137,7 @@ def test_busy_poll_spin_counts_as_poll_cpu_time() -> None:
                     busy_poll_us=[50])
     r = run(cfg)
     spins: list[int] = []
-    r.driver.busy_poll_hook = lambda sock, t0, t1: spins.append(t1 - t0)
+    r.machine.ctx.points.busy_poll.subscribe(lambda sock, t0, t1: spins.append(t1 - t0))
     run_net(r)
     t = r.machine.cpu_time()[0]
     assert t["poll"] > 0

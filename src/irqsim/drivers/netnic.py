@@ -21,7 +21,6 @@ per packet.
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -188,9 +187,6 @@ class NetDriver:
         self.cfg = cfg
         self.nic = nic          # the RX timestamps the descriptors carry (see reap)
         self.busy_poll_jump = True      # jump over empty busy-poll iterations (_busy_poll)
-        # Called at the end of every busy-poll spin with the socket and the spin's first
-        # and last instants (measurement and tests; None: nothing is called).
-        self.busy_poll_hook: Callable[[Socket, int, int], None] | None = None
         self.k: Kernel | None = None
         self.bar = 0
         self.queues: list[QueueState] = []
@@ -707,8 +703,9 @@ class NetDriver:
             sirq.local_bh_enable(cpu)
         k.ctx.sw.sync(sec)
         cpu.set_task_kind(TASK)
-        if self.busy_poll_hook is not None:
-            self.busy_poll_hook(sock, start, sec.clock)
+        tp = k.ctx.points.busy_poll
+        if tp.on:
+            tp(sock, start, sec.clock)
 
     # -- poll-mode driver (DPDK-like) -------------------------------------------------
     def start_pmd(self, cpus: list[int]) -> None:

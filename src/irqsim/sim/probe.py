@@ -77,6 +77,8 @@ POINTS: dict[str, tuple[tuple[str, ...], str]] = {
                                      "message) on its upstream link, ready at ``t``"),
     "settled": (("iid",), "the interrupt merged, was dropped or ended at a core pin (NMI, "
                           "SMI, INIT): it goes no further"),
+    "busy_poll": (("sock", "start", "end"), "a reader's busy-poll spin on ``sock`` (Linux's "
+                                            "napi_busy_loop) ran from ``start`` to ``end``"),
 }
 
 
@@ -97,6 +99,7 @@ class TracePoints:
     eoi: TracePoint
     upstream: TracePoint
     settled: TracePoint
+    busy_poll: TracePoint
 
     def __init__(self) -> None:
         for name, (args, doc) in POINTS.items():
